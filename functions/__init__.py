@@ -1,0 +1,1 @@
+"""Lambda handlers, one module per task of statemachines/restore.asl.json."""

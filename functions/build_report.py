@@ -1,0 +1,59 @@
+"""BuildReport: the RestoreReport (also for DryRun, where it lists the plan)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from vss_restore import clients
+from vss_restore.instance import describe_instance, power_state
+from vss_restore.lambda_task import task
+from vss_restore.models import ChosenSet, CreatedVolume, Model, RestorePlan, RestoreReport, RestoreRequest
+from vss_restore.report import build_report
+from vss_restore.waiting import utcnow
+
+
+class Found(Model):
+    model_config = ConfigDict(extra="ignore")
+    snapshot_set: ChosenSet = Field(alias="SnapshotSet")
+
+
+class Prepared(Model):
+    created: list[CreatedVolume] = Field(alias="Created")
+    stop: dict[str, Any] = Field(alias="Stop")
+
+
+class Document(Model):
+    """The workflow state at the end of a restore (only the parts a report needs)."""
+
+    model_config = ConfigDict(extra="ignore")
+    request: RestoreRequest = Field(alias="Request")
+    started_at: datetime = Field(alias="StartedAt")
+    found: Found = Field(alias="Found")
+    plan: RestorePlan = Field(alias="Plan")
+    prepared: Prepared | None = Field(default=None, alias="Prepared")
+    running: dict[str, datetime] = Field(default_factory=dict, alias="Running")
+    finalized: dict[str, Any] = Field(default_factory=dict, alias="Finalized")
+    finalize_error: dict[str, Any] | None = Field(default=None, alias="FinalizeError")
+
+
+@task
+def handler(event: dict[str, Any]) -> RestoreReport:
+    doc = Document.model_validate(event["Document"])
+    warnings = list(doc.finalized.get("Warnings", []))
+    if doc.finalize_error:
+        warnings.append(f"replaced volumes were not finalized: {doc.finalize_error.get('Cause', '')}")
+    stop_requested_at = doc.prepared.stop.get("StopRequestedAt") if doc.prepared else None
+    return build_report(
+        doc.plan,
+        doc.found.snapshot_set,
+        doc.prepared.created if doc.prepared else None,
+        dry_run=doc.request.dry_run,
+        started_at=doc.started_at,
+        finished_at=utcnow(),
+        stop_requested_at=datetime.fromisoformat(stop_requested_at) if stop_requested_at else None,
+        running_at=doc.running.get("RunningAt"),
+        replaced_volumes=str(doc.finalized.get("ReplacedVolumes", "kept")),
+        power_state=power_state(describe_instance(clients.ec2(), doc.request.instance_id)),
+        warnings=warnings,
+    )

@@ -1,0 +1,14 @@
+"""CreateVolumes: a volume per planned device (idempotent through ClientToken)."""
+
+from typing import Any
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.models import CreatedVolume
+from vss_restore.task_events import PlanEvent
+from vss_restore.volumes import create_volumes
+
+
+@task
+def handler(event: dict[str, Any]) -> list[CreatedVolume]:
+    return create_volumes(clients.ec2(), PlanEvent.model_validate(event).plan)

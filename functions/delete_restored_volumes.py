@@ -1,0 +1,24 @@
+"""DeleteRestoredVolumes (rollback): delete what this execution created, tag what can't be."""
+
+from typing import Any
+
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.task_events import WaitEvent
+from vss_restore.volumes import delete_volumes_of_execution
+from vss_restore.waiting import utcnow
+
+
+class Event(WaitEvent):
+    execution: str = Field(alias="Execution")
+
+
+@task
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    parsed = Event.model_validate(event)
+    cleanup = delete_volumes_of_execution(
+        clients.ec2(), parsed.execution, parsed.entered_at, parsed.timeout_seconds, utcnow()
+    )
+    return {"Deleted": cleanup.deleted, "LeftBehind": cleanup.left_behind}

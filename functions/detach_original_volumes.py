@@ -1,0 +1,14 @@
+"""DetachOriginalVolumes: detach the planned devices' original volumes (instance stopped)."""
+
+from typing import Any
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.swap import detach_originals
+from vss_restore.task_events import SwapEvent
+
+
+@task
+def handler(event: dict[str, Any]) -> list[str]:
+    parsed = SwapEvent.model_validate(event)
+    return detach_originals(clients.ec2(), parsed.plan, parsed.created)

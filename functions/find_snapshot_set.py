@@ -1,0 +1,27 @@
+"""FindSnapshotSet: record the instance as it is now and choose the snapshot set to restore."""
+
+from typing import Any
+
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.discovery import find_snapshot_set
+from vss_restore.instance import describe_instance, instance_facts
+from vss_restore.lambda_task import task
+from vss_restore.models import Model, RestoreRequest
+
+
+class Event(Model):
+    request: RestoreRequest = Field(alias="Request")
+
+
+@task
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    request = Event.model_validate(event).request
+    ec2 = clients.ec2()
+    facts = instance_facts(describe_instance(ec2, request.instance_id))
+    chosen = find_snapshot_set(ec2, request, facts)
+    return {
+        "Instance": facts.model_dump(mode="json", by_alias=True),
+        "SnapshotSet": chosen.model_dump(mode="json", by_alias=True),
+    }

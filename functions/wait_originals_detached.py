@@ -1,0 +1,15 @@
+"""WaitOriginalsDetached: ResourceNotReady until no planned device holds its original."""
+
+from typing import Any
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.swap import devices_free
+from vss_restore.task_events import SwapWaitEvent
+from vss_restore.waiting import utcnow
+
+
+@task
+def handler(event: dict[str, Any]) -> None:
+    parsed = SwapWaitEvent.model_validate(event)
+    devices_free(clients.ec2(), parsed.plan, parsed.entered_at, parsed.timeout_seconds, utcnow())

@@ -1,0 +1,17 @@
+"""WaitRestoredAttached: ResourceNotReady until every new volume is attached."""
+
+from typing import Any
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.swap import restored_attached
+from vss_restore.task_events import SwapWaitEvent
+from vss_restore.waiting import utcnow
+
+
+@task
+def handler(event: dict[str, Any]) -> None:
+    parsed = SwapWaitEvent.model_validate(event)
+    restored_attached(
+        clients.ec2(), parsed.plan, parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow()
+    )

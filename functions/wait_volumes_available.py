@@ -1,0 +1,22 @@
+"""WaitVolumesAvailable: ResourceNotReady until every new volume is available."""
+
+from typing import Any
+
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.lambda_task import task
+from vss_restore.models import CreatedVolume
+from vss_restore.task_events import WaitEvent
+from vss_restore.volumes import volumes_available
+from vss_restore.waiting import utcnow
+
+
+class Event(WaitEvent):
+    created: list[CreatedVolume] = Field(alias="Created")
+
+
+@task
+def handler(event: dict[str, Any]) -> None:
+    parsed = Event.model_validate(event)
+    volumes_available(clients.ec2(), parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow())

@@ -1,0 +1,74 @@
+"""The state machine definition: ``statemachines/restore.asl.json`` and its substitutions.
+
+CDK and the local engine both load the file through here, so both run the same text.
+Placeholders (``${Name}``) sit only inside JSON strings; numbers a task needs (time
+limits, the lock's lifetime) reach it as strings and are parsed by its input model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from vss_restore.tasks import TASKS, function_arn_placeholder
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def repo_root() -> Path:
+    """The project checkout (``src/vss_restore`` → two levels up)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def definition_path(name: str = "restore") -> Path:
+    return repo_root() / "statemachines" / f"{name}.asl.json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time limits of the waits and the lock's lifetime, in seconds (the production defaults)."""
+
+    VolumeWaitTimeoutSeconds: int = 900
+    StopTimeoutSeconds: int = 900
+    SwapWaitTimeoutSeconds: int = 300
+    StartTimeoutSeconds: int = 600
+    StatusCheckTimeoutSeconds: int = 900
+    RollbackWaitTimeoutSeconds: int = 900
+    # Longer than any execution can last, so it expires only after a crashed execution.
+    LockTtlSeconds: int = 6 * 3600
+
+    def as_substitutions(self) -> dict[str, str]:
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+def substitutions(function_arns: Mapping[str, str], lock_table_name: str, limits: Limits) -> dict[str, str]:
+    """Every value the definition needs: one Lambda ARN per task, the lock table, the limits."""
+    missing = sorted(set(TASKS) - set(function_arns))
+    if missing:
+        raise ValueError(f"no function ARN for task(s): {', '.join(missing)}")
+    return {
+        **{function_arn_placeholder(task): function_arns[task] for task in TASKS},
+        "LockTableName": lock_table_name,
+        **limits.as_substitutions(),
+    }
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """Replace every ``${Name}``; fail on a placeholder without a value."""
+    unknown = sorted(placeholders(text) - set(values))
+    if unknown:
+        raise ValueError(f"no substitution for: {', '.join(unknown)}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def load(values: Mapping[str, str], name: str = "restore") -> dict[str, Any]:
+    rendered: dict[str, Any] = json.loads(render(definition_path(name).read_text(), values))
+    return rendered

@@ -1,0 +1,165 @@
+"""Finding an instance's VSS snapshots (by current volumes and by lineage) and choosing a set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vss_restore import tags
+from vss_restore.devices import restore_order
+from vss_restore.errors import InvalidRequest, SnapshotSetIncomplete, SnapshotSetNotFound
+from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest, SetMember, SkippedSet
+from vss_restore.snapshot_sets import Snapshot, Verdict, group_into_sets, select_set
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+_FILTER_VALUES_MAX = 200
+MAX_SKIPPED_REPORTED = 10
+
+
+def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
+    """The devices this restore replaces, root first; ``InvalidRequest`` for unknown ones."""
+    attached = [v.device for v in facts.volumes]
+    if request.devices:
+        for device in request.devices:
+            if device not in attached:
+                raise InvalidRequest(
+                    "Devices", f"{device} is not attached to {facts.instance_id} ({', '.join(attached)})"
+                )
+        wanted = list(request.devices)
+    else:
+        wanted = attached
+    if request.exclude_boot_volume:
+        wanted = [d for d in wanted if d != facts.root_device_name]
+    if not wanted:
+        raise InvalidRequest("ExcludeBootVolume", "leaves no device to restore")
+    return restore_order(wanted, facts.root_device_name)
+
+
+def lineage_volume_ids(ec2: EC2Client, facts: InstanceFacts) -> set[str]:
+    """Every volume that has held one of the instance's devices and that we can still name.
+
+    Current volumes, plus volumes earlier restores created for this instance, plus the
+    ancestors recorded in their lineage tags (which survive deleting the originals).
+    """
+    ids = {v.volume_id for v in facts.volumes}
+    pages = ec2.get_paginator("describe_volumes").paginate(
+        Filters=[{"Name": f"tag:{tags.INSTANCE_ID}", "Values": [facts.instance_id]}]
+    )
+    ours = [v for page in pages for v in page["Volumes"]]
+    current = _describe_volumes(ec2, ids)
+    for volume in [*ours, *current]:
+        ids.add(volume["VolumeId"])
+        volume_tags = tags.tag_dict(volume.get("Tags"))
+        ids.update(volume_tags.get(tags.LINEAGE, "").split())
+        if volume_tags.get(tags.REPLACED_VOLUME_ID):
+            ids.add(volume_tags[tags.REPLACED_VOLUME_ID])
+    return ids
+
+
+def _describe_volumes(ec2: EC2Client, ids: Iterable[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    id_list = sorted(ids)
+    for start in range(0, len(id_list), _FILTER_VALUES_MAX):
+        chunk = id_list[start : start + _FILTER_VALUES_MAX]
+        pages = ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": "volume-id", "Values": chunk}]
+        )
+        found.extend(dict(v) for page in pages for v in page["Volumes"])
+    return found
+
+
+def find_snapshots(ec2: EC2Client, instance_id: str, volume_ids: Iterable[str]) -> list[Snapshot]:
+    """Own snapshots of those volumes, or tagged with the instance id, with their tags."""
+    filter_sets: list[list[dict[str, Any]]] = []
+    id_list = sorted(volume_ids)
+    for start in range(0, len(id_list), _FILTER_VALUES_MAX):
+        filter_sets.append([{"Name": "volume-id", "Values": id_list[start : start + _FILTER_VALUES_MAX]}])
+    filter_sets.append([{"Name": f"tag:{tags.INSTANCE_ID}", "Values": [instance_id]}])
+    seen: dict[str, Snapshot] = {}
+    paginator = ec2.get_paginator("describe_snapshots")
+    for filters in filter_sets:
+        for page in paginator.paginate(OwnerIds=["self"], Filters=filters):  # type: ignore[arg-type]
+            for raw in page["Snapshots"]:
+                seen.setdefault(raw["SnapshotId"], to_snapshot(raw))
+    return list(seen.values())
+
+
+def to_snapshot(raw: Any) -> Snapshot:
+    return Snapshot(
+        snapshot_id=raw["SnapshotId"],
+        volume_id=raw.get("VolumeId", ""),
+        start_time=raw["StartTime"],
+        state=raw.get("State", "unknown"),
+        volume_size=int(raw.get("VolumeSize", 0)),
+        encrypted=bool(raw.get("Encrypted", False)),
+        kms_key_id=raw.get("KmsKeyId"),
+        tags=tags.tag_dict(raw.get("Tags")),
+    )
+
+
+def choose_set(
+    snapshots: Sequence[Snapshot], request: RestoreRequest, devices: Sequence[str], instance_id: str
+) -> ChosenSet:
+    """Apply the selection rules; raise the named error that explains an empty result."""
+    sets = group_into_sets(s for s in snapshots if s.is_vss)
+    selection = select_set(sets, devices, request.restore_point_in_time, request.snapshot_set_id)
+    if selection.chosen is None:
+        if request.snapshot_set_id and selection.passed_over:
+            verdict = selection.passed_over[0]
+            raise SnapshotSetIncomplete(
+                f"snapshot set {request.snapshot_set_id} cannot be restored: "
+                + "; ".join(verdict.reasons)
+            )
+        if request.snapshot_set_id:
+            raise SnapshotSetNotFound(
+                f"no snapshot set {request.snapshot_set_id} among the snapshots of {instance_id}"
+            )
+        raise SnapshotSetNotFound(_nothing_complete(instance_id, devices, request, selection.passed_over))
+    chosen = selection.chosen.snapshot_set
+    return ChosenSet(
+        SnapshotSetId=chosen.set_id,
+        CreatedAt=chosen.created_at,
+        GroupedBy=chosen.grouped_by,
+        Members=[_member(chosen.member_for(d)) for d in devices],  # type: ignore[arg-type]
+        Skipped=[_skipped(v) for v in selection.passed_over[:MAX_SKIPPED_REPORTED]],
+    )
+
+
+def _nothing_complete(
+    instance_id: str, devices: Sequence[str], request: RestoreRequest, passed_over: list[Verdict]
+) -> str:
+    when = f" at or before {request.restore_point_in_time.isoformat()}" if request.restore_point_in_time else ""
+    text = f"no complete AppConsistent snapshot set of {instance_id} covering {', '.join(devices)}{when}"
+    if not passed_over:
+        return text + "; no VSS snapshots were found"
+    details = "; ".join(
+        f"{v.snapshot_set.set_id}: {', '.join(v.reasons)}" for v in passed_over[:MAX_SKIPPED_REPORTED]
+    )
+    return f"{text}; passed over {details}"
+
+
+def _member(snap: Snapshot) -> SetMember:
+    return SetMember(
+        Device=snap.device or "",
+        SnapshotId=snap.snapshot_id,
+        VolumeId=snap.volume_id,
+        VolumeSize=snap.volume_size,
+        Encrypted=snap.encrypted,
+        KmsKeyId=snap.kms_key_id,
+    )
+
+
+def _skipped(verdict: Verdict) -> SkippedSet:
+    return SkippedSet(
+        SnapshotSetId=verdict.snapshot_set.set_id,
+        CreatedAt=verdict.snapshot_set.created_at,
+        Reasons=verdict.reasons,
+    )
+
+
+def find_snapshot_set(ec2: EC2Client, request: RestoreRequest, facts: InstanceFacts) -> ChosenSet:
+    devices = target_devices(request, facts)
+    snapshots = find_snapshots(ec2, facts.instance_id, lineage_volume_ids(ec2, facts))
+    return choose_set(snapshots, request, devices, facts.instance_id)

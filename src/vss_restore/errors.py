@@ -1,0 +1,112 @@
+"""The named errors of the restore workflow.
+
+Each class name is the Step Functions error name that a task raises, so the ASL's
+``Retry``/``Catch`` clauses match on it. Terminal errors are never retried; retryable
+errors are retried by the state machine with a bounded policy.
+"""
+
+from __future__ import annotations
+
+
+class RestoreError(Exception):
+    """Base of every error the workflow raises on purpose."""
+
+
+class TerminalError(RestoreError):
+    """Retrying cannot help: the workflow rolls back and fails with this name."""
+
+
+class RetryableError(RestoreError):
+    """A transient condition: the state machine retries the task."""
+
+
+# --- terminal -------------------------------------------------------------------------------
+
+
+class InvalidRequest(TerminalError):
+    """The request has an unknown field or a bad value; nothing was changed."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class InstanceNotFound(TerminalError):
+    """No instance has the requested id."""
+
+
+class InstanceNotRestorable(TerminalError):
+    """The instance exists but cannot be restored in its current state."""
+
+
+class SnapshotSetNotFound(TerminalError):
+    """No snapshot set matches the request."""
+
+
+class SnapshotSetIncomplete(TerminalError):
+    """The requested snapshot set exists but cannot be restored as a whole."""
+
+
+class RestoreInProgress(TerminalError):
+    """Another restore holds the instance's lock."""
+
+
+class WaitTimedOut(TerminalError):
+    """A resource did not reach the awaited state within its time limit."""
+
+
+class VolumeCreationFailed(TerminalError):
+    """A volume could not be created from its snapshot."""
+
+
+class SwapFailed(TerminalError):
+    """Volumes could not be detached or attached as planned."""
+
+
+class StartFailed(TerminalError):
+    """The instance did not start or failed its status checks."""
+
+
+class RollbackFailed(TerminalError):
+    """Rolling back did not complete; the cause lists what is left where."""
+
+
+# --- retryable ------------------------------------------------------------------------------
+
+
+class ResourceNotReady(RetryableError):
+    """The awaited state has not been reached yet; poll again."""
+
+
+class Ec2Throttled(RetryableError):
+    """EC2 answered RequestLimitExceeded (after the SDK's own retries)."""
+
+
+class IncorrectState(RetryableError):
+    """EC2 refused the call because a resource is still changing state."""
+
+
+class AwsUnavailable(RetryableError):
+    """AWS answered with a server error (after the SDK's own retries)."""
+
+
+TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
+    InvalidRequest,
+    InstanceNotFound,
+    InstanceNotRestorable,
+    SnapshotSetNotFound,
+    SnapshotSetIncomplete,
+    RestoreInProgress,
+    WaitTimedOut,
+    VolumeCreationFailed,
+    SwapFailed,
+    StartFailed,
+    RollbackFailed,
+)
+RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
+    ResourceNotReady,
+    Ec2Throttled,
+    IncorrectState,
+    AwsUnavailable,
+)

@@ -1,0 +1,49 @@
+"""What every task handler shares: structured logging, tracing, named AWS errors, JSON output."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from vss_restore.aws_errors import named_aws_errors
+from vss_restore.errors import RestoreError
+
+logger = Logger(service="vss-restore")
+tracer = Tracer(service="vss-restore")
+
+TaskResult = BaseModel | list[BaseModel] | dict[str, Any] | list[Any] | str | None
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
+
+
+def _to_json(result: TaskResult) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    if isinstance(result, list):
+        return [_to_json(item) for item in result]
+    return result
+
+
+def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
+    """Wrap a task body ``func(event) -> result`` as a Lambda handler."""
+    body = named_aws_errors(func)
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @functools.wraps(func)
+    def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        try:
+            return _to_json(body(event))
+        except RestoreError as err:
+            # Named errors are the workflow's contract, not bugs: one line, no trace.
+            logger.warning("task raised %s: %s", type(err).__name__, err)
+            raise
+        except Exception:
+            logger.exception("task failed unexpectedly")
+            raise
+
+    return handler

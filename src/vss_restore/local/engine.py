@@ -1,0 +1,200 @@
+"""``LocalEngine``: the real state machine definition on an embedded AWS emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from vss_restore import clients
+from vss_restore.definition import Limits, definition_path, render, substitutions
+from vss_restore.local.fidelity import Ec2Fidelity
+from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
+from vss_restore.local.timing import ScaledRetryClock
+from vss_restore.tasks import TASKS
+
+STATE_MACHINE_NAME = "vss-restore"
+LOCK_TABLE_NAME = "vss-restore-locks"
+FUNCTION_PREFIX = "vss-restore-"
+_TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# Quiet, untraced task logs unless the caller has set them up.
+_TASK_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_SERVICE_NAME": "vss-restore",
+}
+
+
+class ExecutionTimeout(TimeoutError):
+    """The execution did not finish within ``run``'s timeout."""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    execution_arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]] = field(repr=False)
+
+    def state_path(self) -> list[str]:
+        """Names of the states entered, in order (a retried state appears once)."""
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history
+            if e["type"].endswith("StateEntered")
+        ]
+
+
+class LocalEngine:
+    """Run the restore state machine in-process on moto.
+
+    Starts the emulator, or joins one already active (``mock_aws`` in a test), loads
+    ``statemachines/restore.asl.json`` with the same substitutions CDK uses, and
+    answers the Lambda tasks in-process. boto3 clients the caller creates inside the
+    ``with`` block talk to the same emulator.
+    """
+
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        limits: Limits | None = None,
+        time_scale: float = 0.0,
+    ) -> None:
+        self.region = region
+        self.limits = limits or Limits()
+        self.clock = ScaledRetryClock(time_scale)
+        self.fidelity = Ec2Fidelity()
+        self.state_machine_arn = ""
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._hooks: list[tuple[str, Any]] = []
+        self._saved_env: dict[str, str | None] = {}
+        self.dispatcher: LambdaDispatcher | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> LocalEngine:
+        self._set_env({"AWS_DEFAULT_REGION": self.region, **_TASK_ENVIRONMENT}, keep_existing=True)
+        self._mock.start()
+        try:
+            clients.reset()
+            self._install_hooks()
+            self.clock.install()
+            self._deploy()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.clock.uninstall()
+        events = boto3._get_default_session().events  # noqa: SLF001 - the session the tasks use
+        for event_name, hook in self._hooks:
+            events.unregister(event_name, hook)
+        self._hooks.clear()
+        clients.reset()
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def _set_env(self, values: dict[str, str], keep_existing: bool) -> None:
+        for key, value in values.items():
+            if keep_existing and key in os.environ:
+                continue
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def _install_hooks(self) -> None:
+        arn_prefix = f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:"
+        self.dispatcher = LambdaDispatcher(
+            load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in TASKS.values()}), arn_prefix
+        )
+        self._hooks = [("before-call.lambda.Invoke", self.dispatcher), *self.fidelity.hooks()]
+        events = boto3._get_default_session().events  # noqa: SLF001
+        for event_name, hook in self._hooks:
+            events.register(event_name, hook)
+
+    def function_arn(self, task: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{TASKS[task]}"
+
+    def _deploy(self) -> None:
+        ddb = boto3.client("dynamodb", region_name=self.region)
+        if LOCK_TABLE_NAME not in ddb.list_tables()["TableNames"]:
+            ddb.create_table(
+                TableName=LOCK_TABLE_NAME,
+                KeySchema=[{"AttributeName": "InstanceId", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        values = substitutions({t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits)
+        definition = render(definition_path().read_text(), values)
+        sfn = boto3.client("stepfunctions", region_name=self.region)
+        role_arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/vss-restore-state-machine"
+        existing = [
+            m["stateMachineArn"]
+            for m in sfn.list_state_machines()["stateMachines"]
+            if m["name"] == STATE_MACHINE_NAME
+        ]
+        if existing:
+            self.state_machine_arn = existing[0]
+            sfn.update_state_machine(stateMachineArn=existing[0], definition=definition, roleArn=role_arn)
+        else:
+            self.state_machine_arn = sfn.create_state_machine(
+                name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
+            )["stateMachineArn"]
+
+    # --- running ------------------------------------------------------------------------
+
+    def start(self, request: dict[str, Any], name: str | None = None) -> str:
+        """Start an execution (always named, as AWS does) and return its ARN."""
+        sfn = boto3.client("stepfunctions", region_name=self.region)
+        instance = str(request.get("InstanceId", "request")) if isinstance(request, dict) else "request"
+        execution_name = name or f"{instance}-{uuid.uuid4().hex[:12]}"
+        return sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(request)
+        )["executionArn"]
+
+    def wait(self, execution_arn: str, timeout: float = 60.0) -> ExecutionResult:
+        sfn = boto3.client("stepfunctions", region_name=self.region)
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in _TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise ExecutionTimeout(f"{execution_arn} still {described['status']} after {timeout} s")
+            time.sleep(0.02)
+        history: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            history.extend(page["events"])
+        output = described.get("output")
+        return ExecutionResult(
+            execution_arn=execution_arn,
+            status=described["status"],
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            history=history,
+        )
+
+    def run(self, request: dict[str, Any], timeout: float = 60.0, name: str | None = None) -> ExecutionResult:
+        """Start a restore and wait for its end."""
+        return self.wait(self.start(request, name), timeout)

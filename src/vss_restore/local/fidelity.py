@@ -1,0 +1,157 @@
+"""Where the emulator (moto 5.2) is kinder than AWS, make it behave like AWS.
+
+Each rule is a botocore hook on the boto3 session the workflow's clients come from, and
+each has its own test. Only the local engine installs them; product code never sees them.
+
+- ``CreateVolume`` honours ``ClientToken``: the same token returns the same volume, the
+  same token with other parameters fails with ``IdempotentParameterMismatch``.
+- ``CreateVolume`` from a snapshot that is not ``completed`` fails with ``IncorrectState``.
+- ``AttachVolume`` to a device in use fails (``InvalidParameterValue``), and so does
+  attaching a volume that is attached elsewhere (``VolumeInUse``).
+- ``DetachVolume`` of the root volume of an instance that is not stopped fails
+  (``IncorrectState``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+
+Hook = Callable[..., Any]
+
+
+def error_response(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
+    return AWSResponse("https://ec2.local", status, {}, None), {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
+
+
+def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    return AWSResponse("https://ec2.local", 200, {}, None), {
+        **parsed,
+        "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}},
+    }
+
+
+def _backend(request_signer: Any) -> Any:
+    return ec2_backends[DEFAULT_ACCOUNT_ID][request_signer.region_name]
+
+
+class Ec2Fidelity:
+    """The hooks, plus the ClientToken memory they share."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, str]] = {}  # token → (parameter fingerprint, volume id)
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [
+            ("before-call.ec2.CreateVolume", self.before_create_volume),
+            ("after-call.ec2.CreateVolume", self.after_create_volume),
+            ("before-call.ec2.AttachVolume", self.before_attach_volume),
+            ("before-call.ec2.DetachVolume", self.before_detach_volume),
+        ]
+
+    # --- CreateVolume -------------------------------------------------------------------
+
+    def before_create_volume(
+        self, params: dict[str, Any], request_signer: Any, context: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = dict(params.get("body") or {})
+        backend = _backend(request_signer)
+        snapshot_id = body.get("SnapshotId")
+        if snapshot_id:
+            snapshot = backend.snapshots.get(snapshot_id)
+            if snapshot is not None and snapshot.status != "completed":
+                return error_response(
+                    "IncorrectState", f"Snapshot '{snapshot_id}' is not 'completed' (it is {snapshot.status})."
+                )
+        token = body.get("ClientToken")
+        if not token:
+            return None
+        fingerprint = hashlib.sha256(
+            json.dumps({k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True).encode()
+        ).hexdigest()
+        seen = self._tokens.get(token)
+        if seen is None:
+            context["vss_restore_client_token"] = (token, fingerprint)
+            return None
+        if seen[0] != fingerprint:
+            return error_response(
+                "IdempotentParameterMismatch",
+                "The client token you have provided is associated with a resource that has different parameters.",
+            )
+        volume = backend.volumes.get(seen[1])
+        if volume is None:
+            return None
+        return _ok(
+            {
+                "VolumeId": volume.id,
+                "Size": volume.size,
+                "SnapshotId": volume.snapshot_id or "",
+                "AvailabilityZone": volume.zone.name,
+                "State": volume.status,
+                "VolumeType": volume.volume_type,
+                "Encrypted": bool(volume.encrypted),
+            }
+        )
+
+    def after_create_volume(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        remembered = context.get("vss_restore_client_token")
+        if remembered and parsed.get("VolumeId"):
+            token, fingerprint = remembered
+            self._tokens[token] = (fingerprint, parsed["VolumeId"])
+
+    # --- AttachVolume / DetachVolume ----------------------------------------------------
+
+    def before_attach_volume(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = dict(params.get("body") or {})
+        backend = _backend(request_signer)
+        instance = _instance(backend, body.get("InstanceId"))
+        volume = backend.volumes.get(body.get("VolumeId"))
+        device = body.get("Device")
+        if instance is None or volume is None:
+            return None
+        if volume.attachment is not None:
+            return error_response("VolumeInUse", f"{volume.id} is already attached to an instance")
+        if device in instance.block_device_mapping:
+            return error_response(
+                "InvalidParameterValue",
+                f"Invalid value '{device}' for unixDevice. Attachment point {device} is already in use",
+            )
+        return None
+
+    def before_detach_volume(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = dict(params.get("body") or {})
+        backend = _backend(request_signer)
+        volume = backend.volumes.get(body.get("VolumeId"))
+        if volume is None or volume.attachment is None:
+            return None
+        instance = volume.attachment.instance
+        is_root = volume.attachment.device == getattr(instance, "root_device_name", "/dev/sda1")
+        if is_root and instance.state != "stopped":
+            return error_response(
+                "IncorrectState",
+                f"Unable to detach root volume '{volume.id}' from instance '{instance.id}' while it is {instance.state}",
+            )
+        return None
+
+
+def _instance(backend: Any, instance_id: str | None) -> Any:
+    if not instance_id:
+        return None
+    for reservation in backend.reservations.values():
+        for instance in reservation.instances:
+            if instance.id == instance_id:
+                return instance
+    return None

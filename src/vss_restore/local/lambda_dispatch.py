@@ -1,0 +1,105 @@
+"""Runs ``lambda.Invoke`` calls in-process: the emulator's Lambda would need Docker.
+
+A ``before-call`` hook on the boto3 session answers each Invoke by calling the task's
+handler from ``functions/``. A raised exception comes back as a ``FunctionError``
+payload (``errorType`` = the class name), exactly as Lambda reports it, so the state
+machine's Retry and Catch see the named error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from vss_restore.definition import repo_root
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_handlers(function_names: Mapping[str, str]) -> dict[str, Handler]:
+    """Function name → ``functions.<module>.handler`` (``functions/`` sits at the repo root)."""
+    root = str(repo_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return {
+        name: importlib.import_module(f"functions.{module}").handler
+        for name, module in function_names.items()
+    }
+
+
+def _function_name(url_path: str) -> str:
+    # /2015-03-31/functions/<name or ARN>/invocations
+    target = unquote(url_path.split("/functions/", 1)[1].split("/", 1)[0])
+    return target.rsplit(":function:", 1)[-1].split(":", 1)[0]
+
+
+def invoke_response(status: int, payload: Any, function_error: str | None = None) -> tuple[AWSResponse, dict[str, Any]]:
+    body = json.dumps(payload).encode()
+    parsed: dict[str, Any] = {
+        "StatusCode": status,
+        "ExecutedVersion": "$LATEST",
+        "Payload": StreamingBody(io.BytesIO(body), len(body)),
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
+    if function_error:
+        parsed["FunctionError"] = function_error
+    return AWSResponse("http://lambda.local", status, {}, None), parsed
+
+
+class LambdaDispatcher:
+    """The ``before-call.lambda.Invoke`` hook; records every invocation it serves."""
+
+    def __init__(self, handlers: Mapping[str, Handler], arn_prefix: str) -> None:
+        self._handlers = dict(handlers)
+        self._arn_prefix = arn_prefix
+        self.invocations: list[str] = []
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        name = _function_name(params.get("url_path", ""))
+        handler = self._handlers.get(name)
+        if handler is None:
+            return None  # not ours: let the emulator answer
+        self.invocations.append(name)
+        body = params.get("body") or b"{}"
+        event = json.loads(body.decode() if isinstance(body, bytes) else body)
+        context = FakeLambdaContext(name, f"{self._arn_prefix}{name}", str(uuid.uuid4()))
+        try:
+            result = handler(event, context)
+        except Exception as err:  # noqa: BLE001 - every error goes back to the caller as Lambda does
+            return invoke_response(
+                200,
+                {
+                    "errorType": type(err).__name__,
+                    "errorMessage": str(err),
+                    "stackTrace": traceback.format_exception(err)[-3:],
+                },
+                function_error="Unhandled",
+            )
+        return invoke_response(200, result)

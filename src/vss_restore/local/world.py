@@ -1,0 +1,154 @@
+"""Building an emulated world to restore: a Windows instance, its volumes, VSS snapshot sets.
+
+Used by the demo, the tests and anyone experimenting. It talks to the emulator through
+boto3, and reaches into the emulator only for what no API can set (a snapshot's start
+time or a ``pending`` state).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+
+from vss_restore import tags
+from vss_restore.devices import WINDOWS_ROOT_DEVICE
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+DEFAULT_AZ = "us-east-1a"
+
+
+@dataclass(frozen=True)
+class Disk:
+    device: str
+    volume_type: str = "gp3"
+    size: int = 30
+    iops: int | None = None
+    throughput: int | None = None
+    kms_key_id: str | None = None
+    delete_on_termination: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+DEMO_DISKS = (
+    Disk(WINDOWS_ROOT_DEVICE, "gp3", 60, delete_on_termination=True, tags={"Name": "web01-C"}),
+    Disk("xvdf", "gp3", 200, iops=6000, throughput=500, tags={"Name": "web01-D", "Team": "payments"}),
+    Disk("xvdg", "io2", 100, iops=8000, tags={"Name": "web01-E-sql"}),
+    Disk("xvdh", "gp3", 50, kms_key_id="create", tags={"Name": "web01-F-secure"}),
+)
+
+
+def _backend(region: str) -> Any:
+    return ec2_backends[DEFAULT_ACCOUNT_ID][region]
+
+
+def create_kms_key(region: str = "us-east-1") -> str:
+    kms = boto3.client("kms", region_name=region)
+    return str(kms.create_key(Description="vss-restore demo customer key")["KeyMetadata"]["Arn"])
+
+
+def windows_instance(
+    ec2: EC2Client,
+    disks: tuple[Disk, ...] | list[Disk] = DEMO_DISKS,
+    *,
+    name: str = "web01",
+    running: bool = True,
+    az: str = DEFAULT_AZ,
+) -> str:
+    """An instance whose devices hold volumes with exactly the given settings."""
+    region = ec2.meta.region_name
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance_id = ec2.run_instances(
+        ImageId=image_id,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.xlarge",
+        Placement={"AvailabilityZone": az},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
+    )["Instances"][0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[instance_id])
+    # The emulator gives the instance a default root volume: replace it with ours.
+    for mapping in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0].get(
+        "BlockDeviceMappings", []
+    ):
+        volume_id = mapping["Ebs"]["VolumeId"]
+        ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=mapping["DeviceName"])
+        ec2.delete_volume(VolumeId=volume_id)
+    for disk in disks:
+        kms_key_id = create_kms_key(region) if disk.kms_key_id == "create" else disk.kms_key_id
+        kwargs: dict[str, Any] = {
+            "AvailabilityZone": az,
+            "VolumeType": disk.volume_type,
+            "Size": disk.size,
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(disk.tags)}] if disk.tags else [],
+        }
+        if disk.iops:
+            kwargs["Iops"] = disk.iops
+        if disk.throughput:
+            kwargs["Throughput"] = disk.throughput
+        if kms_key_id:
+            kwargs.update(Encrypted=True, KmsKeyId=kms_key_id)
+        volume_id = ec2.create_volume(**kwargs)["VolumeId"]
+        ec2.attach_volume(Device=disk.device, InstanceId=instance_id, VolumeId=volume_id)
+        if disk.delete_on_termination:
+            ec2.modify_instance_attribute(
+                InstanceId=instance_id,
+                BlockDeviceMappings=[{"DeviceName": disk.device, "Ebs": {"DeleteOnTermination": True}}],
+            )
+    if running:
+        ec2.start_instances(InstanceIds=[instance_id])
+    return instance_id
+
+
+def attached(ec2: EC2Client, instance_id: str) -> dict[str, str]:
+    """Device → volume id, as the instance holds them now."""
+    raw = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in raw.get("BlockDeviceMappings", [])}
+
+
+def vss_config(set_id: str, version: str = "2.3.1") -> str:
+    return json.dumps({"AwsVssComponentsVersion": version, "SnapshotSetId": set_id})
+
+
+def vss_snapshot_set(
+    ec2: EC2Client,
+    instance_id: str,
+    *,
+    taken_at: datetime,
+    set_id: str | None,
+    devices: list[str] | None = None,
+    not_app_consistent: tuple[str, ...] = (),
+    pending: tuple[str, ...] = (),
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Snapshot the instance's volumes as AWS VSS does; returns device → snapshot id.
+
+    ``set_id=None`` writes no ``AwsVssConfig`` (AwsVssComponents before 2.3.1).
+    """
+    backend = _backend(ec2.meta.region_name)
+    snapshots: dict[str, str] = {}
+    for offset, (device, volume_id) in enumerate(sorted(attached(ec2, instance_id).items())):
+        if devices is not None and device not in devices:
+            continue
+        snapshot_id = ec2.create_snapshot(VolumeId=volume_id, Description=f"VSS {device}")["SnapshotId"]
+        vss_tags = {tags.VSS_DEVICE: device, **(extra_tags or {})}
+        if device not in not_app_consistent:
+            vss_tags[tags.VSS_APP_CONSISTENT] = "true"
+        if set_id is not None:
+            vss_tags[tags.VSS_CONFIG] = vss_config(set_id)
+        ec2.create_tags(Resources=[snapshot_id], Tags=tags.tag_list(vss_tags))
+        snapshot = backend.snapshots[snapshot_id]
+        # The emulator stamps "now"; members of a real set start a second or so apart.
+        snapshot.start_time = taken_at.astimezone(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=offset)
+        if device in pending:
+            snapshot.status = "pending"
+        snapshots[device] = snapshot_id
+    return snapshots
+

@@ -1,0 +1,195 @@
+"""Data passed between the tasks of the workflow, and its public request and report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
+from vss_restore.errors import InvalidRequest
+
+InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")]
+VolumeId = Annotated[str, StringConstraints(pattern=r"^vol-[0-9a-f]{8,17}$")]
+
+
+def _valid_device(name: str) -> str:
+    if not is_valid_device(name):
+        raise ValueError(f"{name!r} is not an EBS device name such as /dev/sda1 or xvdf")
+    return name
+
+
+DeviceName = Annotated[str, AfterValidator(_valid_device)]
+
+
+class Model(BaseModel):
+    """Strict by default: unknown fields are errors, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RestoreRequest(Model):
+    """The state machine input (PascalCase, like AWS APIs)."""
+
+    instance_id: InstanceId = Field(alias="InstanceId")
+    snapshot_set_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = (
+        Field(default=None, alias="SnapshotSetId")
+    )
+    restore_point_in_time: AwareDatetime | None = Field(default=None, alias="RestorePointInTime")
+    exclude_boot_volume: bool = Field(default=False, alias="ExcludeBootVolume", strict=True)
+    devices: list[DeviceName] | None = Field(default=None, alias="Devices", min_length=1)
+    dry_run: bool = Field(default=False, alias="DryRun", strict=True)
+    power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
+    delete_replaced_volumes: bool = Field(
+        default=False, alias="DeleteReplacedVolumes", strict=True
+    )
+
+    @field_validator("devices")
+    @classmethod
+    def _no_duplicate_devices(cls, devices: list[str] | None) -> list[str] | None:
+        if devices is not None and len(set(devices)) != len(devices):
+            raise ValueError("lists a device more than once")
+        return devices
+
+    @model_validator(mode="after")
+    def _boot_volume_not_both_excluded_and_listed(self) -> RestoreRequest:
+        if self.exclude_boot_volume and self.devices and WINDOWS_ROOT_DEVICE in self.devices:
+            raise ValueError(f"Devices lists {WINDOWS_ROOT_DEVICE} while ExcludeBootVolume is true")
+        return self
+
+    @field_validator("restore_point_in_time")
+    @classmethod
+    def _not_in_future(cls, when: datetime | None) -> datetime | None:
+        if when is not None and when > datetime.now(UTC):
+            raise ValueError("is in the future")
+        return when
+
+    @classmethod
+    def parse(cls, payload: object) -> RestoreRequest:
+        """Validate raw input; raise ``InvalidRequest`` naming the first bad field."""
+        if not isinstance(payload, dict):
+            raise InvalidRequest("$", "the request must be a JSON object")
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "$"
+            reason = "is not a known field" if first["type"] == "extra_forbidden" else first["msg"]
+            raise InvalidRequest(field, reason) from err
+
+    def to_payload(self) -> dict[str, object]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class AttachedVolume(Model):
+    device: str = Field(alias="Device")
+    volume_id: str = Field(alias="VolumeId")
+    delete_on_termination: bool = Field(alias="DeleteOnTermination")
+
+
+PowerState = Literal["running", "stopped"]
+
+
+class InstanceFacts(Model):
+    """What the instance looked like when the restore took its lock."""
+
+    instance_id: str = Field(alias="InstanceId")
+    state: PowerState = Field(alias="State")
+    availability_zone: str = Field(alias="AvailabilityZone")
+    root_device_name: str = Field(alias="RootDeviceName")
+    volumes: list[AttachedVolume] = Field(alias="Volumes")
+
+    def volume_at(self, device: str) -> AttachedVolume | None:
+        return next((v for v in self.volumes if v.device == device), None)
+
+
+class SetMember(Model):
+    device: str = Field(alias="Device")
+    snapshot_id: str = Field(alias="SnapshotId")
+    volume_id: str = Field(alias="VolumeId")
+    volume_size: int = Field(alias="VolumeSize")
+    encrypted: bool = Field(alias="Encrypted")
+    kms_key_id: str | None = Field(default=None, alias="KmsKeyId")
+
+
+class SkippedSet(Model):
+    snapshot_set_id: str = Field(alias="SnapshotSetId")
+    created_at: datetime = Field(alias="CreatedAt")
+    reasons: list[str] = Field(alias="Reasons")
+
+
+class ChosenSet(Model):
+    """The snapshot set a restore uses, and why newer sets were passed over."""
+
+    snapshot_set_id: str = Field(alias="SnapshotSetId")
+    created_at: datetime = Field(alias="CreatedAt")
+    grouped_by: Literal["AwsVssConfig", "StartTime"] = Field(alias="GroupedBy")
+    members: list[SetMember] = Field(alias="Members")
+    skipped: list[SkippedSet] = Field(default_factory=list, alias="Skipped")
+
+
+class VolumeSpec(Model):
+    """Everything needed to create one replacement volume."""
+
+    device: str = Field(alias="Device")
+    snapshot_id: str = Field(alias="SnapshotId")
+    replaced_volume_id: str = Field(alias="ReplacedVolumeId")
+    availability_zone: str = Field(alias="AvailabilityZone")
+    volume_type: str = Field(alias="VolumeType")
+    size: int = Field(alias="Size")
+    iops: int | None = Field(default=None, alias="Iops")
+    throughput: int | None = Field(default=None, alias="Throughput")
+    encrypted: bool = Field(alias="Encrypted")
+    kms_key_id: str | None = Field(default=None, alias="KmsKeyId")
+    multi_attach_enabled: bool = Field(default=False, alias="MultiAttachEnabled")
+    delete_on_termination: bool = Field(alias="DeleteOnTermination")
+    tags: dict[str, str] = Field(alias="Tags")
+    client_token: str = Field(alias="ClientToken")
+
+
+class RestorePlan(Model):
+    instance_id: str = Field(alias="InstanceId")
+    snapshot_set_id: str = Field(alias="SnapshotSetId")
+    execution: str = Field(alias="Execution")
+    volumes: list[VolumeSpec] = Field(alias="Volumes")
+    untouched_devices: list[str] = Field(alias="UntouchedDevices")
+
+
+class CreatedVolume(Model):
+    device: str = Field(alias="Device")
+    volume_id: str = Field(alias="VolumeId")
+
+
+class ReportVolume(Model):
+    device: str = Field(alias="Device")
+    snapshot_id: str = Field(alias="SnapshotId")
+    new_volume_id: str | None = Field(alias="NewVolumeId")
+    replaced_volume_id: str = Field(alias="ReplacedVolumeId")
+
+
+class RestoreReport(Model):
+    """The state machine output."""
+
+    instance_id: str = Field(alias="InstanceId")
+    snapshot_set_id: str = Field(alias="SnapshotSetId")
+    status: Literal["Succeeded", "DryRun"] = Field(alias="Status")
+    volumes: list[ReportVolume] = Field(alias="Volumes")
+    started_at: datetime = Field(alias="StartedAt")
+    finished_at: datetime = Field(alias="FinishedAt")
+    downtime_seconds: float | None = Field(alias="DowntimeSeconds")
+    snapshot_set_created_at: datetime = Field(alias="SnapshotSetCreatedAt")
+    skipped_sets: list[SkippedSet] = Field(alias="SkippedSets")
+    replaced_volumes: Literal["kept", "deleted", "untouched"] = Field(alias="ReplacedVolumes")
+    power_state: str = Field(alias="PowerState")
+    warnings: list[str] = Field(default_factory=list, alias="Warnings")

@@ -1,0 +1,109 @@
+"""The restore report, and the one-line account of a failure and its rollback."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
+from vss_restore.models import ChosenSet, CreatedVolume, ReportVolume, RestorePlan, RestoreReport
+
+
+def downtime_seconds(stop_requested_at: datetime | None, running_at: datetime | None) -> float | None:
+    """Seconds from the StopInstances call to running again; None if not both happened."""
+    if stop_requested_at is None or running_at is None:
+        return None
+    return round((running_at - stop_requested_at).total_seconds(), 3)
+
+
+def build_report(
+    plan: RestorePlan,
+    chosen: ChosenSet,
+    created: list[CreatedVolume] | None,
+    *,
+    dry_run: bool,
+    started_at: datetime,
+    finished_at: datetime,
+    stop_requested_at: datetime | None,
+    running_at: datetime | None,
+    replaced_volumes: str,
+    power_state: str,
+    warnings: list[str],
+) -> RestoreReport:
+    new_ids = {c.device: c.volume_id for c in created or []}
+    return RestoreReport(
+        InstanceId=plan.instance_id,
+        SnapshotSetId=plan.snapshot_set_id,
+        Status="DryRun" if dry_run else "Succeeded",
+        Volumes=[
+            ReportVolume(
+                Device=s.device,
+                SnapshotId=s.snapshot_id,
+                NewVolumeId=new_ids.get(s.device),
+                ReplacedVolumeId=s.replaced_volume_id,
+            )
+            for s in plan.volumes
+        ],
+        StartedAt=started_at,
+        FinishedAt=finished_at,
+        DowntimeSeconds=downtime_seconds(stop_requested_at, running_at),
+        SnapshotSetCreatedAt=chosen.created_at,
+        SkippedSets=chosen.skipped,
+        ReplacedVolumes="untouched" if dry_run else replaced_volumes,
+        PowerState=power_state,
+        Warnings=warnings,
+    )
+
+
+def error_message(error: dict[str, Any]) -> tuple[str, str]:
+    """(name, message) from a Catch's ``{"Error", "Cause"}``; Lambda causes are JSON."""
+    name = str(error.get("Error", "States.TaskFailed"))
+    cause = str(error.get("Cause", ""))
+    try:
+        decoded = json.loads(cause)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and "errorMessage" in decoded:
+        cause = str(decoded["errorMessage"])
+    # A wait whose retries ran out is a timeout, whatever the last poll said.
+    if name == ResourceNotReady.__name__:
+        name = WaitTimedOut.__name__
+        cause = f"gave up waiting: {cause}"
+    return name, cause
+
+
+def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
+    """The Fail state's ``Error`` and ``Cause``: what happened and what was rolled back.
+
+    ``document`` is the workflow state at the end of the failure path: ``Error`` from the
+    Catch, and whatever the rollback tasks wrote (``RollbackVolumes``, ``RollbackPower``,
+    ``RollbackCleanup``, ``RollbackFailure``, ``Leftovers``, ``Unlock``).
+    """
+    name, message = error_message(document.get("Error") or {})
+    parts = [f"{name}: {message}"]
+    rolled_back = any(k.startswith("Rollback") for k in document)
+    if not rolled_back and "Prepared" in document:
+        parts.append("The volumes had been swapped before this error; nothing was rolled back.")
+    elif not rolled_back:
+        parts.append("Nothing on the instance had been changed.")
+    if document.get("RollbackFailure"):
+        name = RollbackFailed.__name__
+        r_name, r_message = error_message(document["RollbackFailure"])
+        parts.append(f"Rollback failed ({r_name}: {r_message}).")
+        parts.append(f"Left as it is: {document.get('Leftovers') or 'unknown, see the execution history'}.")
+    volumes = document.get("RollbackVolumes")
+    if volumes:
+        parts.append(f"Original volumes back on their devices: {', '.join(volumes)}.")
+    power = document.get("RollbackPower")
+    if power:
+        parts.append(f"Instance {power}, as before the restore.")
+    cleanup = document.get("RollbackCleanup") or {}
+    if cleanup.get("Deleted"):
+        parts.append(f"Deleted restored volumes: {', '.join(cleanup['Deleted'])}.")
+    if cleanup.get("LeftBehind"):
+        parts.append(f"Could not delete, tagged for cleanup: {', '.join(cleanup['LeftBehind'])}.")
+    unlock = document.get("Unlock")
+    if isinstance(unlock, dict):
+        parts.append("Lock released." if unlock.get("Released") else "Lock was not held by this execution.")
+    return {"Error": name, "Cause": " ".join(parts)}

@@ -1,0 +1,67 @@
+"""Tag keys the workflow reads and writes.
+
+VSS writes ``Device``, ``AppConsistent`` and ``AwsVssConfig`` on each snapshot. vss-restore
+writes the ``vss-restore:*`` keys on every volume it creates, so that snapshot sets taken
+before an earlier restore are still found (lineage) and so that anything a failed
+execution leaves behind can be found and cleaned up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Written by the AWS VSS solution on snapshots.
+VSS_DEVICE = "Device"
+VSS_APP_CONSISTENT = "AppConsistent"
+VSS_CONFIG = "AwsVssConfig"
+
+PREFIX = "vss-restore:"
+# On volumes we create (and optionally, set by the user, on snapshots).
+INSTANCE_ID = f"{PREFIX}instance-id"
+DEVICE = f"{PREFIX}device"
+REPLACED_VOLUME_ID = f"{PREFIX}replaced-volume-id"
+LINEAGE = f"{PREFIX}lineage"
+SNAPSHOT_SET_ID = f"{PREFIX}snapshot-set-id"
+SNAPSHOT_ID = f"{PREFIX}snapshot-id"
+EXECUTION = f"{PREFIX}execution"
+CREATED_BY = f"{PREFIX}created-by"
+STATUS = f"{PREFIX}status"
+# On the volumes a successful restore replaced.
+REPLACED_BY = f"{PREFIX}replaced-by"
+REPLACED_BY_EXECUTION = f"{PREFIX}replaced-by-execution"
+
+CREATED_BY_VALUE = "vss-restore"
+STATUS_RESTORING = "restoring"
+STATUS_RESTORED = "restored"
+STATUS_REPLACED = "replaced"
+STATUS_CLEANUP_REQUIRED = "cleanup-required"
+
+MAX_TAG_VALUE = 256
+
+
+def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
+    """EC2's ``[{"Key": k, "Value": v}]`` as a plain dict."""
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """A plain dict as EC2's ``[{"Key": k, "Value": v}]``, in key order."""
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags worth copying to a replacement volume: not AWS-reserved, not ours."""
+    return {k: v for k, v in tags.items() if not k.startswith(("aws:", PREFIX))}
+
+
+def lineage_value(replaced_volume_id: str, replaced_volume_lineage: str) -> str:
+    """Ancestors of a new volume, newest first, trimmed to fit one tag value."""
+    ids = [replaced_volume_id, *replaced_volume_lineage.split()]
+    value = ""
+    for volume_id in dict.fromkeys(ids):
+        candidate = f"{value} {volume_id}".strip()
+        if len(candidate) > MAX_TAG_VALUE:
+            break
+        value = candidate
+    return value

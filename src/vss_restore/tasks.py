@@ -1,0 +1,38 @@
+"""The Lambda tasks of the workflow: ASL placeholder name → module in ``functions/``.
+
+The ASL refers to ``${<Name>FunctionArn}``; CDK and the local engine both build their
+substitutions from this table, so adding a task means adding one line here.
+"""
+
+from __future__ import annotations
+
+TASKS: dict[str, str] = {
+    "ValidateRequest": "validate_request",
+    "AcquireLock": "acquire_lock",
+    "FindSnapshotSet": "find_snapshot_set",
+    "PlanRestore": "plan_restore",
+    "CreateVolumes": "create_volumes",
+    "WaitVolumesAvailable": "wait_volumes_available",
+    "StopInstance": "stop_instance",
+    "WaitInstanceStopped": "wait_instance_stopped",
+    "DetachOriginalVolumes": "detach_original_volumes",
+    "WaitOriginalsDetached": "wait_originals_detached",
+    "AttachRestoredVolumes": "attach_restored_volumes",
+    "WaitRestoredAttached": "wait_restored_attached",
+    "SetDeleteOnTermination": "set_delete_on_termination",
+    "StartInstance": "start_instance",
+    "WaitInstanceRunning": "wait_instance_running",
+    "WaitStatusChecks": "wait_status_checks",
+    "FinalizeReplacedVolumes": "finalize_replaced_volumes",
+    "BuildReport": "build_report",
+    "ReleaseLock": "release_lock",
+    "ReattachOriginalVolumes": "reattach_original_volumes",
+    "RestorePowerState": "restore_power_state",
+    "DeleteRestoredVolumes": "delete_restored_volumes",
+    "MarkLeftovers": "mark_leftovers",
+    "SummarizeFailure": "summarize_failure",
+}
+
+
+def function_arn_placeholder(task_name: str) -> str:
+    return f"{task_name}FunctionArn"

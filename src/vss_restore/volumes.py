@@ -1,0 +1,170 @@
+"""Creating the replacement volumes, waiting for them, and cleaning them up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from vss_restore import tags
+from vss_restore.aws_errors import INCORRECT_STATE_CODES, THROTTLING_CODES, UNAVAILABLE_CODES, error_code
+from vss_restore.errors import VolumeCreationFailed
+from vss_restore.instance import attached_volumes, describe_instance
+from vss_restore.models import CreatedVolume, RestorePlan, VolumeSpec
+from vss_restore.waiting import not_ready
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+_TRANSIENT = THROTTLING_CODES | INCORRECT_STATE_CODES | UNAVAILABLE_CODES
+
+
+def create_volume_kwargs(spec: VolumeSpec) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "AvailabilityZone": spec.availability_zone,
+        "SnapshotId": spec.snapshot_id,
+        "VolumeType": spec.volume_type,
+        "Size": spec.size,
+        "Encrypted": spec.encrypted,
+        "ClientToken": spec.client_token,
+        "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(spec.tags)}],
+    }
+    if spec.iops:
+        kwargs["Iops"] = spec.iops
+    if spec.throughput:
+        kwargs["Throughput"] = spec.throughput
+    if spec.encrypted and spec.kms_key_id:
+        kwargs["KmsKeyId"] = spec.kms_key_id
+    if spec.multi_attach_enabled:
+        kwargs["MultiAttachEnabled"] = True
+    return kwargs
+
+
+def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
+    """Create every planned volume; safe to repeat (each carries its ClientToken)."""
+    created: list[CreatedVolume] = []
+    for spec in plan.volumes:
+        try:
+            volume = ec2.create_volume(**create_volume_kwargs(spec))
+        except ClientError as err:
+            if error_code(err) in _TRANSIENT:
+                raise
+            raise VolumeCreationFailed(
+                f"{spec.device}: CreateVolume from {spec.snapshot_id} failed: {err}"
+            ) from err
+        created.append(CreatedVolume(Device=spec.device, VolumeId=volume["VolumeId"]))
+    return created
+
+
+def volumes_available(
+    ec2: EC2Client, created: list[CreatedVolume], entered_at: datetime, timeout_seconds: int, now: datetime
+) -> None:
+    """Return when all are available; ``VolumeCreationFailed`` if one ended in ``error``."""
+    states = {v["VolumeId"]: v["State"] for v in ec2.describe_volumes(VolumeIds=[c.volume_id for c in created])["Volumes"]}
+    failed = [c for c in created if states.get(c.volume_id) == "error"]
+    if failed:
+        raise VolumeCreationFailed(
+            "volume creation ended in error: " + ", ".join(f"{c.device} {c.volume_id}" for c in failed)
+        )
+    pending = [c for c in created if states.get(c.volume_id) != "available"]
+    if pending:
+        not_ready(
+            "volumes not yet available: " + ", ".join(f"{c.device} {c.volume_id} ({states.get(c.volume_id)})" for c in pending),
+            entered_at, timeout_seconds, now,
+        )
+
+
+def volumes_of_execution(ec2: EC2Client, execution: str) -> list[dict[str, Any]]:
+    """The volumes this execution created, found by tag (also when a response was lost)."""
+    pages = ec2.get_paginator("describe_volumes").paginate(
+        Filters=[{"Name": f"tag:{tags.EXECUTION}", "Values": [execution[: tags.MAX_TAG_VALUE]]}]
+    )
+    return [dict(v) for page in pages for v in page["Volumes"]]
+
+
+@dataclass
+class Cleanup:
+    deleted: list[str] = field(default_factory=list)
+    left_behind: list[str] = field(default_factory=list)
+
+
+def delete_volumes_of_execution(
+    ec2: EC2Client, execution: str, entered_at: datetime, timeout_seconds: int, now: datetime
+) -> Cleanup:
+    """Delete what this execution created; tag for cleanup whatever cannot be deleted."""
+    cleanup = Cleanup()
+    busy: list[str] = []
+    for volume in volumes_of_execution(ec2, execution):
+        volume_id, state = volume["VolumeId"], volume["State"]
+        if state in ("deleting", "deleted"):
+            cleanup.deleted.append(volume_id)
+        elif state == "available" or state == "error":
+            try:
+                ec2.delete_volume(VolumeId=volume_id)
+                cleanup.deleted.append(volume_id)
+            except ClientError as err:
+                if error_code(err) in _TRANSIENT:
+                    raise
+                mark_for_cleanup(ec2, [volume_id])
+                cleanup.left_behind.append(f"{volume_id} ({error_code(err)})")
+        else:
+            busy.append(f"{volume_id} ({state})")
+    if busy:
+        not_ready("volumes still busy: " + ", ".join(busy), entered_at, timeout_seconds, now)
+    return cleanup
+
+
+def mark_for_cleanup(ec2: EC2Client, volume_ids: list[str]) -> None:
+    if volume_ids:
+        ec2.create_tags(
+            Resources=volume_ids, Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_CLEANUP_REQUIRED}]
+        )
+
+
+def finalize_replaced(
+    ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume], delete: bool
+) -> list[str]:
+    """After success: mark the new volumes restored; delete or tag the replaced ones.
+
+    Returns warnings (a replaced volume that could not be deleted is kept and tagged).
+    """
+    new_ids = {c.device: c.volume_id for c in created}
+    ec2.create_tags(
+        Resources=list(new_ids.values()), Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_RESTORED}]
+    )
+    warnings: list[str] = []
+    for spec in plan.volumes:
+        if delete:
+            try:
+                ec2.delete_volume(VolumeId=spec.replaced_volume_id)
+                continue
+            except ClientError as err:
+                warnings.append(f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}")
+        ec2.create_tags(
+            Resources=[spec.replaced_volume_id],
+            Tags=tags.tag_list(
+                {
+                    tags.REPLACED_BY: new_ids[spec.device],
+                    tags.REPLACED_BY_EXECUTION: plan.execution[: tags.MAX_TAG_VALUE],
+                    tags.STATUS: tags.STATUS_REPLACED,
+                }
+            ),
+        )
+    return warnings
+
+
+def mark_leftovers(ec2: EC2Client, plan: RestorePlan) -> str:
+    """After a failed rollback: tag what this execution created and say where everything is."""
+    ours = volumes_of_execution(ec2, plan.execution)
+    live = [v["VolumeId"] for v in ours if v["State"] not in ("deleting", "deleted")]
+    mark_for_cleanup(ec2, live)
+    on_device = attached_volumes(describe_instance(ec2, plan.instance_id))
+    where = []
+    for spec in plan.volumes:
+        volume = on_device.get(spec.device, {}).get("VolumeId")
+        kind = "original" if volume == spec.replaced_volume_id else "restored" if volume else "nothing"
+        where.append(f"{spec.device} holds {volume or 'no volume'} ({kind})")
+    tagged = f"restored volumes tagged {tags.STATUS}={tags.STATUS_CLEANUP_REQUIRED}: {', '.join(live) or 'none'}"
+    return "; ".join([*where, tagged])
