@@ -19,7 +19,11 @@ class Event(LockEvent):
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     lock.acquire(
-        clients.dynamodb(), parsed.lock_table, parsed.instance_id, parsed.execution,
-        utcnow(), timedelta(seconds=parsed.ttl_seconds),
+        clients.dynamodb(),
+        parsed.lock_table,
+        parsed.instance_id,
+        parsed.execution,
+        utcnow(),
+        timedelta(seconds=parsed.ttl_seconds),
     )
     return {"Acquired": True}

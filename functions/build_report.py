@@ -8,7 +8,14 @@ from pydantic import ConfigDict, Field
 from vss_restore import clients
 from vss_restore.instance import describe_instance, power_state
 from vss_restore.lambda_task import task
-from vss_restore.models import ChosenSet, CreatedVolume, Model, RestorePlan, RestoreReport, RestoreRequest
+from vss_restore.models import (
+    ChosenSet,
+    CreatedVolume,
+    Model,
+    RestorePlan,
+    RestoreReport,
+    RestoreRequest,
+)
 from vss_restore.report import build_report
 from vss_restore.waiting import utcnow
 
@@ -42,7 +49,9 @@ def handler(event: dict[str, Any]) -> RestoreReport:
     doc = Document.model_validate(event["Document"])
     warnings = list(doc.finalized.get("Warnings", []))
     if doc.finalize_error:
-        warnings.append(f"replaced volumes were not finalized: {doc.finalize_error.get('Cause', '')}")
+        warnings.append(
+            f"replaced volumes were not finalized: {doc.finalize_error.get('Cause', '')}"
+        )
     stop_requested_at = doc.prepared.stop.get("StopRequestedAt") if doc.prepared else None
     return build_report(
         doc.plan,

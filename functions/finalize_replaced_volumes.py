@@ -17,5 +17,10 @@ class Event(SwapEvent):
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
-    warnings = finalize_replaced(clients.ec2(), parsed.plan, parsed.created, parsed.delete_replaced_volumes)
-    return {"ReplacedVolumes": "deleted" if parsed.delete_replaced_volumes else "kept", "Warnings": warnings}
+    warnings = finalize_replaced(
+        clients.ec2(), parsed.plan, parsed.created, parsed.delete_replaced_volumes
+    )
+    return {
+        "ReplacedVolumes": "deleted" if parsed.delete_replaced_volumes else "kept",
+        "Warnings": warnings,
+    }

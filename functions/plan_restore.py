@@ -21,7 +21,10 @@ def handler(event: dict[str, Any]) -> RestorePlan:
     parsed = Event.model_validate(event)
     originals = describe_originals(
         clients.ec2(),
-        [parsed.instance.volume_at(m.device).volume_id  # type: ignore[union-attr]
-         for m in parsed.snapshot_set.members if parsed.instance.volume_at(m.device)],
+        [
+            parsed.instance.volume_at(m.device).volume_id  # type: ignore[union-attr]
+            for m in parsed.snapshot_set.members
+            if parsed.instance.volume_at(m.device)
+        ],
     )
     return plan_restore(parsed.instance, parsed.snapshot_set, originals, parsed.execution)

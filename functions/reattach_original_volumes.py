@@ -13,5 +13,10 @@ from vss_restore.waiting import utcnow
 def handler(event: dict[str, Any]) -> list[str]:
     parsed = RollbackEvent.model_validate(event)
     return reattach_originals(
-        clients.ec2(), parsed.plan, parsed.instance, parsed.entered_at, parsed.timeout_seconds, utcnow()
+        clients.ec2(),
+        parsed.plan,
+        parsed.instance,
+        parsed.entered_at,
+        parsed.timeout_seconds,
+        utcnow(),
     )

@@ -10,5 +10,7 @@ from vss_restore.task_events import LockEvent
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = LockEvent.model_validate(event)
-    released = lock.release(clients.dynamodb(), parsed.lock_table, parsed.instance_id, parsed.execution)
+    released = lock.release(
+        clients.dynamodb(), parsed.lock_table, parsed.instance_id, parsed.execution
+    )
     return {"Released": released}

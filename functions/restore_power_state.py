@@ -20,6 +20,11 @@ class Event(InstanceWaitEvent):
 def handler(event: dict[str, Any]) -> str:
     parsed = Event.model_validate(event)
     converge_power_state(
-        clients.ec2(), parsed.instance_id, parsed.wanted, parsed.entered_at, parsed.timeout_seconds, utcnow()
+        clients.ec2(),
+        parsed.instance_id,
+        parsed.wanted,
+        parsed.entered_at,
+        parsed.timeout_seconds,
+        utcnow(),
     )
     return parsed.wanted

@@ -13,4 +13,7 @@ from vss_restore.waiting import utcnow
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     requested_at = utcnow()
     was_running = stop_instance(clients.ec2(), InstanceEvent.model_validate(event).instance_id)
-    return {"WasRunning": was_running, "StopRequestedAt": requested_at.isoformat() if was_running else None}
+    return {
+        "WasRunning": was_running,
+        "StopRequestedAt": requested_at.isoformat() if was_running else None,
+    }

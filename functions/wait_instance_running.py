@@ -13,5 +13,7 @@ from vss_restore.waiting import utcnow
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = InstanceWaitEvent.model_validate(event)
     now = utcnow()
-    instance_running(clients.ec2(), parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now)
+    instance_running(
+        clients.ec2(), parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now
+    )
     return {"RunningAt": now.isoformat()}

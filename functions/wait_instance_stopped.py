@@ -12,4 +12,6 @@ from vss_restore.waiting import utcnow
 @task
 def handler(event: dict[str, Any]) -> None:
     parsed = InstanceWaitEvent.model_validate(event)
-    instance_stopped(clients.ec2(), parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, utcnow())
+    instance_stopped(
+        clients.ec2(), parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, utcnow()
+    )

@@ -13,5 +13,10 @@ from vss_restore.waiting import utcnow
 def handler(event: dict[str, Any]) -> None:
     parsed = SwapWaitEvent.model_validate(event)
     restored_attached(
-        clients.ec2(), parsed.plan, parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow()
+        clients.ec2(),
+        parsed.plan,
+        parsed.created,
+        parsed.entered_at,
+        parsed.timeout_seconds,
+        utcnow(),
     )

@@ -19,4 +19,6 @@ class Event(WaitEvent):
 @task
 def handler(event: dict[str, Any]) -> None:
     parsed = Event.model_validate(event)
-    volumes_available(clients.ec2(), parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow())
+    volumes_available(
+        clients.ec2(), parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow()
+    )

@@ -14,7 +14,9 @@ THROTTLING_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
 )
 INCORRECT_STATE_CODES = frozenset({"IncorrectState", "IncorrectInstanceState"})
-UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
+UNAVAILABLE_CODES = frozenset(
+    {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -49,7 +49,9 @@ def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
 
-def substitutions(function_arns: Mapping[str, str], lock_table_name: str, limits: Limits) -> dict[str, str]:
+def substitutions(
+    function_arns: Mapping[str, str], lock_table_name: str, limits: Limits
+) -> dict[str, str]:
     """Every value the definition needs: one Lambda ARN per task, the lock table, the limits."""
     missing = sorted(set(TASKS) - set(function_arns))
     if missing:

@@ -25,7 +25,8 @@ def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
         for device in request.devices:
             if device not in attached:
                 raise InvalidRequest(
-                    "Devices", f"{device} is not attached to {facts.instance_id} ({', '.join(attached)})"
+                    "Devices",
+                    f"{device} is not attached to {facts.instance_id} ({', '.join(attached)})",
                 )
         wanted = list(request.devices)
     else:
@@ -75,7 +76,9 @@ def find_snapshots(ec2: EC2Client, instance_id: str, volume_ids: Iterable[str]) 
     filter_sets: list[list[dict[str, Any]]] = []
     id_list = sorted(volume_ids)
     for start in range(0, len(id_list), _FILTER_VALUES_MAX):
-        filter_sets.append([{"Name": "volume-id", "Values": id_list[start : start + _FILTER_VALUES_MAX]}])
+        filter_sets.append(
+            [{"Name": "volume-id", "Values": id_list[start : start + _FILTER_VALUES_MAX]}]
+        )
     filter_sets.append([{"Name": f"tag:{tags.INSTANCE_ID}", "Values": [instance_id]}])
     seen: dict[str, Snapshot] = {}
     paginator = ec2.get_paginator("describe_snapshots")
@@ -116,46 +119,53 @@ def choose_set(
             raise SnapshotSetNotFound(
                 f"no snapshot set {request.snapshot_set_id} among the snapshots of {instance_id}"
             )
-        raise SnapshotSetNotFound(_nothing_complete(instance_id, devices, request, selection.passed_over))
+        raise SnapshotSetNotFound(
+            _nothing_complete(instance_id, devices, request, selection.passed_over)
+        )
     chosen = selection.chosen.snapshot_set
     return ChosenSet(
-        SnapshotSetId=chosen.set_id,
-        CreatedAt=chosen.created_at,
-        GroupedBy=chosen.grouped_by,
-        Members=[_member(chosen.member_for(d)) for d in devices],  # type: ignore[arg-type]
-        Skipped=[_skipped(v) for v in selection.passed_over[:MAX_SKIPPED_REPORTED]],
+        snapshot_set_id=chosen.set_id,
+        created_at=chosen.created_at,
+        grouped_by=chosen.grouped_by,
+        members=[_member(chosen.member_for(d)) for d in devices],  # type: ignore[arg-type]
+        skipped=[_skipped(v) for v in selection.passed_over[:MAX_SKIPPED_REPORTED]],
     )
 
 
 def _nothing_complete(
     instance_id: str, devices: Sequence[str], request: RestoreRequest, passed_over: list[Verdict]
 ) -> str:
-    when = f" at or before {request.restore_point_in_time.isoformat()}" if request.restore_point_in_time else ""
+    when = (
+        f" at or before {request.restore_point_in_time.isoformat()}"
+        if request.restore_point_in_time
+        else ""
+    )
     text = f"no complete AppConsistent snapshot set of {instance_id} covering {', '.join(devices)}{when}"
     if not passed_over:
         return text + "; no VSS snapshots were found"
     details = "; ".join(
-        f"{v.snapshot_set.set_id}: {', '.join(v.reasons)}" for v in passed_over[:MAX_SKIPPED_REPORTED]
+        f"{v.snapshot_set.set_id}: {', '.join(v.reasons)}"
+        for v in passed_over[:MAX_SKIPPED_REPORTED]
     )
     return f"{text}; passed over {details}"
 
 
 def _member(snap: Snapshot) -> SetMember:
     return SetMember(
-        Device=snap.device or "",
-        SnapshotId=snap.snapshot_id,
-        VolumeId=snap.volume_id,
-        VolumeSize=snap.volume_size,
-        Encrypted=snap.encrypted,
-        KmsKeyId=snap.kms_key_id,
+        device=snap.device or "",
+        snapshot_id=snap.snapshot_id,
+        volume_id=snap.volume_id,
+        volume_size=snap.volume_size,
+        encrypted=snap.encrypted,
+        kms_key_id=snap.kms_key_id,
     )
 
 
 def _skipped(verdict: Verdict) -> SkippedSet:
     return SkippedSet(
-        SnapshotSetId=verdict.snapshot_set.set_id,
-        CreatedAt=verdict.snapshot_set.created_at,
-        Reasons=verdict.reasons,
+        snapshot_set_id=verdict.snapshot_set.set_id,
+        created_at=verdict.snapshot_set.created_at,
+        reasons=verdict.reasons,
     )
 
 

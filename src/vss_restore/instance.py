@@ -22,7 +22,9 @@ def describe_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as err:
         if error_code(err).startswith("InvalidInstanceID"):
-            raise InstanceNotFound(f"{instance_id} does not exist in this account and region") from err
+            raise InstanceNotFound(
+                f"{instance_id} does not exist in this account and region"
+            ) from err
         raise
     instances = [i for r in reservations for i in r.get("Instances", [])]
     if not instances:
@@ -32,9 +34,7 @@ def describe_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
 
 def attached_volumes(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Device name → ``Ebs`` entry (``VolumeId``, ``Status``, ``DeleteOnTermination``)."""
-    return {
-        m["DeviceName"]: m["Ebs"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs")
-    }
+    return {m["DeviceName"]: m["Ebs"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs")}
 
 
 def power_state(raw: dict[str, Any]) -> str:
@@ -53,18 +53,18 @@ def instance_facts(raw: dict[str, Any]) -> InstanceFacts:
         raise InstanceNotRestorable(f"{instance_id} has an instance-store root device")
     volumes = [
         AttachedVolume(
-            Device=device,
-            VolumeId=ebs["VolumeId"],
-            DeleteOnTermination=bool(ebs.get("DeleteOnTermination", False)),
+            device=device,
+            volume_id=ebs["VolumeId"],
+            delete_on_termination=bool(ebs.get("DeleteOnTermination", False)),
         )
         for device, ebs in attached_volumes(raw).items()
     ]
     if not volumes:
         raise InstanceNotRestorable(f"{instance_id} has no EBS volumes attached")
     return InstanceFacts(
-        InstanceId=instance_id,
-        State=state,
-        AvailabilityZone=raw["Placement"]["AvailabilityZone"],
-        RootDeviceName=raw.get("RootDeviceName", "/dev/sda1"),
-        Volumes=volumes,
+        instance_id=instance_id,
+        state=state,
+        availability_zone=raw["Placement"]["AvailabilityZone"],
+        root_device_name=raw.get("RootDeviceName", "/dev/sda1"),
+        volumes=volumes,
     )

@@ -46,4 +46,4 @@ def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
             logger.exception("task failed unexpectedly")
             raise
 
-    return handler
+    return handler  # type: ignore[no-any-return]  # Powertools decorators are untyped

@@ -43,17 +43,15 @@ class RestoreRequest(Model):
     """The state machine input (PascalCase, like AWS APIs)."""
 
     instance_id: InstanceId = Field(alias="InstanceId")
-    snapshot_set_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = (
-        Field(default=None, alias="SnapshotSetId")
+    snapshot_set_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None, alias="SnapshotSetId"
     )
     restore_point_in_time: AwareDatetime | None = Field(default=None, alias="RestorePointInTime")
     exclude_boot_volume: bool = Field(default=False, alias="ExcludeBootVolume", strict=True)
     devices: list[DeviceName] | None = Field(default=None, alias="Devices", min_length=1)
     dry_run: bool = Field(default=False, alias="DryRun", strict=True)
     power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
-    delete_replaced_volumes: bool = Field(
-        default=False, alias="DeleteReplacedVolumes", strict=True
-    )
+    delete_replaced_volumes: bool = Field(default=False, alias="DeleteReplacedVolumes", strict=True)
 
     @field_validator("devices")
     @classmethod

@@ -43,23 +43,29 @@ def plan_restore(
     for member in chosen.members:
         attached = facts.volume_at(member.device)
         if attached is None:
-            raise InvalidRequest("Devices", f"{member.device} is not attached to {facts.instance_id}")
+            raise InvalidRequest(
+                "Devices", f"{member.device} is not attached to {facts.instance_id}"
+            )
         original = originals[attached.volume_id]
         specs.append(
             volume_spec(
-                facts, member, original, attached.delete_on_termination,
-                chosen.snapshot_set_id, execution,
+                facts,
+                member,
+                original,
+                attached.delete_on_termination,
+                chosen.snapshot_set_id,
+                execution,
             )
         )
     ordered = restore_order([s.device for s in specs], facts.root_device_name)
     specs.sort(key=lambda s: ordered.index(s.device))
     restored = {s.device for s in specs}
     return RestorePlan(
-        InstanceId=facts.instance_id,
-        SnapshotSetId=chosen.snapshot_set_id,
-        Execution=execution,
-        Volumes=specs,
-        UntouchedDevices=restore_order(
+        instance_id=facts.instance_id,
+        snapshot_set_id=chosen.snapshot_set_id,
+        execution=execution,
+        volumes=specs,
+        untouched_devices=restore_order(
             [v.device for v in facts.volumes if v.device not in restored], facts.root_device_name
         ),
     )
@@ -92,18 +98,19 @@ def volume_spec(
         tags.STATUS: tags.STATUS_RESTORING,
     }
     return VolumeSpec(
-        Device=device,
-        SnapshotId=snapshot_id,
-        ReplacedVolumeId=original["VolumeId"],
-        AvailabilityZone=facts.availability_zone,
-        VolumeType=volume_type,
-        Size=max(int(original.get("Size", 0)), member.volume_size),
-        Iops=original.get("Iops") if volume_type in IOPS_TYPES else None,
-        Throughput=original.get("Throughput") if volume_type in THROUGHPUT_TYPES else None,
-        Encrypted=encrypted,
-        KmsKeyId=kms_key_id,
-        MultiAttachEnabled=bool(original.get("MultiAttachEnabled")) and volume_type in MULTI_ATTACH_TYPES,
-        DeleteOnTermination=delete_on_termination,
-        Tags=new_tags,
-        ClientToken=client_token(execution, device),
+        device=device,
+        snapshot_id=snapshot_id,
+        replaced_volume_id=original["VolumeId"],
+        availability_zone=facts.availability_zone,
+        volume_type=volume_type,
+        size=max(int(original.get("Size", 0)), member.volume_size),
+        iops=original.get("Iops") if volume_type in IOPS_TYPES else None,
+        throughput=original.get("Throughput") if volume_type in THROUGHPUT_TYPES else None,
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        multi_attach_enabled=bool(original.get("MultiAttachEnabled"))
+        and volume_type in MULTI_ATTACH_TYPES,
+        delete_on_termination=delete_on_termination,
+        tags=new_tags,
+        client_token=client_token(execution, device),
     )

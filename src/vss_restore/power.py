@@ -59,19 +59,31 @@ def status_checks_passed(
         "InstanceStatuses"
     ]
     if not statuses or statuses[0].get("InstanceState", {}).get("Name") != "running":
-        raise StartFailed(f"{instance_id} is no longer running while its status checks were awaited")
+        raise StartFailed(
+            f"{instance_id} is no longer running while its status checks were awaited"
+        )
     system = statuses[0].get("SystemStatus", {}).get("Status", "initializing")
     own = statuses[0].get("InstanceStatus", {}).get("Status", "initializing")
     if "impaired" in (system, own):
-        raise StartFailed(f"{instance_id} failed its status checks (system {system}, instance {own})")
+        raise StartFailed(
+            f"{instance_id} failed its status checks (system {system}, instance {own})"
+        )
     if (system, own) != ("ok", "ok"):
         not_ready(
-            f"{instance_id} status checks: system {system}, instance {own}", entered_at, timeout_seconds, now
+            f"{instance_id} status checks: system {system}, instance {own}",
+            entered_at,
+            timeout_seconds,
+            now,
         )
 
 
 def converge_power_state(
-    ec2: EC2Client, instance_id: str, wanted: str, entered_at: datetime, timeout_seconds: int, now: datetime
+    ec2: EC2Client,
+    instance_id: str,
+    wanted: str,
+    entered_at: datetime,
+    timeout_seconds: int,
+    now: datetime,
 ) -> None:
     """Move the instance to ``wanted`` (running or stopped) one step per call."""
     state = power_state(describe_instance(ec2, instance_id))

@@ -10,7 +10,9 @@ from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
 from vss_restore.models import ChosenSet, CreatedVolume, ReportVolume, RestorePlan, RestoreReport
 
 
-def downtime_seconds(stop_requested_at: datetime | None, running_at: datetime | None) -> float | None:
+def downtime_seconds(
+    stop_requested_at: datetime | None, running_at: datetime | None
+) -> float | None:
     """Seconds from the StopInstances call to running again; None if not both happened."""
     if stop_requested_at is None or running_at is None:
         return None
@@ -33,26 +35,26 @@ def build_report(
 ) -> RestoreReport:
     new_ids = {c.device: c.volume_id for c in created or []}
     return RestoreReport(
-        InstanceId=plan.instance_id,
-        SnapshotSetId=plan.snapshot_set_id,
-        Status="DryRun" if dry_run else "Succeeded",
-        Volumes=[
+        instance_id=plan.instance_id,
+        snapshot_set_id=plan.snapshot_set_id,
+        status="DryRun" if dry_run else "Succeeded",
+        volumes=[
             ReportVolume(
-                Device=s.device,
-                SnapshotId=s.snapshot_id,
-                NewVolumeId=new_ids.get(s.device),
-                ReplacedVolumeId=s.replaced_volume_id,
+                device=s.device,
+                snapshot_id=s.snapshot_id,
+                new_volume_id=new_ids.get(s.device),
+                replaced_volume_id=s.replaced_volume_id,
             )
             for s in plan.volumes
         ],
-        StartedAt=started_at,
-        FinishedAt=finished_at,
-        DowntimeSeconds=downtime_seconds(stop_requested_at, running_at),
-        SnapshotSetCreatedAt=chosen.created_at,
-        SkippedSets=chosen.skipped,
-        ReplacedVolumes="untouched" if dry_run else replaced_volumes,
-        PowerState=power_state,
-        Warnings=warnings,
+        started_at=started_at,
+        finished_at=finished_at,
+        downtime_seconds=downtime_seconds(stop_requested_at, running_at),
+        snapshot_set_created_at=chosen.created_at,
+        skipped_sets=chosen.skipped,
+        replaced_volumes="untouched" if dry_run else replaced_volumes,
+        power_state=power_state,
+        warnings=warnings,
     )
 
 
@@ -91,7 +93,9 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
         name = RollbackFailed.__name__
         r_name, r_message = error_message(document["RollbackFailure"])
         parts.append(f"Rollback failed ({r_name}: {r_message}).")
-        parts.append(f"Left as it is: {document.get('Leftovers') or 'unknown, see the execution history'}.")
+        parts.append(
+            f"Left as it is: {document.get('Leftovers') or 'unknown, see the execution history'}."
+        )
     volumes = document.get("RollbackVolumes")
     if volumes:
         parts.append(f"Original volumes back on their devices: {', '.join(volumes)}.")
@@ -105,5 +109,7 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
         parts.append(f"Could not delete, tagged for cleanup: {', '.join(cleanup['LeftBehind'])}.")
     unlock = document.get("Unlock")
     if isinstance(unlock, dict):
-        parts.append("Lock released." if unlock.get("Released") else "Lock was not held by this execution.")
+        parts.append(
+            "Lock released." if unlock.get("Released") else "Lock was not held by this execution."
+        )
     return {"Error": name, "Cause": " ".join(parts)}

@@ -40,7 +40,9 @@ class Snapshot:
     @property
     def is_vss(self) -> bool:
         """Carries any tag the VSS solution writes (others are manual or AMI snapshots)."""
-        return any(k in self.tags for k in (tags.VSS_DEVICE, tags.VSS_APP_CONSISTENT, tags.VSS_CONFIG))
+        return any(
+            k in self.tags for k in (tags.VSS_DEVICE, tags.VSS_APP_CONSISTENT, tags.VSS_CONFIG)
+        )
 
     @property
     def app_consistent(self) -> bool:

@@ -17,6 +17,7 @@ from vss_restore.waiting import not_ready
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceBlockDeviceMappingSpecificationTypeDef
 
 
 def new_volume_ids(plan: RestorePlan, created: list[CreatedVolume]) -> dict[str, str]:
@@ -31,7 +32,9 @@ def new_volume_ids(plan: RestorePlan, created: list[CreatedVolume]) -> dict[str,
 def _stopped_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     raw = describe_instance(ec2, instance_id)
     if power_state(raw) != "stopped":
-        raise SwapFailed(f"{instance_id} is {power_state(raw)}; volumes are swapped only while stopped")
+        raise SwapFailed(
+            f"{instance_id} is {power_state(raw)}; volumes are swapped only while stopped"
+        )
     return raw
 
 
@@ -74,7 +77,9 @@ def attach_restored(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolu
     raw = _stopped_instance(ec2, plan.instance_id)
     on_device = attached_volumes(raw)
     attached: list[str] = []
-    for device in restore_order([s.device for s in plan.volumes], raw.get("RootDeviceName", "/dev/sda1")):
+    for device in restore_order(
+        [s.device for s in plan.volumes], raw.get("RootDeviceName", "/dev/sda1")
+    ):
         current = on_device.get(device, {}).get("VolumeId")
         if current == new_ids[device]:
             continue
@@ -86,40 +91,54 @@ def attach_restored(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolu
 
 
 def restored_attached(
-    ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume],
-    entered_at: datetime, timeout_seconds: int, now: datetime,
+    ec2: EC2Client,
+    plan: RestorePlan,
+    created: list[CreatedVolume],
+    entered_at: datetime,
+    timeout_seconds: int,
+    now: datetime,
 ) -> None:
     new_ids = new_volume_ids(plan, created)
     on_device = attached_volumes(describe_instance(ec2, plan.instance_id))
     for spec in plan.volumes:
         ebs = on_device.get(spec.device, {})
         if ebs.get("VolumeId") not in (None, new_ids[spec.device]):
-            raise SwapFailed(f"{spec.device} holds {ebs.get('VolumeId')}, not {new_ids[spec.device]}")
+            raise SwapFailed(
+                f"{spec.device} holds {ebs.get('VolumeId')}, not {new_ids[spec.device]}"
+            )
     waiting = [
         f"{s.device} ({on_device.get(s.device, {}).get('Status', 'detached')})"
         for s in plan.volumes
         if on_device.get(s.device, {}).get("Status") != "attached"
     ]
     if waiting:
-        not_ready("replacements not yet attached: " + ", ".join(waiting), entered_at, timeout_seconds, now)
+        not_ready(
+            "replacements not yet attached: " + ", ".join(waiting), entered_at, timeout_seconds, now
+        )
 
 
-def set_delete_on_termination(ec2: EC2Client, instance_id: str, wanted: dict[str, bool]) -> list[str]:
+def set_delete_on_termination(
+    ec2: EC2Client, instance_id: str, wanted: dict[str, bool]
+) -> list[str]:
     """Give each device the DeleteOnTermination flag it had; returns the devices changed."""
     on_device = attached_volumes(describe_instance(ec2, instance_id))
-    changes = [
+    changes: list[InstanceBlockDeviceMappingSpecificationTypeDef] = [
         {"DeviceName": device, "Ebs": {"DeleteOnTermination": flag}}
         for device, flag in wanted.items()
         if device in on_device and bool(on_device[device].get("DeleteOnTermination")) != flag
     ]
     if changes:
-        ec2.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=changes)  # type: ignore[typeddict-item]
+        ec2.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=changes)
     return [str(c["DeviceName"]) for c in changes]
 
 
 def reattach_originals(
-    ec2: EC2Client, plan: RestorePlan, facts: InstanceFacts,
-    entered_at: datetime, timeout_seconds: int, now: datetime,
+    ec2: EC2Client,
+    plan: RestorePlan,
+    facts: InstanceFacts,
+    entered_at: datetime,
+    timeout_seconds: int,
+    now: datetime,
 ) -> list[str]:
     """Rollback: converge every planned device back to its original volume.
 
@@ -129,27 +148,41 @@ def reattach_originals(
     """
     raw = describe_instance(ec2, plan.instance_id)
     on_device = attached_volumes(raw)
-    if all(on_device.get(s.device, {}).get("VolumeId") == s.replaced_volume_id
-           and on_device[s.device].get("Status") == "attached" for s in plan.volumes):
-        set_delete_on_termination(ec2, plan.instance_id, {v.device: v.delete_on_termination for v in facts.volumes})
+    if all(
+        on_device.get(s.device, {}).get("VolumeId") == s.replaced_volume_id
+        and on_device[s.device].get("Status") == "attached"
+        for s in plan.volumes
+    ):
+        set_delete_on_termination(
+            ec2, plan.instance_id, {v.device: v.delete_on_termination for v in facts.volumes}
+        )
         return [f"{s.device} {s.replaced_volume_id}" for s in plan.volumes]
     state = power_state(raw)
     if state in ("running", "pending"):
         ec2.stop_instances(InstanceIds=[plan.instance_id])
-        not_ready(f"{plan.instance_id} is {state}; stopping it to put the originals back", entered_at, timeout_seconds, now)
+        not_ready(
+            f"{plan.instance_id} is {state}; stopping it to put the originals back",
+            entered_at,
+            timeout_seconds,
+            now,
+        )
     if state != "stopped":
         not_ready(f"{plan.instance_id} is {state}", entered_at, timeout_seconds, now)
     progress: list[str] = []
     for spec in plan.volumes:
         ebs = on_device.get(spec.device)
         if ebs is None:
-            ec2.attach_volume(Device=spec.device, InstanceId=plan.instance_id, VolumeId=spec.replaced_volume_id)
+            ec2.attach_volume(
+                Device=spec.device, InstanceId=plan.instance_id, VolumeId=spec.replaced_volume_id
+            )
             progress.append(f"attaching {spec.replaced_volume_id} at {spec.device}")
         elif ebs["VolumeId"] != spec.replaced_volume_id:
             if ebs.get("Status") != "detaching":
-                ec2.detach_volume(VolumeId=ebs["VolumeId"], InstanceId=plan.instance_id, Device=spec.device)
+                ec2.detach_volume(
+                    VolumeId=ebs["VolumeId"], InstanceId=plan.instance_id, Device=spec.device
+                )
             progress.append(f"detaching {ebs['VolumeId']} from {spec.device}")
         elif ebs.get("Status") != "attached":
             progress.append(f"{spec.device} is {ebs.get('Status')}")
     not_ready("putting originals back: " + "; ".join(progress), entered_at, timeout_seconds, now)
-
+    return None

@@ -9,7 +9,10 @@ execution leaves behind can be found and cleaned up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import TagTypeDef
 
 # Written by the AWS VSS solution on snapshots.
 VSS_DEVICE = "Device"
@@ -45,7 +48,7 @@ def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
 
 
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     """A plain dict as EC2's ``[{"Key": k, "Value": v}]``, in key order."""
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from vss_restore import tags
-from vss_restore.aws_errors import INCORRECT_STATE_CODES, THROTTLING_CODES, UNAVAILABLE_CODES, error_code
+from vss_restore.aws_errors import (
+    INCORRECT_STATE_CODES,
+    THROTTLING_CODES,
+    UNAVAILABLE_CODES,
+    error_code,
+)
 from vss_restore.errors import VolumeCreationFailed
 from vss_restore.instance import attached_volumes, describe_instance
 from vss_restore.models import CreatedVolume, RestorePlan, VolumeSpec
@@ -54,25 +59,36 @@ def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
             raise VolumeCreationFailed(
                 f"{spec.device}: CreateVolume from {spec.snapshot_id} failed: {err}"
             ) from err
-        created.append(CreatedVolume(Device=spec.device, VolumeId=volume["VolumeId"]))
+        created.append(CreatedVolume(device=spec.device, volume_id=volume["VolumeId"]))
     return created
 
 
 def volumes_available(
-    ec2: EC2Client, created: list[CreatedVolume], entered_at: datetime, timeout_seconds: int, now: datetime
+    ec2: EC2Client,
+    created: list[CreatedVolume],
+    entered_at: datetime,
+    timeout_seconds: int,
+    now: datetime,
 ) -> None:
     """Return when all are available; ``VolumeCreationFailed`` if one ended in ``error``."""
-    states = {v["VolumeId"]: v["State"] for v in ec2.describe_volumes(VolumeIds=[c.volume_id for c in created])["Volumes"]}
+    states = {
+        v["VolumeId"]: v["State"]
+        for v in ec2.describe_volumes(VolumeIds=[c.volume_id for c in created])["Volumes"]
+    }
     failed = [c for c in created if states.get(c.volume_id) == "error"]
     if failed:
         raise VolumeCreationFailed(
-            "volume creation ended in error: " + ", ".join(f"{c.device} {c.volume_id}" for c in failed)
+            "volume creation ended in error: "
+            + ", ".join(f"{c.device} {c.volume_id}" for c in failed)
         )
     pending = [c for c in created if states.get(c.volume_id) != "available"]
     if pending:
         not_ready(
-            "volumes not yet available: " + ", ".join(f"{c.device} {c.volume_id} ({states.get(c.volume_id)})" for c in pending),
-            entered_at, timeout_seconds, now,
+            "volumes not yet available: "
+            + ", ".join(f"{c.device} {c.volume_id} ({states.get(c.volume_id)})" for c in pending),
+            entered_at,
+            timeout_seconds,
+            now,
         )
 
 
@@ -100,7 +116,7 @@ def delete_volumes_of_execution(
         volume_id, state = volume["VolumeId"], volume["State"]
         if state in ("deleting", "deleted"):
             cleanup.deleted.append(volume_id)
-        elif state == "available" or state == "error":
+        elif state in {"available", "error"}:
             try:
                 ec2.delete_volume(VolumeId=volume_id)
                 cleanup.deleted.append(volume_id)
@@ -141,7 +157,9 @@ def finalize_replaced(
                 ec2.delete_volume(VolumeId=spec.replaced_volume_id)
                 continue
             except ClientError as err:
-                warnings.append(f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}")
+                warnings.append(
+                    f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}"
+                )
         ec2.create_tags(
             Resources=[spec.replaced_volume_id],
             Tags=tags.tag_list(
@@ -164,7 +182,9 @@ def mark_leftovers(ec2: EC2Client, plan: RestorePlan) -> str:
     where = []
     for spec in plan.volumes:
         volume = on_device.get(spec.device, {}).get("VolumeId")
-        kind = "original" if volume == spec.replaced_volume_id else "restored" if volume else "nothing"
+        kind = (
+            "original" if volume == spec.replaced_volume_id else "restored" if volume else "nothing"
+        )
         where.append(f"{spec.device} holds {volume or 'no volume'} ({kind})")
     tagged = f"restored volumes tagged {tags.STATUS}={tags.STATUS_CLEANUP_REQUIRED}: {', '.join(live) or 'none'}"
     return "; ".join([*where, tagged])

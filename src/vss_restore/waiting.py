@@ -19,5 +19,7 @@ def utcnow() -> datetime:
 def not_ready(what: str, entered_at: datetime, timeout_seconds: int, now: datetime) -> NoReturn:
     waited = now - entered_at
     if waited >= timedelta(seconds=timeout_seconds):
-        raise WaitTimedOut(f"{what} after {int(waited.total_seconds())} s (limit {timeout_seconds} s)")
+        raise WaitTimedOut(
+            f"{what} after {int(waited.total_seconds())} s (limit {timeout_seconds} s)"
+        )
     raise ResourceNotReady(what)

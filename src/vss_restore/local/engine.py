@@ -102,7 +102,7 @@ class LocalEngine:
         tb: TracebackType | None,
     ) -> None:
         self.clock.uninstall()
-        events = boto3._get_default_session().events  # noqa: SLF001 - the session the tasks use
+        events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
             events.unregister(event_name, hook)
         self._hooks.clear()
@@ -128,7 +128,7 @@ class LocalEngine:
             load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in TASKS.values()}), arn_prefix
         )
         self._hooks = [("before-call.lambda.Invoke", self.dispatcher), *self.fidelity.hooks()]
-        events = boto3._get_default_session().events  # noqa: SLF001
+        events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
             events.register(event_name, hook)
 
@@ -144,7 +144,9 @@ class LocalEngine:
                 AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        values = substitutions({t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits)
+        values = substitutions(
+            {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
+        )
         definition = render(definition_path().read_text(), values)
         sfn = boto3.client("stepfunctions", region_name=self.region)
         role_arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/vss-restore-state-machine"
@@ -155,7 +157,9 @@ class LocalEngine:
         ]
         if existing:
             self.state_machine_arn = existing[0]
-            sfn.update_state_machine(stateMachineArn=existing[0], definition=definition, roleArn=role_arn)
+            sfn.update_state_machine(
+                stateMachineArn=existing[0], definition=definition, roleArn=role_arn
+            )
         else:
             self.state_machine_arn = sfn.create_state_machine(
                 name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
@@ -166,7 +170,9 @@ class LocalEngine:
     def start(self, request: dict[str, Any], name: str | None = None) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
         sfn = boto3.client("stepfunctions", region_name=self.region)
-        instance = str(request.get("InstanceId", "request")) if isinstance(request, dict) else "request"
+        instance = (
+            str(request.get("InstanceId", "request")) if isinstance(request, dict) else "request"
+        )
         execution_name = name or f"{instance}-{uuid.uuid4().hex[:12]}"
         return sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(request)
@@ -180,11 +186,13 @@ class LocalEngine:
             if described["status"] in _TERMINAL:
                 break
             if time.monotonic() > deadline:
-                raise ExecutionTimeout(f"{execution_arn} still {described['status']} after {timeout} s")
+                raise ExecutionTimeout(
+                    f"{execution_arn} still {described['status']} after {timeout} s"
+                )
             time.sleep(0.02)
         history: list[dict[str, Any]] = []
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            history.extend(page["events"])
+            history.extend(dict(e) for e in page["events"])
         output = described.get("output")
         return ExecutionResult(
             execution_arn=execution_arn,
@@ -195,6 +203,8 @@ class LocalEngine:
             history=history,
         )
 
-    def run(self, request: dict[str, Any], timeout: float = 60.0, name: str | None = None) -> ExecutionResult:
+    def run(
+        self, request: dict[str, Any], timeout: float = 60.0, name: str | None = None
+    ) -> ExecutionResult:
         """Start a restore and wait for its end."""
         return self.wait(self.start(request, name), timeout)

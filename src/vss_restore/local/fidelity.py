@@ -19,25 +19,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
+from vss_restore.local.responses import HookAnswer, answer, error_answer
+
 Hook = Callable[..., Any]
-
-
-def error_response(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse("https://ec2.local", status, {}, None), {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
-    }
-
-
-def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse("https://ec2.local", 200, {}, None), {
-        **parsed,
-        "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}},
-    }
 
 
 def _backend(request_signer: Any) -> Any:
@@ -62,35 +49,39 @@ class Ec2Fidelity:
 
     def before_create_volume(
         self, params: dict[str, Any], request_signer: Any, context: dict[str, Any], **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+    ) -> HookAnswer | None:
         body = dict(params.get("body") or {})
         backend = _backend(request_signer)
         snapshot_id = body.get("SnapshotId")
         if snapshot_id:
             snapshot = backend.snapshots.get(snapshot_id)
             if snapshot is not None and snapshot.status != "completed":
-                return error_response(
-                    "IncorrectState", f"Snapshot '{snapshot_id}' is not 'completed' (it is {snapshot.status})."
+                return error_answer(
+                    "IncorrectState",
+                    f"Snapshot '{snapshot_id}' is not 'completed' (it is {snapshot.status}).",
                 )
         token = body.get("ClientToken")
         if not token:
             return None
         fingerprint = hashlib.sha256(
-            json.dumps({k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True).encode()
+            json.dumps(
+                {k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True
+            ).encode()
         ).hexdigest()
         seen = self._tokens.get(token)
         if seen is None:
             context["vss_restore_client_token"] = (token, fingerprint)
             return None
         if seen[0] != fingerprint:
-            return error_response(
+            return error_answer(
                 "IdempotentParameterMismatch",
                 "The client token you have provided is associated with a resource that has different parameters.",
             )
         volume = backend.volumes.get(seen[1])
         if volume is None:
             return None
-        return _ok(
+        return answer(
+            200,
             {
                 "VolumeId": volume.id,
                 "Size": volume.size,
@@ -99,10 +90,12 @@ class Ec2Fidelity:
                 "State": volume.status,
                 "VolumeType": volume.volume_type,
                 "Encrypted": bool(volume.encrypted),
-            }
+            },
         )
 
-    def after_create_volume(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def after_create_volume(
+        self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
         remembered = context.get("vss_restore_client_token")
         if remembered and parsed.get("VolumeId"):
             token, fingerprint = remembered
@@ -112,7 +105,7 @@ class Ec2Fidelity:
 
     def before_attach_volume(
         self, params: dict[str, Any], request_signer: Any, **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+    ) -> HookAnswer | None:
         body = dict(params.get("body") or {})
         backend = _backend(request_signer)
         instance = _instance(backend, body.get("InstanceId"))
@@ -121,9 +114,9 @@ class Ec2Fidelity:
         if instance is None or volume is None:
             return None
         if volume.attachment is not None:
-            return error_response("VolumeInUse", f"{volume.id} is already attached to an instance")
+            return error_answer("VolumeInUse", f"{volume.id} is already attached to an instance")
         if device in instance.block_device_mapping:
-            return error_response(
+            return error_answer(
                 "InvalidParameterValue",
                 f"Invalid value '{device}' for unixDevice. Attachment point {device} is already in use",
             )
@@ -131,7 +124,7 @@ class Ec2Fidelity:
 
     def before_detach_volume(
         self, params: dict[str, Any], request_signer: Any, **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+    ) -> HookAnswer | None:
         body = dict(params.get("body") or {})
         backend = _backend(request_signer)
         volume = backend.volumes.get(body.get("VolumeId"))
@@ -140,7 +133,7 @@ class Ec2Fidelity:
         instance = volume.attachment.instance
         is_root = volume.attachment.device == getattr(instance, "root_device_name", "/dev/sda1")
         if is_root and instance.state != "stopped":
-            return error_response(
+            return error_answer(
                 "IncorrectState",
                 f"Unable to detach root volume '{volume.id}' from instance '{instance.id}' while it is {instance.state}",
             )

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from vss_restore.definition import repo_root
+from vss_restore.local.responses import HookAnswer, answer
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -60,17 +60,16 @@ def _function_name(url_path: str) -> str:
     return target.rsplit(":function:", 1)[-1].split(":", 1)[0]
 
 
-def invoke_response(status: int, payload: Any, function_error: str | None = None) -> tuple[AWSResponse, dict[str, Any]]:
+def invoke_response(payload: Any, function_error: str | None = None) -> HookAnswer:
     body = json.dumps(payload).encode()
     parsed: dict[str, Any] = {
-        "StatusCode": status,
+        "StatusCode": 200,
         "ExecutedVersion": "$LATEST",
         "Payload": StreamingBody(io.BytesIO(body), len(body)),
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
     }
     if function_error:
         parsed["FunctionError"] = function_error
-    return AWSResponse("http://lambda.local", status, {}, None), parsed
+    return answer(200, parsed)
 
 
 class LambdaDispatcher:
@@ -81,7 +80,7 @@ class LambdaDispatcher:
         self._arn_prefix = arn_prefix
         self.invocations: list[str] = []
 
-    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def __call__(self, params: dict[str, Any], **_: Any) -> HookAnswer | None:
         name = _function_name(params.get("url_path", ""))
         handler = self._handlers.get(name)
         if handler is None:
@@ -92,9 +91,8 @@ class LambdaDispatcher:
         context = FakeLambdaContext(name, f"{self._arn_prefix}{name}", str(uuid.uuid4()))
         try:
             result = handler(event, context)
-        except Exception as err:  # noqa: BLE001 - every error goes back to the caller as Lambda does
+        except Exception as err:
             return invoke_response(
-                200,
                 {
                     "errorType": type(err).__name__,
                     "errorMessage": str(err),
@@ -102,4 +100,4 @@ class LambdaDispatcher:
                 },
                 function_error="Unhandled",
             )
-        return invoke_response(200, result)
+        return invoke_response(result)

@@ -28,7 +28,7 @@ class ScaledRetryClock:
 
     def install(self) -> None:
         self._original = retrier_decl.time
-        retrier_decl.time = SimpleNamespace(sleep=self.sleep, time=time.time)  # type: ignore[assignment]
+        retrier_decl.time = SimpleNamespace(sleep=self.sleep, time=time.time)
 
     def uninstall(self) -> None:
         if self._original is not None:

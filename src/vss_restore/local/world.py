@@ -39,7 +39,9 @@ class Disk:
 
 DEMO_DISKS = (
     Disk(WINDOWS_ROOT_DEVICE, "gp3", 60, delete_on_termination=True, tags={"Name": "web01-C"}),
-    Disk("xvdf", "gp3", 200, iops=6000, throughput=500, tags={"Name": "web01-D", "Team": "payments"}),
+    Disk(
+        "xvdf", "gp3", 200, iops=6000, throughput=500, tags={"Name": "web01-D", "Team": "payments"}
+    ),
     Disk("xvdg", "io2", 100, iops=8000, tags={"Name": "web01-E-sql"}),
     Disk("xvdh", "gp3", 50, kms_key_id="create", tags={"Name": "web01-F-secure"}),
 )
@@ -75,9 +77,9 @@ def windows_instance(
     )["Instances"][0]["InstanceId"]
     ec2.stop_instances(InstanceIds=[instance_id])
     # The emulator gives the instance a default root volume: replace it with ours.
-    for mapping in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0].get(
-        "BlockDeviceMappings", []
-    ):
+    for mapping in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"
+    ][0].get("BlockDeviceMappings", []):
         volume_id = mapping["Ebs"]["VolumeId"]
         ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=mapping["DeviceName"])
         ec2.delete_volume(VolumeId=volume_id)
@@ -87,7 +89,9 @@ def windows_instance(
             "AvailabilityZone": az,
             "VolumeType": disk.volume_type,
             "Size": disk.size,
-            "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(disk.tags)}] if disk.tags else [],
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(disk.tags)}]
+            if disk.tags
+            else [],
         }
         if disk.iops:
             kwargs["Iops"] = disk.iops
@@ -100,7 +104,9 @@ def windows_instance(
         if disk.delete_on_termination:
             ec2.modify_instance_attribute(
                 InstanceId=instance_id,
-                BlockDeviceMappings=[{"DeviceName": disk.device, "Ebs": {"DeleteOnTermination": True}}],
+                BlockDeviceMappings=[
+                    {"DeviceName": disk.device, "Ebs": {"DeleteOnTermination": True}}
+                ],
             )
     if running:
         ec2.start_instances(InstanceIds=[instance_id])
@@ -137,7 +143,9 @@ def vss_snapshot_set(
     for offset, (device, volume_id) in enumerate(sorted(attached(ec2, instance_id).items())):
         if devices is not None and device not in devices:
             continue
-        snapshot_id = ec2.create_snapshot(VolumeId=volume_id, Description=f"VSS {device}")["SnapshotId"]
+        snapshot_id = ec2.create_snapshot(VolumeId=volume_id, Description=f"VSS {device}")[
+            "SnapshotId"
+        ]
         vss_tags = {tags.VSS_DEVICE: device, **(extra_tags or {})}
         if device not in not_app_consistent:
             vss_tags[tags.VSS_APP_CONSISTENT] = "true"
@@ -146,9 +154,10 @@ def vss_snapshot_set(
         ec2.create_tags(Resources=[snapshot_id], Tags=tags.tag_list(vss_tags))
         snapshot = backend.snapshots[snapshot_id]
         # The emulator stamps "now"; members of a real set start a second or so apart.
-        snapshot.start_time = taken_at.astimezone(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=offset)
+        snapshot.start_time = taken_at.astimezone(UTC).replace(
+            tzinfo=None, microsecond=0
+        ) + timedelta(seconds=offset)
         if device in pending:
             snapshot.status = "pending"
         snapshots[device] = snapshot_id
     return snapshots
-
