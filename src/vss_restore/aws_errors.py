@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from vss_restore.errors import AwsUnavailable, Ec2Throttled, IncorrectState
+from vss_restore.errors import AwsUnavailable, Ec2Throttled, IncorrectState, TerminalError
 
 THROTTLING_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
@@ -17,6 +18,8 @@ INCORRECT_STATE_CODES = frozenset({"IncorrectState", "IncorrectInstanceState"})
 UNAVAILABLE_CODES = frozenset(
     {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}
 )
+
+TRANSIENT_CODES = THROTTLING_CODES | INCORRECT_STATE_CODES | UNAVAILABLE_CODES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,3 +53,15 @@ def named_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise AwsUnavailable(str(err)) from err
 
     return wrapper
+
+
+@contextmanager
+def failing_as(error: type[TerminalError], what: str) -> Iterator[None]:
+    """Re-raise a non-transient AWS refusal as the named terminal ``error``, saying ``what`` failed."""
+    try:
+        yield
+    except ClientError as err:
+        if error_code(err) in TRANSIENT_CODES:
+            raise
+        message = err.response.get("Error", {}).get("Message", "")
+        raise error(f"{what} failed: {error_code(err)}: {message}") from err

@@ -12,7 +12,7 @@ _NATURAL = re.compile(r"(\d+)")
 
 def is_valid_device(name: str) -> bool:
     """True for the EBS device names EC2 accepts on Windows and Linux instances."""
-    return bool(_DEVICE.match(name))
+    return bool(_DEVICE.fullmatch(name))
 
 
 def device_key(name: str) -> str:

@@ -9,12 +9,13 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
@@ -39,14 +40,31 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _iso_text(value: object) -> object:
+    """Only ISO-8601 text: pydantic would otherwise read numbers as Unix timestamps."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date-time string with a time zone")  # noqa: TRY004
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ValueError("must be an ISO-8601 date-time string with a time zone") from err
+    return value
+
+
 class RestoreRequest(Model):
-    """The state machine input (PascalCase, like AWS APIs)."""
+    """The state machine input (PascalCase, like AWS APIs; only those names are accepted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
     instance_id: InstanceId = Field(alias="InstanceId")
     snapshot_set_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
         default=None, alias="SnapshotSetId"
     )
-    restore_point_in_time: AwareDatetime | None = Field(default=None, alias="RestorePointInTime")
+    restore_point_in_time: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = Field(
+        default=None, alias="RestorePointInTime"
+    )
     exclude_boot_volume: bool = Field(default=False, alias="ExcludeBootVolume", strict=True)
     devices: list[DeviceName] | None = Field(default=None, alias="Devices", min_length=1)
     dry_run: bool = Field(default=False, alias="DryRun", strict=True)
@@ -55,16 +73,14 @@ class RestoreRequest(Model):
 
     @field_validator("devices")
     @classmethod
-    def _no_duplicate_devices(cls, devices: list[str] | None) -> list[str] | None:
+    def _devices_consistent(
+        cls, devices: list[str] | None, info: ValidationInfo
+    ) -> list[str] | None:
         if devices is not None and len(set(devices)) != len(devices):
             raise ValueError("lists a device more than once")
+        if devices and info.data.get("exclude_boot_volume") and WINDOWS_ROOT_DEVICE in devices:
+            raise ValueError(f"lists {WINDOWS_ROOT_DEVICE} while ExcludeBootVolume is true")
         return devices
-
-    @model_validator(mode="after")
-    def _boot_volume_not_both_excluded_and_listed(self) -> RestoreRequest:
-        if self.exclude_boot_volume and self.devices and WINDOWS_ROOT_DEVICE in self.devices:
-            raise ValueError(f"Devices lists {WINDOWS_ROOT_DEVICE} while ExcludeBootVolume is true")
-        return self
 
     @field_validator("restore_point_in_time")
     @classmethod

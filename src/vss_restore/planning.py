@@ -85,8 +85,7 @@ def volume_spec(
     # The original volume's key wins: snapshots of CMK volumes may not report theirs.
     kms_key_id = (original.get("KmsKeyId") or member.kms_key_id) if encrypted else None
     original_tags = tags.tag_dict(original.get("Tags"))
-    new_tags = {
-        **tags.user_tags(original_tags),
+    ours = {
         tags.INSTANCE_ID: facts.instance_id,
         tags.DEVICE: device,
         tags.REPLACED_VOLUME_ID: original["VolumeId"],
@@ -97,6 +96,7 @@ def volume_spec(
         tags.CREATED_BY: tags.CREATED_BY_VALUE,
         tags.STATUS: tags.STATUS_RESTORING,
     }
+    new_tags = {**tags.copyable_user_tags(original_tags, room=tags.MAX_TAGS - len(ours)), **ours}
     return VolumeSpec(
         device=device,
         snapshot_id=snapshot_id,

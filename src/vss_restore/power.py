@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from vss_restore.aws_errors import failing_as
 from vss_restore.errors import IncorrectState, StartFailed
 from vss_restore.instance import describe_instance, power_state
 from vss_restore.waiting import not_ready
@@ -37,7 +38,8 @@ def start_instance(ec2: EC2Client, instance_id: str) -> None:
     if state == "stopping":
         raise IncorrectState(f"{instance_id} is stopping; it can be started once stopped")
     if state == "stopped":
-        ec2.start_instances(InstanceIds=[instance_id])
+        with failing_as(StartFailed, f"StartInstances {instance_id}"):
+            ec2.start_instances(InstanceIds=[instance_id])
 
 
 def instance_running(

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from vss_restore import tags
 from vss_restore.devices import restore_order
@@ -92,6 +92,10 @@ def parse_set_id(value: str | None) -> str | None:
         decoded = None
     if isinstance(decoded, dict):
         return _set_id_in_mapping(decoded)
+    if isinstance(decoded, str):
+        return parse_set_id(decoded)
+    if decoded is not None:
+        return None  # a JSON array or number holds no key=value pairs
     for pair in _PAIR_SEPARATORS.split(value):
         key, sep, raw = pair.partition("=")
         if not sep:
@@ -105,7 +109,8 @@ def parse_set_id(value: str | None) -> str | None:
 
 def _set_id_in_mapping(mapping: dict[object, object]) -> str | None:
     for key, item in mapping.items():
-        if isinstance(key, str) and _SET_ID_KEY.search(key) and isinstance(item, str | int):
+        is_set_id_key = isinstance(key, str) and _SET_ID_KEY.search(key)
+        if is_set_id_key and isinstance(item, str | int) and not isinstance(item, bool):
             text = str(item).strip()
             if text:
                 return text
@@ -149,7 +154,7 @@ def _group_by_start_time(snapshots: Iterable[Snapshot]) -> list[SnapshotSet]:
 
 def time_set_id(start: datetime) -> str:
     """The id given to a set without ``AwsVssConfig``: its first start time."""
-    return "vss-" + start.strftime("%Y%m%dT%H%M%SZ")
+    return "vss-" + start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def judge(snapshot_set: SnapshotSet, required_devices: Sequence[str]) -> Verdict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from vss_restore.aws_errors import failing_as
 from vss_restore.devices import restore_order
 from vss_restore.errors import SwapFailed
 from vss_restore.instance import attached_volumes, describe_instance, power_state
@@ -52,7 +53,8 @@ def detach_originals(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVol
                 f"{spec.device} holds {current}, not {spec.replaced_volume_id}: the instance changed during the restore"
             )
         if on_device[spec.device].get("Status") != "detaching":
-            ec2.detach_volume(VolumeId=current, InstanceId=plan.instance_id, Device=spec.device)
+            with failing_as(SwapFailed, f"{spec.device}: DetachVolume {current}"):
+                ec2.detach_volume(VolumeId=current, InstanceId=plan.instance_id, Device=spec.device)
             detached.append(spec.device)
     return detached
 
@@ -85,7 +87,8 @@ def attach_restored(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolu
             continue
         if current is not None:
             raise SwapFailed(f"{device} holds {current}; cannot attach {new_ids[device]} there")
-        ec2.attach_volume(Device=device, InstanceId=plan.instance_id, VolumeId=new_ids[device])
+        with failing_as(SwapFailed, f"{device}: AttachVolume {new_ids[device]}"):
+            ec2.attach_volume(Device=device, InstanceId=plan.instance_id, VolumeId=new_ids[device])
         attached.append(device)
     return attached
 
@@ -128,7 +131,8 @@ def set_delete_on_termination(
         if device in on_device and bool(on_device[device].get("DeleteOnTermination")) != flag
     ]
     if changes:
-        ec2.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=changes)
+        with failing_as(SwapFailed, "ModifyInstanceAttribute DeleteOnTermination"):
+            ec2.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=changes)
     return [str(c["DeviceName"]) for c in changes]
 
 

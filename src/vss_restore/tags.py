@@ -41,6 +41,7 @@ STATUS_REPLACED = "replaced"
 STATUS_CLEANUP_REQUIRED = "cleanup-required"
 
 MAX_TAG_VALUE = 256
+MAX_TAGS = 50  # per EC2 resource
 
 
 def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
@@ -56,6 +57,13 @@ def tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Tags worth copying to a replacement volume: not AWS-reserved, not ours."""
     return {k: v for k, v in tags.items() if not k.startswith(("aws:", PREFIX))}
+
+
+def copyable_user_tags(tags: Mapping[str, str], room: int) -> dict[str, str]:
+    """User tags for a replacement volume, at most ``room`` of them (``Name`` first, then by key)."""
+    candidates = user_tags(tags)
+    keys = sorted(candidates, key=lambda k: (k != "Name", k))[: max(room, 0)]
+    return {k: candidates[k] for k in keys}
 
 
 def lineage_value(replaced_volume_id: str, replaced_volume_lineage: str) -> str:

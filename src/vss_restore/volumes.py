@@ -9,12 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from vss_restore import tags
-from vss_restore.aws_errors import (
-    INCORRECT_STATE_CODES,
-    THROTTLING_CODES,
-    UNAVAILABLE_CODES,
-    error_code,
-)
+from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.errors import VolumeCreationFailed
 from vss_restore.instance import attached_volumes, describe_instance
 from vss_restore.models import CreatedVolume, RestorePlan, VolumeSpec
@@ -22,8 +17,6 @@ from vss_restore.waiting import not_ready
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-
-_TRANSIENT = THROTTLING_CODES | INCORRECT_STATE_CODES | UNAVAILABLE_CODES
 
 
 def create_volume_kwargs(spec: VolumeSpec) -> dict[str, Any]:
@@ -51,14 +44,10 @@ def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
     """Create every planned volume; safe to repeat (each carries its ClientToken)."""
     created: list[CreatedVolume] = []
     for spec in plan.volumes:
-        try:
+        with failing_as(
+            VolumeCreationFailed, f"{spec.device}: CreateVolume from {spec.snapshot_id}"
+        ):
             volume = ec2.create_volume(**create_volume_kwargs(spec))
-        except ClientError as err:
-            if error_code(err) in _TRANSIENT:
-                raise
-            raise VolumeCreationFailed(
-                f"{spec.device}: CreateVolume from {spec.snapshot_id} failed: {err}"
-            ) from err
         created.append(CreatedVolume(device=spec.device, volume_id=volume["VolumeId"]))
     return created
 
@@ -121,7 +110,7 @@ def delete_volumes_of_execution(
                 ec2.delete_volume(VolumeId=volume_id)
                 cleanup.deleted.append(volume_id)
             except ClientError as err:
-                if error_code(err) in _TRANSIENT:
+                if error_code(err) in TRANSIENT_CODES:
                     raise
                 mark_for_cleanup(ec2, [volume_id])
                 cleanup.left_behind.append(f"{volume_id} ({error_code(err)})")

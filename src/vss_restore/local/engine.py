@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -16,6 +17,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from vss_restore import clients
 from vss_restore.definition import Limits, definition_path, render, substitutions
+from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import Ec2Fidelity
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.timing import ScaledRetryClock
@@ -25,6 +27,9 @@ STATE_MACHINE_NAME = "vss-restore"
 LOCK_TABLE_NAME = "vss-restore-locks"
 FUNCTION_PREFIX = "vss-restore-"
 _TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# The interpreter logs every caught task error with its whole parse tree; the execution
+# history already holds each error, so only the emulator's criticals are worth seeing.
+_NOISY_LOGGERS = ("moto.stepfunctions.parser", "aws_lambda_powertools.tracing.tracer")
 # Quiet, untraced task logs unless the caller has set them up.
 _TASK_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -78,6 +83,7 @@ class LocalEngine:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._hooks: list[tuple[str, Any]] = []
         self._saved_env: dict[str, str | None] = {}
+        self._saved_levels: dict[str, int] = {}
         self.dispatcher: LambdaDispatcher | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -85,6 +91,9 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         self._set_env({"AWS_DEFAULT_REGION": self.region, **_TASK_ENVIRONMENT}, keep_existing=True)
         self._mock.start()
+        self._saved_levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             clients.reset()
             self._install_hooks()
@@ -108,6 +117,8 @@ class LocalEngine:
         self._hooks.clear()
         clients.reset()
         self._mock.stop()
+        for name, level in self._saved_levels.items():
+            logging.getLogger(name).setLevel(level)
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -131,6 +142,16 @@ class LocalEngine:
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
             events.register(event_name, hook)
+
+    def inject(self, fault: Fault) -> FaultInjector:
+        """Make a later AWS call of the workflow fail as ``fault`` says (until the engine exits)."""
+        injector = FaultInjector(fault)
+        events = boto3._get_default_session().events
+        for event_name, hook in injector.hooks():
+            events.register(event_name, hook)
+            self._hooks.append((event_name, hook))
+        clients.reset()  # cached clients copied the session's hooks when they were created
+        return injector
 
     def function_arn(self, task: str) -> str:
         return f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{TASKS[task]}"

@@ -1,0 +1,78 @@
+"""Fixtures that build the world: an emulator, a Windows instance, VSS snapshot sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from vss_restore import clients
+from vss_restore.local import LocalEngine, world
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real AWS account."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "ERROR")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A bare emulator, for domain functions tested without the state machine."""
+    with mock_aws():
+        clients.reset()
+        yield
+    clients.reset()
+
+
+@pytest.fixture
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine(region=REGION) as local:
+        yield local
+
+
+@pytest.fixture
+def ec2(engine: LocalEngine) -> EC2Client:
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def instance_with_volumes(ec2: EC2Client) -> str:
+    """A running Windows instance with the demo's four volumes (root gp3, gp3+IOPS, io2, CMK)."""
+    return world.windows_instance(ec2)
+
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+VssSetFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def vss_set(ec2: EC2Client, instance_with_volumes: str) -> VssSetFactory:
+    """Take a VSS snapshot set of the instance ``hours_ago``; returns device → snapshot id."""
+
+    def take(set_id: str | None, hours_ago: float, **kwargs: Any) -> dict[str, str]:
+        return world.vss_snapshot_set(
+            ec2,
+            instance_with_volumes,
+            taken_at=NOW - timedelta(hours=hours_ago),
+            set_id=set_id,
+            **kwargs,
+        )
+
+    return take
