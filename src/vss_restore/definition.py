@@ -74,3 +74,17 @@ def render(text: str, values: Mapping[str, str]) -> str:
 def load(values: Mapping[str, str], name: str = "restore") -> dict[str, Any]:
     rendered: dict[str, Any] = json.loads(render(definition_path(name).read_text(), values))
     return rendered
+
+
+def render_for_lint(name: str = "restore") -> str:
+    """The definition with example values, as a validator sees a deployed one."""
+    arns = {
+        task: f"arn:aws:lambda:us-east-1:123456789012:function:vss-restore-{task}" for task in TASKS
+    }
+    return render(
+        definition_path(name).read_text(), substitutions(arns, "vss-restore-locks", Limits())
+    )
+
+
+if __name__ == "__main__":
+    print(render_for_lint())  # noqa: T201

@@ -5,43 +5,31 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import NOW
-from tests.integration.helpers import (
-    assert_invariants,
-    attached,
-    power_state,
-    snapshot_of_volume,
-    volume,
-    volume_exists,
-    volume_tags,
-)
+from tests.integration.conftest import RestoreRunner
+from tests.integration.helpers import attached, power_state, snapshot_of_volume, volume, volume_tags
 from vss_restore import tags
-from vss_restore.local import LocalEngine
 from vss_restore.local.invariants import InstanceState
 
 
 def test_restore_preserves_every_volume_attribute_and_keeps_originals(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN a running instance with four differently configured volumes and one VSS set
     snapshots = vss_set("set-1", hours_ago=1)
-    before = InstanceState.capture(ec2, instance_with_volumes)
-    originals = {d: volume(ec2, v) for d, v in before.volumes.items()}
-    request = {"InstanceId": instance_with_volumes}
+    originals = {d: volume(ec2, v) for d, v in attached(ec2, instance_with_volumes).items()}
 
     # WHEN it is restored
-    result = engine.run(request)
+    done = restore()
 
     # THEN every device holds a new volume made from the set's snapshot with the original's settings
-    assert result.status == "SUCCEEDED", result.cause
-    report = result.output
+    report = done.report
     assert report["Status"] == "Succeeded"
     assert report["SnapshotSetId"] == "set-1"
     assert [v["Device"] for v in report["Volumes"]] == ["/dev/sda1", "xvdf", "xvdg", "xvdh"]
     now_attached = attached(ec2, instance_with_volumes)
     for device, original in originals.items():
-        new_id = now_attached[device]
-        assert new_id != original["VolumeId"]
-        new = volume(ec2, new_id)
+        new = volume(ec2, now_attached[device])
+        assert new["VolumeId"] != original["VolumeId"]
         assert new["SnapshotId"] == snapshots[device]
         assert new["AvailabilityZone"] == original["AvailabilityZone"]
         for attribute in ("VolumeType", "Size", "Iops", "Throughput", "Encrypted", "KmsKeyId"):
@@ -55,91 +43,85 @@ def test_restore_preserves_every_volume_attribute_and_keeps_originals(
         # originals are kept, detached, and say what replaced them
         kept = volume(ec2, original["VolumeId"])
         assert kept["State"] == "available"
-        assert tags.tag_dict(kept.get("Tags"))[tags.REPLACED_BY] == new_id
+        assert tags.tag_dict(kept.get("Tags"))[tags.REPLACED_BY] == new["VolumeId"]
     assert volume(ec2, now_attached["xvdf"])["Iops"] == 6000
     assert volume(ec2, now_attached["xvdf"])["Throughput"] == 500
     assert volume(ec2, now_attached["xvdg"])["VolumeType"] == "io2"
     assert volume(ec2, now_attached["xvdh"])["KmsKeyId"] == originals["xvdh"]["KmsKeyId"]
     after = InstanceState.capture(ec2, instance_with_volumes)
-    assert after.delete_on_termination == before.delete_on_termination
+    assert after.delete_on_termination == done.before.delete_on_termination
     assert power_state(ec2, instance_with_volumes) == "running"
     assert report["PowerState"] == "running"
-    assert report["DowntimeSeconds"] is not None
     assert report["DowntimeSeconds"] >= 0
-    assert_invariants(ec2, before, result, request)
 
 
 def test_restore_takes_older_set_when_newest_is_not_app_consistent(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN an older complete set and a newer one where xvdg's snapshot is not AppConsistent
     older = vss_set("set-old", hours_ago=24)
     vss_set("set-new", hours_ago=1, not_app_consistent=("xvdg",))
 
     # WHEN the instance is restored without naming a set
-    result = engine.run({"InstanceId": instance_with_volumes})
+    report = restore().report
 
     # THEN the older set is used and the report says why the newer one was passed over
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["SnapshotSetId"] == "set-old"
+    assert report["SnapshotSetId"] == "set-old"
     assert snapshot_of_volume(ec2, attached(ec2, instance_with_volumes)["xvdg"]) == older["xvdg"]
-    skipped = result.output["SkippedSets"]
+    skipped = report["SkippedSets"]
     assert [s["SnapshotSetId"] for s in skipped] == ["set-new"]
     assert any("xvdg" in reason and "AppConsistent" in reason for reason in skipped[0]["Reasons"])
 
 
 def test_restore_takes_older_set_when_newest_has_a_pending_snapshot(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN a newest set whose xvdf snapshot is still pending
     vss_set("set-old", hours_ago=24)
     vss_set("set-new", hours_ago=1, pending=("xvdf",))
 
     # WHEN restoring
-    result = engine.run({"InstanceId": instance_with_volumes})
+    report = restore().report
 
     # THEN the older complete set is used
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["SnapshotSetId"] == "set-old"
-    assert any("pending" in r for r in result.output["SkippedSets"][0]["Reasons"])
+    assert report["SnapshotSetId"] == "set-old"
+    assert any("pending" in r for r in report["SkippedSets"][0]["Reasons"])
 
 
 def test_restore_takes_set_missing_a_device_only_when_that_device_is_not_restored(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN the newest set lacks xvdh entirely
     vss_set("set-old", hours_ago=24)
     vss_set("set-new", hours_ago=1, devices=["/dev/sda1", "xvdf", "xvdg"])
 
     # WHEN restoring everything, and then only the covered devices
-    everything = engine.run({"InstanceId": instance_with_volumes})
-    covered = engine.run({"InstanceId": instance_with_volumes, "Devices": ["xvdf", "xvdg"]})
+    everything = restore().report
+    covered = restore(Devices=["xvdf", "xvdg"]).report
 
     # THEN a full restore skips the partial set, a restore of covered devices may use it
-    assert everything.output["SnapshotSetId"] == "set-old"
-    assert "no snapshot of xvdh" in everything.output["SkippedSets"][0]["Reasons"]
-    assert covered.output["SnapshotSetId"] == "set-new"
+    assert everything["SnapshotSetId"] == "set-old"
+    assert "no snapshot of xvdh" in everything["SkippedSets"][0]["Reasons"]
+    assert covered["SnapshotSetId"] == "set-new"
 
 
 def test_restore_point_in_time_selects_latest_complete_set_at_or_before_it(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN sets taken 48, 24 and 1 hours ago
     vss_set("set-48h", hours_ago=48)
     vss_set("set-24h", hours_ago=24)
     vss_set("set-1h", hours_ago=1)
-    point = (NOW - timedelta(hours=12)).isoformat()
 
     # WHEN restoring to 12 hours ago
-    result = engine.run({"InstanceId": instance_with_volumes, "RestorePointInTime": point})
+    report = restore(RestorePointInTime=(NOW - timedelta(hours=12)).isoformat()).report
 
     # THEN the 24-hour-old set is the one used
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["SnapshotSetId"] == "set-24h"
+    assert report["SnapshotSetId"] == "set-24h"
 
 
 def test_restore_of_named_snapshot_set_uses_exactly_that_set(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN three complete sets
     vss_set("set-a", hours_ago=48)
@@ -147,88 +129,75 @@ def test_restore_of_named_snapshot_set_uses_exactly_that_set(
     vss_set("set-c", hours_ago=1)
 
     # WHEN restoring set-b by id
-    result = engine.run({"InstanceId": instance_with_volumes, "SnapshotSetId": "set-b"})
+    assert restore(SnapshotSetId="set-b").report["SnapshotSetId"] == "set-b"
 
     # THEN set-b's snapshots back every device
-    assert result.status == "SUCCEEDED", result.cause
     now_attached = attached(ec2, instance_with_volumes)
     assert {d: snapshot_of_volume(ec2, v) for d, v in now_attached.items()} == wanted
 
 
 def test_restore_groups_sets_without_vss_config_by_start_time(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN sets from AwsVssComponents older than 2.3.1 (no AwsVssConfig tag)
     vss_set(None, hours_ago=24)
     newest = vss_set(None, hours_ago=2)
 
     # WHEN restoring
-    result = engine.run({"InstanceId": instance_with_volumes})
+    report = restore().report
 
     # THEN the newest time-grouped set is used, named after its start time
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["SnapshotSetId"].startswith("vss-")
+    assert report["SnapshotSetId"].startswith("vss-")
     assert snapshot_of_volume(ec2, attached(ec2, instance_with_volumes)["xvdf"]) == newest["xvdf"]
 
 
 def test_exclude_boot_volume_leaves_root_untouched(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN a set taken without the boot volume, as VSS can be told to
     vss_set("set-data", hours_ago=1, devices=["xvdf", "xvdg", "xvdh"])
-    before = InstanceState.capture(ec2, instance_with_volumes)
-    request = {"InstanceId": instance_with_volumes, "ExcludeBootVolume": True}
 
     # WHEN restoring with ExcludeBootVolume
-    result = engine.run(request)
+    done = restore(ExcludeBootVolume=True)
 
     # THEN the root device keeps its volume and the data devices are restored
-    assert result.status == "SUCCEEDED", result.cause
     now_attached = attached(ec2, instance_with_volumes)
-    assert now_attached["/dev/sda1"] == before.volumes["/dev/sda1"]
-    assert all(now_attached[d] != before.volumes[d] for d in ("xvdf", "xvdg", "xvdh"))
-    assert [v["Device"] for v in result.output["Volumes"]] == ["xvdf", "xvdg", "xvdh"]
-    assert_invariants(ec2, before, result, request)
+    changed = {d for d in done.before.volumes if now_attached[d] != done.before.volumes[d]}
+    assert changed == {"xvdf", "xvdg", "xvdh"}
+    assert [v["Device"] for v in done.report["Volumes"]] == ["xvdf", "xvdg", "xvdh"]
 
 
 def test_devices_subset_restores_only_those_and_leaves_others_untouched(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN a complete set
     vss_set("set-1", hours_ago=1)
-    before = InstanceState.capture(ec2, instance_with_volumes)
-    request = {"InstanceId": instance_with_volumes, "Devices": ["xvdg", "xvdf"]}
 
-    # WHEN only xvdf and xvdg are restored
-    result = engine.run(request)
+    # WHEN only xvdf and xvdg are restored (asked for out of order)
+    done = restore(Devices=["xvdg", "xvdf"])
 
-    # THEN exactly those two changed; no other volume was even detached
-    assert result.status == "SUCCEEDED", result.cause
+    # THEN exactly those two changed, in natural order; no other volume was even detached
     now_attached = attached(ec2, instance_with_volumes)
-    changed = {d for d in before.volumes if now_attached[d] != before.volumes[d]}
+    changed = {d for d in done.before.volumes if now_attached[d] != done.before.volumes[d]}
     assert changed == {"xvdf", "xvdg"}
-    assert [v["Device"] for v in result.output["Volumes"]] == ["xvdf", "xvdg"]
-    assert_invariants(ec2, before, result, request)
+    assert [v["Device"] for v in done.report["Volumes"]] == ["xvdf", "xvdg"]
 
 
 def test_dry_run_reports_the_plan_and_changes_nothing(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
 ) -> None:
     # GIVEN a complete set and a record of every volume in the account
     vss_set("set-1", hours_ago=1)
-    before = InstanceState.capture(ec2, instance_with_volumes)
     volumes_before = sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"])
 
     # WHEN a DryRun is executed
-    result = engine.run({"InstanceId": instance_with_volumes, "DryRun": True})
+    done = restore(DryRun=True)
 
     # THEN the report is the plan, and no volume, attachment or power state changed
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["Status"] == "DryRun"
-    assert result.output["SnapshotSetId"] == "set-1"
-    assert all(v["NewVolumeId"] is None for v in result.output["Volumes"])
+    assert done.report["Status"] == "DryRun"
+    assert done.report["SnapshotSetId"] == "set-1"
+    assert all(v["NewVolumeId"] is None for v in done.report["Volumes"])
     assert sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]) == volumes_before
-    assert InstanceState.capture(ec2, instance_with_volumes) == before
-    assert "PrepareVolumesAndStop" not in result.state_path()
-    assert all(volume_exists(ec2, v) for v in before.volumes.values())
-    assert volume_tags(ec2, before.volumes["xvdf"]).get(tags.REPLACED_BY) is None
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert "PrepareVolumesAndStop" not in done.result.state_path()
+    assert volume_tags(ec2, done.before.volumes["xvdf"]).get(tags.REPLACED_BY) is None
