@@ -89,7 +89,9 @@ class LocalEngine:
     # --- lifecycle ----------------------------------------------------------------------
 
     def __enter__(self) -> LocalEngine:
-        self._set_env({"AWS_DEFAULT_REGION": self.region, **_TASK_ENVIRONMENT}, keep_existing=True)
+        # The tasks' clients take their region from the environment: it must be the engine's.
+        self._set_env({"AWS_DEFAULT_REGION": self.region}, keep_existing=False)
+        self._set_env(_TASK_ENVIRONMENT, keep_existing=True)
         self._mock.start()
         self._saved_levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
         for name in _NOISY_LOGGERS:
@@ -148,7 +150,12 @@ class LocalEngine:
         injector = FaultInjector(fault)
         events = boto3._get_default_session().events
         for event_name, hook in injector.hooks():
-            events.register(event_name, hook)
+            if event_name.startswith("before-call"):
+                # Ahead of the Lambda dispatcher and the fidelity rules: AWS refuses first.
+                events.register_first(event_name, hook)
+            else:
+                # After the fidelity rules have seen the applied change (e.g. a ClientToken).
+                events.register(event_name, hook)
             self._hooks.append((event_name, hook))
         clients.reset()  # cached clients copied the session's hooks when they were created
         return injector

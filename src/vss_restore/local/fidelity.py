@@ -35,7 +35,8 @@ class Ec2Fidelity:
     """The hooks, plus the ClientToken memory they share."""
 
     def __init__(self) -> None:
-        self._tokens: dict[str, tuple[str, str]] = {}  # token → (parameter fingerprint, volume id)
+        # (region, token) → (parameter fingerprint, the original answer), as AWS keeps them
+        self._tokens: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
@@ -63,43 +64,30 @@ class Ec2Fidelity:
         token = body.get("ClientToken")
         if not token:
             return None
+        key = (request_signer.region_name, token)
         fingerprint = hashlib.sha256(
-            json.dumps(
-                {k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True
-            ).encode()
+            json.dumps({k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True).encode()
         ).hexdigest()
-        seen = self._tokens.get(token)
+        seen = self._tokens.get(key)
         if seen is None:
-            context["vss_restore_client_token"] = (token, fingerprint)
+            context["vss_restore_client_token"] = (key, fingerprint)
             return None
         if seen[0] != fingerprint:
             return error_answer(
                 "IdempotentParameterMismatch",
                 "The client token you have provided is associated with a resource that has different parameters.",
             )
-        volume = backend.volumes.get(seen[1])
-        if volume is None:
-            return None
-        return answer(
-            200,
-            {
-                "VolumeId": volume.id,
-                "Size": volume.size,
-                "SnapshotId": volume.snapshot_id or "",
-                "AvailabilityZone": volume.zone.name,
-                "State": volume.status,
-                "VolumeType": volume.volume_type,
-                "Encrypted": bool(volume.encrypted),
-            },
-        )
+        # A repeat gets the original answer, even if that volume has since been deleted.
+        return answer(200, seen[1])
 
     def after_create_volume(
         self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> None:
         remembered = context.get("vss_restore_client_token")
         if remembered and parsed.get("VolumeId"):
-            token, fingerprint = remembered
-            self._tokens[token] = (fingerprint, parsed["VolumeId"])
+            key, fingerprint = remembered
+            original = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+            self._tokens[key] = (fingerprint, original)
 
     # --- AttachVolume / DetachVolume ----------------------------------------------------
 

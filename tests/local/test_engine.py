@@ -1,0 +1,228 @@
+"""LocalEngine: joining or starting the emulator, running executions, its clock, its cleanup."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+from tests.conftest import NOW
+from tests.integration.helpers import attached, snapshot_of_volume, volume_exists
+from vss_restore.local import ExecutionTimeout, Fault, LocalEngine, world
+from vss_restore.local.engine import STATE_MACHINE_NAME
+from vss_restore.local.timing import ScaledRetryClock
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+REGION = "us-east-1"
+SMALL = (world.Disk("/dev/sda1", size=30), world.Disk("xvdf", size=20))
+
+
+def _restorable(ec2: EC2Client, az: str = world.DEFAULT_AZ) -> tuple[str, dict[str, str]]:
+    """A running two-disk instance and one VSS set of it (device → snapshot id)."""
+    instance_id = world.windows_instance(ec2, SMALL, az=az)
+    snapshots = world.vss_snapshot_set(
+        ec2, instance_id, taken_at=NOW - timedelta(hours=1), set_id="set-1"
+    )
+    return instance_id, snapshots
+
+
+def test_engine_restores_resources_created_before_it_when_joining_an_active_mock() -> None:
+    # GIVEN an emulator already running, holding an instance, its VSS set and a loose volume
+    with mock_aws():
+        outer = boto3.client("ec2", region_name=REGION)
+        instance_id, snapshots = _restorable(outer)
+        originals = attached(outer, instance_id)
+        loose = outer.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=5)["VolumeId"]
+
+        # WHEN the engine starts inside it and restores the instance
+        with LocalEngine(region=REGION) as engine:
+            inner = boto3.client("ec2", region_name=REGION)
+            seen_inside = volume_exists(inner, loose)
+            result = engine.run({"InstanceId": instance_id})
+
+        # THEN the engine saw the earlier resources and restored them; after it exits the
+        # outer emulator still holds everything, restored volumes included
+        assert seen_inside
+        assert result.status == "SUCCEEDED", result.cause
+        now_attached = attached(outer, instance_id)
+        assert set(now_attached) == set(originals)
+        for device, snapshot_id in snapshots.items():
+            assert now_attached[device] != originals[device]
+            assert snapshot_of_volume(outer, now_attached[device]) == snapshot_id
+        assert all(volume_exists(outer, v) for v in originals.values())
+        assert volume_exists(outer, loose)
+
+
+def test_engine_removes_its_hooks_when_it_exits_inside_an_active_mock() -> None:
+    # GIVEN an emulator already running, and an engine that came and went inside it
+    with mock_aws():
+        with LocalEngine(region=REGION):
+            pass
+
+        # WHEN a fresh client sends the same ClientToken twice
+        ec2 = boto3.client("ec2", region_name=REGION)
+        first = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=5, ClientToken="t")
+        second = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=5, ClientToken="t")
+
+        # THEN the engine's fidelity rules are gone: plain moto makes two volumes
+        assert first["VolumeId"] != second["VolumeId"]
+
+
+def test_engine_run_returns_an_execution_result_when_started_standalone(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN an engine that started the emulator itself, and a restorable instance
+    instance_id, snapshots = _restorable(ec2)
+
+    # WHEN a restore is run
+    result = engine.run({"InstanceId": instance_id})
+
+    # THEN the result carries status, report, full history and the path through the states
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.error is None
+    assert result.cause is None
+    assert result.execution_arn.startswith(
+        f"arn:aws:states:{REGION}:123456789012:execution:{STATE_MACHINE_NAME}:{instance_id}-"
+    )
+    assert result.output is not None
+    assert result.output["Status"] == "Succeeded"
+    assert [v["Device"] for v in result.output["Volumes"]] == sorted(snapshots)
+    assert result.history[0]["type"] == "ExecutionStarted"
+    assert result.history[-1]["type"] == "ExecutionSucceeded"
+    path = result.state_path()
+    assert path[0] == "ValidateRequest"
+    assert path[-1] == "Restored"
+    assert {snapshot_of_volume(ec2, v) for v in attached(ec2, instance_id).values()} == set(
+        snapshots.values()
+    )
+
+
+def _retry_gaps(history: list[dict[str, Any]]) -> list[float]:
+    """Seconds between each failed Lambda attempt and the retry scheduled after it."""
+    return [
+        (later["timestamp"] - event["timestamp"]).total_seconds()
+        for event, later in itertools.pairwise(history)
+        if event["type"] == "LambdaFunctionFailed" and later["type"] == "LambdaFunctionScheduled"
+    ]
+
+
+def test_engine_run_raises_execution_timeout_when_execution_outlasts_timeout() -> None:
+    # GIVEN retries that really sleep (time_scale > 0) and EC2 throttling every DescribeInstances
+    with LocalEngine(region=REGION, time_scale=0.01) as engine:
+        throttle = engine.inject(
+            Fault("ec2.DescribeInstances", code="RequestLimitExceeded", times=1000)
+        )
+        started = time.monotonic()
+
+        # WHEN a restore is run with no time to finish
+        with pytest.raises(ExecutionTimeout, match="RUNNING"):
+            engine.run({"InstanceId": "i-0123456789abcdef0"}, timeout=0, name="throttled")
+
+        # THEN the execution was still running; it goes on retrying and then gives up
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        [execution] = sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+        assert execution["name"] == "throttled"
+        result = engine.wait(execution["executionArn"], timeout=30)
+        elapsed = time.monotonic() - started
+        assert result.status == "FAILED"
+        assert result.error == "Ec2Throttled"
+        assert throttle.injected == 9  # first attempt and MaxAttempts (8) retries
+        assert len(engine.clock.slept) == 8
+        assert elapsed >= sum(engine.clock.slept) * 0.01
+        # each retry waited its drawn interval, scaled (history timestamps are to the ms)
+        assert len(_retry_gaps(result.history)) == 8
+        for gap, interval in zip(_retry_gaps(result.history), engine.clock.slept, strict=True):
+            assert gap >= interval * 0.01 - 0.002, (gap, interval)
+
+
+def test_scaled_retry_clock_records_retry_interval_without_sleeping_when_time_scale_is_zero(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN the default time_scale 0, and one throttled AttachVolume
+    instance_id, _ = _restorable(ec2)
+    throttle = engine.inject(Fault("ec2.AttachVolume", code="RequestLimitExceeded"))
+
+    # WHEN a restore is run
+    result = engine.run({"InstanceId": instance_id})
+
+    # THEN the task was retried once after a FULL-jitter draw from IntervalSeconds 1; the state
+    # was entered once
+    assert result.status == "SUCCEEDED", result.cause
+    assert throttle.injected == 1
+    assert len(engine.clock.slept) == 1
+    assert 0 <= engine.clock.slept[0] <= 1
+    assert result.state_path().count("AttachRestoredVolumes") == 1
+
+
+def test_scaled_retry_clock_raises_value_error_when_time_scale_is_negative() -> None:
+    # GIVEN / WHEN a clock that would run backwards
+    # THEN it is refused, and so is an engine with it
+    with pytest.raises(ValueError, match="time_scale"):
+        ScaledRetryClock(-0.5)
+    with pytest.raises(ValueError, match="time_scale"):
+        LocalEngine(time_scale=-1)
+
+
+def test_engine_restores_moto_retry_clock_when_it_exits() -> None:
+    # GIVEN moto's retrier sleeping on the time module
+    assert retrier_decl.time is time
+
+    # WHEN an engine runs and exits
+    with LocalEngine(region=REGION) as engine:
+        inside = retrier_decl.time
+
+    # THEN inside it the retrier slept on the engine's clock; afterwards on time again
+    assert inside is not time
+    assert inside.sleep == engine.clock.sleep
+    assert retrier_decl.time is time
+
+
+def test_engine_restores_environment_when_it_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN no region or Powertools service name set, and a log level chosen by the caller
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+
+    # WHEN an engine runs and exits
+    with LocalEngine(region="eu-west-1"):
+        inside = {
+            k: os.environ.get(k)
+            for k in ("AWS_DEFAULT_REGION", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL")
+        }
+
+    # THEN inside, it filled in what was missing and kept the caller's choice; afterwards
+    # the environment is as it was
+    assert inside == {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "vss-restore",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    }
+    assert "AWS_DEFAULT_REGION" not in os.environ
+    assert "POWERTOOLS_SERVICE_NAME" not in os.environ
+    assert os.environ["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_engine_restores_instance_in_its_own_region_when_environment_names_another_region() -> None:
+    # GIVEN AWS_DEFAULT_REGION=us-east-1 in the environment (set for every test), an engine for
+    # eu-west-1, and a restorable instance there
+    assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
+    with LocalEngine(region="eu-west-1") as engine:
+        ec2 = boto3.client("ec2", region_name="eu-west-1")
+        instance_id, snapshots = _restorable(ec2, az="eu-west-1a")
+
+        # WHEN it is restored
+        result = engine.run({"InstanceId": instance_id})
+
+        # THEN the engine's tasks find it in the engine's region and restore it
+        assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+        restored = attached(ec2, instance_id)
+        assert {snapshot_of_volume(ec2, v) for v in restored.values()} == set(snapshots.values())

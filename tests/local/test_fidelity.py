@@ -1,0 +1,262 @@
+"""The fidelity hooks make the emulator refuse what AWS refuses (ClientToken, states, devices)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+
+from tests.integration.helpers import attached, power_state, volume
+from vss_restore.local import LocalEngine
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+REGION = "us-east-1"
+AZ = "us-east-1a"
+
+
+def _running_windows_instance(ec2: EC2Client) -> str:
+    """A running instance of a Windows AMI: the emulator puts its root volume on /dev/sda1."""
+    image = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
+    )["Images"][0]
+    instance_id = ec2.run_instances(
+        ImageId=image["ImageId"], MinCount=1, MaxCount=1, Placement={"AvailabilityZone": AZ}
+    )["Instances"][0]["InstanceId"]
+    assert power_state(ec2, instance_id) == "running"
+    assert "/dev/sda1" in attached(ec2, instance_id)
+    return str(instance_id)
+
+
+def _volume_ids(ec2: EC2Client) -> set[str]:
+    return {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+
+def _data_volume(ec2: EC2Client, instance_id: str, device: str) -> str:
+    volume_id = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    return str(volume_id)
+
+
+# --- CreateVolume: ClientToken ------------------------------------------------------------
+
+
+def test_create_volume_returns_the_same_volume_when_client_token_is_repeated(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a volume created with a ClientToken
+    first = ec2.create_volume(AvailabilityZone=AZ, Size=8, VolumeType="gp3", ClientToken="tok-1")
+
+    # WHEN the same request is sent again with the same token (a retried call)
+    second = ec2.create_volume(AvailabilityZone=AZ, Size=8, VolumeType="gp3", ClientToken="tok-1")
+
+    # THEN it answers with the first volume, and the emulator holds only that one
+    assert second["VolumeId"] == first["VolumeId"]
+    assert second["Size"] == 8
+    assert second["AvailabilityZone"] == AZ
+    assert second["VolumeType"] == "gp3"
+    assert _volume_ids(ec2) == {first["VolumeId"]}
+
+
+def test_create_volume_fails_with_idempotent_parameter_mismatch_when_token_reused_with_other_parameters(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a volume created with a ClientToken
+    first = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")
+
+    # WHEN the token is sent again with a different size
+    with pytest.raises(ClientError) as raised:
+        ec2.create_volume(AvailabilityZone=AZ, Size=9, ClientToken="tok-1")
+
+    # THEN AWS's IdempotentParameterMismatch comes back and no volume was made or changed
+    assert raised.value.response["Error"]["Code"] == "IdempotentParameterMismatch"
+    assert _volume_ids(ec2) == {first["VolumeId"]}
+    assert volume(ec2, first["VolumeId"])["Size"] == 8
+
+
+def test_create_volume_makes_two_volumes_when_client_tokens_differ(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN nothing but the engine
+
+    # WHEN the same parameters are sent under two different tokens
+    first = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")
+    second = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-2")
+
+    # THEN there are two distinct volumes
+    assert first["VolumeId"] != second["VolumeId"]
+    assert _volume_ids(ec2) == {first["VolumeId"], second["VolumeId"]}
+
+
+def test_create_volume_returns_the_original_volume_when_token_is_repeated_after_it_was_deleted(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a volume created with a ClientToken, since deleted
+    first = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")["VolumeId"]
+    ec2.delete_volume(VolumeId=first)
+
+    # WHEN the same request is repeated twice with the same token
+    repeats = [
+        ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")["VolumeId"]
+        for _ in range(2)
+    ]
+
+    # THEN, as AWS documents ("the result of the original request is returned"), no volume is
+    # made: each repeat names the original volume
+    assert _volume_ids(ec2) == set()
+    assert repeats == [first, first]
+
+
+def test_plain_moto_creates_two_volumes_when_client_token_is_repeated() -> None:
+    # GIVEN the bare emulator, without LocalEngine's fidelity hooks
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+
+        # WHEN the same token is sent twice
+        first = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")
+        second = ec2.create_volume(AvailabilityZone=AZ, Size=8, ClientToken="tok-1")
+
+        # THEN moto ignores the token and makes a second volume: the reason the hooks exist
+        assert first["VolumeId"] != second["VolumeId"]
+        assert _volume_ids(ec2) == {first["VolumeId"], second["VolumeId"]}
+
+
+# --- CreateVolume: snapshot state ---------------------------------------------------------
+
+
+def _snapshot(ec2: EC2Client) -> str:
+    source = ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"]
+    return str(ec2.create_snapshot(VolumeId=source)["SnapshotId"])
+
+
+def test_create_volume_fails_with_incorrect_state_when_snapshot_is_pending(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a snapshot the emulator holds as still pending
+    snapshot_id = _snapshot(ec2)
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].snapshots[snapshot_id].status = "pending"
+    volumes_before = _volume_ids(ec2)
+
+    # WHEN a volume is created from it
+    with pytest.raises(ClientError) as raised:
+        ec2.create_volume(AvailabilityZone=AZ, SnapshotId=snapshot_id)
+
+    # THEN AWS's IncorrectState comes back, naming the snapshot, and no volume was made
+    assert raised.value.response["Error"]["Code"] == "IncorrectState"
+    assert snapshot_id in raised.value.response["Error"]["Message"]
+    assert _volume_ids(ec2) == volumes_before
+
+
+def test_create_volume_makes_the_volume_when_snapshot_is_completed(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a completed snapshot
+    snapshot_id = _snapshot(ec2)
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]["State"] == "completed"
+
+    # WHEN a volume is created from it
+    created = ec2.create_volume(AvailabilityZone=AZ, SnapshotId=snapshot_id)
+
+    # THEN the emulator holds a volume made from that snapshot
+    assert volume(ec2, created["VolumeId"])["SnapshotId"] == snapshot_id
+
+
+# --- AttachVolume ---------------------------------------------------------------------------
+
+
+def test_attach_volume_fails_with_invalid_parameter_value_when_device_is_in_use(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a running instance whose xvdf holds a volume, and a second, free volume
+    instance_id = _running_windows_instance(ec2)
+    on_xvdf = _data_volume(ec2, instance_id, "xvdf")
+    free = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
+
+    # WHEN the free volume is attached to xvdf
+    with pytest.raises(ClientError) as raised:
+        ec2.attach_volume(VolumeId=free, InstanceId=instance_id, Device="xvdf")
+
+    # THEN AWS's InvalidParameterValue comes back; xvdf keeps its volume, the other stays free
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert attached(ec2, instance_id)["xvdf"] == on_xvdf
+    assert volume(ec2, on_xvdf)["State"] == "in-use"
+    assert volume(ec2, free)["State"] == "available"
+    assert volume(ec2, free)["Attachments"] == []
+
+
+def test_attach_volume_fails_with_volume_in_use_when_volume_is_attached_elsewhere(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a volume on xvdf of one instance, and a second instance
+    first = _running_windows_instance(ec2)
+    busy = _data_volume(ec2, first, "xvdf")
+    second = _running_windows_instance(ec2)
+
+    # WHEN that volume is attached to the second instance
+    with pytest.raises(ClientError) as raised:
+        ec2.attach_volume(VolumeId=busy, InstanceId=second, Device="xvdg")
+
+    # THEN AWS's VolumeInUse comes back and the volume stays where it was
+    assert raised.value.response["Error"]["Code"] == "VolumeInUse"
+    assert attached(ec2, first)["xvdf"] == busy
+    assert "xvdg" not in attached(ec2, second)
+    assert [a["InstanceId"] for a in volume(ec2, busy)["Attachments"]] == [first]
+
+
+# --- DetachVolume ---------------------------------------------------------------------------
+
+
+def test_detach_volume_fails_with_incorrect_state_when_root_volume_of_running_instance(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a running instance with its root volume on /dev/sda1
+    instance_id = _running_windows_instance(ec2)
+    root = attached(ec2, instance_id)["/dev/sda1"]
+
+    # WHEN the root volume is detached
+    with pytest.raises(ClientError) as raised:
+        ec2.detach_volume(VolumeId=root, InstanceId=instance_id)
+
+    # THEN AWS's IncorrectState comes back and the root volume stays attached
+    assert raised.value.response["Error"]["Code"] == "IncorrectState"
+    assert attached(ec2, instance_id)["/dev/sda1"] == root
+    assert volume(ec2, root)["State"] == "in-use"
+
+
+def test_detach_volume_detaches_root_volume_when_instance_is_stopped(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a stopped instance with its root volume on /dev/sda1
+    instance_id = _running_windows_instance(ec2)
+    root = attached(ec2, instance_id)["/dev/sda1"]
+    ec2.stop_instances(InstanceIds=[instance_id])
+    assert power_state(ec2, instance_id) == "stopped"
+
+    # WHEN the root volume is detached
+    ec2.detach_volume(VolumeId=root, InstanceId=instance_id)
+
+    # THEN it is detached
+    assert "/dev/sda1" not in attached(ec2, instance_id)
+    assert volume(ec2, root)["State"] == "available"
+
+
+def test_detach_volume_detaches_data_volume_when_instance_is_running(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a running instance with a data volume on xvdf
+    instance_id = _running_windows_instance(ec2)
+    data = _data_volume(ec2, instance_id, "xvdf")
+    root = attached(ec2, instance_id)["/dev/sda1"]
+
+    # WHEN the data volume is detached while the instance runs
+    ec2.detach_volume(VolumeId=data, InstanceId=instance_id)
+
+    # THEN it is detached and the root volume is untouched
+    assert attached(ec2, instance_id) == {"/dev/sda1": root}
+    assert volume(ec2, data)["State"] == "available"
