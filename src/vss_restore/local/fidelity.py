@@ -66,7 +66,9 @@ class Ec2Fidelity:
             return None
         key = (request_signer.region_name, token)
         fingerprint = hashlib.sha256(
-            json.dumps({k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True).encode()
+            json.dumps(
+                {k: v for k, v in body.items() if k != "ClientToken"}, sort_keys=True
+            ).encode()
         ).hexdigest()
         seen = self._tokens.get(key)
         if seen is None:
