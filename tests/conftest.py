@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from hypothesis import settings
 from moto import mock_aws
 
 from vss_restore import clients
@@ -17,6 +19,12 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 REGION = "us-east-1"
+
+# CI explores the same examples every run (a red CI is then reproducible); locally each run
+# explores new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)

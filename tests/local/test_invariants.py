@@ -36,6 +36,16 @@ def _restore(
     return before, result, request
 
 
+def _clean_restore(
+    engine: LocalEngine, ec2: EC2Client, instance_id: str, vss_set: Any, **fields: Any
+) -> tuple[InstanceState, ExecutionResult, dict[str, Any]]:
+    """A successful restore after which check_invariants reports nothing."""
+    before, result, request = _restore(engine, ec2, instance_id, vss_set, **fields)
+    assert result.status == "SUCCEEDED", result.cause
+    assert _violations(ec2, before, result, request) == []
+    return before, result, request
+
+
 def _failed_restore(
     engine: LocalEngine, ec2: EC2Client, instance_id: str, vss_set: Any
 ) -> tuple[InstanceState, ExecutionResult, dict[str, Any]]:
@@ -52,8 +62,6 @@ def test_check_invariants_reports_i1_when_restored_device_holds_its_original_aga
 ) -> None:
     # GIVEN a successful restore, with nothing to report
     before, result, request = _restore(engine, ec2, instance_with_volumes, vss_set)
-    assert result.status == "SUCCEEDED", result.cause
-    assert _violations(ec2, before, result, request) == []
 
     # WHEN xvdf's restored volume is swapped back for its original behind the workflow's back
     restored = attached(ec2, instance_with_volumes)["xvdf"]
@@ -71,9 +79,7 @@ def test_check_invariants_reports_i1_when_device_holds_no_volume(
     engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
 ) -> None:
     # GIVEN a successful restore, with nothing to report
-    before, result, request = _restore(engine, ec2, instance_with_volumes, vss_set)
-    assert result.status == "SUCCEEDED", result.cause
-    assert _violations(ec2, before, result, request) == []
+    before, result, request = _clean_restore(engine, ec2, instance_with_volumes, vss_set)
 
     # WHEN xvdg's volume is detached and nothing takes its place
     ec2.detach_volume(
@@ -88,11 +94,9 @@ def test_check_invariants_reports_i2_when_an_original_volume_was_deleted(
     engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
 ) -> None:
     # GIVEN a successful restore told to keep the replaced volumes
-    before, result, request = _restore(
+    before, result, request = _clean_restore(
         engine, ec2, instance_with_volumes, vss_set, DeleteReplacedVolumes=False
     )
-    assert result.status == "SUCCEEDED", result.cause
-    assert _violations(ec2, before, result, request) == []
 
     # WHEN the original of xvdg is deleted anyway
     ec2.delete_volume(VolumeId=before.volumes["xvdg"])
@@ -107,9 +111,7 @@ def test_check_invariants_reports_i3_when_a_second_volume_is_tagged_for_a_device
     engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
 ) -> None:
     # GIVEN a successful restore, with nothing to report
-    before, result, request = _restore(engine, ec2, instance_with_volumes, vss_set)
-    assert result.status == "SUCCEEDED", result.cause
-    assert _violations(ec2, before, result, request) == []
+    before, result, request = _clean_restore(engine, ec2, instance_with_volumes, vss_set)
 
     # WHEN another volume carries the execution's tags for xvdf (as a duplicate CreateVolume would)
     restored = attached(ec2, instance_with_volumes)["xvdf"]
