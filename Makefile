@@ -5,8 +5,13 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
 PYTEST_WORKERS ?= 2
+# The machine's Node.js 20 is past end of life; jsii works with it but says so on every run.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint format clean
+LAYER := build/lambda/layer
+LAYER_STAMP := $(LAYER)/.installed
+
+.PHONY: demo test lint format clean bundle synth
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +21,20 @@ $(STAMP): pyproject.toml
 
 $(ASL_VALIDATOR):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) asl-validator@4.0.0
+
+# Third-party libraries of the Lambda tasks, for arm64 / Python 3.12 (wheels only, no Docker).
+$(LAYER_STAMP): stacks/lambda-requirements.txt $(STAMP)
+	rm -rf $(LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+		--target $(LAYER)/python -r stacks/lambda-requirements.txt
+	touch $(LAYER_STAMP)
+
+bundle: $(LAYER_STAMP)
+
+# Offline synthesis: no AWS credentials, no Docker; writes cdk.out/.
+synth: $(LAYER_STAMP)
+	$(PY) -m stacks.app
 
 demo: $(STAMP)
 	$(PY) -m vss_restore.demo
@@ -28,7 +47,8 @@ lint: $(STAMP) $(ASL_VALIDATOR)
 	$(PY) -m vss_restore.definition > $(TOOLS)/restore.rendered.asl.json
 	$(ASL_VALIDATOR) --json-path $(TOOLS)/restore.rendered.asl.json
 
-test: lint
+test: lint synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
 
 format: $(STAMP)
@@ -36,4 +56,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) build cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -131,9 +131,11 @@ def mark_for_cleanup(ec2: EC2Client, volume_ids: list[str]) -> None:
 def finalize_replaced(
     ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume], delete: bool
 ) -> list[str]:
-    """After success: mark the new volumes restored; delete or tag the replaced ones.
+    """After success: mark new volumes restored; mark replaced ones, then delete them if asked.
 
-    Returns warnings (a replaced volume that could not be deleted is kept and tagged).
+    The mark (``vss-restore:status=replaced``) comes first: it records what replaced the
+    volume, and it is the tag the deployed IAM policy requires before a DeleteVolume.
+    Returns warnings (a replaced volume that could not be deleted is kept, marked).
     """
     new_ids = {c.device: c.volume_id for c in created}
     ec2.create_tags(
@@ -141,14 +143,6 @@ def finalize_replaced(
     )
     warnings: list[str] = []
     for spec in plan.volumes:
-        if delete:
-            try:
-                ec2.delete_volume(VolumeId=spec.replaced_volume_id)
-                continue
-            except ClientError as err:
-                warnings.append(
-                    f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}"
-                )
         ec2.create_tags(
             Resources=[spec.replaced_volume_id],
             Tags=tags.tag_list(
@@ -159,6 +153,15 @@ def finalize_replaced(
                 }
             ),
         )
+        if delete:
+            try:
+                ec2.delete_volume(VolumeId=spec.replaced_volume_id)
+            except ClientError as err:
+                if error_code(err) in TRANSIENT_CODES:
+                    raise
+                warnings.append(
+                    f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}"
+                )
     return warnings
 
 

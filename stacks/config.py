@@ -1,0 +1,73 @@
+"""Deployment settings, read from CDK context (``cdk.json`` or ``-c key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from vss_restore.definition import Limits
+
+# The retention periods CloudWatch Logs accepts, in days.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class InvalidContext(ValueError):
+    """A context value has the wrong form; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    opt_in_tag_key: str = "vss-restore:enabled"
+    opt_in_tag_value: str = "true"
+    kms_key_arns: tuple[str, ...] = ()
+    notification_email: str | None = None
+    log_retention_days: int = 90
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return RETENTION_DAYS[self.log_retention_days]
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> DeploymentConfig:
+        node = scope.node
+        keys = node.try_get_context("kmsKeyArns") or []
+        if isinstance(keys, str):
+            keys = [k.strip() for k in keys.split(",") if k.strip()]
+        for key in keys:
+            if not str(key).startswith("arn:") or ":key/" not in str(key):
+                raise InvalidContext(f"kmsKeyArns: {key!r} is not a KMS key ARN")
+        retention = node.try_get_context("logRetentionDays") or cls.log_retention_days
+        try:
+            retention = int(retention)
+        except (TypeError, ValueError) as err:
+            raise InvalidContext(
+                f"logRetentionDays: {retention!r} is not a number of days"
+            ) from err
+        if retention not in RETENTION_DAYS:
+            raise InvalidContext(
+                f"logRetentionDays: {retention} is not one of {sorted(RETENTION_DAYS)}"
+            )
+        email = node.try_get_context("notificationEmail") or None
+        if email is not None and "@" not in str(email):
+            raise InvalidContext(f"notificationEmail: {email!r} is not an e-mail address")
+        return cls(
+            opt_in_tag_key=str(node.try_get_context("optInTagKey") or cls.opt_in_tag_key),
+            opt_in_tag_value=str(node.try_get_context("optInTagValue") or cls.opt_in_tag_value),
+            kms_key_arns=tuple(str(k) for k in keys),
+            notification_email=str(email) if email else None,
+            log_retention_days=retention,
+        )

@@ -1,0 +1,1 @@
+"""The constructs VssRestoreStack is built from, one concern each."""

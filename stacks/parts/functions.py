@@ -1,0 +1,75 @@
+"""One Lambda function per task of the state machine, sharing one code asset and one layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.parts.permissions import TaskRoles
+from vss_restore.tasks import TASKS
+
+
+class TaskFunctions(Construct):
+    """``functions/<module>.handler`` for every task in ``vss_restore.tasks.TASKS``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: Path,
+        layer_dir: Path,
+        roles: TaskRoles,
+        log_group: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_.Code.from_asset(str(code_dir))
+        dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".installed"]),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Powertools, X-Ray SDK and pydantic for the vss-restore tasks (arm64)",
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+        for task, module in TASKS.items():
+            self.functions[task] = lambda_.Function(
+                self,
+                task,
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=f"functions.{module}.handler",
+                code=code,
+                layers=[dependencies],
+                role=roles.role_for(task),
+                memory_size=256,
+                # Every task polls or acts once; the state machine does the waiting.
+                timeout=Duration.seconds(60),
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=log_group,
+                logging_format=lambda_.LoggingFormat.JSON,
+                environment={
+                    "POWERTOOLS_SERVICE_NAME": "vss-restore",
+                    "POWERTOOLS_LOG_LEVEL": "INFO",
+                },
+                description=f"vss-restore task {task}",
+            )
+            NagSuppressions.add_resource_suppressions(
+                self.functions[task],
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-L1",
+                        reason=(
+                            "Pinned to Python 3.12, the runtime the dependency layer is built for "
+                            "(stacks/lambda-requirements.txt) and the tests run on; supported by "
+                            "Lambda until 2028. Moving on is one line here plus `make bundle`."
+                        ),
+                    )
+                ],
+            )

@@ -1,0 +1,26 @@
+"""The per-instance lock table."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+
+class LockTable(Construct):
+    """One item per instance being restored; ``ExpiresAt`` is a TTL so a crashed run cannot lock forever."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.TableV2(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="InstanceId", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute="ExpiresAt",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Locks are short-lived state: nothing to keep when the stack goes.
+            removal_policy=RemovalPolicy.DESTROY,
+        )

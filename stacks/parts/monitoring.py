@@ -1,0 +1,152 @@
+"""Watching restores: notifications on every outcome, alarms on failures, a dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+OUTCOMES = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.StateMachine,
+        execution_logs: logs.ILogGroup,
+        functions: dict[str, lambda_.Function],
+        notification_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        key = kms.Key(
+            self,
+            "TopicKey",
+            enable_key_rotation=True,
+            description="Encrypts vss-restore notifications",
+        )
+        # EventBridge and CloudWatch alarms publish to the encrypted topic.
+        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+            key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.topic = sns.Topic(self, "Outcomes", master_key=key, enforce_ssl=True)
+        if notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
+
+        events.Rule(
+            self,
+            "ExecutionOutcome",
+            description="Every restore's outcome, to the notification topic",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": OUTCOMES},
+            ),
+            targets=[
+                targets.SnsTopic(
+                    self.topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"vss-restore {events.EventField.from_path('$.detail.status')}: "
+                        f"{events.EventField.from_path('$.detail.name')} "
+                        f"({events.EventField.from_path('$.detail.executionArn')})"
+                    ),
+                )
+            ],
+        )
+
+        self.alarms = [
+            cw.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"A vss-restore execution {what}: check its Cause in the console.",
+            )
+            for name, metric, what in (
+                (
+                    "ExecutionsFailed",
+                    state_machine.metric_failed(period=Duration.minutes(5)),
+                    "failed",
+                ),
+                (
+                    "ExecutionsTimedOut",
+                    state_machine.metric_timed_out(period=Duration.minutes(5)),
+                    "timed out",
+                ),
+            )
+        ]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+
+        self.dashboard = self._dashboard(state_machine, execution_logs, functions)
+
+    def _dashboard(
+        self,
+        state_machine: sfn.StateMachine,
+        execution_logs: logs.ILogGroup,
+        functions: dict[str, lambda_.Function],
+    ) -> cw.Dashboard:
+        period = Duration.minutes(5)
+
+        def total(name: str, metric_of: str) -> cw.MathExpression:
+            metrics = {
+                f"{metric_of[7:]}{i}": getattr(fn, metric_of)(period=period)
+                for i, fn in enumerate(functions.values())
+            }
+            return cw.MathExpression(
+                expression="SUM(METRICS())", using_metrics=metrics, label=name, period=period
+            )
+
+        dashboard = cw.Dashboard(
+            self, "Dashboard", dashboard_name=f"vss-restore-{Stack.of(self).stack_name}"
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Executions",
+                left=[
+                    state_machine.metric_started(period=period),
+                    state_machine.metric_succeeded(period=period),
+                    state_machine.metric_failed(period=period),
+                    state_machine.metric_timed_out(period=period),
+                    state_machine.metric_aborted(period=period),
+                ],
+            ),
+            cw.GraphWidget(
+                title="Execution duration (ms)",
+                left=[
+                    state_machine.metric_time(statistic="p50", period=period),
+                    state_machine.metric_time(statistic="p90", period=period),
+                    state_machine.metric_time(statistic="Maximum", period=period),
+                ],
+            ),
+        )
+        dashboard.add_widgets(
+            cw.LogQueryWidget(
+                title="Failures by error",
+                log_group_names=[execution_logs.log_group_name],
+                query_lines=[
+                    "fields @timestamp, details.error, details.cause",
+                    'filter type = "ExecutionFailed"',
+                    "stats count(*) as failures by details.error",
+                ],
+            ),
+            cw.GraphWidget(
+                title="Task Lambda errors and throttles",
+                left=[total("Errors", "metric_errors"), total("Throttles", "metric_throttles")],
+            ),
+        )
+        return dashboard

@@ -1,0 +1,285 @@
+"""IAM: one role per concern, each statement scoped as tightly as EC2's authorization allows.
+
+EC2's Describe* actions support no resource-level permissions, so they are the only
+statements on ``*`` (AWS documents this). Everything that changes an instance needs the
+instance's opt-in tag; everything that deletes needs a tag only vss-restore writes.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_dynamodb import ITableV2
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.config import DeploymentConfig
+from vss_restore import tags
+
+READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP = (
+    "Read",
+    "Lock",
+    "CreateVolumes",
+    "Power",
+    "Swap",
+    "Finalize",
+    "Cleanup",
+)
+# Which role each task runs with (a task that only reads gets the read-only role).
+ROLE_OF_TASK: dict[str, str] = {
+    "ValidateRequest": READ,
+    "FindSnapshotSet": READ,
+    "PlanRestore": READ,
+    "WaitVolumesAvailable": READ,
+    "WaitInstanceStopped": READ,
+    "WaitOriginalsDetached": READ,
+    "WaitRestoredAttached": READ,
+    "WaitInstanceRunning": READ,
+    "WaitStatusChecks": READ,
+    "BuildReport": READ,
+    "SummarizeFailure": READ,
+    "AcquireLock": LOCK,
+    "ReleaseLock": LOCK,
+    "CreateVolumes": CREATE,
+    "StopInstance": POWER,
+    "StartInstance": POWER,
+    "RestorePowerState": POWER,
+    "DetachOriginalVolumes": SWAP,
+    "AttachRestoredVolumes": SWAP,
+    "SetDeleteOnTermination": SWAP,
+    "ReattachOriginalVolumes": SWAP,
+    "FinalizeReplacedVolumes": FINALIZE,
+    "DeleteRestoredVolumes": CLEANUP,
+    "MarkLeftovers": CLEANUP,
+}
+
+DESCRIBE_ACTIONS = [
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeSnapshots",
+]
+_EC2_WILDCARD_ARN = (
+    "/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:(<AWS::AccountId>)?:"
+    "(instance|volume|snapshot)/\\*$/"
+)
+KMS_ACTIONS = [
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+]
+
+
+class TaskRoles(Construct):
+    """The Lambda execution roles, keyed by concern."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        lock_table: ITableV2,
+        log_group: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._config = config
+        self._ec2_service = f"ec2.{stack.region}.amazonaws.com"
+        self.roles: dict[str, iam.Role] = {}
+        for concern in (READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP):
+            role = iam.Role(
+                self,
+                f"{concern}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"vss-restore tasks: {concern}",
+            )
+            log_group.grant_write(role)
+            self.roles[concern] = role
+        lock_table.grant(
+            self.roles[LOCK], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"
+        )
+        for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP):
+            self._describe(self.roles[concern])
+        self._create_volumes(self.roles[CREATE])
+        self._power(self.roles[POWER])
+        self._swap(self.roles[SWAP])
+        self._finalize(self.roles[FINALIZE])
+        self._cleanup(self.roles[CLEANUP])
+        for concern in (CREATE, POWER, SWAP):
+            self._kms(self.roles[concern])
+        self._explain_wildcards()
+
+    def _arn(self, resource: str) -> str:
+        """An EC2 resource ARN of this account and region (``instance/*``, ``volume/*``)."""
+        stack = Stack.of(self)
+        return f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:{resource}"
+
+    def role_for(self, task: str) -> iam.Role:
+        return self.roles[ROLE_OF_TASK[task]]
+
+    # --- statements --------------------------------------------------------------------
+
+    def _opt_in(self) -> dict[str, dict[str, str]]:
+        key = f"aws:ResourceTag/{self._config.opt_in_tag_key}"
+        return {"StringEquals": {key: self._config.opt_in_tag_value}}
+
+    def _describe(self, role: iam.Role) -> None:
+        # Describe* cannot be scoped to resources in EC2's authorization model.
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ReadEc2State", actions=DESCRIBE_ACTIONS, resources=["*"])
+        )
+
+    def _create_volumes(self, role: iam.Role) -> None:
+        # New volumes must carry the created-by tag in the same request...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateTaggedVolumes",
+                actions=["ec2:CreateVolume"],
+                resources=[self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE}
+                },
+            )
+        )
+        # ...and may be made from any of the account's snapshots (read-only use).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateVolumesFromSnapshots",
+                actions=["ec2:CreateVolume"],
+                resources=[
+                    f"arn:{Stack.of(self).partition}:ec2:{Stack.of(self).region}::snapshot/*"
+                ],
+            )
+        )
+        # Tags only as part of CreateVolume, never on existing resources.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagOnCreateOnly",
+                actions=["ec2:CreateTags"],
+                resources=[self._arn("volume/*")],
+                conditions={"StringEquals": {"ec2:CreateAction": "CreateVolume"}},
+            )
+        )
+
+    def _power(self, role: iam.Role) -> None:
+        # Stop and start only instances that opted in with their tag.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StopStartOptedInInstances",
+                actions=["ec2:StopInstances", "ec2:StartInstances"],
+                resources=[self._arn("instance/*")],
+                conditions=self._opt_in(),
+            )
+        )
+
+    def _swap(self, role: iam.Role) -> None:
+        # Attach/detach/modify need the instance to carry the opt-in tag; the rollback may
+        # also stop it again before putting the original volumes back.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SwapOnOptedInInstances",
+                actions=[
+                    "ec2:AttachVolume",
+                    "ec2:DetachVolume",
+                    "ec2:ModifyInstanceAttribute",
+                    "ec2:StopInstances",
+                ],
+                resources=[self._arn("instance/*")],
+                conditions=self._opt_in(),
+            )
+        )
+        # EC2 authorizes attach/detach on the volume as well. The originals carry no tag of
+        # ours, so the volume side is scoped to this account and region; the instance-side
+        # statement above still limits every call to opted-in instances.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SwapVolumesOfThisAccount",
+                actions=["ec2:AttachVolume", "ec2:DetachVolume"],
+                resources=[self._arn("volume/*")],
+            )
+        )
+
+    def _finalize(self, role: iam.Role) -> None:
+        # Mark replaced originals with our keys only (replaced-by, status)...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagVolumesWithOwnKeysOnly",
+                actions=["ec2:CreateTags"],
+                resources=[self._arn("volume/*")],
+                conditions={"ForAllValues:StringLike": {"aws:TagKeys": [f"{tags.PREFIX}*"]}},
+            )
+        )
+        # ...and delete (DeleteReplacedVolumes) only volumes so marked.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeleteMarkedReplacedVolumes",
+                actions=["ec2:DeleteVolume"],
+                resources=[self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/{tags.STATUS}": tags.STATUS_REPLACED}
+                },
+            )
+        )
+
+    def _cleanup(self, role: iam.Role) -> None:
+        # Rollback deletes, or tags for cleanup, only volumes vss-restore created.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeleteOrTagOwnVolumes",
+                actions=["ec2:DeleteVolume", "ec2:CreateTags"],
+                resources=[self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE}
+                },
+            )
+        )
+
+    def _kms(self, role: iam.Role) -> None:
+        # Encrypted volumes: EC2 uses the key on the caller's behalf, never directly.
+        keys = list(self._config.kms_key_arns) or ["*"]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseKeysThroughEc2",
+                actions=KMS_ACTIONS,
+                resources=keys,
+                conditions={"StringEquals": {"kms:ViaService": self._ec2_service}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="GrantKeysToEc2",
+                actions=["kms:CreateGrant"],
+                resources=keys,
+                conditions={
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    "StringEquals": {"kms:ViaService": self._ec2_service},
+                },
+            )
+        )
+
+    def _explain_wildcards(self) -> None:
+        for role in self.roles.values():
+            NagSuppressions.add_resource_suppressions(
+                role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason=(
+                            "Wildcards are limited to: EC2 Describe* (no resource-level permissions exist); "
+                            "instance/* and volume/* of this account and region, each with a tag condition "
+                            "where EC2 supports one; KMS keys only via EC2 (kms:ViaService) unless key ARNs "
+                            "are configured; the task log group's streams; X-Ray segments (no resources)."
+                        ),
+                        applies_to=[
+                            "Resource::*",
+                            {"regex": _EC2_WILDCARD_ARN},
+                            {"regex": "/^Resource::<TaskLogs.*\\.Arn>:\\*$/"},
+                        ],
+                    )
+                ],
+                apply_to_children=True,
+            )

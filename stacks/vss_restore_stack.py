@@ -1,0 +1,67 @@
+"""VssRestoreStack: the restore state machine, its tasks, lock, permissions and monitoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import DeploymentConfig
+from stacks.parts.functions import TaskFunctions
+from stacks.parts.lock_table import LockTable
+from stacks.parts.monitoring import Monitoring
+from stacks.parts.permissions import TaskRoles
+from stacks.parts.state_machine import RestoreStateMachine
+
+
+class VssRestoreStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: Path,
+        layer_dir: Path,
+        config: DeploymentConfig | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        config = config or DeploymentConfig.from_context(self)
+        retention = config.log_retention
+        lock = LockTable(self, "Lock")
+        task_logs = logs.LogGroup(
+            self, "TaskLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        roles = TaskRoles(self, "Roles", config=config, lock_table=lock.table, log_group=task_logs)
+        tasks = TaskFunctions(
+            self, "Tasks", code_dir=code_dir, layer_dir=layer_dir, roles=roles, log_group=task_logs
+        )
+        restore = RestoreStateMachine(
+            self,
+            "StateMachine",
+            functions=tasks.functions,
+            lock_table=lock.table,
+            limits=config.limits,
+            log_retention=retention,
+        )
+        watch = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=restore.state_machine,
+            execution_logs=restore.log_group,
+            functions=tasks.functions,
+            notification_email=config.notification_email,
+        )
+        CfnOutput(self, "StateMachineArn", value=restore.state_machine.state_machine_arn)
+        CfnOutput(self, "TopicArn", value=watch.topic.topic_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=(
+                f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                f"#dashboards:name={watch.dashboard.dashboard_name}"
+            ),
+        )
+        CfnOutput(self, "LockTableName", value=lock.table.table_name)

@@ -1,0 +1,202 @@
+"""The deployable stack: every resource and property the design asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Annotations, Match, Template
+
+from tests.cdk.conftest import Synth
+from vss_restore.definition import Limits, definition_path, placeholders
+from vss_restore.tasks import TASKS, function_arn_placeholder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _resources(template: Template, kind: str) -> dict[str, Any]:
+    return template.find_resources(kind)
+
+
+def _functions_by_logical_id(template: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in _resources(template, "AWS::Lambda::Function").items()}
+
+
+def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
+    template: Template,
+) -> None:
+    functions = _functions_by_logical_id(template)
+    handlers = sorted(p["Handler"] for p in functions.values())
+    assert handlers == sorted(f"functions.{m}.handler" for m in TASKS.values())
+    for props in functions.values():
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert len(props["Layers"]) == 1
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Timeout"] <= 60
+
+
+def test_state_machine_is_standard_with_full_logging_and_tracing(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": True,
+                "Destinations": [Match.any_value()],
+            },
+        },
+    )
+
+
+def test_deployed_definition_is_the_asl_file_with_every_placeholder_substituted(
+    stack_and_template,
+) -> None:
+    # GIVEN the definition file and the deployed state machine
+    stack, template = stack_and_template
+    text = definition_path().read_text()
+    props = next(iter(_resources(template, "AWS::StepFunctions::StateMachine").values()))[
+        "Properties"
+    ]
+
+    # THEN the file is uploaded as it is (an S3 asset), and every placeholder gets a value
+    uploaded = Path(cdk.Stage.of(stack).outdir) / f"asset.{props['DefinitionS3Location']['Key']}"
+    assert uploaded.read_text() == text
+    substitutions = props["DefinitionSubstitutions"]
+    assert set(substitutions) == placeholders(text)
+    # each task's placeholder points at the function running that task's handler
+    functions = _functions_by_logical_id(template)
+    for task, module in TASKS.items():
+        logical_id = substitutions[function_arn_placeholder(task)]["Fn::GetAtt"][0]
+        assert functions[logical_id]["Handler"] == f"functions.{module}.handler"
+    for name, value in Limits().as_substitutions().items():
+        assert substitutions[name] == value
+    assert "Ref" in substitutions["LockTableName"]
+
+
+def test_state_machine_may_invoke_exactly_the_task_functions(template: Template) -> None:
+    policies = _resources(template, "AWS::IAM::Policy")
+    invoke = [
+        s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "lambda:InvokeFunction"
+    ]
+    targets = {
+        r["Fn::GetAtt"][0]
+        for s in invoke
+        for r in s["Resource"]
+        if isinstance(r, dict) and "Fn::GetAtt" in r
+    }
+    assert targets == set(_functions_by_logical_id(template))
+
+
+def test_lock_table_is_on_demand_keyed_by_instance_with_ttl(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "InstanceId", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "ExpiresAt", "Enabled": True},
+        },
+    )
+
+
+def test_log_groups_keep_logs_for_the_configured_retention(synth: Synth) -> None:
+    _, default = synth()
+    _, monthly = synth(logRetentionDays=30)
+    for template, days in ((default, 90), (monthly, 30)):
+        groups = _resources(template, "AWS::Logs::LogGroup")
+        assert len(groups) == 2
+        assert all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
+
+
+def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Template) -> None:
+    topic_id = next(iter(_resources(template, "AWS::SNS::Topic")))
+    topic = _resources(template, "AWS::SNS::Topic")[topic_id]["Properties"]
+    assert "KmsMasterKeyId" in topic
+    rule = next(iter(_resources(template, "AWS::Events::Rule").values()))["Properties"]
+    assert rule["EventPattern"]["detail"]["status"] == [
+        "SUCCEEDED",
+        "FAILED",
+        "TIMED_OUT",
+        "ABORTED",
+    ]
+    assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    assert sorted(a["Properties"]["MetricName"] for a in alarms.values()) == [
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+    ]
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms.values())
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    template.resource_count_is("AWS::SNS::Subscription", 0)
+    assert set(template.find_outputs("*")) >= {"StateMachineArn", "TopicArn", "DashboardUrl"}
+
+
+def test_email_subscription_is_added_when_an_address_is_given(synth: Synth) -> None:
+    _, template = synth(notificationEmail="oncall@example.com")
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
+    )
+
+
+def test_dashboard_shows_executions_durations_failures_by_error_and_lambda_errors(
+    template: Template,
+) -> None:
+    body = json.dumps(
+        next(iter(_resources(template, "AWS::CloudWatch::Dashboard").values()))["Properties"]
+    )
+    for expected in (
+        "Executions",
+        "Execution duration",
+        "Failures by error",
+        "Errors",
+        "Throttles",
+    ):
+        assert expected in body
+
+
+def test_cdk_nag_reports_no_unsuppressed_finding(stack_and_template) -> None:
+    stack, _ = stack_and_template
+    annotations = Annotations.from_stack(stack)
+    errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    warnings = annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [e.entry.data for e in errors] == []
+    assert [w.entry.data for w in warnings] == []
+
+
+def test_every_cdk_nag_suppression_has_a_reason_and_is_listed_in_the_readme(
+    template: Template,
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    suppressed = {
+        rule["id"]: rule["reason"]
+        for resource in template.to_json()["Resources"].values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    }
+    assert suppressed, "expected the documented suppressions"
+    for rule_id, reason in suppressed.items():
+        assert len(reason) > 40, rule_id
+        assert f"`{rule_id}`" in readme, f"{rule_id} is suppressed but not explained in the README"
+
+
+def test_synthesized_template_passes_cfn_lint(stack_and_template, tmp_path: Path) -> None:
+    _, template = stack_and_template
+    path = tmp_path / "VssRestore.template.json"
+    path.write_text(json.dumps(template.to_json()))
+    lint = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
