@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth
+.PHONY: demo test lint format clean bundle synth chaos
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,10 @@ synth: $(LAYER_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m vss_restore.demo
+
+# The full reliability matrix: every mutating call x fault kind x first/last occurrence.
+chaos: $(STAMP)
+	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.chaos --out chaos/results.json
 
 lint: $(STAMP) $(ASL_VALIDATOR)
 	$(VENV)/bin/ruff check .

@@ -143,16 +143,21 @@ def finalize_replaced(
     )
     warnings: list[str] = []
     for spec in plan.volumes:
-        ec2.create_tags(
-            Resources=[spec.replaced_volume_id],
-            Tags=tags.tag_list(
-                {
-                    tags.REPLACED_BY: new_ids[spec.device],
-                    tags.REPLACED_BY_EXECUTION: plan.execution[: tags.MAX_TAG_VALUE],
-                    tags.STATUS: tags.STATUS_REPLACED,
-                }
-            ),
-        )
+        try:
+            ec2.create_tags(
+                Resources=[spec.replaced_volume_id],
+                Tags=tags.tag_list(
+                    {
+                        tags.REPLACED_BY: new_ids[spec.device],
+                        tags.REPLACED_BY_EXECUTION: plan.execution[: tags.MAX_TAG_VALUE],
+                        tags.STATUS: tags.STATUS_REPLACED,
+                    }
+                ),
+            )
+        except ClientError as err:
+            if delete and error_code(err) == "InvalidVolume.NotFound":
+                continue  # deleted by an earlier attempt of this task
+            raise
         if delete:
             try:
                 ec2.delete_volume(VolumeId=spec.replaced_volume_id)
@@ -170,13 +175,30 @@ def mark_leftovers(ec2: EC2Client, plan: RestorePlan) -> str:
     ours = volumes_of_execution(ec2, plan.execution)
     live = [v["VolumeId"] for v in ours if v["State"] not in ("deleting", "deleted")]
     mark_for_cleanup(ec2, live)
-    on_device = attached_volumes(describe_instance(ec2, plan.instance_id))
-    where = []
+    raw = describe_instance(ec2, plan.instance_id)
+    on_device = attached_volumes(raw)
+    originals = {
+        v["VolumeId"]: v["State"]
+        for v in ec2.describe_volumes(
+            Filters=[{"Name": "volume-id", "Values": [s.replaced_volume_id for s in plan.volumes]}]
+        )["Volumes"]
+    }
+    restored = {tags.tag_dict(v.get("Tags")).get(tags.DEVICE): v for v in ours}
+    where = [f"instance {plan.instance_id} is {raw.get('State', {}).get('Name', 'unknown')}"]
     for spec in plan.volumes:
-        volume = on_device.get(spec.device, {}).get("VolumeId")
+        holder = on_device.get(spec.device, {}).get("VolumeId")
+        new = restored.get(spec.device, {})
         kind = (
-            "original" if volume == spec.replaced_volume_id else "restored" if volume else "nothing"
+            "its original"
+            if holder == spec.replaced_volume_id
+            else "the restored volume"
+            if holder
+            else ""
         )
-        where.append(f"{spec.device} holds {volume or 'no volume'} ({kind})")
+        where.append(
+            f"{spec.device} holds {f'{holder} ({kind})' if holder else 'no volume'}; "
+            f"original {spec.replaced_volume_id} is {originals.get(spec.replaced_volume_id, 'gone')}"
+            + (f", restored {new['VolumeId']} is {new['State']}" if new else "")
+        )
     tagged = f"restored volumes tagged {tags.STATUS}={tags.STATUS_CLEANUP_REQUIRED}: {', '.join(live) or 'none'}"
     return "; ".join([*where, tagged])

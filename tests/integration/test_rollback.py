@@ -118,3 +118,97 @@ def test_create_volume_task_retried_after_success_creates_no_second_volume(
     assert engine.dispatcher is not None
     assert engine.dispatcher.invocations.count("vss-restore-create_volumes") == 2
     assert all(volume_exists(ec2, v) for v in done.before.volumes.values())
+
+
+def _status_checks(state: str):
+    """An after-call hook that makes DescribeInstanceStatus report ``state`` for both checks."""
+
+    def rewrite(parsed: dict, **_: object) -> None:
+        for status in parsed.get("InstanceStatuses", []):
+            status["InstanceStatus"]["Status"] = state
+            status["SystemStatus"]["Status"] = state
+
+    return rewrite
+
+
+def test_failed_status_checks_after_start_roll_back_to_the_original_volumes(
+    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+) -> None:
+    # GIVEN the instance comes up on the restored volumes with impaired status checks
+    vss_set("set-1", hours_ago=1)
+    engine.observe("after-call.ec2.DescribeInstanceStatus", _status_checks("impaired"))
+
+    # WHEN the restore runs
+    done = restore()
+
+    # THEN StartFailed: it was stopped again, the originals put back, and it runs on them
+    assert done.result.error == "StartFailed"
+    assert "impaired" in done.result.cause
+    _rolled_back(ec2, instance_with_volumes, done.before)
+
+
+def test_wait_past_its_limit_fails_with_wait_timed_out_and_rolls_back(
+    ec2, instance_with_volumes: str, vss_set
+) -> None:
+    # GIVEN status checks that never finish initializing, a 1 s limit, and retries that really sleep
+    from tests.integration.helpers import assert_invariants  # noqa: PLC0415
+    from vss_restore.definition import Limits  # noqa: PLC0415
+
+    vss_set("set-1", hours_ago=1)
+    with LocalEngine(limits=Limits(StatusCheckTimeoutSeconds=1), time_scale=0.05) as slow:
+        slow.observe("after-call.ec2.DescribeInstanceStatus", _status_checks("initializing"))
+        before = InstanceState.capture(ec2, instance_with_volumes)
+        request = {"InstanceId": instance_with_volumes}
+
+        # WHEN the restore runs
+        result = slow.run(request, timeout=60)
+
+        # THEN WaitTimedOut, rolled back
+        assert result.error == "WaitTimedOut"
+        assert "limit 1 s" in result.cause
+        _rolled_back(ec2, instance_with_volumes, before)
+        assert_invariants(ec2, before, result, request)
+
+
+def test_rollback_step_failing_once_is_retried_and_completes(
+    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+) -> None:
+    # GIVEN a refused second attach, and the rollback's first detach (the 5th) throttled once
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
+    throttled = engine.inject(Fault("ec2.DetachVolume", code="RequestLimitExceeded", occurrence=5))
+
+    # WHEN the restore runs
+    done = restore()
+
+    # THEN the throttled rollback step was retried and the rollback completed
+    assert throttled.injected == 1
+    assert done.result.error == "SwapFailed"
+    assert "RollbackFailed" not in done.result.cause
+    _rolled_back(ec2, instance_with_volumes, done.before)
+
+
+def test_rollback_that_cannot_complete_fails_with_rollback_failed_and_says_what_is_where(
+    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+) -> None:
+    # GIVEN the swap fails at the second attach and every later attach is refused too
+    from vss_restore import tags  # noqa: PLC0415
+
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2, times=100))
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the restore runs
+    result = engine.run({"InstanceId": instance_with_volumes})
+
+    # THEN RollbackFailed; the cause names each device's state and the tagged leftovers
+    assert result.error == "RollbackFailed"
+    for device, original in before.volumes.items():
+        assert f"{device} holds" in result.cause
+        assert f"original {original} is available" in result.cause
+    created = volumes_of(ec2, result)
+    assert created
+    for volume in created:
+        assert volume["VolumeId"] in result.cause
+        assert tags.tag_dict(volume["Tags"])[tags.STATUS] == tags.STATUS_CLEANUP_REQUIRED
+    assert "Lock released" in result.cause

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -160,6 +161,12 @@ class LocalEngine:
         clients.reset()  # cached clients copied the session's hooks when they were created
         return injector
 
+    def observe(self, event_name: str, hook: Any) -> None:
+        """Run ``hook`` on a botocore event of the workflow's calls (until the engine exits)."""
+        boto3._get_default_session().events.register(event_name, hook)
+        self._hooks.append((event_name, hook))
+        clients.reset()
+
     def function_arn(self, task: str) -> str:
         return f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{TASKS[task]}"
 
@@ -198,10 +205,10 @@ class LocalEngine:
     def start(self, request: dict[str, Any], name: str | None = None) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
         sfn = boto3.client("stepfunctions", region_name=self.region)
-        instance = (
-            str(request.get("InstanceId", "request")) if isinstance(request, dict) else "request"
-        )
-        execution_name = name or f"{instance}-{uuid.uuid4().hex[:12]}"
+        instance = request.get("InstanceId") if isinstance(request, dict) else None
+        # Execution names allow letters, digits, - and _ (80 at most): keep a readable prefix.
+        prefix = re.sub(r"[^A-Za-z0-9_-]", "", str(instance))[:40] if instance else ""
+        execution_name = name or f"{prefix or 'restore'}-{uuid.uuid4().hex[:12]}"
         return sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(request)
         )["executionArn"]

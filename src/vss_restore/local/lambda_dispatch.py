@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from botocore.response import StreamingBody
 
 from vss_restore.definition import repo_root
+from vss_restore.local.faults import TaskCrashed
 from vss_restore.local.responses import HookAnswer, answer
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -91,6 +92,15 @@ class LambdaDispatcher:
         context = FakeLambdaContext(name, f"{self._arn_prefix}{name}", str(uuid.uuid4()))
         try:
             result = handler(event, context)
+        except TaskCrashed as crash:
+            # What Lambda answers when the runtime process exits mid-invocation.
+            return invoke_response(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {context.aws_request_id} {crash}",
+                },
+                function_error="Unhandled",
+            )
         except Exception as err:
             return invoke_response(
                 {
