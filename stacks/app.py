@@ -7,7 +7,7 @@ import os
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.parts.bundle import build_code_asset, require_layer
+from stacks.parts.bundle import LambdaAssets
 from stacks.vss_restore_stack import VssRestoreStack
 
 
@@ -17,8 +17,7 @@ def build_app(outdir: str | None = None) -> cdk.App:
     VssRestoreStack(
         app,
         app.node.try_get_context("stackName") or "VssRestore",
-        code_dir=build_code_asset(),
-        layer_dir=require_layer(),
+        assets=LambdaAssets.build(),
         description="vss-restore: restore Windows EC2 instances from VSS snapshot sets, with rollback",
     )
     # Environment-agnostic on purpose: deploy the same template into any account/region.

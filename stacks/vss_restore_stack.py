@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
+from stacks.parts.bundle import LambdaAssets
 from stacks.parts.functions import TaskFunctions
 from stacks.parts.lock_table import LockTable
 from stacks.parts.monitoring import Monitoring
@@ -22,8 +21,7 @@ class VssRestoreStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        code_dir: Path,
-        layer_dir: Path,
+        assets: LambdaAssets,
         config: DeploymentConfig | None = None,
         **kwargs: object,
     ) -> None:
@@ -35,9 +33,7 @@ class VssRestoreStack(Stack):
             self, "TaskLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
         roles = TaskRoles(self, "Roles", config=config, lock_table=lock.table, log_group=task_logs)
-        tasks = TaskFunctions(
-            self, "Tasks", code_dir=code_dir, layer_dir=layer_dir, roles=roles, log_group=task_logs
-        )
+        tasks = TaskFunctions(self, "Tasks", assets=assets, roles=roles, log_group=task_logs)
         restore = RestoreStateMachine(
             self,
             "StateMachine",

@@ -7,6 +7,7 @@ are a separate layer that ``make bundle`` installs for arm64 from ``lambda-requi
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,3 +38,15 @@ def require_layer(layer_dir: Path = LAYER_DIR) -> Path:
     if not (layer_dir / "python" / "pydantic").is_dir():
         raise FileNotFoundError(f"{layer_dir} has no dependencies: run `make bundle` first")
     return layer_dir
+
+
+@dataclass(frozen=True)
+class LambdaAssets:
+    """Where the task code and the dependency layer are, ready for ``Code.from_asset``."""
+
+    code_dir: Path
+    layer_dir: Path
+
+    @classmethod
+    def build(cls) -> LambdaAssets:
+        return cls(code_dir=build_code_asset(), layer_dir=require_layer())

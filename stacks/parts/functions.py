@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.parts.bundle import LambdaAssets
 from stacks.parts.permissions import TaskRoles
 from vss_restore.tasks import TASKS
 
@@ -22,17 +21,16 @@ class TaskFunctions(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        code_dir: Path,
-        layer_dir: Path,
+        assets: LambdaAssets,
         roles: TaskRoles,
         log_group: logs.ILogGroup,
     ) -> None:
         super().__init__(scope, construct_id)
-        code = lambda_.Code.from_asset(str(code_dir))
+        code = lambda_.Code.from_asset(str(assets.code_dir))
         dependencies = lambda_.LayerVersion(
             self,
             "Dependencies",
-            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".installed"]),
+            code=lambda_.Code.from_asset(str(assets.layer_dir), exclude=[".installed"]),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Powertools, X-Ray SDK and pydantic for the vss-restore tasks (arm64)",

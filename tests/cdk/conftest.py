@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,23 +13,23 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
-from stacks.parts.bundle import build_code_asset
+from stacks.parts.bundle import LambdaAssets, build_code_asset
 from stacks.vss_restore_stack import VssRestoreStack
 
 Synth = Callable[..., tuple[VssRestoreStack, Template]]
 
 
 @pytest.fixture(scope="session")
-def asset_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def asset_dirs(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
     """The real code asset, and a stand-in layer (template tests don't read its content)."""
     root = tmp_path_factory.mktemp("assets")
     layer = root / "layer"
     (layer / "python" / "pydantic").mkdir(parents=True)
-    return build_code_asset(root / "code"), layer
+    return LambdaAssets(code_dir=build_code_asset(root / "code"), layer_dir=layer)
 
 
 @pytest.fixture(scope="session")
-def synth(asset_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def synth(asset_dirs: LambdaAssets, tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Build the stack (with cdk-nag) for a given context; cached per context."""
     cache: dict[str, tuple[VssRestoreStack, Template]] = {}
 
@@ -38,9 +37,7 @@ def synth(asset_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
         key = repr(sorted(context.items()))
         if key not in cache:
             app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
-            stack = VssRestoreStack(
-                app, "VssRestore", code_dir=asset_dirs[0], layer_dir=asset_dirs[1]
-            )
+            stack = VssRestoreStack(app, "VssRestore", assets=asset_dirs)
             cdk.Aspects.of(app).add(AwsSolutionsChecks())
             app.synth()
             cache[key] = (stack, Template.from_stack(stack))
