@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from vss_restore.local import world
 from vss_restore.local.engine import LOCK_TABLE_NAME, LocalEngine
 from vss_restore.local.faults import FAULT_KINDS, fault_of_kind
 from vss_restore.local.invariants import InstanceState, check_invariants
+from vss_restore.local.simulation import Simulation
 
 # Every call the workflow makes that changes something.
 OPERATIONS = (
@@ -103,9 +105,9 @@ def matrix(reduced: bool = False, calls: Counter[str] | None = None) -> list[Cas
     return cases
 
 
-def run_case(case: Case) -> Outcome:
+def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
     started = datetime.now(UTC)
-    with LocalEngine() as engine:
+    with LocalEngine(simulation=simulation) as engine:
         ec2, instance_id, request = _world(engine)
         injector = engine.inject(fault_of_kind(case.fault, case.operation, case.occurrence))
         before = InstanceState.capture(ec2, instance_id)
@@ -124,10 +126,12 @@ def run_case(case: Case) -> Outcome:
     )
 
 
-def run_matrix(cases: Iterable[Case], workers: int = 2) -> list[Outcome]:
+def run_matrix(
+    cases: Iterable[Case], workers: int = 2, simulation: Simulation | None = None
+) -> list[Outcome]:
     # A fresh process per worker: the emulator's state is global to a process.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(run_case, cases))
+        return list(pool.map(partial(run_case, simulation=simulation), cases))
 
 
 def summary(outcomes: list[Outcome]) -> str:
@@ -163,9 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reduced", action="store_true", help="first occurrence only")
     parser.add_argument("--out", type=Path, default=Path("chaos/results.json"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--simulate", type=int, metavar="SEED", help="run in simulation mode with this seed"
+    )
     args = parser.parse_args(argv)
     cases = matrix(reduced=args.reduced)
-    outcomes = run_matrix(cases, args.workers)
+    simulation = Simulation(seed=args.simulate) if args.simulate is not None else None
+    outcomes = run_matrix(cases, args.workers, simulation)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps([asdict(o) for o in outcomes], indent=2) + "\n")
     print(summary(outcomes))  # noqa: T201

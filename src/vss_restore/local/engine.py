@@ -21,6 +21,7 @@ from vss_restore.definition import Limits, definition_path, render, substitution
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import Ec2Fidelity
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
+from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.tasks import TASKS
 
@@ -75,10 +76,14 @@ class LocalEngine:
         region: str = "us-east-1",
         limits: Limits | None = None,
         time_scale: float = 0.0,
+        simulation: Simulation | None = None,
     ) -> None:
         self.region = region
         self.limits = limits or Limits()
-        self.clock = ScaledRetryClock(time_scale)
+        # Simulation mode runs the retry intervals on its own model clock.
+        self.clock = ScaledRetryClock(simulation.time_scale if simulation else time_scale)
+        self.simulated = SimulatedAws(simulation) if simulation else None
+        self._simulating = False
         self.fidelity = Ec2Fidelity()
         self.state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -204,6 +209,11 @@ class LocalEngine:
 
     def start(self, request: dict[str, Any], name: str | None = None) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
+        if self.simulated is not None and not self._simulating:
+            # From the first execution on: setting up the world stays instant.
+            for event_name, hook in self.simulated.hooks():
+                self.observe(event_name, hook)
+            self._simulating = True
         sfn = boto3.client("stepfunctions", region_name=self.region)
         instance = request.get("InstanceId") if isinstance(request, dict) else None
         # Execution names allow letters, digits, - and _ (80 at most): keep a readable prefix.

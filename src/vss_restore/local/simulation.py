@@ -1,0 +1,261 @@
+"""Simulation mode: the emulator with AWS's pace — eventual state changes and throttling.
+
+moto changes every state instantly and never throttles. ``Simulation`` puts a view in
+front of it, on a model clock that runs ``1 / time_scale`` times faster than the wall clock:
+
+- state changes take modelled time (DESIGN.md section 7): volumes stay ``creating``, an
+  instance ``stopping`` / ``pending``, status checks ``initializing``, until their drawn
+  delay has passed on the model clock; calls AWS refuses in those states are refused;
+- EC2's token buckets (per action category) answer ``RequestLimitExceeded`` when empty;
+- every delay is drawn from a random stream named by the seed, the kind of delay and the
+  resource, so a seed always draws the same delays for the same resources.
+
+The definition's retry intervals are scaled by the same ``time_scale`` (``ScaledRetryClock``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vss_restore.local.responses import HookAnswer, error_answer
+
+
+def lognormal(rng: random.Random, median: float, p95: float) -> float:
+    """A draw from the lognormal with this median and 95th percentile."""
+    sigma = (math.log(p95) - math.log(median)) / 1.645
+    return rng.lognormvariate(math.log(median), sigma)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    seed: int = 0
+    time_scale: float = 0.01  # wall seconds per modelled second (a 10-minute restore: 6 s)
+    throttling: bool = True
+
+
+# (bucket size, refill per second), DESIGN.md section 7.
+BUCKETS: dict[str, tuple[float, float]] = {
+    "describe": (100, 20),
+    "mutating": (50, 5),
+    "CreateVolume": (100, 5),
+    "StartInstances": (5, 2),
+    "CreateTags": (100, 10),
+}
+
+
+def bucket_of(operation: str) -> str:
+    if operation in ("CreateVolume", "StartInstances", "CreateTags"):
+        return operation
+    return "describe" if operation.startswith("Describe") else "mutating"
+
+
+@dataclass
+class _Bucket:
+    size: float
+    refill: float
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.size, self.tokens + (now - self.at) * self.refill)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass
+class _World:
+    volume_ready: dict[str, float] = field(default_factory=dict)  # volume → available at
+    attach_ready: dict[str, float] = field(default_factory=dict)  # volume → attached at
+    detaching: dict[str, tuple[str, str, float]] = field(
+        default_factory=dict
+    )  # volume → (instance, device, done at)
+    power: dict[str, tuple[str, str, float]] = field(
+        default_factory=dict
+    )  # instance → (moving, settled, at)
+    checks_ok: dict[str, float] = field(default_factory=dict)  # instance → status checks ok at
+
+
+class SimulatedAws:
+    """The botocore hooks of simulation mode, and what they counted."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.simulation = simulation
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._counters: dict[str, int] = {}
+        self._world = _World()
+        self._buckets = {
+            k: _Bucket(size, refill, size, 0.0) for k, (size, refill) in BUCKETS.items()
+        }
+        self.throttled = 0
+
+    # --- clock and draws ----------------------------------------------------------------
+
+    def now(self) -> float:
+        """Modelled seconds since the simulation started."""
+        return (time.monotonic() - self._t0) / self.simulation.time_scale
+
+    def _rng(self, kind: str, key: str) -> random.Random:
+        return random.Random(f"{self.simulation.seed}:{kind}:{key}")  # noqa: S311 - a model, not a secret
+
+    def draw(self, kind: str, key: str) -> float:
+        rng = self._rng(kind, key)
+        match kind:
+            case "create":
+                tail = rng.random() < 0.005
+                return rng.uniform(10, 60) if tail else lognormal(rng, 1.5, 4)
+            case "stop":
+                return min(360.0, 15 + lognormal(rng, 60, 240))
+            case "attach" | "detach":
+                return lognormal(rng, 2, 5)
+            case "start":
+                return lognormal(rng, 8, 25)
+            case "checks":
+                return 40 + lognormal(rng, 90, 300)
+        raise ValueError(kind)
+
+    def hooks(self) -> list[tuple[str, Any]]:
+        return [
+            ("before-call.ec2", self.before_call),
+            ("after-call.ec2.CreateVolume", self.after_create_volume),
+            ("after-call.ec2.AttachVolume", self.after_attach),
+            ("after-call.ec2.StopInstances", self.after_stop),
+            ("after-call.ec2.StartInstances", self.after_start),
+            ("after-call.ec2.DescribeVolumes", self.view_volumes),
+            ("after-call.ec2.DescribeInstances", self.view_instances),
+            ("after-call.ec2.DescribeInstanceStatus", self.view_status),
+        ]
+
+    # --- before every call: throttling, and refusals AWS would give ---------------------
+
+    def before_call(self, event_name: str, params: dict[str, Any], **_: Any) -> HookAnswer | None:
+        operation = event_name.split(".")[2]
+        now = self.now()
+        with self._lock:
+            if self.simulation.throttling and not self._buckets[bucket_of(operation)].take(now):
+                self.throttled += 1
+                return error_answer("RequestLimitExceeded", "Request limit exceeded.", 503)
+        body = dict(params.get("body") or {})
+        instance_id = body.get("InstanceId.1") or body.get("InstanceId")
+        state = self._power_state(str(instance_id), now) if instance_id else None
+        if operation in ("StartInstances", "StopInstances") and state in ("pending", "stopping"):
+            return error_answer(
+                "IncorrectInstanceState", f"The instance '{instance_id}' is {state}."
+            )
+        if operation == "DetachVolume" and body.get("VolumeId") in self._world.detaching:
+            return error_answer(
+                "IncorrectState", f"Volume '{body['VolumeId']}' is already detaching."
+            )
+        if operation == "DetachVolume" and body.get("VolumeId"):
+            self._defer_detach(body, now)
+        return None
+
+    def _defer_detach(self, body: dict[str, Any], now: float) -> None:
+        # moto detaches at once; the view keeps the device "detaching" until the modelled end.
+        volume_id = str(body.get("VolumeId"))
+        key = f"{volume_id}:{self._count('detach', volume_id)}"
+        self._world.detaching[volume_id] = (
+            str(body.get("InstanceId")),
+            str(body.get("Device")),
+            now + self.draw("detach", key),
+        )
+
+    def _count(self, kind: str, key: str) -> int:
+        name = f"{kind}:{key}"
+        self._counters[name] = self._counters.get(name, 0) + 1
+        return self._counters[name]
+
+    # --- after mutating calls: schedule the modelled end of the change ------------------
+
+    def after_create_volume(self, parsed: dict[str, Any], **_: Any) -> None:
+        volume_id = parsed.get("VolumeId")
+        if volume_id and volume_id not in self._world.volume_ready:
+            self._world.volume_ready[volume_id] = self.now() + self.draw("create", volume_id)
+            parsed["State"] = "creating"
+
+    def after_attach(self, parsed: dict[str, Any], **_: Any) -> None:
+        volume_id = str(parsed.get("VolumeId"))
+        key = f"{volume_id}:{self._count('attach', volume_id)}"
+        self._world.attach_ready[volume_id] = self.now() + self.draw("attach", key)
+        parsed["State"] = "attaching"
+
+    def after_stop(self, parsed: dict[str, Any], **_: Any) -> None:
+        for change in parsed.get("StoppingInstances", []):
+            instance_id = change["InstanceId"]
+            key = f"{instance_id}:{self._count('stop', instance_id)}"
+            self._world.power[instance_id] = (
+                "stopping",
+                "stopped",
+                self.now() + self.draw("stop", key),
+            )
+            change["CurrentState"] = {"Code": 64, "Name": "stopping"}
+
+    def after_start(self, parsed: dict[str, Any], **_: Any) -> None:
+        for change in parsed.get("StartingInstances", []):
+            instance_id = change["InstanceId"]
+            key = f"{instance_id}:{self._count('start', instance_id)}"
+            running_at = self.now() + self.draw("start", key)
+            self._world.power[instance_id] = ("pending", "running", running_at)
+            self._world.checks_ok[instance_id] = running_at + self.draw("checks", key)
+            change["CurrentState"] = {"Code": 0, "Name": "pending"}
+
+    # --- describes: what AWS would show at this point of the model clock ----------------
+
+    def _power_state(self, instance_id: str, now: float) -> str | None:
+        moving = self._world.power.get(instance_id)
+        if moving is None:
+            return None
+        return moving[0] if now < moving[2] else moving[1]
+
+    def view_volumes(self, parsed: dict[str, Any], **_: Any) -> None:
+        now = self.now()
+        for volume in parsed.get("Volumes", []):
+            if now < self._world.volume_ready.get(volume["VolumeId"], 0):
+                volume["State"] = "creating"
+            for attachment in volume.get("Attachments", []):
+                if now < self._world.attach_ready.get(volume["VolumeId"], 0):
+                    attachment["State"] = "attaching"
+            detaching = self._world.detaching.get(volume["VolumeId"])
+            if detaching and now < detaching[2]:
+                volume["State"] = "in-use"
+
+    def view_instances(self, parsed: dict[str, Any], **_: Any) -> None:
+        now = self.now()
+        codes = {"pending": 0, "running": 16, "stopping": 64, "stopped": 80}
+        for reservation in parsed.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                state = self._power_state(instance["InstanceId"], now)
+                if state:
+                    instance["State"] = {"Code": codes[state], "Name": state}
+                mappings = instance.setdefault("BlockDeviceMappings", [])
+                for mapping in mappings:
+                    if now < self._world.attach_ready.get(mapping["Ebs"]["VolumeId"], 0):
+                        mapping["Ebs"]["Status"] = "attaching"
+                held = {m["DeviceName"] for m in mappings}
+                for volume_id, (owner, device, done) in self._world.detaching.items():
+                    if owner == instance["InstanceId"] and now < done and device not in held:
+                        mappings.append(
+                            {
+                                "DeviceName": device,
+                                "Ebs": {"VolumeId": volume_id, "Status": "detaching"},
+                            }
+                        )
+
+    def view_status(self, parsed: dict[str, Any], **_: Any) -> None:
+        now = self.now()
+        for status in parsed.get("InstanceStatuses", []):
+            instance_id = status["InstanceId"]
+            state = self._power_state(instance_id, now)
+            if state and state != "running":
+                status["InstanceState"] = {"Name": state}
+            if state == "pending" or now < self._world.checks_ok.get(instance_id, 0):
+                status["InstanceStatus"] = {"Status": "initializing"}
+                status["SystemStatus"] = {"Status": "initializing"}
