@@ -147,6 +147,13 @@ def _nothing_complete(
         f"{v.snapshot_set.set_id}: {', '.join(v.reasons)}"
         for v in passed_over[:MAX_SKIPPED_REPORTED]
     )
+    root_missing_only = bool(devices) and all(
+        v.reasons == [f"no snapshot of {devices[0]}"] for v in passed_over
+    )
+    if root_missing_only and not request.exclude_boot_volume:
+        details += (
+            " (sets taken without the boot volume: set ExcludeBootVolume to restore the rest)"
+        )
     return f"{text}; passed over {details}"
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from vss_restore.aws_errors import failing_as
-from vss_restore.errors import IncorrectState, StartFailed
+from vss_restore.errors import IncorrectState, InstanceNotRestorable, RollbackFailed, StartFailed
 from vss_restore.instance import describe_instance, power_state
 from vss_restore.waiting import not_ready
 
@@ -20,7 +20,8 @@ def stop_instance(ec2: EC2Client, instance_id: str) -> bool:
     if state == "pending":
         raise IncorrectState(f"{instance_id} is pending; it can be stopped once running")
     if state == "running":
-        ec2.stop_instances(InstanceIds=[instance_id])
+        with failing_as(InstanceNotRestorable, f"StopInstances {instance_id}"):
+            ec2.stop_instances(InstanceIds=[instance_id])
         return True
     return False
 
@@ -42,15 +43,19 @@ def start_instance(ec2: EC2Client, instance_id: str) -> None:
             ec2.start_instances(InstanceIds=[instance_id])
 
 
+# Reads just after StartInstances may still show the old state (EC2 is eventually consistent).
+START_GRACE = timedelta(seconds=30)
+
+
 def instance_running(
     ec2: EC2Client, instance_id: str, entered_at: datetime, timeout_seconds: int, now: datetime
 ) -> None:
     state = power_state(describe_instance(ec2, instance_id))
     if state == "running":
         return
-    if state != "pending":
+    if state != "pending" and now - entered_at >= START_GRACE:
         raise StartFailed(f"{instance_id} is {state} after StartInstances")
-    not_ready(f"{instance_id} is pending", entered_at, timeout_seconds, now)
+    not_ready(f"{instance_id} is {state}", entered_at, timeout_seconds, now)
 
 
 def status_checks_passed(
@@ -91,8 +96,9 @@ def converge_power_state(
     state = power_state(describe_instance(ec2, instance_id))
     if state == wanted:
         return
-    if wanted == "running" and state == "stopped":
-        ec2.start_instances(InstanceIds=[instance_id])
-    elif wanted == "stopped" and state in ("running",):
-        ec2.stop_instances(InstanceIds=[instance_id])
+    with failing_as(RollbackFailed, f"putting {instance_id} back to {wanted}"):
+        if wanted == "running" and state == "stopped":
+            ec2.start_instances(InstanceIds=[instance_id])
+        elif wanted == "stopped" and state == "running":
+            ec2.stop_instances(InstanceIds=[instance_id])
     not_ready(f"{instance_id} is {state}, on its way to {wanted}", entered_at, timeout_seconds, now)

@@ -112,4 +112,9 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
         parts.append(
             "Lock released." if unlock.get("Released") else "Lock was not held by this execution."
         )
+    elif document.get("RollbackFailure"):
+        parts.append(
+            "Lock kept: no other restore can start on this instance until its item is deleted from "
+            "the lock table (or expires), after someone has put the instance right."
+        )
     return {"Error": name, "Cause": " ".join(parts)}

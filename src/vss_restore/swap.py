@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from vss_restore.aws_errors import failing_as
+from botocore.exceptions import ClientError
+
+from vss_restore.aws_errors import error_code, failing_as
 from vss_restore.devices import restore_order
-from vss_restore.errors import SwapFailed
+from vss_restore.errors import RollbackFailed, SwapFailed
 from vss_restore.instance import attached_volumes, describe_instance, power_state
 from vss_restore.models import CreatedVolume, InstanceFacts, RestorePlan
 from vss_restore.waiting import not_ready
@@ -136,7 +138,12 @@ def set_delete_on_termination(
     return [str(c["DeviceName"]) for c in changes]
 
 
-def reattach_originals(
+def _attachment_of(volume: dict[str, Any]) -> dict[str, Any] | None:
+    attachments = volume.get("Attachments") or []
+    return dict(attachments[0]) if attachments else None
+
+
+def reattach_originals(  # noqa: RET503 - ends in not_ready, which always raises
     ec2: EC2Client,
     plan: RestorePlan,
     facts: InstanceFacts,
@@ -148,22 +155,39 @@ def reattach_originals(
 
     Each call takes the next safe step (stop the instance, detach a replacement, attach
     an original) and raises ResourceNotReady until every device holds its original.
+    The originals' own attachment records (DescribeVolumes) decide, not only the
+    instance's device list, which can lag just after a change.
     Returns "device volume" for every planned device once all hold their originals.
     """
     raw = describe_instance(ec2, plan.instance_id)
     on_device = attached_volumes(raw)
-    if all(
-        on_device.get(s.device, {}).get("VolumeId") == s.replaced_volume_id
-        and on_device[s.device].get("Status") == "attached"
-        for s in plan.volumes
-    ):
+    originals = {
+        v["VolumeId"]: _attachment_of(dict(v))
+        for v in ec2.describe_volumes(VolumeIds=[s.replaced_volume_id for s in plan.volumes])[
+            "Volumes"
+        ]
+    }
+
+    def home(spec_volume: str, device: str) -> str | None:
+        """The original's attachment state if it is on its own device of this instance."""
+        attachment = originals.get(spec_volume)
+        if (
+            attachment
+            and attachment.get("InstanceId") == plan.instance_id
+            and attachment.get("Device") == device
+        ):
+            return str(attachment.get("State"))
+        return None
+
+    if all(home(s.replaced_volume_id, s.device) == "attached" for s in plan.volumes):
         set_delete_on_termination(
             ec2, plan.instance_id, {v.device: v.delete_on_termination for v in facts.volumes}
         )
         return [f"{s.device} {s.replaced_volume_id}" for s in plan.volumes]
     state = power_state(raw)
     if state in ("running", "pending"):
-        ec2.stop_instances(InstanceIds=[plan.instance_id])
+        with failing_as(RollbackFailed, f"StopInstances {plan.instance_id}"):
+            ec2.stop_instances(InstanceIds=[plan.instance_id])
         not_ready(
             f"{plan.instance_id} is {state}; stopping it to put the originals back",
             entered_at,
@@ -172,21 +196,58 @@ def reattach_originals(
         )
     if state != "stopped":
         not_ready(f"{plan.instance_id} is {state}", entered_at, timeout_seconds, now)
-    progress: list[str] = []
-    for spec in plan.volumes:
-        ebs = on_device.get(spec.device)
-        if ebs is None:
-            ec2.attach_volume(
-                Device=spec.device, InstanceId=plan.instance_id, VolumeId=spec.replaced_volume_id
-            )
-            progress.append(f"attaching {spec.replaced_volume_id} at {spec.device}")
-        elif ebs["VolumeId"] != spec.replaced_volume_id:
-            if ebs.get("Status") != "detaching":
+    progress = [
+        _step_back(
+            ec2,
+            plan.instance_id,
+            spec.device,
+            spec.replaced_volume_id,
+            on_device.get(spec.device),
+            originals.get(spec.replaced_volume_id),
+            home(spec.replaced_volume_id, spec.device),
+        )
+        for spec in plan.volumes
+    ]
+    not_ready(
+        "putting originals back: " + "; ".join(p for p in progress if p),
+        entered_at,
+        timeout_seconds,
+        now,
+    )
+
+
+def _step_back(
+    ec2: EC2Client,
+    instance_id: str,
+    device: str,
+    original: str,
+    holder: dict[str, Any] | None,
+    original_attachment: dict[str, Any] | None,
+    at_home: str | None,
+) -> str:
+    """One step towards ``device`` holding ``original``; says what is under way ('' when done)."""
+    if at_home == "attached":
+        return ""
+    if at_home is not None:
+        return f"{original} is {at_home} at {device}"
+    if original_attachment is not None:
+        raise RollbackFailed(
+            f"original {original} of {device} is attached to {original_attachment.get('InstanceId')} "
+            f"at {original_attachment.get('Device')}"
+        )
+    if holder is not None and holder.get("VolumeId") != original:
+        if holder.get("Status") != "detaching":
+            with failing_as(RollbackFailed, f"{device}: DetachVolume {holder['VolumeId']}"):
                 ec2.detach_volume(
-                    VolumeId=ebs["VolumeId"], InstanceId=plan.instance_id, Device=spec.device
+                    VolumeId=holder["VolumeId"], InstanceId=instance_id, Device=device
                 )
-            progress.append(f"detaching {ebs['VolumeId']} from {spec.device}")
-        elif ebs.get("Status") != "attached":
-            progress.append(f"{spec.device} is {ebs.get('Status')}")
-    not_ready("putting originals back: " + "; ".join(progress), entered_at, timeout_seconds, now)
-    return None
+        return f"detaching {holder['VolumeId']} from {device}"
+    try:
+        ec2.attach_volume(Device=device, InstanceId=instance_id, VolumeId=original)
+    except ClientError as err:
+        # An attach just made may not show yet; EC2 then refuses a second one. Look again.
+        if error_code(err) not in ("VolumeInUse", "IncorrectState", "InvalidParameterValue"):
+            raise RollbackFailed(
+                f"{device}: AttachVolume {original} failed: {error_code(err)}"
+            ) from err
+    return f"attaching {original} at {device}"

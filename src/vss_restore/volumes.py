@@ -60,10 +60,12 @@ def volumes_available(
     now: datetime,
 ) -> None:
     """Return when all are available; ``VolumeCreationFailed`` if one ended in ``error``."""
-    states = {
-        v["VolumeId"]: v["State"]
-        for v in ec2.describe_volumes(VolumeIds=[c.volume_id for c in created])["Volumes"]
-    }
+    # A filter, not VolumeIds: a volume created a moment ago may not be listed yet, and
+    # VolumeIds would then fail with InvalidVolume.NotFound; missing means still creating.
+    found = ec2.describe_volumes(
+        Filters=[{"Name": "volume-id", "Values": [c.volume_id for c in created]}]
+    )
+    states = {v["VolumeId"]: v["State"] for v in found["Volumes"]}
     failed = [c for c in created if states.get(c.volume_id) == "error"]
     if failed:
         raise VolumeCreationFailed(

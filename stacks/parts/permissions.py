@@ -2,7 +2,10 @@
 
 EC2's Describe* actions support no resource-level permissions, so they are the only
 statements on ``*`` (AWS documents this). Everything that changes an instance needs the
-instance's opt-in tag; everything that deletes needs a tag only vss-restore writes.
+instance's opt-in tag; everything that deletes needs a tag vss-restore writes. (The
+Finalize role can itself write ``vss-restore:status=replaced``, so for it the tag guards
+against mistakes rather than against a compromised function; it runs only after a
+successful restore with DeleteReplacedVolumes.)
 """
 
 from __future__ import annotations

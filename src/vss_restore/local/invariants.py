@@ -55,6 +55,7 @@ class Outcome:
     ours_by_device: dict[str, list[dict[str, Any]]]
     originals_left: set[str]
     may_delete_originals: bool
+    rollback_failed: bool
 
 
 def _outcome(
@@ -79,6 +80,7 @@ def _outcome(
         ours_by_device=by_device,
         originals_left={v["VolumeId"] for v in originals},
         may_delete_originals=succeeded and bool(request.get("DeleteReplacedVolumes", False)),
+        rollback_failed=result.error == "RollbackFailed",
     )
 
 
@@ -128,7 +130,8 @@ def _i4_lock_released(ec2: EC2Client, o: Outcome, execution_arn: str, lock_table
         .get("Item")
     )
     held = bool(item) and item.get("Owner", {}).get("S") == execution_arn  # type: ignore[union-attr]
-    return ["I4: the execution left its lock behind"] if held else []
+    # A failed rollback keeps its lock on purpose: the instance needs a person first.
+    return ["I4: the execution left its lock behind"] if held and not o.rollback_failed else []
 
 
 def _i5_power_state_restored(o: Outcome) -> list[str]:
