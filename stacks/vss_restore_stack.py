@@ -33,7 +33,14 @@ class VssRestoreStack(Stack):
             self, "TaskLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
         roles = TaskRoles(self, "Roles", config=config, lock_table=lock.table, log_group=task_logs)
-        tasks = TaskFunctions(self, "Tasks", assets=assets, roles=roles, log_group=task_logs)
+        tasks = TaskFunctions(
+            self,
+            "Tasks",
+            assets=assets,
+            roles=roles,
+            log_group=task_logs,
+            opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
+        )
         restore = RestoreStateMachine(
             self,
             "StateMachine",

@@ -24,6 +24,7 @@ class TaskFunctions(Construct):
         assets: LambdaAssets,
         roles: TaskRoles,
         log_group: logs.ILogGroup,
+        opt_in_tag: tuple[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(assets.code_dir))
@@ -55,6 +56,9 @@ class TaskFunctions(Construct):
                 environment={
                     "POWERTOOLS_SERVICE_NAME": "vss-restore",
                     "POWERTOOLS_LOG_LEVEL": "INFO",
+                    # ValidateRequest refuses instances the IAM policies would not let us change.
+                    "OPT_IN_TAG_KEY": opt_in_tag[0],
+                    "OPT_IN_TAG_VALUE": opt_in_tag[1],
                 },
                 description=f"vss-restore task {task}",
             )

@@ -39,6 +39,8 @@ def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
         assert len(props["Layers"]) == 1
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["Timeout"] <= 60
+        assert props["Environment"]["Variables"]["OPT_IN_TAG_KEY"] == "vss-restore:enabled"
+        assert props["Environment"]["Variables"]["OPT_IN_TAG_VALUE"] == "true"
 
 
 def test_state_machine_is_standard_with_full_logging_and_tracing(template: Template) -> None:

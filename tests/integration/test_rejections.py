@@ -120,3 +120,20 @@ def test_unusable_snapshot_choice_fails_with_a_named_error(
     assert done.result.error == error
     assert named in done.result.cause
     unchanged()
+
+
+def test_instance_without_the_opt_in_tag_is_refused_before_anything_changes(
+    monkeypatch: pytest.MonkeyPatch, vss_set, restore: RestoreRunner, unchanged
+) -> None:
+    # GIVEN a deployment that requires the opt-in tag, and an instance without it
+    monkeypatch.setenv("OPT_IN_TAG_KEY", "vss-restore:enabled")
+    monkeypatch.setenv("OPT_IN_TAG_VALUE", "true")
+    vss_set("set-1", hours_ago=1)
+
+    # WHEN restoring
+    done = restore()
+
+    # THEN InstanceNotRestorable, naming the tag, and nothing changed
+    assert done.result.error == "InstanceNotRestorable"
+    assert "vss-restore:enabled=true" in done.result.cause
+    unchanged()

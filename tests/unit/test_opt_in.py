@@ -1,0 +1,34 @@
+"""The opt-in tag check that ValidateRequest makes before anything changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from vss_restore.errors import InstanceNotRestorable
+from vss_restore.opt_in import OptInTag
+
+INSTANCE = {
+    "InstanceId": "i-0123456789abcdef0",
+    "Tags": [{"Key": "vss-restore:enabled", "Value": "true"}],
+}
+
+
+def test_opt_in_is_not_checked_when_no_tag_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPT_IN_TAG_KEY", raising=False)
+    assert OptInTag.from_env() is None
+
+
+def test_opt_in_reads_the_configured_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPT_IN_TAG_KEY", "Backup:Restorable")
+    monkeypatch.setenv("OPT_IN_TAG_VALUE", "yes")
+    assert OptInTag.from_env() == OptInTag("Backup:Restorable", "yes")
+
+
+def test_opt_in_accepts_an_instance_with_the_tag() -> None:
+    OptInTag("vss-restore:enabled", "true").require(INSTANCE)
+
+
+@pytest.mark.parametrize("tags", [[], [{"Key": "vss-restore:enabled", "Value": "false"}]])
+def test_opt_in_refuses_an_instance_without_the_tag_or_with_another_value(tags: list) -> None:
+    with pytest.raises(InstanceNotRestorable, match="vss-restore:enabled=true"):
+        OptInTag("vss-restore:enabled", "true").require({**INSTANCE, "Tags": tags})
