@@ -146,30 +146,31 @@ class LocalEngine:
         self.dispatcher = LambdaDispatcher(
             load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in TASKS.values()}), arn_prefix
         )
-        self._hooks = [("before-call.lambda.Invoke", self.dispatcher), *self.fidelity.hooks()]
+        for event_name, hook in [
+            ("before-call.lambda.Invoke", self.dispatcher),
+            *self.fidelity.hooks(),
+        ]:
+            self._register(event_name, hook)
+
+    def _register(self, event_name: str, hook: Any, *, first: bool = False) -> None:
+        """Hook the session the workflow's clients come from; removed again on exit."""
         events = boto3._get_default_session().events
-        for event_name, hook in self._hooks:
-            events.register(event_name, hook)
+        (events.register_first if first else events.register)(event_name, hook)
+        self._hooks.append((event_name, hook))
 
     def inject(self, fault: Fault) -> FaultInjector:
         """Make a later AWS call of the workflow fail as ``fault`` says (until the engine exits)."""
         injector = FaultInjector(fault)
-        events = boto3._get_default_session().events
         for event_name, hook in injector.hooks():
-            if event_name.startswith("before-call"):
-                # Ahead of the Lambda dispatcher and the fidelity rules: AWS refuses first.
-                events.register_first(event_name, hook)
-            else:
-                # After the fidelity rules have seen the applied change (e.g. a ClientToken).
-                events.register(event_name, hook)
-            self._hooks.append((event_name, hook))
+            # A refusal goes ahead of the Lambda dispatcher and the fidelity rules (AWS
+            # refuses first); an after-call fault follows them, so they see the change.
+            self._register(event_name, hook, first=event_name.startswith("before-call"))
         clients.reset()  # cached clients copied the session's hooks when they were created
         return injector
 
     def observe(self, event_name: str, hook: Any) -> None:
         """Run ``hook`` on a botocore event of the workflow's calls (until the engine exits)."""
-        boto3._get_default_session().events.register(event_name, hook)
-        self._hooks.append((event_name, hook))
+        self._register(event_name, hook)
         clients.reset()
 
     def function_arn(self, task: str) -> str:
