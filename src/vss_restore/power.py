@@ -65,10 +65,11 @@ def status_checks_passed(
     statuses = ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)[
         "InstanceStatuses"
     ]
-    if not statuses or statuses[0].get("InstanceState", {}).get("Name") != "running":
-        raise StartFailed(
-            f"{instance_id} is no longer running while its status checks were awaited"
-        )
+    state = statuses[0].get("InstanceState", {}).get("Name") if statuses else "unknown"
+    if state == "pending":  # a read that lags the start, as in instance_running
+        not_ready(f"{instance_id} is still pending", entered_at, timeout_seconds, now)
+    if state != "running":
+        raise StartFailed(f"{instance_id} is {state} while its status checks were awaited")
     system = statuses[0].get("SystemStatus", {}).get("Status", "initializing")
     own = statuses[0].get("InstanceStatus", {}).get("Status", "initializing")
     if "impaired" in (system, own):

@@ -330,3 +330,26 @@ def test_a_new_volume_not_yet_known_to_describe_is_waited_for_not_failed(
     # THEN the wait polled again instead of failing
     assert state["served"]
     assert done.report["Status"] == "Succeeded"
+
+
+def test_a_lagging_pending_status_read_is_waited_for_not_failed(
+    engine: LocalEngine, vss_set, restore: RestoreRunner
+) -> None:
+    # GIVEN the first DescribeInstanceStatus still reports the instance pending
+    vss_set("set-1", hours_ago=1)
+    state = {"served": False}
+
+    def pending_once(parsed: dict, **_: object) -> None:
+        if not state["served"]:
+            for status in parsed.get("InstanceStatuses", []):
+                status["InstanceState"] = {"Code": 0, "Name": "pending"}
+            state["served"] = True
+
+    engine.observe("after-call.ec2.DescribeInstanceStatus", pending_once)
+
+    # WHEN the restore runs
+    done = restore()
+
+    # THEN the status-check wait polled again and the restore succeeded
+    assert state["served"]
+    assert done.report["Status"] == "Succeeded"
