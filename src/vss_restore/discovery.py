@@ -59,27 +59,31 @@ def lineage_volume_ids(ec2: EC2Client, facts: InstanceFacts) -> set[str]:
     return ids
 
 
-def _describe_volumes(ec2: EC2Client, ids: Iterable[str]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+def _volume_id_filters(ids: Iterable[str]) -> list[list[dict[str, Any]]]:
+    """One ``volume-id`` filter per 200 ids (EC2's limit on a filter's values)."""
     id_list = sorted(ids)
-    for start in range(0, len(id_list), _FILTER_VALUES_MAX):
-        chunk = id_list[start : start + _FILTER_VALUES_MAX]
-        pages = ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "volume-id", "Values": chunk}]
-        )
-        found.extend(dict(v) for page in pages for v in page["Volumes"])
-    return found
+    return [
+        [{"Name": "volume-id", "Values": id_list[start : start + _FILTER_VALUES_MAX]}]
+        for start in range(0, len(id_list), _FILTER_VALUES_MAX)
+    ]
+
+
+def _describe_volumes(ec2: EC2Client, ids: Iterable[str]) -> list[dict[str, Any]]:
+    paginator = ec2.get_paginator("describe_volumes")
+    return [
+        dict(v)
+        for filters in _volume_id_filters(ids)
+        for page in paginator.paginate(Filters=filters)  # type: ignore[arg-type]
+        for v in page["Volumes"]
+    ]
 
 
 def find_snapshots(ec2: EC2Client, instance_id: str, volume_ids: Iterable[str]) -> list[Snapshot]:
     """Own snapshots of those volumes, or tagged with the instance id, with their tags."""
-    filter_sets: list[list[dict[str, Any]]] = []
-    id_list = sorted(volume_ids)
-    for start in range(0, len(id_list), _FILTER_VALUES_MAX):
-        filter_sets.append(
-            [{"Name": "volume-id", "Values": id_list[start : start + _FILTER_VALUES_MAX]}]
-        )
-    filter_sets.append([{"Name": f"tag:{tags.INSTANCE_ID}", "Values": [instance_id]}])
+    filter_sets = [
+        *_volume_id_filters(volume_ids),
+        [{"Name": f"tag:{tags.INSTANCE_ID}", "Values": [instance_id]}],
+    ]
     seen: dict[str, Snapshot] = {}
     paginator = ec2.get_paginator("describe_snapshots")
     for filters in filter_sets:
