@@ -9,7 +9,7 @@ from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.errors import InvalidRequest, SnapshotSetIncomplete, SnapshotSetNotFound
 from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest, SetMember, SkippedSet
-from vss_restore.snapshot_sets import Snapshot, Verdict, group_into_sets, select_set
+from vss_restore.snapshot_sets import Snapshot, Verdict, group_into_sets, judge, select_set
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -184,3 +184,40 @@ def find_snapshot_set(ec2: EC2Client, request: RestoreRequest, facts: InstanceFa
     devices = target_devices(request, facts)
     snapshots = find_snapshots(ec2, facts.instance_id, lineage_volume_ids(ec2, facts))
     return choose_set(snapshots, request, devices, facts.instance_id)
+
+
+def catalogue(ec2: EC2Client, facts: InstanceFacts) -> list[dict[str, Any]]:
+    """Every VSS snapshot set of the instance, newest first, judged against its devices.
+
+    ``Latest`` marks the set a restore with no set id or point in time would choose.
+    """
+    devices = restore_order([v.device for v in facts.volumes], facts.root_device_name)
+    snapshots = find_snapshots(ec2, facts.instance_id, lineage_volume_ids(ec2, facts))
+    entries: list[dict[str, Any]] = []
+    chosen = False
+    for snapshot_set in group_into_sets(s for s in snapshots if s.is_vss):
+        verdict = judge(snapshot_set, devices)
+        entries.append(
+            {
+                "SnapshotSetId": snapshot_set.set_id,
+                "CreatedAt": snapshot_set.created_at.isoformat(),
+                "GroupedBy": snapshot_set.grouped_by,
+                "Devices": restore_order(
+                    [d for d in snapshot_set.devices if d], facts.root_device_name
+                ),
+                "Complete": verdict.complete,
+                "Reasons": verdict.reasons,
+                "Latest": verdict.complete and not chosen,
+                "Snapshots": [
+                    {
+                        "Device": m.device,
+                        "SnapshotId": m.snapshot_id,
+                        "State": m.state,
+                        "AppConsistent": m.app_consistent,
+                    }
+                    for m in snapshot_set.members
+                ],
+            }
+        )
+        chosen = chosen or verdict.complete
+    return entries

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -18,6 +16,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from vss_restore import clients
 from vss_restore.definition import Limits, definition_path, render, substitutions
+from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import Ec2Fidelity
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
@@ -28,7 +27,6 @@ from vss_restore.tasks import TASKS
 STATE_MACHINE_NAME = "vss-restore"
 LOCK_TABLE_NAME = "vss-restore-locks"
 FUNCTION_PREFIX = "vss-restore-"
-_TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # The interpreter logs every caught task error with its whole parse tree; the execution
 # history already holds each error, so only the emulator's criticals are worth seeing.
 _NOISY_LOGGERS = ("moto.stepfunctions.parser", "aws_lambda_powertools.tracing.tracer")
@@ -216,12 +214,10 @@ class LocalEngine:
                 self.observe(event_name, hook)
             self._simulating = True
         sfn = boto3.client("stepfunctions", region_name=self.region)
-        instance = request.get("InstanceId") if isinstance(request, dict) else None
-        # Execution names allow letters, digits, - and _ (80 at most): keep a readable prefix.
-        prefix = re.sub(r"[^A-Za-z0-9_-]", "", str(instance))[:40] if instance else ""
-        execution_name = name or f"{prefix or 'restore'}-{uuid.uuid4().hex[:12]}"
         return sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(request)
+            stateMachineArn=self.state_machine_arn,
+            name=name or execution_name(request),
+            input=json.dumps(request),
         )["executionArn"]
 
     def wait(self, execution_arn: str, timeout: float = 60.0) -> ExecutionResult:
@@ -229,16 +225,14 @@ class LocalEngine:
         deadline = time.monotonic() + timeout
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in _TERMINAL:
+            if described["status"] in TERMINAL_STATUSES:
                 break
             if time.monotonic() > deadline:
                 raise ExecutionTimeout(
                     f"{execution_arn} still {described['status']} after {timeout} s"
                 )
             time.sleep(0.02)
-        history: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            history.extend(dict(e) for e in page["events"])
+        history = fetch_history(sfn, execution_arn)
         output = described.get("output")
         return ExecutionResult(
             execution_arn=execution_arn,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
+from moto.moto_api._internal import mock_random
 
 from vss_restore import tags
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
@@ -161,3 +162,8 @@ def vss_snapshot_set(
             snapshot.status = "pending"
         snapshots[device] = snapshot_id
     return snapshots
+
+
+def fix_ids(seed: int) -> None:
+    """Make the emulator's resource ids repeat from run to run (same calls, same ids)."""
+    mock_random.seed(seed)

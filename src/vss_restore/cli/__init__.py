@@ -1,0 +1,5 @@
+"""The ``vss-restore`` command line: list restore points, plan, restore, follow and report."""
+
+from vss_restore.cli.app import app, main
+
+__all__ = ["app", "main"]

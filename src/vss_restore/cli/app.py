@@ -1,0 +1,414 @@
+"""``vss-restore``: the commands, following AWS CLI conventions.
+
+Exit codes: 0 success, 1 the restore (or an AWS call) failed, 2 bad usage or bad input
+(nothing was changed).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+
+from vss_restore.cli import render
+from vss_restore.cli.html_report import render_html
+from vss_restore.cli.progress import follow
+from vss_restore.cli.target import (
+    STACK_NAME_ENV,
+    STATE_MACHINE_ARN_ENV,
+    CliError,
+    Options,
+    Target,
+    open_target,
+)
+from vss_restore.discovery import catalogue, find_snapshot_set
+from vss_restore.errors import InvalidRequest, TerminalError
+from vss_restore.executions import ExecutionRecord, timeline
+from vss_restore.instance import describe_instance, instance_facts
+from vss_restore.models import RestoreRequest
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="vss-restore",
+    help="Restore a Windows EC2 instance from its application-consistent (VSS) EBS snapshots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+class State:
+    """What the global options chose, shared by every command."""
+
+    def __init__(self, options: Options, output: OutputFormat | None) -> None:
+        self.options = options
+        self.output = output
+
+    def as_json(self, out: Console) -> bool:
+        if self.output is not None:
+            return self.output is OutputFormat.json
+        return not out.is_terminal
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    region: Annotated[str | None, typer.Option(help="AWS Region (else the profile's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="Named profile of your AWS config.")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="Send AWS calls to this URL instead of the default.")
+    ] = None,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(help="json or table (default: table on a terminal, json when piped)."),
+    ] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Run on the embedded AWS emulator, seeded with the demo server (no AWS account).",
+        ),
+    ] = False,
+    state_machine_arn: Annotated[
+        str | None,
+        typer.Option(
+            envvar=STATE_MACHINE_ARN_ENV,
+            help="The restore state machine (else the stack output StateMachineArn).",
+        ),
+    ] = None,
+    stack_name: Annotated[
+        str | None,
+        typer.Option(
+            envvar=STACK_NAME_ENV, help="Stack to read the ARN from [default: VssRestore]."
+        ),
+    ] = None,
+    inject_fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --local: refuse the first call of OPERATION (e.g. ec2.AttachVolume) "
+            "with CODE [InvalidParameterValue], to watch a rollback. Repeatable.",
+            metavar="OPERATION[:CODE]",
+        ),
+    ] = None,
+) -> None:
+    faults = tuple(inject_fault or ())
+    options = Options(region, profile, endpoint_url, state_machine_arn, stack_name, local, faults)
+    ctx.obj = State(options, output)
+
+
+def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Named errors on stderr and the documented exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        err = Console(stderr=True, soft_wrap=True)
+        try:
+            return command(*args, **kwargs)
+        except CliError as failure:
+            err.print(f"[red]{failure}[/]", highlight=False)
+            raise typer.Exit(failure.exit_code) from failure
+        except InvalidRequest as failure:
+            err.print(f"[red]InvalidRequest[/]: {failure}", highlight=False)
+            raise typer.Exit(2) from failure
+        except TerminalError as failure:
+            err.print(f"[red]{type(failure).__name__}[/]: {failure}", highlight=False)
+            raise typer.Exit(2) from failure
+        except (BotoCoreError, ClientError) as failure:
+            err.print(f"[red]AWS error[/]: {failure}", highlight=False)
+            raise typer.Exit(1) from failure
+
+    return run
+
+
+InstanceOption = Annotated[
+    str | None,
+    typer.Option("--instance-id", help="The instance (with --local: the demo server by default)."),
+]
+SetOption = Annotated[
+    str | None, typer.Option("--snapshot-set-id", help="Restore exactly this snapshot set.")
+]
+PointInTimeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--point-in-time",
+        help="Latest complete set taken at or before this ISO-8601 time (with a time zone).",
+    ),
+]
+DevicesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--devices", help="Only these devices (repeat, or separate with commas). Default: all."
+    ),
+]
+ExcludeBootOption = Annotated[
+    bool, typer.Option("--exclude-boot-volume", help="Leave the root volume in place.")
+]
+
+
+def _instance(target: Target, given: str | None) -> str:
+    if given:
+        return given
+    if target.demo_instance_id:
+        return target.demo_instance_id
+    raise CliError("--instance-id is required", 2)
+
+
+def _request(
+    instance_id: str,
+    snapshot_set_id: str | None,
+    point_in_time: str | None,
+    devices: list[str] | None,
+    exclude_boot_volume: bool,
+    **flags: bool,
+) -> dict[str, Any]:
+    """The state machine input, validated here so that bad input never starts anything."""
+    request: dict[str, Any] = {"InstanceId": instance_id, **flags}
+    if snapshot_set_id is not None:
+        request["SnapshotSetId"] = snapshot_set_id
+    if point_in_time is not None:
+        request["RestorePointInTime"] = point_in_time
+    if devices:
+        request["Devices"] = [d.strip() for item in devices for d in item.split(",") if d.strip()]
+    if exclude_boot_volume:
+        request["ExcludeBootVolume"] = True
+    RestoreRequest.parse(request)
+    return request
+
+
+def _consoles() -> tuple[Console, Console]:
+    return Console(), Console(stderr=True, soft_wrap=True)
+
+
+def _finish(
+    state: State, target: Target, record: ExecutionRecord, out: Console, err: Console
+) -> None:
+    """Print the outcome, keep a local execution, and exit with the documented code."""
+    target.keep(record)
+    if state.as_json(out):
+        render.print_json(out, record.summary())
+    else:
+        render.print_status(out, record)
+    if record.status == "SUCCEEDED" or not record.finished:
+        return
+    cause = record.cause or ""
+    named = cause if cause.startswith(f"{record.error}:") else f"{record.error}: {cause}"
+    err.print(f"[red]{named}[/]", highlight=False)
+    raise typer.Exit(2 if record.error == "InvalidRequest" else 1)
+
+
+@app.command()
+@_fails_cleanly
+def sets(ctx: typer.Context, instance_id: InstanceOption = None) -> None:
+    """The instance's VSS snapshot sets, newest first, and why any set cannot be restored."""
+    state: State = ctx.obj
+    out, _ = _consoles()
+    with open_target(state.options) as target:
+        instance = _instance(target, instance_id)
+        facts = instance_facts(describe_instance(target.ec2, instance))
+        entries = catalogue(target.ec2, facts)
+    if state.as_json(out):
+        render.print_json(out, {"InstanceId": instance, "Sets": entries})
+    else:
+        out.print(render.sets_table(instance, entries))
+
+
+@app.command()
+@_fails_cleanly
+def plan(
+    ctx: typer.Context,
+    instance_id: InstanceOption = None,
+    snapshot_set_id: SetOption = None,
+    point_in_time: PointInTimeOption = None,
+    devices: DevicesOption = None,
+    exclude_boot_volume: ExcludeBootOption = False,
+) -> None:
+    """What a restore would do (a DryRun execution): the set chosen, device → snapshot → volume."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        request = _request(
+            _instance(target, instance_id),
+            snapshot_set_id,
+            point_in_time,
+            devices,
+            exclude_boot_volume,
+            DryRun=True,
+        )
+        record = follow(target, target.start(request), Console(stderr=True, quiet=True))
+        _finish(state, target, record, out, err)
+
+
+def _confirmation(target: Target, request: dict[str, Any]) -> str:
+    """The question asked on a terminal: which set, which devices, and the stop."""
+    instance = request["InstanceId"]
+    try:
+        parsed = RestoreRequest.parse(request)
+        facts = instance_facts(describe_instance(target.ec2, instance))
+        chosen = find_snapshot_set(target.ec2, parsed, facts)
+    except (TerminalError, ClientError, BotoCoreError):
+        return f"Restore {instance}? It will be stopped while its volumes are swapped."
+    devices = ", ".join(m.device for m in chosen.members)
+    power = "stopped, its volumes swapped, and started again"
+    if request.get("PowerOnAfterRestore") is False:
+        power = "stopped and its volumes swapped (left stopped)"
+    return (
+        f"Restore {instance} from snapshot set {chosen.snapshot_set_id} "
+        f"(taken {render.when_text(chosen.created_at)}) on {devices}? "
+        f"The instance will be {power}."
+    )
+
+
+@app.command()
+@_fails_cleanly
+def restore(
+    ctx: typer.Context,
+    instance_id: InstanceOption = None,
+    snapshot_set_id: SetOption = None,
+    point_in_time: PointInTimeOption = None,
+    devices: DevicesOption = None,
+    exclude_boot_volume: ExcludeBootOption = False,
+    no_power_on: Annotated[
+        bool, typer.Option("--no-power-on", help="Leave the instance stopped afterwards.")
+    ] = False,
+    delete_replaced_volumes: Annotated[
+        bool,
+        typer.Option("--delete-replaced-volumes", help="Delete the old volumes after success."),
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the execution state by state, then report.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Start a restore (asks first on a terminal); with --wait, follow it and print the report."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        flags = {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
+        if no_power_on:
+            flags["PowerOnAfterRestore"] = False
+        request = _request(
+            _instance(target, instance_id),
+            snapshot_set_id,
+            point_in_time,
+            devices,
+            exclude_boot_volume,
+            **flags,
+        )
+        if not yes and sys.stdin.isatty() and not typer.confirm(_confirmation(target, request)):
+            raise CliError("Not confirmed: nothing was changed.", 2)
+        execution_arn = target.start(request)
+        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
+        if not wait and not target.local:
+            if state.as_json(out):
+                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
+            else:
+                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+            return
+        # Locally the emulator ends with the command: the restore always runs to its end.
+        shown = err if wait else Console(stderr=True, quiet=True)
+        _finish(state, target, follow(target, execution_arn, shown), out, err)
+
+
+@app.command()
+@_fails_cleanly
+def status(
+    ctx: typer.Context, execution_arn: Annotated[str, typer.Argument(help="Execution ARN.")]
+) -> None:
+    """An execution's status, current state, and its report or named error."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        _finish(state, target, target.record(execution_arn), out, err)
+
+
+@app.command()
+@_fails_cleanly
+def history(
+    ctx: typer.Context,
+    instance_id: InstanceOption = None,
+    max_items: Annotated[
+        int, typer.Option(min=1, help="Look at this many of the newest executions.")
+    ] = 50,
+) -> None:
+    """Past restores of an instance with their outcome, RTO and downtime, newest first."""
+    state: State = ctx.obj
+    out, _ = _consoles()
+    with open_target(state.options) as target:
+        instance = _instance(target, instance_id)
+        records = target.past_restores(instance, max_items)
+    if state.as_json(out):
+        entries = [render.history_entry(r) for r in records]
+        render.print_json(out, {"InstanceId": instance, "Restores": entries})
+    else:
+        out.print(render.history_table(instance, records))
+
+
+def _write_html(record: ExecutionRecord, path: Path, err: Console) -> None:
+    path.write_text(render_html(record), encoding="utf-8")
+    err.print(f"HTML report written to {path}", highlight=False)
+
+
+@app.command()
+@_fails_cleanly
+def report(
+    ctx: typer.Context,
+    execution_arn: Annotated[str, typer.Argument(help="Execution ARN.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+    ] = None,
+) -> None:
+    """An execution's timeline (states, durations, retries, rollback) and outcome."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        record = target.record(execution_arn)
+    if html is not None:
+        _write_html(record, html, err)
+    runs = timeline(record.history)
+    if state.as_json(out):
+        render.print_json(out, {**record.summary(), "Timeline": [r.to_json() for r in runs]})
+    else:
+        render.print_status(out, record)
+        out.print(render.timeline_table(runs))
+
+
+@app.command()
+@_fails_cleanly
+def demo(
+    ctx: typer.Context,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the HTML report here.")
+    ] = None,
+) -> None:
+    """The demo restore of `make demo`: the demo server, on the embedded emulator."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    options = Options(**{**state.options.__dict__, "local": True})
+    with open_target(options) as target:
+        instance = _instance(target, None)
+        facts = instance_facts(describe_instance(target.ec2, instance))
+        if not state.as_json(out):
+            out.print(render.sets_table(instance, catalogue(target.ec2, facts)))
+        execution_arn = target.start({"InstanceId": instance})
+        record = follow(target, execution_arn, err)
+        if html is not None:
+            _write_html(record, html, err)
+        _finish(state, target, record, out, err)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,52 @@
+"""Executions run on the embedded emulator, kept on disk so later commands can read them.
+
+Each ``--local`` command starts a fresh emulator; ``status``, ``history`` and ``report``
+find the executions earlier commands ran here (one JSON file per execution).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from vss_restore.executions import ExecutionRecord
+
+ARCHIVE_DIR_ENV = "VSS_RESTORE_LOCAL_DIR"
+
+
+def default_archive_dir() -> Path:
+    configured = os.environ.get(ARCHIVE_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".vss-restore" / "local"
+
+
+class LocalArchive:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, execution_arn: str) -> Path:
+        # Execution names are [A-Za-z0-9_-]: safe as file names.
+        return self.directory / f"{execution_arn.rsplit(':', 1)[-1]}.json"
+
+    def save(self, record: ExecutionRecord) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(record.arn)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(record.to_json()))
+        partial.replace(path)
+
+    def load(self, execution_arn: str) -> ExecutionRecord | None:
+        path = self._path(execution_arn)
+        if not path.is_file():
+            return None
+        record = ExecutionRecord.from_json(json.loads(path.read_text()))
+        return record if record.arn == execution_arn else None
+
+    def of_instance(self, instance_id: str) -> list[ExecutionRecord]:
+        if not self.directory.is_dir():
+            return []
+        records = (
+            ExecutionRecord.from_json(json.loads(p.read_text()))
+            for p in self.directory.glob(f"{instance_id}-*.json")
+        )
+        return [r for r in records if r.instance_id == instance_id]

@@ -1,0 +1,149 @@
+"""Command output: JSON for scripts (the default when piped), rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from vss_restore.executions import ExecutionRecord, StateRun
+
+OUTCOME_STYLE = {
+    "SUCCEEDED": "bold green",
+    "FAILED": "bold red",
+    "TIMED_OUT": "bold red",
+    "ABORTED": "bold yellow",
+    "RUNNING": "bold cyan",
+}
+RUN_MARK = {
+    "succeeded": "[green]✓[/]",
+    "caught": "[yellow]↪[/]",
+    "failed": "[red]✗[/]",
+    "running": "[cyan]…[/]",
+}
+
+
+def print_json(console: Console, document: Any) -> None:
+    console.print_json(json.dumps(document, default=str), highlight=False)
+
+
+def seconds_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"
+
+
+def when_text(value: str | datetime | None) -> str:
+    if value is None:
+        return "—"
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"VSS snapshot sets of {instance_id}, newest first", title_justify="left")
+    table.add_column("Snapshot set", no_wrap=True)
+    table.add_column("Taken", no_wrap=True)
+    table.add_column("Devices")
+    table.add_column("Restorable")
+    for entry in sets:
+        if entry["Complete"]:
+            verdict = "[green]complete[/]" + (" [bold](latest)[/]" if entry["Latest"] else "")
+        else:
+            verdict = "[red]incomplete:[/] " + "; ".join(entry["Reasons"])
+        table.add_row(
+            entry["SnapshotSetId"],
+            when_text(entry["CreatedAt"]),
+            ", ".join(entry["Devices"]),
+            verdict,
+        )
+    return table
+
+
+def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("Device", "Snapshot", "New volume", "Replaced volume"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["Device"], row["SnapshotId"], row.get("NewVolumeId") or "—", row["ReplacedVolumeId"]
+        )
+    return table
+
+
+def timeline_table(runs: list[StateRun]) -> Table:
+    table = Table(title="States", title_justify="left")
+    for column in ("", "State", "Seconds", "Attempts", "Errors"):
+        table.add_column(column)
+    for run in runs:
+        name = f"[magenta]{run.name}[/] (rollback)" if run.rollback else run.name
+        table.add_row(
+            RUN_MARK[run.outcome],
+            name,
+            "" if run.seconds is None else f"{run.seconds:.2f}",
+            str(run.attempts) if run.attempts else "",
+            ", ".join(dict.fromkeys(run.errors)),
+        )
+    return table
+
+
+def print_status(console: Console, record: ExecutionRecord) -> None:
+    summary = record.summary()
+    style = OUTCOME_STYLE.get(record.status, "bold")
+    console.print(f"[{style}]{record.status}[/]  {record.arn}", soft_wrap=True)
+    facts = [
+        ("Instance", summary["InstanceId"]),
+        ("Snapshot set", summary["SnapshotSetId"]),
+        ("Started", when_text(summary["StartedAt"])),
+        ("Finished", when_text(summary["StoppedAt"])),
+        ("RTO", seconds_text(summary["RtoSeconds"])),
+        ("Downtime", seconds_text(summary["DowntimeSeconds"])),
+    ]
+    if summary["CurrentState"]:
+        facts.append(("Now in", summary["CurrentState"]))
+    if record.dry_run:
+        facts.append(("Dry run", "yes: nothing was changed"))
+    for label, value in facts:
+        console.print(f"  {label:<13} {value or '—'}")
+    if record.error:
+        console.print(f"  [red]{record.error}[/]: {record.cause}")
+    rows = record.volume_mapping()
+    if rows:
+        console.print(volumes_table(rows, "Volumes"))
+
+
+def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:
+    table = Table(title=f"Restores of {instance_id}, newest first", title_justify="left")
+    for column in ("Started", "Outcome", "Snapshot set", "RTO", "Downtime", "Execution"):
+        table.add_column(column)
+    for record in records:
+        outcome = f"[{OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]"
+        if record.dry_run:
+            outcome += " (dry run)"
+        if record.error:
+            outcome += f" {record.error}"
+        table.add_row(
+            when_text(record.started_at),
+            outcome,
+            record.snapshot_set_id or "—",
+            seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None),
+            seconds_text(record.downtime_seconds),
+            record.name,
+        )
+    return table
+
+
+def history_entry(record: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "ExecutionArn": record.arn,
+        "Status": record.status,
+        "DryRun": record.dry_run,
+        "Error": record.error,
+        "StartedAt": record.started_at.isoformat(),
+        "StoppedAt": record.stopped_at.isoformat() if record.stopped_at else None,
+        "DurationSeconds": record.rto_seconds,
+        "DowntimeSeconds": record.downtime_seconds,
+        "SnapshotSetId": record.snapshot_set_id,
+        "RolledBack": record.rolled_back,
+    }

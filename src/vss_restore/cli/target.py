@@ -1,0 +1,182 @@
+"""Where the commands run: a deployed stack in AWS, or the embedded emulator (``--local``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vss_restore.aws_errors import error_code
+from vss_restore.cli.archive import LocalArchive, default_archive_dir
+from vss_restore.executions import (
+    ExecutionRecord,
+    execution_name,
+    executions_of_instance,
+    fetch_record,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+STATE_MACHINE_ARN_ENV = "VSS_RESTORE_STATE_MACHINE_ARN"
+STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
+DEFAULT_STACK_NAME = "VssRestore"
+# Fixed emulator ids, so that the demo instance is the same in every --local command.
+LOCAL_ID_SEED = 2024
+LOG_LEVEL_ENV = "VSS_RESTORE_LOCAL_LOG_LEVEL"
+
+
+class CliError(Exception):
+    """Ends the command: ``message`` on stderr and ``exit_code`` (1 failed, 2 bad input)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Options:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    state_machine_arn: str | None = None
+    stack_name: str | None = None
+    local: bool = False
+    # Local only: AWS calls to refuse once (OPERATION[:CODE]), to see a rollback happen.
+    faults: tuple[str, ...] = ()
+
+
+@dataclass
+class Target:
+    sfn: SFNClient
+    ec2: EC2Client
+    state_machine_arn: str
+    archive: LocalArchive | None = None
+    demo_instance_id: str | None = None
+    poll_seconds: float = 2.0
+
+    @property
+    def local(self) -> bool:
+        return self.archive is not None
+
+    def start(self, request: dict[str, Any]) -> str:
+        return self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=execution_name(request),
+            input=json.dumps(request),
+        )["executionArn"]
+
+    def record(self, execution_arn: str) -> ExecutionRecord:
+        try:
+            return fetch_record(self.sfn, execution_arn)
+        except ClientError as err:
+            if error_code(err) not in ("ExecutionDoesNotExist", "InvalidArn"):
+                raise
+            stored = self.archive.load(execution_arn) if self.archive else None
+            if stored is None:
+                raise CliError(f"ExecutionDoesNotExist: {execution_arn}", 2) from err
+            return stored
+
+    def keep(self, record: ExecutionRecord) -> None:
+        """Remember a finished local execution for later commands."""
+        if self.archive is not None and record.finished:
+            self.archive.save(record)
+
+    def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
+        found = {
+            r.arn: r
+            for r in executions_of_instance(self.sfn, self.state_machine_arn, instance_id, limit)
+        }
+        for stored in self.archive.of_instance(instance_id) if self.archive else []:
+            found.setdefault(stored.arn, stored)
+        return sorted(found.values(), key=lambda r: r.started_at, reverse=True)[:limit]
+
+
+def _stack_output(session: boto3.Session, options: Options) -> str | None:
+    stack = options.stack_name or os.environ.get(STACK_NAME_ENV) or DEFAULT_STACK_NAME
+    cloudformation = session.client("cloudformation", endpoint_url=options.endpoint_url)
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except (ClientError, BotoCoreError):
+        return None
+    outputs = stacks[0].get("Outputs", []) if stacks else []
+    return next((o["OutputValue"] for o in outputs if o["OutputKey"] == "StateMachineArn"), None)
+
+
+@contextmanager
+def aws_target(options: Options) -> Iterator[Target]:
+    session = boto3.Session(profile_name=options.profile, region_name=options.region)
+    arn = (
+        options.state_machine_arn
+        or os.environ.get(STATE_MACHINE_ARN_ENV)
+        or _stack_output(session, options)
+    )
+    if not arn:
+        raise CliError(
+            "no state machine: pass --state-machine-arn, set "
+            f"{STATE_MACHINE_ARN_ENV}, or deploy the stack (its StateMachineArn output is read)",
+            2,
+        )
+    yield Target(
+        sfn=session.client("stepfunctions", endpoint_url=options.endpoint_url),
+        ec2=session.client("ec2", endpoint_url=options.endpoint_url),
+        state_machine_arn=arn,
+    )
+
+
+def _task_logs_to_stderr() -> None:
+    """Standard output is the command's result: the in-process tasks log to stderr, and only
+    their errors unless VSS_RESTORE_LOCAL_LOG_LEVEL says otherwise."""
+    task_logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "vss-restore"))
+    task_logger.setLevel(os.environ.get(LOG_LEVEL_ENV, "ERROR").upper())
+    for handler in task_logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
+@contextmanager
+def local_target(options: Options) -> Iterator[Target]:
+    """The embedded emulator, seeded with the demo server and its snapshot sets."""
+    try:
+        from vss_restore import demo  # noqa: PLC0415 - needs the emulator extra
+        from vss_restore.local import Fault, LocalEngine, world  # noqa: PLC0415
+    except ImportError as err:
+        raise CliError(
+            f"--local needs the embedded emulator: pip install 'vss-restore[local]' ({err})", 2
+        ) from err
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    with LocalEngine(region=options.region or "us-east-1") as engine:
+        _task_logs_to_stderr()
+        world.fix_ids(LOCAL_ID_SEED)
+        ec2 = boto3.client("ec2", region_name=engine.region)
+        instance_id = demo.seed(ec2, datetime.now(UTC))
+        for spec in options.faults:
+            operation, _, code = spec.partition(":")
+            try:
+                engine.inject(Fault(operation, code or "InvalidParameterValue"))
+            except ValueError as err:
+                raise CliError(f"--inject-fault {spec}: {err}", 2) from err
+        yield Target(
+            sfn=boto3.client("stepfunctions", region_name=engine.region),
+            ec2=ec2,
+            state_machine_arn=engine.state_machine_arn,
+            archive=LocalArchive(default_archive_dir()),
+            demo_instance_id=instance_id,
+            poll_seconds=0.05,
+        )
+
+
+def open_target(options: Options) -> Any:
+    if options.faults and not options.local:
+        raise CliError("--inject-fault works only with --local", 2)
+    return local_target(options) if options.local else aws_target(options)
