@@ -8,10 +8,13 @@ PYTEST_WORKERS ?= 2
 # The machine's Node.js 20 is past end of life; jsii works with it but says so on every run.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
+# apt needs root: sudo when not already root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth chaos
+.PHONY: demo test lint format clean bundle synth chaos browser
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +39,13 @@ bundle: $(LAYER_STAMP)
 synth: $(LAYER_STAMP)
 	$(PY) -m stacks.app
 
+# Headless Chromium for the HTML report tests (Debian's package, installed when missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Chromium from Debian packages (HTML report tests)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(STAMP)
 	$(PY) -m vss_restore.demo
 
@@ -51,7 +61,7 @@ lint: $(STAMP) $(ASL_VALIDATOR)
 	$(PY) -m vss_restore.definition > $(TOOLS)/restore.rendered.asl.json
 	$(ASL_VALIDATOR) --json-path $(TOOLS)/restore.rendered.asl.json
 
-test: lint synth
+test: lint synth browser
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
 

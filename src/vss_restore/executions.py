@@ -139,7 +139,9 @@ def timeline(history: list[dict[str, Any]]) -> list[StateRun]:
         elif kind in ("LambdaFunctionSucceeded", "TaskSucceeded"):
             run.last_attempt_failed = False
         elif kind.endswith(("Failed", "TimedOut")) and kind.startswith(("Lambda", "Task")):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next(
+                (v for k, v in event.items() if k.endswith("EventDetails")), {}
+            )
             run.errors.append(str(details.get("error", kind)))
             run.last_attempt_failed = True
     return sorted(runs.values(), key=lambda r: r.entered_at)
@@ -289,7 +291,7 @@ class ExecutionRecord:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(
+        document: dict[str, Any] = _jsonable(
             {
                 "executionArn": self.arn,
                 "name": self.name,
@@ -303,6 +305,7 @@ class ExecutionRecord:
                 "history": self.history,
             }
         )
+        return document
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExecutionRecord:

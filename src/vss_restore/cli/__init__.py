@@ -1,5 +1,5 @@
 """The ``vss-restore`` command line: list restore points, plan, restore, follow and report."""
 
-from vss_restore.cli.app import app, main
+from vss_restore.cli.commands import app, main
 
 __all__ = ["app", "main"]

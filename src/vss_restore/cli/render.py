@@ -30,6 +30,12 @@ def print_json(console: Console, document: Any) -> None:
     console.print_json(json.dumps(document, default=str), highlight=False)
 
 
+def named_error(record: ExecutionRecord) -> str:
+    """``Error: cause``, once (our causes already start with the error name)."""
+    cause = record.cause or ""
+    return cause if cause.startswith(f"{record.error}:") else f"{record.error}: {cause}"
+
+
 def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
@@ -46,7 +52,7 @@ def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
     table.add_column("Snapshot set", no_wrap=True)
     table.add_column("Taken", no_wrap=True)
     table.add_column("Devices")
-    table.add_column("Restorable")
+    table.add_column("Restorable", min_width=24)
     for entry in sets:
         if entry["Complete"]:
             verdict = "[green]complete[/]" + (" [bold](latest)[/]" if entry["Latest"] else "")
@@ -107,10 +113,11 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     for label, value in facts:
         console.print(f"  {label:<13} {value or '—'}")
     if record.error:
-        console.print(f"  [red]{record.error}[/]: {record.cause}")
+        console.print(f"  [red]{named_error(record)}[/]", highlight=False)
     rows = record.volume_mapping()
     if rows:
-        console.print(volumes_table(rows, "Volumes"))
+        finished = record.status == "SUCCEEDED"
+        console.print(volumes_table(rows, "Volumes" if finished else "Planned volumes"))
 
 
 def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:

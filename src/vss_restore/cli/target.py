@@ -133,6 +133,16 @@ def aws_target(options: Options) -> Iterator[Target]:
     )
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a record is written."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _task_logs_to_stderr() -> None:
     """Standard output is the command's result: the in-process tasks log to stderr, and only
     their errors unless VSS_RESTORE_LOCAL_LOG_LEVEL says otherwise."""
@@ -140,7 +150,8 @@ def _task_logs_to_stderr() -> None:
     task_logger.setLevel(os.environ.get(LOG_LEVEL_ENV, "ERROR").upper())
     for handler in task_logger.handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+            # Not setStream: it flushes the old stream, which a finished command may have closed.
+            handler.stream = _CurrentStderr()
 
 
 @contextmanager

@@ -204,9 +204,7 @@ def _finish(
         render.print_status(out, record)
     if record.status == "SUCCEEDED" or not record.finished:
         return
-    cause = record.cause or ""
-    named = cause if cause.startswith(f"{record.error}:") else f"{record.error}: {cause}"
-    err.print(f"[red]{named}[/]", highlight=False)
+    err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
     raise typer.Exit(2 if record.error == "InvalidRequest" else 1)
 
 
@@ -250,6 +248,10 @@ def plan(
         )
         record = follow(target, target.start(request), Console(stderr=True, quiet=True))
         _finish(state, target, record, out, err)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
 
 
 def _confirmation(target: Target, request: dict[str, Any]) -> str:
@@ -308,7 +310,7 @@ def restore(
             exclude_boot_volume,
             **flags,
         )
-        if not yes and sys.stdin.isatty() and not typer.confirm(_confirmation(target, request)):
+        if not yes and _interactive() and not typer.confirm(_confirmation(target, request)):
             raise CliError("Not confirmed: nothing was changed.", 2)
         execution_arn = target.start(request)
         err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
