@@ -99,7 +99,11 @@ class RestoreRequest(Model):
         except ValidationError as err:
             first = err.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "$"
-            reason = "is not a known field" if first["type"] == "extra_forbidden" else first["msg"]
+            reason = (
+                "is not a known field"
+                if first["type"] == "extra_forbidden"
+                else first["msg"].removeprefix("Value error, ")
+            )
             raise InvalidRequest(field, reason) from err
 
     def to_payload(self) -> dict[str, object]:

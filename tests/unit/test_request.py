@@ -247,6 +247,14 @@ def test_parse_rejects_restore_point_in_time_when_not_a_timestamp(value: object)
     assert err.field == "RestorePointInTime"
 
 
+def test_rejection_reason_reads_as_a_sentence_about_the_field() -> None:
+    err = rejection({**BASE, "RestorePointInTime": "yesterday"})
+
+    assert str(err) == (
+        "RestorePointInTime: must be an ISO-8601 date-time string with a time zone"
+    )
+
+
 @pytest.mark.parametrize("value", [1700000000, 1700000000.5, "1700000000"])
 def test_parse_rejects_restore_point_in_time_when_given_as_epoch_number(value: object) -> None:
     # GIVEN a Unix timestamp instead of an ISO-8601 string (value)

@@ -44,12 +44,12 @@ def when_text(value: str | datetime | None) -> str:
     if value is None:
         return "—"
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
     table = Table(title=f"VSS snapshot sets of {instance_id}, newest first", title_justify="left")
-    table.add_column("Snapshot set", no_wrap=True)
+    table.add_column("Snapshot set", overflow="fold")
     table.add_column("Taken", no_wrap=True)
     table.add_column("Devices")
     table.add_column("Restorable", min_width=24)
@@ -122,7 +122,8 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
 
 def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:
     table = Table(title=f"Restores of {instance_id}, newest first", title_justify="left")
-    for column in ("Started", "Outcome", "Snapshot set", "RTO", "Downtime", "Execution"):
+    table.add_column("Started", no_wrap=True)
+    for column in ("Outcome", "Snapshot set", "RTO", "Downtime", "Execution"):
         table.add_column(column)
     for record in records:
         outcome = f"[{OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]"
