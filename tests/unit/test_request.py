@@ -250,9 +250,7 @@ def test_parse_rejects_restore_point_in_time_when_not_a_timestamp(value: object)
 def test_rejection_reason_reads_as_a_sentence_about_the_field() -> None:
     err = rejection({**BASE, "RestorePointInTime": "yesterday"})
 
-    assert str(err) == (
-        "RestorePointInTime: must be an ISO-8601 date-time string with a time zone"
-    )
+    assert str(err) == ("RestorePointInTime: must be an ISO-8601 date-time string with a time zone")
 
 
 @pytest.mark.parametrize("value", [1700000000, 1700000000.5, "1700000000"])
