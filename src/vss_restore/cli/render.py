@@ -49,10 +49,10 @@ def when_text(value: str | datetime | None) -> str:
 
 def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
     table = Table(title=f"VSS snapshot sets of {instance_id}, newest first", title_justify="left")
-    table.add_column("Snapshot set", overflow="fold")
-    table.add_column("Taken", no_wrap=True)
-    table.add_column("Devices")
-    table.add_column("Restorable", min_width=24)
+    table.add_column("Snapshot set", ratio=1, overflow="fold")
+    table.add_column("Taken", ratio=1)
+    table.add_column("Disks", justify="right")
+    table.add_column("Restorable", ratio=2, overflow="fold")
     for entry in sets:
         if entry["Complete"]:
             verdict = "[green]complete[/]" + (" [bold](latest)[/]" if entry["Latest"] else "")
@@ -61,7 +61,7 @@ def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
         table.add_row(
             entry["SnapshotSetId"],
             when_text(entry["CreatedAt"]),
-            ", ".join(entry["Devices"]),
+            str(len(entry["Devices"])),
             verdict,
         )
     return table
