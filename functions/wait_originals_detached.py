@@ -6,10 +6,14 @@ from vss_restore import clients
 from vss_restore.lambda_task import task
 from vss_restore.swap import devices_free
 from vss_restore.task_events import SwapWaitEvent
-from vss_restore.waiting import utcnow
+from vss_restore.waiting import POLL_SWAP_SECONDS, poll
 
 
 @task
 def handler(event: dict[str, Any]) -> None:
     parsed = SwapWaitEvent.model_validate(event)
-    devices_free(clients.ec2(), parsed.plan, parsed.entered_at, parsed.timeout_seconds, utcnow())
+    ec2 = clients.ec2()
+    poll(
+        lambda now: devices_free(ec2, parsed.plan, parsed.entered_at, parsed.timeout_seconds, now),
+        POLL_SWAP_SECONDS,
+    )

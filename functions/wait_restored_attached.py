@@ -6,17 +6,16 @@ from vss_restore import clients
 from vss_restore.lambda_task import task
 from vss_restore.swap import restored_attached
 from vss_restore.task_events import SwapWaitEvent
-from vss_restore.waiting import utcnow
+from vss_restore.waiting import POLL_SWAP_SECONDS, poll
 
 
 @task
 def handler(event: dict[str, Any]) -> None:
     parsed = SwapWaitEvent.model_validate(event)
-    restored_attached(
-        clients.ec2(),
-        parsed.plan,
-        parsed.created,
-        parsed.entered_at,
-        parsed.timeout_seconds,
-        utcnow(),
+    ec2 = clients.ec2()
+    poll(
+        lambda now: restored_attached(
+            ec2, parsed.plan, parsed.created, parsed.entered_at, parsed.timeout_seconds, now
+        ),
+        POLL_SWAP_SECONDS,
     )

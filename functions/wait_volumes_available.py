@@ -9,7 +9,7 @@ from vss_restore.lambda_task import task
 from vss_restore.models import CreatedVolume
 from vss_restore.task_events import WaitEvent
 from vss_restore.volumes import volumes_available
-from vss_restore.waiting import utcnow
+from vss_restore.waiting import POLL_VOLUMES_SECONDS, poll
 
 
 class Event(WaitEvent):
@@ -19,6 +19,10 @@ class Event(WaitEvent):
 @task
 def handler(event: dict[str, Any]) -> None:
     parsed = Event.model_validate(event)
-    volumes_available(
-        clients.ec2(), parsed.created, parsed.entered_at, parsed.timeout_seconds, utcnow()
+    ec2 = clients.ec2()
+    poll(
+        lambda now: volumes_available(
+            ec2, parsed.created, parsed.entered_at, parsed.timeout_seconds, now
+        ),
+        POLL_VOLUMES_SECONDS,
     )

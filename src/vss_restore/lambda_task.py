@@ -16,6 +16,9 @@ from vss_restore.errors import RestoreError
 logger = Logger(service="vss-restore")
 tracer = Tracer(service="vss-restore")
 
+# What the workflow sends to warm a function up before it is needed (see the definition).
+WARM_UP_EVENT = {"WarmUp": True}
+
 TaskResult = BaseModel | list[BaseModel] | dict[str, Any] | list[Any] | str | None
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
@@ -36,6 +39,8 @@ def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
     @tracer.capture_lambda_handler(capture_response=False)
     @functools.wraps(func)
     def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        if event == WARM_UP_EVENT:
+            return {"WarmedUp": True}  # the code is loaded: nothing else to do
         try:
             return _to_json(body(event))
         except RestoreError as err:

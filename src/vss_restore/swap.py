@@ -6,6 +6,8 @@ Every function looks at what the instance holds now before it acts, so running i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +43,46 @@ def _stopped_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     return raw
 
 
+# Independent calls go out together (the instance is down: wait for the slowest call, not
+# for their sum); a few at a time, within EC2's mutating-call bucket.
+MAX_CONCURRENT_CALLS = 8
+
+
+def all_at_once(calls: list[Callable[[], None]]) -> None:
+    """Run the calls concurrently; every call finishes, then the first failure is raised."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_CALLS, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    failures = [f.exception() for f in futures if f.exception() is not None]
+    if failures:
+        raise failures[0]  # type: ignore[misc]
+
+
+def _detach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Callable[[], None]:
+    def call() -> None:
+        with failing_as(SwapFailed, f"{device}: DetachVolume {volume_id}"):
+            ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+
+    return call
+
+
+def _attach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Callable[[], None]:
+    def call() -> None:
+        with failing_as(SwapFailed, f"{device}: AttachVolume {volume_id}"):
+            ec2.attach_volume(Device=device, InstanceId=instance_id, VolumeId=volume_id)
+
+    return call
+
+
 def detach_originals(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume]) -> list[str]:
     """Detach the original volume of every planned device; returns the devices detached now."""
     new_ids = new_volume_ids(plan, created)
     on_device = attached_volumes(_stopped_instance(ec2, plan.instance_id))
     detached: list[str] = []
+    calls: list[Callable[[], None]] = []
     for spec in plan.volumes:
         current = on_device.get(spec.device, {}).get("VolumeId")
         if current is None or current == new_ids[spec.device]:
@@ -55,9 +92,9 @@ def detach_originals(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVol
                 f"{spec.device} holds {current}, not {spec.replaced_volume_id}: the instance changed during the restore"
             )
         if on_device[spec.device].get("Status") != "detaching":
-            with failing_as(SwapFailed, f"{spec.device}: DetachVolume {current}"):
-                ec2.detach_volume(VolumeId=current, InstanceId=plan.instance_id, Device=spec.device)
+            calls.append(_detach(ec2, plan.instance_id, spec.device, current))
             detached.append(spec.device)
+    all_at_once(calls)
     return detached
 
 
@@ -76,22 +113,24 @@ def devices_free(
 
 
 def attach_restored(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume]) -> list[str]:
-    """Attach each replacement at its device, root first, then natural order."""
+    """Attach each replacement at its device: the root first, then the others together."""
     new_ids = new_volume_ids(plan, created)
     raw = _stopped_instance(ec2, plan.instance_id)
     on_device = attached_volumes(raw)
+    root = raw.get("RootDeviceName", "/dev/sda1")
     attached: list[str] = []
-    for device in restore_order(
-        [s.device for s in plan.volumes], raw.get("RootDeviceName", "/dev/sda1")
-    ):
+    for device in restore_order([s.device for s in plan.volumes], root):
         current = on_device.get(device, {}).get("VolumeId")
         if current == new_ids[device]:
             continue
         if current is not None:
             raise SwapFailed(f"{device} holds {current}; cannot attach {new_ids[device]} there")
-        with failing_as(SwapFailed, f"{device}: AttachVolume {new_ids[device]}"):
-            ec2.attach_volume(Device=device, InstanceId=plan.instance_id, VolumeId=new_ids[device])
         attached.append(device)
+    calls = [_attach(ec2, plan.instance_id, d, new_ids[d]) for d in attached]
+    if attached and attached[0] == root:
+        calls[0]()
+        calls = calls[1:]
+    all_at_once(calls)
     return attached
 
 

@@ -33,6 +33,18 @@ TASKS: dict[str, str] = {
     "SummarizeFailure": "summarize_failure",
 }
 
+# The tasks that poll until something is ready (``vss_restore.waiting.poll``).
+POLLING_TASKS = frozenset(
+    {
+        "WaitVolumesAvailable",
+        "WaitInstanceStopped",
+        "WaitOriginalsDetached",
+        "WaitRestoredAttached",
+        "WaitInstanceRunning",
+        "WaitStatusChecks",
+    }
+)
+
 
 def function_arn_placeholder(task_name: str) -> str:
     return f"{task_name}FunctionArn"

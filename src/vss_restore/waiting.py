@@ -1,19 +1,47 @@
-"""Bounded waiting: a task raises ResourceNotReady until ready, WaitTimedOut past its limit.
+"""Bounded waiting: poll inside the task, then hand over to the state machine's Retry.
 
-The state machine retries ``ResourceNotReady`` with backoff; the task itself compares the
-time since the state was entered (``$$.State.EnteredTime``) with the wait's limit.
+A wait task polls every few seconds for up to ``VSS_RESTORE_WAIT_IN_TASK_SECONDS`` (the
+stack sets it below the function timeout): one invocation and one state transition cover
+a typical stop or boot, and readiness is seen within one poll interval. If the budget runs
+out the task raises ``ResourceNotReady`` and the state machine's Retry calls it again. The
+whole wait is bounded by the state's limit: past ``TimeoutSeconds`` since the state was
+entered (``$$.State.EnteredTime``), ``WaitTimedOut``.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from vss_restore.errors import ResourceNotReady, WaitTimedOut
+
+WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
+# Seconds between polls: short where the instance is down, longer for the slow waits. Each
+# poll is one Describe call (EC2 refills 20 describe tokens a second per account).
+POLL_SWAP_SECONDS = 1.0
+POLL_POWER_SECONDS = 2.0
+POLL_VOLUMES_SECONDS = 2.0
+POLL_STATUS_CHECKS_SECONDS = 5.0
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Pause between polls (the local engine replaces it to run on its own clock).
+sleep: Callable[[float], None] = time.sleep
+
+
+def wait_budget_seconds() -> float:
+    value = os.environ.get(WAIT_IN_TASK_ENV, "0")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return 0.0
 
 
 def not_ready(what: str, entered_at: datetime, timeout_seconds: int, now: datetime) -> NoReturn:
@@ -23,3 +51,20 @@ def not_ready(what: str, entered_at: datetime, timeout_seconds: int, now: dateti
             f"{what} after {int(waited.total_seconds())} s (limit {timeout_seconds} s)"
         )
     raise ResourceNotReady(what)
+
+
+def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
+    """``check(now)`` until it returns; it raises ``ResourceNotReady`` while not ready.
+
+    Polls for at most the in-task budget, then lets ``ResourceNotReady`` through.
+    """
+    budget = wait_budget_seconds()
+    waited = 0.0
+    while True:
+        try:
+            return check(utcnow())
+        except ResourceNotReady:
+            if waited + interval_seconds > budget:
+                raise
+        sleep(interval_seconds)
+        waited += interval_seconds

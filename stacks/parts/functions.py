@@ -10,7 +10,12 @@ from constructs import Construct
 
 from stacks.parts.bundle import LambdaAssets
 from stacks.parts.permissions import TaskRoles
-from vss_restore.tasks import TASKS
+from vss_restore.tasks import POLLING_TASKS, TASKS
+from vss_restore.waiting import WAIT_IN_TASK_ENV
+
+# A polling task waits in one invocation for up to this long, then hands over to the
+# state machine's Retry; its function may run a minute longer than that.
+POLL_IN_TASK_SECONDS = 600
 
 
 class TaskFunctions(Construct):
@@ -48,8 +53,9 @@ class TaskFunctions(Construct):
                 layers=[dependencies],
                 role=roles.role_for(task),
                 memory_size=256,
-                # Every task polls or acts once; the state machine does the waiting.
-                timeout=Duration.seconds(60),
+                timeout=Duration.seconds(
+                    POLL_IN_TASK_SECONDS + 60 if task in POLLING_TASKS else 60
+                ),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
                 logging_format=lambda_.LoggingFormat.JSON,
@@ -59,6 +65,11 @@ class TaskFunctions(Construct):
                     # ValidateRequest refuses instances the IAM policies would not let us change.
                     "OPT_IN_TAG_KEY": opt_in_tag[0],
                     "OPT_IN_TAG_VALUE": opt_in_tag[1],
+                    **(
+                        {WAIT_IN_TASK_ENV: str(POLL_IN_TASK_SECONDS)}
+                        if task in POLLING_TASKS
+                        else {}
+                    ),
                 },
                 description=f"vss-restore task {task}",
             )

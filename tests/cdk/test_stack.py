@@ -13,7 +13,8 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from tests.cdk.conftest import Synth
 from vss_restore.definition import Limits, definition_path, placeholders
-from vss_restore.tasks import TASKS, function_arn_placeholder
+from vss_restore.tasks import POLLING_TASKS, TASKS, function_arn_placeholder
+from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,9 +39,23 @@ def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert len(props["Layers"]) == 1
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
-        assert props["Timeout"] <= 60
         assert props["Environment"]["Variables"]["OPT_IN_TAG_KEY"] == "vss-restore:enabled"
         assert props["Environment"]["Variables"]["OPT_IN_TAG_VALUE"] == "true"
+
+
+def test_polling_tasks_wait_in_the_task_within_their_timeout_and_the_others_are_short(
+    template: Template,
+) -> None:
+    by_module = {p["Handler"].split(".")[1]: p for p in _functions_by_logical_id(template).values()}
+    for task, module in TASKS.items():
+        props = by_module[module]
+        budget = props["Environment"]["Variables"].get(WAIT_IN_TASK_ENV)
+        if task in POLLING_TASKS:
+            assert budget is not None
+            assert int(budget) + 30 <= props["Timeout"] <= 900
+        else:
+            assert budget is None
+            assert props["Timeout"] <= 60
 
 
 def test_state_machine_is_standard_with_full_logging_and_tracing(template: Template) -> None:

@@ -23,6 +23,7 @@ from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.tasks import TASKS
+from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 STATE_MACHINE_NAME = "vss-restore"
 LOCK_TABLE_NAME = "vss-restore-locks"
@@ -35,6 +36,8 @@ _TASK_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_SERVICE_NAME": "vss-restore",
+    # As the stack configures the wait tasks: poll inside the task for up to 10 minutes.
+    WAIT_IN_TASK_ENV: "600",
 }
 
 
@@ -75,8 +78,10 @@ class LocalEngine:
         limits: Limits | None = None,
         time_scale: float = 0.0,
         simulation: Simulation | None = None,
+        definition: str | None = None,
     ) -> None:
         self.region = region
+        self.definition = definition  # ASL text with placeholders; default: the repo's file
         self.limits = limits or Limits()
         # Simulation mode runs the retry intervals on its own model clock.
         self.clock = ScaledRetryClock(simulation.time_scale if simulation else time_scale)
@@ -186,7 +191,7 @@ class LocalEngine:
         values = substitutions(
             {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
         )
-        definition = render(definition_path().read_text(), values)
+        definition = render(self.definition or definition_path().read_text(), values)
         sfn = boto3.client("stepfunctions", region_name=self.region)
         role_arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/vss-restore-state-machine"
         existing = [
@@ -212,7 +217,11 @@ class LocalEngine:
             # From the first execution on: setting up the world stays instant.
             for event_name, hook in self.simulated.hooks():
                 self.observe(event_name, hook)
+            if self.dispatcher is not None:
+                self.dispatcher.observer = self.simulated
             self._simulating = True
+        if self.simulated is not None:
+            self.simulated.mark("execution_started")
         sfn = boto3.client("stepfunctions", region_name=self.region)
         return sfn.start_execution(
             stateMachineArn=self.state_machine_arn,

@@ -12,6 +12,7 @@ its calls fail (``occurrence``, counting from 1, for ``times`` calls) and how:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +70,7 @@ class FaultInjector:
         self.fault = fault
         self.calls = 0
         self.injected = 0
+        self._lock = threading.Lock()  # the swap's calls go out from several threads
 
     def hooks(self) -> list[tuple[str, Any]]:
         service, _, name = self.fault.operation.partition(".")
@@ -76,11 +78,12 @@ class FaultInjector:
         return [(f"{when}.{service}.{name}", self)]
 
     def _due(self) -> bool:
-        self.calls += 1
-        first, last = self.fault.occurrence, self.fault.occurrence + self.fault.times - 1
-        due = first <= self.calls <= last
-        self.injected += due
-        return due
+        with self._lock:
+            self.calls += 1
+            first, last = self.fault.occurrence, self.fault.occurrence + self.fault.times - 1
+            due = first <= self.calls <= last
+            self.injected += due
+            return due
 
     def __call__(self, **kwargs: Any) -> HookAnswer | None:
         if not self._due():

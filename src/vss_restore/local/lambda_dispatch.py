@@ -16,7 +16,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from botocore.response import StreamingBody
@@ -26,6 +26,14 @@ from vss_restore.local.faults import TaskCrashed
 from vss_restore.local.responses import HookAnswer, answer
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class TaskObserver(Protocol):
+    """Told when an invocation starts and ends (simulation mode keeps its clock by it)."""
+
+    def task_started(self, function: str) -> None: ...
+
+    def task_finished(self, function: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class LambdaDispatcher:
         self._handlers = dict(handlers)
         self._arn_prefix = arn_prefix
         self.invocations: list[str] = []
+        self.observer: TaskObserver | None = None
 
     def __call__(self, params: dict[str, Any], **_: Any) -> HookAnswer | None:
         name = _function_name(params.get("url_path", ""))
@@ -90,6 +99,16 @@ class LambdaDispatcher:
         body = params.get("body") or b"{}"
         event = json.loads(body.decode() if isinstance(body, bytes) else body)
         context = FakeLambdaContext(name, f"{self._arn_prefix}{name}", str(uuid.uuid4()))
+        if self.observer is not None:
+            self.observer.task_started(name)
+        try:
+            return self._invoke(handler, event, context)
+        finally:
+            if self.observer is not None:
+                self.observer.task_finished(name)
+
+    @staticmethod
+    def _invoke(handler: Handler, event: dict[str, Any], context: FakeLambdaContext) -> HookAnswer:
         try:
             result = handler(event, context)
         except TaskCrashed as crash:

@@ -19,6 +19,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,41 @@ def lognormal(rng: random.Random, median: float, p95: float) -> float:
     """A draw from the lognormal with this median and 95th percentile."""
     sigma = (math.log(p95) - math.log(median)) / 1.645
     return rng.lognormvariate(math.log(median), sigma)
+
+
+# Modelled costs of running a task in AWS (the emulator runs them in-process, and the model
+# clock stands still while it does): a warm Step Functions → Lambda invocation, and the
+# first invocation of each function (~85 ms runtime start + the measured imports).
+TASK_INVOKE_SECONDS = 0.1
+COLD_START_SECONDS = 0.5
+
+
+class ModelClock:
+    """Modelled seconds: wall time not spent computing, divided by ``time_scale``.
+
+    The emulator, the interpreter and the task code all run in this process, far slower
+    than their modelled cost; the process's CPU time is taken out, so only waiting moves
+    the clock: retry intervals, polls' sleeps, and the modelled latencies of AWS calls and
+    invocations, each slept (scaled) by the thread that waits, so parallel waits overlap.
+    """
+
+    def __init__(self, time_scale: float) -> None:
+        self.time_scale = time_scale
+        self._lock = threading.Lock()
+        self._wall0 = time.monotonic()
+        self._cpu0 = time.process_time()
+        self._last = 0.0
+
+    def now(self) -> float:
+        idle = (time.monotonic() - self._wall0) - (time.process_time() - self._cpu0)
+        with self._lock:
+            # Two threads computing at once can use CPU faster than the wall clock runs.
+            self._last = max(self._last, idle / self.time_scale)
+            return self._last
+
+    def pass_time(self, seconds: float) -> None:
+        """The calling thread waits ``seconds`` of modelled time."""
+        time.sleep(seconds * self.time_scale)
 
 
 @dataclass(frozen=True)
@@ -83,12 +119,30 @@ class _World:
     checks_ok: dict[str, float] = field(default_factory=dict)  # instance → status checks ok at
 
 
+def _create_delay(rng: random.Random) -> float:
+    tail = rng.random() < 0.005
+    return rng.uniform(10, 60) if tail else lognormal(rng, 1.5, 4)
+
+
+# Kind of delay → its model (DESIGN.md section 7), in modelled seconds.
+DELAYS: dict[str, Callable[[random.Random], float]] = {
+    "api-mutating": lambda rng: lognormal(rng, 0.25, 1),
+    "api-describe": lambda rng: lognormal(rng, 0.15, 0.6),
+    "create": _create_delay,
+    "stop": lambda rng: min(360.0, 15 + lognormal(rng, 60, 240)),
+    "attach": lambda rng: lognormal(rng, 2, 5),
+    "detach": lambda rng: lognormal(rng, 2, 5),
+    "start": lambda rng: lognormal(rng, 8, 25),
+    "checks": lambda rng: 40 + lognormal(rng, 90, 300),
+}
+
+
 class SimulatedAws:
     """The botocore hooks of simulation mode, and what they counted."""
 
     def __init__(self, simulation: Simulation) -> None:
         self.simulation = simulation
-        self._t0 = time.monotonic()
+        self.clock = ModelClock(simulation.time_scale)
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._world = _World()
@@ -96,31 +150,53 @@ class SimulatedAws:
             k: _Bucket(size, refill, size, 0.0) for k, (size, refill) in BUCKETS.items()
         }
         self.throttled = 0
+        # What a benchmark reads back: every drawn delay, and modelled moments of the run.
+        self.draws: list[tuple[str, str, float]] = []
+        self.marks: dict[str, float] = {}
+        self.invocations: list[tuple[str, float]] = []  # (function, modelled seconds)
+        self._invoked: set[str] = set()
+        self._task_started: dict[int, float] = {}
 
     # --- clock and draws ----------------------------------------------------------------
 
     def now(self) -> float:
         """Modelled seconds since the simulation started."""
-        return (time.monotonic() - self._t0) / self.simulation.time_scale
+        return self.clock.now()
+
+    def mark(self, name: str) -> None:
+        """Remember the first time something happened (``execution_started``, ...)."""
+        self.marks.setdefault(name, self.now())
+
+    # --- tasks: the Lambda dispatcher reports each invocation ----------------------------
+
+    def task_started(self, function: str) -> None:
+        started = self.now()
+        overhead = TASK_INVOKE_SECONDS
+        with self._lock:
+            if function not in self._invoked:
+                self._invoked.add(function)
+                overhead += COLD_START_SECONDS
+        self._task_started[threading.get_ident()] = started
+        self.clock.pass_time(overhead)
+
+    def task_finished(self, function: str) -> None:
+        finished = self.now()
+        started = self._task_started.pop(threading.get_ident(), finished)
+        with self._lock:
+            self.invocations.append((function, finished - started))
+        self.marks["last_task_finished"] = finished
 
     def _rng(self, kind: str, key: str) -> random.Random:
         return random.Random(f"{self.simulation.seed}:{kind}:{key}")  # noqa: S311 - a model, not a secret
 
     def draw(self, kind: str, key: str) -> float:
-        rng = self._rng(kind, key)
-        match kind:
-            case "create":
-                tail = rng.random() < 0.005
-                return rng.uniform(10, 60) if tail else lognormal(rng, 1.5, 4)
-            case "stop":
-                return min(360.0, 15 + lognormal(rng, 60, 240))
-            case "attach" | "detach":
-                return lognormal(rng, 2, 5)
-            case "start":
-                return lognormal(rng, 8, 25)
-            case "checks":
-                return 40 + lognormal(rng, 90, 300)
-        raise ValueError(kind)
+        value = self._draw(kind, key)
+        with self._lock:
+            self.draws.append((kind, key, value))
+        return value
+
+    def _draw(self, kind: str, key: str) -> float:
+        return DELAYS[kind](self._rng(kind, key))
 
     def hooks(self) -> list[tuple[str, Any]]:
         return [
@@ -138,11 +214,15 @@ class SimulatedAws:
 
     def before_call(self, event_name: str, params: dict[str, Any], **_: Any) -> HookAnswer | None:
         operation = event_name.split(".")[2]
+        latency = "api-describe" if operation.startswith("Describe") else "api-mutating"
+        self.clock.pass_time(self.draw(latency, f"{operation}:{self._count(latency, operation)}"))
         now = self.now()
         with self._lock:
             if self.simulation.throttling and not self._buckets[bucket_of(operation)].take(now):
                 self.throttled += 1
                 return error_answer("RequestLimitExceeded", "Request limit exceeded.", 503)
+        if operation == "StopInstances":
+            self.mark("stop_requested")
         body = dict(params.get("body") or {})
         instance_id = body.get("InstanceId.1") or body.get("InstanceId")
         state = self._power_state(str(instance_id), now) if instance_id else None
@@ -205,6 +285,8 @@ class SimulatedAws:
             running_at = self.now() + self.draw("start", key)
             self._world.power[instance_id] = ("pending", "running", running_at)
             self._world.checks_ok[instance_id] = running_at + self.draw("checks", key)
+            self.marks.setdefault("running", running_at)
+            self.marks.setdefault("checks_ok", self._world.checks_ok[instance_id])
             change["CurrentState"] = {"Code": 0, "Name": "pending"}
 
     # --- describes: what AWS would show at this point of the model clock ----------------

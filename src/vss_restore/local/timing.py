@@ -1,16 +1,20 @@
-"""The emulator's clock for Step Functions Retry intervals.
+"""The emulator's clock for Step Functions Retry intervals and the tasks' polling sleeps.
 
-The definition keeps production retry intervals (seconds to minutes). Locally they are
-multiplied by ``time_scale`` (0 = no sleeping) so demos and tests run in seconds.
+The definition keeps production retry intervals (seconds to minutes), and the wait tasks
+their poll intervals. Locally both are multiplied by ``time_scale`` (0 = no sleeping) so
+demos and tests run in seconds.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+from vss_restore import waiting
 
 
 class ScaledRetryClock:
@@ -20,6 +24,7 @@ class ScaledRetryClock:
         self.time_scale = time_scale
         self.slept: list[float] = []
         self._original: ModuleType | Any = None
+        self._original_task_sleep: Callable[[float], None] | None = None
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -29,8 +34,13 @@ class ScaledRetryClock:
     def install(self) -> None:
         self._original = retrier_decl.time
         retrier_decl.time = SimpleNamespace(sleep=self.sleep, time=time.time)
+        self._original_task_sleep = waiting.sleep
+        waiting.sleep = self.sleep
 
     def uninstall(self) -> None:
         if self._original is not None:
             retrier_decl.time = self._original
             self._original = None
+        if self._original_task_sleep is not None:
+            waiting.sleep = self._original_task_sleep
+            self._original_task_sleep = None

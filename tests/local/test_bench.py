@@ -1,0 +1,89 @@
+"""The benchmark's measures: bounds and the script baseline from draws, and one real run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from vss_restore.local import bench
+from vss_restore.local.simulation import ModelClock
+
+KINDS = {
+    "stop": [80.0],
+    "create": [1.0, 3.0],
+    "detach": [2.0, 5.0],
+    "attach": [4.0, 1.0],
+    "start": [10.0],
+    "checks": [100.0],
+}
+
+
+def test_downtime_bound_counts_each_batch_as_its_slowest_member() -> None:
+    assert bench.downtime_bound(KINDS) == 80 + 5 + 4 + 10
+
+
+def test_ideal_script_waits_for_every_operation_one_after_another() -> None:
+    assert bench.script_rto(KINDS, seed=0, poll=0) == 80 + (1 + 3) + (2 + 5) + (4 + 1) + 10 + 100
+
+
+def test_polling_script_sees_each_change_at_its_next_poll_and_pays_for_its_calls() -> None:
+    polled = bench.script_rto(KINDS, seed=0, poll=15)
+
+    waits = 90 + (15 + 15) + (15 + 15) + (15 + 15)  # every wait rounded up to 15 s polls
+    assert polled > waits + 10 + 100
+    assert polled == bench.script_rto(KINDS, seed=0, poll=15)  # the seed fixes the calls
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert bench.percentile([4, 1, 3, 2], 50) == 2.5
+    assert bench.percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
+    assert math.isnan(bench.percentile([], 50))
+
+
+def test_cost_adds_transitions_requests_and_gb_seconds() -> None:
+    cost = bench.cost_usd(40, [("f", 2.0), ("g", 0.0)])
+
+    expected = (
+        40 * bench.PRICES["step_functions_standard_per_transition"]
+        + 2 * bench.PRICES["lambda_per_request"]
+        + (2.0 + 0.001) * bench.LAMBDA_MEMORY_GB * bench.PRICES["lambda_arm64_per_gb_second"]
+    )
+    assert cost == pytest.approx(expected)
+
+
+def test_fixed_retry_strategy_rewrites_only_the_readiness_retries() -> None:
+    document = json.loads(bench.STRATEGIES["retry-fixed-2s"].definition() or "{}")
+    states = document["States"]
+    stopped = states["PrepareVolumesAndStop"]["Branches"][1]["States"]["WaitInstanceStopped"]
+
+    ready_retry = next(r for r in stopped["Retry"] if r["ErrorEquals"] == ["ResourceNotReady"])
+    assert ready_retry["IntervalSeconds"] == 2
+    assert ready_retry["BackoffRate"] == 1.0
+    throttle_retry = next(r for r in stopped["Retry"] if "Ec2Throttled" in r["ErrorEquals"])
+    assert throttle_retry["BackoffRate"] == 2
+    assert bench.STRATEGIES["poll-in-task"].definition() is None
+
+
+def test_model_clock_moves_while_waiting_not_while_computing() -> None:
+    clock = ModelClock(time_scale=0.001)
+    start = clock.now()
+    sum(i * i for i in range(2_000_000))  # CPU work: no modelled time
+    computed = clock.now() - start
+    clock.pass_time(20.0)  # 20 ms of wall clock
+    waited = clock.now() - start - computed
+
+    assert computed < 5
+    assert 18 <= waited <= 40
+
+
+def test_a_simulated_restore_never_beats_the_physical_bound() -> None:
+    row = bench.run_once(volumes=2, seed=3)
+
+    assert row["status"] == "SUCCEEDED"
+    assert row["downtime_s"] >= row["downtime_bound_s"]
+    assert row["rto_s"] > row["downtime_s"]
+    assert row["baseline_rto_s"] >= row["baseline_ideal_rto_s"]
+    assert row["state_transitions"] >= row["lambda_invocations"]
+    assert row["cost_usd"] > 0

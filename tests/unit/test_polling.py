@@ -1,0 +1,113 @@
+"""Waiting inside a task: poll until ready, within the in-task budget, then hand over."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+
+from vss_restore import waiting
+from vss_restore.errors import ResourceNotReady, SwapFailed, WaitTimedOut
+from vss_restore.lambda_task import WARM_UP_EVENT, task
+from vss_restore.local.lambda_dispatch import FakeLambdaContext
+from vss_restore.swap import all_at_once
+
+
+class Readiness:
+    """Ready after ``polls`` checks; records the sleeps between them."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        self.checked = 0
+        self.slept: list[float] = []
+
+    def check(self, now: datetime) -> str:
+        self.checked += 1
+        if self.checked < self.polls:
+            raise ResourceNotReady("not yet")
+        return f"ready at poll {self.checked}"
+
+
+@pytest.fixture
+def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(waiting, "sleep", slept.append)
+    return slept
+
+
+def test_poll_keeps_checking_within_the_budget_until_ready(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "60")
+    readiness = Readiness(polls=4)
+
+    assert waiting.poll(readiness.check, 2.0) == "ready at poll 4"
+    assert recorded_sleeps == [2.0, 2.0, 2.0]
+
+
+def test_poll_hands_over_to_the_state_machine_when_the_budget_is_spent(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "5")
+    readiness = Readiness(polls=100)
+
+    with pytest.raises(ResourceNotReady):
+        waiting.poll(readiness.check, 2.0)
+    assert readiness.checked == 3  # at 0, 2 and 4 s: a sleep to 6 s would pass the budget
+    assert sum(recorded_sleeps) <= 5
+
+
+@pytest.mark.parametrize("budget", [None, "0", "not a number", "-3"])
+def test_poll_checks_once_without_a_budget(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float], budget: str | None
+) -> None:
+    if budget is None:
+        monkeypatch.delenv(waiting.WAIT_IN_TASK_ENV, raising=False)
+    else:
+        monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, budget)
+
+    with pytest.raises(ResourceNotReady):
+        waiting.poll(Readiness(polls=2).check, 1.0)
+    assert recorded_sleeps == []
+
+
+def test_poll_stops_at_once_on_a_timeout_or_a_failure(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+
+    def timed_out(now: datetime) -> None:
+        raise WaitTimedOut("limit passed")
+
+    with pytest.raises(WaitTimedOut):
+        waiting.poll(timed_out, 1.0)
+    assert recorded_sleeps == []
+
+
+def test_all_at_once_runs_every_call_concurrently_then_raises_the_first_failure() -> None:
+    started = threading.Barrier(3, timeout=5)  # only passes if three calls run at once
+    done: list[int] = []
+
+    def call(n: int, fail: bool = False):
+        def run() -> None:
+            started.wait()
+            done.append(n)
+            if fail:
+                raise SwapFailed(f"call {n}")
+
+        return run
+
+    with pytest.raises(SwapFailed, match="call 1"):
+        all_at_once([call(0), call(1, fail=True), call(2)])
+    assert sorted(done) == [0, 1, 2]
+
+
+def test_a_warm_up_call_returns_without_running_the_task() -> None:
+    ran: list[dict] = []
+    handler = task(ran.append)
+
+    context = FakeLambdaContext("vss-restore-x", "arn:aws:lambda:us-east-1:1:function:x", "r-1")
+
+    assert handler(dict(WARM_UP_EVENT), context) == {"WarmedUp": True}
+    assert ran == []
