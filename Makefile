@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth chaos browser
+.PHONY: demo test lint format clean bundle synth chaos browser bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -53,13 +53,20 @@ demo: $(STAMP)
 chaos: $(STAMP)
 	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.chaos --out chaos/results.json
 
+# Restores on the simulation's latency and throttling model, measured side by side
+# (about 10 minutes on 2 cores): writes bench/results.json and bench/restore_times.png.
+bench: $(STAMP)
+	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.bench --strategies
+
 lint: $(STAMP) $(ASL_VALIDATOR)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(ASL_VALIDATOR) --json-path statemachines/restore.asl.json
-	$(PY) -m vss_restore.definition > $(TOOLS)/restore.rendered.asl.json
-	$(ASL_VALIDATOR) --json-path $(TOOLS)/restore.rendered.asl.json
+	for machine in restore fleet; do \
+		$(ASL_VALIDATOR) --json-path statemachines/$$machine.asl.json && \
+		$(PY) -m vss_restore.definition $$machine > $(TOOLS)/$$machine.rendered.asl.json && \
+		$(ASL_VALIDATOR) --json-path $(TOOLS)/$$machine.rendered.asl.json || exit 1; \
+	done
 
 test: lint synth browser
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from vss_restore.tasks import TASKS, function_arn_placeholder
+from vss_restore.tasks import FLEET_TASKS, TASKS, function_arn_placeholder
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -76,15 +77,32 @@ def load(values: Mapping[str, str], name: str = "restore") -> dict[str, Any]:
     return rendered
 
 
+def fleet_substitutions(
+    function_arns: Mapping[str, str], restore_state_machine_arn: str
+) -> dict[str, str]:
+    """What the fleet definition needs: its tasks' ARNs and the restore machine's."""
+    missing = sorted(set(FLEET_TASKS) - set(function_arns))
+    if missing:
+        raise ValueError(f"no function ARN for fleet task(s): {', '.join(missing)}")
+    return {
+        **{function_arn_placeholder(task): function_arns[task] for task in FLEET_TASKS},
+        "RestoreStateMachineArn": restore_state_machine_arn,
+    }
+
+
 def render_for_lint(name: str = "restore") -> str:
     """The definition with example values, as a validator sees a deployed one."""
     arns = {
-        task: f"arn:aws:lambda:us-east-1:123456789012:function:vss-restore-{task}" for task in TASKS
+        task: f"arn:aws:lambda:us-east-1:123456789012:function:vss-restore-{task}"
+        for task in [*TASKS, *FLEET_TASKS]
     }
-    return render(
-        definition_path(name).read_text(), substitutions(arns, "vss-restore-locks", Limits())
+    values = (
+        fleet_substitutions(arns, "arn:aws:states:us-east-1:123456789012:stateMachine:vss-restore")
+        if name == "fleet"
+        else substitutions(arns, "vss-restore-locks", Limits())
     )
+    return render(definition_path(name).read_text(), values)
 
 
 if __name__ == "__main__":
-    print(render_for_lint())  # noqa: T201
+    print(render_for_lint(sys.argv[1] if len(sys.argv) > 1 else "restore"))  # noqa: T201

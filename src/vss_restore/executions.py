@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-# Where the workflow turns back: everything reachable from these states undoes a restore.
+# Where the workflow turns back: the states reachable from these undo a restore, up to the
+# bookkeeping every failure ends with (which runs whether or not anything was undone).
 ROLLBACK_ENTRIES = ("ReattachOriginalVolumes", "RestorePowerState", "MarkLeftovers")
+FAILURE_BOOKKEEPING = ("ReleaseLockAfterFailure", "SummarizeFailure")
 _DATE_KEYS = ("timestamp", "startDate", "stopDate", "started_at", "stopped_at")
 
 
@@ -81,13 +83,13 @@ class StateRun:
 
 @cache
 def rollback_states() -> frozenset[str]:
-    """States of the rollback path, read from the definition (reachable from ROLLBACK_ENTRIES)."""
+    """The undo states, read from the definition: reachable from ROLLBACK_ENTRIES."""
     states: dict[str, dict[str, Any]] = json.loads(definition_path().read_text())["States"]
     seen: set[str] = set()
     todo = [s for s in ROLLBACK_ENTRIES if s in states]
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in FAILURE_BOOKKEEPING:
             continue
         seen.add(name)
         state = states[name]
@@ -239,11 +241,19 @@ class ExecutionRecord:
                 return str(found["SnapshotSetId"])
         return None
 
+    def timeline(self) -> list[StateRun]:
+        """The states entered; once the execution has ended, none of them is still running."""
+        runs = timeline(self.history)
+        if self.finished:
+            for run in runs:
+                if run.exited_at is None and run.kind != "Fail":
+                    run.exited_at = self.stopped_at or run.entered_at
+                    run.last_attempt_failed = True
+        return runs
+
     @property
     def current_state(self) -> str | None:
-        if self.finished:
-            return None
-        running = [r for r in timeline(self.history) if r.outcome == "running"]
+        running = [r for r in self.timeline() if r.outcome == "running"]
         return running[-1].name if running else None
 
     @property

@@ -68,3 +68,16 @@ def instance_facts(raw: dict[str, Any]) -> InstanceFacts:
         root_device_name=raw.get("RootDeviceName", "/dev/sda1"),
         volumes=volumes,
     )
+
+
+def instances_tagged(ec2: EC2Client, key: str, values: list[str]) -> list[str]:
+    """Running or stopped instances with tag ``key`` set to one of ``values``, sorted."""
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": f"tag:{key}", "Values": values},
+            {"Name": "instance-state-name", "Values": list(RESTORABLE_STATES)},
+        ]
+    )
+    return sorted(
+        i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]
+    )

@@ -32,6 +32,12 @@ TASKS: dict[str, str] = {
     "MarkLeftovers": "mark_leftovers",
     "SummarizeFailure": "summarize_failure",
 }
+# The fleet machine's own tasks (statemachines/fleet.asl.json).
+FLEET_TASKS: dict[str, str] = {
+    "ResolveFleet": "resolve_fleet",
+    "FleetProgress": "fleet_progress",
+    "FleetReport": "fleet_report",
+}
 
 # The tasks that poll until something is ready (``vss_restore.waiting.poll``).
 POLLING_TASKS = frozenset(

@@ -119,7 +119,26 @@ def test_restore_of_an_incomplete_set_fails_with_its_named_error(cli: Any) -> No
 
     assert outcome.exit_code == 1
     assert outcome.json["Error"] == "SnapshotSetIncomplete"
+    assert outcome.json["RolledBack"] is False  # it failed before anything changed
     assert outcome.stderr.strip().splitlines()[-1].startswith("SnapshotSetIncomplete:")
+
+
+def test_restoring_an_unknown_instance_is_bad_input(cli: Any) -> None:
+    outcome = cli("--local", "plan", "--instance-id", "i-0123456789abcdef0")
+
+    assert outcome.exit_code == 2
+    assert outcome.json["Error"] == "InstanceNotFound"
+    assert outcome.json["RolledBack"] is False
+
+
+def test_an_html_path_that_cannot_be_written_is_refused_before_anything_runs(
+    cli: Any, archive: Path, tmp_path: Path
+) -> None:
+    outcome = cli("demo", "--html", str(tmp_path / "no-such-folder" / "report.html"))
+
+    assert outcome.exit_code == 2
+    assert "not a writable folder" in outcome.stderr
+    assert not archive.exists() or not list(archive.iterdir())
 
 
 def test_a_failed_swap_is_rolled_back_and_exits_1(cli: Any) -> None:
@@ -179,7 +198,8 @@ def test_declining_the_confirmation_changes_nothing(
     outcome = cli("--local", "restore", "--wait", stdin="n\n")
 
     assert outcome.exit_code == 2
-    assert f"from snapshot set {LATEST_COMPLETE_SET}" in outcome.stdout
+    assert f"from snapshot set {LATEST_COMPLETE_SET}" in outcome.stderr  # stdout stays clean
+    assert LATEST_COMPLETE_SET not in outcome.stdout  # (the test runner echoes the answer)
     assert "nothing was changed" in outcome.stderr
     assert not archive.exists() or not list(archive.iterdir())
 
@@ -257,11 +277,14 @@ def test_demo_restores_the_demo_server_and_writes_html(cli: Any, tmp_path: Path)
     assert page.is_file()
 
 
-def test_aws_mode_needs_a_state_machine(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aws_mode_reports_an_unreachable_aws_as_an_aws_error(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: fails fast
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.delenv("VSS_RESTORE_STATE_MACHINE_ARN", raising=False)
 
     outcome = cli("history", "--instance-id", DEMO_INSTANCE)
 
-    assert outcome.exit_code == 2
-    assert "no state machine" in outcome.stderr
+    assert outcome.exit_code == 1
+    assert outcome.stderr.startswith("AWS error")

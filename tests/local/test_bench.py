@@ -66,6 +66,13 @@ def test_fixed_retry_strategy_rewrites_only_the_readiness_retries() -> None:
     assert bench.STRATEGIES["poll-in-task"].definition() is None
 
 
+def test_no_warm_up_strategy_drops_only_the_warm_up_branch() -> None:
+    document = json.loads(bench.STRATEGIES["poll-in-task-no-warm-up"].definition() or "{}")
+
+    branches = document["States"]["PrepareVolumesAndStop"]["Branches"]
+    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance"]
+
+
 def test_model_clock_moves_while_waiting_not_while_computing() -> None:
     clock = ModelClock(time_scale=0.001)
     start = clock.now()

@@ -97,6 +97,27 @@ def test_start_is_refused_while_the_instance_is_still_stopping(
     assert answer[1]["Error"]["Code"] == "IncorrectInstanceState"
 
 
+def test_a_volume_can_be_detached_again_once_its_last_detach_has_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a volume detached at model time 0 (a restore), then attached again (its rollback)
+    sim = SimulatedAws(Simulation(seed=1, throttling=False))
+    detach = {"body": {"VolumeId": "vol-1", "InstanceId": "i-1", "Device": "xvdf"}}
+
+    def detach_at(t: float) -> Any:
+        _at(sim, monkeypatch, t)
+        return sim.before_call(event_name="before-call.ec2.DetachVolume", params=detach)
+
+    assert detach_at(0) is None
+    done = sim.draw("detach", "vol-1:1")
+
+    # THEN a second detach is refused while the first is in progress, accepted after it
+    refused = detach_at(done / 2)
+    assert refused is not None
+    assert refused[1]["Error"]["Code"] == "IncorrectState"
+    assert detach_at(done + 0.1) is None
+
+
 def test_status_checks_initialize_for_the_modelled_time_after_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -35,18 +35,20 @@ class LocalArchive:
         partial.write_text(json.dumps(record.to_json()))
         partial.replace(path)
 
-    def load(self, execution_arn: str) -> ExecutionRecord | None:
-        path = self._path(execution_arn)
-        if not path.is_file():
+    @staticmethod
+    def _read(path: Path) -> ExecutionRecord | None:
+        """A stored execution; None for a file that is not one (half-written, edited)."""
+        try:
+            return ExecutionRecord.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        record = ExecutionRecord.from_json(json.loads(path.read_text()))
-        return record if record.arn == execution_arn else None
+
+    def load(self, execution_arn: str) -> ExecutionRecord | None:
+        record = self._read(self._path(execution_arn))
+        return record if record is not None and record.arn == execution_arn else None
 
     def of_instance(self, instance_id: str) -> list[ExecutionRecord]:
         if not self.directory.is_dir():
             return []
-        records = (
-            ExecutionRecord.from_json(json.loads(p.read_text()))
-            for p in self.directory.glob(f"{instance_id}-*.json")
-        )
-        return [r for r in records if r.instance_id == instance_id]
+        records = (self._read(p) for p in self.directory.glob(f"{instance_id}-*.json"))
+        return [r for r in records if r is not None and r.instance_id == instance_id]

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 the restore (or an AWS call) failed, 2 bad usage or bad
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -30,9 +31,12 @@ from vss_restore.cli.target import (
 )
 from vss_restore.discovery import catalogue, find_snapshot_set
 from vss_restore.errors import InvalidRequest, TerminalError
-from vss_restore.executions import ExecutionRecord, timeline
+from vss_restore.executions import ExecutionRecord
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.models import RestoreRequest
+
+# Failures that mean the request itself was wrong (nothing was changed): exit code 2.
+BAD_INPUT_ERRORS = ("InvalidRequest", "InstanceNotFound", "InstanceNotRestorable")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -205,7 +209,7 @@ def _finish(
     if record.status == "SUCCEEDED" or not record.finished:
         return
     err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
-    raise typer.Exit(2 if record.error == "InvalidRequest" else 1)
+    raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
 
 
 @app.command()
@@ -252,6 +256,14 @@ def plan(
 
 def _interactive() -> bool:
     return sys.stdin.isatty()
+
+
+def _confirmed(question: str) -> bool:
+    """Ask on stderr (stdout is the command's result); Ctrl-C or end of input means no."""
+    try:
+        return bool(typer.confirm(question, err=True))
+    except (typer.Abort, EOFError, KeyboardInterrupt):
+        return False
 
 
 def _confirmation(target: Target, request: dict[str, Any]) -> str:
@@ -310,7 +322,7 @@ def restore(
             exclude_boot_volume,
             **flags,
         )
-        if not yes and _interactive() and not typer.confirm(_confirmation(target, request)):
+        if not yes and _interactive() and not _confirmed(_confirmation(target, request)):
             raise CliError("Not confirmed: nothing was changed.", 2)
         execution_arn = target.start(request)
         err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
@@ -359,8 +371,18 @@ def history(
         out.print(render.history_table(instance, records))
 
 
+def _writable(path: Path | None) -> Path | None:
+    """Fail before anything runs if the report cannot be written where asked."""
+    if path is not None and not (path.parent.is_dir() and os.access(path.parent, os.W_OK)):
+        raise CliError(f"--html {path}: {path.parent} is not a writable folder", 2)
+    return path
+
+
 def _write_html(record: ExecutionRecord, path: Path, err: Console) -> None:
-    path.write_text(render_html(record), encoding="utf-8")
+    try:
+        path.write_text(render_html(record), encoding="utf-8")
+    except OSError as failure:
+        raise CliError(f"--html {path}: {failure}", 1) from failure
     err.print(f"HTML report written to {path}", highlight=False)
 
 
@@ -376,11 +398,12 @@ def report(
     """An execution's timeline (states, durations, retries, rollback) and outcome."""
     state: State = ctx.obj
     out, err = _consoles()
+    html = _writable(html)
     with open_target(state.options) as target:
         record = target.record(execution_arn)
     if html is not None:
         _write_html(record, html, err)
-    runs = timeline(record.history)
+    runs = record.timeline()
     if state.as_json(out):
         render.print_json(out, {**record.summary(), "Timeline": [r.to_json() for r in runs]})
     else:
@@ -399,6 +422,7 @@ def demo(
     """The demo restore of `make demo`: the demo server, on the embedded emulator."""
     state: State = ctx.obj
     out, err = _consoles()
+    html = _writable(html)
     options = Options(**{**state.options.__dict__, "local": True})
     with open_target(options) as target:
         instance = _instance(target, None)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
 
-from vss_restore.executions import ExecutionRecord, StateRun, timeline
+from vss_restore.executions import ExecutionRecord, StateRun
 
 _STYLE = """
 :root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24; }
@@ -118,7 +118,7 @@ def _volume_rows(record: ExecutionRecord) -> str:
 
 def render_html(record: ExecutionRecord) -> str:
     css_class, headline = _headline(record)
-    runs = timeline(record.history)
+    runs = record.timeline()
     error = (
         f'<section id="error"><h2>Error</h2><p class="name">{escape(record.error)}</p>'
         f"<pre>{escape(record.cause or '')}</pre></section>"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.live import Live
 
 from vss_restore.cli.render import RUN_MARK, timeline_table
-from vss_restore.executions import ExecutionRecord, fetch_record, timeline
+from vss_restore.executions import ExecutionRecord, fetch_record
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _lines(record: ExecutionRecord, printed: set[tuple[str, str]]) -> list[str]:
     """One line per state that finished since the last call (for logs, not terminals)."""
     lines = []
-    for run in timeline(record.history):
+    for run in record.timeline():
         key = (run.name, run.entered_at.isoformat())
         if run.outcome == "running" or key in printed:
             continue
@@ -33,11 +33,11 @@ def follow(target: Target, execution_arn: str, console: Console) -> ExecutionRec
     """Poll the execution until it ends, showing each state as it runs."""
     record = fetch_record(target.sfn, execution_arn)
     if console.is_terminal:
-        with Live(timeline_table(timeline(record.history)), console=console) as live:
+        with Live(timeline_table(record.timeline()), console=console) as live:
             while not record.finished:
                 time.sleep(target.poll_seconds)
                 record = fetch_record(target.sfn, execution_arn)
-                live.update(timeline_table(timeline(record.history)))
+                live.update(timeline_table(record.timeline()))
         return record
     printed: set[tuple[str, str]] = set()
     while True:

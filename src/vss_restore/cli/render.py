@@ -32,8 +32,8 @@ def print_json(console: Console, document: Any) -> None:
 
 def named_error(record: ExecutionRecord) -> str:
     """``Error: cause``, once (our causes already start with the error name)."""
-    cause = record.cause or ""
-    return cause if cause.startswith(f"{record.error}:") else f"{record.error}: {cause}"
+    error, cause = record.error or record.status, record.cause or ""
+    return cause if cause.startswith(f"{error}:") else f"{error}: {cause}".rstrip(": ")
 
 
 def seconds_text(value: float | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from vss_restore.aws_errors import error_code
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
@@ -106,8 +106,10 @@ def _stack_output(session: boto3.Session, options: Options) -> str | None:
     cloudformation = session.client("cloudformation", endpoint_url=options.endpoint_url)
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except (ClientError, BotoCoreError):
-        return None
+    except ClientError as err:
+        if error_code(err) == "ValidationError":  # no such stack
+            return None
+        raise
     outputs = stacks[0].get("Outputs", []) if stacks else []
     return next((o["OutputValue"] for o in outputs if o["OutputKey"] == "StateMachineArn"), None)
 

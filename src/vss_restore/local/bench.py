@@ -134,30 +134,38 @@ class Strategy:
 
     name: str
     wait_in_task_seconds: int
-    retry_interval: float | None = None  # a fixed Retry interval for the waits, no backoff
+    change: Callable[[dict[str, Any]], None] | None = None  # edits the definition's States
 
     def definition(self) -> str | None:
-        if self.retry_interval is None:
+        if self.change is None:
             return None
         document = json.loads(definition_path().read_text())
-        _fixed_retries(document["States"], self.retry_interval)
+        self.change(document["States"])
         return json.dumps(document)
 
 
-def _fixed_retries(states: dict[str, Any], interval: float) -> None:
+def fixed_retries(states: dict[str, Any], interval: int = 2) -> None:
+    """Retry readiness every ``interval`` seconds, without backoff."""
     for state in states.values():
         for retry in state.get("Retry", []):
             if retry["ErrorEquals"] == ["ResourceNotReady"]:
-                retry.update(IntervalSeconds=int(interval), BackoffRate=1.0, MaxAttempts=400)
+                retry.update(IntervalSeconds=interval, BackoffRate=1.0, MaxAttempts=400)
                 retry.pop("MaxDelaySeconds", None)
         for branch in state.get("Branches", []):
-            _fixed_retries(branch["States"], interval)
+            fixed_retries(branch["States"], interval)
+
+
+def no_warm_up(states: dict[str, Any]) -> None:
+    """The definition without its warm-up branch."""
+    branches = states["PrepareVolumesAndStop"]["Branches"]
+    branches[:] = [b for b in branches if not b["StartAt"].startswith("WarmUp")]
 
 
 STRATEGIES = {
     "poll-in-task": Strategy("poll-in-task", 600),
+    "poll-in-task-no-warm-up": Strategy("poll-in-task-no-warm-up", 600, no_warm_up),
     "retry-backoff": Strategy("retry-backoff", 0),
-    "retry-fixed-2s": Strategy("retry-fixed-2s", 0, retry_interval=2),
+    "retry-fixed-2s": Strategy("retry-fixed-2s", 0, fixed_retries),
 }
 
 
@@ -192,16 +200,17 @@ def measure(
     kinds = draws_by_kind(simulated.draws)
     marks = simulated.marks
     transitions = state_transitions(history)
-    return {
-        "volumes": volumes,
-        "seed": seed,
-        "strategy": strategy,
+    row: dict[str, Any] = {"volumes": volumes, "seed": seed, "strategy": strategy}
+    if status == "SUCCEEDED":
+        row |= {
+            "downtime_s": round(marks["running"] - marks["stop_requested"], 2),
+            "downtime_bound_s": round(downtime_bound(kinds), 2),
+            "rto_s": round(marks["last_task_finished"] - marks["execution_started"], 2),
+            "baseline_rto_s": round(script_rto(kinds, seed, SCRIPT_POLL_SECONDS), 2),
+            "baseline_ideal_rto_s": round(script_rto(kinds, seed, 0), 2),
+        }
+    return row | {
         "status": status,
-        "downtime_s": round(marks["running"] - marks["stop_requested"], 2),
-        "downtime_bound_s": round(downtime_bound(kinds), 2),
-        "rto_s": round(marks["last_task_finished"] - marks["execution_started"], 2),
-        "baseline_rto_s": round(script_rto(kinds, seed, SCRIPT_POLL_SECONDS), 2),
-        "baseline_ideal_rto_s": round(script_rto(kinds, seed, 0), 2),
         "state_transitions": transitions,
         "lambda_invocations": len(simulated.invocations),
         "cost_usd": round(cost_usd(transitions, simulated.invocations), 6),
@@ -216,6 +225,8 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for volumes in sorted({r["volumes"] for r in runs}):
         mine = [r for r in runs if r["volumes"] == volumes and r["status"] == "SUCCEEDED"]
+        if not mine:
+            continue
         ratios = [r["downtime_s"] / r["downtime_bound_s"] for r in mine]
         speedups = [r["baseline_rto_s"] / r["rto_s"] for r in mine]
         ideal = [r["baseline_ideal_rto_s"] / r["rto_s"] for r in mine]
@@ -227,6 +238,9 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "volumes": volumes,
                 "runs": len(mine),
+                "failed_runs": sum(
+                    1 for r in runs if r["volumes"] == volumes and r["status"] != "SUCCEEDED"
+                ),
                 "downtime_ratio_p50": round(percentile(ratios, 50), 3),
                 "downtime_ratio_p95": round(percentile(ratios, 95), 3),
                 "speedup_p50": round(percentile(speedups, 50), 3),
@@ -300,8 +314,14 @@ def _run_all(
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run_once, *job) for job in jobs]
         rows = []
-        for future in futures:
-            rows.append(future.result())
+        for job, future in zip(jobs, futures, strict=True):
+            try:
+                rows.append(future.result())
+            except Exception as err:
+                volumes, seed, strategy = job
+                rows.append(
+                    {"volumes": volumes, "seed": seed, "strategy": strategy, "status": repr(err)}
+                )
             report(rows[-1])
     return rows
 
@@ -318,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     def report(row: dict[str, Any]) -> None:
+        if row["status"] != "SUCCEEDED":
+            print(f"{row['strategy']} {row['volumes']} volumes seed {row['seed']}: {row['status']}")
+            return
         print(
             f"{row['strategy']:<15} {row['volumes']:>2} volumes seed {row['seed']:>2}: "
             f"{row['status']} downtime {row['downtime_s']:.1f} s (bound "

@@ -6,26 +6,36 @@ import json
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from vss_restore import clients
-from vss_restore.definition import Limits, definition_path, render, substitutions
+from vss_restore.definition import (
+    Limits,
+    definition_path,
+    fleet_substitutions,
+    render,
+    substitutions,
+)
 from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history
 from vss_restore.local.faults import Fault, FaultInjector
-from vss_restore.local.fidelity import Ec2Fidelity
+from vss_restore.local.fidelity import Ec2Fidelity, SfnIntegrationCase
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
-from vss_restore.tasks import TASKS
+from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 STATE_MACHINE_NAME = "vss-restore"
+FLEET_STATE_MACHINE_NAME = "vss-restore-fleet"
+Machine = Literal["restore", "fleet"]
+ALL_TASKS = {**TASKS, **FLEET_TASKS}
 LOCK_TABLE_NAME = "vss-restore-locks"
 FUNCTION_PREFIX = "vss-restore-"
 # The interpreter logs every caught task error with its whole parse tree; the execution
@@ -88,7 +98,9 @@ class LocalEngine:
         self.simulated = SimulatedAws(simulation) if simulation else None
         self._simulating = False
         self.fidelity = Ec2Fidelity()
+        self.sfn_fidelity = SfnIntegrationCase()
         self.state_machine_arn = ""
+        self.fleet_state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._hooks: list[tuple[str, Any]] = []
         self._saved_env: dict[str, str | None] = {}
@@ -109,6 +121,7 @@ class LocalEngine:
             clients.reset()
             self._install_hooks()
             self.clock.install()
+            self.sfn_fidelity.install()
             self._deploy()
         except BaseException:
             self.__exit__(None, None, None)
@@ -122,6 +135,7 @@ class LocalEngine:
         tb: TracebackType | None,
     ) -> None:
         self.clock.uninstall()
+        self.sfn_fidelity.uninstall()
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
             events.unregister(event_name, hook)
@@ -147,7 +161,7 @@ class LocalEngine:
     def _install_hooks(self) -> None:
         arn_prefix = f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:"
         self.dispatcher = LambdaDispatcher(
-            load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in TASKS.values()}), arn_prefix
+            load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in ALL_TASKS.values()}), arn_prefix
         )
         for event_name, hook in [
             ("before-call.lambda.Invoke", self.dispatcher),
@@ -177,7 +191,28 @@ class LocalEngine:
         clients.reset()
 
     def function_arn(self, task: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{TASKS[task]}"
+        module = ALL_TASKS[task]
+        return (
+            f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{module}"
+        )
+
+    def _put_state_machine(self, name: str, definition: str) -> str:
+        """Create the state machine, or update it when a joined emulator already has it."""
+        sfn = boto3.client("stepfunctions", region_name=self.region)
+        role_arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/vss-restore-state-machine"
+        existing = [
+            m["stateMachineArn"]
+            for m in sfn.list_state_machines()["stateMachines"]
+            if m["name"] == name
+        ]
+        if existing:
+            sfn.update_state_machine(
+                stateMachineArn=existing[0], definition=definition, roleArn=role_arn
+            )
+            return existing[0]
+        return sfn.create_state_machine(
+            name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+        )["stateMachineArn"]
 
     def _deploy(self) -> None:
         ddb = boto3.client("dynamodb", region_name=self.region)
@@ -192,26 +227,19 @@ class LocalEngine:
             {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
         )
         definition = render(self.definition or definition_path().read_text(), values)
-        sfn = boto3.client("stepfunctions", region_name=self.region)
-        role_arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/vss-restore-state-machine"
-        existing = [
-            m["stateMachineArn"]
-            for m in sfn.list_state_machines()["stateMachines"]
-            if m["name"] == STATE_MACHINE_NAME
-        ]
-        if existing:
-            self.state_machine_arn = existing[0]
-            sfn.update_state_machine(
-                stateMachineArn=existing[0], definition=definition, roleArn=role_arn
-            )
-        else:
-            self.state_machine_arn = sfn.create_state_machine(
-                name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
-            )["stateMachineArn"]
+        self.state_machine_arn = self._put_state_machine(STATE_MACHINE_NAME, definition)
+        fleet_values = fleet_substitutions(
+            {t: self.function_arn(t) for t in FLEET_TASKS}, self.state_machine_arn
+        )
+        self.fleet_state_machine_arn = self._put_state_machine(
+            FLEET_STATE_MACHINE_NAME, render(definition_path("fleet").read_text(), fleet_values)
+        )
 
     # --- running ------------------------------------------------------------------------
 
-    def start(self, request: dict[str, Any], name: str | None = None) -> str:
+    def start(
+        self, request: dict[str, Any], name: str | None = None, machine: Machine = "restore"
+    ) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
         if self.simulated is not None and not self._simulating:
             # From the first execution on: setting up the world stays instant.
@@ -223,9 +251,10 @@ class LocalEngine:
         if self.simulated is not None:
             self.simulated.mark("execution_started")
         sfn = boto3.client("stepfunctions", region_name=self.region)
+        fleet = machine == "fleet"
         return sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name or execution_name(request),
+            stateMachineArn=self.fleet_state_machine_arn if fleet else self.state_machine_arn,
+            name=name or (f"fleet-{uuid.uuid4().hex[:12]}" if fleet else execution_name(request)),
             input=json.dumps(request),
         )["executionArn"]
 
@@ -253,7 +282,11 @@ class LocalEngine:
         )
 
     def run(
-        self, request: dict[str, Any], timeout: float = 60.0, name: str | None = None
+        self,
+        request: dict[str, Any],
+        timeout: float = 60.0,
+        name: str | None = None,
+        machine: Machine = "restore",
     ) -> ExecutionResult:
-        """Start a restore and wait for its end."""
-        return self.wait(self.start(request, name), timeout)
+        """Start a restore (or, with ``machine="fleet"``, a fleet restore) and wait for its end."""
+        return self.wait(self.start(request, name, machine), timeout)

@@ -10,6 +10,9 @@ each has its own test. Only the local engine installs them; product code never s
   attaching a volume that is attached elsewhere (``VolumeInUse``).
 - ``DetachVolume`` of the root volume of an instance that is not stopped fails
   (``IncorrectState``).
+- The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
+  used by the fleet machine) takes AWS's PascalCase parameters and answers in PascalCase:
+  moto's interpreter passes them to boto3 unchanged (``SfnIntegrationCase``).
 """
 
 from __future__ import annotations
@@ -138,3 +141,47 @@ def _instance(backend: Any, instance_id: str | None) -> Any:
             if instance.id == instance_id:
                 return instance
     return None
+
+
+class SfnIntegrationCase:
+    """Step Functions tasks that call Step Functions speak PascalCase, as in AWS.
+
+    moto leaves parameter and response names as they are, so ``StateMachineArn`` reaches
+    boto3 (which wants ``stateMachineArn``) and ``executionArn`` comes back (the state
+    expects ``ExecutionArn``). Only the top-level names change: ``Input`` and ``Output``
+    hold the user's JSON.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[str, Any] = {}
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: PLC0415
+            state_task_service_sfn as sfn_task,
+        )
+
+        cls = sfn_task.StateTaskServiceSfn
+        self._saved = {
+            "_normalise_parameters": cls._normalise_parameters,
+            "_normalise_response": cls._normalise_response,
+        }
+        original_parameters = cls._normalise_parameters
+
+        def normalise_parameters(task: Any, parameters: dict[str, Any], *a: Any, **k: Any) -> None:
+            original_parameters(task, parameters, *a, **k)
+            for key in list(parameters):
+                parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+        def normalise_response(task: Any, response: Any, *a: Any, **k: Any) -> None:
+            if isinstance(response, dict):
+                for key in list(response):
+                    response[key[:1].upper() + key[1:]] = response.pop(key)
+
+        cls._normalise_parameters = normalise_parameters
+        cls._normalise_response = normalise_response
+        self._cls = cls
+
+    def uninstall(self) -> None:
+        for name, method in self._saved.items():
+            setattr(self._cls, name, method)
+        self._saved = {}

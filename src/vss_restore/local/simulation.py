@@ -230,7 +230,8 @@ class SimulatedAws:
             return error_answer(
                 "IncorrectInstanceState", f"The instance '{instance_id}' is {state}."
             )
-        if operation == "DetachVolume" and body.get("VolumeId") in self._world.detaching:
+        detaching = self._world.detaching.get(str(body.get("VolumeId")))
+        if operation == "DetachVolume" and detaching is not None and now < detaching[2]:
             return error_answer(
                 "IncorrectState", f"Volume '{body['VolumeId']}' is already detaching."
             )
@@ -250,8 +251,9 @@ class SimulatedAws:
 
     def _count(self, kind: str, key: str) -> int:
         name = f"{kind}:{key}"
-        self._counters[name] = self._counters.get(name, 0) + 1
-        return self._counters[name]
+        with self._lock:
+            self._counters[name] = self._counters.get(name, 0) + 1
+            return self._counters[name]
 
     # --- after mutating calls: schedule the modelled end of the change ------------------
 

@@ -1,0 +1,28 @@
+"""ResolveFleet: validate a fleet request, find its instances, and plan its waves."""
+
+from typing import Any
+
+from vss_restore import clients
+from vss_restore.fleet import parse_fleet_request, plan_waves, start_wave
+from vss_restore.instance import instances_tagged
+from vss_restore.lambda_task import task
+
+
+@task
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    fleet, options = parse_fleet_request(event.get("Request"))
+    if fleet.instances is not None:
+        instances = list(fleet.instances)
+    else:
+        assert fleet.tag_filter is not None  # noqa: S101 - the request has one or the other
+        instances = instances_tagged(clients.ec2(), fleet.tag_filter.key, fleet.tag_filter.values)
+    waves = plan_waves(instances, [list(w) for w in fleet.waves] if fleet.waves else None)
+    return start_wave(
+        {
+            "Waves": waves,
+            "Options": options,
+            "MaxConcurrency": fleet.max_concurrency,
+            "ToleratedFailurePercentage": fleet.tolerated_failure_percentage,
+            "Done": [],
+        }
+    )

@@ -1,0 +1,135 @@
+"""Fleet restores: one child restore per instance, wave by wave, failures tolerated or not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from vss_restore.local import LocalEngine, world
+from vss_restore.local.invariants import InstanceState
+
+HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+TWO_DISKS = world.DEMO_DISKS[:2]
+
+
+@pytest.fixture
+def fleet(engine: LocalEngine) -> list[str]:
+    """Four tagged servers with a VSS set each, except the third (it cannot be restored)."""
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instances = []
+    for n in range(4):
+        instance = world.windows_instance(ec2, TWO_DISKS, name=f"app{n}")
+        ec2.create_tags(Resources=[instance], Tags=[{"Key": "Tier", "Value": "app"}])
+        if n != 2:
+            world.vss_snapshot_set(ec2, instance, taken_at=HOUR_AGO, set_id=f"set-{n}")
+        instances.append(instance)
+    return instances
+
+
+def started_order(engine: LocalEngine, report: dict[str, Any]) -> list[str]:
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    starts = {
+        line["InstanceId"]: sfn.describe_execution(executionArn=line["ExecutionArn"])["startDate"]
+        for line in report["Instances"]
+    }
+    return sorted(starts, key=starts.__getitem__)
+
+
+def test_fleet_restores_every_instance_and_tolerates_one_failure(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN four servers by tag, one without snapshots, and 25 % tolerated failures
+    before = {i: InstanceState.capture(ec2, i) for i in fleet}
+    request = {"TagFilter": {"Key": "Tier", "Values": ["app"]}, "ToleratedFailurePercentage": 25}
+
+    # WHEN the fleet is restored
+    result = engine.run(request, timeout=120, machine="fleet")
+
+    # THEN it succeeds with one failed instance, left untouched, and three restored
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    assert (report["Total"], report["Succeeded"], report["Failed"]) == (4, 3, 1)
+    by_instance = {line["InstanceId"]: line for line in report["Instances"]}
+    assert set(by_instance) == set(fleet)
+    assert by_instance[fleet[2]]["Status"] == "FAILED"
+    assert by_instance[fleet[2]]["Error"] == "SnapshotSetNotFound"
+    assert InstanceState.capture(ec2, fleet[2]) == before[fleet[2]]
+    for instance in (fleet[0], fleet[1], fleet[3]):
+        assert by_instance[instance]["Status"] == "SUCCEEDED"
+        now = world.attached(ec2, instance)
+        assert set(now) == set(before[instance].volumes)
+        assert not set(now.values()) & set(before[instance].volumes.values())
+
+
+def test_waves_run_in_order_and_a_failed_wave_stops_the_next(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN waves [0, 1], [2], [3] and no failure tolerated
+    waves = [[fleet[0], fleet[1]], [fleet[2]], [fleet[3]]]
+    before_last = InstanceState.capture(ec2, fleet[3])
+
+    # WHEN the fleet is restored
+    result = engine.run(
+        {"Instances": fleet, "Waves": waves, "MaxConcurrency": 2}, timeout=120, machine="fleet"
+    )
+
+    # THEN wave 1 ran before wave 2, wave 2's failure stopped the fleet, wave 3 never started
+    assert result.status == "FAILED"
+    assert result.error == "FleetFailureThresholdExceeded"
+    assert "1 of 4 restores failed" in (result.cause or "")
+    assert f"not started: {fleet[3]}" in (result.cause or "")
+    assert InstanceState.capture(ec2, fleet[3]) == before_last
+    report = next(
+        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
+        for e in reversed(result.history)
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "FleetReport"
+    )
+    assert report["NotStarted"] == [fleet[3]]
+    assert [line["InstanceId"] for line in report["Instances"]] == fleet[:3]
+
+
+def test_waves_are_respected_in_order(engine: LocalEngine, fleet: list[str]) -> None:
+    # GIVEN waves that run instance 3 first, then 0 and 1 (instance 2 is left out of the fleet)
+    chosen = [fleet[3], fleet[0], fleet[1]]
+    waves = [[fleet[3]], [fleet[0], fleet[1]]]
+
+    # WHEN
+    result = engine.run({"Instances": chosen, "Waves": waves}, timeout=120, machine="fleet")
+
+    # THEN the first wave's restore started before any of the second's
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None
+    order = started_order(engine, result.output)
+    assert order[0] == fleet[3]
+    assert set(order[1:]) == {fleet[0], fleet[1]}
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({}, "$"),
+        ({"Instances": ["i-nothex"]}, "Instances"),
+        ({"Instances": ["i-0123456789abcdef0"], "TagFilter": {"Key": "a", "Values": ["b"]}}, "$"),
+        ({"Instances": ["i-0123456789abcdef0"], "SnapshotSetId": "x"}, "SnapshotSetId"),
+        ({"Instances": ["i-0123456789abcdef0"], "MaxConcurrency": 0}, "MaxConcurrency"),
+        ({"Instances": ["i-0123456789abcdef0"], "ToleratedFailurePercentage": 101}, "Tolerated"),
+        ({"Instances": ["i-0123456789abcdef0"], "Waves": [["i-0123456789abcdef1"]]}, "Waves"),
+        ({"Instances": ["i-0123456789abcdef0"], "PowerOnAfterRestore": "yes"}, "PowerOn"),
+        ({"TagFilter": {"Key": "Tier", "Values": ["nothing-has-this"]}}, "TagFilter"),
+    ],
+)
+def test_bad_fleet_requests_are_rejected_before_any_restore_starts(
+    engine: LocalEngine, fleet: list[str], request_fields: dict[str, Any], field: str
+) -> None:
+    result = engine.run(request_fields, timeout=60, machine="fleet")
+
+    assert result.status == "FAILED"
+    assert result.error == "InvalidRequest"
+    assert field in (result.cause or "")
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    assert sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"] == []
