@@ -39,7 +39,7 @@ class TaskFunctions(Construct):
             code=lambda_.Code.from_asset(str(assets.layer_dir), exclude=[".installed"]),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="Powertools, X-Ray SDK and pydantic for the vss-restore tasks (arm64)",
+            description="Powertools and pydantic for the vss-restore tasks (arm64)",
         )
         self.functions: dict[str, lambda_.Function] = {}
         for task, module in TASKS.items():

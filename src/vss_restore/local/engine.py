@@ -40,7 +40,7 @@ LOCK_TABLE_NAME = "vss-restore-locks"
 FUNCTION_PREFIX = "vss-restore-"
 # The interpreter logs every caught task error with its whole parse tree; the execution
 # history already holds each error, so only the emulator's criticals are worth seeing.
-_NOISY_LOGGERS = ("moto.stepfunctions.parser", "aws_lambda_powertools.tracing.tracer")
+_NOISY_LOGGERS = ("moto.stepfunctions.parser",)
 # Quiet, untraced task logs unless the caller has set them up.
 _TASK_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
