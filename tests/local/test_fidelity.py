@@ -260,3 +260,33 @@ def test_detach_volume_detaches_data_volume_when_instance_is_running(
     # THEN it is detached and the root volume is untouched
     assert attached(ec2, instance_id) == {"/dev/sda1": root}
     assert volume(ec2, data)["State"] == "available"
+
+
+def test_sfn_integration_speaks_pascal_case_as_aws_does_and_is_removed_again() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: PLC0415
+        state_task_service_sfn as sfn_task,
+    )
+
+    from vss_restore.local.fidelity import SfnIntegrationCase  # noqa: PLC0415
+
+    cls = sfn_task.StateTaskServiceSfn
+    before = (cls._normalise_parameters, cls._normalise_response)
+    case = SfnIntegrationCase()
+    case.install()
+    try:
+        task = cls.__new__(cls)
+        task._get_boto_service_action = lambda: "describe_execution"  # type: ignore[method-assign]
+        parameters = {"StateMachineArn": "arn:sm", "Name": "n", "Input": '{"InstanceId": "i-1"}'}
+        cls._normalise_parameters(task, parameters)
+        response = {"executionArn": "arn:x", "output": {"keepThis": 1}}
+        cls._normalise_response(task, response)
+    finally:
+        case.uninstall()
+
+    assert parameters == {
+        "stateMachineArn": "arn:sm",
+        "name": "n",
+        "input": '{"InstanceId": "i-1"}',
+    }
+    assert response == {"ExecutionArn": "arn:x", "Output": {"keepThis": 1}}  # only the top level
+    assert (cls._normalise_parameters, cls._normalise_response) == before
