@@ -50,15 +50,22 @@ def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
 
+def _function_arn_values(
+    tasks: Mapping[str, str], function_arns: Mapping[str, str]
+) -> dict[str, str]:
+    """``${<Task>FunctionArn}`` → ARN for each task; ``ValueError`` naming any without one."""
+    missing = sorted(set(tasks) - set(function_arns))
+    if missing:
+        raise ValueError(f"no function ARN for task(s): {', '.join(missing)}")
+    return {function_arn_placeholder(task): function_arns[task] for task in tasks}
+
+
 def substitutions(
     function_arns: Mapping[str, str], lock_table_name: str, limits: Limits
 ) -> dict[str, str]:
     """Every value the definition needs: one Lambda ARN per task, the lock table, the limits."""
-    missing = sorted(set(TASKS) - set(function_arns))
-    if missing:
-        raise ValueError(f"no function ARN for task(s): {', '.join(missing)}")
     return {
-        **{function_arn_placeholder(task): function_arns[task] for task in TASKS},
+        **_function_arn_values(TASKS, function_arns),
         "LockTableName": lock_table_name,
         **limits.as_substitutions(),
     }
@@ -81,11 +88,8 @@ def fleet_substitutions(
     function_arns: Mapping[str, str], restore_state_machine_arn: str
 ) -> dict[str, str]:
     """What the fleet definition needs: its tasks' ARNs and the restore machine's."""
-    missing = sorted(set(FLEET_TASKS) - set(function_arns))
-    if missing:
-        raise ValueError(f"no function ARN for fleet task(s): {', '.join(missing)}")
     return {
-        **{function_arn_placeholder(task): function_arns[task] for task in FLEET_TASKS},
+        **_function_arn_values(FLEET_TASKS, function_arns),
         "RestoreStateMachineArn": restore_state_machine_arn,
     }
 
