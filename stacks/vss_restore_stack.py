@@ -12,7 +12,8 @@ from stacks.parts.functions import TaskFunctions
 from stacks.parts.lock_table import LockTable
 from stacks.parts.monitoring import Monitoring
 from stacks.parts.permissions import TaskRoles
-from stacks.parts.state_machine import RestoreStateMachine
+from stacks.parts.state_machine import FleetStateMachine, RestoreStateMachine
+from vss_restore.tasks import FLEET_TASKS, TASKS
 
 
 class VssRestoreStack(Stack):
@@ -44,9 +45,16 @@ class VssRestoreStack(Stack):
         restore = RestoreStateMachine(
             self,
             "StateMachine",
-            functions=tasks.functions,
+            functions={t: f for t, f in tasks.functions.items() if t in TASKS},
             lock_table=lock.table,
             limits=config.limits,
+            log_retention=retention,
+        )
+        fleet = FleetStateMachine(
+            self,
+            "FleetMachine",
+            functions={t: f for t, f in tasks.functions.items() if t in FLEET_TASKS},
+            restore=restore.state_machine,
             log_retention=retention,
         )
         watch = Monitoring(
@@ -58,6 +66,7 @@ class VssRestoreStack(Stack):
             notification_email=config.notification_email,
         )
         CfnOutput(self, "StateMachineArn", value=restore.state_machine.state_machine_arn)
+        CfnOutput(self, "FleetStateMachineArn", value=fleet.state_machine.state_machine_arn)
         CfnOutput(self, "TopicArn", value=watch.topic.topic_arn)
         CfnOutput(
             self,

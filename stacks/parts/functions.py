@@ -10,7 +10,7 @@ from constructs import Construct
 
 from stacks.parts.bundle import LambdaAssets
 from stacks.parts.permissions import TaskRoles
-from vss_restore.tasks import POLLING_TASKS, TASKS
+from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 # A polling task waits in one invocation for up to this long, then hands over to the
@@ -19,7 +19,7 @@ POLL_IN_TASK_SECONDS = 600
 
 
 class TaskFunctions(Construct):
-    """``functions/<module>.handler`` for every task in ``vss_restore.tasks.TASKS``."""
+    """``functions/<module>.handler`` for every task of both machines (``TASKS``, ``FLEET_TASKS``)."""
 
     def __init__(
         self,
@@ -42,7 +42,7 @@ class TaskFunctions(Construct):
             description="Powertools and pydantic for the vss-restore tasks (arm64)",
         )
         self.functions: dict[str, lambda_.Function] = {}
-        for task, module in TASKS.items():
+        for task, module in {**TASKS, **FLEET_TASKS}.items():
             self.functions[task] = lambda_.Function(
                 self,
                 task,

@@ -55,6 +55,10 @@ ROLE_OF_TASK: dict[str, str] = {
     "FinalizeReplacedVolumes": FINALIZE,
     "DeleteRestoredVolumes": CLEANUP,
     "MarkLeftovers": CLEANUP,
+    # The fleet machine's tasks: ResolveFleet reads instances, the others compute only.
+    "ResolveFleet": READ,
+    "FleetProgress": READ,
+    "FleetReport": READ,
 }
 
 DESCRIBE_ACTIONS = [

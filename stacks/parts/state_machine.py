@@ -1,16 +1,17 @@
-"""The restore state machine, from statemachines/restore.asl.json with its substitutions."""
+"""The state machines: restore.asl.json and fleet.asl.json, with their substitutions."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from vss_restore.definition import Limits, definition_path, substitutions
+from vss_restore.definition import Limits, definition_path, fleet_substitutions, substitutions
 
 
 class RestoreStateMachine(Construct):
@@ -60,6 +61,75 @@ class RestoreStateMachine(Construct):
                     applies_to=[
                         "Resource::*",
                         {"regex": "/^Resource::<Tasks[A-Za-z0-9]+\\.Arn>:\\*$/"},
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+
+
+class FleetStateMachine(Construct):
+    """Many restores, wave by wave: child executions of the restore machine (``.sync:2``)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.Function],
+        restore: sfn.StateMachine,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "Fleet",
+            definition_body=sfn.DefinitionBody.from_file(str(definition_path("fleet"))),
+            definition_substitutions=fleet_substitutions(
+                {task: fn.function_arn for task, fn in functions.items()},
+                restore.state_machine_arn,
+            ),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+        for fn in functions.values():
+            fn.grant_invoke(self.state_machine)
+        # startExecution.sync:2 starts a restore, follows it, and stops it if the fleet stops.
+        restore.grant_start_execution(self.state_machine)
+        restore.grant_execution(
+            self.state_machine, "states:DescribeExecution", "states:StopExecution"
+        )
+        stack = Stack.of(self)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/"
+                    "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+                ],
+            )
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.state_machine.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Fleet: lambda:InvokeFunction on '<function ARN>:*' (versions of its own "
+                        "fleet task functions); DescribeExecution/StopExecution on the executions "
+                        "of this stack's restore machine only ('execution:<name>:*'); X-Ray and "
+                        "log delivery actions support no resource-level permissions."
+                    ),
+                    applies_to=[
+                        "Resource::*",
+                        {"regex": "/^Resource::<Tasks[A-Za-z0-9]+\\.Arn>:\\*$/"},
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"},
                     ],
                 )
             ],

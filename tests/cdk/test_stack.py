@@ -13,7 +13,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from tests.cdk.conftest import Synth
 from vss_restore.definition import Limits, definition_path, placeholders
-from vss_restore.tasks import POLLING_TASKS, TASKS, function_arn_placeholder
+from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +32,8 @@ def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
 ) -> None:
     functions = _functions_by_logical_id(template)
     handlers = sorted(p["Handler"] for p in functions.values())
-    assert handlers == sorted(f"functions.{m}.handler" for m in TASKS.values())
+    modules = [*TASKS.values(), *FLEET_TASKS.values()]
+    assert handlers == sorted(f"functions.{m}.handler" for m in modules)
     for props in functions.values():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
@@ -115,6 +116,29 @@ def test_state_machine_may_invoke_exactly_the_task_functions(template: Template)
     assert targets == set(_functions_by_logical_id(template))
 
 
+def test_fleet_machine_runs_the_restore_machine_and_may_follow_its_executions(
+    template: Template,
+) -> None:
+    machines = _resources(template, "AWS::StepFunctions::StateMachine")
+    restore_id = next(k for k in machines if k.startswith("StateMachineRestore"))
+    fleet = next(v["Properties"] for k, v in machines.items() if k.startswith("FleetMachine"))
+    substitutions = fleet["DefinitionSubstitutions"]
+    assert substitutions["RestoreStateMachineArn"] == {"Ref": restore_id}
+    assert set(substitutions) == placeholders(definition_path("fleet").read_text())
+    statements = [
+        s
+        for p in _resources(template, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"][0]["Ref"].startswith("FleetMachine")
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    start = next(s for s in statements if s["Action"] == "states:StartExecution")
+    assert start["Resource"] == {"Ref": restore_id}
+    follow = next(s for s in statements if "states:StopExecution" in s["Action"])
+    assert "states:DescribeExecution" in follow["Action"]
+    events = next(s for s in statements if "events:PutRule" in s["Action"])
+    assert "StepFunctionsGetEventsForStepFunctionsExecutionRule" in json.dumps(events["Resource"])
+
+
 def test_lock_table_is_on_demand_keyed_by_instance_with_ttl(template: Template) -> None:
     template.has_resource_properties(
         "AWS::DynamoDB::GlobalTable",
@@ -131,7 +155,7 @@ def test_log_groups_keep_logs_for_the_configured_retention(synth: Synth) -> None
     _, monthly = synth(logRetentionDays=30)
     for template, days in ((default, 90), (monthly, 30)):
         groups = _resources(template, "AWS::Logs::LogGroup")
-        assert len(groups) == 2
+        assert len(groups) == 3  # tasks, restore executions, fleet executions
         assert all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
 
 
