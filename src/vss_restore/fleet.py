@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from vss_restore.errors import InvalidRequest, TerminalError
-from vss_restore.models import InstanceId, Model, RestoreRequest
+from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request
 
 FLEET_FIELDS = (
     "Instances",
@@ -67,14 +67,6 @@ class FleetRequest(Model):
         return self
 
 
-def _reason(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "$"
-    if first["type"] == "extra_forbidden":
-        return field, "is not a known field"
-    return field, str(first["msg"]).removeprefix("Value error, ")
-
-
 def parse_fleet_request(payload: object) -> tuple[FleetRequest, dict[str, Any]]:
     """The fleet settings and the restore options every instance gets; ``InvalidRequest``."""
     if not isinstance(payload, dict):
@@ -87,7 +79,7 @@ def parse_fleet_request(payload: object) -> tuple[FleetRequest, dict[str, Any]]:
     try:
         fleet = FleetRequest.model_validate(fleet_part)
     except ValidationError as err:
-        raise InvalidRequest(*_reason(err)) from err
+        raise invalid_request(err) from err
     # The options are validated as the restore machine will validate them.
     RestoreRequest.parse({"InstanceId": "i-00000000", **options})
     return fleet, options
@@ -153,14 +145,18 @@ def next_step(
     total = sum(len(w) for w in waves)
     if failed * 100 > tolerated_percentage * total:
         return "Stop"
-    finished_waves = 0
-    remaining = len(done)
+    return "RunWave" if _waves_finished(waves, done) < len(waves) else "Report"
+
+
+def _waves_finished(waves: list[list[str]], done: list[dict[str, Any]]) -> int:
+    """How many waves have all their results in ``done`` (waves run one after another)."""
+    remaining, finished = len(done), 0
     for wave in waves:
         if remaining < len(wave):
             break
         remaining -= len(wave)
-        finished_waves += 1
-    return "RunWave" if finished_waves < len(waves) else "Report"
+        finished += 1
+    return finished
 
 
 def fleet_report(
@@ -196,6 +192,6 @@ def start_wave(fleet: dict[str, Any]) -> dict[str, Any]:
     step = next_step(waves, done, fleet["ToleratedFailurePercentage"])
     current: list[dict[str, Any]] = []
     if step == "RunWave":
-        index = next(n for n in range(len(waves)) if sum(map(len, waves[: n + 1])) > len(done))
-        current = [{"InstanceId": i, **fleet["Options"]} for i in waves[index]]
+        wave = waves[_waves_finished(waves, done)]
+        current = [{"InstanceId": i, **fleet["Options"]} for i in wave]
     return {**fleet, "Next": step, "CurrentWave": current}

@@ -53,6 +53,18 @@ def _iso_text(value: object) -> object:
     return value
 
 
+def invalid_request(err: ValidationError) -> InvalidRequest:
+    """The first problem pydantic found, as ``InvalidRequest`` naming its field."""
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "$"
+    reason = (
+        "is not a known field"
+        if first["type"] == "extra_forbidden"
+        else first["msg"].removeprefix("Value error, ")
+    )
+    return InvalidRequest(field, reason)
+
+
 class RestoreRequest(Model):
     """The state machine input (PascalCase, like AWS APIs; only those names are accepted)."""
 
@@ -97,14 +109,7 @@ class RestoreRequest(Model):
         try:
             return cls.model_validate(payload)
         except ValidationError as err:
-            first = err.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "$"
-            reason = (
-                "is not a known field"
-                if first["type"] == "extra_forbidden"
-                else first["msg"].removeprefix("Value error, ")
-            )
-            raise InvalidRequest(field, reason) from err
+            raise invalid_request(err) from err
 
     def to_payload(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)

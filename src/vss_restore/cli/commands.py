@@ -30,7 +30,7 @@ from vss_restore.cli.target import (
     open_target,
 )
 from vss_restore.discovery import catalogue, find_snapshot_set
-from vss_restore.errors import InvalidRequest, TerminalError
+from vss_restore.errors import TerminalError
 from vss_restore.executions import ExecutionRecord
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.models import RestoreRequest
@@ -125,9 +125,6 @@ def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
         except CliError as failure:
             err.print(f"[red]{failure}[/]", highlight=False)
             raise typer.Exit(failure.exit_code) from failure
-        except InvalidRequest as failure:
-            err.print(f"[red]InvalidRequest[/]: {failure}", highlight=False)
-            raise typer.Exit(2) from failure
         except TerminalError as failure:
             err.print(f"[red]{type(failure).__name__}[/]: {failure}", highlight=False)
             raise typer.Exit(2) from failure

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
 
+from vss_restore.cli.render import seconds_text
 from vss_restore.executions import ExecutionRecord, StateRun
 
 _STYLE = """
@@ -49,10 +50,6 @@ def _package_version() -> str:
         return "unknown"
 
 
-def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} s"
-
-
 def _headline(record: ExecutionRecord) -> tuple[str, str]:
     if record.status == "SUCCEEDED":
         return (
@@ -73,8 +70,8 @@ def _facts(record: ExecutionRecord) -> str:
     rows = [
         ("Instance", record.instance_id or "—"),
         ("Snapshot set", record.snapshot_set_id or "—"),
-        ("Downtime", _seconds(record.downtime_seconds)),
-        ("RTO", _seconds(record.rto_seconds if record.status == "SUCCEEDED" else None)),
+        ("Downtime", seconds_text(record.downtime_seconds)),
+        ("RTO", seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None)),
         ("Started", record.started_at.isoformat(timespec="seconds")),
         ("Finished", record.stopped_at.isoformat(timespec="seconds") if record.stopped_at else "—"),
         ("Execution", record.arn),
