@@ -14,6 +14,34 @@ from constructs import Construct
 from vss_restore.definition import Limits, definition_path, fleet_substitutions, substitutions
 
 
+def logged_state_machine(
+    scope: Construct,
+    name: str,
+    values: dict[str, str],
+    functions: dict[str, lambda_.Function],
+    log_retention: logs.RetentionDays,
+) -> tuple[logs.LogGroup, sfn.StateMachine]:
+    """``statemachines/<name>.asl.json`` as a Standard machine: traced, every event logged
+    with its data to its own log group, allowed to invoke its task functions."""
+    log_group = logs.LogGroup(
+        scope, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+    )
+    machine = sfn.StateMachine(
+        scope,
+        name,
+        definition_body=sfn.DefinitionBody.from_file(str(definition_path(name.lower()))),
+        definition_substitutions=values,
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+        ),
+    )
+    for fn in functions.values():
+        fn.grant_invoke(machine)
+    return log_group, machine
+
+
 class RestoreStateMachine(Construct):
     def __init__(
         self,
@@ -26,28 +54,12 @@ class RestoreStateMachine(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
         self.substitutions = substitutions(
             {task: fn.function_arn for task, fn in functions.items()}, lock_table.table_name, limits
         )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "Restore",
-            definition_body=sfn.DefinitionBody.from_file(str(definition_path())),
-            definition_substitutions=self.substitutions,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+        self.log_group, self.state_machine = logged_state_machine(
+            self, "Restore", self.substitutions, functions, log_retention
         )
-        for fn in functions.values():
-            fn.grant_invoke(self.state_machine)
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
             [
@@ -81,25 +93,12 @@ class FleetStateMachine(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        values = fleet_substitutions(
+            {task: fn.function_arn for task, fn in functions.items()}, restore.state_machine_arn
         )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "Fleet",
-            definition_body=sfn.DefinitionBody.from_file(str(definition_path("fleet"))),
-            definition_substitutions=fleet_substitutions(
-                {task: fn.function_arn for task, fn in functions.items()},
-                restore.state_machine_arn,
-            ),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+        self.log_group, self.state_machine = logged_state_machine(
+            self, "Fleet", values, functions, log_retention
         )
-        for fn in functions.values():
-            fn.grant_invoke(self.state_machine)
         # startExecution.sync:2 starts a restore, follows it, and stops it if the fleet stops.
         restore.grant_start_execution(self.state_machine)
         restore.grant_execution(
