@@ -5,10 +5,12 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from vss_restore import clients
+from vss_restore.drill import check_clone_target
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
 from vss_restore.models import Model, RestoreRequest
 from vss_restore.opt_in import OptInTag
+from vss_restore.run_command import require_document
 
 
 class Event(Model):
@@ -26,6 +28,10 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     opt_in = OptInTag.from_env()
     if opt_in is not None:
         opt_in.require(raw)
+    if request.is_clone:
+        check_clone_target(clients.ec2(), request, raw)
+        if request.validation_document:
+            require_document(clients.ssm(), request.validation_document)
     return {
         "Request": request.to_payload(),
         "Execution": parsed.execution,

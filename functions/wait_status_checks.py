@@ -1,8 +1,13 @@
-"""WaitStatusChecks: ResourceNotReady until system and instance checks are ok."""
+"""WaitStatusChecks: ResourceNotReady until system and instance checks are ok.
 
+Returns when they passed and the volumes the healthy instance has (a drill reports them).
+"""
+
+from datetime import datetime
 from typing import Any
 
 from vss_restore import clients
+from vss_restore.instance import attached_volumes, describe_instance
 from vss_restore.lambda_task import task
 from vss_restore.power import status_checks_passed
 from vss_restore.task_events import InstanceWaitEvent
@@ -10,12 +15,19 @@ from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll
 
 
 @task
-def handler(event: dict[str, Any]) -> None:
+def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = InstanceWaitEvent.model_validate(event)
     ec2 = clients.ec2()
-    poll(
-        lambda now: status_checks_passed(
+
+    def passed_at(now: datetime) -> datetime:
+        status_checks_passed(
             ec2, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now
-        ),
-        POLL_STATUS_CHECKS_SECONDS,
-    )
+        )
+        return now
+
+    when = poll(passed_at, POLL_STATUS_CHECKS_SECONDS)
+    volumes = attached_volumes(describe_instance(ec2, parsed.instance_id))
+    return {
+        "PassedAt": when.isoformat(),
+        "Volumes": {device: ebs["VolumeId"] for device, ebs in volumes.items()},
+    }

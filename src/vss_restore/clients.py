@@ -9,8 +9,11 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_ssm import SSMClient
 
 # Standard mode retries throttling and 5xx answers with jittered backoff inside the task,
 # before the state machine's own Retry takes over.
@@ -27,7 +30,25 @@ def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", config=_CONFIG)
 
 
+@functools.cache
+def ssm() -> SSMClient:
+    return boto3.client("ssm", config=_CONFIG)
+
+
+@functools.cache
+def cloudwatch() -> CloudWatchClient:
+    return boto3.client("cloudwatch", config=_CONFIG)
+
+
+@functools.cache
+def events() -> EventBridgeClient:
+    return boto3.client("events", config=_CONFIG)
+
+
+_ALL = (ec2, dynamodb, ssm, cloudwatch, events)
+
+
 def reset() -> None:
     """Forget cached clients (the local engine calls this when the emulator starts or stops)."""
-    ec2.cache_clear()
-    dynamodb.cache_clear()
+    for client in _ALL:
+        client.cache_clear()

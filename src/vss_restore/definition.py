@@ -39,6 +39,8 @@ class Limits:
     StartTimeoutSeconds: int = 600
     StatusCheckTimeoutSeconds: int = 900
     RollbackWaitTimeoutSeconds: int = 900
+    # A drill's validation command: until SSM accepts it, then until it finishes.
+    ValidationTimeoutSeconds: int = 1800
     # Longer than any execution can last, so it expires only after a crashed execution.
     LockTtlSeconds: int = 6 * 3600
 

@@ -72,6 +72,18 @@ class RollbackFailed(TerminalError):
     """Rolling back did not complete; the cause lists what is left where."""
 
 
+class CloneLaunchFailed(TerminalError):
+    """The drill's clone could not be launched, or it stopped instead of running."""
+
+
+class DrillValidationFailed(TerminalError):
+    """The clone came up, but the validation command did not succeed on it."""
+
+
+class DrillCleanupFailed(TerminalError):
+    """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
+
+
 # --- retryable ------------------------------------------------------------------------------
 
 
@@ -103,6 +115,9 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     SwapFailed,
     StartFailed,
     RollbackFailed,
+    CloneLaunchFailed,
+    DrillValidationFailed,
+    DrillCleanupFailed,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

@@ -23,6 +23,24 @@ from vss_restore.errors import InvalidRequest
 
 InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")]
 VolumeId = Annotated[str, StringConstraints(pattern=r"^vol-[0-9a-f]{8,17}$")]
+SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
+InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")]
+# SSM document names: letters, digits, _ - . (AWS-owned names included), or a document ARN.
+DocumentName = Annotated[
+    str, StringConstraints(pattern=r"^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$")
+]
+Mode = Literal["InPlace", "Clone"]
+# Fields that only a clone drill uses, and those that only an in-place restore uses.
+CLONE_ONLY_FIELDS = (
+    "SubnetId",
+    "SecurityGroupIds",
+    "InstanceType",
+    "KeepClone",
+    "ValidationDocument",
+    "ValidationParameters",
+)
+IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes")
 
 
 def _valid_device(name: str) -> str:
@@ -82,6 +100,29 @@ class RestoreRequest(Model):
     dry_run: bool = Field(default=False, alias="DryRun", strict=True)
     power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
     delete_replaced_volumes: bool = Field(default=False, alias="DeleteReplacedVolumes", strict=True)
+    # Clone drills (Mode "Clone"): where the clone runs, what checks it, whether it stays.
+    mode: Mode = Field(default="InPlace", alias="Mode")
+    subnet_id: SubnetId | None = Field(default=None, alias="SubnetId")
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="SecurityGroupIds", min_length=1, max_length=5
+    )
+    instance_type: InstanceType | None = Field(default=None, alias="InstanceType")
+    keep_clone: bool = Field(default=False, alias="KeepClone", strict=True)
+    validation_document: DocumentName | None = Field(default=None, alias="ValidationDocument")
+    validation_parameters: (
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=64)],
+            list[Annotated[str, StringConstraints(max_length=4096)]],
+        ]
+        | None
+    ) = Field(default=None, alias="ValidationParameters")
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _groups_unique(cls, groups: list[str] | None) -> list[str] | None:
+        if groups is not None and len(set(groups)) != len(groups):
+            raise ValueError("lists a security group more than once")
+        return groups
 
     @field_validator("devices")
     @classmethod
@@ -107,9 +148,30 @@ class RestoreRequest(Model):
         if not isinstance(payload, dict):
             raise InvalidRequest("$", "the request must be a JSON object")
         try:
-            return cls.model_validate(payload)
+            request = cls.model_validate(payload)
         except ValidationError as err:
             raise invalid_request(err) from err
+        request._check_mode_fields(payload)
+        return request
+
+    def _check_mode_fields(self, payload: dict[str, object]) -> None:
+        """Refuse options that the chosen Mode would silently ignore."""
+        if self.mode == "InPlace":
+            given = [f for f in CLONE_ONLY_FIELDS if payload.get(f) not in (None, False)]
+            if given:
+                raise InvalidRequest(given[0], 'applies only when Mode is "Clone"')
+        else:
+            given = [f for f in IN_PLACE_ONLY_FIELDS if f in payload]
+            if given:
+                raise InvalidRequest(given[0], 'applies only when Mode is "InPlace"')
+            if self.dry_run and self.keep_clone:
+                raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
+        if self.validation_parameters is not None and self.validation_document is None:
+            raise InvalidRequest("ValidationParameters", "needs ValidationDocument")
+
+    @property
+    def is_clone(self) -> bool:
+        return self.mode == "Clone"
 
     def to_payload(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)

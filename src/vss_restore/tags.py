@@ -34,6 +34,11 @@ STATUS = f"{PREFIX}status"
 REPLACED_BY = f"{PREFIX}replaced-by"
 REPLACED_BY_EXECUTION = f"{PREFIX}replaced-by-execution"
 
+# On everything a clone drill creates (instance and volumes): the source instance it
+# clones, and when the cleanup may remove it if the drill itself could not.
+DRILL = f"{PREFIX}drill"
+EXPIRES_AT = f"{PREFIX}expires-at"
+
 CREATED_BY_VALUE = "vss-restore"
 STATUS_RESTORING = "restoring"
 STATUS_RESTORED = "restored"

@@ -31,6 +31,14 @@ TASKS: dict[str, str] = {
     "DeleteRestoredVolumes": "delete_restored_volumes",
     "MarkLeftovers": "mark_leftovers",
     "SummarizeFailure": "summarize_failure",
+    # Clone drills (Mode "Clone").
+    "PlanClone": "plan_clone",
+    "LaunchClone": "launch_clone",
+    "RunValidation": "run_validation",
+    "WaitValidation": "wait_validation",
+    "CleanupDrill": "cleanup_drill",
+    "BuildDrillReport": "build_drill_report",
+    "PublishDrillOutcome": "publish_drill_outcome",
 }
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
@@ -48,6 +56,9 @@ POLLING_TASKS = frozenset(
         "WaitRestoredAttached",
         "WaitInstanceRunning",
         "WaitStatusChecks",
+        "RunValidation",
+        "WaitValidation",
+        "CleanupDrill",
     }
 )
 

@@ -25,7 +25,12 @@ from vss_restore.definition import (
 )
 from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history
 from vss_restore.local.faults import Fault, FaultInjector
-from vss_restore.local.fidelity import Ec2Fidelity, SfnIntegrationCase
+from vss_restore.local.fidelity import (
+    Ec2Fidelity,
+    RunInstancesVolumeSettings,
+    SfnIntegrationCase,
+    SsmRunCommand,
+)
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
@@ -99,6 +104,8 @@ class LocalEngine:
         self._simulating = False
         self.fidelity = Ec2Fidelity()
         self.sfn_fidelity = SfnIntegrationCase()
+        self.launch_fidelity = RunInstancesVolumeSettings()
+        self.ssm = SsmRunCommand()  # a drill's validation command: ``engine.ssm.respond(...)``
         self.state_machine_arn = ""
         self.fleet_state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -122,6 +129,7 @@ class LocalEngine:
             self._install_hooks()
             self.clock.install()
             self.sfn_fidelity.install()
+            self.launch_fidelity.install()
             self._deploy()
         except BaseException:
             self.__exit__(None, None, None)
@@ -136,6 +144,7 @@ class LocalEngine:
     ) -> None:
         self.clock.uninstall()
         self.sfn_fidelity.uninstall()
+        self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
             events.unregister(event_name, hook)
@@ -166,6 +175,8 @@ class LocalEngine:
         for event_name, hook in [
             ("before-call.lambda.Invoke", self.dispatcher),
             *self.fidelity.hooks(),
+            *self.ssm.hooks(),
+            *self.launch_fidelity.hooks(),
         ]:
             self._register(event_name, hook)
 
@@ -223,6 +234,7 @@ class LocalEngine:
                 AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        self.ssm.add_aws_documents(self.region)
         values = substitutions(
             {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
         )

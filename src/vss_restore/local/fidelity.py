@@ -10,6 +10,12 @@ each has its own test. Only the local engine installs them; product code never s
   attaching a volume that is attached elsewhere (``VolumeInUse``).
 - ``DetachVolume`` of the root volume of an instance that is not stopped fails
   (``IncorrectState``).
+- SSM Run Command (a drill's validation): ``SendCommand`` refuses an instance that is not
+  running (``InvalidInstanceId``, as for an agent that is not online) and a document SSM
+  does not have (``InvalidDocument``); AWS's ``AWS-RunPowerShellScript`` exists. Commands
+  report ``InProgress`` once, then the outcome: ``Success`` with a listing of the instance's
+  disks unless a test has asked for another (``SsmRunCommand.respond``). moto would say
+  ``Success`` at once, with no output, for any instance and document.
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
   used by the fleet machine) takes AWS's PascalCase parameters and answers in PascalCase:
   moto's interpreter passes them to boto3 unchanged (``SfnIntegrationCase``).
@@ -20,10 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
+from moto.ssm.models import ssm_backends
 
 from vss_restore.local.responses import HookAnswer, answer, error_answer
 
@@ -133,6 +142,107 @@ class Ec2Fidelity:
         return None
 
 
+@dataclass(frozen=True)
+class CommandOutcome:
+    status: str = "Success"
+    output: str | None = None  # None: list the instance's disks, as a check script would
+    response_code: int = 0
+
+
+# AWS's own documents that drills use (moto has none of them).
+AWS_DOCUMENTS = {
+    "AWS-RunPowerShellScript": {
+        "schemaVersion": "2.2",
+        "description": "Run a PowerShell script.",
+        "parameters": {"commands": {"type": "StringList", "description": "Commands to run."}},
+        "mainSteps": [
+            {
+                "action": "aws:runPowerShellScript",
+                "name": "runPowerShellScript",
+                "inputs": {"runCommand": "{{ commands }}"},
+            }
+        ],
+    }
+}
+
+
+class SsmRunCommand:
+    """Run Command as a drill sees it: refusals, a command in progress, then its outcome."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, CommandOutcome] = {}
+        self._seen: set[tuple[str, str]] = set()
+
+    def respond(self, document: str, outcome: CommandOutcome) -> None:
+        """Commands of ``document`` end as ``outcome`` from now on."""
+        self.outcomes[document] = outcome
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [
+            ("before-call.ssm.SendCommand", self.before_send_command),
+            ("after-call.ssm.GetCommandInvocation", self.after_get_command_invocation),
+        ]
+
+    def add_aws_documents(self, region: str) -> None:
+        ssm = boto3.client("ssm", region_name=region)
+        for name, content in AWS_DOCUMENTS.items():
+            if name not in ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents:
+                ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command")
+
+    def before_send_command(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> HookAnswer | None:
+        body = json.loads(params.get("body") or b"{}")  # SSM speaks JSON, EC2 a query string
+        region = request_signer.region_name
+        document = body.get("DocumentName", "")
+        if document not in ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents:
+            return error_answer("InvalidDocument", f"Document {document} does not exist.")
+        backend = _backend(request_signer)
+        for instance_id in body.get("InstanceIds") or []:
+            instance = _instance(backend, instance_id)
+            if instance is None or instance.state != "running":
+                return error_answer(
+                    "InvalidInstanceId", f"Instances [[{instance_id}]] not in a valid state."
+                )
+        return None
+
+    def after_get_command_invocation(
+        self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        if "CommandId" not in parsed:
+            return
+        key = (parsed["CommandId"], parsed["InstanceId"])
+        if key not in self._seen:
+            self._seen.add(key)
+            parsed.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
+            parsed.update(StandardOutputContent="")
+            return
+        outcome = self.outcomes.get(parsed.get("DocumentName", ""), CommandOutcome())
+        output = outcome.output
+        if output is None:
+            backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+            output = _disk_listing(backend, parsed["InstanceId"])
+        parsed.update(
+            Status=outcome.status,
+            StatusDetails=outcome.status,
+            ResponseCode=outcome.response_code,
+            StandardOutputContent=output,
+        )
+
+
+def _disk_listing(backend: Any, instance_id: str) -> str:
+    """What a disk check prints on the clone: each device, its volume and the snapshot."""
+    instance = _instance(backend, instance_id)
+    if instance is None:
+        return ""
+    lines = []
+    for device, disk in sorted(instance.block_device_mapping.items()):
+        volume = backend.volumes.get(disk.volume_id)
+        snapshot = getattr(volume, "snapshot_id", None) or "-"
+        lines.append(f"{device} {disk.volume_id} from {snapshot}: Online")
+    return "\n".join(lines)
+
+
 def _instance(backend: Any, instance_id: str | None) -> Any:
     if not instance_id:
         return None
@@ -185,3 +295,75 @@ class SfnIntegrationCase:
         for name, method in self._saved.items():
             setattr(self._cls, name, method)
         self._saved = {}
+
+
+class RunInstancesVolumeSettings:
+    """``RunInstances`` keeps each block device mapping's ``Iops`` and ``Throughput``.
+
+    moto drops them (and then refuses io1/io2 for want of IOPS). A ``before-call`` hook reads
+    them from the request, and moto's ``Instance.add_block_device`` is wrapped to create
+    each volume with them, as AWS does.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, dict[str, int]] = {}
+        self._saved: Any = None
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [("before-call.ec2.RunInstances", self.before_run_instances)]
+
+    def before_run_instances(self, params: dict[str, Any], **_: Any) -> None:
+        body = dict(params.get("body") or {})
+        self._pending = {}
+        index = 1
+        while f"BlockDeviceMapping.{index}.DeviceName" in body:
+            prefix = f"BlockDeviceMapping.{index}.Ebs."
+            settings = {
+                name: int(body[prefix + name])
+                for name in ("Iops", "Throughput")
+                if prefix + name in body
+            }
+            self._pending[body[f"BlockDeviceMapping.{index}.DeviceName"]] = settings
+            index += 1
+
+    def install(self) -> None:
+        from moto.ec2.models.instances import Instance  # noqa: PLC0415
+
+        self._saved = Instance.add_block_device
+        pending = self._pending_for
+
+        def add_block_device(
+            instance: Any,
+            size: int,
+            device_path: str,
+            snapshot_id: str | None,
+            encrypted: bool,
+            delete_on_termination: bool,
+            kms_key_id: str | None,
+            volume_type: str | None,
+        ) -> None:
+            volume = instance.ec2_backend.create_volume(
+                size=size,
+                zone_name=instance._placement.zone,
+                snapshot_id=snapshot_id,
+                encrypted=encrypted,
+                kms_key_id=kms_key_id,
+                volume_type=volume_type,
+                iops=pending(device_path).get("Iops"),
+                throughput=pending(device_path).get("Throughput"),
+            )
+            instance.ec2_backend.attach_volume(
+                volume.id, instance.id, device_path, delete_on_termination
+            )
+
+        Instance.add_block_device = add_block_device
+
+    def _pending_for(self, device: str) -> dict[str, int]:
+        return self._pending.get(device, {})
+
+    def uninstall(self) -> None:
+        if self._saved is not None:
+            from moto.ec2.models.instances import Instance  # noqa: PLC0415
+
+            Instance.add_block_device = self._saved
+            self._saved = None

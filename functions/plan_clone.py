@@ -1,0 +1,51 @@
+"""PlanClone: the clone's RunInstances parameters, from the source and the chosen set."""
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.aws_errors import error_code
+from vss_restore.drill import ClonePlan, plan_clone
+from vss_restore.errors import CloneLaunchFailed
+from vss_restore.instance import describe_instance
+from vss_restore.lambda_task import task
+from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
+from vss_restore.planning import describe_originals
+from vss_restore.waiting import utcnow
+
+
+class Event(Model):
+    request: RestoreRequest = Field(alias="Request")
+    instance: InstanceFacts = Field(alias="Instance")
+    snapshot_set: ChosenSet = Field(alias="SnapshotSet")
+    execution: str = Field(alias="Execution")
+
+
+@task
+def handler(event: dict[str, Any]) -> ClonePlan:
+    parsed = Event.model_validate(event)
+    ec2 = clients.ec2()
+    source = describe_instance(ec2, parsed.instance.instance_id)
+    image_id = source["ImageId"]
+    try:
+        images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except ClientError as err:
+        if not error_code(err).startswith("InvalidAMIID"):
+            raise
+        images = []
+    if not images or images[0].get("State") not in (None, "available"):
+        raise CloneLaunchFailed(
+            f"the source's AMI {image_id} is no longer available, so no clone can be launched"
+        )
+    originals = describe_originals(ec2, [v.volume_id for v in parsed.instance.volumes])
+    return plan_clone(
+        parsed.request,
+        source,
+        parsed.instance,
+        parsed.snapshot_set,
+        originals,
+        parsed.execution,
+        utcnow(),
+    )
