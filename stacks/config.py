@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from vss_restore.definition import Limits
+from vss_restore.errors import InvalidRequest
+from vss_restore.fleet import parse_fleet_request
 
 # The retention periods CloudWatch Logs accepts, in days.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -29,6 +33,55 @@ class InvalidContext(ValueError):
 
 
 @dataclass(frozen=True)
+class DrillSchedule:
+    """Opt-in game days: clone drills of every instance with a tag, on a schedule.
+
+    Context ``drillSchedule`` (JSON object): ``expression`` (EventBridge Scheduler ``cron(...)``
+    or ``rate(...)``), optional ``timezone``, ``tagKey`` and ``tagValues`` (the instances),
+    and the fleet request's drill options in its own names (``SubnetId``, ``SecurityGroupIds``,
+    ``InstanceType``, ``ValidationDocument``, ``ValidationParameters``, ``MaxConcurrency``,
+    ``ToleratedFailurePercentage``; defaults: 5 at a time, every failure tolerated so each
+    instance is drilled and reported).
+    """
+
+    expression: str
+    timezone: str
+    fleet_request: dict[str, Any]
+
+    @classmethod
+    def from_context(cls, value: object) -> DrillSchedule:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise InvalidContext("drillSchedule: is not a JSON object") from err
+        if not isinstance(value, dict):
+            raise InvalidContext("drillSchedule: is not a JSON object")
+        settings = dict(value)
+        expression = str(settings.pop("expression", ""))
+        if not expression.startswith(("cron(", "rate(", "at(")):
+            raise InvalidContext(
+                "drillSchedule.expression: must be cron(...), rate(...) or at(...)"
+            )
+        timezone = str(settings.pop("timezone", "UTC"))
+        key, values = settings.pop("tagKey", None), settings.pop("tagValues", None)
+        if not key or not isinstance(values, list) or not values:
+            raise InvalidContext("drillSchedule: needs tagKey and a non-empty tagValues list")
+        request = {
+            "TagFilter": {"Key": key, "Values": values},
+            "MaxConcurrency": 5,
+            "ToleratedFailurePercentage": 100,
+            **settings,
+            "Mode": "Clone",
+        }
+        try:
+            parse_fleet_request(request)
+        except InvalidRequest as err:
+            raise InvalidContext(f"drillSchedule.{err.field}: {err.reason}") from err
+        return cls(expression=expression, timezone=timezone, fleet_request=request)
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     opt_in_tag_key: str = "vss-restore:enabled"
     opt_in_tag_value: str = "true"
@@ -36,6 +89,7 @@ class DeploymentConfig:
     notification_email: str | None = None
     log_retention_days: int = 90
     limits: Limits = field(default_factory=Limits)
+    drill_schedule: DrillSchedule | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -61,6 +115,7 @@ class DeploymentConfig:
             raise InvalidContext(
                 f"logRetentionDays: {retention} is not one of {sorted(RETENTION_DAYS)}"
             )
+        schedule = node.try_get_context("drillSchedule")
         email = node.try_get_context("notificationEmail") or None
         if email is not None and "@" not in str(email):
             raise InvalidContext(f"notificationEmail: {email!r} is not an e-mail address")
@@ -70,4 +125,5 @@ class DeploymentConfig:
             kms_key_arns=tuple(str(k) for k in keys),
             notification_email=str(email) if email else None,
             log_retention_days=retention,
+            drill_schedule=DrillSchedule.from_context(schedule) if schedule else None,
         )

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from stacks.config import DeploymentConfig
 from stacks.parts.bundle import LambdaAssets
+from stacks.parts.drills import DrillSchedules
 from stacks.parts.functions import TaskFunctions
 from stacks.parts.lock_table import LockTable
 from stacks.parts.monitoring import Monitoring
@@ -56,6 +57,13 @@ class VssRestoreStack(Stack):
             functions={t: f for t, f in tasks.functions.items() if t in FLEET_TASKS},
             restore=restore.state_machine,
             log_retention=retention,
+        )
+        self.drills = DrillSchedules(
+            self,
+            "Drills",
+            fleet=fleet.state_machine,
+            cleanup=tasks.functions["CleanupDrill"],
+            schedule=config.drill_schedule,
         )
         watch = Monitoring(
             self,

@@ -40,7 +40,7 @@ class Limits:
     StatusCheckTimeoutSeconds: int = 900
     RollbackWaitTimeoutSeconds: int = 900
     # A drill's validation command: until SSM accepts it, then until it finishes.
-    ValidationTimeoutSeconds: int = 1800
+    ValidationTimeoutSeconds: int = 900
     # Longer than any execution can last, so it expires only after a crashed execution.
     LockTtlSeconds: int = 6 * 3600
 

@@ -137,7 +137,7 @@ def plan_clone(
         )
     order = restore_order([s.device for s in specs], facts.root_device_name)
     specs.sort(key=lambda s: order.index(s.device))
-    expires_at = now + DRILL_TTL
+    expires_at = (now + DRILL_TTL).replace(microsecond=0)
     labels = tags.tag_list(
         drill_tags(facts.instance_id, execution, chosen.snapshot_set_id, expires_at)
     )

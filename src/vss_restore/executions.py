@@ -215,12 +215,25 @@ class ExecutionRecord:
         return self.input.get("DryRun") is True
 
     @property
+    def drill(self) -> bool:
+        return self.input.get("Mode") == "Clone"
+
+    @property
     def report(self) -> dict[str, Any] | None:
-        return self.output if self.status == "SUCCEEDED" else None
+        """The output of a success; a failed drill's report from its history."""
+        if self.status == "SUCCEEDED":
+            return self.output
+        if self.drill and self.finished:
+            found = _state_output(self.history, "Report")
+            return found if isinstance(found, dict) else None
+        return None
 
     @property
     def rto_seconds(self) -> float | None:
-        """Execution start to end: the recovery time of a successful restore."""
+        """A restore's start to end; a drill's start to its clone proven healthy."""
+        if self.drill:
+            value = (self.report or {}).get("RtoSeconds")
+            return float(value) if isinstance(value, int | float) else None
         if self.stopped_at is None:
             return None
         return round((self.stopped_at - self.started_at).total_seconds(), 3)
@@ -286,6 +299,7 @@ class ExecutionRecord:
             "ExecutionArn": self.arn,
             "Name": self.name,
             "InstanceId": self.instance_id,
+            "Mode": "Clone" if self.drill else "InPlace",
             "Status": self.status,
             "DryRun": self.dry_run,
             "StartedAt": self.started_at.isoformat(),

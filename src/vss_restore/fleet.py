@@ -134,6 +134,8 @@ def outcome_of(result: dict[str, Any]) -> dict[str, Any]:
         "DowntimeSeconds": report.get("DowntimeSeconds"),
         "StartedAt": report.get("StartedAt"),
         "FinishedAt": report.get("FinishedAt"),
+        # A drill fleet (Mode "Clone"): the clone's RTO and validation instead of downtime.
+        **{k: report[k] for k in ("RtoSeconds", "CloneInstanceId") if k in report},
     }
 
 

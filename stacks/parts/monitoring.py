@@ -16,6 +16,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from vss_restore.drill import METRIC_NAMESPACE
+
 OUTCOMES = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
 
@@ -89,6 +91,27 @@ class Monitoring(Construct):
                 ),
             )
         ]
+        # Drills publish DrillSucceeded (1 or 0) without dimensions as well: one alarm for all.
+        self.alarms.append(
+            cw.Alarm(
+                self,
+                "DrillFailed",
+                metric=cw.Metric(
+                    namespace=METRIC_NAMESPACE,
+                    metric_name="DrillSucceeded",
+                    statistic="Minimum",
+                    period=Duration.hours(1),
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=(
+                    "A vss-restore drill failed: a snapshot set did not restore on its clone. "
+                    "See the drill event or the execution's report."
+                ),
+            )
+        )
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
 

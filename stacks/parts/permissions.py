@@ -19,8 +19,9 @@ from constructs import Construct
 
 from stacks.config import DeploymentConfig
 from vss_restore import tags
+from vss_restore.drill import METRIC_NAMESPACE
 
-READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP = (
+READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH = (
     "Read",
     "Lock",
     "CreateVolumes",
@@ -28,6 +29,9 @@ READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP = (
     "Swap",
     "Finalize",
     "Cleanup",
+    "Drill",
+    "Validate",
+    "Publish",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -59,6 +63,14 @@ ROLE_OF_TASK: dict[str, str] = {
     "ResolveFleet": READ,
     "FleetProgress": READ,
     "FleetReport": READ,
+    # Clone drills: launch and remove only drill-tagged clones; run SSM on them; publish.
+    "PlanClone": READ,
+    "BuildDrillReport": READ,
+    "LaunchClone": DRILL,
+    "CleanupDrill": DRILL,
+    "RunValidation": VALIDATE,
+    "WaitValidation": VALIDATE,
+    "PublishDrillOutcome": PUBLISH,
 }
 
 DESCRIBE_ACTIONS = [
@@ -66,10 +78,18 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeInstanceStatus",
     "ec2:DescribeVolumes",
     "ec2:DescribeSnapshots",
+    "ec2:DescribeImages",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
 ]
+# A drill's clone and volumes carry vss-restore:drill = the source instance's id.
+DRILL_TAG_CONDITION = {"StringLike": {f"aws:ResourceTag/{tags.DRILL}": "i-*"}}
 _EC2_WILDCARD_ARN = (
     "/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:(<AWS::AccountId>)?:"
-    "(instance|volume|snapshot)/\\*$/"
+    "(instance|volume|snapshot|image|subnet|security-group|network-interface|key-pair)/\\*$/"
+)
+_SSM_DOCUMENT_ARN = (
+    "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:document/\\*$/"
 )
 KMS_ACTIONS = [
     "kms:Decrypt",
@@ -97,7 +117,18 @@ class TaskRoles(Construct):
         self._config = config
         self._ec2_service = f"ec2.{stack.region}.amazonaws.com"
         self.roles: dict[str, iam.Role] = {}
-        for concern in (READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP):
+        for concern in (
+            READ,
+            LOCK,
+            CREATE,
+            POWER,
+            SWAP,
+            FINALIZE,
+            CLEANUP,
+            DRILL,
+            VALIDATE,
+            PUBLISH,
+        ):
             role = iam.Role(
                 self,
                 f"{concern}Role",
@@ -109,14 +140,17 @@ class TaskRoles(Construct):
         lock_table.grant(
             self.roles[LOCK], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"
         )
-        for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP):
+        for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL):
             self._describe(self.roles[concern])
         self._create_volumes(self.roles[CREATE])
         self._power(self.roles[POWER])
         self._swap(self.roles[SWAP])
         self._finalize(self.roles[FINALIZE])
         self._cleanup(self.roles[CLEANUP])
-        for concern in (CREATE, POWER, SWAP):
+        self._drill(self.roles[DRILL])
+        self._validate(self.roles[VALIDATE], self.roles[READ])
+        self._publish(self.roles[PUBLISH])
+        for concern in (CREATE, POWER, SWAP, DRILL):
             self._kms(self.roles[concern])
         self._explain_wildcards()
 
@@ -245,6 +279,119 @@ class TaskRoles(Construct):
             )
         )
 
+    def _drill(self, role: iam.Role) -> None:
+        stack = Stack.of(self)
+        # RunInstances creates the instance and its volumes: only with our drill tags...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="LaunchOnlyDrillTaggedClones",
+                actions=["ec2:RunInstances"],
+                resources=[self._arn("instance/*"), self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+                    "StringLike": {f"aws:RequestTag/{tags.DRILL}": "i-*"},
+                },
+            )
+        )
+        # ...from this account's subnets, groups and key pairs, and any AMI or snapshot it
+        # can read (the source's AMI may be AWS's or shared).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="LaunchFromAccountNetworkAndImages",
+                actions=["ec2:RunInstances"],
+                resources=[
+                    self._arn("subnet/*"),
+                    self._arn("security-group/*"),
+                    self._arn("network-interface/*"),
+                    self._arn("key-pair/*"),
+                    f"arn:{stack.partition}:ec2:{stack.region}::image/*",
+                    f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*",
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagClonesAtLaunchOnly",
+                actions=["ec2:CreateTags"],
+                resources=[self._arn("instance/*"), self._arn("volume/*")],
+                conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+            )
+        )
+        # Terminate and delete only what a drill created.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RemoveOnlyDrillResources",
+                actions=["ec2:TerminateInstances", "ec2:DeleteVolume"],
+                resources=[self._arn("instance/*"), self._arn("volume/*")],
+                conditions=DRILL_TAG_CONDITION,
+            )
+        )
+        # The clone keeps the source's instance profile (SSM needs it), passed only to EC2.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassInstanceProfileRoleToEc2",
+                actions=["iam:PassRole"],
+                resources=["*"],
+                conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            )
+        )
+
+    def _validate(self, role: iam.Role, read: iam.Role) -> None:
+        stack = Stack.of(self)
+        documents = [
+            f"arn:{stack.partition}:ssm:{stack.region}::document/*",
+            f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/*",
+        ]
+        # Run Command only on drill clones (any document: the request names it).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunCommandOnDrillClonesOnly",
+                actions=["ssm:SendCommand"],
+                resources=[self._arn("instance/*")],
+                conditions={"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunDocuments", actions=["ssm:SendCommand"], resources=documents
+            )
+        )
+        # Reading command results has no resource-level permissions.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadCommandResults",
+                actions=["ssm:GetCommandInvocation", "ssm:ListCommands"],
+                resources=["*"],
+            )
+        )
+        read.add_to_policy(
+            iam.PolicyStatement(
+                sid="CheckValidationDocuments",
+                actions=["ssm:DescribeDocument"],
+                resources=documents,
+            )
+        )
+
+    def _publish(self, role: iam.Role) -> None:
+        stack = Stack.of(self)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PutDrillMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PutDrillEvents",
+                actions=["events:PutEvents"],
+                resources=[
+                    f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default"
+                ],
+            )
+        )
+
     def _kms(self, role: iam.Role) -> None:
         # Encrypted volumes: EC2 uses the key on the caller's behalf, never directly.
         keys = list(self._config.kms_key_arns) or ["*"]
@@ -279,11 +426,18 @@ class TaskRoles(Construct):
                             "Wildcards are limited to: EC2 Describe* (no resource-level permissions exist); "
                             "instance/* and volume/* of this account and region, each with a tag condition "
                             "where EC2 supports one; KMS keys only via EC2 (kms:ViaService) unless key ARNs "
-                            "are configured; the task log group's streams; X-Ray segments (no resources)."
+                            "are configured; the task log group's streams; X-Ray segments (no resources). "
+                            "Drills: image/*, snapshot/*, subnet/*, security-group/*, network-interface/* "
+                            "and key-pair/* are the launch inputs of RunInstances, whose instance and volume "
+                            "must carry the drill tags; SSM documents (the request names one) run only on "
+                            "drill-tagged instances; ssm:GetCommandInvocation/ListCommands, "
+                            "cloudwatch:PutMetricData (namespace condition) and iam:PassRole (only to "
+                            "ec2.amazonaws.com, for the source's instance profile) have no resource-level scope."
                         ),
                         applies_to=[
                             "Resource::*",
                             {"regex": _EC2_WILDCARD_ARN},
+                            {"regex": _SSM_DOCUMENT_ARN},
                             {"regex": "/^Resource::<TaskLogs.*\\.Arn>:\\*$/"},
                         ],
                     )

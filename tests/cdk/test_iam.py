@@ -9,7 +9,15 @@ from aws_cdk.assertions import Template
 from tests.cdk.conftest import Synth
 from vss_restore import tags
 
-DESTRUCTIVE = {"ec2:DeleteVolume", "ec2:DetachVolume", "ec2:StopInstances", "ec2:AttachVolume"}
+DESTRUCTIVE = {
+    "ec2:DeleteVolume",
+    "ec2:DetachVolume",
+    "ec2:StopInstances",
+    "ec2:AttachVolume",
+    "ec2:TerminateInstances",
+}
+# What a drill creates carries vss-restore:drill = the source instance's id.
+DRILL_RESOURCE_TAG = {"StringLike": {f"aws:ResourceTag/{tags.DRILL}": "i-*"}}
 
 
 def _statements(template: Template) -> list[dict[str, Any]]:
@@ -106,6 +114,8 @@ def test_volumes_are_deleted_only_when_they_carry_a_tag_vss_restore_wrote(
         f"aws:ResourceTag/{tags.STATUS}": tags.STATUS_REPLACED,
     }
     for statement in deletes:
+        if statement["Condition"] == DRILL_RESOURCE_TAG:
+            continue
         condition = statement["Condition"]["StringEquals"]
         assert len(condition) == 1
         ((key, value),) = condition.items()
@@ -140,7 +150,8 @@ def test_other_tagging_is_limited_to_vss_restore_keys_or_own_volumes(template: T
             continue
         condition = statement["Condition"]
         assert (
-            condition.get("StringEquals", {}).get("ec2:CreateAction") == "CreateVolume"
+            condition.get("StringEquals", {}).get("ec2:CreateAction")
+            in ("CreateVolume", "RunInstances")
             or condition.get("ForAllValues:StringLike", {}).get("aws:TagKeys")
             == [f"{tags.PREFIX}*"]
             or condition.get("StringEquals", {}).get(f"aws:ResourceTag/{tags.CREATED_BY}")
@@ -152,14 +163,16 @@ def test_only_describe_actions_are_granted_on_star_without_conditions(template: 
     for statement in _statements(template):
         if "*" in statement["Resource"] and "Condition" not in statement:
             assert all(
-                a.startswith(("ec2:Describe", "xray:", "logs:")) for a in statement["Action"]
+                a.startswith(("ec2:Describe", "xray:", "logs:"))
+                or a in ("ssm:GetCommandInvocation", "ssm:ListCommands")
+                for a in statement["Action"]
             ), statement["Sid"]
 
 
 def test_snapshots_are_only_read(template: Template) -> None:
     for statement in _statements(template):
         if any(":snapshot/" in _resource_text(r) for r in statement["Resource"]):
-            assert statement["Action"] == ["ec2:CreateVolume"]
+            assert statement["Action"] in (["ec2:CreateVolume"], ["ec2:RunInstances"])
 
 
 def test_kms_is_used_only_through_ec2_and_grants_only_to_aws_resources(template: Template) -> None:
@@ -201,3 +214,73 @@ def test_lock_role_reaches_only_the_lock_table(template: Template) -> None:
             "dynamodb:DeleteItem",
         }
         assert all(isinstance(r, dict) for r in statement["Resource"])  # the table's ARN, not "*"
+
+
+# --- clone drills --------------------------------------------------------------------------
+
+
+def test_clones_are_launched_only_with_the_drill_tags_and_tagged_only_at_launch(
+    template: Template,
+) -> None:
+    statements = _statements(template)
+    launches = [s for s in statements if "ec2:RunInstances" in s["Action"]]
+    created = [
+        s
+        for s in launches
+        if any(
+            f":{kind}/" in _resource_text(r)
+            for r in s["Resource"]
+            for kind in ("instance", "volume")
+        )
+    ]
+    assert created
+    for statement in created:
+        assert statement["Condition"] == {
+            "StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+            "StringLike": {f"aws:RequestTag/{tags.DRILL}": "i-*"},
+        }
+    launch_roles = {r for s in launches for r in s["Roles"]}
+    assert len(launch_roles) == 1
+    tagging = [
+        s for s in statements if "ec2:CreateTags" in s["Action"] and set(s["Roles"]) & launch_roles
+    ]
+    assert [s["Condition"] for s in tagging] == [
+        {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
+    ]
+
+
+def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_commands(
+    template: Template,
+) -> None:
+    statements = _statements(template)
+    terminate = [s for s in statements if "ec2:TerminateInstances" in s["Action"]]
+    assert terminate
+    assert all(s["Condition"] == DRILL_RESOURCE_TAG for s in terminate)
+    on_instances = [
+        s
+        for s in statements
+        if "ssm:SendCommand" in s["Action"]
+        and any(":instance/" in _resource_text(r) for r in s["Resource"])
+    ]
+    assert on_instances
+    assert all(
+        s["Condition"] == {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
+        for s in on_instances
+    )
+    passing = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert all(
+        s["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+        for s in passing
+    )
+
+
+def test_drill_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(
+    template: Template,
+) -> None:
+    statements = _statements(template)
+    metrics = [s for s in statements if "cloudwatch:PutMetricData" in s["Action"]]
+    assert [s["Condition"] for s in metrics] == [
+        {"StringEquals": {"cloudwatch:namespace": "VssRestore"}}
+    ]
+    (put_events,) = [s for s in statements if "events:PutEvents" in s["Action"]]
+    assert _resource_text(put_events["Resource"][0]).endswith(":event-bus/default")

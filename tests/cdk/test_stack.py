@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+from stacks.config import DrillSchedule, InvalidContext
 
 from tests.cdk.conftest import Synth
 from vss_restore.definition import Limits, definition_path, placeholders
@@ -104,6 +106,7 @@ def test_state_machine_may_invoke_exactly_the_task_functions(template: Template)
     invoke = [
         s
         for p in policies.values()
+        if p["Properties"]["Roles"][0]["Ref"].startswith(("StateMachine", "FleetMachine"))
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Action"] == "lambda:InvokeFunction"
     ]
@@ -173,6 +176,7 @@ def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Tem
     assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
     assert sorted(a["Properties"]["MetricName"] for a in alarms.values()) == [
+        "DrillSucceeded",
         "ExecutionsFailed",
         "ExecutionsTimedOut",
     ]
@@ -241,3 +245,62 @@ def test_synthesized_template_passes_cfn_lint(stack_and_template, tmp_path: Path
         check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+# --- drills: schedules and alarm -----------------------------------------------------------
+
+DRILL_CONTEXT = {
+    "expression": "cron(0 3 ? * SUN *)",
+    "tagKey": "GameDay",
+    "tagValues": ["weekly"],
+    "SubnetId": "subnet-0a0b0c0d0e0f01234",
+    "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"],
+    "ValidationDocument": "AWS-RunPowerShellScript",
+}
+
+
+def _schedules(template: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in _resources(template, "AWS::Scheduler::Schedule").items()}
+
+
+def test_expired_drill_resources_are_cleaned_up_daily_and_drills_are_opt_in(
+    template: Template,
+) -> None:
+    (cleanup,) = _schedules(template).values()
+    assert cleanup["ScheduleExpression"] == "rate(1 day)"
+    assert json.loads(cleanup["Target"]["Input"]) == {"Expired": True}
+    function_id = cleanup["Target"]["Arn"]["Fn::GetAtt"][0]
+    handler = _functions_by_logical_id(template)[function_id]["Handler"]
+    assert handler == "functions.cleanup_drill.handler"
+
+
+def test_drill_schedule_starts_clone_drills_of_the_tagged_instances(synth: Synth) -> None:
+    _, template = synth(drillSchedule=DRILL_CONTEXT)
+    drills = next(v for k, v in _schedules(template).items() if "GameDay" in k)
+    assert drills["ScheduleExpression"] == DRILL_CONTEXT["expression"]
+    assert drills["Target"]["Arn"]["Ref"].startswith("FleetMachine")
+    request = json.loads(drills["Target"]["Input"])
+    assert request["Mode"] == "Clone"
+    assert request["TagFilter"] == {"Key": "GameDay", "Values": ["weekly"]}
+    assert request["ToleratedFailurePercentage"] == 100
+    assert request["SubnetId"] == DRILL_CONTEXT["SubnetId"]
+
+
+def test_bad_drill_schedule_names_the_key() -> None:
+
+    for bad, key in (
+        ({**DRILL_CONTEXT, "expression": "every sunday"}, "drillSchedule.expression"),
+        ({**DRILL_CONTEXT, "tagValues": []}, "drillSchedule: needs tagKey"),
+        ({**DRILL_CONTEXT, "SubnetId": "nope"}, "drillSchedule.SubnetId"),
+        ({**DRILL_CONTEXT, "PowerOnAfterRestore": True}, "drillSchedule.PowerOnAfterRestore"),
+    ):
+        with pytest.raises(InvalidContext, match=key):
+            DrillSchedule.from_context(bad)
+
+
+def test_a_failed_drill_raises_an_alarm_on_the_topic(template: Template) -> None:
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    drill = next(v["Properties"] for k, v in alarms.items() if "DrillFailed" in k)
+    assert (drill["Namespace"], drill["MetricName"]) == ("VssRestore", "DrillSucceeded")
+    assert drill["ComparisonOperator"] == "LessThanThreshold"
+    assert drill["AlarmActions"]

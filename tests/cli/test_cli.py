@@ -90,7 +90,13 @@ def test_restore_wait_follows_each_state_and_prints_the_report(cli: Any, archive
     assert restored["RtoSeconds"] >= restored["DowntimeSeconds"]
     progress = outcome.stderr.splitlines()
     states = [line.split()[1] for line in progress if line.startswith("✓")]
-    assert states[:4] == ["ValidateRequest", "AcquireLock", "FindSnapshotSet", "PlanRestore"]
+    assert states[:5] == [
+        "ValidateRequest",
+        "ChooseMode",
+        "AcquireLock",
+        "FindSnapshotSet",
+        "PlanRestore",
+    ]
     assert states[-1] == "Restored"
     assert len(list(archive.glob("*.json"))) == 1
 

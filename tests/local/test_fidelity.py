@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -290,3 +290,136 @@ def test_sfn_integration_speaks_pascal_case_as_aws_does_and_is_removed_again() -
     }
     assert response == {"ExecutionArn": "arn:x", "Output": {"keepThis": 1}}  # only the top level
     assert (cls._normalise_parameters, cls._normalise_response) == before
+
+
+# --- RunInstances: volume settings of block device mappings -------------------------------
+
+
+def _launch_with_io2(ec2: EC2Client) -> str:
+    snapshot_id = _snapshot(ec2)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    mappings: list[Any] = [
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 30, "VolumeType": "gp3"}},
+        {
+            "DeviceName": "xvdf",
+            "Ebs": {"SnapshotId": snapshot_id, "VolumeType": "io2", "Iops": 8000},
+        },
+        {
+            "DeviceName": "xvdg",
+            "Ebs": {"VolumeSize": 10, "VolumeType": "gp3", "Iops": 6000, "Throughput": 500},
+        },
+    ]
+    return str(
+        ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings)[
+            "Instances"
+        ][0]["InstanceId"]
+    )
+
+
+def test_run_instances_keeps_iops_and_throughput_of_block_device_mappings(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # WHEN an instance is launched with io2 and tuned gp3 volumes
+    instance_id = _launch_with_io2(ec2)
+
+    # THEN its volumes have the IOPS and throughput asked for
+    on_device = attached(ec2, instance_id)
+    assert volume(ec2, on_device["xvdf"])["Iops"] == 8000
+    assert (
+        volume(ec2, on_device["xvdg"])["Iops"],
+        volume(ec2, on_device["xvdg"])["Throughput"],
+    ) == (
+        6000,
+        500,
+    )
+    assert volume(ec2, on_device["/dev/sda1"])["Iops"] == 3000  # gp3's baseline
+
+
+def test_plain_moto_refuses_io2_in_block_device_mappings() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        with pytest.raises(ClientError, match="Iops"):
+            _launch_with_io2(ec2)
+
+
+# --- SSM Run Command ----------------------------------------------------------------------
+
+DOCUMENT = "AWS-RunPowerShellScript"
+
+
+def _invocation(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any]:
+    return dict(ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id))
+
+
+def test_send_command_refuses_an_instance_that_is_not_running(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    instance_id = _running_windows_instance(ec2)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ssm = boto3.client("ssm", region_name=REGION)
+
+    with pytest.raises(ClientError) as refused:
+        ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT)
+
+    assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
+    assert ssm.list_commands()["Commands"] == []
+
+
+def test_send_command_refuses_a_document_that_does_not_exist(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    instance_id = _running_windows_instance(ec2)
+    ssm = boto3.client("ssm", region_name=REGION)
+
+    with pytest.raises(ClientError) as refused:
+        ssm.send_command(InstanceIds=[instance_id], DocumentName="No-Such-Doc")
+
+    assert refused.value.response["Error"]["Code"] == "InvalidDocument"
+
+
+def test_command_is_in_progress_once_then_lists_the_instances_disks(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    instance_id = _running_windows_instance(ec2)
+    root = attached(ec2, instance_id)["/dev/sda1"]
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT)["Command"][
+        "CommandId"
+    ]
+
+    first = _invocation(ssm, command_id, instance_id)
+    second = _invocation(ssm, command_id, instance_id)
+
+    assert first["Status"] == "InProgress"
+    assert second["Status"] == "Success"
+    assert second["ResponseCode"] == 0
+    assert f"/dev/sda1 {root} from" in second["StandardOutputContent"]
+
+
+def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Client) -> None:
+    from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
+
+    instance_id = _running_windows_instance(ec2)
+    engine.ssm.respond(DOCUMENT, CommandOutcome("Failed", "app down", response_code=2))
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT)["Command"][
+        "CommandId"
+    ]
+
+    _invocation(ssm, command_id, instance_id)
+    final = _invocation(ssm, command_id, instance_id)
+
+    assert (final["Status"], final["ResponseCode"], final["StandardOutputContent"]) == (
+        "Failed",
+        2,
+        "app down",
+    )
+
+
+def test_plain_moto_says_success_at_once_for_any_instance() -> None:
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name=REGION)
+        command_id = ssm.send_command(InstanceIds=["i-0123456789abcdef0"], DocumentName=DOCUMENT)[
+            "Command"
+        ]["CommandId"]
+        assert _invocation(ssm, command_id, "i-0123456789abcdef0")["Status"] == "Success"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vss_restore.errors import InvalidRequest
-from vss_restore.models import RestoreRequest
+from vss_restore.models import CLONE_ONLY_FIELDS, RestoreRequest
 
 INSTANCE_ID = "i-0123456789abcdef0"
 BASE: dict[str, Any] = {"InstanceId": INSTANCE_ID}
@@ -25,6 +25,8 @@ FIELDS = [
     "PowerOnAfterRestore",
     "DeleteReplacedVolumes",
 ]
+# The clone drill's fields (Mode "Clone"), tested in tests/unit/test_drill.py.
+DRILL_FIELDS = ["Mode", *CLONE_ONLY_FIELDS]
 BOOLEAN_FIELDS = ["ExcludeBootVolume", "DryRun", "PowerOnAfterRestore", "DeleteReplacedVolumes"]
 
 
@@ -90,7 +92,7 @@ def test_to_payload_uses_public_names_when_request_is_parsed() -> None:
     payload = request.to_payload()
 
     # THEN the state machine reads these PascalCase keys (e.g. $.Request.DryRun)
-    assert sorted(payload) == sorted(FIELDS)
+    assert sorted(payload) == sorted(FIELDS + DRILL_FIELDS)
     assert payload["InstanceId"] == INSTANCE_ID
     assert payload["Devices"] == ["xvdf"]
     assert payload["DryRun"] is False
@@ -472,7 +474,9 @@ def valid_request(draw: st.DrawFn) -> dict[str, Any]:
 def malformed_request(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     payload = draw(valid_request())
     if draw(st.integers(min_value=0, max_value=4)) == 0:
-        key = draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in FIELDS))
+        key = draw(
+            st.text(min_size=1, max_size=20).filter(lambda k: k not in FIELDS + DRILL_FIELDS)
+        )
         payload[key] = draw(_json_any)
         return payload, key
     field = draw(st.sampled_from(FIELDS))

@@ -114,6 +114,22 @@ def windows_instance(
     return instance_id
 
 
+def isolated_subnet(ec2: EC2Client, az: str = DEFAULT_AZ) -> tuple[str, str]:
+    """A subnet with no route out and a security group without rules: (subnet, group)."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.99.1.0/24", AvailabilityZone=az)[
+        "Subnet"
+    ]["SubnetId"]
+    group_id = ec2.create_security_group(
+        GroupName="vss-restore-drill", Description="drill clones: no inbound", VpcId=vpc_id
+    )["GroupId"]
+    ec2.revoke_security_group_egress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    return subnet_id, group_id
+
+
 def attached(ec2: EC2Client, instance_id: str) -> dict[str, str]:
     """Device → volume id, as the instance holds them now."""
     raw = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]

@@ -1,0 +1,94 @@
+"""Game-day drills on a schedule (opt-in), and the daily removal of expired drill resources."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.config import DrillSchedule
+
+# A scheduled start that fails (throttling, a deployment in progress) is tried again.
+_RETRY = scheduler.CfnSchedule.RetryPolicyProperty(
+    maximum_event_age_in_seconds=3600, maximum_retry_attempts=5
+)
+
+
+class DrillSchedules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        fleet: sfn.StateMachine,
+        cleanup: lambda_.Function,
+        schedule: DrillSchedule | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="EventBridge Scheduler: vss-restore drills and their cleanup",
+        )
+        cleanup.grant_invoke(role)
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "lambda:InvokeFunction on '<CleanupDrill ARN>:*' covers the versions and "
+                        "aliases of this stack's own cleanup function only."
+                    ),
+                    applies_to=[
+                        {"regex": "/^Resource::<TasksCleanupDrill[A-Za-z0-9]*\\.Arn>:\\*$/"}
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+        # Anything a drill could not remove (or was asked to keep) goes once it has expired.
+        self.cleanup = scheduler.CfnSchedule(
+            self,
+            "CleanupExpiredDrills",
+            description="vss-restore: remove drill clones and volumes past vss-restore:expires-at",
+            schedule_expression="rate(1 day)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
+                mode="FLEXIBLE", maximum_window_in_minutes=60
+            ),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=cleanup.function_arn,
+                role_arn=role.role_arn,
+                input=json.dumps({"Expired": True}),
+                retry_policy=_RETRY,
+            ),
+        )
+        self.drills: scheduler.CfnSchedule | None = None
+        if schedule is None:
+            return
+        fleet.grant_start_execution(role)
+        self.drills = scheduler.CfnSchedule(
+            self,
+            "GameDayDrills",
+            description="vss-restore: clone drills of the tagged instances (fleet machine)",
+            schedule_expression=schedule.expression,
+            schedule_expression_timezone=schedule.timezone,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=fleet.state_machine_arn,
+                role_arn=role.role_arn,
+                input=json.dumps(schedule.fleet_request),
+                retry_policy=_RETRY,
+            ),
+        )

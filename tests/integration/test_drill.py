@@ -1,0 +1,401 @@
+"""Clone drills (Mode "Clone"): the set restores on a new instance; the source never changes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import VssSetFactory
+from vss_restore import tags
+from vss_restore.drill import EVENT_SOURCE, METRIC_NAMESPACE, cleanup_pass
+from vss_restore.executions import fetch_record
+from vss_restore.local import ExecutionResult, LocalEngine, world
+from vss_restore.local.fidelity import CommandOutcome
+from vss_restore.local.invariants import InstanceState
+
+DOCUMENT = "AWS-RunPowerShellScript"
+
+
+@pytest.fixture
+def drill_target(ec2: Any) -> dict[str, Any]:
+    subnet_id, group_id = world.isolated_subnet(ec2)
+    return {"Mode": "Clone", "SubnetId": subnet_id, "SecurityGroupIds": [group_id]}
+
+
+@pytest.fixture
+def events_queue(engine: LocalEngine) -> str:
+    """An SQS queue that receives every vss-restore event from the default bus."""
+    sqs = boto3.client("sqs", region_name=engine.region)
+    events = boto3.client("events", region_name=engine.region)
+    queue_url = sqs.create_queue(QueueName="drill-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="drills", EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+    events.put_targets(Rule="drills", Targets=[{"Id": "queue", "Arn": arn}])
+    return str(queue_url)
+
+
+def drill_events(engine: LocalEngine, queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=engine.region)
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def metric_values(engine: LocalEngine, name: str, instance_id: str) -> list[float]:
+    cloudwatch = boto3.client("cloudwatch", region_name=engine.region)
+    now = datetime.now(UTC)
+    stats = cloudwatch.get_metric_statistics(
+        Namespace=METRIC_NAMESPACE,
+        MetricName=name,
+        Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=60,
+        Statistics=["Sum", "SampleCount"],
+    )
+    return [p["Sum"] for p in stats["Datapoints"]]
+
+
+def drill_resources(ec2: Any) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Instance id → state, and the volumes, of everything tagged as a drill's."""
+    drill_filter = [{"Name": "tag-key", "Values": [tags.DRILL]}]
+    instances = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances(Filters=drill_filter)["Reservations"]
+        for i in r["Instances"]
+    }
+    return instances, ec2.describe_volumes(Filters=drill_filter)["Volumes"]
+
+
+def impaired_status_checks(parsed: dict[str, Any], **_: Any) -> None:
+    for status in parsed.get("InstanceStatuses", []):
+        status["InstanceStatus"]["Status"] = "impaired"
+        status["SystemStatus"]["Status"] = "impaired"
+
+
+def failed_report(engine: LocalEngine, result: ExecutionResult) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    report = fetch_record(sfn, result.execution_arn).report
+    assert report is not None
+    return report
+
+
+def test_drill_proves_the_set_on_a_clone_and_leaves_the_source_alone(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    events_queue: str,
+) -> None:
+    # GIVEN a running server with a VSS set, and an isolated subnet
+    snapshots = vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN a drill runs with a validation document
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            **drill_target,
+            "ValidationDocument": DOCUMENT,
+            "ValidationParameters": {"commands": ["Get-Disk"]},
+        }
+    )
+
+    # THEN it succeeds and reports the clone, its validation and the RTO
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    assert (report["Mode"], report["Status"], report["Clone"]) == ("Clone", "Succeeded", "removed")
+    assert report["SnapshotSetId"] == "set-1"
+    assert report["Validation"]["Status"] == "Success"
+    assert report["RtoSeconds"] is not None
+    assert report["RtoSeconds"] >= 0
+    by_device = {v["Device"]: v for v in report["Volumes"]}
+    assert {d: v["SnapshotId"] for d, v in by_device.items()} == snapshots
+    # ... the validation ran on the clone, whose disks came from the set's snapshots
+    for device, snapshot_id in snapshots.items():
+        assert (
+            f"{device} {by_device[device]['CloneVolumeId']} from {snapshot_id}"
+            in (report["Validation"]["Output"])
+        )
+    # ... the source is exactly as it was: same volumes, still running, never stopped
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    assert not any("StopInstances" in str(e) for e in result.history)
+    # ... the clone ran in the isolated subnet and is gone, with all its volumes
+    instances, volumes = drill_resources(ec2)
+    assert instances == {report["CloneInstanceId"]: "terminated"}
+    assert volumes == []
+    assert not set(before.volumes.values()) & {v["CloneVolumeId"] for v in report["Volumes"]}
+    # ... and the outcome was published as metrics and as one event
+    assert metric_values(engine, "DrillSucceeded", instance_with_volumes) == [1.0]
+    assert metric_values(engine, "DrillRtoSeconds", instance_with_volumes) == [report["RtoSeconds"]]
+    (event,) = drill_events(engine, events_queue)
+    assert event["detail"]["CloneInstanceId"] == report["CloneInstanceId"]
+
+
+def test_clone_keeps_the_originals_settings_in_the_given_subnet(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    # GIVEN the demo's volumes (gp3 with IOPS/throughput, io2, a customer key) and a set
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    originals = {
+        v["Attachments"][0]["Device"]: v
+        for v in ec2.describe_volumes(VolumeIds=list(before.volumes.values()))["Volumes"]
+    }
+
+    # WHEN a drill keeps its clone, on another instance type
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            **drill_target,
+            "InstanceType": "t3.large",
+            "KeepClone": True,
+        }
+    )
+
+    # THEN the clone stays, in the drill's subnet and groups, tagged to expire
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    assert report["Clone"] == "kept"
+    clone = ec2.describe_instances(InstanceIds=[report["CloneInstanceId"]])["Reservations"][0][
+        "Instances"
+    ][0]
+    assert clone["State"]["Name"] == "running"
+    assert clone["InstanceType"] == "t3.large"
+    assert clone["SubnetId"] == drill_target["SubnetId"]
+    assert [g["GroupId"] for g in clone["SecurityGroups"]] == drill_target["SecurityGroupIds"]
+    labels = tags.tag_dict(clone["Tags"])
+    assert labels[tags.DRILL] == instance_with_volumes
+    assert labels[tags.EXECUTION] == result.execution_arn
+    expires = datetime.fromisoformat(labels[tags.EXPIRES_AT])
+    assert expires == datetime.fromisoformat(report["ExpiresAt"])
+    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    # ... each clone volume has its original's type, size, IOPS, throughput and key
+    for line in report["Volumes"]:
+        volume = ec2.describe_volumes(VolumeIds=[line["CloneVolumeId"]])["Volumes"][0]
+        original = originals[line["Device"]]
+        for key in ("VolumeType", "Size", "Iops", "Throughput", "Encrypted", "KmsKeyId"):
+            assert volume.get(key) == original.get(key), (line["Device"], key)
+        assert tags.tag_dict(volume["Tags"])[tags.DRILL] == instance_with_volumes
+    # ... and the source never held a clone disk
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_failed_validation_fails_the_drill_and_still_removes_everything(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    events_queue: str,
+) -> None:
+    # GIVEN a set, and a validation script that finds the application broken
+    vss_set("set-1", hours_ago=2)
+    engine.ssm.respond(
+        DOCUMENT, CommandOutcome("Failed", "W3SVC is not running\nsite down", response_code=3)
+    )
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the drill runs
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            **drill_target,
+            "ValidationDocument": DOCUMENT,
+            "ValidationParameters": {"commands": ["Get-Service W3SVC"]},
+        }
+    )
+
+    # THEN it fails with a named error that quotes the script
+    assert result.status == "FAILED"
+    assert result.error == "DrillValidationFailed"
+    assert result.cause is not None
+    assert "exit code 3" in result.cause
+    assert "W3SVC is not running" in result.cause
+    # ... its report (kept in the history) says so and has no RTO
+    report = failed_report(engine, result)
+    assert report["Validation"]["Status"] == "Failed"
+    assert report["RtoSeconds"] is None
+    assert report["Clone"] == "removed"
+    # ... the clone and its volumes are gone, and the source is untouched
+    instances, volumes = drill_resources(ec2)
+    assert set(instances.values()) == {"terminated"}
+    assert volumes == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    # ... and the failure was published
+    assert metric_values(engine, "DrillSucceeded", instance_with_volumes) == [0.0]
+    assert metric_values(engine, "DrillRtoSeconds", instance_with_volumes) == []
+    (event,) = drill_events(engine, events_queue)
+    assert event["detail"]["Error"] == "DrillValidationFailed"
+
+
+def test_a_clone_that_never_passes_its_checks_is_removed(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    # GIVEN a set, and status checks that fail (on any instance: only the clone is checked)
+    vss_set("set-1", hours_ago=2)
+    engine.observe("after-call.ec2.DescribeInstanceStatus", impaired_status_checks)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the drill runs
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target})
+
+    # THEN it fails with the check's error, and nothing of the drill is left
+    assert result.status == "FAILED"
+    assert result.error == "StartFailed"
+    instances, volumes = drill_resources(ec2)
+    assert set(instances.values()) == {"terminated"}
+    assert volumes == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_dry_run_drill_plans_the_clone_and_launches_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    snapshots = vss_set("set-1", hours_ago=2)
+
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target, "DryRun": True})
+
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    assert (report["Status"], report["Clone"]) == ("DryRun", "planned")
+    launch = report["Launch"]
+    assert launch["SubnetId"] == drill_target["SubnetId"]
+    assert {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in launch["BlockDeviceMappings"]} == (
+        snapshots
+    )
+    assert drill_resources(ec2) == ({}, [])
+
+
+def test_drill_of_a_stopped_server_leaves_it_stopped(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    ec2.stop_instances(InstanceIds=[instance_with_volumes])
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    assert before.power_state == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"Mode": "InPlace", "SubnetId": "subnet-0123456789abcdef0"}, "SubnetId"),
+        ({"KeepClone": True, "Mode": "InPlace"}, "KeepClone"),
+        ({"PowerOnAfterRestore": False}, "PowerOnAfterRestore"),
+        ({"DeleteReplacedVolumes": True}, "DeleteReplacedVolumes"),
+        ({"Mode": "Copy"}, "Mode"),
+        ({"SubnetId": "subnet-0123456789abcdef0"}, "SubnetId"),
+        ({"SecurityGroupIds": ["sg-0123456789abcdef0"]}, "SecurityGroupIds"),
+        ({"InstanceType": "M5 Large"}, "InstanceType"),
+        ({"ValidationParameters": {"commands": ["dir"]}}, "ValidationParameters"),
+        ({"ValidationDocument": "No-Such-Document"}, "ValidationDocument"),
+        ({"DryRun": True, "KeepClone": True}, "KeepClone"),
+    ],
+)
+def test_bad_drill_requests_launch_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    request = {"InstanceId": instance_with_volumes, **drill_target, **change}
+    if change.get("Mode") == "InPlace":
+        request.pop("SecurityGroupIds")
+        request.pop("SubnetId", None)
+        request.update(change)
+
+    result = engine.run(request)
+
+    assert result.status == "FAILED"
+    assert result.error == "InvalidRequest"
+    assert result.cause is not None
+    assert f"InvalidRequest: {field}:" in result.cause, result.cause
+    assert drill_resources(ec2) == ({}, [])
+
+
+def test_security_group_of_another_vpc_is_refused(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    default_vpc_group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]
+
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            **drill_target,
+            "SecurityGroupIds": [default_vpc_group["GroupId"]],
+        }
+    )
+
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert result.cause is not None
+    assert "is not in" in result.cause
+    assert drill_resources(ec2) == ({}, [])
+
+
+def test_cleanup_removes_only_expired_drill_resources(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    # GIVEN a kept clone, an unrelated server, and the source
+    vss_set("set-1", hours_ago=2)
+    kept = engine.run({"InstanceId": instance_with_volumes, **drill_target, "KeepClone": True})
+    assert kept.output is not None
+    clone_id = kept.output["CloneInstanceId"]
+    clone_volumes = {v["CloneVolumeId"] for v in kept.output["Volumes"]}
+    bystander = world.windows_instance(ec2, world.DEMO_DISKS[:1], name="other")
+    source = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the cleanup runs before the clone expires, nothing goes
+    early = cleanup_pass(ec2, now=datetime.now(UTC))
+    assert (early.terminated, early.deleted) == ([], [])
+
+    # WHEN it runs after the expiry: the clone goes (its volumes with it), nothing else
+    late = cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
+    assert late.terminated == [clone_id]
+    instances, volumes = drill_resources(ec2)
+    assert instances == {clone_id: "terminated"}
+    assert not {v["VolumeId"] for v in volumes} & clone_volumes
+    assert InstanceState.capture(ec2, instance_with_volumes) == source
+    assert world.attached(ec2, bystander)

@@ -1,0 +1,294 @@
+"""Clone drills, pure parts: the clone's launch plan, the request rules, the report's verdict."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.unit.test_planning import CMK, EXECUTION, INSTANCE_ID, chosen, facts, member, original
+from vss_restore import tags
+from vss_restore.drill import (
+    DRILL_TTL,
+    OUTPUT_EXCERPT_CHARS,
+    ClonePlan,
+    ValidationResult,
+    cleanup_pass,
+    plan_clone,
+    validation_result,
+)
+from vss_restore.drill_report import build_drill_report
+from vss_restore.errors import InvalidRequest
+from vss_restore.models import RestoreRequest
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=UTC)
+SOURCE: dict[str, Any] = {
+    "InstanceId": INSTANCE_ID,
+    "ImageId": "ami-0123456789abcdef0",
+    "InstanceType": "m5.xlarge",
+    "SubnetId": "subnet-0f0f0f0f0f0f0f0f0",
+    "PrivateIpAddress": "10.0.0.10",
+    "SecurityGroups": [{"GroupId": "sg-0e0e0e0e0e0e0e0e0", "GroupName": "prod"}],
+    "KeyName": "ops",
+    "IamInstanceProfile": {"Arn": "arn:aws:iam::123456789012:instance-profile/web"},
+    "EbsOptimized": True,
+    "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "State": "applied"},
+    "Placement": {"AvailabilityZone": "eu-west-1c", "Tenancy": "default"},
+}
+ISOLATED = {"SubnetId": "subnet-0a0b0c0d0e0f01234", "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"]}
+
+
+def request(**fields: Any) -> RestoreRequest:
+    return RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Clone", **fields})
+
+
+def a_plan(**fields: Any) -> ClonePlan:
+    originals = {
+        o["VolumeId"]: o
+        for o in (
+            original("/dev/sda1", size=60),
+            original("xvdf", volume_type="io2", iops=8000, throughput=None),
+            original("xvdb", iops=6000, throughput=500, encrypted=True, kms_key_id=CMK),
+        )
+    }
+    return plan_clone(
+        request(**{**ISOLATED, **fields}),
+        SOURCE,
+        facts(),
+        chosen(member("xvdf"), member("/dev/sda1", size=60), member("xvdb", encrypted=True)),
+        originals,
+        EXECUTION,
+        NOW,
+    )
+
+
+# --- the launch plan ------------------------------------------------------------------------
+
+
+def test_clone_maps_the_sets_snapshots_root_first_with_the_originals_settings() -> None:
+    plan = a_plan()
+
+    mappings = {m["DeviceName"]: m["Ebs"] for m in plan.launch["BlockDeviceMappings"]}
+    assert [m["DeviceName"] for m in plan.launch["BlockDeviceMappings"]] == [
+        "/dev/sda1",
+        "xvdb",
+        "xvdf",
+    ]
+    assert mappings["/dev/sda1"] == {
+        "SnapshotId": "snap-devsda1",
+        "VolumeType": "gp3",
+        "VolumeSize": 60,
+        "DeleteOnTermination": True,
+        "Iops": 3000,
+        "Throughput": 125,
+    }
+    assert mappings["xvdf"]["Iops"] == 8000
+    assert "Throughput" not in mappings["xvdf"]
+    assert (mappings["xvdb"]["Encrypted"], mappings["xvdb"]["KmsKeyId"]) == (True, CMK)
+    assert all(ebs["DeleteOnTermination"] for ebs in mappings.values())
+
+
+def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None:
+    plan = a_plan(InstanceType="t3.large")
+
+    launch = plan.launch
+    assert (launch["ImageId"], launch["InstanceType"]) == (SOURCE["ImageId"], "t3.large")
+    assert launch["SubnetId"] == ISOLATED["SubnetId"]
+    assert launch["SecurityGroupIds"] == ISOLATED["SecurityGroupIds"]
+    assert launch["KeyName"] == "ops"
+    assert launch["IamInstanceProfile"] == SOURCE["IamInstanceProfile"]
+    assert launch["EbsOptimized"] is True
+    assert launch["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled"}
+    # ... never the source's network identity
+    assert "PrivateIpAddress" not in launch
+    assert "NetworkInterfaces" not in launch
+    assert plan.warnings == []
+
+
+def test_clone_defaults_to_the_sources_network_and_warns_about_it() -> None:
+    plan = plan_clone(
+        request(),
+        SOURCE,
+        facts(volumes={"/dev/sda1": "vol-0000000000000root"}),
+        chosen(member("/dev/sda1")),
+        {"vol-0000000000000root": original("/dev/sda1")},
+        EXECUTION,
+        NOW,
+    )
+
+    assert plan.launch["SubnetId"] == SOURCE["SubnetId"]
+    assert plan.launch["SecurityGroupIds"] == ["sg-0e0e0e0e0e0e0e0e0"]
+    assert plan.launch["InstanceType"] == "m5.xlarge"
+    assert len(plan.warnings) == 1
+    assert "source's subnet" in plan.warnings[0]
+
+
+def test_everything_the_clone_creates_is_tagged_as_the_drills() -> None:
+    plan = a_plan()
+
+    expected = {
+        tags.DRILL: INSTANCE_ID,
+        tags.EXECUTION: EXECUTION,
+        tags.EXPIRES_AT: "2026-11-26T12:00:00+00:00",
+        tags.CREATED_BY: tags.CREATED_BY_VALUE,
+    }
+    for spec in plan.launch["TagSpecifications"]:
+        assert tags.tag_dict(spec["Tags"]).items() >= expected.items()
+    assert {s["ResourceType"] for s in plan.launch["TagSpecifications"]} == {"instance", "volume"}
+    assert plan.expires_at == (NOW + DRILL_TTL).replace(microsecond=0)
+
+
+def test_client_token_is_the_same_for_one_execution_and_differs_between_executions() -> None:
+    first, again = a_plan(), a_plan()
+    other = plan_clone(
+        request(**ISOLATED),
+        SOURCE,
+        facts(volumes={"/dev/sda1": "vol-0000000000000root"}),
+        chosen(member("/dev/sda1")),
+        {"vol-0000000000000root": original("/dev/sda1")},
+        EXECUTION + "-2",
+        NOW,
+    )
+    assert first.launch["ClientToken"] == again.launch["ClientToken"]
+    assert first.launch["ClientToken"] != other.launch["ClientToken"]
+    assert len(first.launch["ClientToken"]) <= 64
+
+
+# --- request rules ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"Mode": "InPlace", "SubnetId": "subnet-0123456789abcdef0"}, "SubnetId"),
+        (
+            {"Mode": "InPlace", "ValidationDocument": "AWS-RunPowerShellScript"},
+            "ValidationDocument",
+        ),
+        ({"PowerOnAfterRestore": True}, "PowerOnAfterRestore"),
+        (
+            {"SecurityGroupIds": ["sg-0123456789abcdef0", "sg-0123456789abcdef0"]},
+            "SecurityGroupIds",
+        ),
+        ({"SecurityGroupIds": []}, "SecurityGroupIds"),
+        ({"SubnetId": "subnet-xyz"}, "SubnetId"),
+        ({"ValidationParameters": {"commands": "dir"}}, "ValidationParameters.commands"),
+        ({"ValidationDocument": "a b"}, "ValidationDocument"),
+        ({"KeepClone": "yes"}, "KeepClone"),
+    ],
+)
+def test_drill_fields_are_validated_and_named(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        request(**fields)
+    assert refused.value.field == field
+
+
+def test_in_place_requests_are_unchanged_by_the_drill_fields() -> None:
+    parsed = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "KeepClone": False})
+    assert (parsed.mode, parsed.is_clone, parsed.keep_clone) == ("InPlace", False, False)
+
+
+# --- validation results and the verdict ------------------------------------------------------
+
+
+def invocation(status: str = "Success", **fields: Any) -> dict[str, Any]:
+    return {"CommandId": "cmd-1", "Status": status, "ResponseCode": 0, **fields}
+
+
+def test_validation_output_is_an_excerpt_with_stderr_after_stdout() -> None:
+    long = "x" * (OUTPUT_EXCERPT_CHARS + 500)
+    result = validation_result("Doc", invocation(StandardOutputContent=long), NOW)
+    assert len(result.output) == OUTPUT_EXCERPT_CHARS
+
+    both = validation_result(
+        "Doc", invocation("Failed", StandardOutputContent="ok", StandardErrorContent="bad"), NOW
+    )
+    assert both.output == "ok\n--- stderr ---\nbad"
+    assert not both.succeeded
+    unknown_code = validation_result("Doc", invocation("TimedOut", ResponseCode=-1), NOW)
+    assert unknown_code.response_code is None
+
+
+def report(**overrides: Any) -> Any:
+    started = NOW
+    arguments: dict[str, Any] = {
+        "source_instance_id": INSTANCE_ID,
+        "chosen": chosen(member("/dev/sda1")),
+        "plan": a_plan(),
+        "clone_instance_id": "i-0aaaaaaaaaaaaaaa1",
+        "clone_volumes": {"/dev/sda1": "vol-0clone000000001"},
+        "validation": None,
+        "ready_at": started + timedelta(minutes=6),
+        "dry_run": False,
+        "kept": False,
+        "error": None,
+        "cleanup_error": None,
+        "started_at": started,
+        "finished_at": started + timedelta(minutes=9),
+    }
+    return build_drill_report(**{**arguments, **overrides})
+
+
+def passed(status: str = "Success", after: timedelta = timedelta(minutes=7)) -> ValidationResult:
+    return validation_result(
+        "Check", invocation(status, StandardOutputContent="\nservice down\nmore"), NOW + after
+    )
+
+
+def test_rto_runs_to_the_status_checks_or_to_a_passed_validation() -> None:
+    assert report().rto_seconds == 360.0
+    assert report(validation=passed()).rto_seconds == 420.0
+    assert (report().status, report().clone, report().error) == ("Succeeded", "removed", None)
+
+
+def test_a_failed_validation_fails_the_drill_quoting_its_first_line() -> None:
+    failed = report(validation=passed("Failed"))
+    assert (failed.status, failed.error, failed.rto_seconds) == (
+        "Failed",
+        "DrillValidationFailed",
+        None,
+    )
+    assert failed.cause is not None
+    assert failed.cause.endswith("on the clone: service down")
+
+
+def test_the_first_error_wins_over_validation_and_cleanup() -> None:
+    lambda_cause = '{"errorType": "StartFailed", "errorMessage": "checks impaired"}'
+    failed = report(
+        error={"Error": "StartFailed", "Cause": lambda_cause},
+        validation=passed("Failed"),
+        cleanup_error={"Error": "States.Timeout", "Cause": ""},
+    )
+    assert (failed.error, failed.cause, failed.clone) == (
+        "StartFailed",
+        "checks impaired",
+        "left for cleanup",
+    )
+    assert failed.expires_at is not None
+
+
+def test_a_cleanup_failure_fails_an_otherwise_good_drill() -> None:
+    failed = report(cleanup_error={"Error": "WaitTimedOut", "Cause": "volume still in-use"})
+    assert (failed.status, failed.error) == ("Failed", "DrillCleanupFailed")
+    assert failed.cause is not None
+    assert "volume still in-use" in failed.cause
+
+
+def test_kept_and_unlaunched_and_dry_run_clones() -> None:
+    assert report(kept=True).clone == "kept"
+    assert report(kept=True).expires_at is not None
+    assert report(clone_instance_id=None, error={"Error": "X", "Cause": ""}).clone == (
+        "not launched"
+    )
+    dry = report(dry_run=True, clone_instance_id=None, ready_at=None)
+    assert (dry.status, dry.clone, dry.rto_seconds) == ("DryRun", "planned", None)
+    assert dry.launch is not None
+    assert dry.launch["ImageId"] == SOURCE["ImageId"]
+
+
+def test_cleanup_pass_needs_exactly_one_selection() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        cleanup_pass(None, execution=None, now=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly one"):
+        cleanup_pass(None, execution="x", now=NOW)  # type: ignore[arg-type]
