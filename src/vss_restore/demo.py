@@ -56,6 +56,21 @@ def seed(ec2: EC2Client, now: datetime) -> str:
     return instance_id
 
 
+# The demo fleet: the demo server and two smaller application servers, tagged alike.
+FLEET_TAG = ("Fleet", "demo")
+
+
+def seed_fleet(ec2: EC2Client, now: datetime, demo_instance_id: str) -> list[str]:
+    """Two more servers with a VSS set each; all three carry ``FLEET_TAG``."""
+    servers = [demo_instance_id]
+    for name in ("app01", "app02"):
+        server = world.windows_instance(ec2, world.DEMO_DISKS[:2], name=name)
+        world.vss_snapshot_set(ec2, server, taken_at=now - timedelta(hours=2), set_id=None)
+        servers.append(server)
+    ec2.create_tags(Resources=servers, Tags=[{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}])
+    return servers
+
+
 def _ago(now: datetime, then: datetime | str) -> str:
     when = datetime.fromisoformat(then) if isinstance(then, str) else then
     hours = (now - when).total_seconds() / 3600

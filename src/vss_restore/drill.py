@@ -269,13 +269,17 @@ class CleanupPass(Model):
 
 
 def cleanup_pass(
-    ec2: EC2Client, *, execution: str | None = None, now: datetime | None = None
+    ec2: EC2Client,
+    *,
+    execution: str | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
 ) -> CleanupPass:
     """Terminate drill instances and delete detached drill volumes, once.
 
     With ``execution``: that drill's resources. With ``now`` instead: every drill resource
     whose ``vss-restore:expires-at`` has passed. Only resources tagged ``vss-restore:drill``
-    are ever touched.
+    are ever touched; ``dry_run`` lists what would go and changes nothing.
     """
     if (execution is None) == (now is None):
         raise ValueError("give exactly one of execution and now")
@@ -294,7 +298,7 @@ def cleanup_pass(
         if i["State"]["Name"] != "terminated" and selected(tags.tag_dict(i.get("Tags")))
     ]
     to_terminate = [i["InstanceId"] for i in instances if i["State"]["Name"] != "shutting-down"]
-    if to_terminate:
+    if to_terminate and not dry_run:
         ec2.terminate_instances(InstanceIds=to_terminate)
         done.terminated.extend(to_terminate)
     done.pending.extend(i["InstanceId"] for i in instances)
@@ -308,7 +312,8 @@ def cleanup_pass(
     ]
     for volume in volumes:
         if volume["State"] == "available":
-            ec2.delete_volume(VolumeId=volume["VolumeId"])
+            if not dry_run:
+                ec2.delete_volume(VolumeId=volume["VolumeId"])
             done.deleted.append(volume["VolumeId"])
         elif volume["State"] != "deleting":
             done.pending.append(volume["VolumeId"])

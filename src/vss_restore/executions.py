@@ -214,6 +214,10 @@ class ExecutionRecord:
     def dry_run(self) -> bool:
         return self.input.get("DryRun") is True
 
+    def last_output(self, key: str) -> Any:
+        """``key`` of the latest state output that has it (a failed run's report, say)."""
+        return _state_output(self.history, key)
+
     @property
     def drill(self) -> bool:
         return self.input.get("Mode") == "Clone"

@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -19,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from vss_restore.cli import render
+from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.html_report import render_html
 from vss_restore.cli.progress import follow
 from vss_restore.cli.target import (
@@ -30,9 +32,11 @@ from vss_restore.cli.target import (
     open_target,
 )
 from vss_restore.discovery import catalogue, find_snapshot_set
+from vss_restore.drill import cleanup_pass
 from vss_restore.errors import TerminalError
 from vss_restore.executions import ExecutionRecord
-from vss_restore.instance import describe_instance, instance_facts
+from vss_restore.fleet import parse_fleet_request
+from vss_restore.instance import describe_instance, instance_facts, instances_tagged
 from vss_restore.models import RestoreRequest
 
 # Failures that mean the request itself was wrong (nothing was changed): exit code 2.
@@ -431,6 +435,248 @@ def demo(
         if html is not None:
             _write_html(record, html, err)
         _finish(state, target, record, out, err)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, list[str]]:
+    """``NAME=VALUE`` options as SSM parameters (a name given twice gets both values)."""
+    parameters: dict[str, list[str]] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"{option} {item!r}: expected NAME=VALUE", 2)
+        parameters.setdefault(name, []).append(value)
+    return parameters
+
+
+@app.command()
+@_fails_cleanly
+def drill(
+    ctx: typer.Context,
+    instance_id: InstanceOption = None,
+    snapshot_set_id: SetOption = None,
+    point_in_time: PointInTimeOption = None,
+    subnet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--subnet-id", help="Run the clone here (an isolated subnet). Default: the source's."
+        ),
+    ] = None,
+    security_group_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--security-group-id",
+            help="The clone's security group (repeat). Default: the source's.",
+        ),
+    ] = None,
+    instance_type: Annotated[
+        str | None, typer.Option("--instance-type", help="The clone's type. Default: the source's.")
+    ] = None,
+    validation_document: Annotated[
+        str | None,
+        typer.Option(
+            "--validation-document",
+            help="SSM document to run on the clone, e.g. AWS-RunPowerShellScript.",
+        ),
+    ] = None,
+    validation_parameters: Annotated[
+        list[str] | None,
+        typer.Option("--validation-parameter", help="NAME=VALUE for the document (repeat)."),
+    ] = None,
+    keep_clone: Annotated[
+        bool, typer.Option("--keep-clone", help="Leave the clone running (it expires in 24 h).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only plan the clone: launch nothing.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the drill state by state, then report.")
+    ] = False,
+) -> None:
+    """Prove a snapshot set restores: a clone on a new instance; the source is never touched."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        request: dict[str, Any] = {"InstanceId": _instance(target, instance_id), "Mode": "Clone"}
+        network = target.drill_network if target.local and instance_id is None else None
+        options = {
+            "SnapshotSetId": snapshot_set_id,
+            "RestorePointInTime": point_in_time,
+            "SubnetId": subnet_id or (network[0] if network else None),
+            "SecurityGroupIds": security_group_ids or ([network[1]] if network else None),
+            "InstanceType": instance_type,
+            "ValidationDocument": validation_document,
+            "ValidationParameters": _pairs(validation_parameters, "--validation-parameter") or None,
+            "KeepClone": keep_clone or None,
+            "DryRun": dry_run or None,
+        }
+        request.update({k: v for k, v in options.items() if v is not None})
+        RestoreRequest.parse(request)
+        execution_arn = target.start(request)
+        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
+        if not wait and not target.local:
+            if state.as_json(out):
+                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
+            else:
+                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+            return
+        shown = err if wait else Console(stderr=True, quiet=True)
+        _finish(state, target, follow(target, execution_arn, shown), out, err)
+
+
+@app.command()
+@_fails_cleanly
+def cleanup(
+    ctx: typer.Context,
+    execution_arn: Annotated[
+        str | None,
+        typer.Option("--execution-arn", help="Remove this drill's clone now, expired or not."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")
+    ] = False,
+) -> None:
+    """Remove drill clones and volumes past their expiry (only resources tagged as a drill's)."""
+    state: State = ctx.obj
+    out, _ = _consoles()
+    with open_target(state.options) as target:
+        if execution_arn:
+            removed = cleanup_pass(target.ec2, execution=execution_arn, dry_run=dry_run)
+        else:
+            removed = cleanup_pass(target.ec2, now=datetime.now(UTC), dry_run=dry_run)
+    document = {"DryRun": dry_run, **removed.model_dump(by_alias=True)}
+    if state.as_json(out):
+        render.print_json(out, document)
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    out.print(
+        f"{verb} {len(removed.terminated)} instance(s): {', '.join(removed.terminated) or '—'}",
+        highlight=False,
+    )
+    out.print(
+        f"{verb} {len(removed.deleted)} volume(s): {', '.join(removed.deleted) or '—'}",
+        highlight=False,
+    )
+
+
+def _fleet_request(
+    instance_ids: list[str] | None,
+    tag: str | None,
+    waves: list[str] | None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """The fleet machine's input, validated here so that bad input never starts anything."""
+    request: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
+    if instance_ids:
+        request["Instances"] = [i for item in instance_ids for i in item.split(",") if i]
+    if tag is not None:
+        key, sep, values = tag.partition("=")
+        if not sep or not key or not values:
+            raise CliError(f"--tag {tag!r}: expected KEY=VALUE[,VALUE...]", 2)
+        request["TagFilter"] = {"Key": key, "Values": values.split(",")}
+    if waves:
+        request["Waves"] = [[i for i in wave.split(",") if i] for wave in waves]
+    parse_fleet_request(request)
+    return request
+
+
+@app.command("fleet-restore")
+@_fails_cleanly
+def fleet_restore(
+    ctx: typer.Context,
+    instance_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance-id", help="An instance of the fleet (repeat, or separate with commas)."
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag", help="The fleet by tag: KEY=VALUE[,VALUE...] (instead of --instance-id)."
+        ),
+    ] = None,
+    waves: Annotated[
+        list[str] | None,
+        typer.Option("--wave", help="Instances of one wave, comma-separated (repeat, in order)."),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", min=1, max=40, help="Restores at a time (10)."),
+    ] = None,
+    tolerated_failure_percentage: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerated-failure-percentage",
+            min=0,
+            max=100,
+            help="Failures allowed before no further wave starts (0).",
+        ),
+    ] = None,
+    point_in_time: PointInTimeOption = None,
+    exclude_boot_volume: ExcludeBootOption = False,
+    no_power_on: Annotated[
+        bool, typer.Option("--no-power-on", help="Leave the instances stopped afterwards.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow each instance's restore, then report.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Restore many instances, wave by wave, one restore execution each."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        request = _fleet_request(
+            instance_ids,
+            tag,
+            waves,
+            MaxConcurrency=max_concurrency,
+            ToleratedFailurePercentage=tolerated_failure_percentage,
+            RestorePointInTime=point_in_time,
+            ExcludeBootVolume=exclude_boot_volume or None,
+            PowerOnAfterRestore=False if no_power_on else None,
+        )
+        if not yes and _interactive() and not _confirmed(_fleet_confirmation(target, request)):
+            raise CliError("Not confirmed: nothing was changed.", 2)
+        execution_arn = target.start_fleet(request)
+        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
+        if not wait and not target.local:
+            if state.as_json(out):
+                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
+            else:
+                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+            return
+        shown = err if wait else Console(stderr=True, quiet=True)
+        record = follow_fleet(target, execution_arn, shown)
+    report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
+    if state.as_json(out):
+        render.print_json(
+            out, {"ExecutionArn": record.arn, "Status": record.status, "Report": report}
+        )
+    elif isinstance(report, dict):
+        out.print(
+            f"[{render.OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]  "
+            f"{report['Succeeded']} of {report['Total']} restored, {report['Failed']} failed",
+        )
+        out.print(render.fleet_table(report["Instances"], "Instances"))
+    if record.status != "SUCCEEDED":
+        err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
+        raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
+
+
+def _fleet_confirmation(target: Target, request: dict[str, Any]) -> str:
+    if "Instances" in request:
+        instances = request["Instances"]
+    else:
+        tag_filter = request["TagFilter"]
+        instances = instances_tagged(target.ec2, tag_filter["Key"], tag_filter["Values"])
+    shown = ", ".join(instances[:10]) + (
+        f" and {len(instances) - 10} more" if len(instances) > 10 else ""
+    )
+    return (
+        f"Restore {len(instances)} instance(s) ({shown}) from their latest complete snapshot "
+        "sets? Each will be stopped while its volumes are swapped."
+    )
 
 
 def main() -> None:

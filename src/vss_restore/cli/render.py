@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vss_restore.executions import ExecutionRecord, StateRun
+from vss_restore.report import error_message
 
 OUTCOME_STYLE = {
     "SUCCEEDED": "bold green",
@@ -33,6 +34,8 @@ def print_json(console: Console, document: Any) -> None:
 def named_error(record: ExecutionRecord) -> str:
     """``Error: cause``, once (our causes already start with the error name)."""
     error, cause = record.error or record.status, record.cause or ""
+    if cause.startswith("{"):  # a Lambda error passed on as it came (the fleet's rejection)
+        cause = error_message({"Error": error, "Cause": cause})[1]
     return cause if cause.startswith(f"{error}:") else f"{error}: {cause}".rstrip(": ")
 
 
@@ -94,6 +97,34 @@ def timeline_table(runs: list[StateRun]) -> Table:
     return table
 
 
+def drill_volumes_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Clone volumes", title_justify="left")
+    for column in ("Device", "Snapshot", "Clone volume"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["Device"], row["SnapshotId"], row.get("CloneVolumeId") or "—")
+    return table
+
+
+def _print_drill(console: Console, report: dict[str, Any]) -> None:
+    """A drill's own facts: the clone, what became of it, and its validation."""
+    console.print(f"  {'Clone':<13} {report.get('CloneInstanceId') or '—'} ({report['Clone']})")
+    if report.get("ExpiresAt"):
+        console.print(f"  {'Expires':<13} {when_text(report['ExpiresAt'])}")
+    validation = report.get("Validation")
+    if validation:
+        style = "green" if validation["Status"] == "Success" else "red"
+        console.print(
+            f"  {'Validation':<13} [{style}]{validation['Status']}[/] ({validation['Document']})"
+        )
+        for line in validation["Output"].splitlines()[:12]:
+            console.print(f"  {'':<13} {line}", highlight=False)
+    for warning in report.get("Warnings", []):
+        console.print(f"  [yellow]warning[/]: {warning}", highlight=False)
+    if report.get("Volumes"):
+        console.print(drill_volumes_table(report["Volumes"]))
+
+
 def print_status(console: Console, record: ExecutionRecord) -> None:
     summary = record.summary()
     style = OUTCOME_STYLE.get(record.status, "bold")
@@ -104,8 +135,9 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         ("Started", when_text(summary["StartedAt"])),
         ("Finished", when_text(summary["StoppedAt"])),
         ("RTO", seconds_text(summary["RtoSeconds"])),
-        ("Downtime", seconds_text(summary["DowntimeSeconds"])),
     ]
+    if not record.drill:  # a drill never stops the source
+        facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     if summary["CurrentState"]:
         facts.append(("Now in", summary["CurrentState"]))
     if record.dry_run:
@@ -114,6 +146,10 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         console.print(f"  {label:<13} {value or '—'}")
     if record.error:
         console.print(f"  [red]{named_error(record)}[/]", highlight=False)
+    if record.drill:
+        if record.report:
+            _print_drill(console, record.report)
+        return
     rows = record.volume_mapping()
     if rows:
         finished = record.status == "SUCCEEDED"
@@ -155,3 +191,24 @@ def history_entry(record: ExecutionRecord) -> dict[str, Any]:
         "SnapshotSetId": record.snapshot_set_id,
         "RolledBack": record.rolled_back,
     }
+
+
+FLEET_STATUS_STYLE = {**OUTCOME_STYLE, "PENDING": "dim"}
+
+
+def fleet_table(rows: list[dict[str, Any]], title: str = "Fleet") -> Table:
+    """One line per instance: its restore's status, current state or error, and times."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Instance", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Now in / error", overflow="fold")
+    table.add_column("Downtime", no_wrap=True)
+    for row in rows:
+        status = row["Status"]
+        table.add_row(
+            row["InstanceId"],
+            f"[{FLEET_STATUS_STYLE.get(status, 'bold')}]{status}[/]",
+            row.get("Error") or row.get("CurrentState") or "",
+            seconds_text(row.get("DowntimeSeconds")),
+        )
+    return table

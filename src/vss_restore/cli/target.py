@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 STATE_MACHINE_ARN_ENV = "VSS_RESTORE_STATE_MACHINE_ARN"
+FLEET_STATE_MACHINE_ARN_ENV = "VSS_RESTORE_FLEET_STATE_MACHINE_ARN"
 STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
 DEFAULT_STACK_NAME = "VssRestore"
 # Fixed emulator ids, so that the demo instance is the same in every --local command.
@@ -63,6 +65,10 @@ class Target:
     archive: LocalArchive | None = None
     demo_instance_id: str | None = None
     poll_seconds: float = 2.0
+    # The fleet machine, looked up only by the commands that need it.
+    fleet_state_machine: Callable[[], str | None] = lambda: None
+    # Local only: an isolated subnet and security group for the demo server's drills.
+    drill_network: tuple[str, str] | None = None
 
     @property
     def local(self) -> bool:
@@ -73,6 +79,18 @@ class Target:
             stateMachineArn=self.state_machine_arn,
             name=execution_name(request),
             input=json.dumps(request),
+        )["executionArn"]
+
+    def start_fleet(self, request: dict[str, Any]) -> str:
+        arn = self.fleet_state_machine()
+        if not arn:
+            raise CliError(
+                f"no fleet state machine: set {FLEET_STATE_MACHINE_ARN_ENV}, or deploy the "
+                "stack (its FleetStateMachineArn output is read)",
+                2,
+            )
+        return self.sfn.start_execution(
+            stateMachineArn=arn, name=f"fleet-{uuid.uuid4().hex[:12]}", input=json.dumps(request)
         )["executionArn"]
 
     def record(self, execution_arn: str) -> ExecutionRecord:
@@ -101,7 +119,7 @@ class Target:
         return sorted(found.values(), key=lambda r: r.started_at, reverse=True)[:limit]
 
 
-def _stack_output(session: boto3.Session, options: Options) -> str | None:
+def _stack_output(session: boto3.Session, options: Options, key: str) -> str | None:
     stack = options.stack_name or os.environ.get(STACK_NAME_ENV) or DEFAULT_STACK_NAME
     cloudformation = session.client("cloudformation", endpoint_url=options.endpoint_url)
     try:
@@ -111,7 +129,7 @@ def _stack_output(session: boto3.Session, options: Options) -> str | None:
             return None
         raise
     outputs = stacks[0].get("Outputs", []) if stacks else []
-    return next((o["OutputValue"] for o in outputs if o["OutputKey"] == "StateMachineArn"), None)
+    return next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), None)
 
 
 @contextmanager
@@ -120,7 +138,7 @@ def aws_target(options: Options) -> Iterator[Target]:
     arn = (
         options.state_machine_arn
         or os.environ.get(STATE_MACHINE_ARN_ENV)
-        or _stack_output(session, options)
+        or _stack_output(session, options, "StateMachineArn")
     )
     if not arn:
         raise CliError(
@@ -132,6 +150,10 @@ def aws_target(options: Options) -> Iterator[Target]:
         sfn=session.client("stepfunctions", endpoint_url=options.endpoint_url),
         ec2=session.client("ec2", endpoint_url=options.endpoint_url),
         state_machine_arn=arn,
+        fleet_state_machine=lambda: (
+            os.environ.get(FLEET_STATE_MACHINE_ARN_ENV)
+            or _stack_output(session, options, "FleetStateMachineArn")
+        ),
     )
 
 
@@ -173,6 +195,8 @@ def local_target(options: Options) -> Iterator[Target]:
         world.fix_ids(LOCAL_ID_SEED)
         ec2 = boto3.client("ec2", region_name=engine.region)
         instance_id = demo.seed(ec2, datetime.now(UTC))
+        demo.seed_fleet(ec2, datetime.now(UTC), instance_id)
+        drill_network = world.isolated_subnet(ec2)
         for spec in options.faults:
             operation, _, code = spec.partition(":")
             try:
@@ -186,6 +210,8 @@ def local_target(options: Options) -> Iterator[Target]:
             archive=LocalArchive(default_archive_dir()),
             demo_instance_id=instance_id,
             poll_seconds=0.05,
+            fleet_state_machine=lambda: engine.fleet_state_machine_arn,
+            drill_network=drill_network,
         )
 
 
