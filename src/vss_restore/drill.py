@@ -300,7 +300,7 @@ def cleanup_pass(
     to_terminate = [i["InstanceId"] for i in instances if i["State"]["Name"] != "shutting-down"]
     if to_terminate and not dry_run:
         ec2.terminate_instances(InstanceIds=to_terminate)
-        done.terminated.extend(to_terminate)
+    done.terminated.extend(to_terminate)
     done.pending.extend(i["InstanceId"] for i in instances)
     volumes = [
         v

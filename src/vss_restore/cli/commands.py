@@ -29,6 +29,7 @@ from vss_restore.cli.target import (
     CliError,
     Options,
     Target,
+    open_ec2,
     open_target,
 )
 from vss_restore.discovery import catalogue, find_snapshot_set
@@ -538,11 +539,11 @@ def cleanup(
     """Remove drill clones and volumes past their expiry (only resources tagged as a drill's)."""
     state: State = ctx.obj
     out, _ = _consoles()
-    with open_target(state.options) as target:
+    with open_ec2(state.options) as ec2:
         if execution_arn:
-            removed = cleanup_pass(target.ec2, execution=execution_arn, dry_run=dry_run)
+            removed = cleanup_pass(ec2, execution=execution_arn, dry_run=dry_run)
         else:
-            removed = cleanup_pass(target.ec2, now=datetime.now(UTC), dry_run=dry_run)
+            removed = cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry_run)
     document = {"DryRun": dry_run, **removed.model_dump(by_alias=True)}
     if state.as_json(out):
         render.print_json(out, document)

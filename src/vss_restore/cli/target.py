@@ -215,6 +215,17 @@ def local_target(options: Options) -> Iterator[Target]:
         )
 
 
+@contextmanager
+def open_ec2(options: Options) -> Iterator[EC2Client]:
+    """EC2 alone (``cleanup``): no state machine needed, so no stack lookup either."""
+    if options.local:
+        with local_target(options) as target:
+            yield target.ec2
+        return
+    session = boto3.Session(profile_name=options.profile, region_name=options.region)
+    yield session.client("ec2", endpoint_url=options.endpoint_url)
+
+
 def open_target(options: Options) -> Any:
     if options.faults and not options.local:
         raise CliError("--inject-fault works only with --local", 2)

@@ -1,0 +1,234 @@
+"""``drill``, ``cleanup`` and ``fleet-restore``: locally, and against a deployed machine (by ARN)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET
+from vss_restore import demo, tags
+from vss_restore.local import LocalEngine, world
+
+DOCUMENT = "AWS-RunPowerShellScript"
+
+
+def test_drill_clones_the_demo_server_in_an_isolated_subnet_and_removes_the_clone(
+    cli: Any,
+) -> None:
+    outcome = cli(
+        "--local",
+        "drill",
+        "--validation-document",
+        DOCUMENT,
+        "--validation-parameter",
+        "commands=Get-Disk",
+        "--validation-parameter",
+        "commands=Get-Service W3SVC",
+    )
+
+    assert outcome.exit_code == 0, outcome.stderr
+    summary = outcome.json
+    assert (summary["Mode"], summary["Status"]) == ("Clone", "SUCCEEDED")
+    report = summary["Report"]
+    assert report["InstanceId"] == DEMO_INSTANCE
+    assert report["SnapshotSetId"] == LATEST_COMPLETE_SET
+    assert report["Clone"] == "removed"
+    assert report["Validation"]["Status"] == "Success"
+    assert report["Warnings"] == []  # the local drill network is not the source's subnet
+    assert summary["RtoSeconds"] == report["RtoSeconds"]
+
+
+def test_drill_table_shows_the_clone_and_its_validation(cli: Any) -> None:
+    outcome = cli("--local", "--output", "table", "drill", "--keep-clone")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "Clone volumes" in outcome.stdout
+    assert "(kept)" in outcome.stdout
+    assert "Expires" in outcome.stdout
+    assert "Downtime" not in outcome.stdout
+
+
+def test_drill_dry_run_launches_nothing_and_shows_the_plan(cli: Any) -> None:
+    outcome = cli("--local", "drill", "--dry-run", "--instance-type", "t3.large")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    report = outcome.json["Report"]
+    assert (report["Status"], report["Clone"]) == ("DryRun", "planned")
+    assert report["Launch"]["InstanceType"] == "t3.large"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--validation-parameter", "commands"], "expected NAME=VALUE"),
+        (["--validation-parameter", "commands=dir"], "ValidationParameters: needs"),
+        (["--subnet-id", "subnet-x"], "SubnetId"),
+        (["--dry-run", "--keep-clone"], "KeepClone"),
+    ],
+)
+def test_bad_drill_options_start_nothing(
+    cli: Any, archive: Any, args: list[str], message: str
+) -> None:
+    outcome = cli("--local", "drill", *args)
+
+    assert outcome.exit_code == 2
+    assert message in outcome.stderr
+    assert "Started" not in outcome.stderr
+    assert not list(archive.glob("*.json")) if archive.exists() else True
+
+
+def test_failed_validation_exits_1_with_the_named_error(
+    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
+
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instance = demo.seed(ec2, datetime.now(UTC))
+    subnet, group = world.isolated_subnet(ec2)
+    engine.ssm.respond(DOCUMENT, CommandOutcome("Failed", "disk E: missing", response_code=1))
+    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    common = ("--region", engine.region)
+
+    started = cli(
+        *common,
+        "drill",
+        "--instance-id",
+        instance,
+        "--subnet-id",
+        subnet,
+        "--security-group-id",
+        group,
+        "--validation-document",
+        DOCUMENT,
+    )
+    assert started.exit_code == 0, started.stderr
+    result = engine.wait(started.json["ExecutionArn"])
+
+    status = cli(*common, "status", result.execution_arn)
+    assert result.status == "FAILED"
+    assert status.exit_code == 1
+    assert "DrillValidationFailed" in status.stderr
+    assert status.json["Report"]["Validation"]["Output"] == "disk E: missing"
+
+
+def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
+    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a kept clone whose expiry has passed
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instance = demo.seed(ec2, datetime.now(UTC))
+    subnet, group = world.isolated_subnet(ec2)
+    kept = engine.run(
+        {
+            "InstanceId": instance,
+            "Mode": "Clone",
+            "SubnetId": subnet,
+            "SecurityGroupIds": [group],
+            "KeepClone": True,
+        }
+    )
+    assert kept.output is not None
+    clone = kept.output["CloneInstanceId"]
+    ec2.create_tags(
+        Resources=[clone], Tags=[{"Key": tags.EXPIRES_AT, "Value": "2020-01-01T00:00:00+00:00"}]
+    )
+
+    # WHEN cleanup runs with --dry-run, then for real
+    preview = cli("--region", engine.region, "cleanup", "--dry-run")
+    done = cli("--region", engine.region, "cleanup")
+
+    # THEN the preview changes nothing, and the cleanup terminates only the clone
+    assert preview.exit_code == 0
+    assert preview.json["TerminatedInstances"] == [clone]
+    assert done.json["TerminatedInstances"] == [clone]
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    }
+    assert states[clone] == "terminated"
+    assert states[instance] == "running"
+
+
+def test_cleanup_of_one_execution_removes_its_clone_before_expiry(
+    cli: Any, engine: LocalEngine
+) -> None:
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instance = demo.seed(ec2, datetime.now(UTC))
+    subnet, group = world.isolated_subnet(ec2)
+    request = {"Mode": "Clone", "SubnetId": subnet, "SecurityGroupIds": [group], "KeepClone": True}
+    kept = engine.run({"InstanceId": instance, **request})
+    assert kept.output is not None
+
+    expired_only = cli("--region", engine.region, "cleanup")
+    by_execution = cli("--region", engine.region, "cleanup", "--execution-arn", kept.execution_arn)
+
+    assert expired_only.json["TerminatedInstances"] == []
+    assert by_execution.json["TerminatedInstances"] == [kept.output["CloneInstanceId"]]
+
+
+def test_fleet_restore_restores_the_demo_fleet_and_reports_each_instance(cli: Any) -> None:
+    outcome = cli(
+        "--local", "fleet-restore", "--tag", "Fleet=demo", "--max-concurrency", "2", "--wait"
+    )
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.json["Status"] == "SUCCEEDED"
+    report = outcome.json["Report"]
+    assert (report["Total"], report["Succeeded"], report["Failed"]) == (3, 3, 0)
+    # --wait printed each instance's progress on stderr, ending in SUCCEEDED
+    for line in report["Instances"]:
+        assert f"{line['InstanceId']}: SUCCEEDED" in outcome.stderr
+
+
+def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
+    # Instances that do not exist fail their restores; nothing is tolerated.
+    missing, later = "i-0123456789abcdef0", "i-0123456789abcdef1"
+    outcome = cli(
+        "--local",
+        "fleet-restore",
+        "--instance-id",
+        f"{missing},{later}",
+        "--wave",
+        missing,
+        "--wave",
+        later,
+    )
+
+    assert outcome.exit_code == 1
+    assert "FleetFailureThresholdExceeded" in outcome.stderr
+    report = outcome.json["Report"]
+    assert report["NotStarted"] == [later]
+    assert report["Instances"][0]["Error"] == "InstanceNotFound"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "exactly one of Instances and TagFilter"),
+        (["--tag", "Fleet"], "expected KEY=VALUE"),
+        (["--tag", "Fleet=demo", "--instance-id", DEMO_INSTANCE], "exactly one"),
+        (["--instance-id", "web01"], "Instances"),
+    ],
+)
+def test_bad_fleet_requests_start_nothing(cli: Any, args: list[str], message: str) -> None:
+    outcome = cli("--local", "fleet-restore", *args)
+
+    assert outcome.exit_code == 2
+    assert message in outcome.stderr
+    assert "Started" not in outcome.stderr
+
+
+def test_fleet_restore_asks_first_on_a_terminal(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vss_restore.cli import commands  # noqa: PLC0415
+
+    monkeypatch.setattr(commands, "_interactive", lambda: True)
+
+    outcome = cli("--local", "fleet-restore", "--tag", "Fleet=demo", stdin="n\n")
+
+    assert outcome.exit_code == 2
+    assert "Restore 3 instance(s)" in outcome.stderr
+    assert "Not confirmed" in outcome.stderr
