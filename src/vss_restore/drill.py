@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from vss_restore import tags
-from vss_restore.aws_errors import error_code
+from vss_restore.aws_errors import error_code, failing_as
 from vss_restore.devices import restore_order
 from vss_restore.errors import CloneLaunchFailed, InvalidRequest
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
@@ -244,12 +244,8 @@ def launch_clone(ec2: EC2Client, plan: ClonePlan) -> str:
     existing = find_clone(ec2, plan.execution)
     if existing is not None:
         return str(existing["InstanceId"])
-    try:
+    with failing_as(CloneLaunchFailed, f"launching a clone of {plan.source_instance_id}"):
         launched = ec2.run_instances(**plan.launch)
-    except ClientError as err:
-        if error_code(err) in ("RequestLimitExceeded", "InsufficientInstanceCapacity"):
-            raise
-        raise CloneLaunchFailed(f"RunInstances refused the clone: {err}") from err
     return str(launched["Instances"][0]["InstanceId"])
 
 
