@@ -49,7 +49,8 @@ class FleetRequest(Model):
     )
     tag_filter: TagFilter | None = Field(default=None, alias="TagFilter")
     waves: list[list[InstanceId]] | None = Field(default=None, alias="Waves", min_length=1)
-    max_concurrency: int = Field(default=10, alias="MaxConcurrency", ge=1, le=40, strict=True)
+    # Distributed Map: no inline cap of 40; EC2 throttling is the real limit (see make bench).
+    max_concurrency: int = Field(default=10, alias="MaxConcurrency", ge=1, le=100, strict=True)
     tolerated_failure_percentage: float = Field(
         default=0, alias="ToleratedFailurePercentage", ge=0, le=100
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +20,7 @@ def logged_state_machine(
     values: dict[str, str],
     functions: dict[str, lambda_.Function],
     log_retention: logs.RetentionDays,
+    machine_name: str | None = None,
 ) -> tuple[logs.LogGroup, sfn.StateMachine]:
     """``statemachines/<name>.asl.json`` as a Standard machine: traced, every event logged
     with its data to its own log group, allowed to invoke its task functions."""
@@ -31,6 +32,7 @@ def logged_state_machine(
         name,
         definition_body=sfn.DefinitionBody.from_file(str(definition_path(name.lower()))),
         definition_substitutions=values,
+        state_machine_name=machine_name,
         state_machine_type=sfn.StateMachineType.STANDARD,
         tracing_enabled=True,
         logs=sfn.LogOptions(
@@ -105,15 +107,48 @@ class FleetStateMachine(Construct):
         values = fleet_substitutions(
             {task: fn.function_arn for task, fn in functions.items()}, restore.state_machine_arn
         )
+        # Named, so that its role can name its own executions without a circular reference.
+        stack = Stack.of(self)
+        name = f"{stack.stack_name}-fleet"
         self.log_group, self.state_machine = logged_state_machine(
-            self, "Fleet", values, functions, log_retention
+            self, "Fleet", values, functions, log_retention, machine_name=name
+        )
+        # The Distributed Map runs each wave item as a child execution of this machine.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="states",
+                        resource="stateMachine",
+                        resource_name=name,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "states:DescribeExecution",
+                    "states:StopExecution",
+                    "states:RedriveExecution",
+                ],
+                resources=[
+                    stack.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{name}/*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
         )
         # startExecution.sync:2 starts a restore, follows it, and stops it if the fleet stops.
         restore.grant_start_execution(self.state_machine)
         restore.grant_execution(
             self.state_machine, "states:DescribeExecution", "states:StopExecution"
         )
-        stack = Stack.of(self)
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
@@ -131,13 +166,17 @@ class FleetStateMachine(Construct):
                     reason=(
                         "Fleet: lambda:InvokeFunction on '<function ARN>:*' (versions of its own "
                         "fleet task functions); DescribeExecution/StopExecution on the executions "
-                        "of this stack's restore machine only ('execution:<name>:*'); X-Ray and "
-                        "log delivery actions support no resource-level permissions."
+                        "of this stack's restore machine only ('execution:<name>:*'), and on the "
+                        "Distributed Map's own child executions ('execution:<fleet name>/*'); X-Ray "
+                        "and log delivery actions support no resource-level permissions."
                     ),
                     applies_to=[
                         "Resource::*",
                         {"regex": "/^Resource::<Tasks[A-Za-z0-9]+\\.Arn>:\\*$/"},
                         {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"},
+                        {
+                            "regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-fleet/\\*$/"
+                        },
                     ],
                 )
             ],

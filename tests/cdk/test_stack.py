@@ -134,8 +134,13 @@ def test_fleet_machine_runs_the_restore_machine_and_may_follow_its_executions(
         if p["Properties"]["Roles"][0]["Ref"].startswith("FleetMachine")
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    start = next(s for s in statements if s["Action"] == "states:StartExecution")
-    assert start["Resource"] == {"Ref": restore_id}
+    starts = [s["Resource"] for s in statements if s["Action"] == "states:StartExecution"]
+    assert {"Ref": restore_id} in starts
+    # ... and, as a Distributed Map, its own child executions (named, to avoid a cycle)
+    assert fleet["StateMachineName"] == "VssRestore-fleet"
+    assert any(":stateMachine:VssRestore-fleet" in json.dumps(r) for r in starts)
+    own = next(s for s in statements if "states:RedriveExecution" in s["Action"])
+    assert ":execution:VssRestore-fleet/*" in json.dumps(own["Resource"])
     follow = next(s for s in statements if "states:StopExecution" in s["Action"])
     assert "states:DescribeExecution" in follow["Action"]
     events = next(s for s in statements if "events:PutRule" in s["Action"])

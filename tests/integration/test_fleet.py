@@ -117,6 +117,7 @@ def test_waves_are_respected_in_order(engine: LocalEngine, fleet: list[str]) -> 
         ({"Instances": ["i-0123456789abcdef0"], "TagFilter": {"Key": "a", "Values": ["b"]}}, "$"),
         ({"Instances": ["i-0123456789abcdef0"], "SnapshotSetId": "x"}, "SnapshotSetId"),
         ({"Instances": ["i-0123456789abcdef0"], "MaxConcurrency": 0}, "MaxConcurrency"),
+        ({"Instances": ["i-0123456789abcdef0"], "MaxConcurrency": 101}, "MaxConcurrency"),
         ({"Instances": ["i-0123456789abcdef0"], "ToleratedFailurePercentage": 101}, "Tolerated"),
         ({"Instances": ["i-0123456789abcdef0"], "Waves": [["i-0123456789abcdef1"]]}, "Waves"),
         ({"Instances": ["i-0123456789abcdef0"], "PowerOnAfterRestore": "yes"}, "PowerOn"),
@@ -133,3 +134,36 @@ def test_bad_fleet_requests_are_rejected_before_any_restore_starts(
     assert field in (result.cause or "")
     sfn = boto3.client("stepfunctions", region_name=engine.region)
     assert sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"] == []
+
+
+def test_a_fleet_of_clone_drills_reports_each_clone_and_touches_no_source(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN the tagged servers (one without snapshots) and an isolated subnet
+    subnet, group = world.isolated_subnet(ec2)
+    before = {i: InstanceState.capture(ec2, i) for i in fleet}
+
+    # WHEN the scheduled game day's request runs: drills of every tagged server
+    result = engine.run(
+        {
+            "TagFilter": {"Key": "Tier", "Values": ["app"]},
+            "Mode": "Clone",
+            "SubnetId": subnet,
+            "SecurityGroupIds": [group],
+            "ToleratedFailurePercentage": 100,
+        },
+        timeout=120,
+        machine="fleet",
+    )
+
+    # THEN every server was drilled, the one without snapshots failed, and no source changed
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    by_instance = {line["InstanceId"]: line for line in report["Instances"]}
+    assert by_instance[fleet[2]]["Error"] == "SnapshotSetNotFound"
+    for instance in (fleet[0], fleet[1], fleet[3]):
+        assert by_instance[instance]["Status"] == "SUCCEEDED"
+        assert by_instance[instance]["CloneInstanceId"].startswith("i-")
+        assert by_instance[instance]["RtoSeconds"] is not None
+    assert {i: InstanceState.capture(ec2, i) for i in fleet} == before

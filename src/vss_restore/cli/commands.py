@@ -602,7 +602,7 @@ def fleet_restore(
     ] = None,
     max_concurrency: Annotated[
         int | None,
-        typer.Option("--max-concurrency", min=1, max=40, help="Restores at a time (10)."),
+        typer.Option("--max-concurrency", min=1, max=100, help="Restores at a time (10)."),
     ] = None,
     tolerated_failure_percentage: Annotated[
         float | None,
