@@ -149,7 +149,7 @@ def timeline(history: list[dict[str, Any]]) -> list[StateRun]:
     return sorted(runs.values(), key=lambda r: r.entered_at)
 
 
-def _state_output(history: list[dict[str, Any]], key: str) -> Any:
+def state_output(history: list[dict[str, Any]], key: str) -> Any:
     """``key`` of the latest state output that has it (e.g. the plan, the created volumes)."""
     for event in reversed(history):
         details = event.get("stateExitedEventDetails")
@@ -216,7 +216,7 @@ class ExecutionRecord:
 
     def last_output(self, key: str) -> Any:
         """``key`` of the latest state output that has it (a failed run's report, say)."""
-        return _state_output(self.history, key)
+        return state_output(self.history, key)
 
     @property
     def drill(self) -> bool:
@@ -228,7 +228,7 @@ class ExecutionRecord:
         if self.status == "SUCCEEDED":
             return self.output
         if self.drill and self.finished:
-            found = _state_output(self.history, "Report")
+            found = state_output(self.history, "Report")
             return found if isinstance(found, dict) else None
         return None
 
@@ -253,7 +253,7 @@ class ExecutionRecord:
         if self.report:
             return str(self.report["SnapshotSetId"])
         for key in ("Plan", "Found"):
-            found = _state_output(self.history, key)
+            found = state_output(self.history, key)
             if isinstance(found, dict) and found.get("SnapshotSetId"):
                 return str(found["SnapshotSetId"])
         return None
@@ -281,10 +281,10 @@ class ExecutionRecord:
         """Device → snapshot → new and replaced volume: the report's, else the plan's."""
         if self.report:
             return [dict(v) for v in self.report.get("Volumes", [])]
-        plan = _state_output(self.history, "Plan")
+        plan = state_output(self.history, "Plan")
         if not isinstance(plan, dict):
             return []
-        prepared = _state_output(self.history, "Prepared")
+        prepared = state_output(self.history, "Prepared")
         created = prepared.get("Created") if isinstance(prepared, dict) else None
         new_ids = {c["Device"]: c["VolumeId"] for c in created or [] if isinstance(c, dict)}
         return [

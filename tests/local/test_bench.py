@@ -94,3 +94,52 @@ def test_a_simulated_restore_never_beats_the_physical_bound() -> None:
     assert row["baseline_rto_s"] >= row["baseline_ideal_rto_s"]
     assert row["state_transitions"] >= row["lambda_invocations"]
     assert row["cost_usd"] > 0
+
+
+def test_a_finished_wait_moves_the_clock_even_while_another_thread_computes() -> None:
+    import threading  # noqa: PLC0415
+
+    clock = ModelClock(time_scale=0.001)
+    start = clock.now()
+    busy = threading.Thread(target=lambda: sum(i * i for i in range(3_000_000)))
+    busy.start()
+    clock.pass_time(30.0)  # 30 ms of wall clock while the other thread holds the CPU
+    waited = clock.now() - start
+    busy.join()
+
+    assert waited >= 30.0
+
+
+def test_throttle_bound_is_the_slowest_bucket_after_its_burst() -> None:
+    # Buckets (size, refill per s): describe 100 and 20, mutating 50 and 5, CreateVolume 100 and 5.
+    assert bench.throttle_bound({"describe": 100, "mutating": 50}) == 0.0
+    assert bench.throttle_bound({"describe": 300, "mutating": 100}) == 10.0
+    assert bench.throttle_bound({"describe": 300, "CreateVolume": 200}) == 20.0
+
+
+def test_instance_bound_adds_stop_or_create_then_swap_then_start_and_checks() -> None:
+    draws = [
+        ("stop", "i-1:1", 60.0),
+        ("create", "vol-n1", 70.0),
+        ("create", "vol-n2", 5.0),
+        ("detach", "vol-o1:1", 2.0),
+        ("detach", "vol-o2:1", 3.0),
+        ("attach", "vol-n1:1", 4.0),
+        ("start", "i-1:1", 8.0),
+        ("checks", "i-1:1", 100.0),
+        ("stop", "i-2:1", 999.0),  # another instance: not counted
+    ]
+    bound = bench.instance_bound(draws, "i-1", {"vol-o1", "vol-o2"}, {"vol-n1", "vol-n2"})
+    assert bound == 70.0 + 3.0 + 4.0 + 8.0 + 100.0
+
+
+def test_a_small_simulated_fleet_is_never_faster_than_its_bound_nor_throttled_into_failure() -> (
+    None
+):
+    row = bench.run_fleet(seed=4, instances=3, volumes=2)
+
+    assert row["status"] == "SUCCEEDED", row
+    assert row["succeeded"] == 3
+    assert row["unhandled_throttling"] == 0
+    assert row["fleet_rto_s"] >= row["slowest_instance_bound_s"]
+    assert row["rto_to_bound_ratio"] >= 1.0

@@ -28,11 +28,12 @@ from typing import Any
 
 import boto3
 
+from vss_restore import tags
 from vss_restore.definition import definition_path, repo_root
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
-from vss_restore.executions import timeline
+from vss_restore.executions import state_output, timeline
 from vss_restore.local.engine import LocalEngine
-from vss_restore.local.simulation import DELAYS, SimulatedAws, Simulation
+from vss_restore.local.simulation import BUCKETS, DELAYS, SimulatedAws, Simulation
 from vss_restore.local.world import Disk, fix_ids, vss_snapshot_set, windows_instance
 from vss_restore.tasks import TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
@@ -216,6 +217,104 @@ def measure(
         "cost_usd": round(cost_usd(transitions, simulated.invocations), 6),
         "throttled_calls": simulated.throttled,
     }
+
+
+# --- a fleet ---------------------------------------------------------------------------------
+
+FLEET_INSTANCES = 50
+FLEET_VOLUMES = 4
+# A fleet runs 50 restores' task code in this one process: a coarser scale keeps the time
+# a thread waits for the interpreter small next to the modelled waits.
+FLEET_TIME_SCALE = 0.1
+
+
+def throttle_bound(calls_by_bucket: dict[str, int]) -> float:
+    """The least time EC2's token buckets allow for these calls (each bucket starts full)."""
+    return max(
+        (max(0.0, (calls - BUCKETS[bucket][0]) / BUCKETS[bucket][1]))
+        for bucket, calls in calls_by_bucket.items()
+    )
+
+
+def instance_bound(
+    draws: Sequence[tuple[str, str, float]], instance: str, originals: set[str], created: set[str]
+) -> float:
+    """One instance's restore without waiting on anything but AWS: stop (while its volumes
+    are created), detach, attach, start and status checks, each batch its slowest."""
+
+    def of(kind: str, keys: set[str]) -> list[float]:
+        return [v for k, key, v in draws if k == kind and key.split(":")[0] in keys]
+
+    stop = of("stop", {instance})[0]
+    prepared = max([stop, *of("create", created)])
+    swap = max(of("detach", originals), default=0.0) + max(of("attach", created), default=0.0)
+    return prepared + swap + of("start", {instance})[0] + of("checks", {instance})[0]
+
+
+def run_fleet(
+    seed: int, instances: int = FLEET_INSTANCES, volumes: int = FLEET_VOLUMES
+) -> dict[str, Any]:
+    """One simulated fleet restore of ``instances`` servers at once; modelled seconds."""
+    os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
+    started = time.monotonic()
+    simulation = Simulation(seed=seed, time_scale=FLEET_TIME_SCALE)
+    with LocalEngine(simulation=simulation) as engine:
+        fix_ids(seed)
+        ec2 = boto3.client("ec2", region_name=engine.region)
+        taken = datetime.now(UTC) - timedelta(hours=1)
+        servers = []
+        for n in range(instances):
+            server = windows_instance(ec2, bench_disks(volumes), name=f"fleet-{n}")
+            vss_snapshot_set(ec2, server, taken_at=taken, set_id=f"fleet-{seed}-{n}")
+            servers.append(server)
+        result = engine.run(
+            {"Instances": servers, "MaxConcurrency": instances}, timeout=3600, machine="fleet"
+        )
+        simulated = engine.simulated
+        assert simulated is not None  # noqa: S101 - simulation mode was asked for
+        rto = simulated.marks["last_task_finished"] - simulated.marks["execution_started"]
+        throttle = throttle_bound(simulated.calls_by_bucket)  # before our own reads below
+        # The fleet's report: its output, or (a failed fleet) the FleetReport state's.
+        report = result.output or state_output(result.history, "Report") or {}
+        lines = report.get("Instances", [])
+        bounds = []
+        for volume in ec2.describe_volumes(
+            Filters=[{"Name": f"tag:{tags.CREATED_BY}", "Values": [tags.CREATED_BY_VALUE]}]
+        )["Volumes"]:
+            labels = tags.tag_dict(volume.get("Tags"))
+            bounds.append(
+                (labels[tags.INSTANCE_ID], labels[tags.REPLACED_VOLUME_ID], volume["VolumeId"])
+            )
+        per_instance = [
+            instance_bound(
+                simulated.draws,
+                server,
+                {o for i, o, _ in bounds if i == server},
+                {c for i, _, c in bounds if i == server},
+            )
+            for server in servers
+        ]
+        bound = max(throttle, *per_instance)
+        return {
+            "instances": instances,
+            "volumes": volumes,
+            "seed": seed,
+            "status": result.status,
+            "succeeded": sum(1 for line in lines if line["Status"] == "SUCCEEDED"),
+            "fleet_rto_s": round(rto, 1),
+            "throttle_bound_s": round(throttle, 1),
+            "slowest_instance_bound_s": round(max(per_instance), 1),
+            "bound_s": round(bound, 1),
+            "rto_to_bound_ratio": round(rto / bound, 3),
+            "rto_to_throttle_bound_ratio": round(rto / throttle, 3) if throttle else None,
+            "calls_by_bucket": dict(simulated.calls_by_bucket),
+            "throttled_calls": simulated.throttled,
+            "throttled_by_operation": dict(simulated.throttled_by_operation),
+            "unhandled_throttling": sum(1 for line in lines if line.get("Error") == "Ec2Throttled")
+            + (1 if result.error == "Ec2Throttled" else 0),
+            "wall_s": round(time.monotonic() - started, 1),
+            "errors": sorted({line["Error"] for line in lines if line.get("Error")}),
+        }
 
 
 # --- summary, cold imports, chart ----------------------------------------------------------

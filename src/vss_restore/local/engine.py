@@ -98,9 +98,13 @@ class LocalEngine:
         self.region = region
         self.definition = definition  # ASL text with placeholders; default: the repo's file
         self.limits = limits or Limits()
-        # Simulation mode runs the retry intervals on its own model clock.
-        self.clock = ScaledRetryClock(simulation.time_scale if simulation else time_scale)
         self.simulated = SimulatedAws(simulation) if simulation else None
+        # Simulation mode runs the retry intervals and polls on its own model clock.
+        self.clock = (
+            ScaledRetryClock(simulation.time_scale, self.simulated.clock.pass_time)
+            if simulation and self.simulated
+            else ScaledRetryClock(time_scale)
+        )
         self._simulating = False
         self.fidelity = Ec2Fidelity()
         self.sfn_fidelity = SfnIntegrationCase()

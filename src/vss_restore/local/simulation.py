@@ -46,6 +46,11 @@ class ModelClock:
     than their modelled cost; the process's CPU time is taken out, so only waiting moves
     the clock: retry intervals, polls' sleeps, and the modelled latencies of AWS calls and
     invocations, each slept (scaled) by the thread that waits, so parallel waits overlap.
+
+    With many executions at once (a fleet) some thread is nearly always computing, and
+    wall time minus CPU time would hardly move while the others wait. So a finished wait
+    also moves the clock: a thread that waited ``s`` modelled seconds from ``t`` proves the
+    model has reached ``t + s`` (computing is free in the model, waiting is not).
     """
 
     def __init__(self, time_scale: float) -> None:
@@ -64,7 +69,10 @@ class ModelClock:
 
     def pass_time(self, seconds: float) -> None:
         """The calling thread waits ``seconds`` of modelled time."""
+        reached = self.now() + seconds
         time.sleep(seconds * self.time_scale)
+        with self._lock:
+            self._last = max(self._last, reached)
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,8 @@ class SimulatedAws:
             k: _Bucket(size, refill, size, 0.0) for k, (size, refill) in BUCKETS.items()
         }
         self.throttled = 0
+        self.throttled_by_operation: dict[str, int] = {}
+        self.calls_by_bucket: dict[str, int] = {}  # calls the buckets let through
         # What a benchmark reads back: every drawn delay, and modelled moments of the run.
         self.draws: list[tuple[str, str, float]] = []
         self.marks: dict[str, float] = {}
@@ -218,9 +228,14 @@ class SimulatedAws:
         self.clock.pass_time(self.draw(latency, f"{operation}:{self._count(latency, operation)}"))
         now = self.now()
         with self._lock:
-            if self.simulation.throttling and not self._buckets[bucket_of(operation)].take(now):
+            bucket = bucket_of(operation)
+            if self.simulation.throttling and not self._buckets[bucket].take(now):
                 self.throttled += 1
+                self.throttled_by_operation[operation] = (
+                    self.throttled_by_operation.get(operation, 0) + 1
+                )
                 return error_answer("RequestLimitExceeded", "Request limit exceeded.", 503)
+            self.calls_by_bucket[bucket] = self.calls_by_bucket.get(bucket, 0) + 1
         if operation == "StopInstances":
             self.mark("stop_requested")
         body = dict(params.get("body") or {})
@@ -324,7 +339,8 @@ class SimulatedAws:
                     if now < self._world.attach_ready.get(mapping["Ebs"]["VolumeId"], 0):
                         mapping["Ebs"]["Status"] = "attaching"
                 held = {m["DeviceName"] for m in mappings}
-                for volume_id, (owner, device, done) in self._world.detaching.items():
+                # list(): other executions add detaches from their threads meanwhile
+                for volume_id, (owner, device, done) in list(self._world.detaching.items()):
                     if owner == instance["InstanceId"] and now < done and device not in held:
                         mappings.append(
                             {

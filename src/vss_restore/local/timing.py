@@ -18,17 +18,21 @@ from vss_restore import waiting
 
 
 class ScaledRetryClock:
-    def __init__(self, time_scale: float) -> None:
+    def __init__(self, time_scale: float, pass_time: Callable[[float], None] | None = None) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
         self.time_scale = time_scale
+        # Simulation mode: waits run on its model clock (``ModelClock.pass_time``).
+        self.pass_time = pass_time
         self.slept: list[float] = []
         self._original: ModuleType | Any = None
         self._original_task_sleep: Callable[[float], None] | None = None
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        if seconds * self.time_scale > 0:
+        if self.pass_time is not None:
+            self.pass_time(seconds)
+        elif seconds * self.time_scale > 0:
             time.sleep(seconds * self.time_scale)
 
     def install(self) -> None:
