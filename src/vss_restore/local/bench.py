@@ -317,6 +317,25 @@ def run_fleet(
         }
 
 
+def summarize_fleets(fleets: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = [f["rto_to_bound_ratio"] for f in fleets if f["status"] == "SUCCEEDED"]
+    return {
+        "fleets": len(fleets),
+        "succeeded_fleets": len(ratios),
+        "instances": fleets[0]["instances"] if fleets else 0,
+        "volumes": fleets[0]["volumes"] if fleets else 0,
+        "rto_to_bound_ratio_p50": round(percentile(ratios, 50), 3) if ratios else None,
+        "rto_to_bound_ratio_max": max(ratios, default=None),
+        "fleet_rto_s_p50": round(percentile([f["fleet_rto_s"] for f in fleets], 50), 1),
+        "throttle_bound_s_p50": round(percentile([f["throttle_bound_s"] for f in fleets], 50), 1),
+        "slowest_instance_bound_s_p50": round(
+            percentile([f["slowest_instance_bound_s"] for f in fleets], 50), 1
+        ),
+        "throttled_calls_total": sum(f["throttled_calls"] for f in fleets),
+        "unhandled_throttling_total": sum(f["unhandled_throttling"] for f in fleets),
+    }
+
+
 # --- summary, cold imports, chart ----------------------------------------------------------
 
 
@@ -431,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--strategies", action="store_true", help="also compare waiting")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--fleet-seeds", type=int, default=3, help="fleets of 50 x 4 volumes (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=repo_root() / "bench")
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
@@ -468,6 +490,20 @@ def main(argv: list[str] | None = None) -> int:
             name: summarize([r for r in compared if r["strategy"] == name])[0]
             for name in STRATEGIES
         }
+    if args.fleet_seeds:
+        # One fleet at a time: each already runs 50 restores in this process.
+        fleets = []
+        for seed in range(args.fleet_seeds):
+            fleets.append(run_fleet(seed))
+            row = fleets[-1]
+            print(
+                f"fleet seed {seed}: {row['status']} {row['succeeded']}/{row['instances']} "
+                f"RTO {row['fleet_rto_s']} s, bound {row['bound_s']} s (throttle "
+                f"{row['throttle_bound_s']} s), ratio {row['rto_to_bound_ratio']}, "
+                f"throttled {row['throttled_calls']} (unhandled {row['unhandled_throttling']})",
+                flush=True,
+            )
+        document["fleet"] = {"runs": fleets, "summary": summarize_fleets(fleets)}
     document["cold_import_ms"] = {m: cold_import_ms(m) for m in sorted(TASKS.values())}
     document["wall_seconds"] = round(time.monotonic() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
