@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -34,18 +34,18 @@ if TYPE_CHECKING:
 DRILL_TTL = timedelta(hours=24)
 # Run Command output kept in the report (the console shows the first 2,500 characters).
 OUTPUT_EXCERPT_CHARS = 2000
-VALIDATION_DONE = frozenset(
-    {
-        "Success",
-        "Failed",
-        "Cancelled",
-        "TimedOut",
-        "DeliveryTimedOut",
-        "ExecutionTimedOut",
-        "Undeliverable",
-        "Terminated",
-    }
-)
+ValidationStatus = Literal[
+    "Success",
+    "Failed",
+    "Cancelled",
+    "TimedOut",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+    "Undeliverable",
+    "Terminated",
+]
+# A command in any of these statuses has finished (Run Command's terminal statuses).
+VALIDATION_DONE = frozenset(get_args(ValidationStatus))
 METRIC_NAMESPACE = "VssRestore"
 EVENT_SOURCE = "vss-restore"
 EVENT_DETAIL_TYPE = "vss-restore Drill Finished"
@@ -340,18 +340,6 @@ def remove_drill(
         return removed
 
     return poll(attempt, POLL_POWER_SECONDS)
-
-
-ValidationStatus = Literal[
-    "Success",
-    "Failed",
-    "Cancelled",
-    "TimedOut",
-    "DeliveryTimedOut",
-    "ExecutionTimedOut",
-    "Undeliverable",
-    "Terminated",
-]
 
 
 class ValidationResult(Model):

@@ -15,6 +15,15 @@ from vss_restore.local import LocalEngine, world
 DOCUMENT = "AWS-RunPowerShellScript"
 
 
+@pytest.fixture
+def drill_world(engine: LocalEngine) -> tuple[Any, str, str, str]:
+    """The demo server in the test's emulator, and an isolated subnet and group for drills."""
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instance = demo.seed(ec2, datetime.now(UTC))
+    subnet, group = world.isolated_subnet(ec2)
+    return ec2, instance, subnet, group
+
+
 def test_drill_clones_the_demo_server_in_an_isolated_subnet_and_removes_the_clone(
     cli: Any,
 ) -> None:
@@ -81,13 +90,11 @@ def test_bad_drill_options_start_nothing(
 
 
 def test_failed_validation_exits_1_with_the_named_error(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, drill_world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
 
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
-    subnet, group = world.isolated_subnet(ec2)
+    _, instance, subnet, group = drill_world
     engine.ssm.respond(DOCUMENT, CommandOutcome("Failed", "disk E: missing", response_code=1))
     monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
     common = ("--region", engine.region)
@@ -115,12 +122,10 @@ def test_failed_validation_exits_1_with_the_named_error(
 
 
 def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, drill_world: Any
 ) -> None:
     # GIVEN a kept clone whose expiry has passed
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
-    subnet, group = world.isolated_subnet(ec2)
+    ec2, instance, subnet, group = drill_world
     kept = engine.run(
         {
             "InstanceId": instance,
@@ -154,11 +159,9 @@ def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
 
 
 def test_cleanup_of_one_execution_removes_its_clone_before_expiry(
-    cli: Any, engine: LocalEngine
+    cli: Any, engine: LocalEngine, drill_world: Any
 ) -> None:
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
-    subnet, group = world.isolated_subnet(ec2)
+    _, instance, subnet, group = drill_world
     request = {"Mode": "Clone", "SubnetId": subnet, "SecurityGroupIds": [group], "KeepClone": True}
     kept = engine.run({"InstanceId": instance, **request})
     assert kept.output is not None

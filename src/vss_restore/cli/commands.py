@@ -165,6 +165,15 @@ ExcludeBootOption = Annotated[
 ]
 
 
+NoPowerOnOption = Annotated[
+    bool, typer.Option("--no-power-on", help="Leave the instance(s) stopped afterwards.")
+]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Follow the execution as it runs, then report.")
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
 def _instance(target: Target, given: str | None) -> str:
     if given:
         return given
@@ -288,6 +297,21 @@ def _confirmation(target: Target, request: dict[str, Any]) -> str:
     )
 
 
+def _progress_console(
+    state: State, target: Target, execution_arn: str, wait: bool, out: Console, err: Console
+) -> Console | None:
+    """Where to follow a started execution; None when the command ends here (no --wait)."""
+    err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
+    if not wait and not target.local:
+        if state.as_json(out):
+            render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
+        else:
+            out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+        return None
+    # Locally the emulator ends with the command: the execution always runs to its end.
+    return err if wait else Console(stderr=True, quiet=True)
+
+
 @app.command()
 @_fails_cleanly
 def restore(
@@ -297,17 +321,13 @@ def restore(
     point_in_time: PointInTimeOption = None,
     devices: DevicesOption = None,
     exclude_boot_volume: ExcludeBootOption = False,
-    no_power_on: Annotated[
-        bool, typer.Option("--no-power-on", help="Leave the instance stopped afterwards.")
-    ] = False,
+    no_power_on: NoPowerOnOption = False,
     delete_replaced_volumes: Annotated[
         bool,
         typer.Option("--delete-replaced-volumes", help="Delete the old volumes after success."),
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Follow the execution state by state, then report.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    wait: WaitOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Start a restore (asks first on a terminal); with --wait, follow it and print the report."""
     state: State = ctx.obj
@@ -327,16 +347,9 @@ def restore(
         if not yes and _interactive() and not _confirmed(_confirmation(target, request)):
             raise CliError("Not confirmed: nothing was changed.", 2)
         execution_arn = target.start(request)
-        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
-        if not wait and not target.local:
-            if state.as_json(out):
-                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
-            else:
-                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
-            return
-        # Locally the emulator ends with the command: the restore always runs to its end.
-        shown = err if wait else Console(stderr=True, quiet=True)
-        _finish(state, target, follow(target, execution_arn, shown), out, err)
+        shown = _progress_console(state, target, execution_arn, wait, out, err)
+        if shown is not None:
+            _finish(state, target, follow(target, execution_arn, shown), out, err)
 
 
 @app.command()
@@ -489,9 +502,7 @@ def drill(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only plan the clone: launch nothing.")
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Follow the drill state by state, then report.")
-    ] = False,
+    wait: WaitOption = False,
 ) -> None:
     """Prove a snapshot set restores: a clone on a new instance; the source is never touched."""
     state: State = ctx.obj
@@ -513,15 +524,9 @@ def drill(
         request.update({k: v for k, v in options.items() if v is not None})
         RestoreRequest.parse(request)
         execution_arn = target.start(request)
-        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
-        if not wait and not target.local:
-            if state.as_json(out):
-                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
-            else:
-                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
-            return
-        shown = err if wait else Console(stderr=True, quiet=True)
-        _finish(state, target, follow(target, execution_arn, shown), out, err)
+        shown = _progress_console(state, target, execution_arn, wait, out, err)
+        if shown is not None:
+            _finish(state, target, follow(target, execution_arn, shown), out, err)
 
 
 @app.command()
@@ -615,13 +620,9 @@ def fleet_restore(
     ] = None,
     point_in_time: PointInTimeOption = None,
     exclude_boot_volume: ExcludeBootOption = False,
-    no_power_on: Annotated[
-        bool, typer.Option("--no-power-on", help="Leave the instances stopped afterwards.")
-    ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Follow each instance's restore, then report.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    no_power_on: NoPowerOnOption = False,
+    wait: WaitOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Restore many instances, wave by wave, one restore execution each."""
     state: State = ctx.obj
@@ -640,14 +641,9 @@ def fleet_restore(
         if not yes and _interactive() and not _confirmed(_fleet_confirmation(target, request)):
             raise CliError("Not confirmed: nothing was changed.", 2)
         execution_arn = target.start_fleet(request)
-        err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
-        if not wait and not target.local:
-            if state.as_json(out):
-                render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
-            else:
-                out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+        shown = _progress_console(state, target, execution_arn, wait, out, err)
+        if shown is None:
             return
-        shown = err if wait else Console(stderr=True, quiet=True)
         record = follow_fleet(target, execution_arn, shown)
     report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
     if state.as_json(out):
