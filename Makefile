@@ -53,7 +53,6 @@ demo: $(STAMP)
 chaos: $(STAMP)
 	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.chaos --out chaos/results.json
 
-
 # Restores on the simulation's latency and throttling model, measured side by side, then
 # three fleets of 50 servers x 4 volumes (about 20 minutes on 2 cores): writes
 # bench/results.json and bench/restore_times.png.
