@@ -1,16 +1,14 @@
 """RunValidation: send the validation document to the clone (once per execution)."""
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from vss_restore import clients
-from vss_restore.errors import ResourceNotReady
 from vss_restore.lambda_task import task
 from vss_restore.run_command import send_validation
 from vss_restore.task_events import InstanceWaitEvent
-from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, not_ready, poll
+from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll_within
 
 
 class Event(InstanceWaitEvent):
@@ -23,13 +21,12 @@ class Event(InstanceWaitEvent):
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     ssm = clients.ssm()
-
-    def send(now: datetime) -> str:
-        try:
-            return send_validation(
-                ssm, parsed.instance_id, parsed.document, parsed.parameters or {}, parsed.execution
-            )
-        except ResourceNotReady as err:
-            not_ready(str(err), parsed.entered_at, parsed.timeout_seconds, now)
-
-    return {"CommandId": poll(send, POLL_STATUS_CHECKS_SECONDS)}
+    command_id = poll_within(
+        lambda _: send_validation(
+            ssm, parsed.instance_id, parsed.document, parsed.parameters or {}, parsed.execution
+        ),
+        POLL_STATUS_CHECKS_SECONDS,
+        parsed.entered_at,
+        parsed.timeout_seconds,
+    )
+    return {"CommandId": command_id}

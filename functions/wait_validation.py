@@ -1,17 +1,15 @@
 """WaitValidation: the validation command's result once it has finished (never raises on it)."""
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.drill import ValidationResult
-from vss_restore.errors import ResourceNotReady
 from vss_restore.lambda_task import task
 from vss_restore.run_command import finished_validation
 from vss_restore.task_events import InstanceWaitEvent
-from vss_restore.waiting import POLL_POWER_SECONDS, not_ready, poll
+from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
 
 class Event(InstanceWaitEvent):
@@ -23,13 +21,11 @@ class Event(InstanceWaitEvent):
 def handler(event: dict[str, Any]) -> ValidationResult:
     parsed = Event.model_validate(event)
     ssm = clients.ssm()
-
-    def result(now: datetime) -> ValidationResult:
-        try:
-            return finished_validation(
-                ssm, parsed.command_id, parsed.instance_id, parsed.document, now
-            )
-        except ResourceNotReady as err:
-            not_ready(str(err), parsed.entered_at, parsed.timeout_seconds, now)
-
-    return poll(result, POLL_POWER_SECONDS)
+    return poll_within(
+        lambda now: finished_validation(
+            ssm, parsed.command_id, parsed.instance_id, parsed.document, now
+        ),
+        POLL_POWER_SECONDS,
+        parsed.entered_at,
+        parsed.timeout_seconds,
+    )

@@ -21,11 +21,10 @@ from pydantic import Field
 
 from vss_restore import tags
 from vss_restore.aws_errors import error_code, failing_as
-from vss_restore.devices import restore_order
-from vss_restore.errors import CloneLaunchFailed, InvalidRequest
+from vss_restore.errors import CloneLaunchFailed, InvalidRequest, ResourceNotReady
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
-from vss_restore.planning import volume_spec
-from vss_restore.waiting import POLL_POWER_SECONDS, not_ready, poll
+from vss_restore.planning import volume_specs
+from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -118,25 +117,7 @@ def plan_clone(
     restore does. Network identity is never copied (no private IP, no ENI): the clone gets
     its own address in the requested subnet.
     """
-    specs = []
-    for member in chosen.members:
-        attached = facts.volume_at(member.device)
-        if attached is None:
-            raise InvalidRequest(
-                "Devices", f"{member.device} is not attached to {facts.instance_id}"
-            )
-        specs.append(
-            volume_spec(
-                facts,
-                member,
-                originals[attached.volume_id],
-                True,
-                chosen.snapshot_set_id,
-                execution,
-            )
-        )
-    order = restore_order([s.device for s in specs], facts.root_device_name)
-    specs.sort(key=lambda s: order.index(s.device))
+    specs = volume_specs(facts, chosen, originals, execution)
     expires_at = (now + DRILL_TTL).replace(microsecond=0)
     labels = tags.tag_list(
         drill_tags(facts.instance_id, execution, chosen.snapshot_set_id, expires_at)
@@ -228,15 +209,17 @@ def _drill_filters(execution: str | None) -> list[Any]:
     return filters
 
 
+def _drill_instances(ec2: EC2Client, execution: str | None) -> list[dict[str, Any]]:
+    """Instances tagged as a drill's (this execution's, if given), terminated ones too."""
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=_drill_filters(execution))
+    return [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
 def find_clone(ec2: EC2Client, execution: str) -> dict[str, Any] | None:
     """This execution's clone, if it was launched and is not gone."""
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=_drill_filters(execution))
-    for page in pages:
-        for reservation in page["Reservations"]:
-            for instance in reservation["Instances"]:
-                if instance["State"]["Name"] not in _GONE:
-                    return dict(instance)
-    return None
+    return next(
+        (i for i in _drill_instances(ec2, execution) if i["State"]["Name"] not in _GONE), None
+    )
 
 
 def launch_clone(ec2: EC2Client, plan: ClonePlan) -> str:
@@ -286,11 +269,7 @@ def cleanup_pass(
     done = CleanupPass()
     instances = [
         i
-        for page in ec2.get_paginator("describe_instances").paginate(
-            Filters=_drill_filters(execution)
-        )
-        for r in page["Reservations"]
-        for i in r["Instances"]
+        for i in _drill_instances(ec2, execution)
         if i["State"]["Name"] != "terminated" and selected(tags.tag_dict(i.get("Tags")))
     ]
     to_terminate = [i["InstanceId"] for i in instances if i["State"]["Name"] != "shutting-down"]
@@ -326,20 +305,15 @@ def remove_drill(
     """
     removed = CleanupPass()
 
-    def attempt(now: datetime) -> CleanupPass:
+    def attempt(_: datetime) -> CleanupPass:
         step = cleanup_pass(ec2, execution=execution)
         removed.terminated.extend(step.terminated)
         removed.deleted.extend(step.deleted)
         if step.pending:
-            not_ready(
-                f"drill resources {', '.join(step.pending)} still being removed",
-                entered_at,
-                timeout_seconds,
-                now,
-            )
+            raise ResourceNotReady(f"drill resources {', '.join(step.pending)} still being removed")
         return removed
 
-    return poll(attempt, POLL_POWER_SECONDS)
+    return poll_within(attempt, POLL_POWER_SECONDS, entered_at, timeout_seconds)
 
 
 class ValidationResult(Model):

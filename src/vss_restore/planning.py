@@ -39,6 +39,26 @@ def plan_restore(
     execution: str,
 ) -> RestorePlan:
     """A volume spec per device of the chosen set, root first (pure)."""
+    specs = volume_specs(facts, chosen, originals, execution)
+    restored = {s.device for s in specs}
+    return RestorePlan(
+        instance_id=facts.instance_id,
+        snapshot_set_id=chosen.snapshot_set_id,
+        execution=execution,
+        volumes=specs,
+        untouched_devices=restore_order(
+            [v.device for v in facts.volumes if v.device not in restored], facts.root_device_name
+        ),
+    )
+
+
+def volume_specs(
+    facts: InstanceFacts,
+    chosen: ChosenSet,
+    originals: Mapping[str, Mapping[str, Any]],
+    execution: str,
+) -> list[VolumeSpec]:
+    """One volume spec per member of the set, with its original's settings, root first."""
     specs: list[VolumeSpec] = []
     for member in chosen.members:
         attached = facts.volume_at(member.device)
@@ -59,16 +79,7 @@ def plan_restore(
         )
     ordered = restore_order([s.device for s in specs], facts.root_device_name)
     specs.sort(key=lambda s: ordered.index(s.device))
-    restored = {s.device for s in specs}
-    return RestorePlan(
-        instance_id=facts.instance_id,
-        snapshot_set_id=chosen.snapshot_set_id,
-        execution=execution,
-        volumes=specs,
-        untouched_devices=restore_order(
-            [v.device for v in facts.volumes if v.device not in restored], facts.root_device_name
-        ),
-    )
+    return specs
 
 
 def volume_spec(

@@ -72,3 +72,20 @@ def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
                 raise
         sleep(interval_seconds)
         slept += interval_seconds
+
+
+def poll_within(
+    check: Callable[[datetime], T],
+    interval_seconds: float,
+    entered_at: datetime,
+    timeout_seconds: int,
+) -> T:
+    """``poll``, where a ``ResourceNotReady`` past ``timeout_seconds`` becomes ``WaitTimedOut``."""
+
+    def bounded(now: datetime) -> T:
+        try:
+            return check(now)
+        except ResourceNotReady as err:
+            not_ready(str(err), entered_at, timeout_seconds, now)
+
+    return poll(bounded, interval_seconds)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.live import Live
-
+from vss_restore.cli.progress import follow_with
 from vss_restore.cli.render import fleet_table
 from vss_restore.executions import ExecutionRecord, fetch_record
 
@@ -82,22 +80,17 @@ class FleetProgress:
 def follow_fleet(target: Target, execution_arn: str, console: Console) -> ExecutionRecord:
     """Poll the fleet until it ends, showing each instance's restore as it goes."""
     progress = FleetProgress(target)
-    record = fetch_record(target.sfn, execution_arn)
-    if console.is_terminal:
-        with Live(fleet_table(progress.rows(record)), console=console) as live:
-            while not record.finished:
-                time.sleep(target.poll_seconds)
-                record = fetch_record(target.sfn, execution_arn)
-                live.update(fleet_table(progress.rows(record)))
-        return record
     printed: dict[str, str] = {}
-    while True:
+
+    def lines(record: ExecutionRecord) -> list[str]:
+        changed = []
         for row in progress.rows(record):
             shown = f"{row['Status']} {row.get('Error') or row.get('CurrentState') or ''}".strip()
             if printed.get(row["InstanceId"]) != shown:
                 printed[row["InstanceId"]] = shown
-                console.print(f"{row['InstanceId']}: {shown}", highlight=False)
-        if record.finished:
-            return record
-        time.sleep(target.poll_seconds)
-        record = fetch_record(target.sfn, execution_arn)
+                changed.append(f"{row['InstanceId']}: {shown}")
+        return changed
+
+    return follow_with(
+        target, execution_arn, console, lambda record: fleet_table(progress.rows(record)), lines
+    )
