@@ -14,6 +14,7 @@ from vss_restore import tags
 from vss_restore.drill import EVENT_SOURCE, METRIC_NAMESPACE, cleanup_pass
 from vss_restore.executions import fetch_record
 from vss_restore.local import ExecutionResult, LocalEngine, world
+from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
 
@@ -399,3 +400,68 @@ def test_cleanup_removes_only_expired_drill_resources(
     assert not {v["VolumeId"] for v in volumes} & clone_volumes
     assert InstanceState.capture(ec2, instance_with_volumes) == source
     assert world.attached(ec2, bystander)
+
+
+def test_a_source_whose_ami_is_gone_fails_with_clone_launch_failed_and_launches_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    image_id = ec2.describe_instances(InstanceIds=[instance_with_volumes])["Reservations"][0][
+        "Instances"
+    ][0]["ImageId"]
+    engine.observe("after-call.ec2.DescribeImages", lambda parsed, **_: parsed.update(Images=[]))
+
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target})
+
+    assert (result.status, result.error) == ("FAILED", "CloneLaunchFailed")
+    assert result.cause is not None
+    assert image_id in result.cause
+    assert drill_resources(ec2) == ({}, [])
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_a_refused_launch_fails_with_clone_launch_failed_and_leaves_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    engine.inject(Fault("ec2.RunInstances", "InvalidParameterCombination"))
+
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target})
+
+    assert (result.status, result.error) == ("FAILED", "CloneLaunchFailed")
+    assert result.cause is not None
+    assert "InvalidParameterCombination" in result.cause
+    assert drill_resources(ec2) == ({}, [])
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_a_clone_that_cannot_be_removed_fails_the_drill_with_drill_cleanup_failed(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    engine.inject(Fault("ec2.TerminateInstances", "UnauthorizedOperation", times=100))
+
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target})
+
+    assert (result.status, result.error) == ("FAILED", "DrillCleanupFailed")
+    report = failed_report(engine, result)
+    assert report["Clone"] == "left for cleanup"
+    assert report["ExpiresAt"] is not None
+    instances, _ = drill_resources(ec2)
+    assert instances == {report["CloneInstanceId"]: "running"}  # tagged, to expire
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
