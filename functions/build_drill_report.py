@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from vss_restore.drill import ClonePlan, ValidationResult
+from vss_restore.drill import ClonePlan, LaunchedClone, ValidationResult
 from vss_restore.drill_report import DrillReport, build_drill_report
 from vss_restore.lambda_task import task
 from vss_restore.models import ChosenSet, Model, RestoreRequest
@@ -30,7 +30,7 @@ class Document(Model):
     started_at: datetime = Field(alias="StartedAt")
     found: Found | None = Field(default=None, alias="Found")
     plan: ClonePlan | None = Field(default=None, alias="ClonePlan")
-    clone: dict[str, str] = Field(default_factory=dict, alias="Clone")
+    clone: LaunchedClone | None = Field(default=None, alias="Clone")
     ready: Ready | None = Field(default=None, alias="CloneReady")
     validation: ValidationResult | None = Field(default=None, alias="ValidationResult")
     error: dict[str, Any] | None = Field(default=None, alias="Error")
@@ -44,7 +44,7 @@ def handler(event: dict[str, Any]) -> DrillReport:
         source_instance_id=doc.request.instance_id,
         chosen=doc.found.snapshot_set if doc.found else None,
         plan=doc.plan,
-        clone_instance_id=doc.clone.get("InstanceId"),
+        clone=doc.clone,
         clone_volumes=doc.ready.volumes if doc.ready else {},
         validation=doc.validation,
         ready_at=doc.ready.passed_at if doc.ready else None,

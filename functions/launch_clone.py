@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import Field
 
 from vss_restore import clients
-from vss_restore.drill import ClonePlan, launch_clone
+from vss_restore.drill import ClonePlan, LaunchedClone, launch_clone
 from vss_restore.lambda_task import task
 from vss_restore.models import Model
 
@@ -15,6 +15,6 @@ class Event(Model):
 
 
 @task
-def handler(event: dict[str, Any]) -> dict[str, Any]:
+def handler(event: dict[str, Any]) -> LaunchedClone:
     plan = Event.model_validate(event).plan
-    return {"InstanceId": launch_clone(clients.ec2(), plan)}
+    return launch_clone(clients.ec2(), plan)

@@ -40,9 +40,15 @@ def handler(event: dict[str, Any]) -> ClonePlan:
             f"the source's AMI {image_id} is no longer available, so no clone can be launched"
         )
     originals = describe_originals(ec2, [v.volume_id for v in parsed.instance.volumes])
+    subnet_id = parsed.request.subnet_id or source.get("SubnetId")
+    subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0] if subnet_id else None
+    if subnet is None:
+        raise CloneLaunchFailed("the source instance has no subnet and the request names none")
     return plan_clone(
         parsed.request,
         source,
+        images[0],
+        subnet,
         parsed.instance,
         parsed.snapshot_set,
         originals,

@@ -39,6 +39,8 @@ class Limits:
     StartTimeoutSeconds: int = 600
     StatusCheckTimeoutSeconds: int = 900
     RollbackWaitTimeoutSeconds: int = 900
+    # A drill's clone: running, stopped, its root swapped for the set's, started again.
+    CloneRootTimeoutSeconds: int = 1800
     # A drill's validation command: until SSM accepts it, then until it finishes.
     ValidationTimeoutSeconds: int = 900
     # Longer than any execution can last, so it expires only after a crashed execution.

@@ -1,12 +1,17 @@
 """Clone drills: prove a snapshot set restores, without touching the source instance.
 
-A drill launches a new instance from the source's AMI and attributes, with the set's
-snapshots at the same devices, in the subnet the request names (ideally an isolated one).
-Clone disks are never attached to the source: Windows would see two disks with one
-signature and take one offline. The clone is checked (running, status checks, optionally an
+A drill launches a new instance from the source's AMI and attributes, with the set's data
+snapshots mapped at their devices, in the subnet the request names (ideally an isolated one).
+EC2 refuses another snapshot for an AMI's root device at launch, so the clone's root is
+swapped afterwards for a volume created from the set's root snapshot (``clone_root``).
+Unless the request names security groups, the clone runs in a group of its own with no
+inbound rule and outbound HTTPS only: a domain-joined clone boots with the source's computer
+identity and must not reach a domain controller. Clone disks are never attached to the
+source: Windows would see two disks with one signature and take one offline. The clone is checked (running, status checks, optionally an
 SSM Run Command document), reported on, and removed unless ``KeepClone``. Everything a
-drill creates carries ``vss-restore:drill`` (the source), ``vss-restore:execution`` and
-``vss-restore:expires-at``, so ``cleanup`` can remove what a drill could not.
+drill creates (clone, volumes, isolation group) carries ``vss-restore:drill`` (the source),
+``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can remove what a
+drill could not.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pydantic import Field
 from vss_restore import tags
 from vss_restore.aws_errors import error_code, failing_as
 from vss_restore.errors import CloneLaunchFailed, InvalidRequest, ResourceNotReady
-from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
+from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest, VolumeSpec
 from vss_restore.planning import volume_specs
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
@@ -49,6 +54,11 @@ METRIC_NAMESPACE = "VssRestore"
 EVENT_SOURCE = "vss-restore"
 EVENT_DETAIL_TYPE = "vss-restore Drill Finished"
 _GONE = ("shutting-down", "terminated")
+# The isolation group lets a clone reach Systems Manager's endpoints and nothing else.
+ISOLATION_EGRESS: list[Any] = [
+    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+]
+ISOLATION_DESCRIPTION = "vss-restore drill clone: no inbound, outbound HTTPS (443) only"
 
 
 class CloneVolume(Model):
@@ -57,7 +67,13 @@ class CloneVolume(Model):
 
 
 class ClonePlan(Model):
-    """What ``RunInstances`` gets, and what the drill report needs to say about it."""
+    """What ``RunInstances`` gets, and what the drill report needs to say about it.
+
+    ``Launch`` maps the set's data volumes; the AMI's root stays as the AMI has it and is
+    replaced after launch by ``RootVolume`` (None when the set holds no root snapshot).
+    ``Launch`` has no ``SecurityGroupIds`` when ``Isolate``: the isolation group is created
+    in ``VpcId`` just before the launch.
+    """
 
     source_instance_id: str = Field(alias="SourceInstanceId")
     snapshot_set_id: str = Field(alias="SnapshotSetId")
@@ -65,7 +81,18 @@ class ClonePlan(Model):
     expires_at: datetime = Field(alias="ExpiresAt")
     volumes: list[CloneVolume] = Field(alias="Volumes")
     launch: dict[str, Any] = Field(alias="Launch")
+    vpc_id: str = Field(alias="VpcId")
+    isolate: bool = Field(alias="Isolate")
+    root_device: str = Field(alias="RootDevice")
+    root_volume: VolumeSpec | None = Field(default=None, alias="RootVolume")
+    image_root_snapshot_id: str | None = Field(default=None, alias="ImageRootSnapshotId")
     warnings: list[str] = Field(default_factory=list, alias="Warnings")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return drill_tags(
+            self.source_instance_id, self.execution, self.snapshot_set_id, self.expires_at
+        )
 
 
 def drill_tags(
@@ -79,10 +106,6 @@ def drill_tags(
         tags.SNAPSHOT_SET_ID: snapshot_set_id[: tags.MAX_TAG_VALUE],
         tags.CREATED_BY: tags.CREATED_BY_VALUE,
     }
-
-
-def _security_group_ids(source: Mapping[str, Any]) -> list[str]:
-    return [g["GroupId"] for g in source.get("SecurityGroups", [])]
 
 
 def _block_device_mapping(spec: Any) -> dict[str, Any]:
@@ -102,9 +125,19 @@ def _block_device_mapping(spec: Any) -> dict[str, Any]:
     return {"DeviceName": spec.device, "Ebs": ebs}
 
 
+def _image_root_snapshot(image: Mapping[str, Any]) -> str | None:
+    root = image.get("RootDeviceName")
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root:
+            return mapping.get("Ebs", {}).get("SnapshotId")
+    return None
+
+
 def plan_clone(
     request: RestoreRequest,
     source: Mapping[str, Any],
+    image: Mapping[str, Any],
+    subnet: Mapping[str, Any],
     facts: InstanceFacts,
     chosen: ChosenSet,
     originals: Mapping[str, Mapping[str, Any]],
@@ -115,28 +148,41 @@ def plan_clone(
 
     Each volume keeps its original's type, size, IOPS, throughput and key, as an in-place
     restore does. Network identity is never copied (no private IP, no ENI): the clone gets
-    its own address in the requested subnet.
+    its own address in ``subnet``, and the source's security groups only if the request
+    names them.
     """
     specs = volume_specs(facts, chosen, originals, execution)
     expires_at = (now + DRILL_TTL).replace(microsecond=0)
-    labels = tags.tag_list(
-        drill_tags(facts.instance_id, execution, chosen.snapshot_set_id, expires_at)
-    )
-    subnet_id = request.subnet_id or source.get("SubnetId")
+    labels = drill_tags(facts.instance_id, execution, chosen.snapshot_set_id, expires_at)
+    root_device = str(image.get("RootDeviceName") or facts.root_device_name)
+    root = next((s for s in specs if s.device == root_device), None)
+    root_volume = None
+    if root is not None:
+        root_volume = root.model_copy(
+            update={
+                "availability_zone": subnet["AvailabilityZone"],
+                # The clone is disposable: terminating it removes its root too.
+                "delete_on_termination": True,
+                "tags": labels,
+                "client_token": hashlib.sha256(f"{execution}|clone-root".encode()).hexdigest()[
+                    :64
+                ],
+            }
+        )
+    subnet_id = subnet["SubnetId"]
     launch: dict[str, Any] = {
         "ImageId": source["ImageId"],
         "InstanceType": request.instance_type or source["InstanceType"],
         "MinCount": 1,
         "MaxCount": 1,
         "SubnetId": subnet_id,
-        "SecurityGroupIds": request.security_group_ids or _security_group_ids(source),
-        "BlockDeviceMappings": [_block_device_mapping(s) for s in specs],
+        "BlockDeviceMappings": [_block_device_mapping(s) for s in specs if s is not root],
         "EbsOptimized": bool(source.get("EbsOptimized", False)),
         "DisableApiTermination": False,
         "InstanceInitiatedShutdownBehavior": "terminate",
         "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": labels},
-            {"ResourceType": "volume", "Tags": labels},
+            {"ResourceType": "instance", "Tags": tags.tag_list(labels)},
+            {"ResourceType": "volume", "Tags": tags.tag_list(labels)},
         ],
         "ClientToken": hashlib.sha256(f"{execution}|clone".encode()).hexdigest()[:64],
     }
@@ -156,11 +202,18 @@ def plan_clone(
     tenancy = source.get("Placement", {}).get("Tenancy")
     if tenancy and tenancy != "default":
         launch["Placement"] = {"Tenancy": tenancy}
+    if request.security_group_ids:
+        launch["SecurityGroupIds"] = list(request.security_group_ids)
     warnings = []
     if subnet_id == source.get("SubnetId"):
         warnings.append(
             f"the clone runs in the source's subnet {subnet_id}: it shares the source's network "
-            "and Windows identity; give SubnetId of an isolated subnet"
+            "and has the source's Windows identity; give SubnetId of an isolated subnet"
+        )
+    if request.security_group_ids:
+        warnings.append(
+            "the clone runs in the requested security groups, not an isolation group: make sure "
+            "they keep it from domain controllers and from the source's clients"
         )
     return ClonePlan(
         source_instance_id=facts.instance_id,
@@ -169,6 +222,11 @@ def plan_clone(
         expires_at=expires_at,
         volumes=[CloneVolume(device=s.device, snapshot_id=s.snapshot_id) for s in specs],
         launch=launch,
+        vpc_id=subnet["VpcId"],
+        isolate=not request.security_group_ids,
+        root_device=root_device,
+        root_volume=root_volume,
+        image_root_snapshot_id=_image_root_snapshot(image),
         warnings=warnings,
     )
 
@@ -222,14 +280,80 @@ def find_clone(ec2: EC2Client, execution: str) -> dict[str, Any] | None:
     )
 
 
-def launch_clone(ec2: EC2Client, plan: ClonePlan) -> str:
+class LaunchedClone(Model):
+    """The clone, and the security groups it runs in."""
+
+    instance_id: str = Field(alias="InstanceId")
+    security_group_ids: list[str] = Field(alias="SecurityGroupIds")
+    isolation_group_id: str | None = Field(default=None, alias="IsolationGroupId")
+
+
+def isolation_group_name(execution: str) -> str:
+    return f"vss-restore-drill-{hashlib.sha256(execution.encode()).hexdigest()[:16]}"
+
+
+def _rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
+    ranges = tuple(sorted(r["CidrIp"] for r in rule.get("IpRanges", [])))
+    return (str(rule.get("IpProtocol")), rule.get("FromPort"), rule.get("ToPort"), ranges)
+
+
+def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
+    """This execution's isolation group: no inbound rule, outbound TCP 443 only.
+
+    Found again by name on a retry (``CreateSecurityGroup`` takes no client token); created
+    with the drill's tags, so ``cleanup`` finds it too. The default allow-all egress rule is
+    revoked and the HTTPS rule added, whichever of these a lost answer left undone.
+    """
+    name = isolation_group_name(plan.execution)
+    what = f"creating the drill's isolation group {name} in {plan.vpc_id}"
+    with failing_as(CloneLaunchFailed, what):
+        found = ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [plan.vpc_id]},
+                {"Name": "group-name", "Values": [name]},
+            ]
+        )["SecurityGroups"]
+        if found:
+            group: Mapping[str, Any] = found[0]
+        else:
+            group_id = ec2.create_security_group(
+                GroupName=name,
+                Description=ISOLATION_DESCRIPTION,
+                VpcId=plan.vpc_id,
+                TagSpecifications=[
+                    {"ResourceType": "security-group", "Tags": tags.tag_list(plan.labels)}
+                ],
+            )["GroupId"]
+            group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        group_id = str(group["GroupId"])
+        wanted = {_rule_key(r) for r in ISOLATION_EGRESS}
+        extra = [r for r in group.get("IpPermissionsEgress", []) if _rule_key(r) not in wanted]
+        if extra:
+            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=extra)  # type: ignore[arg-type]
+        present = {_rule_key(r) for r in group.get("IpPermissionsEgress", [])}
+        if not wanted <= present:
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=ISOLATION_EGRESS)
+    return group_id
+
+
+def launch_clone(ec2: EC2Client, plan: ClonePlan) -> LaunchedClone:
     """Launch the clone once per execution (a retry finds the first; ``ClientToken`` too)."""
+    isolation_group_id = ensure_isolation_group(ec2, plan) if plan.isolate else None
+    launch = dict(plan.launch)
+    if isolation_group_id:
+        launch["SecurityGroupIds"] = [isolation_group_id]
     existing = find_clone(ec2, plan.execution)
     if existing is not None:
-        return str(existing["InstanceId"])
-    with failing_as(CloneLaunchFailed, f"launching a clone of {plan.source_instance_id}"):
-        launched = ec2.run_instances(**plan.launch)
-    return str(launched["Instances"][0]["InstanceId"])
+        instance_id = str(existing["InstanceId"])
+    else:
+        with failing_as(CloneLaunchFailed, f"launching a clone of {plan.source_instance_id}"):
+            launched = ec2.run_instances(**launch)
+        instance_id = str(launched["Instances"][0]["InstanceId"])
+    return LaunchedClone(
+        instance_id=instance_id,
+        security_group_ids=list(launch["SecurityGroupIds"]),
+        isolation_group_id=isolation_group_id,
+    )
 
 
 def _expired(labels: Mapping[str, str], now: datetime) -> bool:
@@ -244,6 +368,7 @@ class CleanupPass(Model):
 
     terminated: list[str] = Field(default_factory=list, alias="TerminatedInstances")
     deleted: list[str] = Field(default_factory=list, alias="DeletedVolumes")
+    deleted_groups: list[str] = Field(default_factory=list, alias="DeletedSecurityGroups")
     pending: list[str] = Field(default_factory=list, alias="Pending")
 
 
@@ -254,7 +379,7 @@ def cleanup_pass(
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> CleanupPass:
-    """Terminate drill instances and delete detached drill volumes, once.
+    """Terminate drill instances, delete detached drill volumes and unused drill groups, once.
 
     With ``execution``: that drill's resources. With ``now`` instead: every drill resource
     whose ``vss-restore:expires-at`` has passed. Only resources tagged ``vss-restore:drill``
@@ -292,7 +417,36 @@ def cleanup_pass(
             done.deleted.append(volume["VolumeId"])
         elif volume["State"] != "deleting":
             done.pending.append(volume["VolumeId"])
+    groups = [
+        g
+        for page in ec2.get_paginator("describe_security_groups").paginate(
+            Filters=_drill_filters(execution)
+        )
+        for g in page["SecurityGroups"]
+        if selected(tags.tag_dict(g.get("Tags")))
+    ]
+    for group in groups:
+        if dry_run:
+            done.deleted_groups.append(str(group["GroupId"]))
+        else:
+            _remove_group(ec2, str(group["GroupId"]), done)
     return done
+
+
+def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> None:
+    """Delete a drill group; pending while a clone that is going away still holds it."""
+    try:
+        ec2.delete_security_group(GroupId=group_id)
+    except ClientError as err:
+        code = error_code(err)
+        if code == "InvalidGroup.NotFound":
+            return
+        # A terminated instance's network interface lets go of its groups a little later.
+        if code != "DependencyViolation":
+            raise
+        done.pending.append(group_id)
+        return
+    done.deleted_groups.append(group_id)
 
 
 def remove_drill(
@@ -309,6 +463,7 @@ def remove_drill(
         step = cleanup_pass(ec2, execution=execution)
         removed.terminated.extend(step.terminated)
         removed.deleted.extend(step.deleted)
+        removed.deleted_groups.extend(step.deleted_groups)
         if step.pending:
             raise ResourceNotReady(f"drill resources {', '.join(step.pending)} still being removed")
         return removed

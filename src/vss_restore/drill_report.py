@@ -13,6 +13,7 @@ from vss_restore.drill import (
     EVENT_SOURCE,
     METRIC_NAMESPACE,
     ClonePlan,
+    LaunchedClone,
     ValidationResult,
 )
 from vss_restore.errors import DrillCleanupFailed, DrillValidationFailed
@@ -32,6 +33,11 @@ class DrillVolume(Model):
     clone_volume_id: str | None = Field(alias="CloneVolumeId")
 
 
+class DrillSecurityGroup(Model):
+    group_id: str = Field(alias="GroupId")
+    isolation: bool = Field(alias="Isolation")
+
+
 class DrillReport(Model):
     """The outcome of a clone drill (the restore machine's output in Mode "Clone")."""
 
@@ -44,6 +50,7 @@ class DrillReport(Model):
     clone: CloneFate = Field(alias="Clone")
     expires_at: datetime | None = Field(alias="ExpiresAt")
     volumes: list[DrillVolume] = Field(alias="Volumes")
+    security_groups: list[DrillSecurityGroup] = Field(default_factory=list, alias="SecurityGroups")
     validation: ValidationResult | None = Field(alias="Validation")
     rto_seconds: float | None = Field(alias="RtoSeconds")
     started_at: datetime = Field(alias="StartedAt")
@@ -83,7 +90,7 @@ def build_drill_report(
     source_instance_id: str,
     chosen: ChosenSet | None,
     plan: ClonePlan | None,
-    clone_instance_id: str | None,
+    clone: LaunchedClone | None,
     clone_volumes: dict[str, str],
     validation: ValidationResult | None,
     ready_at: datetime | None,
@@ -96,6 +103,7 @@ def build_drill_report(
 ) -> DrillReport:
     """Pure: the report from what the drill's states recorded."""
     name, cause = _verdict(error, validation, cleanup_error)
+    clone_instance_id = clone.instance_id if clone else None
     if dry_run and name is None:
         status: Literal["Succeeded", "Failed", "DryRun"] = "DryRun"
     else:
@@ -127,6 +135,10 @@ def build_drill_report(
                 clone_volume_id=clone_volumes.get(v.device),
             )
             for v in (plan.volumes if plan else [])
+        ],
+        security_groups=[
+            DrillSecurityGroup(group_id=g, isolation=g == clone.isolation_group_id)
+            for g in (clone.security_group_ids if clone else [])
         ],
         validation=validation,
         rto_seconds=round(rto, 1) if rto is not None else None,

@@ -34,6 +34,7 @@ TASKS: dict[str, str] = {
     # Clone drills (Mode "Clone").
     "PlanClone": "plan_clone",
     "LaunchClone": "launch_clone",
+    "SwapCloneRoot": "swap_clone_root",
     "RunValidation": "run_validation",
     "WaitValidation": "wait_validation",
     "CleanupDrill": "cleanup_drill",
@@ -56,6 +57,7 @@ POLLING_TASKS = frozenset(
         "WaitRestoredAttached",
         "WaitInstanceRunning",
         "WaitStatusChecks",
+        "SwapCloneRoot",
         "RunValidation",
         "WaitValidation",
         "CleanupDrill",

@@ -67,6 +67,7 @@ ROLE_OF_TASK: dict[str, str] = {
     "PlanClone": READ,
     "BuildDrillReport": READ,
     "LaunchClone": DRILL,
+    "SwapCloneRoot": DRILL,
     "CleanupDrill": DRILL,
     "RunValidation": VALIDATE,
     "WaitValidation": VALIDATE,

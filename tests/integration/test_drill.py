@@ -23,8 +23,9 @@ DOCUMENT = "AWS-RunPowerShellScript"
 
 @pytest.fixture
 def drill_target(ec2: Any) -> dict[str, Any]:
-    subnet_id, group_id = world.isolated_subnet(ec2)
-    return {"Mode": "Clone", "SubnetId": subnet_id, "SecurityGroupIds": [group_id]}
+    """A drill into an isolated subnet, in the isolation group the drill makes itself."""
+    subnet_id, _ = world.isolated_subnet(ec2)
+    return {"Mode": "Clone", "SubnetId": subnet_id}
 
 
 @pytest.fixture
@@ -71,6 +72,17 @@ def drill_resources(ec2: Any) -> tuple[dict[str, str], list[dict[str, Any]]]:
         for i in r["Instances"]
     }
     return instances, ec2.describe_volumes(Filters=drill_filter)["Volumes"]
+
+
+def drill_groups(ec2: Any) -> list[dict[str, Any]]:
+    """The security groups tagged as a drill's."""
+    drill_filter = [{"Name": "tag-key", "Values": [tags.DRILL]}]
+    return list(ec2.describe_security_groups(Filters=drill_filter)["SecurityGroups"])
+
+
+def source_groups(ec2: Any, instance_id: str) -> set[str]:
+    raw = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {g["GroupId"] for g in raw.get("SecurityGroups", [])}
 
 
 def impaired_status_checks(parsed: dict[str, Any], **_: Any) -> None:
@@ -133,6 +145,11 @@ def test_drill_proves_the_set_on_a_clone_and_leaves_the_source_alone(
     assert instances == {report["CloneInstanceId"]: "terminated"}
     assert volumes == []
     assert not set(before.volumes.values()) & {v["CloneVolumeId"] for v in report["Volumes"]}
+    # ... in an isolation group of its own, which is gone too
+    (group,) = report["SecurityGroups"]
+    assert group["Isolation"] is True
+    assert group["GroupId"] not in source_groups(ec2, instance_with_volumes)
+    assert drill_groups(ec2) == []
     # ... and the outcome was published as metrics and as one event
     assert metric_values(engine, "DrillSucceeded", instance_with_volumes) == [1.0]
     assert metric_values(engine, "DrillRtoSeconds", instance_with_volumes) == [report["RtoSeconds"]]
@@ -176,7 +193,9 @@ def test_clone_keeps_the_originals_settings_in_the_given_subnet(
     assert clone["State"]["Name"] == "running"
     assert clone["InstanceType"] == "t3.large"
     assert clone["SubnetId"] == drill_target["SubnetId"]
-    assert [g["GroupId"] for g in clone["SecurityGroups"]] == drill_target["SecurityGroupIds"]
+    assert [g["GroupId"] for g in clone["SecurityGroups"]] == [
+        g["GroupId"] for g in report["SecurityGroups"]
+    ]
     labels = tags.tag_dict(clone["Tags"])
     assert labels[tags.DRILL] == instance_with_volumes
     assert labels[tags.EXECUTION] == result.execution_arn
@@ -283,10 +302,15 @@ def test_dry_run_drill_plans_the_clone_and_launches_nothing(
     assert (report["Status"], report["Clone"]) == ("DryRun", "planned")
     launch = report["Launch"]
     assert launch["SubnetId"] == drill_target["SubnetId"]
-    assert {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in launch["BlockDeviceMappings"]} == (
-        snapshots
-    )
+    # ... the set's data volumes are mapped at launch; the root is swapped in after launch
+    root = "/dev/sda1"
+    assert {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in launch["BlockDeviceMappings"]} == {
+        d: s for d, s in snapshots.items() if d != root
+    }
+    assert {v["Device"]: v["SnapshotId"] for v in report["Volumes"]} == snapshots
+    assert "SecurityGroupIds" not in launch  # the isolation group is made at launch
     assert drill_resources(ec2) == ({}, [])
+    assert drill_groups(ec2) == []
 
 
 def test_drill_of_a_stopped_server_leaves_it_stopped(
@@ -335,7 +359,6 @@ def test_bad_drill_requests_launch_nothing(
     vss_set("set-1", hours_ago=2)
     request = {"InstanceId": instance_with_volumes, **drill_target, **change}
     if change.get("Mode") == "InPlace":
-        request.pop("SecurityGroupIds")
         request.pop("SubnetId", None)
         request.update(change)
 
@@ -346,6 +369,7 @@ def test_bad_drill_requests_launch_nothing(
     assert result.cause is not None
     assert f"InvalidRequest: {field}:" in result.cause, result.cause
     assert drill_resources(ec2) == ({}, [])
+    assert drill_groups(ec2) == []
 
 
 def test_security_group_of_another_vpc_is_refused(
@@ -465,3 +489,113 @@ def test_a_clone_that_cannot_be_removed_fails_the_drill_with_drill_cleanup_faile
     instances, _ = drill_resources(ec2)
     assert instances == {report["CloneInstanceId"]: "running"}  # tagged, to expire
     assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_every_device_of_the_clone_root_included_holds_a_volume_from_the_set(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    # GIVEN a set, and an emulator that refuses another snapshot for the AMI's root at launch
+    snapshots = vss_set("set-1", hours_ago=2)
+    source = InstanceState.capture(ec2, instance_with_volumes)
+    original_root = ec2.describe_volumes(VolumeIds=[source.volumes["/dev/sda1"]])["Volumes"][0]
+
+    # WHEN a drill keeps its clone
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target, "KeepClone": True})
+
+    # THEN every device of the clone holds a volume created from the set's snapshot
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None
+    clone_id = result.output["CloneInstanceId"]
+    clone = ec2.describe_instances(InstanceIds=[clone_id])["Reservations"][0]["Instances"][0]
+    assert clone["State"]["Name"] == "running"
+    held = {m["DeviceName"]: m["Ebs"] for m in clone["BlockDeviceMappings"]}
+    volumes = {
+        v["VolumeId"]: v
+        for v in ec2.describe_volumes(VolumeIds=[e["VolumeId"] for e in held.values()])["Volumes"]
+    }
+    assert {d: volumes[e["VolumeId"]]["SnapshotId"] for d, e in held.items()} == snapshots
+    # ... each goes with the clone when it is terminated
+    assert all(e["DeleteOnTermination"] for e in held.values())
+    # ... the root has the original root's settings
+    root = volumes[held["/dev/sda1"]["VolumeId"]]
+    for key in ("VolumeType", "Size", "Iops", "Throughput", "Encrypted", "KmsKeyId"):
+        assert root.get(key) == original_root.get(key), key
+    # ... and the AMI's own root volume is gone: only the clone's volumes carry the drill tag
+    _, tagged = drill_resources(ec2)
+    assert {v["VolumeId"] for v in tagged} == set(volumes)
+    assert "SwapCloneRoot" in result.state_path()
+
+
+def test_kept_clone_keeps_its_isolation_group_tagged_to_expire(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+) -> None:
+    # GIVEN a set and a drill request that names no security group
+    vss_set("set-1", hours_ago=2)
+
+    # WHEN the drill keeps its clone
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target, "KeepClone": True})
+
+    # THEN the clone runs only in the drill's isolation group, never in the source's groups
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    (group,) = drill_groups(ec2)
+    assert report["SecurityGroups"] == [{"GroupId": group["GroupId"], "Isolation": True}]
+    clone = ec2.describe_instances(InstanceIds=[report["CloneInstanceId"]])["Reservations"][0][
+        "Instances"
+    ][0]
+    assert [g["GroupId"] for g in clone["SecurityGroups"]] == [group["GroupId"]]
+    assert not source_groups(ec2, instance_with_volumes) & {group["GroupId"]}
+    # ... which lets nothing in and only HTTPS out
+    assert group["IpPermissions"] == []
+    assert [
+        (r["IpProtocol"], r.get("FromPort"), r.get("ToPort"), r["IpRanges"])
+        for r in group["IpPermissionsEgress"]
+    ] == [("tcp", 443, 443, [{"CidrIp": "0.0.0.0/0"}])]
+    # ... and carries the drill's tags, expiry included
+    labels = tags.tag_dict(group["Tags"])
+    assert labels[tags.DRILL] == instance_with_volumes
+    assert labels[tags.EXECUTION] == result.execution_arn
+    assert labels[tags.EXPIRES_AT] == report["ExpiresAt"].replace("Z", "+00:00")
+    # WHEN cleanup runs after the expiry, the clone and then its group go
+    cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
+    cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
+    assert drill_groups(ec2) == []
+
+
+def test_named_security_groups_are_used_and_no_isolation_group_is_made(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+) -> None:
+    # GIVEN a subnet and a group the request names
+    vss_set("set-1", hours_ago=2)
+    subnet_id, group_id = world.isolated_subnet(ec2)
+
+    # WHEN a drill runs in that group
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            "Mode": "Clone",
+            "SubnetId": subnet_id,
+            "SecurityGroupIds": [group_id],
+        }
+    )
+
+    # THEN the report lists that group, not as an isolation group, and says to check it
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output
+    assert report is not None
+    assert report["SecurityGroups"] == [{"GroupId": group_id, "Isolation": False}]
+    assert any("requested security groups" in w for w in report["Warnings"])
+    assert drill_groups(ec2) == []
+    assert ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]

@@ -27,6 +27,7 @@ from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_hist
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     Ec2Fidelity,
+    RunInstancesRootDevice,
     RunInstancesVolumeSettings,
     SfnIntegrationCase,
     SsmRunCommand,
@@ -180,6 +181,7 @@ class LocalEngine:
             ("before-call.lambda.Invoke", self.dispatcher),
             *self.fidelity.hooks(),
             *self.ssm.hooks(),
+            *RunInstancesRootDevice().hooks(),
             *self.launch_fidelity.hooks(),
         ]:
             self._register(event_name, hook)

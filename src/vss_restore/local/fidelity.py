@@ -16,6 +16,10 @@ each has its own test. Only the local engine installs them; product code never s
   report ``InProgress`` once, then the outcome: ``Success`` with a listing of the instance's
   disks unless a test has asked for another (``SsmRunCommand.respond``). moto would say
   ``Success`` at once, with no output, for any instance and document.
+- ``RunInstances`` refuses a mapping of the AMI's root device to another snapshot
+  (``InvalidBlockDeviceMapping``: a launch may resize or retype the root, never replace its
+  snapshot), and an instance launched with block device mappings still gets its AMI's root
+  volume, created from the AMI's root snapshot (``RunInstancesRootDevice``).
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
   used by the fleet machine) takes AWS's PascalCase parameters and answers in PascalCase:
   moto's interpreter passes them to boto3 unchanged (``SfnIntegrationCase``).
@@ -367,3 +371,58 @@ class RunInstancesVolumeSettings:
 
             Instance.add_block_device = self._saved
             self._saved = None
+
+
+class RunInstancesRootDevice:
+    """``RunInstances`` treats the AMI's root device as EC2 does.
+
+    EC2 refuses a root-device mapping whose ``SnapshotId`` is not the AMI's root snapshot
+    (``InvalidBlockDeviceMapping``); moto launches it. And where moto gives an instance
+    launched with block device mappings no root volume at all, EC2 creates it from the AMI's
+    root mapping (with the launch's size or type, if given): the hook adds that mapping.
+    """
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [("before-call.ec2.RunInstances", self.before_run_instances)]
+
+    def before_run_instances(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> HookAnswer | None:
+        body = params.get("body")
+        if not isinstance(body, dict):
+            return None
+        image = _backend(request_signer).amis.get(body.get("ImageId"))
+        root_snapshot = _image_root_snapshot(image)
+        if image is None or root_snapshot is None:
+            return None
+        root = image.root_device_name
+        index, root_index = 1, None
+        while f"BlockDeviceMapping.{index}.DeviceName" in body:
+            if body[f"BlockDeviceMapping.{index}.DeviceName"] == root:
+                root_index = index
+            index += 1
+        if root_index is None:
+            if index == 1:
+                return None  # no mappings: moto gives the instance a root volume of its own
+            root_index = index
+            body[f"BlockDeviceMapping.{index}.DeviceName"] = root
+            body[f"BlockDeviceMapping.{index}.Ebs.DeleteOnTermination"] = "true"
+        snapshot_key = f"BlockDeviceMapping.{root_index}.Ebs.SnapshotId"
+        if body.get(snapshot_key, root_snapshot) != root_snapshot:
+            return error_answer(
+                "InvalidBlockDeviceMapping",
+                f"The snapshot of the root device {root} can't be changed at launch: "
+                f"{body[snapshot_key]} is not the AMI's root snapshot {root_snapshot}.",
+            )
+        body[snapshot_key] = root_snapshot
+        return None
+
+
+def _image_root_snapshot(image: Any) -> str | None:
+    if image is None:
+        return None
+    for mapping in getattr(image, "block_device_mappings", None) or []:
+        if mapping.get("DeviceName") == image.root_device_name:
+            snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+            return str(snapshot) if snapshot else None
+    return None

@@ -1,0 +1,23 @@
+"""SwapCloneRoot: give the drill's clone a root volume created from the set's root snapshot."""
+
+from typing import Any
+
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.clone_root import CloneRoot, swap_clone_root
+from vss_restore.drill import ClonePlan
+from vss_restore.lambda_task import task
+from vss_restore.task_events import InstanceWaitEvent
+
+
+class Event(InstanceWaitEvent):
+    plan: ClonePlan = Field(alias="Plan")
+
+
+@task
+def handler(event: dict[str, Any]) -> CloneRoot:
+    parsed = Event.model_validate(event)
+    return swap_clone_root(
+        clients.ec2(), parsed.plan, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds
+    )
