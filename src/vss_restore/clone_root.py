@@ -115,9 +115,7 @@ def swap_clone_root(
         return poll_within(step, POLL_POWER_SECONDS, entered_at, timeout_seconds)
 
 
-def _finish(
-    ec2: EC2Client, plan: ClonePlan, clone_id: str, new_id: str, state: str
-) -> CloneRoot:
+def _finish(ec2: EC2Client, plan: ClonePlan, clone_id: str, new_id: str, state: str) -> CloneRoot:
     """Root swapped: it goes with the clone, the AMI's root goes now, the clone starts."""
     set_delete_on_termination(ec2, clone_id, {plan.root_device: True})
     image_roots = _image_root_volumes(ec2, plan, keep=new_id)
@@ -131,4 +129,3 @@ def _finish(
         volume_id=new_id,
         image_root_volume_id=image_roots[0] if image_roots else None,
     )
-

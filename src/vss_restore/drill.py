@@ -7,8 +7,9 @@ swapped afterwards for a volume created from the set's root snapshot (``clone_ro
 Unless the request names security groups, the clone runs in a group of its own with no
 inbound rule and outbound HTTPS only: a domain-joined clone boots with the source's computer
 identity and must not reach a domain controller. Clone disks are never attached to the
-source: Windows would see two disks with one signature and take one offline. The clone is checked (running, status checks, optionally an
-SSM Run Command document), reported on, and removed unless ``KeepClone``. Everything a
+source: Windows would see two disks with one signature and take one offline. The clone is
+checked (running, status checks, optionally an SSM Run Command document), reported on, and
+removed unless ``KeepClone``. Everything a
 drill creates (clone, volumes, isolation group) carries ``vss-restore:drill`` (the source),
 ``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can remove what a
 drill could not.
@@ -129,7 +130,8 @@ def _image_root_snapshot(image: Mapping[str, Any]) -> str | None:
     root = image.get("RootDeviceName")
     for mapping in image.get("BlockDeviceMappings", []):
         if mapping.get("DeviceName") == root:
-            return mapping.get("Ebs", {}).get("SnapshotId")
+            snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+            return str(snapshot) if snapshot else None
     return None
 
 
@@ -164,9 +166,7 @@ def plan_clone(
                 # The clone is disposable: terminating it removes its root too.
                 "delete_on_termination": True,
                 "tags": labels,
-                "client_token": hashlib.sha256(f"{execution}|clone-root".encode()).hexdigest()[
-                    :64
-                ],
+                "client_token": hashlib.sha256(f"{execution}|clone-root".encode()).hexdigest()[:64],
             }
         )
     subnet_id = subnet["SubnetId"]
@@ -329,7 +329,7 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
         wanted = {_rule_key(r) for r in ISOLATION_EGRESS}
         extra = [r for r in group.get("IpPermissionsEgress", []) if _rule_key(r) not in wanted]
         if extra:
-            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=extra)  # type: ignore[arg-type]
+            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=extra)
         present = {_rule_key(r) for r in group.get("IpPermissionsEgress", [])}
         if not wanted <= present:
             ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=ISOLATION_EGRESS)

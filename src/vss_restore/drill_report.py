@@ -138,8 +138,10 @@ def build_drill_report(
         ],
         security_groups=[
             DrillSecurityGroup(group_id=g, isolation=g == clone.isolation_group_id)
-            for g in (clone.security_group_ids if clone else [])
-        ],
+            for g in clone.security_group_ids
+        ]
+        if clone
+        else [],
         validation=validation,
         rto_seconds=round(rto, 1) if rto is not None else None,
         started_at=started_at,

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import VssSetFactory
-from tests.integration.test_drill import DOCUMENT, drill_resources
+from tests.integration.test_drill import DOCUMENT, drill_groups, drill_resources
 from vss_restore.local import LocalEngine, world
-from vss_restore.local.faults import fault_of_kind
+from vss_restore.local.faults import Fault, fault_of_kind
 from vss_restore.local.invariants import InstanceState
 
 # Every call a drill makes that changes something, or whose answer decides the drill.
@@ -22,6 +22,64 @@ DRILL_OPERATIONS = (
     "events.PutEvents",
 )
 KINDS = ("RequestLimitExceeded", "InternalError", "ResponseLost", "CrashAfterCall")
+# The isolation group's creation and removal, and the clone's root swap.
+GROUP_AND_ROOT_OPERATIONS = (
+    "ec2.CreateSecurityGroup",
+    "ec2.RevokeSecurityGroupEgress",
+    "ec2.AuthorizeSecurityGroupEgress",
+    "ec2.CreateVolume",
+    "ec2.StopInstances",
+    "ec2.DetachVolume",
+    "ec2.AttachVolume",
+    "ec2.ModifyInstanceAttribute",
+    "ec2.DeleteVolume",
+    "ec2.StartInstances",
+    "ec2.DeleteSecurityGroup",
+)
+# A lost answer, or a task that dies after its call: both make the call happen twice.
+REPEATING_KINDS = ("ResponseLost", "CrashAfterCall")
+# Refused for good: the drill fails, and still removes what it made. (Removal calls are
+# left out: refusing those for good leaves the resources, tagged, for `cleanup`.)
+REFUSED_FOR_GOOD = tuple(
+    op
+    for op in GROUP_AND_ROOT_OPERATIONS
+    if op not in ("ec2.DeleteVolume", "ec2.DeleteSecurityGroup")
+)
+
+
+def run_drill_under(
+    engine: LocalEngine, ec2: Any, instance_id: str, fault: Fault
+) -> tuple[Any, int]:
+    """A drill with validation, in the isolation group, while ``fault`` strikes."""
+    subnet, _ = world.isolated_subnet(ec2)
+    injector = engine.inject(fault)
+    result = engine.run(
+        {
+            "InstanceId": instance_id,
+            "Mode": "Clone",
+            "SubnetId": subnet,
+            "ValidationDocument": DOCUMENT,
+        },
+        timeout=120,
+    )
+    return result, injector.injected
+
+
+def assert_nothing_left_and_source_untouched(
+    ec2: Any, instance_id: str, before: InstanceState, result: Any
+) -> None:
+    assert result.status in ("SUCCEEDED", "FAILED")
+    if result.status == "FAILED":
+        assert result.error is not None
+        assert not result.error.startswith("States."), (result.error, result.cause)
+    # ... exactly one clone was launched, and it, its volumes and its group are gone
+    instances, volumes = drill_resources(ec2)
+    assert len(instances) <= 1, instances
+    assert set(instances.values()) <= {"terminated"}
+    assert volumes == []
+    assert drill_groups(ec2) == []
+    # ... and the source never changed
+    assert InstanceState.capture(ec2, instance_id) == before
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -36,32 +94,64 @@ def test_drill_survives_a_fault_without_leaving_anything_behind(
 ) -> None:
     # GIVEN a set, an isolated subnet, and one failing call
     vss_set("set-1", hours_ago=2)
-    subnet, group = world.isolated_subnet(ec2)
     before = InstanceState.capture(ec2, instance_with_volumes)
-    injector = engine.inject(fault_of_kind(kind, operation))
 
     # WHEN a drill with validation runs
-    result = engine.run(
-        {
-            "InstanceId": instance_with_volumes,
-            "Mode": "Clone",
-            "SubnetId": subnet,
-            "SecurityGroupIds": [group],
-            "ValidationDocument": DOCUMENT,
-        },
-        timeout=120,
+    result, injected = run_drill_under(
+        engine, ec2, instance_with_volumes, fault_of_kind(kind, operation)
     )
 
     # THEN the fault happened, and either the drill succeeded or failed with a named error
-    assert injector.injected == 1
-    assert result.status in ("SUCCEEDED", "FAILED")
-    if result.status == "FAILED":
-        assert result.error is not None
-        assert not result.error.startswith("States."), (result.error, result.cause)
-    # ... exactly one clone was launched, and it and its volumes are gone
-    instances, volumes = drill_resources(ec2)
-    assert len(instances) == 1, instances
-    assert set(instances.values()) == {"terminated"}
-    assert volumes == []
-    # ... and the source never changed
-    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    assert injected == 1
+    assert_nothing_left_and_source_untouched(ec2, instance_with_volumes, before, result)
+    assert len(drill_resources(ec2)[0]) == 1
+
+
+@pytest.mark.parametrize("kind", REPEATING_KINDS)
+@pytest.mark.parametrize("operation", GROUP_AND_ROOT_OPERATIONS)
+def test_drill_survives_a_repeated_call_of_the_group_or_root_swap(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    operation: str,
+    kind: str,
+) -> None:
+    # GIVEN a set, and one call of the group's or the root swap's that happens twice
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN a drill runs
+    result, injected = run_drill_under(
+        engine, ec2, instance_with_volumes, fault_of_kind(kind, operation)
+    )
+
+    # THEN it still proves the set, with one clone, and leaves nothing behind
+    assert injected == 1
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert_nothing_left_and_source_untouched(ec2, instance_with_volumes, before, result)
+    assert len(drill_resources(ec2)[0]) == 1
+
+
+@pytest.mark.parametrize("operation", REFUSED_FOR_GOOD)
+def test_drill_refused_for_good_in_the_group_or_root_swap_fails_and_leaves_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    operation: str,
+) -> None:
+    # GIVEN a set, and a call that EC2 refuses every time
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    refusal = Fault(operation, code="UnauthorizedOperation", times=1000)
+
+    # WHEN a drill runs
+    result, injected = run_drill_under(engine, ec2, instance_with_volumes, refusal)
+
+    # THEN it fails with a named error that names the refusal, and leaves nothing behind
+    assert injected >= 1
+    assert result.status == "FAILED"
+    assert result.cause is not None
+    assert "UnauthorizedOperation" in result.cause, result.cause
+    assert_nothing_left_and_source_untouched(ec2, instance_with_volumes, before, result)

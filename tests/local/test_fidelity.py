@@ -342,6 +342,99 @@ def test_plain_moto_refuses_io2_in_block_device_mappings() -> None:
             _launch_with_io2(ec2)
 
 
+# --- RunInstances: the AMI's root device ----------------------------------------------------
+
+
+def _image(ec2: EC2Client) -> dict[str, Any]:
+    return dict(ec2.describe_images(Owners=["amazon"])["Images"][0])
+
+
+def _launch_with_root_from(ec2: EC2Client, snapshot_id: str) -> str:
+    """The earlier drill launch: the AMI's root device mapped to a set's root snapshot."""
+    image = _image(ec2)
+    mappings: list[Any] = [
+        {
+            "DeviceName": image["RootDeviceName"],
+            "Ebs": {"SnapshotId": snapshot_id, "VolumeType": "gp3", "VolumeSize": 30},
+        }
+    ]
+    return str(
+        ec2.run_instances(
+            ImageId=image["ImageId"], MinCount=1, MaxCount=1, BlockDeviceMappings=mappings
+        )["Instances"][0]["InstanceId"]
+    )
+
+
+def test_run_instances_fails_with_invalid_block_device_mapping_when_root_gets_another_snapshot(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a snapshot that is not the AMI's root snapshot
+    snapshot_id = _snapshot(ec2)
+    before = _volume_ids(ec2)
+
+    # WHEN an instance is launched with it at the AMI's root device
+    with pytest.raises(ClientError) as refused:
+        _launch_with_root_from(ec2, snapshot_id)
+
+    # THEN EC2 refuses the launch, and nothing was created
+    assert refused.value.response["Error"]["Code"] == "InvalidBlockDeviceMapping"
+    assert _volume_ids(ec2) == before
+
+
+def test_plain_moto_launches_a_root_device_mapped_to_another_snapshot() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        assert _launch_with_root_from(ec2, _snapshot(ec2)).startswith("i-")
+
+
+def test_run_instances_creates_the_amis_root_beside_data_mappings(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN an AMI whose root device has a snapshot, and a data snapshot
+    image = _image(ec2)
+    image_root = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    data = _snapshot(ec2)
+
+    # WHEN an instance is launched with the data snapshot mapped, and the root resized
+    instance_id = ec2.run_instances(
+        ImageId=image["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        BlockDeviceMappings=[
+            {"DeviceName": image["RootDeviceName"], "Ebs": {"VolumeSize": 40}},
+            {"DeviceName": "xvdf", "Ebs": {"SnapshotId": data}},
+        ],
+    )["Instances"][0]["InstanceId"]
+
+    # THEN its root comes from the AMI's root snapshot, at the size asked for
+    on_device = attached(ec2, instance_id)
+    root = volume(ec2, on_device[image["RootDeviceName"]])
+    assert (root["SnapshotId"], root["Size"]) == (image_root, 40)
+    assert volume(ec2, on_device["xvdf"])["SnapshotId"] == data
+
+    # ... and without any root mapping, it still gets the AMI's root
+    bare = ec2.run_instances(
+        ImageId=image["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        BlockDeviceMappings=[{"DeviceName": "xvdf", "Ebs": {"SnapshotId": data}}],
+    )["Instances"][0]["InstanceId"]
+    assert volume(ec2, attached(ec2, bare)[image["RootDeviceName"]])["SnapshotId"] == image_root
+
+
+def test_plain_moto_gives_no_root_volume_beside_data_mappings() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        image = _image(ec2)
+        instance_id = ec2.run_instances(
+            ImageId=image["ImageId"],
+            MinCount=1,
+            MaxCount=1,
+            BlockDeviceMappings=[{"DeviceName": "xvdf", "Ebs": {"SnapshotId": _snapshot(ec2)}}],
+        )["Instances"][0]["InstanceId"]
+        assert image["RootDeviceName"] not in attached(ec2, instance_id)
+
+
 # --- SSM Run Command ----------------------------------------------------------------------
 
 DOCUMENT = "AWS-RunPowerShellScript"

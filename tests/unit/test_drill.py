@@ -13,6 +13,7 @@ from vss_restore.drill import (
     DRILL_TTL,
     OUTPUT_EXCERPT_CHARS,
     ClonePlan,
+    LaunchedClone,
     ValidationResult,
     cleanup_pass,
     plan_clone,
@@ -37,6 +38,20 @@ SOURCE: dict[str, Any] = {
     "Placement": {"AvailabilityZone": "eu-west-1c", "Tenancy": "default"},
 }
 ISOLATED = {"SubnetId": "subnet-0a0b0c0d0e0f01234", "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"]}
+IMAGE: dict[str, Any] = {
+    "ImageId": SOURCE["ImageId"],
+    "RootDeviceName": "/dev/sda1",
+    "BlockDeviceMappings": [
+        {
+            "DeviceName": "/dev/sda1",
+            "Ebs": {"SnapshotId": "snap-0image0root00000", "VolumeSize": 30},
+        }
+    ],
+}
+
+
+def subnet(subnet_id: str, az: str = "eu-west-1a") -> dict[str, Any]:
+    return {"SubnetId": subnet_id, "AvailabilityZone": az, "VpcId": "vpc-0a0a0a0a0a0a0a0a0"}
 
 
 def request(**fields: Any) -> RestoreRequest:
@@ -52,9 +67,12 @@ def a_plan(**fields: Any) -> ClonePlan:
             original("xvdb", iops=6000, throughput=500, encrypted=True, kms_key_id=CMK),
         )
     }
+    wanted = {**ISOLATED, **fields}
     return plan_clone(
-        request(**{**ISOLATED, **fields}),
+        request(**wanted),
         SOURCE,
+        IMAGE,
+        subnet(wanted.get("SubnetId", SOURCE["SubnetId"])),
         facts(),
         chosen(member("xvdf"), member("/dev/sda1", size=60), member("xvdb", encrypted=True)),
         originals,
@@ -66,27 +84,54 @@ def a_plan(**fields: Any) -> ClonePlan:
 # --- the launch plan ------------------------------------------------------------------------
 
 
-def test_clone_maps_the_sets_snapshots_root_first_with_the_originals_settings() -> None:
+def test_clone_maps_the_sets_data_snapshots_at_launch_with_the_originals_settings() -> None:
     plan = a_plan()
 
     mappings = {m["DeviceName"]: m["Ebs"] for m in plan.launch["BlockDeviceMappings"]}
-    assert [m["DeviceName"] for m in plan.launch["BlockDeviceMappings"]] == [
-        "/dev/sda1",
-        "xvdb",
-        "xvdf",
-    ]
-    assert mappings["/dev/sda1"] == {
-        "SnapshotId": "snap-devsda1",
-        "VolumeType": "gp3",
-        "VolumeSize": 60,
+    # EC2 refuses another snapshot for the AMI's root at launch: the root is not mapped
+    assert [m["DeviceName"] for m in plan.launch["BlockDeviceMappings"]] == ["xvdb", "xvdf"]
+    assert mappings["xvdf"] == {
+        "SnapshotId": "snap-xvdf",
+        "VolumeType": "io2",
+        "VolumeSize": 30,
         "DeleteOnTermination": True,
-        "Iops": 3000,
-        "Throughput": 125,
+        "Iops": 8000,
     }
-    assert mappings["xvdf"]["Iops"] == 8000
     assert "Throughput" not in mappings["xvdf"]
     assert (mappings["xvdb"]["Encrypted"], mappings["xvdb"]["KmsKeyId"]) == (True, CMK)
     assert all(ebs["DeleteOnTermination"] for ebs in mappings.values())
+
+
+def test_clone_root_is_planned_from_the_sets_root_snapshot_in_the_clones_zone() -> None:
+    plan = a_plan()
+
+    root = plan.root_volume
+    assert root is not None
+    assert (root.device, root.snapshot_id) == ("/dev/sda1", "snap-devsda1")
+    assert (root.volume_type, root.size, root.iops, root.throughput) == ("gp3", 60, 3000, 125)
+    assert root.availability_zone == "eu-west-1a"  # the subnet's, not the source's eu-west-1c
+    assert root.delete_on_termination is True
+    assert root.tags[tags.DRILL] == INSTANCE_ID
+    assert root.client_token != a_plan(InstanceType="t3.large").launch["ClientToken"]
+    assert (plan.root_device, plan.image_root_snapshot_id) == ("/dev/sda1", "snap-0image0root00000")
+    assert [v.device for v in plan.volumes] == ["/dev/sda1", "xvdb", "xvdf"]
+
+
+def test_clone_without_a_root_snapshot_in_the_set_keeps_the_amis_root() -> None:
+    plan = plan_clone(
+        request(**ISOLATED),
+        SOURCE,
+        IMAGE,
+        subnet(ISOLATED["SubnetId"]),
+        facts(),
+        chosen(member("xvdf")),
+        {o["VolumeId"]: o for o in (original("xvdf"),)},
+        EXECUTION,
+        NOW,
+    )
+
+    assert plan.root_volume is None
+    assert [m["DeviceName"] for m in plan.launch["BlockDeviceMappings"]] == ["xvdf"]
 
 
 def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None:
@@ -96,6 +141,7 @@ def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None
     assert (launch["ImageId"], launch["InstanceType"]) == (SOURCE["ImageId"], "t3.large")
     assert launch["SubnetId"] == ISOLATED["SubnetId"]
     assert launch["SecurityGroupIds"] == ISOLATED["SecurityGroupIds"]
+    assert plan.isolate is False
     assert launch["KeyName"] == "ops"
     assert launch["IamInstanceProfile"] == SOURCE["IamInstanceProfile"]
     assert launch["EbsOptimized"] is True
@@ -103,13 +149,16 @@ def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None
     # ... never the source's network identity
     assert "PrivateIpAddress" not in launch
     assert "NetworkInterfaces" not in launch
-    assert plan.warnings == []
+    assert len(plan.warnings) == 1
+    assert "requested security groups" in plan.warnings[0]
 
 
-def test_clone_defaults_to_the_sources_network_and_warns_about_it() -> None:
+def test_clone_defaults_to_the_sources_subnet_in_an_isolation_group_and_warns() -> None:
     plan = plan_clone(
         request(),
         SOURCE,
+        IMAGE,
+        subnet(SOURCE["SubnetId"]),
         facts(volumes={"/dev/sda1": "vol-0000000000000root"}),
         chosen(member("/dev/sda1")),
         {"vol-0000000000000root": original("/dev/sda1")},
@@ -118,7 +167,9 @@ def test_clone_defaults_to_the_sources_network_and_warns_about_it() -> None:
     )
 
     assert plan.launch["SubnetId"] == SOURCE["SubnetId"]
-    assert plan.launch["SecurityGroupIds"] == ["sg-0e0e0e0e0e0e0e0e0"]
+    # ... never in the source's groups: the isolation group is made at launch
+    assert "SecurityGroupIds" not in plan.launch
+    assert (plan.isolate, plan.vpc_id) == (True, "vpc-0a0a0a0a0a0a0a0a0")
     assert plan.launch["InstanceType"] == "m5.xlarge"
     assert len(plan.warnings) == 1
     assert "source's subnet" in plan.warnings[0]
@@ -144,6 +195,8 @@ def test_client_token_is_the_same_for_one_execution_and_differs_between_executio
     other = plan_clone(
         request(**ISOLATED),
         SOURCE,
+        IMAGE,
+        subnet(ISOLATED["SubnetId"]),
         facts(volumes={"/dev/sda1": "vol-0000000000000root"}),
         chosen(member("/dev/sda1")),
         {"vol-0000000000000root": original("/dev/sda1")},
@@ -216,7 +269,11 @@ def report(**overrides: Any) -> Any:
         "source_instance_id": INSTANCE_ID,
         "chosen": chosen(member("/dev/sda1")),
         "plan": a_plan(),
-        "clone_instance_id": "i-0aaaaaaaaaaaaaaa1",
+        "clone": LaunchedClone(
+            instance_id="i-0aaaaaaaaaaaaaaa1",
+            security_group_ids=["sg-0isolation000001", "sg-0named0000000001"],
+            isolation_group_id="sg-0isolation000001",
+        ),
         "clone_volumes": {"/dev/sda1": "vol-0clone000000001"},
         "validation": None,
         "ready_at": started + timedelta(minutes=6),
@@ -234,6 +291,14 @@ def passed(status: str = "Success", after: timedelta = timedelta(minutes=7)) -> 
     return validation_result(
         "Check", invocation(status, StandardOutputContent="\nservice down\nmore"), NOW + after
     )
+
+
+def test_report_lists_the_clones_groups_and_which_is_the_isolation_group() -> None:
+    assert [(g.group_id, g.isolation) for g in report().security_groups] == [
+        ("sg-0isolation000001", True),
+        ("sg-0named0000000001", False),
+    ]
+    assert report(clone=None, error={"Error": "X", "Cause": ""}).security_groups == []
 
 
 def test_rto_runs_to_the_status_checks_or_to_a_passed_validation() -> None:
@@ -278,10 +343,8 @@ def test_a_cleanup_failure_fails_an_otherwise_good_drill() -> None:
 def test_kept_and_unlaunched_and_dry_run_clones() -> None:
     assert report(kept=True).clone == "kept"
     assert report(kept=True).expires_at is not None
-    assert report(clone_instance_id=None, error={"Error": "X", "Cause": ""}).clone == (
-        "not launched"
-    )
-    dry = report(dry_run=True, clone_instance_id=None, ready_at=None)
+    assert report(clone=None, error={"Error": "X", "Cause": ""}).clone == ("not launched")
+    dry = report(dry_run=True, clone=None, ready_at=None)
     assert (dry.status, dry.clone, dry.rto_seconds) == ("DryRun", "planned", None)
     assert dry.launch is not None
     assert dry.launch["ImageId"] == SOURCE["ImageId"]
