@@ -237,15 +237,18 @@ class TaskRoles(Construct):
             )
         )
         # EC2 authorizes the three on the volume as well (SetDeleteOnTermination's
-        # ModifyInstanceAttribute names each volume in its block device mappings). The
+        # ModifyInstanceAttribute names each volume in its block device mappings). Neither
+        # statement reaches a drill's volume (those carry vss-restore:drill). The
         # replacements carry our created-by tag...
+        not_a_drill = {"Null": {f"aws:ResourceTag/{tags.DRILL}": "true"}}
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SwapRestoredVolumes",
                 actions=SWAP_VOLUME_ACTIONS,
                 resources=[self._arn("volume/*")],
                 conditions={
-                    "StringEquals": {f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE}
+                    "StringEquals": {f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+                    **not_a_drill,
                 },
             )
         )
@@ -258,7 +261,7 @@ class TaskRoles(Construct):
                 sid="SwapOriginalVolumes",
                 actions=SWAP_VOLUME_ACTIONS,
                 resources=[self._arn("volume/*")],
-                conditions={"Null": {f"aws:ResourceTag/{tags.DRILL}": "true"}},
+                conditions=not_a_drill,
             )
         )
 
