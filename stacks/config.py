@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,23 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 }
 
 
+# An IAM role ARN in any partition; the role name may hold * or ? (a pattern of roles).
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/*?-]+$")
+
+
 class InvalidContext(ValueError):
     """A context value has the wrong form; the message names the key."""
+
+
+def _string_list(value: object) -> list[str]:
+    """A context list: a JSON list, or a comma-separated string (as ``-c key=a,b`` gives)."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,8 @@ class DeploymentConfig:
     opt_in_tag_key: str = "vss-restore:enabled"
     opt_in_tag_value: str = "true"
     kms_key_arns: tuple[str, ...] = ()
+    # Instance-profile roles a drill's clone may be launched with (iam:PassRole).
+    drill_instance_role_arns: tuple[str, ...] = ()
     notification_email: str | None = None
     log_retention_days: int = 90
     limits: Limits = field(default_factory=Limits)
@@ -98,12 +116,17 @@ class DeploymentConfig:
     @classmethod
     def from_context(cls, scope: Construct) -> DeploymentConfig:
         node = scope.node
-        keys = node.try_get_context("kmsKeyArns") or []
-        if isinstance(keys, str):
-            keys = [k.strip() for k in keys.split(",") if k.strip()]
+        keys = _string_list(node.try_get_context("kmsKeyArns"))
         for key in keys:
-            if not str(key).startswith("arn:") or ":key/" not in str(key):
+            if not key.startswith("arn:") or ":key/" not in key:
                 raise InvalidContext(f"kmsKeyArns: {key!r} is not a KMS key ARN")
+        roles = _string_list(node.try_get_context("drillInstanceRoleArns"))
+        for role in roles:
+            if not ROLE_ARN.match(role):
+                raise InvalidContext(
+                    f"drillInstanceRoleArns: {role!r} is not an IAM role ARN "
+                    "(arn:aws:iam::111122223333:role/NAME)"
+                )
         retention = node.try_get_context("logRetentionDays") or cls.log_retention_days
         try:
             retention = int(retention)
@@ -122,7 +145,8 @@ class DeploymentConfig:
         return cls(
             opt_in_tag_key=str(node.try_get_context("optInTagKey") or cls.opt_in_tag_key),
             opt_in_tag_value=str(node.try_get_context("optInTagValue") or cls.opt_in_tag_value),
-            kms_key_arns=tuple(str(k) for k in keys),
+            kms_key_arns=tuple(keys),
+            drill_instance_role_arns=tuple(roles),
             notification_email=str(email) if email else None,
             log_retention_days=retention,
             drill_schedule=DrillSchedule.from_context(schedule) if schedule else None,

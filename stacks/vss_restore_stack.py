@@ -12,7 +12,7 @@ from stacks.parts.drills import DrillSchedules
 from stacks.parts.functions import TaskFunctions
 from stacks.parts.lock_table import LockTable
 from stacks.parts.monitoring import Monitoring
-from stacks.parts.permissions import TaskRoles
+from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
 from stacks.parts.state_machine import FleetStateMachine, RestoreStateMachine
 from vss_restore.tasks import FLEET_TASKS, TASKS
 
@@ -85,3 +85,11 @@ class VssRestoreStack(Stack):
             ),
         )
         CfnOutput(self, "LockTableName", value=lock.table.table_name)
+        # Customer KMS keys of the volumes must let these roles use them through EC2.
+        for concern in KMS_CONCERNS:
+            CfnOutput(
+                self,
+                f"{concern}RoleArn",
+                value=roles.roles[concern].role_arn,
+                description=f"vss-restore {concern} role: name it in your volumes' KMS key policies",
+            )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -14,11 +14,32 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from vss_restore.drill import METRIC_NAMESPACE
 
 OUTCOMES = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+# The services that publish to the topic: the outcome rule and the alarms.
+EVENTS = "events.amazonaws.com"
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+
+
+@jsii.implements(events.IRuleTarget)
+class TopicTarget:
+    """The topic as a rule target, without the unconditioned topic-policy grant that
+    ``aws_events_targets.SnsTopic`` adds: the stack grants EventBridge for this rule only."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic = topic
+        self._message = message
+
+    def bind(
+        self,
+        rule: events_refs.IRuleRef,  # the names are the interface's: jsii calls by name
+        id: str | None = None,
+    ) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
 
 
 class Monitoring(Construct):
@@ -39,14 +60,16 @@ class Monitoring(Construct):
             enable_key_rotation=True,
             description="Encrypts vss-restore notifications",
         )
-        # EventBridge and CloudWatch alarms publish to the encrypted topic.
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        # EventBridge and CloudWatch alarms publish to the encrypted topic, so both need the
+        # key (SNS's documented key policy for AWS event sources). The topic policy below,
+        # not the key, says which rule and which alarms may publish.
+        for service in (EVENTS, CLOUDWATCH):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "Outcomes", master_key=key, enforce_ssl=True)
         if notification_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
 
-        events.Rule(
+        self.rule = events.Rule(
             self,
             "ExecutionOutcome",
             description="Every restore's outcome, to the notification topic",
@@ -56,9 +79,9 @@ class Monitoring(Construct):
                 detail={"stateMachineArn": [state_machine.state_machine_arn], "status": OUTCOMES},
             ),
             targets=[
-                targets.SnsTopic(
+                TopicTarget(
                     self.topic,
-                    message=events.RuleTargetInput.from_text(
+                    events.RuleTargetInput.from_text(
                         f"vss-restore {events.EventField.from_path('$.detail.status')}: "
                         f"{events.EventField.from_path('$.detail.name')} "
                         f"({events.EventField.from_path('$.detail.executionArn')})"
@@ -114,8 +137,34 @@ class Monitoring(Construct):
         )
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        self._allow_publishers()
 
         self.dashboard = self._dashboard(state_machine, execution_logs, functions)
+
+    def _allow_publishers(self) -> None:
+        """The topic policy replaces SNS's default one: name every publisher, scoped to
+        this account and to the rule and alarms of this stack (confused-deputy guard)."""
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OutcomeRulePublishes",
+                principals=[iam.ServicePrincipal(EVENTS)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.rule.rule_arn}},
+            )
+        )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnEquals": {"aws:SourceArn": [a.alarm_arn for a in self.alarms]},
+                },
+            )
+        )
 
     def _dashboard(
         self,

@@ -5,7 +5,8 @@ statements on ``*`` (AWS documents this). Everything that changes an instance ne
 instance's opt-in tag; everything that deletes needs a tag vss-restore writes. (The
 Finalize role can itself write ``vss-restore:status=replaced``, so for it the tag guards
 against mistakes rather than against a compromised function; it runs only after a
-successful restore with DeleteReplacedVolumes.)
+successful restore with DeleteReplacedVolumes.) What IAM cannot express is said where it
+matters, and in docs/permissions.md.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
 ]
+# The keys Finalize writes on a replaced original.
+FINALIZE_TAG_KEYS = [tags.REPLACED_BY, tags.REPLACED_BY_EXECUTION, tags.STATUS]
 # A drill's clone and volumes carry vss-restore:drill = the source instance's id.
 DRILL_TAG_CONDITION = {"StringLike": {f"aws:ResourceTag/{tags.DRILL}": "i-*"}}
 _EC2_WILDCARD_ARN = (
@@ -99,6 +102,12 @@ KMS_ACTIONS = [
     "kms:ReEncryptFrom",
     "kms:ReEncryptTo",
 ]
+# The roles that use customer KMS keys through EC2 (create, start, attach, launch): their
+# ARNs are stack outputs, for the key-policy statements such keys need.
+KMS_CONCERNS = (CREATE, POWER, SWAP, DRILL)
+# What ModifyInstanceAttribute, AttachVolume and DetachVolume are authorized on besides
+# the instance (the Service Authorization Reference lists volume for all three).
+SWAP_VOLUME_ACTIONS = ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
 
 
 class TaskRoles(Construct):
@@ -151,7 +160,7 @@ class TaskRoles(Construct):
         self._drill(self.roles[DRILL])
         self._validate(self.roles[VALIDATE], self.roles[READ])
         self._publish(self.roles[PUBLISH])
-        for concern in (CREATE, POWER, SWAP, DRILL):
+        for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
         self._explain_wildcards()
 
@@ -187,14 +196,13 @@ class TaskRoles(Construct):
                 },
             )
         )
-        # ...and may be made from any of the account's snapshots (read-only use).
+        # ...and may be made only from this account's own snapshots (VSS sets are), never
+        # from a public or shared one: a snapshot's ARN names its owner account.
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="CreateVolumesFromSnapshots",
+                sid="CreateVolumesFromOwnSnapshots",
                 actions=["ec2:CreateVolume"],
-                resources=[
-                    f"arn:{Stack.of(self).partition}:ec2:{Stack.of(self).region}::snapshot/*"
-                ],
+                resources=[self._arn("snapshot/*")],
             )
         )
         # Tags only as part of CreateVolume, never on existing resources.
@@ -224,35 +232,66 @@ class TaskRoles(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SwapOnOptedInInstances",
-                actions=[
-                    "ec2:AttachVolume",
-                    "ec2:DetachVolume",
-                    "ec2:ModifyInstanceAttribute",
-                    "ec2:StopInstances",
-                ],
+                actions=[*SWAP_VOLUME_ACTIONS, "ec2:StopInstances"],
                 resources=[self._arn("instance/*")],
                 conditions=self._opt_in(),
             )
         )
-        # EC2 authorizes attach/detach on the volume as well. The originals carry no tag of
-        # ours, so the volume side is scoped to this account and region; the instance-side
-        # statement above still limits every call to opted-in instances.
+        # EC2 authorizes the three on the volume as well (SetDeleteOnTermination's
+        # ModifyInstanceAttribute names each volume in its block device mappings). Neither
+        # statement reaches a drill's volume (those carry vss-restore:drill). The
+        # replacements carry our created-by tag...
+        not_a_drill = {"Null": {f"aws:ResourceTag/{tags.DRILL}": "true"}}
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="SwapVolumesOfThisAccount",
-                actions=["ec2:AttachVolume", "ec2:DetachVolume"],
+                sid="SwapRestoredVolumes",
+                actions=SWAP_VOLUME_ACTIONS,
                 resources=[self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+                    **not_a_drill,
+                },
+            )
+        )
+        # ...the originals carry no tag of ours, and EC2 has no condition key that ties a
+        # volume to the instance it is attached to: their side is every volume of this
+        # account and region that no drill launched. DetachVolume's instance is optional,
+        # so IAM cannot make it name an opted-in instance; the tasks always name one.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SwapOriginalVolumes",
+                actions=SWAP_VOLUME_ACTIONS,
+                resources=[self._arn("volume/*")],
+                conditions=not_a_drill,
             )
         )
 
     def _finalize(self, role: iam.Role) -> None:
-        # Mark replaced originals with our keys only (replaced-by, status)...
+        # Mark the replacements restored (they carry our created-by tag)...
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="TagVolumesWithOwnKeysOnly",
+                sid="MarkRestoredVolumes",
                 actions=["ec2:CreateTags"],
                 resources=[self._arn("volume/*")],
-                conditions={"ForAllValues:StringLike": {"aws:TagKeys": [f"{tags.PREFIX}*"]}},
+                conditions={
+                    "StringEquals": {
+                        f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE,
+                        f"aws:RequestTag/{tags.STATUS}": tags.STATUS_RESTORED,
+                    },
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [tags.STATUS]},
+                },
+            )
+        )
+        # ...and the originals replaced: only the three keys that record it, status=replaced.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MarkReplacedVolumes",
+                actions=["ec2:CreateTags"],
+                resources=[self._arn("volume/*")],
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{tags.STATUS}": tags.STATUS_REPLACED},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": FINALIZE_TAG_KEYS},
+                },
             )
         )
         # ...and delete (DeleteReplacedVolumes) only volumes so marked.
@@ -294,8 +333,8 @@ class TaskRoles(Construct):
                 },
             )
         )
-        # ...from this account's subnets, groups and key pairs, and any AMI or snapshot it
-        # can read (the source's AMI may be AWS's or shared).
+        # ...from this account's subnets, groups, key pairs and snapshots (the set's disks),
+        # and any AMI it can read (the source's AMI may be AWS's or shared).
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="LaunchFromAccountNetworkAndImages",
@@ -305,8 +344,8 @@ class TaskRoles(Construct):
                     self._arn("security-group/*"),
                     self._arn("network-interface/*"),
                     self._arn("key-pair/*"),
+                    self._arn("snapshot/*"),
                     f"arn:{stack.partition}:ec2:{stack.region}::image/*",
-                    f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*",
                 ],
             )
         )
@@ -327,15 +366,18 @@ class TaskRoles(Construct):
                 conditions=DRILL_TAG_CONDITION,
             )
         )
-        # The clone keeps the source's instance profile (SSM needs it), passed only to EC2.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PassInstanceProfileRoleToEc2",
-                actions=["iam:PassRole"],
-                resources=["*"],
-                conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        # The clone keeps the source's instance profile (SSM needs it): only the roles the
+        # deployment names, passed only to EC2. None named: no PassRole at all, and a drill
+        # of an instance with a profile fails at launch (CloneLaunchFailed) naming it.
+        if self._config.drill_instance_role_arns:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PassInstanceProfileRoleToEc2",
+                    actions=["iam:PassRole"],
+                    resources=list(self._config.drill_instance_role_arns),
+                    conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+                )
             )
-        )
 
     def _validate(self, role: iam.Role, read: iam.Role) -> None:
         stack = Stack.of(self)
@@ -426,20 +468,23 @@ class TaskRoles(Construct):
                         reason=(
                             "Wildcards are limited to: EC2 Describe* (no resource-level permissions exist); "
                             "instance/* and volume/* of this account and region, each with a tag condition "
-                            "where EC2 supports one; KMS keys only via EC2 (kms:ViaService) unless key ARNs "
+                            "where EC2 supports one (the original volumes carry no tag of ours); snapshot/* "
+                            "of this account only; KMS keys only via EC2 (kms:ViaService) unless key ARNs "
                             "are configured; the task log group's streams; X-Ray segments (no resources). "
                             "Drills: image/*, snapshot/*, subnet/*, security-group/*, network-interface/* "
                             "and key-pair/* are the launch inputs of RunInstances, whose instance and volume "
                             "must carry the drill tags; SSM documents (the request names one) run only on "
-                            "drill-tagged instances; ssm:GetCommandInvocation/ListCommands, "
-                            "cloudwatch:PutMetricData (namespace condition) and iam:PassRole (only to "
-                            "ec2.amazonaws.com, for the source's instance profile) have no resource-level scope."
+                            "drill-tagged instances; ssm:GetCommandInvocation/ListCommands and "
+                            "cloudwatch:PutMetricData (namespace condition) have no resource-level scope; "
+                            "iam:PassRole names the configured instance-profile roles (a pattern if the "
+                            "deployment gives one), passed only to ec2.amazonaws.com."
                         ),
                         applies_to=[
                             "Resource::*",
                             {"regex": _EC2_WILDCARD_ARN},
                             {"regex": _SSM_DOCUMENT_ARN},
                             {"regex": "/^Resource::<TaskLogs.*\\.Arn>:\\*$/"},
+                            {"regex": "/^Resource::arn:[^:]+:iam::[0-9]{12}:role/.*\\*.*$/"},
                         ],
                     )
                 ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -12,6 +12,19 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from vss_restore.definition import Limits, definition_path, fleet_substitutions, substitutions
+
+# CloudWatch Logs keeps one resource policy per account and region, limited in size; a log
+# delivery to a group under this prefix is authorized without adding to that policy.
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
+
+
+def execution_log_group_name(scope: Construct, name: str) -> str:
+    """``/aws/vendedlogs/states/<stack>-<name>-<id>``: the id is the first block of the
+    stack's own GUID, so a group retained from a deleted stack never blocks a new one."""
+    stack = Stack.of(scope)
+    stack_guid = Fn.select(2, Fn.split("/", stack.stack_id))
+    suffix = Fn.select(0, Fn.split("-", stack_guid))
+    return f"{VENDED_LOGS_PREFIX}{stack.stack_name}-{name}-{suffix}"
 
 
 def logged_state_machine(
@@ -23,9 +36,14 @@ def logged_state_machine(
     machine_name: str | None = None,
 ) -> tuple[logs.LogGroup, sfn.StateMachine]:
     """``statemachines/<name>.asl.json`` as a Standard machine: traced, every event logged
-    with its data to its own log group, allowed to invoke its task functions."""
+    with its data to its own log group (under ``/aws/vendedlogs/states/``), allowed to
+    invoke its task functions."""
     log_group = logs.LogGroup(
-        scope, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        scope,
+        "ExecutionLogs",
+        log_group_name=execution_log_group_name(scope, name),
+        retention=log_retention,
+        removal_policy=RemovalPolicy.RETAIN,
     )
     machine = sfn.StateMachine(
         scope,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Any
 
+import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
+from stacks.config import DeploymentConfig, InvalidContext
 
 from tests.cdk.conftest import Synth
 from vss_restore import tags
@@ -43,15 +47,61 @@ def _resource_text(resource: Any) -> str:
     if isinstance(resource, str):
         return resource
     if "Fn::Join" in resource:
-        return "".join(p if isinstance(p, str) else "<token>" for p in resource["Fn::Join"][1])
+        return "".join(
+            p
+            if isinstance(p, str)
+            else "<account>"
+            if p == {"Ref": "AWS::AccountId"}
+            else "<token>"
+            for p in resource["Fn::Join"][1]
+        )
     return "<token>"
 
 
 def _has_tag_condition(statement: dict[str, Any]) -> bool:
-    for operator in statement.get("Condition", {}).values():
-        if any(key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) for key in operator):
+    """The statement requires a tag to be present with a value (a Null test alone does not)."""
+    for operator, pairs in statement.get("Condition", {}).items():
+        if operator != "Null" and any(
+            key.startswith(("aws:ResourceTag/", "aws:RequestTag/")) for key in pairs
+        ):
             return True
     return False
+
+
+def _holds(condition: dict[str, Any], resource_tags: dict[str, str]) -> bool:
+    """A condition block, evaluated as IAM would for a call that only names an existing
+    resource with these tags (request-time keys such as aws:RequestTag are absent)."""
+    for operator, pairs in condition.items():
+        for key, expected in pairs.items():
+            if not key.startswith("aws:ResourceTag/"):
+                return False
+            actual = resource_tags.get(key.removeprefix("aws:ResourceTag/"))
+            values = expected if isinstance(expected, list) else [expected]
+            if operator == "Null":
+                holds = (actual is None) == (values == ["true"])
+            elif operator == "StringEquals":
+                holds = actual in values
+            elif operator == "StringLike":
+                holds = actual is not None and any(fnmatchcase(actual, v) for v in values)
+            else:
+                holds = False
+            if not holds:
+                return False
+    return True
+
+
+def _allows(
+    template: Template, concern: str, action: str, kind: str, resource_tags: dict[str, str]
+) -> bool:
+    """Whether the role of ``concern`` may call ``action`` on an EC2 ``kind`` (instance,
+    volume) of this account that carries ``resource_tags``."""
+    return any(
+        action in s["Action"]
+        and any(f":<account>:{kind}/" in _resource_text(r) for r in s["Resource"])
+        and _holds(s.get("Condition", {}), resource_tags)
+        for s in _statements(template)
+        if s["Effect"] == "Allow" and any(r.startswith(f"Roles{concern}Role") for r in s["Roles"])
+    )
 
 
 def test_destructive_actions_never_apply_to_everything_without_a_tag_condition(
@@ -149,11 +199,11 @@ def test_other_tagging_is_limited_to_vss_restore_keys_or_own_volumes(template: T
         if "ec2:CreateTags" not in statement["Action"]:
             continue
         condition = statement["Condition"]
+        keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys", [])
         assert (
             condition.get("StringEquals", {}).get("ec2:CreateAction")
             in ("CreateVolume", "RunInstances")
-            or condition.get("ForAllValues:StringLike", {}).get("aws:TagKeys")
-            == [f"{tags.PREFIX}*"]
+            or (keys and all(k.startswith(tags.PREFIX) for k in keys))
             or condition.get("StringEquals", {}).get(f"aws:ResourceTag/{tags.CREATED_BY}")
             == tags.CREATED_BY_VALUE
         ), statement["Sid"]
@@ -173,6 +223,83 @@ def test_snapshots_are_only_read(template: Template) -> None:
     for statement in _statements(template):
         if any(":snapshot/" in _resource_text(r) for r in statement["Resource"]):
             assert statement["Action"] in (["ec2:CreateVolume"], ["ec2:RunInstances"])
+
+
+def test_volumes_and_clones_are_made_only_from_this_accounts_snapshots(
+    template: Template,
+) -> None:
+    # GIVEN every statement that names snapshots (CreateVolume, RunInstances)
+    snapshots = [
+        _resource_text(r)
+        for s in _statements(template)
+        for r in s["Resource"]
+        if ":snapshot/" in _resource_text(r)
+    ]
+
+    # THEN each names this account's snapshots: never a public or another account's one
+    assert len(snapshots) == 2
+    assert all(r.endswith(":<account>:snapshot/*") for r in snapshots), snapshots
+
+
+# --- the swap: instance and volume sides -------------------------------------------------
+
+OPTED_IN = {"vss-restore:enabled": "true"}
+RESTORED = {tags.CREATED_BY: tags.CREATED_BY_VALUE, tags.STATUS: tags.STATUS_RESTORING}
+ORIGINAL: dict[str, str] = {"Name": "web01 data"}
+DRILL_VOLUME = {tags.DRILL: "i-0123456789abcdef0", tags.CREATED_BY: tags.CREATED_BY_VALUE}
+
+
+def test_set_delete_on_termination_is_allowed_on_every_volume_it_names_when_the_instance_opted_in(
+    template: Template,
+) -> None:
+    # GIVEN ModifyInstanceAttribute with block device mappings, which EC2 authorizes on the
+    # instance and on each volume named (restored ones forward, originals on rollback)
+    action = "ec2:ModifyInstanceAttribute"
+
+    # THEN the Swap role may make it for an opted-in instance and both kinds of volume
+    assert _allows(template, "Swap", action, "instance", OPTED_IN)
+    assert _allows(template, "Swap", action, "volume", RESTORED)
+    assert _allows(template, "Swap", action, "volume", ORIGINAL)
+    # ...and never for an instance that did not opt in
+    assert not _allows(template, "Swap", action, "instance", {})
+
+
+def test_swap_reaches_restored_and_original_volumes_but_no_drill_volume(
+    template: Template,
+) -> None:
+    for action in ("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"):
+        assert _allows(template, "Swap", action, "volume", RESTORED), action
+        assert _allows(template, "Swap", action, "volume", ORIGINAL), action
+        assert not _allows(template, "Swap", action, "volume", DRILL_VOLUME), action
+        assert not _allows(template, "Swap", action, "instance", {}), action
+
+
+def test_finalize_writes_only_the_tags_that_record_a_restore(template: Template) -> None:
+    # GIVEN the Finalize role's tagging statements
+    tagging = [
+        s
+        for s in _statements(template)
+        if "ec2:CreateTags" in s["Action"]
+        and any(r.startswith("RolesFinalize") for r in s["Roles"])
+    ]
+
+    # THEN each allows only the status/replaced-by keys, with status restored or replaced
+    assert len(tagging) == 2
+    for statement in tagging:
+        keys = statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+        assert set(keys) <= {tags.STATUS, tags.REPLACED_BY, tags.REPLACED_BY_EXECUTION}
+        status = statement["Condition"]["StringEquals"][f"aws:RequestTag/{tags.STATUS}"]
+        assert status in (tags.STATUS_RESTORED, tags.STATUS_REPLACED)
+    # ...and "restored" only on volumes vss-restore created
+    (restored,) = [
+        s
+        for s in tagging
+        if s["Condition"]["StringEquals"][f"aws:RequestTag/{tags.STATUS}"] == tags.STATUS_RESTORED
+    ]
+    assert (
+        restored["Condition"]["StringEquals"][f"aws:ResourceTag/{tags.CREATED_BY}"]
+        == tags.CREATED_BY_VALUE
+    )
 
 
 def test_kms_is_used_only_through_ec2_and_grants_only_to_aws_resources(template: Template) -> None:
@@ -267,11 +394,47 @@ def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_comman
         s["Condition"] == {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
         for s in on_instances
     )
-    passing = [s for s in statements if "iam:PassRole" in s["Action"]]
-    assert all(
-        s["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-        for s in passing
-    )
+
+
+PROFILE_ROLE = "arn:aws:iam::111122223333:role/web-servers-ssm"
+
+
+def test_no_role_can_be_passed_when_no_drill_instance_roles_are_configured(
+    template: Template,
+) -> None:
+    assert [s for s in _statements(template) if "iam:PassRole" in s["Action"]] == []
+
+
+def test_drills_pass_only_the_configured_instance_roles_and_only_to_ec2(synth: Synth) -> None:
+    # GIVEN a deployment that names the instance-profile roles drills may pass
+    _, template = synth(drillInstanceRoleArns=[PROFILE_ROLE])
+
+    # WHEN the drill role's PassRole statements are read
+    (passing,) = [s for s in _statements(template) if "iam:PassRole" in s["Action"]]
+
+    # THEN they name only those roles, passed only to EC2, for the Drill role only
+    assert passing["Resource"] == [PROFILE_ROLE]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert all(r.startswith("RolesDrillRole") for r in passing["Roles"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["*", "web-servers-ssm", "arn:aws:iam::111122223333:user/alice", f"{PROFILE_ROLE},nope"],
+)
+def test_bad_drill_instance_role_fails_synthesis_naming_the_key(value: str) -> None:
+    # GIVEN a context value that is not a list of role ARNs
+    app = cdk.App(context={"drillInstanceRoleArns": value})
+
+    # WHEN the deployment settings are read THEN the error names the key
+    with pytest.raises(InvalidContext, match=r"^drillInstanceRoleArns: "):
+        DeploymentConfig.from_context(app)
+
+
+def test_drill_instance_roles_are_read_from_a_comma_separated_context_value() -> None:
+    other = "arn:aws:iam::111122223333:role/app/sql-*"
+    app = cdk.App(context={"drillInstanceRoleArns": f"{PROFILE_ROLE}, {other}"})
+    assert DeploymentConfig.from_context(app).drill_instance_role_arns == (PROFILE_ROLE, other)
 
 
 def test_drill_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(

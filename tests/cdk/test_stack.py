@@ -167,6 +167,98 @@ def test_log_groups_keep_logs_for_the_configured_retention(synth: Synth) -> None
         assert all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
 
 
+def test_execution_logs_are_named_under_vendedlogs_states_when_synthesized(
+    template: Template,
+) -> None:
+    # GIVEN both state machines and the log groups they deliver to
+    machines = _resources(template, "AWS::StepFunctions::StateMachine").values()
+    groups = _resources(template, "AWS::Logs::LogGroup")
+
+    # THEN each machine logs to a group of its own, named under /aws/vendedlogs/states/
+    # (CloudWatch Logs' resource-policy size limit), unique to this stack's creation
+    destinations = [
+        m["Properties"]["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"][
+            "LogGroupArn"
+        ]["Fn::GetAtt"][0]
+        for m in machines
+    ]
+    assert len(set(destinations)) == 2
+    for logical_id in destinations:
+        name = groups[logical_id]["Properties"]["LogGroupName"]["Fn::Join"][1]
+        assert name[0].startswith("/aws/vendedlogs/states/VssRestore-")
+        assert "AWS::StackId" in json.dumps(name[1:])
+
+
+def _topic_policy(template: Template) -> list[dict[str, Any]]:
+    (policy,) = _resources(template, "AWS::SNS::TopicPolicy").values()
+    return list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_topic_policy_lets_the_alarms_publish_from_this_account_only_when_deployed(
+    template: Template,
+) -> None:
+    # GIVEN the topic policy (it replaces SNS's default one) and the stack's alarms
+    alarms = set(_resources(template, "AWS::CloudWatch::Alarm"))
+    allows = [s for s in _topic_policy(template) if s["Effect"] == "Allow"]
+
+    # THEN CloudWatch may publish, for exactly these alarms, in this account
+    (cloudwatch,) = [s for s in allows if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Action"] == "sns:Publish"
+    assert cloudwatch["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    sources = cloudwatch["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {s["Fn::GetAtt"][0] for s in sources} == alarms
+    assert all(s["Fn::GetAtt"][1] == "Arn" for s in sources)
+
+
+def test_topic_policy_lets_eventbridge_publish_only_for_the_outcome_rule(
+    template: Template,
+) -> None:
+    # GIVEN the topic policy and the outcome rule
+    (rule_id,) = _resources(template, "AWS::Events::Rule")
+    allows = [s for s in _topic_policy(template) if s["Effect"] == "Allow"]
+
+    # THEN EventBridge may publish only on behalf of that rule, and nobody else is allowed
+    (eventbridge,) = [s for s in allows if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    assert eventbridge["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}
+    }
+    assert {json.dumps(s["Principal"]) for s in allows} == {
+        json.dumps({"Service": "events.amazonaws.com"}),
+        json.dumps({"Service": "cloudwatch.amazonaws.com"}),
+    }
+
+
+def test_topic_key_lets_both_publishers_encrypt_when_the_topic_uses_it(
+    template: Template,
+) -> None:
+    # GIVEN the topic's KMS key
+    (topic,) = _resources(template, "AWS::SNS::Topic").values()
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = _resources(template, "AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"][
+        "Statement"
+    ]
+
+    # THEN EventBridge and CloudWatch may each make and read the topic's data keys
+    for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        (grant,) = [s for s in statements if s["Principal"] == {"Service": service}]
+        assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_roles_that_use_kms_keys_are_stack_outputs(template: Template) -> None:
+    # GIVEN the stack outputs
+    outputs = template.find_outputs("*")
+
+    # THEN each role that uses volume keys through EC2 has its ARN among them
+    roles = _resources(template, "AWS::IAM::Role")
+    for concern in ("CreateVolumes", "Power", "Swap", "Drill"):
+        value = outputs[f"{concern}RoleArn"]["Value"]
+        assert value["Fn::GetAtt"][1] == "Arn"
+        assert value["Fn::GetAtt"][0] in roles
+        assert value["Fn::GetAtt"][0].startswith(f"Roles{concern}Role")
+
+
 def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Template) -> None:
     topic_id = next(iter(_resources(template, "AWS::SNS::Topic")))
     topic = _resources(template, "AWS::SNS::Topic")[topic_id]["Properties"]
