@@ -90,7 +90,7 @@ FINALIZE_TAG_KEYS = [tags.REPLACED_BY, tags.REPLACED_BY_EXECUTION, tags.STATUS]
 DRILL_TAG_CONDITION = {"StringLike": {f"aws:ResourceTag/{tags.DRILL}": "i-*"}}
 _EC2_WILDCARD_ARN = (
     "/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:(<AWS::AccountId>)?:"
-    "(instance|volume|snapshot|image|subnet|security-group|network-interface|key-pair)/\\*$/"
+    "(instance|volume|snapshot|image|subnet|security-group|network-interface|key-pair|vpc)/\\*$/"
 )
 _SSM_DOCUMENT_ARN = (
     "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:document/\\*$/"
@@ -351,12 +351,22 @@ class TaskRoles(Construct):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="TagClonesAtLaunchOnly",
+                sid="TagDrillResourcesAtCreationOnly",
                 actions=["ec2:CreateTags"],
-                resources=[self._arn("instance/*"), self._arn("volume/*")],
-                conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+                resources=[
+                    self._arn("instance/*"),
+                    self._arn("volume/*"),
+                    self._arn("security-group/*"),
+                ],
+                conditions={
+                    "StringEquals": {
+                        "ec2:CreateAction": ["RunInstances", "CreateVolume", "CreateSecurityGroup"]
+                    }
+                },
             )
         )
+        self._drill_isolation(role)
+        self._drill_root_swap(role)
         # Terminate and delete only what a drill created.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -378,6 +388,77 @@ class TaskRoles(Construct):
                     conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
                 )
             )
+
+    def _drill_tags_requested(self) -> dict[str, dict[str, str]]:
+        return {
+            "StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+            "StringLike": {f"aws:RequestTag/{tags.DRILL}": "i-*"},
+        }
+
+    def _drill_isolation(self, role: iam.Role) -> None:
+        # The clone's isolation group: created only with the drill's tags, in any VPC of the
+        # account (the request names the subnet)...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateDrillTaggedIsolationGroups",
+                actions=["ec2:CreateSecurityGroup"],
+                resources=[self._arn("security-group/*")],
+                conditions=self._drill_tags_requested(),
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateIsolationGroupsInAccountVpcs",
+                actions=["ec2:CreateSecurityGroup"],
+                resources=[self._arn("vpc/*")],
+            )
+        )
+        # ...and only drill-tagged groups get their rules changed, or are deleted.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ChangeOrRemoveOnlyDrillGroups",
+                actions=[
+                    "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:DeleteSecurityGroup",
+                ],
+                resources=[self._arn("security-group/*")],
+                conditions=DRILL_TAG_CONDITION,
+            )
+        )
+
+    def _drill_root_swap(self, role: iam.Role) -> None:
+        # The clone's root: a drill-tagged volume from one of the account's snapshots...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateDrillTaggedRootVolumes",
+                actions=["ec2:CreateVolume"],
+                resources=[self._arn("volume/*")],
+                conditions=self._drill_tags_requested(),
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateRootVolumesFromAccountSnapshots",
+                actions=["ec2:CreateVolume"],
+                resources=[self._arn("snapshot/*")],
+            )
+        )
+        # ...swapped in on the stopped clone: instance and volumes both drill-tagged.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SwapRootsOfDrillClonesOnly",
+                actions=[
+                    "ec2:StopInstances",
+                    "ec2:StartInstances",
+                    "ec2:DetachVolume",
+                    "ec2:AttachVolume",
+                    "ec2:ModifyInstanceAttribute",
+                ],
+                resources=[self._arn("instance/*"), self._arn("volume/*")],
+                conditions=DRILL_TAG_CONDITION,
+            )
+        )
 
     def _validate(self, role: iam.Role, read: iam.Role) -> None:
         stack = Stack.of(self)

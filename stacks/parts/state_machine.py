@@ -57,15 +57,12 @@ def logged_state_machine(
             destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
         ),
     )
-    # One statement for all tasks: one per function would overflow the inline policy.
+    # One statement for all tasks: one per function would overflow the inline policy. The
+    # definitions name each function unqualified, so no version or alias (``:*``) is granted.
     machine.add_to_role_policy(
         iam.PolicyStatement(
             actions=["lambda:InvokeFunction"],
-            resources=[
-                arn
-                for fn in functions.values()
-                for arn in (fn.function_arn, f"{fn.function_arn}:*")
-            ],
+            resources=[fn.function_arn for fn in functions.values()],
         )
     )
     return log_group, machine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -121,17 +123,22 @@ def test_instance_changes_require_the_opt_in_tag(template: Template) -> None:
         "ec2:DetachVolume",
         "ec2:ModifyInstanceAttribute",
     }
+    statements = _statements(template)
     on_instances = [
         s
-        for s in _statements(template)
+        for s in statements
         if changing & set(s["Action"])
         and any(":instance/" in _resource_text(r) for r in s["Resource"])
     ]
     assert {a for s in on_instances for a in s["Action"]} >= changing
     for statement in on_instances:
-        assert statement["Condition"] == {
-            "StringEquals": {"aws:ResourceTag/vss-restore:enabled": "true"}
-        }
+        # The drill role changes only its own clones (see the drill tests below).
+        expected = (
+            DRILL_RESOURCE_TAG
+            if set(statement["Roles"]) <= _drill_roles(statements)
+            else {"StringEquals": {"aws:ResourceTag/vss-restore:enabled": "true"}}
+        )
+        assert statement["Condition"] == expected, statement["Sid"]
 
 
 def test_volume_side_of_attach_and_detach_is_paired_with_an_opted_in_instance_statement(
@@ -179,12 +186,19 @@ def test_create_volume_requires_the_created_by_request_tag_and_tags_only_on_crea
     create = [s for s in statements if "ec2:CreateVolume" in s["Action"]]
     on_volumes = [s for s in create if any(":volume/" in _resource_text(r) for r in s["Resource"])]
     assert on_volumes
-    assert all(
-        s["Condition"]
-        == {"StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE}}
+    created_by = {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE}
+    assert all(s["Condition"]["StringEquals"] == created_by for s in on_volumes)
+    # The restore's volumes: created-by only; a drill's clone root: its drill tag too.
+    assert {
+        json.dumps({k: v for k, v in s["Condition"].items() if k != "StringEquals"})
         for s in on_volumes
-    )
-    create_roles = {r for s in create for r in s["Roles"]}
+    } == {"{}", json.dumps({"StringLike": {f"aws:RequestTag/{tags.DRILL}": "i-*"}})}
+    create_roles = {
+        r
+        for s in create
+        if "Condition" not in s or s["Condition"] == {"StringEquals": created_by}
+        for r in s["Roles"]
+    } - _drill_roles(statements)
     tagging = [
         s for s in statements if "ec2:CreateTags" in s["Action"] and set(s["Roles"]) & create_roles
     ]
@@ -200,9 +214,14 @@ def test_other_tagging_is_limited_to_vss_restore_keys_or_own_volumes(template: T
             continue
         condition = statement["Condition"]
         keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys", [])
+        create_actions = condition.get("StringEquals", {}).get("ec2:CreateAction", [])
+        if isinstance(create_actions, str):
+            create_actions = [create_actions]
         assert (
-            condition.get("StringEquals", {}).get("ec2:CreateAction")
-            in ("CreateVolume", "RunInstances")
+            (
+                create_actions
+                and set(create_actions) <= {"CreateVolume", "RunInstances", "CreateSecurityGroup"}
+            )
             or (keys and all(k.startswith(tags.PREFIX) for k in keys))
             or condition.get("StringEquals", {}).get(f"aws:ResourceTag/{tags.CREATED_BY}")
             == tags.CREATED_BY_VALUE
@@ -237,7 +256,7 @@ def test_volumes_and_clones_are_made_only_from_this_accounts_snapshots(
     ]
 
     # THEN each names this account's snapshots: never a public or another account's one
-    assert len(snapshots) == 2
+    assert len(snapshots) == 3  # restore volumes, clone launches, clone roots
     assert all(r.endswith(":<account>:snapshot/*") for r in snapshots), snapshots
 
 
@@ -321,7 +340,12 @@ def test_kms_statements_name_the_configured_keys_only(synth: Synth) -> None:
 
 def test_opt_in_tag_is_configurable(synth: Synth) -> None:
     _, template = synth(optInTagKey="Backup:Restorable", optInTagValue="yes")
-    stops = [s for s in _statements(template) if "ec2:StopInstances" in s["Action"]]
+    statements = _statements(template)
+    stops = [
+        s
+        for s in statements
+        if "ec2:StopInstances" in s["Action"] and not set(s["Roles"]) <= _drill_roles(statements)
+    ]
     assert stops
     assert all(
         s["Condition"] == {"StringEquals": {"aws:ResourceTag/Backup:Restorable": "yes"}}
@@ -372,8 +396,61 @@ def test_clones_are_launched_only_with_the_drill_tags_and_tagged_only_at_launch(
         s for s in statements if "ec2:CreateTags" in s["Action"] and set(s["Roles"]) & launch_roles
     ]
     assert [s["Condition"] for s in tagging] == [
-        {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
+        {
+            "StringEquals": {
+                "ec2:CreateAction": ["RunInstances", "CreateVolume", "CreateSecurityGroup"]
+            }
+        }
     ]
+
+
+def _drill_roles(statements: list[dict[str, Any]]) -> set[str]:
+    return {r for s in statements if "ec2:RunInstances" in s["Action"] for r in s["Roles"]}
+
+
+def test_drill_groups_are_created_tagged_and_changed_or_deleted_only_when_drill_tagged(
+    template: Template,
+) -> None:
+    statements = _statements(template)
+    group_changes = [
+        s
+        for s in statements
+        if {
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:DeleteSecurityGroup",
+        }
+        & set(s["Action"])
+    ]
+    assert group_changes
+    assert all(s["Condition"] == DRILL_RESOURCE_TAG for s in group_changes)
+    creates = [s for s in statements if "ec2:CreateSecurityGroup" in s["Action"]]
+    on_groups = [
+        s for s in creates if any(":security-group/" in _resource_text(r) for r in s["Resource"])
+    ]
+    assert [s["Condition"] for s in on_groups] == [
+        {
+            "StringEquals": {f"aws:RequestTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+            "StringLike": {f"aws:RequestTag/{tags.DRILL}": "i-*"},
+        }
+    ]
+    assert {r for s in group_changes + creates for r in s["Roles"]} == _drill_roles(statements)
+
+
+def test_drill_role_swaps_roots_and_powers_only_drill_tagged_clones(template: Template) -> None:
+    statements = _statements(template)
+    drill = _drill_roles(statements)
+    swapping = {
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "ec2:AttachVolume",
+        "ec2:DetachVolume",
+        "ec2:ModifyInstanceAttribute",
+    }
+    granted = [s for s in statements if set(s["Roles"]) & drill and swapping & set(s["Action"])]
+    assert granted
+    assert all(s["Condition"] == DRILL_RESOURCE_TAG for s in granted)
+    assert swapping <= {a for s in granted for a in s["Action"]}
 
 
 def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_commands(
