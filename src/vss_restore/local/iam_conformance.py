@@ -86,8 +86,15 @@ def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
                     device: str(mapping.volume_id)
                     for device, mapping in instance.block_device_mapping.items()
                 }
+    attached = {v for mapping in devices.values() for v in mapping.values()}
+    volume_keys = {
+        volume_id: str(volume.kms_key_id)
+        for volume_id, volume in backend.volumes.items()
+        if volume_id in attached and volume.encrypted and volume.kms_key_id
+    }
     return Facts(
         tags={i: dict(backend.tags.get(i, {})) for i in ids},
+        volume_keys=volume_keys,
         devices=devices,
         instance_profile_roles=_instance_profile_roles(account, params),
     )

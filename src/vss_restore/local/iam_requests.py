@@ -33,9 +33,9 @@ class Facts:
 
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # device → volume
-    instance_profile_roles: Mapping[str, str] = field(
-        default_factory=dict
-    )  # profile ARN → role ARN
+    # instance profile ARN → its role's ARN; volume id → its KMS key
+    instance_profile_roles: Mapping[str, str] = field(default_factory=dict)
+    volume_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,39 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
 }
 # Calls that need a second action on other resources (the request passes a role to EC2).
 PASSED_ROLES: dict[str, Ids] = {"ec2:RunInstances": _instance_profile_roles}
+
+
+def _launch_keys(params: Mapping[str, Any], _: Facts) -> list[str]:
+    return [
+        str(m["Ebs"]["KmsKeyId"])
+        for m in params.get("BlockDeviceMappings") or []
+        if (m.get("Ebs") or {}).get("KmsKeyId")
+    ]
+
+
+def _keys_of_instances(params: Mapping[str, Any], facts: Facts) -> list[str]:
+    return [
+        facts.volume_keys[volume]
+        for instance in params.get("InstanceIds") or []
+        for volume in facts.devices.get(str(instance), {}).values()
+        if volume in facts.volume_keys
+    ]
+
+
+# EBS uses a volume's customer key on the caller's behalf (kms:ViaService = EC2), and
+# needs the caller's kms:CreateGrant for itself: creating an encrypted volume (or a clone's)
+# generates and decrypts its data key; starting an instance lets EC2 decrypt it again.
+_CREATE_WITH_KEY = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+)
+KEYS_USED: dict[str, tuple[Ids, tuple[str, ...]]] = {
+    "ec2:CreateVolume": (one("KmsKeyId"), _CREATE_WITH_KEY),
+    "ec2:RunInstances": (_launch_keys, _CREATE_WITH_KEY),
+    "ec2:StartInstances": (_keys_of_instances, ("kms:CreateGrant", "kms:Decrypt")),
+}
 
 _SERVICE_PREFIXES = {"stepfunctions": "states"}
 
@@ -344,6 +377,7 @@ def authorizations(call: Call) -> list[Authorization]:
             if tagged
             else []
         )
+    found += _key_uses(call)
     passed = PASSED_ROLES.get(call.action)
     roles = passed(call.params, call.facts) if passed else []
     if roles:
@@ -354,6 +388,24 @@ def authorizations(call: Call) -> list[Authorization]:
             {"iam:PassedToService": "ec2.amazonaws.com"},
         )
     return found
+
+
+def _key_uses(call: Call) -> list[Authorization]:
+    if call.action not in KEYS_USED:
+        return []
+    ids, actions = KEYS_USED[call.action]
+    keys = sorted(set(ids(call.params, call.facts)))
+    if not keys:
+        return []
+    via = {
+        "kms:ViaService": f"ec2.{call.region}.amazonaws.com",
+        "kms:GrantIsForAWSResource": "true",
+    }
+    return [
+        authorization
+        for action in actions
+        for authorization in _authorizations(call, action, [("key", k) for k in keys], via)
+    ]
 
 
 def missing_required(call: Call, found: Sequence[Authorization]) -> list[str]:
