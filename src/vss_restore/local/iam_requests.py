@@ -307,9 +307,13 @@ def _request_tags(params: Mapping[str, Any], resource_type: str) -> dict[str, st
 
 
 def _context(
-    call: Call, resource_type: str, resource_id: str, extra: Mapping[str, ContextValue]
+    call: Call,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    extra: Mapping[str, ContextValue],
 ) -> dict[str, ContextValue]:
-    service = call.action.split(":", 1)[0]
+    service = action.split(":", 1)[0]
     context: dict[str, ContextValue] = {}
     for key, value in call.facts.tags.get(resource_id, {}).items():
         for prefix in ("aws", service):
@@ -343,7 +347,9 @@ def _authorizations(
             resource_type,
             resource_arn(service, resource_type, resource_id, call.region, call.account),
             types.get(resource_type, False),
-            _supported(_context(call, resource_type, resource_id, extra), action, resource_type),
+            _supported(
+                _context(call, action, resource_type, resource_id, extra), action, resource_type
+            ),
         )
         for resource_type, resource_id in touched
     ]
