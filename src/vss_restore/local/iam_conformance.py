@@ -74,29 +74,41 @@ def _instance_profile_roles(account: str, params: Mapping[str, Any]) -> dict[str
     return {}
 
 
+def _instance(backend: Any, instance_id: str) -> Any:
+    for reservation in list(backend.reservations.values()):
+        for instance in list(reservation.instances):
+            if instance.id == instance_id:
+                return instance
+    return None
+
+
 def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
-    """Tags and device mappings of the EC2 resources ``params`` names, as the emulator holds them."""
+    """Tags and device mappings of the EC2 resources ``params`` names, as the emulator holds them.
+
+    Other tasks change the emulator from other threads meanwhile: every collection is
+    copied (``list()`` of a dict view is atomic under the GIL) before it is walked.
+    """
     backend = ec2_backends[account][region]
     ids = _ids_in(params)
     devices: dict[str, dict[str, str]] = {}
-    for reservation in backend.reservations.values():
-        for instance in reservation.instances:
-            if instance.id in ids:
-                devices[instance.id] = {
-                    device: str(mapping.volume_id)
-                    for device, mapping in instance.block_device_mapping.items()
-                }
-    attached = {v for mapping in devices.values() for v in mapping.values()}
-    volume_keys = {
-        volume_id: str(volume.kms_key_id)
-        for volume_id, volume in backend.volumes.items()
-        if volume_id in attached and volume.encrypted and volume.kms_key_id
-    }
+    for instance_id in sorted(i for i in ids if i.startswith("i-")):
+        instance = _instance(backend, instance_id)
+        if instance is None:
+            continue  # AWS would refuse the call itself; nothing to authorize against
+        devices[instance_id] = {
+            device: str(mapping.volume_id)
+            for device, mapping in list(instance.block_device_mapping.items())
+        }
+    volume_keys = {}
+    for volume_id in {v for mapping in devices.values() for v in mapping.values()}:
+        volume = backend.volumes.get(volume_id)
+        if volume is not None and volume.encrypted and volume.kms_key_id:
+            volume_keys[volume_id] = str(volume.kms_key_id)
     return Facts(
-        tags={i: dict(backend.tags.get(i, {})) for i in ids},
-        volume_keys=volume_keys,
+        tags={i: dict(list(backend.tags.get(i, {}).items())) for i in ids},
         devices=devices,
         instance_profile_roles=_instance_profile_roles(account, params),
+        volume_keys=volume_keys,
     )
 
 
