@@ -157,6 +157,24 @@ def test_check_denies_the_volume_side_of_modify_instance_attribute_when_only_ins
     }
 
 
+def test_check_allows_the_volume_side_once_the_role_grants_modify_on_volumes() -> None:
+    # GIVEN the same role, plus ModifyInstanceAttribute on volumes of the account
+    on_volumes = {
+        "Effect": "Allow",
+        "Action": "ec2:ModifyInstanceAttribute",
+        "Resource": ec2_arn("volume/*"),
+    }
+    modify = swap_call(
+        "ModifyInstanceAttribute",
+        {"InstanceId": "i-1", "BlockDeviceMappings": [{"DeviceName": "xvdf"}]},
+        OPTED_IN,
+    )
+
+    # THEN both sides pass
+    rows = check([modify], policies_of(SWAP_ON_OPTED_IN, on_volumes))
+    assert [(r.resource_type, r.allowed) for r in rows] == [("instance", True), ("volume", True)]
+
+
 def test_check_denies_calls_it_cannot_check() -> None:
     # GIVEN an action missing from the table, and a function without a role
     unknown = swap_call("DeleteSnapshot", {"SnapshotId": "snap-1"}, Facts())
