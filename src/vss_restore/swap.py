@@ -6,6 +6,7 @@ Every function looks at what the instance holds now before it acts, so running i
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -55,7 +56,8 @@ def all_at_once(calls: list[Callable[[], None]]) -> None:
             call()
         return
     with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_CALLS, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
+        # Each call keeps the caller's context variables (the invocation it belongs to).
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
     failures = [f.exception() for f in futures if f.exception() is not None]
     if failures:
         raise failures[0]  # type: ignore[misc]

@@ -15,6 +15,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -26,6 +27,8 @@ from vss_restore.local.faults import TaskCrashed
 from vss_restore.local.responses import HookAnswer, answer
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# The function whose handler is running (None outside any): which role makes each AWS call.
+current_function: ContextVar[str | None] = ContextVar("current_function", default=None)
 
 
 class TaskObserver(Protocol):
@@ -101,9 +104,11 @@ class LambdaDispatcher:
         context = FakeLambdaContext(name, f"{self._arn_prefix}{name}", str(uuid.uuid4()))
         if self.observer is not None:
             self.observer.task_started(name)
+        running = current_function.set(name)
         try:
             return self._invoke(handler, event, context)
         finally:
+            current_function.reset(running)
             if self.observer is not None:
                 self.observer.task_finished(name)
 

@@ -1,0 +1,245 @@
+"""IAM conformance: every AWS call of every scenario, decided against its function's role.
+
+The emulator enforces no IAM. Here each scenario (restore, rollback, dry run, drill, fleet,
+cleanup) runs once on the local engine with the calls recorded; each call is then decided
+against the synthesized policy of the role its function has in the stack, with AWS's
+Service Authorization Reference saying which resources and condition keys the call
+involves. The decisions are written to ``build/iam-conformance.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+
+from vss_restore import tags
+from vss_restore.definition import repo_root
+from vss_restore.local import Fault, LocalEngine, world
+from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME
+from vss_restore.local.iam_conformance import (
+    CallRecorder,
+    Row,
+    check,
+    function_policies,
+    guard_bypasses,
+    write_report,
+)
+from vss_restore.local.iam_policy import Statement
+from vss_restore.local.iam_requests import Call
+
+REGION = "us-east-1"
+OPT_IN = {"vss-restore:enabled": "true"}  # the stack's default opt-in tag
+REPORT = repo_root() / "build" / "iam-conformance.json"
+HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    calls: list[Call]
+    statuses: dict[str, str]  # scenario → execution status (or the cleanup's answer)
+
+
+def _server(ec2: Any, name: str, disks: tuple[world.Disk, ...] = world.DEMO_DISKS) -> str:
+    """An opted-in server with one VSS snapshot set."""
+    instance = world.windows_instance(ec2, disks, name=name)
+    ec2.create_tags(Resources=[instance], Tags=tags.tag_list(OPT_IN))
+    world.vss_snapshot_set(ec2, instance, taken_at=HOUR_AGO, set_id=f"set-{name}")
+    return instance
+
+
+def _expire_drill_resources(ec2: Any) -> None:
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
+    kept = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": [tags.DRILL]}])
+    ids = [i["InstanceId"] for r in kept["Reservations"] for i in r["Instances"]]
+    ids += [
+        v["VolumeId"]
+        for v in ec2.describe_volumes(Filters=[{"Name": "tag-key", "Values": [tags.DRILL]}])[
+            "Volumes"
+        ]
+    ]
+    ec2.create_tags(Resources=ids, Tags=[{"Key": tags.EXPIRES_AT, "Value": past}])
+
+
+def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    subnet_id, group_id = world.isolated_subnet(ec2)
+    two_disks = world.DEMO_DISKS[:2]
+    servers = {
+        name: _server(ec2, name, two_disks if name.startswith("fleet") else world.DEMO_DISKS)
+        for name in (
+            "restore",
+            "rollback",
+            "failedrollback",
+            "dryrun",
+            "drill",
+            "fleet1",
+            "fleet2",
+        )
+    }
+    for name in ("fleet1", "fleet2"):
+        ec2.create_tags(Resources=[servers[name]], Tags=[{"Key": "Tier", "Value": "app"}])
+    statuses = {}
+    statuses["restore"] = engine.run(
+        {"InstanceId": servers["restore"], "DeleteReplacedVolumes": True}
+    ).status
+    statuses["dry run"] = engine.run({"InstanceId": servers["dryrun"], "DryRun": True}).status
+    # The rollback: the second attach is refused, then deleting the new volumes fails too,
+    # so the rollback reattaches, restarts, tries to delete and marks the leftovers.
+    attach = engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
+    delete = engine.inject(Fault("ec2.DeleteVolume", code="VolumeInUse", times=4))
+    statuses["rollback"] = engine.run({"InstanceId": servers["rollback"]}).error or "no error"
+    assert (attach.injected, delete.injected) == (1, 4)
+    statuses["drill"] = engine.run(
+        {
+            "InstanceId": servers["drill"],
+            "Mode": "Clone",
+            "SubnetId": subnet_id,
+            "SecurityGroupIds": [group_id],
+            "ValidationDocument": "AWS-RunPowerShellScript",
+            "ValidationParameters": {"commands": ["Get-Disk"]},
+            "KeepClone": True,
+        }
+    ).status
+    statuses["fleet"] = engine.run(
+        {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"
+    ).status
+    # A rollback that fails itself (the restored root cannot be detached again) marks what
+    # is left: the swap's four detaches pass, the rollback's first one is refused.
+    engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
+    engine.inject(Fault("ec2.DetachVolume", code="InvalidParameterValue", occurrence=5, times=50))
+    statuses["failed rollback"] = (
+        engine.run({"InstanceId": servers["failedrollback"]}).error or "no error"
+    )
+    # The daily cleanup removes the kept clone once it has expired.
+    _expire_drill_resources(ec2)
+    answer = boto3.client("lambda", region_name=REGION).invoke(
+        FunctionName=engine.function_arn("CleanupDrill"), Payload=json.dumps({"Expired": True})
+    )
+    statuses["cleanup"] = answer.get("FunctionError") or "ok"
+    return statuses
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[Recorded]:
+    """Every scenario once, on one engine, with every call the tasks make recorded."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+            # As the stack configures the tasks: refuse servers that have not opted in.
+            "OPT_IN_TAG_KEY": "vss-restore:enabled",
+            "OPT_IN_TAG_VALUE": "true",
+        }.items():
+            env.setenv(key, value)
+        env.delenv("AWS_PROFILE", raising=False)
+        with LocalEngine(region=REGION) as engine:
+            recorder = CallRecorder()
+            engine.observe("before-parameter-build", recorder)
+            statuses = _run_scenarios(engine)
+            yield Recorded(recorder.calls, statuses)
+
+
+@pytest.fixture(scope="module")
+def policies(template: Template) -> dict[str, list[Statement]]:
+    return function_policies(
+        template.to_json(),
+        lambda module: f"{FUNCTION_PREFIX}{module}",
+        region=REGION,
+        names={"AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME},
+    )
+
+
+@pytest.fixture(scope="module")
+def rows(recorded: Recorded, policies: dict[str, list[Statement]]) -> list[Row]:
+    decided = check(recorded.calls, policies)
+    write_report(decided, REPORT)
+    return decided
+
+
+def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Recorded) -> None:
+    # GIVEN / WHEN every scenario ran once
+    # THEN each ended as it should (the rollback with its named error, the cleanup cleanly)
+    assert recorded.statuses == {
+        "restore": "SUCCEEDED",
+        "dry run": "SUCCEEDED",
+        "rollback": "SwapFailed",
+        "drill": "SUCCEEDED",
+        "fleet": "SUCCEEDED",
+        "failed rollback": "RollbackFailed",
+        "cleanup": "ok",
+    }
+
+
+def test_conformance_covers_every_function_that_calls_aws(recorded: Recorded) -> None:
+    # GIVEN / WHEN the scenarios ran
+    functions = {c.function.removeprefix(FUNCTION_PREFIX) for c in recorded.calls}
+
+    # THEN the calls of every task that changes something were recorded
+    assert functions >= {
+        "acquire_lock",
+        "create_volumes",
+        "stop_instance",
+        "detach_original_volumes",
+        "attach_restored_volumes",
+        "set_delete_on_termination",
+        "start_instance",
+        "finalize_replaced_volumes",
+        "release_lock",
+        "reattach_original_volumes",
+        "restore_power_state",
+        "delete_restored_volumes",
+        "mark_leftovers",
+        "launch_clone",
+        "run_validation",
+        "cleanup_drill",
+        "publish_drill_outcome",
+        "resolve_fleet",
+    }
+
+
+def test_report_holds_one_line_per_decision_in_the_reference_names(rows: list[Row]) -> None:
+    # GIVEN / WHEN the check ran
+    report = json.loads(Path(REPORT).read_text())
+
+    # THEN the report lists each decision with the reference's action and resource type names
+    assert report == [r.report_line() for r in rows]
+    assert set(report[0]) == {"function", "action", "resource_type", "resource", "allowed"}
+    kinds = {(line["action"], line["resource_type"]) for line in report}
+    assert {
+        ("ec2:AttachVolume", "instance"),
+        ("ec2:AttachVolume", "volume"),
+        ("ec2:CreateVolume", "snapshot"),
+        ("ec2:CreateTags", "volume"),
+        ("ec2:RunInstances", "image"),
+        ("ssm:SendCommand", "document"),
+        ("dynamodb:PutItem", "table"),
+    } <= kinds
+
+
+def test_every_call_is_allowed_by_its_function_role(rows: list[Row]) -> None:
+    # GIVEN every authorization of every recorded call, decided against the role's policy
+    denied = [str(r) for r in rows if not r.allowed]
+
+    # THEN AWS would have allowed them all
+    assert denied == [], "AWS would deny:\n" + "\n".join(denied)
+
+
+def test_no_call_is_limited_only_by_a_resource_the_caller_may_leave_out(
+    recorded: Recorded, policies: dict[str, list[Statement]]
+) -> None:
+    # GIVEN / WHEN each call's required resources are decided without its optional ones
+    found = guard_bypasses(recorded.calls, policies)
+
+    # THEN no guard sits on a resource the request may simply not name
+    assert found == [], "\n".join(found)

@@ -1,0 +1,163 @@
+"""From a call to its authorizations, in the terms of AWS's Service Authorization Reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vss_restore.local.iam_requests import (
+    ACTIONS,
+    BY_ID,
+    Call,
+    Facts,
+    UnknownAction,
+    authorizations,
+    missing_required,
+    reference_resource_types,
+)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ARN = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd"
+
+
+def call(service: str, operation: str, params: dict[str, Any], facts: Facts | None = None) -> Call:
+    return Call("fn", service, operation, params, REGION, ACCOUNT, facts or Facts())
+
+
+def pairs(found: list[Any]) -> list[tuple[str, str, str, bool]]:
+    return [(a.action, a.resource_type, a.resource, a.required) for a in found]
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_action_table_uses_the_reference_names_and_every_required_resource_type(
+    action: str,
+) -> None:
+    # GIVEN the reference's resource types of an action the tasks call
+    reference = reference_resource_types(action)
+
+    # THEN the table names only types the reference lists, and each one it requires
+    named = {kind for kind, _ in ACTIONS[action] if kind != BY_ID}
+    assert named <= set(reference)
+    if not any(kind == BY_ID for kind, _ in ACTIONS[action]):
+        assert {t for t, required in reference.items() if required} <= named
+
+
+def test_detach_volume_is_decided_on_the_volume_and_optionally_the_instance() -> None:
+    found = authorizations(
+        call("ec2", "DetachVolume", {"VolumeId": "vol-1", "InstanceId": "i-1", "Device": "xvdf"})
+    )
+
+    assert pairs(found) == [
+        ("ec2:DetachVolume", "volume", f"{ARN}:volume/vol-1", True),
+        ("ec2:DetachVolume", "instance", f"{ARN}:instance/i-1", False),
+    ]
+
+
+def test_modify_instance_attribute_is_decided_on_the_volumes_at_the_named_devices() -> None:
+    # GIVEN the instance holds vol-9 at xvdf when DeleteOnTermination is set by device name
+    facts = Facts(devices={"i-1": {"xvdf": "vol-9", "/dev/sda1": "vol-8"}})
+    params = {
+        "InstanceId": "i-1",
+        "BlockDeviceMappings": [{"DeviceName": "xvdf", "Ebs": {"DeleteOnTermination": True}}],
+    }
+
+    # WHEN its authorizations are listed
+    found = authorizations(call("ec2", "ModifyInstanceAttribute", params, facts))
+
+    # THEN the instance and that volume (only) are authorized
+    assert pairs(found) == [
+        ("ec2:ModifyInstanceAttribute", "instance", f"{ARN}:instance/i-1", True),
+        ("ec2:ModifyInstanceAttribute", "volume", f"{ARN}:volume/vol-9", False),
+    ]
+
+
+def test_create_volume_with_tags_also_needs_create_tags_at_creation() -> None:
+    # GIVEN a volume created from a snapshot with our tags and a customer key
+    params = {
+        "SnapshotId": "snap-1",
+        "AvailabilityZone": "us-east-1a",
+        "KmsKeyId": KEY,
+        "Encrypted": True,
+        "TagSpecifications": [
+            {"ResourceType": "volume", "Tags": [{"Key": "vss-restore:created-by", "Value": "x"}]}
+        ],
+    }
+
+    # WHEN its authorizations are listed
+    found = authorizations(call("ec2", "CreateVolume", params))
+
+    # THEN: the new volume (with the request tags), the snapshot, CreateTags with the
+    # create action, and the key, used through EC2
+    by_action = {(a.action, a.resource_type): a for a in found}
+    volume = by_action["ec2:CreateVolume", "volume"]
+    assert volume.resource == f"{ARN}:volume/*"
+    assert volume.context == {
+        "aws:RequestTag/vss-restore:created-by": "x",
+        "aws:TagKeys": ["vss-restore:created-by"],
+    }
+    assert by_action["ec2:CreateVolume", "snapshot"].resource == (
+        f"arn:aws:ec2:{REGION}::snapshot/snap-1"
+    )
+    assert by_action["ec2:CreateTags", "volume"].context["ec2:CreateAction"] == "CreateVolume"
+    grant = by_action["kms:CreateGrant", "key"]
+    assert (grant.resource, dict(grant.context)) == (
+        KEY,
+        {"kms:ViaService": "ec2.us-east-1.amazonaws.com", "kms:GrantIsForAWSResource": "true"},
+    )
+    assert by_action["kms:Decrypt", "key"].context == {
+        "kms:ViaService": "ec2.us-east-1.amazonaws.com"
+    }
+
+
+def test_resource_tags_become_keys_only_where_the_reference_provides_them() -> None:
+    # GIVEN a drill clone with its tag, sent a command with an AWS document
+    facts = Facts(tags={"i-1": {"vss-restore:drill": "i-0"}})
+    params = {"InstanceIds": ["i-1"], "DocumentName": "AWS-RunPowerShellScript"}
+
+    # WHEN SendCommand's authorizations are listed
+    found = {a.resource_type: a for a in authorizations(call("ssm", "SendCommand", params, facts))}
+
+    # THEN the instance carries SSM's tag key (and the global one); the document its own
+    # ARN, which for a document AWS owns has no account
+    assert found["instance"].context == {
+        "aws:ResourceTag/vss-restore:drill": "i-0",
+        "ssm:ResourceTag/vss-restore:drill": "i-0",
+    }
+    assert found["document"].resource == (f"arn:aws:ssm:{REGION}::document/AWS-RunPowerShellScript")
+    assert found["document"].context == {}
+
+
+def test_start_of_an_instance_with_a_customer_key_volume_needs_the_key() -> None:
+    facts = Facts(
+        devices={"i-1": {"/dev/sda1": "vol-1", "xvdf": "vol-2"}}, volume_keys={"vol-2": KEY}
+    )
+
+    found = authorizations(call("ec2", "StartInstances", {"InstanceIds": ["i-1"]}, facts))
+
+    assert [(a.action, a.resource) for a in found] == [
+        ("ec2:StartInstances", f"{ARN}:instance/i-1"),
+        ("kms:CreateGrant", KEY),
+        ("kms:Decrypt", KEY),
+    ]
+
+
+def test_describe_calls_are_decided_on_everything() -> None:
+    found = authorizations(call("ec2", "DescribeVolumes", {"VolumeIds": ["vol-1"]}))
+
+    assert pairs(found) == [("ec2:DescribeVolumes", "*", "*", True)]
+
+
+def test_a_call_the_table_does_not_know_cannot_be_checked() -> None:
+    with pytest.raises(UnknownAction, match="ec2:DeleteSnapshot"):
+        authorizations(call("ec2", "DeleteSnapshot", {"SnapshotId": "snap-1"}))
+
+
+def test_missing_required_names_a_resource_type_the_request_did_not_give() -> None:
+    # GIVEN a launch without security groups (the default group is used)
+    launch = call("ec2", "RunInstances", {"ImageId": "ami-1", "SubnetId": "subnet-1"})
+
+    # THEN the reference's required security-group is reported missing
+    assert missing_required(launch, authorizations(launch)) == ["security-group"]
