@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from acceptance.sandbox import Sandbox, latest_windows_ami
 from acceptance.stack import (
@@ -19,6 +19,7 @@ from acceptance.stack import (
     deploy,
     outputs,
 )
+from vss_restore.aws_errors import error_code
 
 if TYPE_CHECKING:
     import boto3
@@ -91,10 +92,14 @@ class CdkStack:
                 )
                 for page in pages:
                     for execution in page["executions"]:
-                        sfn.stop_execution(
-                            executionArn=execution["executionArn"],
-                            cause="vss-restore acceptance teardown",
-                        )
+                        try:
+                            sfn.stop_execution(
+                                executionArn=execution["executionArn"],
+                                cause="vss-restore acceptance teardown",
+                            )
+                        except ClientError as err:
+                            if error_code(err) != "ExecutionDoesNotExist":
+                                raise
 
     def remove(self) -> list[str]:
         removal = self._removal()
@@ -146,11 +151,27 @@ def _build(
 
 
 def remove_all(sandbox: Sandbox, stack: StackControl) -> list[str]:
-    """Stop executions, remove the EC2 resources, then the stack; returns what is left."""
-    stack.stop_executions()
-    found = sandbox.teardown()
-    left = [] if found.empty else [f"still in the account: {found}", *sandbox.errors[-5:]]
-    return [*left, *stack.remove()]
+    """Stop executions, remove the EC2 resources, then the stack; returns what is left.
+
+    A step that fails outright (no network, no permission) is reported and the next
+    step still runs.
+    """
+    problems: list[str] = []
+    try:
+        stack.stop_executions()
+    except (ClientError, BotoCoreError) as err:
+        problems.append(f"stopping executions: {err}")
+    try:
+        found = sandbox.teardown()
+        if not found.empty:
+            problems += [f"still in the account: {found}", *sandbox.errors[-5:]]
+    except (ClientError, BotoCoreError) as err:
+        problems.append(f"removing the EC2 resources: {err}")
+    try:
+        problems += stack.remove()
+    except (ClientError, BotoCoreError) as err:
+        problems.append(f"removing the stack: {err}")
+    return problems
 
 
 @contextmanager

@@ -291,3 +291,34 @@ def test_cleanup_only_removes_the_leftovers_of_every_run_and_nothing_else(
     _nothing_of(session, None)
     assert _live(ec2, [bystander]) == [bystander]
     assert ec2.describe_snapshots(SnapshotIds=[bystander_snapshot])["Snapshots"]
+
+
+@dataclass
+class StackWithoutExecutions(EmulatedStack):
+    """A stack whose execution listing the emulator refuses (as AWS would without access)."""
+
+    def stop_executions(self) -> None:
+        self.session.client("stepfunctions").stop_execution(
+            executionArn=f"arn:aws:states:{REGION}:123456789012:execution:gone:gone"
+        )
+
+
+def test_remove_all_still_removes_the_run_when_stopping_its_executions_is_refused(
+    session: boto3.Session, ec2: Any, image_id: str
+) -> None:
+    # GIVEN a run's instances, set and group, and a stack whose executions cannot be stopped
+    sandbox = Sandbox(ec2, "run-6", sleep=_no_sleep)
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    group = sandbox.security_group(subnet["VpcId"])
+    instance = sandbox.launch(image_id, subnet["SubnetId"], group, "run-6", ("k", "v"))
+    sandbox.snapshot_set(instance, "run-6")
+    stack = StackWithoutExecutions(session, "run-6")
+    stack.deploy()
+
+    # WHEN everything is removed
+    problems = remove_all(sandbox, stack)
+
+    # THEN the refusal is reported, and the EC2 resources and the stack's leftovers are gone
+    assert len(problems) == 1
+    assert problems[0].startswith("stopping executions:")
+    _nothing_of(session, "run-6")
