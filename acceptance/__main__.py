@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from acceptance.gate import why_not
 
-SUITE = "acceptance/suite"
+SUITE = Path(__file__).resolve().parent / "suite"
+REPO = SUITE.parent.parent
 
 
 def _cleanup() -> int:
@@ -38,13 +40,15 @@ def _suite(pytest_args: list[str]) -> int:
     if shutil.which("npx") is None:
         print("aws-test: needs npx (Node.js) for the CDK CLI", file=sys.stderr)
         return 2
-    subprocess.run(["make", "bundle"], check=True)  # noqa: S607 - the Lambda layer for cdk deploy
+    subprocess.run(["make", "bundle"], cwd=REPO, check=True)  # noqa: S607 - the layer cdk deploys
     run_id = os.environ.get(RUN_ID_ENV) or new_run_id()
     print(
         f"aws-test: run {run_id} (everything it creates is tagged vss-restore-acceptance={run_id})"
     )
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", SUITE, *pytest_args]
-    return subprocess.call(command, env={**os.environ, RUN_ID_ENV: run_id})  # noqa: S603
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", str(SUITE)]
+    return subprocess.call(  # noqa: S603 - our own interpreter and suite
+        [*command, *pytest_args], cwd=REPO, env={**os.environ, RUN_ID_ENV: run_id}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
