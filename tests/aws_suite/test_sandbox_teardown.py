@@ -156,7 +156,7 @@ def _workflow_leftovers(ec2: Any, image_id: str, source: str) -> dict[str, str]:
     }
 
 
-def test_acceptance_run_builds_two_opted_in_instances_with_a_vss_tagged_set_each(
+def test_acceptance_run_hands_over_two_opted_in_instances_with_a_vss_set_each_when_built(
     session: boto3.Session, ec2: Any, image_id: str
 ) -> None:
     # GIVEN / WHEN a run builds its world
