@@ -73,7 +73,8 @@ class CdkStack:
         )
 
     def deploy(self) -> StackOutputs:
-        assert self.run_id is not None, "deploy needs a run id"  # noqa: S101 - a programming error
+        if self.run_id is None:
+            raise ValueError("only a run's own stack is deployed: run_id is None")
         deploy(self.run_id)
         return outputs(self.session.client("cloudformation"), self.run_id)
 
@@ -105,7 +106,7 @@ class CdkStack:
         removal = self._removal()
         removal.remove(self.run_id)
         left = removal.left(self.run_id)
-        return [f"still in the account: {', '.join(left)}"] if left else []
+        return [f"still in the account: {', '.join(left)}", *removal.errors[-5:]] if left else []
 
 
 def subnet_for(ec2: EC2Client, subnet_id: str | None) -> tuple[str, str]:
