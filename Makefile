@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth chaos browser bench
+.PHONY: demo test lint format clean bundle synth chaos browser bench aws-test
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,6 +58,12 @@ chaos: $(STAMP)
 # bench/results.json and bench/restore_times.png.
 bench: $(STAMP)
 	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.bench --strategies
+
+# Opt-in, in a real AWS account (docs/aws-acceptance.md): without VSS_RESTORE_AWS_TEST=1,
+# credentials and a region it says why and exits 0, having called nothing. ARGS go to pytest,
+# or ARGS=--cleanup-only removes what earlier runs left behind.
+aws-test: $(STAMP)
+	$(PY) -m acceptance $(ARGS)
 
 lint: $(STAMP) $(ASL_VALIDATOR)
 	$(VENV)/bin/ruff check .
