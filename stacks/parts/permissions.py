@@ -169,6 +169,17 @@ class TaskRoles(Construct):
         stack = Stack.of(self)
         return f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:{resource}"
 
+    def _own_snapshots(self, sid: str, action: str) -> iam.PolicyStatement:
+        """``action`` on this account's own snapshots only. A snapshot's ARN names no account
+        (``arn:…:ec2:<region>::snapshot/<id>``), so the owner is a condition (``ec2:Owner``)."""
+        stack = Stack.of(self)
+        return iam.PolicyStatement(
+            sid=sid,
+            actions=[action],
+            resources=[f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*"],
+            conditions={"StringEquals": {"ec2:Owner": stack.account}},
+        )
+
     def role_for(self, task: str) -> iam.Role:
         return self.roles[ROLE_OF_TASK[task]]
 
@@ -197,14 +208,8 @@ class TaskRoles(Construct):
             )
         )
         # ...and may be made only from this account's own snapshots (VSS sets are), never
-        # from a public or shared one: a snapshot's ARN names its owner account.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="CreateVolumesFromOwnSnapshots",
-                actions=["ec2:CreateVolume"],
-                resources=[self._arn("snapshot/*")],
-            )
-        )
+        # from a public or shared one.
+        role.add_to_policy(self._own_snapshots("CreateVolumesFromOwnSnapshots", "ec2:CreateVolume"))
         # Tags only as part of CreateVolume, never on existing resources.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -344,11 +349,11 @@ class TaskRoles(Construct):
                     self._arn("security-group/*"),
                     self._arn("network-interface/*"),
                     self._arn("key-pair/*"),
-                    self._arn("snapshot/*"),
                     f"arn:{stack.partition}:ec2:{stack.region}::image/*",
                 ],
             )
         )
+        role.add_to_policy(self._own_snapshots("LaunchFromOwnSnapshots", "ec2:RunInstances"))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="TagDrillResourcesAtCreationOnly",
@@ -438,11 +443,7 @@ class TaskRoles(Construct):
             )
         )
         role.add_to_policy(
-            iam.PolicyStatement(
-                sid="CreateRootVolumesFromAccountSnapshots",
-                actions=["ec2:CreateVolume"],
-                resources=[self._arn("snapshot/*")],
-            )
+            self._own_snapshots("CreateRootVolumesFromOwnSnapshots", "ec2:CreateVolume")
         )
         # ...swapped in on the stopped clone: instance and volumes both drill-tagged.
         role.add_to_policy(
@@ -550,7 +551,7 @@ class TaskRoles(Construct):
                             "Wildcards are limited to: EC2 Describe* (no resource-level permissions exist); "
                             "instance/* and volume/* of this account and region, each with a tag condition "
                             "where EC2 supports one (the original volumes carry no tag of ours); snapshot/* "
-                            "of this account only; KMS keys only via EC2 (kms:ViaService) unless key ARNs "
+                            "owned by this account only (ec2:Owner); KMS keys only via EC2 (kms:ViaService) unless key ARNs "
                             "are configured; the task log group's streams; X-Ray segments (no resources). "
                             "Drills: image/*, snapshot/*, subnet/*, security-group/*, network-interface/* "
                             "and key-pair/* are the launch inputs of RunInstances, whose instance and volume "

@@ -247,16 +247,22 @@ def test_volumes_and_clones_are_made_only_from_this_accounts_snapshots(
     template: Template,
 ) -> None:
     # GIVEN every statement that names snapshots (CreateVolume, RunInstances)
-    snapshots = [
-        _resource_text(r)
+    on_snapshots = [
+        s
         for s in _statements(template)
-        for r in s["Resource"]
-        if ":snapshot/" in _resource_text(r)
+        if any(":snapshot/" in _resource_text(r) for r in s["Resource"])
     ]
 
-    # THEN each names this account's snapshots: never a public or another account's one
-    assert len(snapshots) == 3  # restore volumes, clone launches, clone roots
-    assert all(r.endswith(":<account>:snapshot/*") for r in snapshots), snapshots
+    # THEN each names snapshots as their ARN does (no account in it) and only those this
+    # account owns: never a public or another account's one
+    assert len(on_snapshots) == 3  # restore volumes, clone launches, clone roots
+    for statement in on_snapshots:
+        assert [_resource_text(r) for r in statement["Resource"]] == [
+            "arn:<token>:ec2:<token>::snapshot/*"
+        ], statement["Sid"]
+        ((key, owner),) = statement["Condition"]["StringEquals"].items()
+        assert key == "ec2:Owner"
+        assert "AWS::AccountId" in json.dumps(owner)
 
 
 # --- the swap: instance and volume sides -------------------------------------------------

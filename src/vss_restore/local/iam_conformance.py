@@ -104,8 +104,17 @@ def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
         volume = backend.volumes.get(volume_id)
         if volume is not None and volume.encrypted and volume.kms_key_id:
             volume_keys[volume_id] = str(volume.kms_key_id)
+    # The volumes on the named instances' devices are resources of some calls too
+    # (ModifyInstanceAttribute names devices, not volumes): their tags count as well.
+    tagged = ids | {v for mapping in devices.values() for v in mapping.values()}
+    owners = {
+        i: str(backend.snapshots[i].owner_id)
+        for i in ids
+        if i.startswith("snap-") and i in backend.snapshots
+    }
     return Facts(
-        tags={i: dict(list(backend.tags.get(i, {}).items())) for i in ids},
+        tags={i: dict(list(backend.tags.get(i, {}).items())) for i in tagged},
+        owners=owners,
         devices=devices,
         instance_profile_roles=_instance_profile_roles(account, params),
         volume_keys=volume_keys,

@@ -36,6 +36,8 @@ class Facts:
     # instance profile ARN → its role's ARN; volume id → its KMS key
     instance_profile_roles: Mapping[str, str] = field(default_factory=dict)
     volume_keys: Mapping[str, str] = field(default_factory=dict)
+    # snapshot or image id → the account that owns it (``ec2:Owner``)
+    owners: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,8 @@ def _context(
     for key, value in call.facts.tags.get(resource_id, {}).items():
         for prefix in ("aws", service):
             context[f"{prefix}:ResourceTag/{key}"] = value
+    if resource_id in call.facts.owners:
+        context["ec2:Owner"] = call.facts.owners[resource_id]
     requested = _request_tags(call.params, resource_type)
     if requested is not None:
         for key, value in requested.items():
