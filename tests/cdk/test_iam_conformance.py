@@ -80,6 +80,7 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "failedrollback",
             "dryrun",
             "drill",
+            "isolated",
             "fleet1",
             "fleet2",
         )
@@ -107,6 +108,10 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "ValidationParameters": {"commands": ["Get-Disk"]},
             "KeepClone": True,
         }
+    ).status
+    # A drill in its own isolation group, removed with its clone at the end.
+    statuses["isolated drill"] = engine.run(
+        {"InstanceId": servers["isolated"], "Mode": "Clone", "SubnetId": subnet_id}
     ).status
     statuses["fleet"] = engine.run(
         {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"
@@ -175,6 +180,7 @@ def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Re
         "dry run": "SUCCEEDED",
         "rollback": "SwapFailed",
         "drill": "SUCCEEDED",
+        "isolated drill": "SUCCEEDED",
         "fleet": "SUCCEEDED",
         "failed rollback": "RollbackFailed",
         "cleanup": "ok",

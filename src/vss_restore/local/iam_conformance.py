@@ -48,7 +48,7 @@ from vss_restore.local.iam_requests import (
 )
 from vss_restore.local.lambda_dispatch import current_function
 
-_EC2_ID = re.compile(r"^(i|vol|snap|ami)-[0-9a-f]+$")
+_EC2_ID = re.compile(r"^(i|vol|snap|ami|sg)-[0-9a-f]+$")
 
 
 # --- recording -------------------------------------------------------------------------------

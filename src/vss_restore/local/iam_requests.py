@@ -166,6 +166,11 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:StartInstances": (("instance", every("InstanceIds")),),
     "ec2:TerminateInstances": (("instance", every("InstanceIds")),),
     "ec2:CreateTags": ((BY_ID, _tagged_resources),),
+    # A drill's isolation group.
+    "ec2:CreateSecurityGroup": (("security-group", created), ("vpc", one("VpcId"))),
+    "ec2:AuthorizeSecurityGroupEgress": (("security-group", one("GroupId")),),
+    "ec2:RevokeSecurityGroupEgress": (("security-group", one("GroupId")),),
+    "ec2:DeleteSecurityGroup": (("security-group", one("GroupId")),),
     "ec2:RunInstances": (
         ("instance", created),
         ("volume", created),
