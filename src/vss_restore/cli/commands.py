@@ -479,7 +479,10 @@ def drill(
         list[str] | None,
         typer.Option(
             "--security-group-id",
-            help="The clone's security group (repeat). Default: the source's.",
+            help=(
+                "The clone's security group (repeat). Default: an isolation group of the "
+                "drill's own (no inbound, HTTPS out)."
+            ),
         ),
     ] = None,
     instance_type: Annotated[
@@ -514,7 +517,7 @@ def drill(
             "SnapshotSetId": snapshot_set_id,
             "RestorePointInTime": point_in_time,
             "SubnetId": subnet_id or (network[0] if network else None),
-            "SecurityGroupIds": security_group_ids or ([network[1]] if network else None),
+            "SecurityGroupIds": security_group_ids or None,
             "InstanceType": instance_type,
             "ValidationDocument": validation_document,
             "ValidationParameters": _pairs(validation_parameters, "--validation-parameter") or None,
