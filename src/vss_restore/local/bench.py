@@ -1,7 +1,7 @@
 """``make bench``: restores on the simulation's latency and throttling model, side by side.
 
 For 1, 4, 8 and 16 volumes and many seeds, one restore each through the real definition in
-simulation mode (DESIGN.md section 7). Every figure is in modelled seconds and comes from
+simulation mode (the assumed latency model, README "Performance"). Every figure is in modelled seconds and comes from
 the same run's draws: our downtime against the physical bound, our recovery time against
 the sample script's algorithm, state transitions, invocations and cost. Writes
 ``bench/results.json`` and ``bench/restore_times.png``.
@@ -417,7 +417,7 @@ def draw_chart(summary: list[dict[str, Any]], path: Path) -> None:
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     axes.legend()
-    axes.set_title("Restore time and downtime (simulation mode, DESIGN.md section 7)")
+    axes.set_title("Restore time and downtime (simulation mode, assumed latency model)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         [(v, s, "poll-in-task") for v in sizes for s in range(args.seeds)], args.workers, report
     )
     document: dict[str, Any] = {
-        "model": "DESIGN.md section 7; modelled seconds; time_scale " + str(TIME_SCALE),
+        "model": "assumed latency model; modelled seconds; time_scale " + str(TIME_SCALE),
         "prices_usd": PRICES,
         "runs": runs,
         "summary": summarize(runs),
