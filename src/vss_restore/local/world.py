@@ -180,6 +180,13 @@ def vss_snapshot_set(
     return snapshots
 
 
-def fix_ids(seed: int) -> None:
-    """Make the emulator's resource ids repeat from run to run (same calls, same ids)."""
+def fix_ids(seed: int, region: str = "us-east-1") -> None:
+    """Make the emulator's resource ids repeat from run to run (same calls, same ids).
+
+    Building the region's EC2 backend (moto's AMIs and their snapshots) draws ids too, so
+    it is built anew right after seeding: whether an earlier emulator in this process had
+    built it already must not change the ids that follow. Call it before creating anything.
+    """
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]  # built now, if it was not yet
     mock_random.seed(seed)
+    backend.reset()
