@@ -276,8 +276,19 @@ def test_wait_tasks_exist_when_definition_read() -> None:
     # GIVEN / WHEN
     names = {name for name, _ in wait_tasks()}
 
-    # THEN every polling task is a wait of the definition
-    assert names >= POLLING_TASKS
+    # THEN every polling task of the restore machine is a wait of the definition
+    assert names >= POLLING_TASKS - set(FLEET_TASKS)
+
+
+def test_run_fleet_follows_its_restores_for_a_bounded_time_when_they_take_long() -> None:
+    # GIVEN RunFleet, which polls its restores in the task and then hands over to Retry
+    state = MACHINES["fleet"]["States"]["RunFleet"]
+    (retrier,) = [r for r in state["Retry"] if "ResourceNotReady" in r["ErrorEquals"]]
+
+    # WHEN / THEN bounded: at most MaxAttempts invocations of 10 minutes each, which covers
+    # 500 restores ten at a time (50 rounds of a restore's hour-long worst case)
+    assert 0 < retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS / 3600 <= 72
+    assert retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS >= 50 * 3600
 
 
 @pytest.mark.parametrize("name", [n for n, _ in wait_tasks()])
@@ -474,3 +485,27 @@ def test_lambda_task_times_out_after_its_function_when_time_limit_set(
     # WHEN / THEN an explicit limit, above the function's own: Lambda's timeout error comes first
     assert isinstance(state.get("TimeoutSeconds"), int), name
     assert state["TimeoutSeconds"] > function_timeout, name
+
+
+def test_definitions_name_no_partition_when_read() -> None:
+    # GIVEN / WHEN the raw definitions
+    texts = {name: definition_path(name).read_text() for name in MACHINES}
+
+    # THEN ARNs take their partition from the stack (aws-cn, aws-us-gov, ...)
+    assert {name: "arn:aws:" in text for name, text in texts.items()} == {
+        "restore": False,
+        "fleet": False,
+    }
+
+
+def test_fleet_never_runs_a_restore_as_a_sync_child_when_defined() -> None:
+    # GIVEN every Task of the fleet machine / WHEN
+    sync = [
+        name
+        for name, state, _ in walk(MACHINES["fleet"])
+        if state["Type"] == "Task" and ".sync" in state["Resource"]
+    ]
+
+    # THEN none: Step Functions stops the .sync children of a stopped or failed parent,
+    # which would abort a restore mid-swap, with no rollback and its lock held
+    assert sync == []
