@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.integration.helpers import STATE_DATA_LIMIT, largest_state_data
 from vss_restore.fleet import execution_arn
 from vss_restore.local import LocalEngine, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
@@ -58,6 +59,7 @@ def test_fleet_restores_every_instance_and_tolerates_one_failure(
 
     # THEN it succeeds with one failed instance, left untouched, and three restored
     assert result.status == "SUCCEEDED", result.cause
+    assert largest_state_data(result.history) < STATE_DATA_LIMIT // 20
     report = result.output
     assert report is not None
     assert (report["Total"], report["Succeeded"], report["Failed"]) == (4, 3, 1)

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration.helpers import STATE_DATA_LIMIT, largest_state_data
 from vss_restore import tags
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
 from vss_restore.local import LocalEngine, world
 
-# Step Functions' limit on a state's input or output (and on a task's result).
-STATE_DATA_LIMIT = 262_144
 # The most devices a restore takes: the root and xvdb..xvdz, each with EC2's 50 tags of the
 # longest keys and values.
 DEVICES = [WINDOWS_ROOT_DEVICE, *(f"xvd{c}" for c in "bcdefghijklmnopqrstuvwxyz")]
@@ -20,17 +19,6 @@ DEVICES = [WINDOWS_ROOT_DEVICE, *(f"xvd{c}" for c in "bcdefghijklmnopqrstuvwxyz"
 
 def longest_tags(device: str) -> dict[str, str]:
     return {f"{device}-{n:02d}".ljust(128, "k"): "v" * 256 for n in range(tags.MAX_TAGS)}
-
-
-def largest_state_data(history: list[dict[str, Any]]) -> int:
-    """Bytes of the largest state input or output of an execution."""
-    sizes = [
-        len((details.get("input") or details.get("output") or "").encode())
-        for event in history
-        for key in ("stateEnteredEventDetails", "stateExitedEventDetails")
-        if (details := event.get(key))
-    ]
-    return max(sizes)
 
 
 @pytest.mark.parametrize("mode", ["InPlace", "Clone"])

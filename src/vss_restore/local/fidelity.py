@@ -17,8 +17,9 @@ each has its own test. Only the local engine installs them; product code never s
   disks unless a test has asked for another (``SsmRunCommand.respond``). moto would say
   ``Success`` at once, with no output, for any instance and document.
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
-  used by the fleet machine) takes AWS's PascalCase parameters and answers in PascalCase:
-  moto's interpreter passes them to boto3 unchanged (``SfnIntegrationCase``).
+  for definitions that start executions from a Task state) takes AWS's PascalCase
+  parameters and answers in PascalCase: moto's interpreter passes them to boto3 unchanged
+  (``SfnIntegrationCase``).
 - State data over 262,144 bytes (a task's result, a state's output, a task's input after
   ``Parameters``) fails the execution with ``States.DataLimitExceeded``, which neither
   ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
