@@ -237,3 +237,30 @@ def test_a_retried_run_fleet_starts_no_second_restore(
     assert result.status == "SUCCEEDED", result.cause
     started = sorted(e["name"].rsplit("-", 1)[0] for e in restores_of(engine))
     assert started == sorted(servers)
+
+
+def test_a_failing_fleet_waits_for_its_running_restores_and_reports_each(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN three restores at once, one of which (no snapshots) fails; no failure tolerated
+    servers = fleet[:3]
+    before = {i: InstanceState.capture(ec2, i) for i in servers}
+
+    # WHEN the fleet runs
+    result = engine.run({"Instances": servers, "MaxConcurrency": 3}, timeout=120, machine="fleet")
+
+    # THEN it fails only after the other two have ended, and its report says how each ended
+    assert result.status == "FAILED"
+    assert result.error == "FleetFailureThresholdExceeded"
+    report = next(
+        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
+        for e in reversed(result.history)
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "RunFleet"
+    )
+    statuses = {line["InstanceId"]: line["Status"] for line in report["Instances"]}
+    assert statuses == {fleet[0]: "SUCCEEDED", fleet[1]: "SUCCEEDED", fleet[2]: "FAILED"}
+    assert {e["status"] for e in restores_of(engine)} == {"SUCCEEDED", "FAILED"}
+    for instance in (fleet[0], fleet[1]):
+        assert set(world.attached(ec2, instance).values()).isdisjoint(
+            before[instance].volumes.values()
+        )
