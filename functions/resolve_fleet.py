@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.fleet import parse_fleet_request, plan_waves, start_wave
+from vss_restore.fleet import parse_fleet_request, plan_waves
 from vss_restore.instance import instances_tagged
 from vss_restore.lambda_task import task
 
@@ -17,12 +17,11 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         assert fleet.tag_filter is not None  # noqa: S101 - the request has one or the other
         instances = instances_tagged(clients.ec2(), fleet.tag_filter.key, fleet.tag_filter.values)
     waves = plan_waves(instances, [list(w) for w in fleet.waves] if fleet.waves else None)
-    return start_wave(
-        {
-            "Waves": waves,
-            "Options": options,
-            "MaxConcurrency": fleet.max_concurrency,
-            "ToleratedFailurePercentage": fleet.tolerated_failure_percentage,
-            "Done": [],
-        }
-    )
+    return {
+        "Waves": waves,
+        "Options": options,
+        "MaxConcurrency": fleet.max_concurrency,
+        "ToleratedFailurePercentage": fleet.tolerated_failure_percentage,
+        # The restores' names derive from it (vss_restore.fleet.child_name).
+        "Execution": event["Execution"],
+    }

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Standard mode retries throttling and 5xx answers with jittered backoff inside the task,
 # before the state machine's own Retry takes over.
@@ -45,7 +46,12 @@ def events() -> EventBridgeClient:
     return boto3.client("events", config=_CONFIG)
 
 
-_ALL = (ec2, dynamodb, ssm, cloudwatch, events)
+@functools.cache
+def sfn() -> SFNClient:
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
+_ALL = (ec2, dynamodb, ssm, cloudwatch, events, sfn)
 
 
 def reset() -> None:

@@ -1,20 +1,34 @@
 """Fleet restores: many instances, wave by wave, one restore execution per instance.
 
-The fleet machine (``statemachines/fleet.asl.json``) loops over waves; each wave runs one
-child execution of the restore machine per instance, at most ``MaxConcurrency`` at a time.
-After each wave the failure percentage so far is compared with
-``ToleratedFailurePercentage``: past it, no further wave starts and the fleet fails.
+The fleet machine (``statemachines/fleet.asl.json``) resolves the fleet, then ``RunFleet``
+starts one child execution of the restore machine per instance, wave after wave, at most
+``MaxConcurrency`` at a time, and follows them until all have ended. Past
+``ToleratedFailurePercentage`` no further restore starts and the fleet fails once the
+running ones have ended.
+
+Children are started, not run as ``.sync`` tasks: Step Functions stops the ``.sync``
+children of a stopped or failed parent, which would abort a restore mid-swap with no
+rollback. A child's name is derived from the fleet execution and the instance, so a
+retried start finds its restore instead of starting a second one, and the fleet's
+progress can be read back from Step Functions at any time (``RunFleet`` keeps no state).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from vss_restore.errors import InvalidRequest, TerminalError
+from vss_restore.errors import InvalidRequest, ResourceNotReady, TerminalError
 from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 FLEET_FIELDS = (
     "Instances",
@@ -109,71 +123,180 @@ def plan_waves(instances: list[str], waves: list[list[str]] | None) -> list[list
     return [list(wave) for wave in waves]
 
 
-def outcome_of(result: dict[str, Any]) -> dict[str, Any]:
-    """One instance's line of the fleet report, from its child execution's result."""
-    if "Error" in result:  # caught: the child execution failed
-        cause = result.get("Cause") or ""
-        try:
-            described = json.loads(cause)
-        except ValueError:
-            described = {}
-        return {
-            "InstanceId": result.get("InstanceId"),
-            "Status": "FAILED",
-            "Error": described.get("Error") or result["Error"],
-            "Cause": described.get("Cause") or cause,
-            "ExecutionArn": described.get("ExecutionArn"),
-        }
-    report = result.get("Output") or {}
-    if isinstance(report, str):
-        report = json.loads(report)
-    return {
-        "InstanceId": report.get("InstanceId") or result.get("InstanceId"),
-        "Status": "SUCCEEDED",
-        "ExecutionArn": result.get("ExecutionArn"),
-        "SnapshotSetId": report.get("SnapshotSetId"),
-        "DowntimeSeconds": report.get("DowntimeSeconds"),
-        "StartedAt": report.get("StartedAt"),
-        "FinishedAt": report.get("FinishedAt"),
-        # A drill fleet (Mode "Clone"): the clone's RTO and validation instead of downtime.
-        **{k: report[k] for k in ("RtoSeconds", "CloneInstanceId") if k in report},
-    }
+# --- children: names, outcomes ----------------------------------------------------------------
+
+# A report line keeps this much of a failed restore's cause (the child execution has it all):
+# 500 lines of failures stay far below Step Functions' 256 KiB of state data.
+CAUSE_IN_REPORT = 160
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# RunFleet reads the children that have not ended every so often: at most MaxConcurrency
+# (100) DescribeExecution calls a poll, well within Step Functions' API rate.
+POLL_FLEET_SECONDS = 10.0
 
 
-def next_step(
-    waves: list[list[str]], done: list[dict[str, Any]], tolerated_percentage: float
-) -> Literal["RunWave", "Report", "Stop"]:
-    """After a wave: run the next one, report (all done), or stop (too many failures)."""
-    failed = sum(1 for r in done if r["Status"] != "SUCCEEDED")
-    total = sum(len(w) for w in waves)
-    if failed * 100 > tolerated_percentage * total:
-        return "Stop"
-    return "RunWave" if _waves_finished(waves, done) < len(waves) else "Report"
+def child_name(instance_id: str, fleet_execution: str) -> str:
+    """The restore execution's name: the instance and a digest of the fleet execution.
+
+    The same fleet execution and instance always give the same name, so a repeated
+    StartExecution cannot start a second restore; another fleet gets another name.
+    """
+    digest = hashlib.sha256(fleet_execution.encode()).hexdigest()[:16]
+    return f"{instance_id}-{digest}"
 
 
-def _waves_finished(waves: list[list[str]], done: list[dict[str, Any]]) -> int:
-    """How many waves have all their results in ``done`` (waves run one after another)."""
-    remaining, finished = len(done), 0
-    for wave in waves:
-        if remaining < len(wave):
-            break
-        remaining -= len(wave)
-        finished += 1
-    return finished
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """``arn:<partition>:states:<region>:<account>:execution:<machine>:<name>``."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def outcome_of(instance_id: str, name: str, described: dict[str, Any]) -> dict[str, Any]:
+    """One instance's line of the fleet report, from its finished child execution."""
+    status = str(described["status"])
+    line: dict[str, Any] = {"InstanceId": instance_id, "Status": status, "Execution": name}
+    if status == "SUCCEEDED":
+        report = json.loads(described.get("output") or "{}")
+        # A drill fleet (Mode "Clone"): the clone's RTO and its id instead of downtime.
+        keys: tuple[str, ...] = ("SnapshotSetId", "DowntimeSeconds", "StartedAt", "FinishedAt")
+        keys += ("RtoSeconds", "CloneInstanceId")
+        line.update({k: report[k] for k in keys if report.get(k) is not None})
+    else:
+        line["Error"] = described.get("error") or f"States.{status.title()}"
+        cause = str(described.get("cause") or "")
+        line["Cause"] = cause[:CAUSE_IN_REPORT] + ("..." if len(cause) > CAUSE_IN_REPORT else "")
+    return line
+
+
+# --- running the fleet ------------------------------------------------------------------------
+
+
+@dataclass
+class FleetRun:
+    """What RunFleet knows of a fleet: its plan and, read from Step Functions, its children."""
+
+    waves: list[list[str]]
+    options: dict[str, Any]
+    max_concurrency: int
+    tolerated_percentage: float
+    fleet_execution: str
+    restore_state_machine_arn: str
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, fleet: dict[str, Any], restore_state_machine_arn: str) -> FleetRun:
+        return cls(
+            waves=fleet["Waves"],
+            options=fleet["Options"],
+            max_concurrency=fleet["MaxConcurrency"],
+            tolerated_percentage=fleet["ToleratedFailurePercentage"],
+            fleet_execution=fleet["Execution"],
+            restore_state_machine_arn=restore_state_machine_arn,
+        )
+
+    @property
+    def instances(self) -> list[str]:
+        return [i for wave in self.waves for i in wave]
+
+    def name(self, instance_id: str) -> str:
+        return child_name(instance_id, self.fleet_execution)
+
+    def too_many_failed(self) -> bool:
+        failed = sum(1 for line in self.finished.values() if line["Status"] != "SUCCEEDED")
+        return failed * 100 > self.tolerated_percentage * len(self.instances)
+
+    def refresh(self, sfn: SFNClient) -> None:
+        """Read every child that has not ended yet (one DescribeExecution each).
+
+        Restores start in wave order, so the started ones come first: the first instance
+        without a child ends the reading.
+        """
+        self.running = set()
+        for instance in self.instances:
+            if instance in self.finished:
+                continue
+            name = self.name(instance)
+            try:
+                described = sfn.describe_execution(
+                    executionArn=execution_arn(self.restore_state_machine_arn, name)
+                )
+            except sfn.exceptions.ExecutionDoesNotExist:
+                break
+            if described["status"] in FINISHED:
+                self.finished[instance] = outcome_of(instance, name, dict(described))
+            else:
+                self.running.add(instance)
+
+    def to_start(self) -> list[str]:
+        """The next restores to start: none past the tolerance; only from the first wave
+        that has not ended, and no more than ``MaxConcurrency`` running at once."""
+        if self.too_many_failed():
+            return []
+        room = self.max_concurrency - len(self.running)
+        for wave in self.waves:
+            open_ = [i for i in wave if i not in self.finished]
+            if open_:
+                waiting = [i for i in open_ if i not in self.running]
+                return waiting[: max(room, 0)]
+        return []
+
+    def start(self, sfn: SFNClient, instances: list[str]) -> None:
+        for instance in instances:
+            # ExecutionAlreadyExists: started by an earlier attempt of this task, since ended.
+            with contextlib.suppress(sfn.exceptions.ExecutionAlreadyExists):
+                sfn.start_execution(
+                    stateMachineArn=self.restore_state_machine_arn,
+                    name=self.name(instance),
+                    input=json.dumps({"InstanceId": instance, **self.options}),
+                )
+            self.running.add(instance)
+
+    def step(self, sfn: SFNClient) -> bool:
+        """Read the children, start what may start; True once nothing runs or will start."""
+        self.refresh(sfn)
+        self.start(sfn, self.to_start())
+        return not self.running
+
+    def report(self) -> dict[str, Any]:
+        return fleet_report(self.waves, self.finished, self.tolerated_percentage)
+
+
+def run_fleet(
+    sfn: SFNClient,
+    run: FleetRun,
+    poll: Callable[[Callable[[Any], dict[str, Any]], float], dict[str, Any]],
+    interval_seconds: float,
+) -> dict[str, Any]:
+    """Start and follow the fleet's restores until all have ended, then its report.
+
+    ``poll`` is ``waiting.poll``: it gives up with ``ResourceNotReady`` after the task's
+    budget and the state machine calls RunFleet again, which reads the children back.
+    """
+
+    def check(_now: Any) -> dict[str, Any]:
+        if run.step(sfn):
+            return run.report()
+        raise ResourceNotReady(
+            f"{len(run.running)} restore(s) running, {len(run.finished)} of "
+            f"{len(run.instances)} ended"
+        )
+
+    return poll(check, interval_seconds)
 
 
 def fleet_report(
-    waves: list[list[str]], done: list[dict[str, Any]], tolerated_percentage: float
+    waves: list[list[str]], finished: dict[str, dict[str, Any]], tolerated_percentage: float
 ) -> dict[str, Any]:
-    total = sum(len(w) for w in waves)
-    failed = [r for r in done if r["Status"] != "SUCCEEDED"]
-    started = {r["InstanceId"] for r in done}
-    not_started = [i for wave in waves for i in wave if i not in started]
+    """Totals and one line per started instance, in wave order; what never started."""
+    instances = [i for wave in waves for i in wave]
+    total = len(instances)
+    done = [finished[i] for i in instances if i in finished]
+    failed = [line for line in done if line["Status"] != "SUCCEEDED"]
+    not_started = [i for i in instances if i not in finished]
     exceeded = len(failed) * 100 > tolerated_percentage * total
     summary = (
         f"{len(failed)} of {total} restores failed (tolerated: {tolerated_percentage:g} %)"
         + (f"; not started: {', '.join(not_started)}" if not_started else "")
-        + "".join(f"; {r['InstanceId']}: {r['Error']}" for r in failed[:20])
+        + "".join(f"; {line['InstanceId']}: {line['Error']}" for line in failed[:20])
     )
     return {
         "Status": "Failed" if exceeded else "Succeeded",
@@ -187,14 +310,3 @@ def fleet_report(
         "Waves": len(waves),
         "Instances": done,
     }
-
-
-def start_wave(fleet: dict[str, Any]) -> dict[str, Any]:
-    """The fleet state with ``Next`` and the restore requests of the wave to run now."""
-    waves, done = fleet["Waves"], fleet["Done"]
-    step = next_step(waves, done, fleet["ToleratedFailurePercentage"])
-    current: list[dict[str, Any]] = []
-    if step == "RunWave":
-        wave = waves[_waves_finished(waves, done)]
-        current = [{"InstanceId": i, **fleet["Options"]} for i in wave]
-    return {**fleet, "Next": step, "CurrentWave": current}

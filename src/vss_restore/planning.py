@@ -107,7 +107,6 @@ def volume_spec(
         tags.CREATED_BY: tags.CREATED_BY_VALUE,
         tags.STATUS: tags.STATUS_RESTORING,
     }
-    new_tags = {**tags.copyable_user_tags(original_tags, room=tags.MAX_TAGS - len(ours)), **ours}
     return VolumeSpec(
         device=device,
         snapshot_id=snapshot_id,
@@ -122,6 +121,8 @@ def volume_spec(
         multi_attach_enabled=bool(original.get("MultiAttachEnabled"))
         and volume_type in MULTI_ATTACH_TYPES,
         delete_on_termination=delete_on_termination,
-        tags=new_tags,
+        # Only our own: CreateVolumes adds the original's user tags (they would make the
+        # plan too big for the state data).
+        tags=ours,
         client_token=client_token(execution, device),
     )

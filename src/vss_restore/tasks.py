@@ -44,8 +44,7 @@ TASKS: dict[str, str] = {
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
     "ResolveFleet": "resolve_fleet",
-    "FleetProgress": "fleet_progress",
-    "FleetReport": "fleet_report",
+    "RunFleet": "run_fleet",
 }
 
 # The tasks that poll until something is ready (``vss_restore.waiting.poll``).
@@ -61,6 +60,7 @@ POLLING_TASKS = frozenset(
         "RunValidation",
         "WaitValidation",
         "CleanupDrill",
+        "RunFleet",
     }
 )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from vss_restore import tags
+from vss_restore import tags, waiting
 from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.errors import VolumeCreationFailed
 from vss_restore.instance import attached_volumes, describe_instance
@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 
-def create_volume_kwargs(spec: VolumeSpec) -> dict[str, Any]:
+def create_volume_kwargs(spec: VolumeSpec, user_tags: dict[str, str]) -> dict[str, Any]:
+    """CreateVolume's arguments: the spec's settings, its own tags and ``user_tags``."""
+    labels = {
+        **tags.copyable_user_tags(user_tags, room=tags.MAX_TAGS - len(spec.tags)),
+        **spec.tags,
+    }
     kwargs: dict[str, Any] = {
         "AvailabilityZone": spec.availability_zone,
         "SnapshotId": spec.snapshot_id,
@@ -27,7 +32,7 @@ def create_volume_kwargs(spec: VolumeSpec) -> dict[str, Any]:
         "Size": spec.size,
         "Encrypted": spec.encrypted,
         "ClientToken": spec.client_token,
-        "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(spec.tags)}],
+        "TagSpecifications": [{"ResourceType": "volume", "Tags": tags.tag_list(labels)}],
     }
     if spec.iops:
         kwargs["Iops"] = spec.iops
@@ -40,14 +45,29 @@ def create_volume_kwargs(spec: VolumeSpec) -> dict[str, Any]:
     return kwargs
 
 
+def original_tags(ec2: EC2Client, plan: RestorePlan) -> dict[str, dict[str, str]]:
+    """Volume → its tags, for each volume the plan replaces (one that is gone has none).
+
+    The plan does not carry them: 26 devices with 50 long tags each would take it past
+    Step Functions' 256 KiB of state data.
+    """
+    ids = [spec.replaced_volume_id for spec in plan.volumes]
+    found = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": ids}])["Volumes"]
+    return {v["VolumeId"]: tags.tag_dict(v.get("Tags")) for v in found}
+
+
 def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
-    """Create every planned volume; safe to repeat (each carries its ClientToken)."""
+    """Create every planned volume, with its original's user tags; safe to repeat (each
+    carries its ClientToken)."""
+    with failing_as(VolumeCreationFailed, "DescribeVolumes of the volumes to replace"):
+        user_tags = original_tags(ec2, plan)
     created: list[CreatedVolume] = []
     for spec in plan.volumes:
+        kwargs = create_volume_kwargs(spec, user_tags.get(spec.replaced_volume_id, {}))
         with failing_as(
             VolumeCreationFailed, f"{spec.device}: CreateVolume from {spec.snapshot_id}"
         ):
-            volume = ec2.create_volume(**create_volume_kwargs(spec))
+            volume = ec2.create_volume(**kwargs)
         created.append(CreatedVolume(device=spec.device, volume_id=volume["VolumeId"]))
     return created
 
@@ -143,7 +163,7 @@ def finalize_replaced(
     ec2.create_tags(
         Resources=list(new_ids.values()), Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_RESTORED}]
     )
-    warnings: list[str] = []
+    marked: list[str] = []
     for spec in plan.volumes:
         try:
             ec2.create_tags(
@@ -160,16 +180,44 @@ def finalize_replaced(
             if delete and error_code(err) == "InvalidVolume.NotFound":
                 continue  # deleted by an earlier attempt of this task
             raise
-        if delete:
+        marked.append(spec.replaced_volume_id)
+    if not delete:
+        return []
+    devices = {s.replaced_volume_id: s.device for s in plan.volumes}
+    return [
+        f"kept {volume_id} ({devices[volume_id]}): DeleteVolume failed: {code}"
+        for volume_id, code in delete_marked(ec2, marked).items()
+    ]
+
+
+# A tag written a moment ago may not satisfy an IAM tag condition yet: DeleteVolume of a
+# volume just marked ``replaced`` is then refused (UnauthorizedOperation) for a few seconds.
+TAG_VISIBILITY_DELAYS = (1.0, 2.0, 4.0, 8.0)
+
+
+def delete_marked(ec2: EC2Client, volume_ids: list[str]) -> dict[str, str]:
+    """Delete volumes tagged just before; volume → error code of those that are kept.
+
+    A refusal is tried again after each of ``TAG_VISIBILITY_DELAYS`` (15 s in all, shared
+    by the volumes: a refusal that outlasts them is a real one, not a delay).
+    """
+    delays = list(TAG_VISIBILITY_DELAYS)
+    kept: dict[str, str] = {}
+    for volume_id in volume_ids:
+        while True:
             try:
-                ec2.delete_volume(VolumeId=spec.replaced_volume_id)
+                ec2.delete_volume(VolumeId=volume_id)
+                break
             except ClientError as err:
-                if error_code(err) in TRANSIENT_CODES:
+                code = error_code(err)
+                if code in TRANSIENT_CODES:
                     raise
-                warnings.append(
-                    f"kept {spec.replaced_volume_id} ({spec.device}): DeleteVolume failed: {error_code(err)}"
-                )
-    return warnings
+                if code == "UnauthorizedOperation" and delays:
+                    waiting.sleep(delays.pop(0))
+                    continue
+                kept[volume_id] = code
+                break
+    return kept
 
 
 def mark_leftovers(ec2: EC2Client, plan: RestorePlan) -> str:

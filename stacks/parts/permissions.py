@@ -22,7 +22,7 @@ from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
 
-READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH = (
+READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FLEET = (
     "Read",
     "Lock",
     "CreateVolumes",
@@ -33,6 +33,7 @@ READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH = (
     "Drill",
     "Validate",
     "Publish",
+    "Fleet",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -60,10 +61,10 @@ ROLE_OF_TASK: dict[str, str] = {
     "FinalizeReplacedVolumes": FINALIZE,
     "DeleteRestoredVolumes": CLEANUP,
     "MarkLeftovers": CLEANUP,
-    # The fleet machine's tasks: ResolveFleet reads instances, the others compute only.
+    # The fleet machine's tasks: ResolveFleet reads instances; RunFleet starts and reads
+    # restore executions (granted by the fleet machine, which knows the restore machine).
     "ResolveFleet": READ,
-    "FleetProgress": READ,
-    "FleetReport": READ,
+    "RunFleet": FLEET,
     # Clone drills: launch and remove only drill-tagged clones; run SSM on them; publish.
     "PlanClone": READ,
     "BuildDrillReport": READ,
@@ -138,6 +139,7 @@ class TaskRoles(Construct):
             DRILL,
             VALIDATE,
             PUBLISH,
+            FLEET,
         ):
             role = iam.Role(
                 self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -107,7 +107,11 @@ class RestoreStateMachine(Construct):
 
 
 class FleetStateMachine(Construct):
-    """Many restores, wave by wave: child executions of the restore machine (``.sync:2``)."""
+    """Many restores, wave by wave: RunFleet starts child executions of the restore machine.
+
+    The fleet machine itself only invokes its tasks; RunFleet's role may start restores and
+    read them, never stop one (a stopped fleet lets its restores finish or roll back).
+    """
 
     def __init__(
         self,
@@ -122,57 +126,18 @@ class FleetStateMachine(Construct):
         values = fleet_substitutions(
             {task: fn.function_arn for task, fn in functions.items()}, restore.state_machine_arn
         )
-        # Named, so that its role can name its own executions without a circular reference.
         stack = Stack.of(self)
-        name = f"{stack.stack_name}-fleet"
         self.log_group, self.state_machine = logged_state_machine(
-            self, "Fleet", values, functions, log_retention, machine_name=name
+            self,
+            "Fleet",
+            values,
+            functions,
+            log_retention,
+            machine_name=f"{stack.stack_name}-fleet",
         )
-        # The Distributed Map runs each wave item as a child execution of this machine.
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["states:StartExecution"],
-                resources=[
-                    stack.format_arn(
-                        service="states",
-                        resource="stateMachine",
-                        resource_name=name,
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "states:DescribeExecution",
-                    "states:StopExecution",
-                    "states:RedriveExecution",
-                ],
-                resources=[
-                    stack.format_arn(
-                        service="states",
-                        resource="execution",
-                        resource_name=f"{name}/*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
-        # startExecution.sync:2 starts a restore, follows it, and stops it if the fleet stops.
-        restore.grant_start_execution(self.state_machine)
-        restore.grant_execution(
-            self.state_machine, "states:DescribeExecution", "states:StopExecution"
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[
-                    f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/"
-                    "StepFunctionsGetEventsForStepFunctionsExecutionRule"
-                ],
-            )
-        )
+        run_fleet = functions["RunFleet"]
+        restore.grant_start_execution(run_fleet)
+        restore.grant_execution(run_fleet, "states:DescribeExecution")
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
             [
@@ -180,18 +145,29 @@ class FleetStateMachine(Construct):
                     id="AwsSolutions-IAM5",
                     reason=(
                         "Fleet: lambda:InvokeFunction on '<function ARN>:*' (versions of its own "
-                        "fleet task functions); DescribeExecution/StopExecution on the executions "
-                        "of this stack's restore machine only ('execution:<name>:*'), and on the "
-                        "Distributed Map's own child executions ('execution:<fleet name>/*'); X-Ray "
-                        "and log delivery actions support no resource-level permissions."
+                        "fleet task functions); X-Ray and log delivery actions support no "
+                        "resource-level permissions."
                     ),
                     applies_to=[
                         "Resource::*",
                         {"regex": "/^Resource::<Tasks[A-Za-z0-9]+\\.Arn>:\\*$/"},
-                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"},
-                        {
-                            "regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-fleet/\\*$/"
-                        },
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+        assert run_fleet.role is not None  # noqa: S101 - TaskFunctions gives every function one
+        NagSuppressions.add_resource_suppressions(
+            run_fleet.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "RunFleet follows the restores it starts: DescribeExecution on the "
+                        "executions of this stack's restore machine only ('execution:<name>:*')."
+                    ),
+                    applies_to=[
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"}
                     ],
                 )
             ],

@@ -53,3 +53,18 @@ def assert_invariants(
 
 def snapshot_of_volume(ec2: EC2Client, volume_id: str) -> str:
     return str(volume(ec2, volume_id)["SnapshotId"])
+
+
+# Step Functions' limit on a state's input or output (and on a task's result).
+STATE_DATA_LIMIT = 262_144
+
+
+def largest_state_data(history: list[dict[str, Any]]) -> int:
+    """Bytes of the largest state input or output of an execution."""
+    sizes = [
+        len((details.get("input") or details.get("output") or "").encode())
+        for event in history
+        for key in ("stateEnteredEventDetails", "stateExitedEventDetails")
+        if (details := event.get(key))
+    ]
+    return max(sizes)

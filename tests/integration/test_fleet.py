@@ -1,15 +1,21 @@
-"""Fleet restores: one child restore per instance, wave by wave, failures tolerated or not."""
+"""Fleet restores: one child restore per instance, wave by wave, failures tolerated or not;
+a stopped fleet or a retried start never aborts or doubles a restore."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from tests.integration.helpers import STATE_DATA_LIMIT, largest_state_data
+from vss_restore.fleet import execution_arn
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.engine import LOCK_TABLE_NAME
+from vss_restore.local.faults import Fault
 from vss_restore.local.invariants import InstanceState
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
@@ -33,7 +39,9 @@ def fleet(engine: LocalEngine) -> list[str]:
 def started_order(engine: LocalEngine, report: dict[str, Any]) -> list[str]:
     sfn = boto3.client("stepfunctions", region_name=engine.region)
     starts = {
-        line["InstanceId"]: sfn.describe_execution(executionArn=line["ExecutionArn"])["startDate"]
+        line["InstanceId"]: sfn.describe_execution(
+            executionArn=execution_arn(engine.state_machine_arn, line["Execution"])
+        )["startDate"]
         for line in report["Instances"]
     }
     return sorted(starts, key=starts.__getitem__)
@@ -51,6 +59,7 @@ def test_fleet_restores_every_instance_and_tolerates_one_failure(
 
     # THEN it succeeds with one failed instance, left untouched, and three restored
     assert result.status == "SUCCEEDED", result.cause
+    assert largest_state_data(result.history) < STATE_DATA_LIMIT // 20
     report = result.output
     assert report is not None
     assert (report["Total"], report["Succeeded"], report["Failed"]) == (4, 3, 1)
@@ -87,7 +96,7 @@ def test_waves_run_in_order_and_a_failed_wave_stops_the_next(
     report = next(
         json.loads(e["stateExitedEventDetails"]["output"])["Report"]
         for e in reversed(result.history)
-        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "FleetReport"
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "RunFleet"
     )
     assert report["NotStarted"] == [fleet[3]]
     assert [line["InstanceId"] for line in report["Instances"]] == fleet[:3]
@@ -167,3 +176,91 @@ def test_a_fleet_of_clone_drills_reports_each_clone_and_touches_no_source(
         assert by_instance[instance]["CloneInstanceId"].startswith("i-")
         assert by_instance[instance]["RtoSeconds"] is not None
     assert {i: InstanceState.capture(ec2, i) for i in fleet} == before
+
+
+def restores_of(engine: LocalEngine) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    return list(sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"])
+
+
+def wait_for(condition: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_stopping_the_fleet_lets_every_started_restore_finish(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN a fleet of two restorable servers, both restores started
+    servers = [fleet[0], fleet[1]]
+    before = {i: InstanceState.capture(ec2, i) for i in servers}
+    fleet_arn = engine.start({"Instances": servers, "MaxConcurrency": 2}, machine="fleet")
+    wait_for(lambda: len(restores_of(engine)) == len(servers))
+
+    # WHEN the fleet is stopped while they run
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    sfn.stop_execution(executionArn=fleet_arn, error="Operator", cause="stopped by hand")
+
+    # THEN each restore goes on to its own end: restored, and its lock released
+    wait_for(lambda: all(e["status"] != "RUNNING" for e in restores_of(engine)), timeout=120)
+    assert sfn.describe_execution(executionArn=fleet_arn)["status"] == "ABORTED"
+    ended = {
+        e["name"]: sfn.describe_execution(executionArn=e["executionArn"])
+        for e in restores_of(engine)
+    }
+    assert {
+        n: (d["status"], d.get("error"), d.get("cause")) for n, d in ended.items()
+    } == dict.fromkeys(ended, ("SUCCEEDED", None, None))
+    for instance in servers:
+        now = world.attached(ec2, instance)
+        assert set(now) == set(before[instance].volumes)
+        assert not set(now.values()) & set(before[instance].volumes.values())
+    locks = boto3.client("dynamodb", region_name=engine.region).scan(TableName=LOCK_TABLE_NAME)
+    assert locks["Items"] == []
+
+
+def test_a_retried_run_fleet_starts_no_second_restore(
+    engine: LocalEngine, fleet: list[str]
+) -> None:
+    # GIVEN RunFleet's Lambda dies right after its first StartExecution went through (the
+    # first call of all starts the fleet itself)
+    servers = [fleet[0], fleet[1]]
+    crash = engine.inject(Fault("sfn.StartExecution", occurrence=2, crash=True))
+
+    # WHEN the fleet runs (the state machine runs RunFleet again)
+    result = engine.run({"Instances": servers}, timeout=120, machine="fleet")
+
+    # THEN the retry found the restore already started: one restore per instance
+    assert crash.injected == 1
+    assert result.status == "SUCCEEDED", result.cause
+    started = sorted(e["name"].rsplit("-", 1)[0] for e in restores_of(engine))
+    assert started == sorted(servers)
+
+
+def test_a_failing_fleet_waits_for_its_running_restores_and_reports_each(
+    engine: LocalEngine, ec2: Any, fleet: list[str]
+) -> None:
+    # GIVEN three restores at once, one of which (no snapshots) fails; no failure tolerated
+    servers = fleet[:3]
+    before = {i: InstanceState.capture(ec2, i) for i in servers}
+
+    # WHEN the fleet runs
+    result = engine.run({"Instances": servers, "MaxConcurrency": 3}, timeout=120, machine="fleet")
+
+    # THEN it fails only after the other two have ended, and its report says how each ended
+    assert result.status == "FAILED"
+    assert result.error == "FleetFailureThresholdExceeded"
+    report = next(
+        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
+        for e in reversed(result.history)
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "RunFleet"
+    )
+    statuses = {line["InstanceId"]: line["Status"] for line in report["Instances"]}
+    assert statuses == {fleet[0]: "SUCCEEDED", fleet[1]: "SUCCEEDED", fleet[2]: "FAILED"}
+    assert {e["status"] for e in restores_of(engine)} == {"SUCCEEDED", "FAILED"}
+    for instance in (fleet[0], fleet[1]):
+        assert set(world.attached(ec2, instance).values()).isdisjoint(
+            before[instance].volumes.values()
+        )

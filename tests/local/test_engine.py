@@ -17,7 +17,7 @@ from tests.conftest import NOW
 from tests.integration.helpers import attached, snapshot_of_volume, volume_exists
 from vss_restore.local import ExecutionTimeout, Fault, LocalEngine, world
 from vss_restore.local.engine import STATE_MACHINE_NAME
-from vss_restore.local.timing import ScaledRetryClock
+from vss_restore.local.timing import TASK_POLL_FLOOR_SECONDS, ScaledRetryClock
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -170,6 +170,20 @@ def test_scaled_retry_clock_raises_value_error_when_time_scale_is_negative() -> 
         ScaledRetryClock(-0.5)
     with pytest.raises(ValueError, match="time_scale"):
         LocalEngine(time_scale=-1)
+
+
+def test_task_poll_pauses_for_real_when_the_clock_does_not_sleep() -> None:
+    # GIVEN a clock that does not sleep (time scale 0)
+    clock = ScaledRetryClock(0.0)
+    started = time.monotonic()
+
+    # WHEN a task pauses between two polls
+    clock.task_sleep(10.0)
+
+    # THEN the pause counts as asked, yet the task really yields (a task that follows other
+    # executions must not spin while they run)
+    assert clock.slept == [10.0]
+    assert time.monotonic() - started >= TASK_POLL_FLOOR_SECONDS
 
 
 def test_engine_restores_moto_retry_clock_when_it_exits() -> None:

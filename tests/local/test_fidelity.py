@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -13,6 +15,7 @@ from moto.ec2.models import ec2_backends
 
 from tests.integration.helpers import attached, power_state, volume
 from vss_restore.local import LocalEngine
+from vss_restore.local.lambda_dispatch import LambdaDispatcher
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -516,3 +519,138 @@ def test_plain_moto_says_success_at_once_for_any_instance() -> None:
             "Command"
         ]["CommandId"]
         assert _invocation(ssm, command_id, "i-0123456789abcdef0")["Status"] == "Success"
+
+
+# --- Step Functions: States.DataLimitExceeded ends the execution ---------------------------
+
+OVER_LIMIT = "x" * 300_000  # more than 262,144 bytes once in JSON
+HALF_LIMIT = "x" * 140_000
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:"
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.Error", "Next": "Caught"}]
+
+
+def _big_result(_event: dict[str, Any], _context: Any) -> dict[str, str]:
+    return {"Data": OVER_LIMIT}
+
+
+def _run_machine(definition: dict[str, Any]) -> tuple[str, str | None, list[str]]:
+    """Status, error and the names of the states entered, of one execution of ``definition``."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="data-limit",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/test",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="e1", input="{}")["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.02)
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+    return described["status"], described.get("error"), entered
+
+
+def _task_with_big_result() -> dict[str, Any]:
+    return {
+        "StartAt": "Big",
+        "States": {
+            "Big": {
+                "Type": "Task",
+                "Resource": f"{FUNCTION_ARN}big-result",
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+def _big_result_function() -> LambdaDispatcher:
+    """Answers invocations of the ``big-result`` function."""
+    return LambdaDispatcher({"big-result": _big_result}, FUNCTION_ARN)
+
+
+def test_task_result_over_the_limit_fails_the_execution_when_a_catch_all_would_take_it(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN a task whose function returns more than 256 KiB, and a Catch of States.ALL
+    engine.observe("before-call.lambda.Invoke", _big_result_function())
+
+    # WHEN it runs
+    status, error, entered = _run_machine(_task_with_big_result())
+
+    # THEN the execution fails with States.DataLimitExceeded and the Catch is not taken
+    assert (status, error) == ("FAILED", "States.DataLimitExceeded")
+    assert "Caught" not in entered
+
+
+def test_plain_moto_lets_a_catch_take_data_limit_exceeded() -> None:
+    # GIVEN the emulator without the rule
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        events = boto3._get_default_session().events
+        function = _big_result_function()
+        events.register("before-call.lambda.Invoke", function)
+        try:
+            # WHEN / THEN the Catch takes what AWS would not let it take
+            status, _, entered = _run_machine(_task_with_big_result())
+        finally:
+            events.unregister("before-call.lambda.Invoke", function)
+    assert status == "SUCCEEDED"
+    assert "Caught" in entered
+
+
+def test_parallel_branch_over_the_limit_fails_the_execution_with_data_limit_exceeded(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN a branch whose output is over the limit, in a Parallel that catches everything
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Big",
+                        "States": {"Big": {"Type": "Pass", "Result": OVER_LIMIT, "End": True}},
+                    }
+                ],
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+    # WHEN / THEN the named error, not moto's States.Runtime, and no Catch
+    status, error, entered = _run_machine(definition)
+    assert (status, error) == ("FAILED", "States.DataLimitExceeded")
+    assert "Caught" not in entered
+
+
+def test_task_input_over_the_limit_fails_the_execution_when_parameters_build_it(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN 140 KB of state data, and a task whose Parameters take it twice
+    engine.observe("before-call.lambda.Invoke", _big_result_function())
+    definition = {
+        "StartAt": "Half",
+        "States": {
+            "Half": {"Type": "Pass", "Result": HALF_LIMIT, "ResultPath": "$.Half", "Next": "Twice"},
+            "Twice": {
+                "Type": "Task",
+                "Resource": f"{FUNCTION_ARN}big-result",
+                "Parameters": {"A.$": "$.Half", "B.$": "$.Half"},
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+    # WHEN / THEN
+    status, error, entered = _run_machine(definition)
+    assert (status, error) == ("FAILED", "States.DataLimitExceeded")
+    assert "Caught" not in entered

@@ -1,4 +1,4 @@
-"""Static checks of the real statemachines/restore.asl.json and its substitutions."""
+"""Static checks of the real statemachines/*.asl.json and their substitutions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
+from stacks.parts.functions import POLL_IN_TASK_SECONDS
 
 from vss_restore import errors
 from vss_restore.definition import (
@@ -21,7 +22,7 @@ from vss_restore.definition import (
     repo_root,
     substitutions,
 )
-from vss_restore.tasks import POLLING_TASKS, TASKS, function_arn_placeholder
+from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 
 TEXT = definition_path().read_text()
 RAW: dict[str, Any] = json.loads(TEXT)
@@ -275,8 +276,19 @@ def test_wait_tasks_exist_when_definition_read() -> None:
     # GIVEN / WHEN
     names = {name for name, _ in wait_tasks()}
 
-    # THEN every polling task is a wait of the definition
-    assert names >= POLLING_TASKS
+    # THEN every polling task of the restore machine is a wait of the definition
+    assert names >= POLLING_TASKS - set(FLEET_TASKS)
+
+
+def test_run_fleet_follows_its_restores_for_a_bounded_time_when_they_take_long() -> None:
+    # GIVEN RunFleet, which polls its restores in the task and then hands over to Retry
+    state = MACHINES["fleet"]["States"]["RunFleet"]
+    (retrier,) = [r for r in state["Retry"] if "ResourceNotReady" in r["ErrorEquals"]]
+
+    # WHEN / THEN bounded: at most MaxAttempts invocations of 10 minutes each, which covers
+    # 500 restores ten at a time (50 rounds of a restore's hour-long worst case)
+    assert 0 < retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS / 3600 <= 72
+    assert retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS >= 50 * 3600
 
 
 @pytest.mark.parametrize("name", [n for n, _ in wait_tasks()])
@@ -390,3 +402,110 @@ def test_no_state_is_unreachable_when_starting_from_start_at() -> None:
 
     # THEN
     assert unreachable == []
+
+
+# --- Lambda tasks of both machines: retries and time limits as AWS recommends -----------------
+
+MACHINES = {name: json.loads(definition_path(name).read_text()) for name in ("restore", "fleet")}
+# AWS's recommended Lambda service errors, and the throttling error of a busy account.
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.TooManyRequestsException",
+}
+# 100 restores at once: a throttled call keeps trying for at least five minutes, spread
+# out by full jitter so that the throttled callers do not come back together.
+MIN_LAMBDA_RETRY_SECONDS = 300
+
+
+def lambda_tasks() -> list[tuple[str, str, dict[str, Any]]]:
+    """(machine, state name, state) of every Task that invokes one of our functions."""
+    placeholders_ = {f"${{{function_arn_placeholder(t)}}}" for t in [*TASKS, *FLEET_TASKS]}
+    return [
+        (machine, name, state)
+        for machine, raw in MACHINES.items()
+        for name, state, _ in walk(raw)
+        if state["Type"] == "Task" and state["Resource"] in placeholders_
+    ]
+
+
+def task_of(state: dict[str, Any]) -> str:
+    return next(
+        t
+        for t in [*TASKS, *FLEET_TASKS]
+        if state["Resource"] == f"${{{function_arn_placeholder(t)}}}"
+    )
+
+
+def test_lambda_tasks_exist_in_both_machines_when_definitions_read() -> None:
+    # GIVEN / WHEN
+    machines = {machine for machine, _, _ in lambda_tasks()}
+
+    # THEN
+    assert machines == {"restore", "fleet"}
+
+
+@pytest.mark.parametrize(
+    ("machine", "name"),
+    [(m, n) for m, n, s in lambda_tasks() if not _warm_up(s)],
+)
+def test_lambda_task_retries_service_errors_with_full_jitter_when_invoked(
+    machine: str, name: str
+) -> None:
+    # GIVEN the task's retriers
+    state = next(s for m, n, s in lambda_tasks() if (m, n) == (machine, name))
+    retriers_ = state.get("Retry", [])
+
+    # WHEN each recommended error is looked up (the first retrier naming it applies)
+    applying = {
+        error: next((r for r in retriers_ if error in r["ErrorEquals"]), None)
+        for error in LAMBDA_SERVICE_ERRORS
+    }
+
+    # THEN every one is retried, with full jitter, long enough for 100 concurrent restores
+    assert all(r is not None for r in applying.values()), applying
+    for error, retrier in applying.items():
+        assert retrier is not None
+        assert retrier.get("JitterStrategy") == "FULL", error
+        assert retrier["MaxAttempts"] >= 8, error
+        assert cumulative_backoff(retrier) >= MIN_LAMBDA_RETRY_SECONDS, error
+
+
+@pytest.mark.parametrize(("machine", "name"), [(m, n) for m, n, _ in lambda_tasks()])
+def test_lambda_task_times_out_after_its_function_when_time_limit_set(
+    machine: str, name: str
+) -> None:
+    # GIVEN the task and the time limit its function is deployed with
+    state = next(s for m, n, s in lambda_tasks() if (m, n) == (machine, name))
+    task = task_of(state)
+    function_timeout = POLL_IN_TASK_SECONDS + 60 if task in POLLING_TASKS else 60
+
+    # WHEN / THEN an explicit limit, above the function's own: Lambda's timeout error comes first
+    assert isinstance(state.get("TimeoutSeconds"), int), name
+    assert state["TimeoutSeconds"] > function_timeout, name
+
+
+def test_definitions_name_no_partition_when_read() -> None:
+    # GIVEN / WHEN the raw definitions
+    texts = {name: definition_path(name).read_text() for name in MACHINES}
+
+    # THEN ARNs take their partition from the stack (aws-cn, aws-us-gov, ...)
+    assert {name: "arn:aws:" in text for name, text in texts.items()} == {
+        "restore": False,
+        "fleet": False,
+    }
+
+
+def test_fleet_never_runs_a_restore_as_a_sync_child_when_defined() -> None:
+    # GIVEN every Task of the fleet machine / WHEN
+    sync = [
+        name
+        for name, state, _ in walk(MACHINES["fleet"])
+        if state["Type"] == "Task" and ".sync" in state["Resource"]
+    ]
+
+    # THEN none: Step Functions stops the .sync children of a stopped or failed parent,
+    # which would abort a restore mid-swap, with no rollback and its lock held
+    assert sync == []

@@ -1,4 +1,4 @@
-"""Fleet planning: requests, waves, when to go on, and the report."""
+"""Fleet planning: requests, waves, child names, what starts next, and the report."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import pytest
 
 from vss_restore.errors import InvalidRequest
 from vss_restore.fleet import (
+    CAUSE_IN_REPORT,
+    MAX_FLEET_SIZE,
+    FleetRun,
+    child_name,
+    execution_arn,
     fleet_report,
-    next_step,
     outcome_of,
     parse_fleet_request,
     plan_waves,
-    start_wave,
 )
 
 A, B, C, D = (f"i-0123456789abcdef{n}" for n in range(4))
@@ -68,59 +71,143 @@ def test_waves_must_cover_exactly_the_fleet() -> None:
         plan_waves([], None)
 
 
-def test_next_wave_runs_until_all_are_done_or_too_many_failed() -> None:
-    waves = [[A, B], [C], [D]]
-
-    assert next_step(waves, [], 0) == "RunWave"
-    assert next_step(waves, [ok(A), ok(B)], 0) == "RunWave"
-    assert next_step(waves, [ok(A), failed(B)], 0) == "Stop"
-    assert next_step(waves, [ok(A), failed(B)], 25) == "RunWave"  # 1 of 4 = 25 %
-    assert next_step(waves, [ok(A), failed(B), failed(C)], 25) == "Stop"
-    assert next_step(waves, [ok(A), ok(B), ok(C), ok(D)], 0) == "Report"
+FLEET_EXECUTION = "arn:aws-cn:states:cn-north-1:123456789012:execution:vss-fleet:night-1"
+RESTORE_MACHINE = "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:vss-restore"
 
 
-def test_start_wave_builds_the_restore_requests_of_the_next_wave() -> None:
+def run_of(waves: list[list[str]], concurrency: int = 10, tolerated: float = 0) -> FleetRun:
     fleet = {
-        "Waves": [[A, B], [C]],
+        "Waves": waves,
         "Options": {"DryRun": True},
-        "ToleratedFailurePercentage": 0,
-        "Done": [ok(A), ok(B)],
+        "MaxConcurrency": concurrency,
+        "ToleratedFailurePercentage": tolerated,
+        "Execution": FLEET_EXECUTION,
     }
+    return FleetRun.of(fleet, RESTORE_MACHINE)
 
-    state = start_wave(fleet)
 
-    assert state["Next"] == "RunWave"
-    assert state["CurrentWave"] == [{"InstanceId": C, "DryRun": True}]
+def test_child_name_is_the_same_for_a_fleet_execution_and_instance_and_differs_otherwise() -> None:
+    # GIVEN / WHEN
+    name = child_name(A, FLEET_EXECUTION)
+
+    # THEN a retried start uses the same name; another fleet or instance another one
+    assert name == child_name(A, FLEET_EXECUTION)
+    assert name.startswith(f"{A}-")
+    assert name != child_name(B, FLEET_EXECUTION)
+    assert name != child_name(A, FLEET_EXECUTION + "x")
+    assert len(child_name("i-0123456789abcdef0", "e" * 2000)) <= 80  # Step Functions' limit
+
+
+def test_execution_arn_keeps_the_partition_of_the_state_machine() -> None:
+    assert execution_arn(RESTORE_MACHINE, "n") == (
+        "arn:aws-cn:states:cn-north-1:123456789012:execution:vss-restore:n"
+    )
+
+
+def test_to_start_fills_the_first_open_wave_up_to_max_concurrency() -> None:
+    # GIVEN waves [A, B, C], [D], two at a time, A running
+    run = run_of([[A, B, C], [D]], concurrency=2)
+    run.running = {A}
+
+    # WHEN / THEN one more of the first wave, never the second wave's
+    assert run.to_start() == [B]
+    run.running = {A, B}
+    assert run.to_start() == []
+    run.finished = {i: ok(i) for i in (A, B)}
+    run.running = {C}
+    assert run.to_start() == []  # D waits for C: its wave has not ended
+    run.finished[C] = ok(C)
+    run.running = set()
+    assert run.to_start() == [D]
+
+
+def test_to_start_starts_nothing_once_more_failed_than_tolerated() -> None:
+    # GIVEN 4 instances, 25 % tolerated
+    run = run_of([[A, B], [C, D]], tolerated=25)
+
+    # WHEN / THEN one failure is tolerated, a second is not
+    run.finished = {A: failed(A), B: ok(B)}
+    assert run.to_start() == [C, D]
+    run.finished = {A: failed(A), B: failed(B)}
+    assert run.to_start() == []
 
 
 def test_outcome_reads_the_child_execution_error_and_its_success() -> None:
-    cause = json.dumps(
-        {"ExecutionArn": "arn:x", "Error": "SwapFailed", "Cause": "SwapFailed: xvdf", "Input": {}}
-    )
-    assert outcome_of({"InstanceId": A, "Error": "States.TaskFailed", "Cause": cause}) == {
-        "InstanceId": A,
-        "Status": "FAILED",
-        "Error": "SwapFailed",
-        "Cause": "SwapFailed: xvdf",
-        "ExecutionArn": "arn:x",
+    # GIVEN a failed and a succeeded child as DescribeExecution gives them
+    long_cause = "rolled back: " + "x" * 1000
+    failure = {"status": "FAILED", "error": "SwapFailed", "cause": long_cause}
+    success = {
+        "status": "SUCCEEDED",
+        "output": json.dumps({"InstanceId": A, "DowntimeSeconds": 9, "Volumes": [{"a": 1}]}),
     }
-    success = outcome_of(
-        {
-            "InstanceId": A,
-            "ExecutionArn": "arn:y",
-            "Output": {"InstanceId": A, "DowntimeSeconds": 9},
-        }
-    )
-    assert success["Status"] == "SUCCEEDED"
-    assert success["DowntimeSeconds"] == 9
+
+    # WHEN
+    failed_line = outcome_of(A, "n1", failure)
+    ok_line = outcome_of(B, "n2", success)
+
+    # THEN the failure's cause is cut short, the success keeps only its summary
+    assert failed_line["Error"] == "SwapFailed"
+    assert failed_line["Cause"].startswith("rolled back: ")
+    assert len(failed_line["Cause"]) <= CAUSE_IN_REPORT + 3
+    assert ok_line == {
+        "InstanceId": B,
+        "Status": "SUCCEEDED",
+        "Execution": "n2",
+        "DowntimeSeconds": 9,
+    }
+    assert outcome_of(C, "n3", {"status": "ABORTED"})["Error"] == "States.Aborted"
 
 
 def test_report_counts_and_names_what_never_started() -> None:
-    report = fleet_report([[A, B], [C, D]], [ok(A), failed(B)], 0)
+    report = fleet_report([[A, B], [C, D]], {A: ok(A), B: failed(B)}, 0)
 
     assert report["Status"] == "Failed"
     assert report["Error"] == "FleetFailureThresholdExceeded"
     assert (report["Total"], report["Succeeded"], report["Failed"]) == (4, 1, 1)
     assert report["NotStarted"] == [C, D]
     assert f"{B}: SwapFailed" in report["Cause"]
-    assert fleet_report([[A]], [ok(A)], 0)["Status"] == "Succeeded"
+    assert fleet_report([[A]], {A: ok(A)}, 0)["Status"] == "Succeeded"
+
+
+# Step Functions' limit on a state's input or output.
+STATE_DATA_LIMIT = 262_144
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_fleet_state_stays_under_the_limit_when_500_instances_end(status: str) -> None:
+    # GIVEN the largest fleet, every restore ended with the longest line its report keeps:
+    # a 16-volume restore's report, or a failure with a long cause
+    instances = [f"i-{n:017x}" for n in range(MAX_FLEET_SIZE)]
+    request = {"Instances": instances, "ToleratedFailurePercentage": 100}
+    fleet = {
+        "Waves": [instances],
+        "Options": {},
+        "MaxConcurrency": 100,
+        "ToleratedFailurePercentage": 100,
+        "Execution": FLEET_EXECUTION,
+    }
+    volumes = [
+        {"Device": f"xvd{c}", "SnapshotId": "snap-" + "0" * 17, "NewVolumeId": "vol-" + "1" * 17}
+        for c in "bcdefghijklmnopq"
+    ]
+    restore_report = {
+        "InstanceId": instances[0],
+        "SnapshotSetId": "{" + "f" * 36 + "}",
+        "Status": "Succeeded",
+        "Volumes": volumes,
+        "StartedAt": "2026-12-01T14:54:05.123456+00:00",
+        "FinishedAt": "2026-12-01T15:04:05.123456+00:00",
+        "DowntimeSeconds": 312.5,
+    }
+    described = (
+        {"status": "SUCCEEDED", "output": json.dumps(restore_report)}
+        if status == "SUCCEEDED"
+        else {"status": "FAILED", "error": "RollbackFailed", "cause": "c" * 32_768}
+    )
+    finished = {i: outcome_of(i, child_name(i, FLEET_EXECUTION), described) for i in instances}
+
+    # WHEN RunFleet reports: the state then holds the request, the fleet and the report
+    state = {**request, "Fleet": fleet, "Report": fleet_report([instances], finished, 100)}
+
+    # THEN it stays well under Step Functions' limit
+    assert len(json.dumps(state).encode()) < STATE_DATA_LIMIT * 0.75

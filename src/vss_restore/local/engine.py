@@ -26,6 +26,7 @@ from vss_restore.definition import (
 from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
+    DataLimitExceededIsTerminal,
     Ec2Fidelity,
     RunInstancesRootDevice,
     RunInstancesVolumeSettings,
@@ -109,6 +110,7 @@ class LocalEngine:
         self._simulating = False
         self.fidelity = Ec2Fidelity()
         self.sfn_fidelity = SfnIntegrationCase()
+        self.data_limit = DataLimitExceededIsTerminal()
         self.launch_fidelity = RunInstancesVolumeSettings()
         self.ssm = SsmRunCommand()  # a drill's validation command: ``engine.ssm.respond(...)``
         self.state_machine_arn = ""
@@ -134,6 +136,7 @@ class LocalEngine:
             self._install_hooks()
             self.clock.install()
             self.sfn_fidelity.install()
+            self.data_limit.install()
             self.launch_fidelity.install()
             self._deploy()
         except BaseException:
@@ -149,6 +152,7 @@ class LocalEngine:
     ) -> None:
         self.clock.uninstall()
         self.sfn_fidelity.uninstall()
+        self.data_limit.uninstall()
         self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:

@@ -21,8 +21,14 @@ each has its own test. Only the local engine installs them; product code never s
   snapshot), and an instance launched with block device mappings still gets its AMI's root
   volume, created from the AMI's root snapshot (``RunInstancesRootDevice``).
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
-  used by the fleet machine) takes AWS's PascalCase parameters and answers in PascalCase:
-  moto's interpreter passes them to boto3 unchanged (``SfnIntegrationCase``).
+  for definitions that start executions from a Task state) takes AWS's PascalCase
+  parameters and answers in PascalCase: moto's interpreter passes them to boto3 unchanged
+  (``SfnIntegrationCase``).
+- State data over 262,144 bytes (a task's result, a state's output, a task's input after
+  ``Parameters``) fails the execution with ``States.DataLimitExceeded``, which neither
+  ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
+  lets a Catch take it, crashes with ``States.Runtime`` when it happens inside a Parallel
+  branch, and does not check a task's input.
 """
 
 from __future__ import annotations
@@ -426,3 +432,109 @@ def _image_root_snapshot(image: Any) -> str | None:
             snapshot = mapping.get("Ebs", {}).get("SnapshotId")
             return str(snapshot) if snapshot else None
     return None
+
+
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+
+
+class DataLimitExceededIsTerminal:
+    """``States.DataLimitExceeded`` ends the execution, as on AWS.
+
+    ``States.ALL`` does not match it (only a clause naming it does), so no catch-all Catch
+    or Retry takes it; a Parallel branch that hits it fails its Parallel with it (moto
+    refused the name and failed with ``States.Runtime``); a task whose input after
+    ``Parameters`` is over the limit fails with it too.
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common.error_name import (  # noqa: PLC0415
+            custom_error_name,
+            error_equals_decl,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name import (  # noqa: PLC0415
+            error_name as error_name_module,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: PLC0415
+            state_task,
+            state_task_lambda,
+        )
+
+        decl = error_equals_decl.ErrorEqualsDecl
+        original_eval = decl._eval_body
+
+        def eval_body(self: Any, env: Any) -> None:
+            reported = getattr(env.stack[-1], "error_name", None)
+            named = any(getattr(n, "error_name", None) == reported for n in self.error_names)
+            if reported == DATA_LIMIT_EXCEEDED and not named:
+                env.stack.pop()
+                env.stack.append(False)
+                return
+            original_eval(self, env)
+
+        custom = custom_error_name.CustomErrorName
+        original_init = custom.__init__
+
+        def init(self: Any, error_name: str | None) -> None:
+            if error_name == DATA_LIMIT_EXCEEDED:
+                error_name_module.ErrorName.__init__(self, error_name=error_name)
+                return
+            original_init(self, error_name)
+
+        self._patch(decl, "_eval_body", eval_body)
+        self._patch(custom, "__init__", init)
+        for cls in (state_task.StateTask, state_task_lambda.StateTaskLambda):
+            self._patch(cls, "_eval_parameters", _checked_parameters(cls._eval_parameters))
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, replacement)
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved = []
+
+
+def _checked_parameters(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A task's ``_eval_parameters`` that fails as AWS does when its input is over the limit."""
+    from moto.stepfunctions.parser.api import (  # noqa: PLC0415
+        ExecutionFailedEventDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: PLC0415
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (  # noqa: PLC0415
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: PLC0415
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: PLC0415
+    from moto.stepfunctions.parser.quotas import is_within_size_quota  # noqa: PLC0415
+
+    def eval_parameters(task: Any, env: Any) -> dict[str, Any]:
+        parameters = original(task, env)
+        if is_within_size_quota(parameters):
+            return parameters
+        typ = StatesErrorNameType.StatesStatesDataLimitExceeded
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=typ),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    executionFailedEventDetails=ExecutionFailedEventDetails(
+                        error=typ.to_name(),
+                        cause=f"The state/task '{task.name}' has an input with a size "
+                        "exceeding the maximum number of bytes service limit.",
+                    )
+                ),
+            )
+        )
+
+    return eval_parameters

@@ -16,6 +16,9 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from vss_restore import waiting
 
+# Real seconds a task's poll pauses at least, whatever the scale.
+TASK_POLL_FLOOR_SECONDS = 0.02
+
 
 class ScaledRetryClock:
     def __init__(self, time_scale: float, pass_time: Callable[[float], None] | None = None) -> None:
@@ -35,11 +38,18 @@ class ScaledRetryClock:
         elif seconds * self.time_scale > 0:
             time.sleep(seconds * self.time_scale)
 
+    def task_sleep(self, seconds: float) -> None:
+        """A task's pause between polls: scaled, but never a busy loop. A task that follows
+        other executions (RunFleet) would otherwise take the interpreter from them."""
+        self.sleep(seconds)
+        if self.pass_time is None and seconds * self.time_scale < TASK_POLL_FLOOR_SECONDS:
+            time.sleep(TASK_POLL_FLOOR_SECONDS)
+
     def install(self) -> None:
         self._original = retrier_decl.time
         retrier_decl.time = SimpleNamespace(sleep=self.sleep, time=time.time)
         self._original_task_sleep = waiting.sleep
-        waiting.sleep = self.sleep
+        waiting.sleep = self.task_sleep
 
     def uninstall(self) -> None:
         if self._original is not None:
