@@ -161,7 +161,7 @@ def policies(template: Template) -> dict[str, list[Statement]]:
         template.to_json(),
         lambda module: f"{FUNCTION_PREFIX}{module}",
         region=REGION,
-        names={"AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME},
+        names={"AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME, "StateMachineRestore": "vss-restore"},
     )
 
 

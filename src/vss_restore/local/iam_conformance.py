@@ -153,7 +153,7 @@ class CallRecorder:
 Resolver = Callable[[str, str | None], str]
 
 
-def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:
+def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:  # noqa: PLR0911 - one return per intrinsic
     if isinstance(value, list):
         return [_resolve(v, resolve, pseudo) for v in value]
     if not isinstance(value, dict):
@@ -166,6 +166,12 @@ def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(str(_resolve(p, resolve, pseudo)) for p in parts)
+    if "Fn::Split" in value:
+        separator, text = value["Fn::Split"]
+        return str(_resolve(text, resolve, pseudo)).split(separator)
+    if "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        return _resolve(items, resolve, pseudo)[int(index)]
     return {k: _resolve(v, resolve, pseudo) for k, v in value.items()}
 
 
@@ -174,16 +180,21 @@ def template_resolver(
 ) -> Resolver:
     """``Ref``/``Fn::GetAtt`` of the template's resources, as the local engine names them.
 
-    ``names`` gives the local name per CloudFormation type (the lock table's, say). A
-    reference to anything else resolves to a value no ARN matches, so a statement that
-    depends on it grants nothing here rather than everything.
+    ``names`` gives the local name per CloudFormation type (the lock table's, say) or per
+    logical id prefix (one of two state machines). A reference to anything else resolves to
+    a value no ARN matches, so a statement that depends on it grants nothing here rather
+    than everything.
     """
 
     def resolve(logical_id: str, attribute: str | None) -> str:
         kind = resources.get(logical_id, {}).get("Type", "")
-        name = names.get(kind)
+        name = names.get(kind) or next(
+            (n for prefix, n in names.items() if logical_id.startswith(prefix)), None
+        )
         if name is None:
             return f"unresolved:{logical_id}"
+        if kind == "AWS::StepFunctions::StateMachine":  # its Ref is its ARN
+            return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
         if attribute is None:
             return name
         if kind.startswith("AWS::DynamoDB::"):

@@ -193,6 +193,14 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:ListCommands": (),
     "cloudwatch:PutMetricData": (),
     "events:PutEvents": (("event-bus", _event_buses),),
+    # Fleets: each restore is started, then followed.
+    "states:StartExecution": (("statemachine", one("stateMachineArn")),),
+    "states:DescribeExecution": (("execution", one("executionArn")),),
+}
+# Resource types the reference lists as required where a call names one of them: a
+# Standard execution is an ``execution``, an Express one an ``express``.
+ONE_OF: dict[str, frozenset[str]] = {
+    "states:DescribeExecution": frozenset({"execution", "express"}),
 }
 # Calls that need a second action on other resources (the request passes a role to EC2).
 PASSED_ROLES: dict[str, Ids] = {"ec2:RunInstances": _instance_profile_roles}
@@ -428,6 +436,9 @@ def missing_required(call: Call, found: Sequence[Authorization]) -> list[str]:
     present = {a.resource_type for a in found if a.action == call.action}
     if present == {"*"}:
         present = set()
+    alternatives = ONE_OF.get(call.action, frozenset())
+    if present & alternatives:
+        present |= alternatives
     return sorted(
         t
         for t, required in reference_resource_types(call.action).items()
