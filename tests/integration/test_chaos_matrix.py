@@ -6,10 +6,20 @@ is collected). Each case checks I1-I6 (a drill: its own invariants) on the emula
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import boto3
 import pytest
 
+from tests.integration.helpers import assert_invariants
+from vss_restore.local import Fault, LocalEngine
 from vss_restore.local.chaos import PHASES, Case, matrix, run_case
+from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.faults import FAULT_KINDS, PERMANENT
+from vss_restore.local.invariants import InstanceState
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 CASES = matrix(reduced=True)
 # What a restore and its rollback change, at the least (the recording may find more).
@@ -75,3 +85,56 @@ def test_execution_keeps_every_invariant_when_a_call_fails(case: Case) -> None:
         assert outcome.error in ("StartFailed", "RollbackFailed")
         if not case.permanent:
             assert outcome.error == "StartFailed"  # the rollback retried through and completed
+
+
+def _lock_owner(instance_id: str) -> str | None:
+    item = (
+        boto3.client("dynamodb", region_name="us-east-1")
+        .get_item(TableName=LOCK_TABLE_NAME, Key={"InstanceId": {"S": instance_id}})
+        .get("Item")
+    )
+    return item["Owner"]["S"] if item else None
+
+
+def test_restore_reports_its_kept_lock_when_release_is_refused_after_success(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN DeleteItem on the lock table refused for good (a policy without it)
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("dynamodb.DeleteItem", code="AccessDeniedException", permanent=True))
+    request = {"InstanceId": instance_with_volumes}
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the restore runs
+    result = engine.run(request)
+
+    # THEN it succeeds, and its report says the lock is still held and why
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None
+    assert "AccessDeniedException" in result.output["UnlockError"]["Cause"]
+    assert _lock_owner(instance_with_volumes) == result.execution_arn
+    assert_invariants(ec2, before, result, request)
+
+
+def test_rollback_fails_with_rollback_failed_when_its_lock_cannot_be_released(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN StartInstances refused once after the swap, and the lock's DeleteItem for good
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("ec2.StartInstances", code="InsufficientInstanceCapacity"))
+    engine.inject(Fault("dynamodb.DeleteItem", code="AccessDeniedException", permanent=True))
+    request = {"InstanceId": instance_with_volumes}
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the restore runs
+    result = engine.run(request)
+
+    # THEN the instance is rolled back, but the run fails with RollbackFailed: it stays locked
+    assert (result.status, result.error) == ("FAILED", "RollbackFailed")
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    assert _lock_owner(instance_with_volumes) == result.execution_arn
+    cause = result.cause or ""
+    assert cause.startswith("StartFailed: ")
+    assert "the lock could not be released" in cause
+    assert "Lock kept" in cause
+    assert_invariants(ec2, before, result, request)
