@@ -15,7 +15,7 @@ from tests.integration.helpers import assert_invariants
 from vss_restore.local import Fault, LocalEngine
 from vss_restore.local.chaos import PHASES, Case, matrix, run_case
 from vss_restore.local.engine import LOCK_TABLE_NAME
-from vss_restore.local.faults import FAULT_KINDS, PERMANENT
+from vss_restore.local.faults import FAULT_KINDS, PERMANENT, fault_named
 from vss_restore.local.invariants import InstanceState
 
 if TYPE_CHECKING:
@@ -137,4 +137,27 @@ def test_rollback_fails_with_rollback_failed_when_its_lock_cannot_be_released(
     assert cause.startswith("StartFailed: ")
     assert "the lock could not be released" in cause
     assert "Lock kept" in cause
+    assert_invariants(ec2, before, result, request)
+
+
+@pytest.mark.parametrize("kind", ["InternalError", "RequestLimitExceeded", "ResponseLost"])
+def test_rollback_retries_a_transient_attach_failure_and_completes(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any, kind: str
+) -> None:
+    # GIVEN StartInstances refused once after the swap, and the rollback's first
+    # AttachVolume (the fifth of the run) failing once, transiently
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("ec2.StartInstances", code="InsufficientInstanceCapacity"))
+    fault = engine.inject(fault_named(kind, "ec2.AttachVolume", occurrence=5))
+    request = {"InstanceId": instance_with_volumes}
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN the restore runs
+    result = engine.run(request)
+
+    # THEN the attach is retried and the rollback completes: the first error stays the error
+    assert fault.injected == 1
+    assert (result.status, result.error) == ("FAILED", "StartFailed")
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+    assert "Lock released." in (result.cause or "")
     assert_invariants(ec2, before, result, request)
