@@ -38,7 +38,12 @@ from typing import Any
 import boto3
 
 from vss_restore.local import world
-from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME, LocalEngine
+from vss_restore.local.engine import (
+    FUNCTION_PREFIX,
+    LOCK_TABLE_NAME,
+    ExecutionTimeout,
+    LocalEngine,
+)
 from vss_restore.local.faults import FAULT_KINDS, PERMANENT, fault_named, refusals
 from vss_restore.local.invariants import (
     InstanceState,
@@ -65,6 +70,8 @@ ROLLBACK_TRIGGERS = (
 REDUCED_ROLLBACK_KINDS = ("InternalError", "CrashAfterCall")
 DOUBLE_FAULT_RUNS = 60
 DRILL_DOCUMENT = "AWS-RunPowerShellScript"
+# Retry intervals do not sleep locally: a run that takes this long is stuck.
+RUN_TIMEOUT_SECONDS = 300
 
 
 def is_mutating(operation: str) -> bool:
@@ -290,7 +297,10 @@ def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
         _inject(engine, case.before)
         [main] = _inject(engine, [case.injection])
         also = _inject(engine, case.also)
-        result = engine.run(request, timeout=300)
+        try:
+            result = engine.run(request, timeout=RUN_TIMEOUT_SECONDS)
+        except ExecutionTimeout as err:
+            return _unfinished(case, str(err), main.injected, time.monotonic() - started)
         if case.phase == "drill":
             violations = check_drill_invariants(ec2, before, result)
         else:
@@ -311,6 +321,24 @@ def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
         after=[str(i) for i in case.before],
         also=[str(i) for i in case.also],
         also_injected=sum(a.injected for a in also),
+    )
+
+
+def _unfinished(case: Case, why: str, injected: int, seconds: float) -> Outcome:
+    """A run that did not end in time: a violation (every wait is bounded), not a crash."""
+    return Outcome(
+        operation=case.injection.operation,
+        occurrence=case.injection.occurrence,
+        fault=case.injection.fault,
+        phase=case.phase,
+        status="RUNNING",
+        error=None,
+        invariants_ok=False,
+        violations=[f"did not finish: {why}"],
+        injected=injected,
+        seconds=round(seconds, 2),
+        after=[str(i) for i in case.before],
+        also=[str(i) for i in case.also],
     )
 
 
