@@ -49,7 +49,7 @@ def _ops(phase: str) -> set[str]:
     return {c.operation for c in CASES if c.phase == phase}
 
 
-def test_reduced_matrix_covers_each_phases_calls_with_every_fault_kind() -> None:
+def test_reduced_matrix_covers_every_call_and_fault_kind_when_built_from_recorded_runs() -> None:
     # GIVEN / WHEN the reduced matrix, built from recorded fault-free runs
     # THEN it breaks every call of a restore, of its rollback and of a drill
     assert {c.phase for c in CASES} == set(PHASES)
@@ -141,7 +141,7 @@ def test_rollback_fails_with_rollback_failed_when_its_lock_cannot_be_released(
 
 
 @pytest.mark.parametrize("kind", ["InternalError", "RequestLimitExceeded", "ResponseLost"])
-def test_rollback_retries_a_transient_attach_failure_and_completes(
+def test_rollback_completes_when_an_attach_fails_transiently(
     engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any, kind: str
 ) -> None:
     # GIVEN StartInstances refused once after the swap, and the rollback's first
