@@ -49,9 +49,11 @@ browser:
 demo: $(STAMP)
 	$(PY) -m vss_restore.demo
 
-# The full reliability matrix: every mutating call x fault kind x first/last occurrence.
+# The full reliability matrix (docs/reliability.md): every call a restore, its rollback and a
+# drill make that changes something x fault kinds, transient and permanent, and pairs of faults.
+CHAOS_WORKERS ?= 2
 chaos: $(STAMP)
-	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.chaos --out chaos/results.json
+	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.chaos --workers $(CHAOS_WORKERS) --out chaos/results.json
 
 # Restores on the simulation's latency and throttling model, measured side by side, then
 # three fleets of 50 servers x 4 volumes (about 20 minutes on 2 cores): writes

@@ -80,7 +80,7 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
 
     ``document`` is the workflow state at the end of the failure path: ``Error`` from the
     Catch, and whatever the rollback tasks wrote (``RollbackVolumes``, ``RollbackPower``,
-    ``RollbackCleanup``, ``RollbackFailure``, ``Leftovers``, ``Unlock``).
+    ``RollbackCleanup``, ``RollbackFailure``, ``Leftovers``, ``Unlock`` or ``UnlockError``).
     """
     name, message = error_message(document.get("Error") or {})
     parts = [f"{name}: {message}"]
@@ -111,6 +111,15 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
     if isinstance(unlock, dict):
         parts.append(
             "Lock released." if unlock.get("Released") else "Lock was not held by this execution."
+        )
+    elif document.get("UnlockError"):
+        # The last step of the rollback failed: the instance stays locked, say so.
+        name = RollbackFailed.__name__
+        u_name, u_message = error_message(document["UnlockError"])
+        parts.append(f"Rollback failed: the lock could not be released ({u_name}: {u_message}).")
+        parts.append(
+            "Lock kept: no other restore can start on this instance until its item is deleted from "
+            "the lock table (or expires)."
         )
     elif document.get("RollbackFailure"):
         parts.append(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from vss_restore.aws_errors import error_code, failing_as
+from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.devices import restore_order
 from vss_restore.errors import RollbackFailed, SwapFailed
 from vss_restore.instance import attached_volumes, describe_instance, power_state
@@ -257,6 +257,10 @@ def reattach_originals(  # noqa: RET503 - ends in not_ready, which always raises
     )
 
 
+# AttachVolume answers on rollback that mean "an attach may already be under way".
+_LOOK_AGAIN = ("VolumeInUse", "IncorrectState", "InvalidParameterValue")
+
+
 def _step_back(
     ec2: EC2Client,
     instance_id: str,
@@ -286,9 +290,12 @@ def _step_back(
     try:
         ec2.attach_volume(Device=device, InstanceId=instance_id, VolumeId=original)
     except ClientError as err:
-        # An attach just made may not show yet; EC2 then refuses a second one. Look again.
-        if error_code(err) not in ("VolumeInUse", "IncorrectState", "InvalidParameterValue"):
-            raise RollbackFailed(
-                f"{device}: AttachVolume {original} failed: {error_code(err)}"
-            ) from err
+        code = error_code(err)
+        # An attach just made may not show yet; EC2 then refuses a second one: look again.
+        # Another transient answer goes to the state machine's Retry, as everywhere else.
+        if code in _LOOK_AGAIN:
+            return f"attaching {original} at {device}"
+        if code in TRANSIENT_CODES:
+            raise
+        raise RollbackFailed(f"{device}: AttachVolume {original} failed: {code}") from err
     return f"attaching {original} at {device}"

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.helpers import volume_tags
 from vss_restore.local import Fault, LocalEngine
+from vss_restore.local.faults import fault_named, refusals
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -141,3 +142,88 @@ def test_fault_fails_the_invoke_when_operation_is_lambda_invoke(engine: LocalEng
     assert injector.injected == 1
     assert engine.dispatcher is not None
     assert engine.dispatcher.invocations == []
+
+
+def test_fault_fails_every_call_from_the_nth_when_permanent(engine: LocalEngine) -> None:
+    # GIVEN a volume, and CreateTags refused for good from its second call on
+    injector = engine.inject(
+        Fault("ec2.CreateTags", code="UnauthorizedOperation", occurrence=2, permanent=True)
+    )
+    ec2 = _client()
+    volume_id = ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"]
+
+    # WHEN CreateTags is called four times
+    errors = [_tag(ec2, volume_id, call) for call in (1, 2, 3, 4)]
+
+    # THEN the first went through and every later one was refused with a client error
+    assert [e.response["Error"]["Code"] if e else None for e in errors] == [
+        None,
+        "UnauthorizedOperation",
+        "UnauthorizedOperation",
+        "UnauthorizedOperation",
+    ]
+    assert errors[1] is not None
+    assert errors[1].response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert set(volume_tags(ec2, volume_id)) == {"call-1"}
+    assert (injector.calls, injector.injected) == (4, 3)
+
+
+def test_faults_on_one_operation_count_the_same_calls_when_one_refuses_first(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN CreateTags refused at its first call by one fault, and at its second by another
+    first = engine.inject(Fault("ec2.CreateTags", code="UnauthorizedOperation", occurrence=1))
+    second = engine.inject(Fault("ec2.CreateTags", code="TagLimitExceeded", occurrence=2))
+    ec2 = _client()
+    volume_id = ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"]
+
+    # WHEN CreateTags is called three times
+    errors = [_tag(ec2, volume_id, call) for call in (1, 2, 3)]
+
+    # THEN each fault saw every call (the refused first one too) and failed its own call
+    assert [e.response["Error"]["Code"] if e else None for e in errors] == [
+        "UnauthorizedOperation",
+        "TagLimitExceeded",
+        None,
+    ]
+    assert (first.calls, first.injected) == (3, 1)
+    assert (second.calls, second.injected) == (3, 1)
+    assert set(volume_tags(ec2, volume_id)) == {"call-3"}
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "permanent", "applied"),
+    [
+        ("Permanent:VolumeLimitExceeded", "VolumeLimitExceeded", True, False),
+        ("Once:InvalidVolume.ZoneMismatch", "InvalidVolume.ZoneMismatch", False, False),
+        ("ResponseLost", "InternalError", False, True),
+    ],
+)
+def test_fault_named_builds_the_fault_when_name_is_a_kind_or_a_refusal(
+    name: str, code: str, permanent: bool, applied: bool
+) -> None:
+    # GIVEN / WHEN a fault is built from its name in the reliability matrix
+    fault = fault_named(name, "ec2.CreateVolume", occurrence=3)
+
+    # THEN it refuses that operation from the given call, once or for good
+    assert (fault.operation, fault.occurrence, fault.code) == ("ec2.CreateVolume", 3, code)
+    assert (fault.permanent, fault.applied) == (permanent, applied)
+    assert fault.covers(3)
+    assert fault.covers(4) is permanent
+    assert not fault.covers(2)
+
+
+def test_refusals_answers_each_services_access_denial_when_operation_is_not_listed() -> None:
+    # GIVEN / WHEN operations the table does not list, of EC2, SNS and another service
+    # THEN each is refused as that service denies a call its policy does not allow
+    assert refusals("ec2.RevokeSecurityGroupEgress") == ("UnauthorizedOperation",)
+    assert refusals("sns.Subscribe") == ("AuthorizationError",)
+    assert refusals("events.PutEvents") == ("AccessDeniedException",)
+    assert refusals("ec2.StartInstances")[0] == "InsufficientInstanceCapacity"
+
+
+def test_fault_status_is_500_when_code_is_a_capacity_shortage() -> None:
+    # GIVEN / WHEN capacity shortages, which EC2 lists among its server errors
+    # THEN they come with HTTP 500
+    assert Fault("ec2.StartInstances", code="InsufficientInstanceCapacity").status == 500
+    assert Fault("ec2.CreateVolume", code="InsufficientVolumeCapacity").status == 500

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
 
 from tests.integration.helpers import attached, volumes_of
 from vss_restore import tags
-from vss_restore.local import Fault, LocalEngine
+from vss_restore.local import Fault, LocalEngine, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
-from vss_restore.local.invariants import InstanceState, check_invariants
+from vss_restore.local.invariants import (
+    InstanceState,
+    check_drill_invariants,
+    check_invariants,
+    volumes_in_emulator,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -132,11 +139,12 @@ def test_check_invariants_reports_i3_when_a_second_volume_is_tagged_for_a_device
         ],
     )["VolumeId"]
 
-    # THEN I3 names the device and both volumes
-    [violation] = _violations(ec2, before, result, request)
-    assert violation.startswith("I3: 2 volumes created for xvdf: ")
-    assert restored in violation
-    assert extra in violation
+    # THEN I3 names the device and both volumes (and I6 the one missing from the report)
+    i3, i6 = _violations(ec2, before, result, request)
+    assert i3.startswith("I3: 2 volumes created for xvdf: ")
+    assert restored in i3
+    assert extra in i3
+    assert i6 == f"I6: {extra} was created during the run but is not in the report"
 
 
 def test_check_invariants_reports_i4_only_when_the_lock_is_owned_by_the_execution(
@@ -198,13 +206,127 @@ def test_check_invariants_reports_i6_when_failed_restore_leaves_a_volume_without
         ],
     )["VolumeId"]
 
-    # THEN I6 names it
+    # THEN I6 names it: neither tagged for cleanup nor named in the cause
     assert _violations(ec2, before, result, request) == [
-        f"I6: {leftover} left behind without a cleanup tag"
+        f"I6: {leftover} left behind without a cleanup tag",
+        f"I6: {leftover} left behind but not named in the cause",
     ]
 
-    # AND WHEN it is marked for cleanup, THEN I6 is satisfied
+    # AND WHEN it is marked for cleanup, THEN only the account of it is missing
     ec2.create_tags(
         Resources=[leftover], Tags=tags.tag_list({tags.STATUS: tags.STATUS_CLEANUP_REQUIRED})
     )
+    assert _violations(ec2, before, result, request) == [
+        f"I6: {leftover} left behind but not named in the cause"
+    ]
+
+
+def _emulator_attaches(volume_id: str, instance_id: str, device: str) -> None:
+    """Attach as the emulator lets a careless caller (AWS would refuse): no checks at all."""
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].attach_volume(volume_id, instance_id, device)
+
+
+def test_check_invariants_reports_i3_when_a_volume_is_attached_at_two_devices(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN a successful restore, with nothing to report
+    before, result, request = _clean_restore(engine, ec2, instance_with_volumes, vss_set)
+
+    # WHEN xvdg's volume is attached again, at xvdz
+    volume_id = attached(ec2, instance_with_volumes)["xvdg"]
+    _emulator_attaches(volume_id, instance_with_volumes, "xvdz")
+
+    # THEN I3 says the volume is attached twice, and where
+    assert _violations(ec2, before, result, request) == [
+        f"I3: {volume_id} is attached 2 times: ['xvdg', 'xvdz']"
+    ]
+
+
+def test_check_invariants_reports_i3_when_a_device_is_given_two_volumes(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN a failed restore that rolled back, with nothing to report
+    before, result, request = _failed_restore(engine, ec2, instance_with_volumes, vss_set)
     assert _violations(ec2, before, result, request) == []
+
+    # WHEN another volume is attached at xvdf while its original is still attached there
+    other = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    _emulator_attaches(other, instance_with_volumes, "xvdf")
+
+    # THEN I3 says the device was given two volumes (and I1 what xvdf now holds)
+    violations = _violations(ec2, before, result, request)
+    assert (
+        f"I3: xvdf of {instance_with_volumes} is given 2 volumes: "
+        f"{sorted([other, before.volumes['xvdf']])}"
+    ) in violations
+
+
+def test_check_invariants_reports_i6_when_a_volume_made_during_the_run_has_no_tag_at_all(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN a failed restore that rolled back and deleted what it created
+    before, result, request = _failed_restore(engine, ec2, instance_with_volumes, vss_set)
+    assert _violations(ec2, before, result, request) == []
+
+    # WHEN a volume without any tag appears (no tag search could find it)
+    untagged = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+
+    # THEN I6 finds it in the emulator's own record of volumes
+    assert untagged in volumes_in_emulator(REGION) - (before.volumes_in_emulator or frozenset())
+    assert _violations(ec2, before, result, request) == [
+        f"I6: {untagged} was created during the run without its tags",
+        f"I6: {untagged} left behind without a cleanup tag",
+        f"I6: {untagged} left behind but not named in the cause",
+    ]
+
+
+def test_check_invariants_accepts_a_stopped_instance_and_a_kept_lock_when_rollback_failed_says_so(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN StartInstances refused once after the swap, then for good during the rollback
+    engine.inject(Fault("ec2.StartInstances", code="InsufficientInstanceCapacity", permanent=True))
+
+    # WHEN the restore runs
+    before, result, request = _restore(engine, ec2, instance_with_volumes, vss_set)
+
+    # THEN it fails with RollbackFailed, leaving the instance stopped and locked: the cause
+    # says so, so nothing is reported
+    assert result.error == "RollbackFailed"
+    assert InstanceState.capture(ec2, instance_with_volumes).power_state == "stopped"
+    assert f"{instance_with_volumes} is stopped" in (result.cause or "")
+    assert _violations(ec2, before, result, request) == []
+
+
+def test_check_drill_invariants_reports_what_a_drill_left_behind_when_not_cleaned_up(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN a drill that succeeded, with nothing to report
+    vss_set("set-1", hours_ago=1)
+    subnet, group = world.isolated_subnet(ec2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            "Mode": "Clone",
+            "SubnetId": subnet,
+            "SecurityGroupIds": [group],
+        }
+    )
+    assert result.status == "SUCCEEDED", result.cause
+    assert check_drill_invariants(ec2, before, result) == []
+
+    # WHEN a volume tagged for the drill, and one with no tag, are left in the account
+    tagged = ec2.create_volume(
+        AvailabilityZone="us-east-1a",
+        Size=8,
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": tags.tag_list({tags.DRILL: instance_with_volumes})}
+        ],
+    )["VolumeId"]
+    untagged = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+
+    # THEN both are reported
+    assert check_drill_invariants(ec2, before, result) == [
+        f"D2: {tagged} of the drill left behind",
+        f"D2: {untagged} created during the drill without its tags",
+    ]

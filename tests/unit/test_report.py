@@ -178,6 +178,34 @@ def test_summarize_failure_becomes_rollback_failed_when_rollback_failure_present
     assert "Nothing on the instance had been changed." not in cause
 
 
+def test_summarize_failure_becomes_rollback_failed_when_the_lock_could_not_be_released() -> None:
+    # GIVEN a complete rollback whose last step, releasing the lock, was refused
+    document = {
+        "Error": {"Error": "StartFailed", "Cause": lambda_cause("no capacity")},
+        "RollbackVolumes": ["/dev/sda1 vol-orig1", "xvdf vol-orig2"],
+        "RollbackPower": "running",
+        "RollbackCleanup": {"Deleted": ["vol-new1", "vol-new2"], "LeftBehind": []},
+        "UnlockError": {
+            "Error": "ClientError",
+            "Cause": lambda_cause("AccessDeniedException on DeleteItem", "ClientError"),
+        },
+    }
+
+    # WHEN
+    summary = summarize_failure(document)
+
+    # THEN the failure is RollbackFailed: the instance stays locked, and the cause says so
+    cause = summary["Cause"]
+    assert summary["Error"] == "RollbackFailed"
+    assert cause.startswith("StartFailed: no capacity ")
+    assert (
+        "the lock could not be released (ClientError: AccessDeniedException on DeleteItem)" in cause
+    )
+    assert "Lock kept" in cause
+    assert "/dev/sda1 vol-orig1, xvdf vol-orig2" in cause
+    assert "vol-new1, vol-new2" in cause
+
+
 def test_summarize_failure_says_leftovers_unknown_when_mark_leftovers_failed() -> None:
     # GIVEN a failed rollback without a Leftovers account
     document = {

@@ -1,7 +1,8 @@
 """Fault injection on the emulator: make one AWS call fail, as AWS sometimes does.
 
 A ``Fault`` names an operation (``"ec2.AttachVolume"``, ``"dynamodb.PutItem"``), which of
-its calls fail (``occurrence``, counting from 1, for ``times`` calls) and how:
+its calls fail (``occurrence``, counting from 1, for ``times`` calls, or every call from
+there on when ``permanent``) and how:
 
 - refused with an error ``code`` before anything happened (the default);
 - ``timeout``: the call hangs and the client gives up (a read time-out), nothing happened;
@@ -25,6 +26,9 @@ _STATUS = {
     "Unavailable": 503,
     "ServiceUnavailable": 503,
     "InternalError": 500,
+    # EC2 lists these among its server errors (HTTP 500).
+    "InsufficientInstanceCapacity": 500,
+    "InsufficientVolumeCapacity": 500,
 }
 
 
@@ -41,6 +45,7 @@ class Fault:
     code: str = "InternalError"
     occurrence: int = 1
     times: int = 1
+    permanent: bool = False
     applied: bool = False
     timeout: bool = False
     crash: bool = False
@@ -60,33 +65,50 @@ class Fault:
 
     @property
     def message(self) -> str:
-        return f"injected fault: {self.code} on {self.operation} call {self.occurrence}"
+        calls = f"calls {self.occurrence}+" if self.permanent else f"call {self.occurrence}"
+        return f"injected fault: {self.code} on {self.operation} {calls}"
+
+    def covers(self, call: int) -> bool:
+        """Whether the ``call``-th call of the operation (from 1) fails."""
+        if self.permanent:
+            return call >= self.occurrence
+        return self.occurrence <= call < self.occurrence + self.times
 
 
 class FaultInjector:
-    """The botocore hooks that carry out one ``Fault``, and what they saw."""
+    """The botocore hooks that carry out one ``Fault``, and what they saw.
+
+    Calls are counted when botocore builds their parameters, an event every handler
+    sees, so several faults on one operation count the same calls (a refusal by one
+    fault answers the call before the others' ``before-call`` hooks would run). The
+    ``before-call``/``after-call`` hook then acts on the calls that were marked due.
+    """
 
     def __init__(self, fault: Fault) -> None:
         self.fault = fault
         self.calls = 0
         self.injected = 0
         self._lock = threading.Lock()  # the swap's calls go out from several threads
+        self._mark = f"vss_restore_fault_{id(self)}"
 
     def hooks(self) -> list[tuple[str, Any]]:
         service, _, name = self.fault.operation.partition(".")
         when = "after-call" if self.fault.applied or self.fault.crash else "before-call"
-        return [(f"{when}.{service}.{name}", self)]
+        return [
+            (f"before-parameter-build.{service}.{name}", self.count),
+            (f"{when}.{service}.{name}", self),
+        ]
 
-    def _due(self) -> bool:
+    def count(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         with self._lock:
             self.calls += 1
-            first, last = self.fault.occurrence, self.fault.occurrence + self.fault.times - 1
-            due = first <= self.calls <= last
+            due = self.fault.covers(self.calls)
             self.injected += due
-            return due
+        if context is not None:
+            context[self._mark] = due
 
-    def __call__(self, **kwargs: Any) -> HookAnswer | None:
-        if not self._due():
+    def __call__(self, context: dict[str, Any] | None = None, **kwargs: Any) -> HookAnswer | None:
+        if not (context or {}).get(self._mark):
             return None
         if self.fault.crash:
             raise TaskCrashed(self.fault.message)
@@ -114,3 +136,47 @@ FAULT_KINDS: dict[str, Fault] = {
 
 def fault_of_kind(kind: str, operation: str, occurrence: int = 1) -> Fault:
     return replace(FAULT_KINDS[kind], operation=operation, occurrence=occurrence)
+
+
+# What AWS answers when it refuses an operation for good: a missing permission (an IAM
+# policy or a service control policy), a quota, a capacity shortage, a resource stuck in
+# a state, a volume in another Availability Zone. Each code is one AWS documents for the
+# operation (EC2 API error codes; DynamoDB, SSM and SNS API references).
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "ec2.CreateVolume": ("VolumeLimitExceeded", "InsufficientVolumeCapacity"),
+    "ec2.CreateTags": ("UnauthorizedOperation", "TagLimitExceeded"),
+    "ec2.StopInstances": ("UnauthorizedOperation", "OperationNotPermitted"),
+    "ec2.DetachVolume": ("UnauthorizedOperation", "IncorrectState"),
+    "ec2.AttachVolume": ("InvalidVolume.ZoneMismatch", "AttachmentLimitExceeded", "IncorrectState"),
+    "ec2.ModifyInstanceAttribute": ("UnauthorizedOperation",),
+    "ec2.StartInstances": ("InsufficientInstanceCapacity", "UnauthorizedOperation"),
+    "ec2.DeleteVolume": ("UnauthorizedOperation", "VolumeInUse"),
+    "ec2.RunInstances": ("InsufficientInstanceCapacity", "UnauthorizedOperation"),
+    "ec2.TerminateInstances": ("UnauthorizedOperation", "OperationNotPermitted"),
+    "ec2.CreateSecurityGroup": ("UnauthorizedOperation", "SecurityGroupLimitExceeded"),
+    "ec2.DeleteSecurityGroup": ("UnauthorizedOperation", "DependencyViolation"),
+    "dynamodb.PutItem": ("AccessDeniedException", "ResourceNotFoundException"),
+    "dynamodb.DeleteItem": ("AccessDeniedException", "ResourceNotFoundException"),
+    "ssm.SendCommand": ("AccessDeniedException", "InvalidInstanceId"),
+    "sns.Publish": ("AuthorizationError", "NotFound"),
+}
+# Any other operation: refused as an IAM policy would (each service's own spelling).
+_DENIED = {"ec2": "UnauthorizedOperation", "sns": "AuthorizationError"}
+PERMANENT = "Permanent:"
+ONCE = "Once:"
+
+
+def refusals(operation: str) -> tuple[str, ...]:
+    """The codes AWS refuses ``operation`` with for good (an access denial for any other)."""
+    service = operation.partition(".")[0]
+    return REFUSALS.get(operation, (_DENIED.get(service, "AccessDeniedException"),))
+
+
+def fault_named(name: str, operation: str, occurrence: int = 1) -> Fault:
+    """A fault kind (``FAULT_KINDS``), ``Permanent:<code>`` (every call from ``occurrence``
+    on refused with ``code``) or ``Once:<code>`` (that call alone refused with ``code``)."""
+    if name.startswith(PERMANENT):
+        return Fault(operation, code=name[len(PERMANENT) :], occurrence=occurrence, permanent=True)
+    if name.startswith(ONCE):
+        return Fault(operation, code=name[len(ONCE) :], occurrence=occurrence)
+    return fault_of_kind(name, operation, occurrence)
