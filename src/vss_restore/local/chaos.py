@@ -145,7 +145,8 @@ def _restore_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
 
 def _drill_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
     ec2, instance_id, _ = _restore_world(engine)
-    subnet_id, group_id = world.isolated_subnet(ec2)
+    subnet_id, _ = world.isolated_subnet(ec2)
+    # No SecurityGroupIds: the drill makes (and removes) its own isolation group.
     return (
         ec2,
         instance_id,
@@ -153,7 +154,6 @@ def _drill_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
             "InstanceId": instance_id,
             "Mode": "Clone",
             "SubnetId": subnet_id,
-            "SecurityGroupIds": [group_id],
             "ValidationDocument": DRILL_DOCUMENT,
         },
     )
