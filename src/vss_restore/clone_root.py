@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
 from pydantic import Field
 
 from vss_restore import tags
-from vss_restore.aws_errors import failing_as
+from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.drill import ClonePlan
 from vss_restore.errors import CloneLaunchFailed
 from vss_restore.instance import attached_volumes, describe_instance, power_state
@@ -120,7 +121,13 @@ def _finish(ec2: EC2Client, plan: ClonePlan, clone_id: str, new_id: str, state: 
     set_delete_on_termination(ec2, clone_id, {plan.root_device: True})
     image_roots = _image_root_volumes(ec2, plan, keep=new_id)
     for volume_id in image_roots:
-        ec2.delete_volume(VolumeId=volume_id)
+        try:
+            ec2.delete_volume(VolumeId=volume_id)
+        except ClientError as err:
+            if error_code(err) in TRANSIENT_CODES:
+                raise
+            # Refused: it stays detached and drill-tagged, and the drill's cleanup removes
+            # it with the clone (or says it could not). The clone itself is ready.
     if state == "stopped":
         start_instance(ec2, clone_id)
     return CloneRoot(
