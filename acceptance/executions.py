@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history, fetch_record
+from vss_restore.fleet import execution_arn
 from vss_restore.local.engine import ExecutionResult
 
 
@@ -48,6 +49,10 @@ class Machines:
             cause=record.cause,
             history=record.history,
         )
+
+    def restore_execution(self, name: str) -> str:
+        """The ARN of a restore a fleet started, from the name its report gives."""
+        return execution_arn(self.restore_arn, name)
 
     def wait(self, execution_arn: str, minutes: float) -> ExecutionResult:
         deadline = self.clock() + minutes * 60

@@ -122,7 +122,7 @@ def test_fleet_restores_both_instances_when_run_two_at_a_time(
     assert (result.output["Succeeded"], result.output["Failed"]) == (2, 0)
     for entry in result.output["Instances"]:
         instance = entry["InstanceId"]
-        child = machines.result(entry["ExecutionArn"])
+        child = machines.result(machines.restore_execution(entry["Execution"]))
         assert child.status == "SUCCEEDED", f"{instance}: {child.error}: {child.cause}"
         _assert_invariants(ec2, world, before[instance], child, {"InstanceId": instance})
         assert InstanceState.capture(ec2, instance).power_state == "running"

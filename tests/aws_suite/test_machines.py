@@ -84,7 +84,7 @@ def test_machines_run_follows_the_fleet_and_its_children_when_a_fleet_succeeds(
     assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
     assert result.output is not None
     (entry,) = result.output["Instances"]
-    child = machines.result(entry["ExecutionArn"])
+    child = machines.result(machines.restore_execution(entry["Execution"]))
     assert child.status == "SUCCEEDED"
     assert child.output is not None
     assert child.output["InstanceId"] == instance_with_volumes
