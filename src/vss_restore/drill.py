@@ -18,9 +18,9 @@ drill could not.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -402,35 +402,31 @@ def cleanup_pass(
         ec2.terminate_instances(InstanceIds=to_terminate)
     done.terminated.extend(to_terminate)
     done.pending.extend(i["InstanceId"] for i in instances)
-    volumes = [
-        v
-        for page in ec2.get_paginator("describe_volumes").paginate(
-            Filters=_drill_filters(execution)
-        )
-        for v in page["Volumes"]
-        if selected(tags.tag_dict(v.get("Tags")))
-    ]
-    for volume in volumes:
+    for volume in _selected(ec2, "describe_volumes", "Volumes", execution, selected):
         if volume["State"] == "available":
             if not dry_run:
                 ec2.delete_volume(VolumeId=volume["VolumeId"])
             done.deleted.append(volume["VolumeId"])
         elif volume["State"] != "deleting":
             done.pending.append(volume["VolumeId"])
-    groups = [
-        g
-        for page in ec2.get_paginator("describe_security_groups").paginate(
-            Filters=_drill_filters(execution)
-        )
-        for g in page["SecurityGroups"]
-        if selected(tags.tag_dict(g.get("Tags")))
-    ]
-    for group in groups:
+    for group in _selected(ec2, "describe_security_groups", "SecurityGroups", execution, selected):
         if dry_run:
             done.deleted_groups.append(str(group["GroupId"]))
         else:
             _remove_group(ec2, str(group["GroupId"]), done)
     return done
+
+
+def _selected(
+    ec2: EC2Client,
+    operation: str,
+    key: str,
+    execution: str | None,
+    selected: Callable[[Mapping[str, str]], bool],
+) -> list[dict[str, Any]]:
+    """The drill-tagged resources one paginated Describe call lists, as ``selected`` keeps."""
+    pages = cast("Any", ec2).get_paginator(operation).paginate(Filters=_drill_filters(execution))
+    return [dict(r) for page in pages for r in page[key] if selected(tags.tag_dict(r.get("Tags")))]
 
 
 def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> None:
