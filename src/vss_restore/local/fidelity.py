@@ -325,16 +325,13 @@ class RunInstancesVolumeSettings:
     def before_run_instances(self, params: dict[str, Any], **_: Any) -> None:
         body = dict(params.get("body") or {})
         self._pending = {}
-        index = 1
-        while f"BlockDeviceMapping.{index}.DeviceName" in body:
+        for index, device in _mapped_devices(body).items():
             prefix = f"BlockDeviceMapping.{index}.Ebs."
-            settings = {
+            self._pending[device] = {
                 name: int(body[prefix + name])
                 for name in ("Iops", "Throughput")
                 if prefix + name in body
             }
-            self._pending[body[f"BlockDeviceMapping.{index}.DeviceName"]] = settings
-            index += 1
 
     def install(self) -> None:
         from moto.ec2.models.instances import Instance  # noqa: PLC0415
@@ -402,15 +399,12 @@ class RunInstancesRootDevice:
         if image is None or root_snapshot is None:
             return None
         root = image.root_device_name
-        index, root_index = 1, None
-        while f"BlockDeviceMapping.{index}.DeviceName" in body:
-            if body[f"BlockDeviceMapping.{index}.DeviceName"] == root:
-                root_index = index
-            index += 1
+        mapped = _mapped_devices(body)
+        root_index = next((i for i, device in mapped.items() if device == root), None)
         if root_index is None:
-            if index == 1:
+            if not mapped:
                 return None  # no mappings: moto gives the instance a root volume of its own
-            root_index = index
+            index = root_index = len(mapped) + 1
             body[f"BlockDeviceMapping.{index}.DeviceName"] = root
             body[f"BlockDeviceMapping.{index}.Ebs.DeleteOnTermination"] = "true"
         snapshot_key = f"BlockDeviceMapping.{root_index}.Ebs.SnapshotId"
@@ -422,6 +416,14 @@ class RunInstancesRootDevice:
             )
         body[snapshot_key] = root_snapshot
         return None
+
+
+def _mapped_devices(body: dict[str, Any]) -> dict[int, str]:
+    """Index → device name of a ``RunInstances`` request's block device mappings (from 1)."""
+    found: dict[int, str] = {}
+    while f"BlockDeviceMapping.{len(found) + 1}.DeviceName" in body:
+        found[len(found) + 1] = body[f"BlockDeviceMapping.{len(found) + 1}.DeviceName"]
+    return found
 
 
 def _image_root_snapshot(image: Any) -> str | None:
