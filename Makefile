@@ -2,6 +2,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Exact versions of every Python package make installs (make lock regenerates it).
+LOCK := requirements/dev.lock
+PIP_QUIET := --quiet --disable-pip-version-check
 TOOLS := .tools
 ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
 PYTEST_WORKERS ?= 2
@@ -14,13 +17,27 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth chaos browser bench aws-test
+.PHONY: demo test lint format clean bundle synth chaos browser bench aws-test lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install $(PIP_QUIET) -c $(LOCK) --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# Re-resolves pyproject.toml's ranges in a throwaway venv (so nothing else installed by hand
+# is captured) and writes the newest versions they allow into $(LOCK).
+LOCK_VENV := build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install $(PIP_QUIET) -e '.[dev]'
+	{ sed -n '/^#/p' $(LOCK); \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -E '^(setuptools|wheel)=='; \
+	} > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 $(ASL_VALIDATOR):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) asl-validator@4.0.0
