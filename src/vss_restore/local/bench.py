@@ -1,7 +1,7 @@
 """``make bench``: restores on the simulation's latency and throttling model, side by side.
 
 For 1, 4, 8 and 16 volumes and many seeds, one restore each through the real definition in
-simulation mode (the assumed latency model, README "Performance"). Every figure is in modelled seconds and comes from
+simulation mode (the assumed latency model, docs/performance.md). Every figure is in modelled seconds and comes from
 the same run's draws: our downtime against the physical bound, our recovery time against
 the sample script's algorithm, state transitions, invocations and cost. Writes
 ``bench/results.json`` and ``bench/restore_times.png``.

@@ -3,7 +3,7 @@
 moto changes every state instantly and never throttles. ``Simulation`` puts a view in
 front of it, on a model clock that runs ``1 / time_scale`` times faster than the wall clock:
 
-- state changes take modelled time (the assumed latency model, README "Performance"): volumes stay ``creating``, an
+- state changes take modelled time (the assumed latency model, docs/performance.md): volumes stay ``creating``, an
   instance ``stopping`` / ``pending``, status checks ``initializing``, until their drawn
   delay has passed on the model clock; calls AWS refuses in those states are refused;
 - EC2's token buckets (per action category) answer ``RequestLimitExceeded`` when empty;
@@ -82,7 +82,7 @@ class Simulation:
     throttling: bool = True
 
 
-# (bucket size, refill per second) (an assumed model, README "Performance").
+# (bucket size, refill per second) (an assumed model, docs/performance.md).
 BUCKETS: dict[str, tuple[float, float]] = {
     "describe": (100, 20),
     "mutating": (50, 5),
@@ -132,7 +132,7 @@ def _create_delay(rng: random.Random) -> float:
     return rng.uniform(10, 60) if tail else lognormal(rng, 1.5, 4)
 
 
-# Kind of delay → its model (the assumed latency model, README "Performance"), in modelled seconds.
+# Kind of delay → its model (the assumed latency model, docs/performance.md), in modelled seconds.
 DELAYS: dict[str, Callable[[random.Random], float]] = {
     "api-mutating": lambda rng: lognormal(rng, 0.25, 1),
     "api-describe": lambda rng: lognormal(rng, 0.15, 0.6),
