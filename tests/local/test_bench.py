@@ -44,11 +44,24 @@ def test_fixed_retry_strategy_rewrites_only_the_readiness_retries() -> None:
     assert bench.STRATEGIES["poll-in-task"].definition() is None
 
 
-def test_no_warm_up_strategy_drops_only_the_warm_up_branch() -> None:
-    document = json.loads(bench.STRATEGIES["poll-in-task-no-warm-up"].definition() or "{}")
+def test_warm_up_strategy_adds_a_best_effort_call_of_each_swap_task_while_stopping() -> None:
+    # GIVEN the definition with the warm-up branch the benchmark compares
+    document = json.loads(bench.STRATEGIES["poll-in-task-warm-up"].definition() or "{}")
 
+    # THEN a third branch of PrepareVolumesAndStop calls every swap task once, in swap order
     branches = document["States"]["PrepareVolumesAndStop"]["Branches"]
-    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance"]
+    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance", "WarmUpDetach"]
+    calls = [s for s in branches[2]["States"].values() if s["Type"] == "Task"]
+    assert [c["Resource"] for c in calls] == [
+        f"${{{task}FunctionArn}}" for _, task in bench.SWAP_TASKS
+    ]
+    # AND no call can fail the restore: each catches everything into nothing and goes on
+    for call in calls:
+        assert call["Parameters"] == {"WarmUp": True}
+        assert call["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": call["Next"]}
+        ]
+        assert call["ResultPath"] is None
 
 
 def test_model_clock_moves_while_waiting_not_while_computing() -> None:
@@ -190,28 +203,31 @@ def test_baselines_summary_has_one_row_per_script_and_size_with_rto_and_downtime
     assert rows[0]["our_speedup_p50"] == pytest.approx(310 / 300, abs=1e-3)
 
 
-def test_paired_verdict_drops_a_part_when_its_gain_is_within_the_spread_of_identical_runs() -> None:
-    # GIVEN identical runs 1-3 s apart, and runs without the part 0.5 s slower
-    kept = [_run(s, 5.0) for s in range(5)]
+def test_paired_verdict_rejects_a_change_when_its_gain_is_within_the_spread_of_identical_runs() -> (
+    None
+):
+    # GIVEN identical runs 1-3 s apart, and runs with the change 0.5 s faster
+    baseline = [_run(s, 5.0) for s in range(5)]
     again = [_run(s, 5.0 + 1 + s % 3) for s in range(5)]
-    without = [_run(s, 5.5) for s in range(5)]
+    changed = [_run(s, 4.5) for s in range(5)]
 
     # WHEN judged
-    verdict = bench.paired_verdict(kept, again, without, "downtime_s")
+    verdict = bench.paired_verdict(baseline, again, changed, "downtime_s")
 
-    # THEN the gain (0.5 s) is smaller than the spread (2 s): the part goes
+    # THEN the gain (0.5 s) is smaller than the spread (2 s): not worth a state
     assert verdict["gain_s_p50"] == 0.5
     assert verdict["spread_s_p50"] == 2.0
-    assert not verdict["keep"]
+    assert not verdict["gain_exceeds_spread"]
 
 
-def test_paired_verdict_keeps_a_part_when_its_gain_exceeds_the_spread() -> None:
-    kept = [_run(s, 5.0) for s in range(5)]
-    without = [_run(s, 8.0) for s in range(5)]
+def test_paired_verdict_accepts_a_change_when_its_gain_exceeds_the_spread() -> None:
+    baseline = [_run(s, 8.0) for s in range(5)]
+    changed = [_run(s, 5.0) for s in range(5)]
 
-    verdict = bench.paired_verdict(kept, kept, without, "downtime_s")
+    verdict = bench.paired_verdict(baseline, baseline, changed, "downtime_s")
 
-    assert (verdict["gain_s_p50"], verdict["spread_s_p50"], verdict["keep"]) == (3.0, 0.0, True)
+    assert (verdict["gain_s_p50"], verdict["spread_s_p50"]) == (3.0, 0.0)
+    assert verdict["gain_exceeds_spread"]
 
 
 def test_fleet_summary_meets_the_goal_only_when_every_fleet_is_within_it() -> None:
