@@ -27,7 +27,7 @@ KINDS = {
 }
 
 
-def test_downtime_bound_is_stop_slowest_detach_slowest_attach_and_start() -> None:
+def test_downtime_bound_adds_stop_slowest_detach_slowest_attach_and_start_when_swapping() -> None:
     assert downtime_bound(KINDS) == 80 + 5 + 4 + 10
 
 
@@ -54,7 +54,7 @@ def test_aws_sample_sees_each_batch_at_its_next_poll_when_polling_every_5_s() ->
     assert times.downtime_s == 105
 
 
-def test_aws_sample_waits_longer_when_polling_every_15_s() -> None:
+def test_aws_sample_sees_each_batch_later_when_polling_every_15_s() -> None:
     # WHEN the same order polls every 15 s (the AWS SDK's EC2 waiters)
     times = script_times(KINDS, Baseline(AWS_SAMPLE, 15))
 
@@ -64,7 +64,7 @@ def test_aws_sample_waits_longer_when_polling_every_15_s() -> None:
     assert times.downtime_s == 145
 
 
-def test_best_script_creates_the_volumes_while_the_instance_stops() -> None:
+def test_best_script_overlaps_creation_with_the_stop_when_polling_every_5_s() -> None:
     # WHEN the best plain order runs: create while stopping, 5 s polls
     times = script_times(KINDS, Baseline(BEST_SCRIPT, 5))
 
@@ -108,7 +108,7 @@ def test_every_baseline_is_never_faster_than_the_bound_when_run_on_the_same_draw
         assert times.downtime_s >= downtime_bound(KINDS), baseline
 
 
-def test_draws_by_kind_keeps_the_order_drawn() -> None:
+def test_draws_by_kind_keeps_the_order_drawn_when_grouping_by_kind() -> None:
     draws = [("stop", "i-1:1", 60.0), ("create", "vol-2", 2.0), ("create", "vol-1", 1.0)]
 
     assert draws_by_kind(draws) == {"stop": [60.0], "create": [2.0, 1.0]}

@@ -44,7 +44,7 @@ def test_fixed_retry_strategy_rewrites_only_the_readiness_retries() -> None:
     assert bench.STRATEGIES["poll-in-task"].definition() is None
 
 
-def test_warm_up_strategy_adds_a_best_effort_call_of_each_swap_task_while_stopping() -> None:
+def test_warm_up_strategy_adds_a_best_effort_call_of_each_swap_task_when_compared() -> None:
     # GIVEN the definition with the warm-up branch the benchmark compares
     document = json.loads(bench.STRATEGIES["poll-in-task-warm-up"].definition() or "{}")
 
@@ -192,7 +192,7 @@ def test_summary_counts_failed_runs_apart_when_a_restore_fails() -> None:
     assert (row["runs"], row["failed_runs"]) == (1, 1)
 
 
-def test_baselines_summary_has_one_row_per_script_and_size_with_rto_and_downtime() -> None:
+def test_baselines_summary_has_one_row_per_script_and_size_when_summarized() -> None:
     rows = bench.summarize_baselines([_run(0, 1.0), _run(1, 2.0)])
 
     assert [(r["name"], r["poll_seconds"], r["volumes"]) for r in rows] == [
@@ -253,7 +253,7 @@ def test_fleet_sizes_are_read_as_servers_x_volumes_and_none_when_empty() -> None
     assert bench._fleet_sizes("") == []
 
 
-def test_slow_model_draws_every_delay_twice_as_long_as_the_base_model() -> None:
+def test_simulation_draws_every_delay_twice_as_long_when_the_model_is_slow() -> None:
     base = SimulatedAws(Simulation(seed=7))
     slow = SimulatedAws(Simulation(seed=7, latency_scale=bench.MODELS["slow"]))
 

@@ -7,7 +7,7 @@ physical bounds, the plain scripts' (AWS's sample order, the best plain order) o
 draws, state transitions, invocations and cost. Writes ``bench/results.json`` and
 ``bench/restore_times.png`` (or ``--out FILE``: that JSON file, the chart beside it).
 
-    python -m vss_restore.local.bench [--seeds 20] [--sizes 1,4,8,16] [--volumes 8]
+    python -m vss_restore.local.bench [--volumes 1,4,8,16] [--seeds 20] [--out FILE]
         [--model fast|base|slow] [--variants] [--strategies] [--fleets 50x4,200x4]
 """
 
