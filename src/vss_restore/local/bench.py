@@ -36,7 +36,9 @@ from vss_restore.devices import WINDOWS_ROOT_DEVICE
 from vss_restore.executions import state_output, timeline
 from vss_restore.lambda_task import WARM_UP_EVENT
 from vss_restore.local.baselines import (
+    AWS_SAMPLE,
     BASELINES,
+    BEST_SCRIPT,
     best_of,
     downtime_bound,
     draws_by_kind,
@@ -521,12 +523,17 @@ def draw_chart(summary: list[dict[str, Any]], baselines: list[dict[str, Any]], p
     ):
         axes.plot(sizes, [r[ours] for r in summary], "-o", color="tab:blue", label="vss-restore")
         axes.plot(
-            sizes, [r[bound] for r in summary], ":o", color="tab:blue", label="physical bound"
+            sizes,
+            [r[bound] for r in summary],
+            ":o",
+            color="tab:blue",
+            markerfacecolor="white",
+            label="physical bound",
         )
-        for name, poll, colour, style in (
-            ("aws-sample", 15, "tab:red", "-"),
-            ("aws-sample", 5, "tab:red", "--"),
-            ("best-script", 5, "tab:orange", "-"),
+        for name, poll, label, colour, style in (
+            (AWS_SAMPLE, 15, "AWS sample order", "tab:red", "-"),
+            (AWS_SAMPLE, 5, "AWS sample order", "tab:red", "--"),
+            (BEST_SCRIPT, 5, "best plain script", "tab:orange", "-"),
         ):
             axes.plot(
                 sizes,
@@ -534,7 +541,7 @@ def draw_chart(summary: list[dict[str, Any]], baselines: list[dict[str, Any]], p
                 style,
                 marker="s",
                 color=colour,
-                label=f"{name} script, {poll:g} s polls",
+                label=f"{label}, {poll:g} s polls",
             )
         axes.set_xlabel("EBS volumes restored")
         axes.set_xticks(sizes)
