@@ -85,8 +85,8 @@ class Simulation:
     latency_scale: float = 1.0
 
 
-# (bucket size, refill per second): EC2's request token buckets, per account and Region
-# (docs/performance.md gives the source of each, or says it is an assumption).
+# (bucket size, refill per second): EC2's default request token buckets, per account and
+# Region, from AWS's "Request throttling for the Amazon EC2 API" (docs/performance.md).
 BUCKETS: dict[str, tuple[float, float]] = {
     "describe": (100, 20),
     "mutating": (50, 5),
