@@ -20,7 +20,8 @@ from vss_restore.errors import RestoreError
 
 logger = Logger(service="vss-restore")
 
-# What the workflow sends to warm a function up before it is needed (see the definition).
+# What a warm-up call sends to load a function before it is needed (the benchmark compares a
+# definition with such calls: docs/performance.md).
 WARM_UP_EVENT = {"WarmUp": True}
 
 TaskResult = BaseModel | list[BaseModel] | dict[str, Any] | list[Any] | str | None

@@ -3,9 +3,9 @@
 moto changes every state instantly and never throttles. ``Simulation`` puts a view in
 front of it, on a model clock that runs ``1 / time_scale`` times faster than the wall clock:
 
-- state changes take modelled time (the assumed latency model, docs/performance.md): volumes stay ``creating``, an
-  instance ``stopping`` / ``pending``, status checks ``initializing``, until their drawn
-  delay has passed on the model clock; calls AWS refuses in those states are refused;
+- state changes take modelled time (the latency model of docs/performance.md): volumes stay
+  ``creating``, an instance ``stopping`` / ``pending``, status checks ``initializing``, until
+  their drawn delay has passed on the model clock; calls AWS refuses in those states are refused;
 - EC2's token buckets (per action category) answer ``RequestLimitExceeded`` when empty;
 - every delay is drawn from a random stream named by the seed, the kind of delay and the
   resource, so a seed always draws the same delays for the same resources.
@@ -80,9 +80,13 @@ class Simulation:
     seed: int = 0
     time_scale: float = 0.01  # wall seconds per modelled second (a 10-minute restore: 6 s)
     throttling: bool = True
+    # Every drawn delay is multiplied by this: the latencies are assumptions, so the benchmark
+    # also runs a faster (0.5) and a slower (2.0) world (docs/performance.md).
+    latency_scale: float = 1.0
 
 
-# (bucket size, refill per second) (an assumed model, docs/performance.md).
+# (bucket size, refill per second): EC2's default request token buckets, per account and
+# Region, from AWS's "Request throttling for the Amazon EC2 API" (docs/performance.md).
 BUCKETS: dict[str, tuple[float, float]] = {
     "describe": (100, 20),
     "mutating": (50, 5),
@@ -132,7 +136,9 @@ def _create_delay(rng: random.Random) -> float:
     return rng.uniform(10, 60) if tail else lognormal(rng, 1.5, 4)
 
 
-# Kind of delay → its model (the assumed latency model, docs/performance.md), in modelled seconds.
+# Kind of delay → its model, in modelled seconds: lognormals given by median and 95th
+# percentile. No public source publishes these distributions: each is an assumption, listed
+# with what it rests on in docs/performance.md.
 DELAYS: dict[str, Callable[[random.Random], float]] = {
     "api-mutating": lambda rng: lognormal(rng, 0.25, 1),
     "api-describe": lambda rng: lognormal(rng, 0.15, 0.6),
@@ -206,7 +212,7 @@ class SimulatedAws:
         return value
 
     def _draw(self, kind: str, key: str) -> float:
-        return DELAYS[kind](self._rng(kind, key))
+        return DELAYS[kind](self._rng(kind, key)) * self.simulation.latency_scale
 
     def hooks(self) -> list[tuple[str, Any]]:
         return [
