@@ -32,7 +32,7 @@ def print_json(console: Console, document: Any) -> None:
     """The command's document, as ``--query`` and ``--output json|text`` shape it."""
     document, text = shape(document)
     if text:
-        console.print(as_text(document), highlight=False, markup=False, emoji=False, soft_wrap=True)
+        console.file.write(as_text(document) + "\n")  # as is: rich would expand the tabs
     else:
         console.print_json(json.dumps(document, default=str), highlight=False)
 
