@@ -51,6 +51,29 @@ def test_watch_follows_a_running_restore_to_its_end_when_given_the_execution_nam
     assert not set(before.values()) & set(after.values())
 
 
+def test_watch_follows_a_fleet_to_its_end_when_given_the_fleet_execution_name(
+    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a fleet restore of two servers started without --wait
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    servers = demo.seed_fleet(ec2, datetime.now(UTC), demo.seed(ec2, datetime.now(UTC)))[1:]
+    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    monkeypatch.setenv("VSS_RESTORE_FLEET_STATE_MACHINE_ARN", engine.fleet_state_machine_arn)
+    started = cli("fleet-restore", "--instance-id", ",".join(servers), "--yes")
+    name = started.json["ExecutionArn"].rsplit(":", 1)[-1]
+
+    # WHEN it is watched by its name
+    watched = cli("watch", name)
+
+    # THEN the fleet's report says both servers were restored
+    assert watched.exit_code == 0, watched.stderr
+    assert watched.json["Status"] == "SUCCEEDED"
+    report = watched.json["Report"]
+    assert (report["Succeeded"], report["Failed"]) == (2, 0)
+    assert sorted(i["InstanceId"] for i in report["Instances"]) == sorted(servers)
+    assert all(f"{server}: SUCCEEDED" in watched.stderr for server in servers)
+
+
 def test_status_and_report_find_an_execution_when_given_its_name(
     cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -474,10 +474,16 @@ def _again(state: State, command: str, execution: str) -> str:
     return shlex.join([*words, command, execution])
 
 
-def _follow(state: State, target: Target, execution_arn: str, shown: Console) -> ExecutionRecord:
+def _follow(
+    state: State,
+    target: Target,
+    execution_arn: str,
+    shown: Console,
+    follower: Callable[[Target, str, Console], ExecutionRecord] = follow,
+) -> ExecutionRecord:
     """Follow the execution to its end; Ctrl-C stops following, never the execution."""
     try:
-        return follow(target, execution_arn, shown)
+        return follower(target, execution_arn, shown)
     except KeyboardInterrupt:
         if target.local:
             message = (
@@ -512,9 +518,13 @@ def watch(ctx: typer.Context, execution: ExecutionArgument) -> None:
     out, err = _consoles()
     with open_target(state.options) as target:
         record = target.record(execution)
+        fleet = record.name.startswith("fleet-")  # started by fleet-restore
         if not record.finished:
             err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
-            record = _follow(state, target, record.arn, err)
+            record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
+    if fleet:
+        _fleet_finish(state, record, out, err)
+    else:
         _finish(state, target, record, out, err)
 
 
@@ -801,7 +811,12 @@ def fleet_restore(
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:
             return
-        record = follow_fleet(target, execution_arn, shown)
+        record = _follow(state, target, execution_arn, shown, follow_fleet)
+    _fleet_finish(state, record, out, err)
+
+
+def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Console) -> None:
+    """Print a fleet's outcome and exit with the documented code."""
     report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
     if state.as_json(out):
         render.print_json(
