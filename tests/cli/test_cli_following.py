@@ -144,13 +144,18 @@ def test_ctrl_c_during_restore_wait_leaves_the_execution_running_and_says_how_to
         definition='{"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": true}}}',
         roleArn="arn:aws:iam::123456789012:role/restore",
     )["stateMachineArn"]
-    global_options = ["--region", "us-east-1", "--endpoint-url", moto_server]
+    global_options = [
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto_server,
+        "--state-machine-arn",
+        machine,
+    ]
     process = subprocess.Popen(
         [
             str(COMMAND),
             *global_options,
-            "--state-machine-arn",
-            machine,
             "restore",
             "--instance-id",
             "i-0123456789abcdef0",

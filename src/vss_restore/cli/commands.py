@@ -466,6 +466,7 @@ def _again(state: State, command: str, execution: str) -> str:
         "--region": options.region,
         "--endpoint-url": options.endpoint_url,
         "--stack-name": options.stack_name,
+        "--state-machine-arn": options.state_machine_arn,
     }
     words = [PROG_NAME]
     for flag, value in given.items():
