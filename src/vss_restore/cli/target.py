@@ -6,7 +6,6 @@ import difflib
 import json
 import logging
 import os
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -105,8 +104,10 @@ class Target:
         return execution_arn(machine or self.state_machine_arn, given)
 
     def instance_id(self, given: str) -> str:
-        """An instance by its id, or by the value of its Name tag (one instance only)."""
-        if re.fullmatch(r"i-[0-9a-f]{8,17}", given):
+        """An instance by its id, or by the value of its Name tag (one instance only).
+
+        Whatever starts with ``i-`` is an id, and a malformed one is refused as such."""
+        if given.startswith("i-"):
             return given
         matches = instances_named(self.ec2, given)
         if not matches:
