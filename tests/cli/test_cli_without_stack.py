@@ -12,6 +12,7 @@ import pytest
 
 from tests.cli.conftest import LATEST_COMPLETE_SET
 from vss_restore import demo
+from vss_restore.local import LocalEngine
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -107,3 +108,21 @@ def test_a_command_names_the_region_when_it_is_mistyped(
     assert "unknown AWS Region 'eu-wset-1'" in outcome.stderr
     assert "eu-west-1" in outcome.stderr
     assert "Unable to locate credentials" not in outcome.stderr
+
+
+def test_status_reads_an_execution_by_arn_but_needs_the_stack_for_a_name_when_not_deployed(
+    cli: Any, engine: LocalEngine
+) -> None:
+    # GIVEN an execution, and no stack that names its state machine
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    finished = engine.run({"InstanceId": demo.seed(ec2, datetime.now(UTC)), "DryRun": True})
+
+    # WHEN it is asked for by ARN, then by name
+    by_arn = cli("status", finished.execution_arn)
+    by_name = cli("status", finished.execution_arn.rsplit(":", 1)[-1])
+
+    # THEN the ARN is enough; the name needs the state machine, and the error says why
+    assert by_arn.exit_code == 0, by_arn.stderr
+    assert by_arn.json["Status"] == "SUCCEEDED"
+    assert by_name.exit_code == 2
+    assert "the stack VssRestore is not deployed in us-east-1" in by_name.stderr
