@@ -81,3 +81,18 @@ def instances_tagged(ec2: EC2Client, key: str, values: list[str]) -> list[str]:
     return sorted(
         i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]
     )
+
+
+def instances_named(ec2: EC2Client, name: str) -> list[dict[str, Any]]:
+    """The instances, terminated ones aside, whose ``Name`` tag is ``name``, oldest first."""
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:Name", "Values": [name]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "shutting-down", "stopping", "stopped"],
+            },
+        ]
+    )
+    found = [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
+    return sorted(found, key=lambda i: (i["LaunchTime"], i["InstanceId"]))

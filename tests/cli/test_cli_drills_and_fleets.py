@@ -214,7 +214,7 @@ def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
         ([], "exactly one of Instances and TagFilter"),
         (["--tag", "Fleet"], "expected KEY=VALUE"),
         (["--tag", "Fleet=demo", "--instance-id", DEMO_INSTANCE], "exactly one"),
-        (["--instance-id", "web01"], "Instances"),
+        (["--instance-id", "nosuchserver"], "InstanceNotFound: no instance is named"),
     ],
 )
 def test_bad_fleet_requests_start_nothing(cli: Any, args: list[str], message: str) -> None:

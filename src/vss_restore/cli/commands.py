@@ -8,26 +8,34 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from jmespath.parser import ParsedResult
 from rich.console import Console
+from typer._completion_classes import completion_init
+from typer._completion_shared import Shells, get_completion_script
 
 from vss_restore.cli import render
 from vss_restore.cli.fleet_progress import follow_fleet
+from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
 from vss_restore.cli.progress import follow
+from vss_restore.cli.structured import BadQuery, compile_query, shaped
 from vss_restore.cli.target import (
     STACK_NAME_ENV,
     STATE_MACHINE_ARN_ENV,
     CliError,
     Options,
+    StackNotDeployed,
     Target,
     open_ec2,
     open_target,
@@ -50,27 +58,49 @@ app = typer.Typer(
     name="vss-restore",
     help="Restore a Windows EC2 instance from its application-consistent (VSS) EBS snapshots.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # the `completion SHELL` command prints the script instead
     pretty_exceptions_enable=False,
+    cls=GlobalOptionsAnywhere,
 )
+PROG_NAME = "vss-restore"
 
 
 class OutputFormat(StrEnum):
     json = "json"
     table = "table"
+    text = "text"
 
 
 class State:
     """What the global options chose, shared by every command."""
 
-    def __init__(self, options: Options, output: OutputFormat | None) -> None:
+    def __init__(
+        self, options: Options, output: OutputFormat | None, query: ParsedResult | None = None
+    ) -> None:
         self.options = options
         self.output = output
+        self.query = query
 
     def as_json(self, out: Console) -> bool:
+        """Whether to print the command's document (JSON, or text) rather than tables."""
         if self.output is not None:
-            return self.output is OutputFormat.json
-        return not out.is_terminal
+            return self.output is not OutputFormat.table
+        return self.query is not None or not out.is_terminal
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG_NAME} {installed_version(PROG_NAME)}")
+        raise typer.Exit
+
+
+def _query(expression: str | None) -> ParsedResult | None:
+    if expression is None:
+        return None
+    try:
+        return compile_query(expression)
+    except BadQuery as err:
+        raise typer.BadParameter(str(err), param_hint="--query") from err
 
 
 @app.callback()
@@ -83,8 +113,29 @@ def _global_options(
     ] = None,
     output: Annotated[
         OutputFormat | None,
-        typer.Option(help="json or table (default: table on a terminal, json when piped)."),
+        typer.Option(
+            help="json, table or text (default: table on a terminal, json when piped or "
+            "with --query); text is tab-separated, as the AWS CLI's."
+        ),
     ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            help="JMESPath expression applied to the JSON output, as the AWS CLI's "
+            "(--query Status).",
+            metavar="JMESPATH",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Log every AWS request and response (botocore) to stderr."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
     local: Annotated[
         bool,
         typer.Option(
@@ -116,7 +167,16 @@ def _global_options(
 ) -> None:
     faults = tuple(inject_fault or ())
     options = Options(region, profile, endpoint_url, state_machine_arn, stack_name, local, faults)
-    ctx.obj = State(options, output)
+    compiled = _query(query)
+    if compiled is not None and output is OutputFormat.table:
+        raise typer.BadParameter(
+            "selects from the JSON output: use it with --output json or text",
+            param_hint="--query",
+        )
+    ctx.obj = State(options, output, compiled)
+    ctx.with_resource(shaped(compiled, text=output is OutputFormat.text))
+    if debug:
+        ctx.with_resource(wire_log_to_stderr())
 
 
 def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
@@ -142,7 +202,11 @@ def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
 
 InstanceOption = Annotated[
     str | None,
-    typer.Option("--instance-id", help="The instance (with --local: the demo server by default)."),
+    typer.Option(
+        "--instance-id",
+        help="The instance: its id, or its Name tag when one instance has that name "
+        "(with --local: the demo server by default).",
+    ),
 ]
 SetOption = Annotated[
     str | None, typer.Option("--snapshot-set-id", help="Restore exactly this snapshot set.")
@@ -176,7 +240,7 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 def _instance(target: Target, given: str | None) -> str:
     if given:
-        return given
+        return target.instance_id(given)
     if target.demo_instance_id:
         return target.demo_instance_id
     raise CliError("--instance-id is required", 2)
@@ -261,8 +325,39 @@ def plan(
             exclude_boot_volume,
             DryRun=True,
         )
-        record = follow(target, target.start(request), Console(stderr=True, quiet=True))
+        try:
+            execution_arn = target.start(request)
+        except StackNotDeployed as missing:
+            _plan_from_ec2(state, target, request, str(missing), out, err)
+            return
+        record = follow(target, execution_arn, Console(stderr=True, quiet=True))
         _finish(state, target, record, out, err)
+
+
+def _plan_from_ec2(
+    state: State, target: Target, request: dict[str, Any], missing: str, out: Console, err: Console
+) -> None:
+    """Without the stack: the set a restore would choose, and its snapshots, read from EC2 alone
+    (the dry run's checks by the state machine's tasks do not run)."""
+    facts = instance_facts(describe_instance(target.ec2, request["InstanceId"]))
+    chosen = find_snapshot_set(target.ec2, RestoreRequest.parse(request), facts)
+    note = f"set chosen from EC2 alone, no dry run: {missing}"
+    document = {
+        "InstanceId": facts.instance_id,
+        "DryRun": True,
+        "Checked": "EC2 only",
+        **chosen.model_dump(mode="json", by_alias=True),
+    }
+    err.print(note, highlight=False)
+    if state.as_json(out):
+        render.print_json(out, document)
+        return
+    out.print(
+        f"Snapshot set {chosen.snapshot_set_id} (taken {render.when_text(chosen.created_at)})",
+        highlight=False,
+    )
+    for member in chosen.members:
+        out.print(f"  {member.device:<12} {member.snapshot_id}", highlight=False)
 
 
 def _interactive() -> bool:
@@ -306,7 +401,9 @@ def _progress_console(
         if state.as_json(out):
             render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
         else:
-            out.print(f"Follow it with: vss-restore status {execution_arn}", highlight=False)
+            out.print(
+                f"Follow it with: {_again(state, 'watch', _name(execution_arn))}", highlight=False
+            )
         return None
     # Locally the emulator ends with the command: the execution always runs to its end.
     return err if wait else Console(stderr=True, quiet=True)
@@ -349,19 +446,87 @@ def restore(
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is not None:
-            _finish(state, target, follow(target, execution_arn, shown), out, err)
+            _finish(state, target, _follow(state, target, execution_arn, shown), out, err)
+
+
+ExecutionArgument = Annotated[
+    str, typer.Argument(help="The execution: its ARN, or its name.", metavar="EXECUTION")
+]
+
+
+def _name(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+def _again(state: State, command: str, execution: str) -> str:
+    """The command line that reaches the same account, Region and stack as this one."""
+    options = state.options
+    given = {
+        "--profile": options.profile,
+        "--region": options.region,
+        "--endpoint-url": options.endpoint_url,
+        "--stack-name": options.stack_name,
+        "--state-machine-arn": options.state_machine_arn,
+    }
+    words = [PROG_NAME]
+    for flag, value in given.items():
+        if value:
+            words += [flag, value]
+    return shlex.join([*words, command, execution])
+
+
+def _follow(
+    state: State,
+    target: Target,
+    execution_arn: str,
+    shown: Console,
+    follower: Callable[[Target, str, Console], ExecutionRecord] = follow,
+) -> ExecutionRecord:
+    """Follow the execution to its end; Ctrl-C stops following, never the execution."""
+    try:
+        return follower(target, execution_arn, shown)
+    except KeyboardInterrupt:
+        if target.local:
+            message = (
+                "Interrupted. With --local the emulator ends with this command, and the "
+                "execution with it."
+            )
+        else:
+            name = _name(execution_arn)
+            message = (
+                f"Interrupted: execution {name} was NOT stopped; it goes on in AWS.\n"
+                f"  Follow it:   {_again(state, 'watch', name)}\n"
+                f"  Its status:  {_again(state, 'status', name)}"
+            )
+        raise CliError(message, 130) from None
 
 
 @app.command()
 @_fails_cleanly
-def status(
-    ctx: typer.Context, execution_arn: Annotated[str, typer.Argument(help="Execution ARN.")]
-) -> None:
+def status(ctx: typer.Context, execution: ExecutionArgument) -> None:
     """An execution's status, current state, and its report or named error."""
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
-        _finish(state, target, target.record(execution_arn), out, err)
+        _finish(state, target, target.record(execution), out, err)
+
+
+@app.command()
+@_fails_cleanly
+def watch(ctx: typer.Context, execution: ExecutionArgument) -> None:
+    """Follow a running execution to its end, then print its report (as restore --wait)."""
+    state: State = ctx.obj
+    out, err = _consoles()
+    with open_target(state.options) as target:
+        record = target.record(execution)
+        fleet = record.name.startswith("fleet-")  # started by fleet-restore
+        if not record.finished:
+            err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
+            record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
+    if fleet:
+        _fleet_finish(state, record, out, err)
+    else:
+        _finish(state, target, record, out, err)
 
 
 @app.command()
@@ -405,7 +570,7 @@ def _write_html(record: ExecutionRecord, path: Path, err: Console) -> None:
 @_fails_cleanly
 def report(
     ctx: typer.Context,
-    execution_arn: Annotated[str, typer.Argument(help="Execution ARN.")],
+    execution: ExecutionArgument,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
@@ -415,7 +580,7 @@ def report(
     out, err = _consoles()
     html = _writable(html)
     with open_target(state.options) as target:
-        record = target.record(execution_arn)
+        record = target.record(execution)
     if html is not None:
         _write_html(record, html, err)
     runs = record.timeline()
@@ -529,7 +694,7 @@ def drill(
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is not None:
-            _finish(state, target, follow(target, execution_arn, shown), out, err)
+            _finish(state, target, _follow(state, target, execution_arn, shown), out, err)
 
 
 @app.command()
@@ -632,7 +797,7 @@ def fleet_restore(
     out, err = _consoles()
     with open_target(state.options) as target:
         request = _fleet_request(
-            instance_ids,
+            [_instance(target, i) for item in instance_ids or [] for i in item.split(",") if i],
             tag,
             waves,
             MaxConcurrency=max_concurrency,
@@ -647,7 +812,12 @@ def fleet_restore(
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:
             return
-        record = follow_fleet(target, execution_arn, shown)
+        record = _follow(state, target, execution_arn, shown, follow_fleet)
+    _fleet_finish(state, record, out, err)
+
+
+def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Console) -> None:
+    """Print a fleet's outcome and exit with the documented code."""
     report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
     if state.as_json(out):
         render.print_json(
@@ -679,5 +849,15 @@ def _fleet_confirmation(target: Target, request: dict[str, Any]) -> str:
     )
 
 
+@app.command()
+def completion(
+    shell: Annotated[Shells, typer.Argument(help="The shell to complete in.")],
+) -> None:
+    """Print the shell completion script (bash, zsh, fish or powershell); see docs/cli.md."""
+    complete_var = f"_{PROG_NAME.replace('-', '_').upper()}_COMPLETE"
+    typer.echo(get_completion_script(prog_name=PROG_NAME, complete_var=complete_var, shell=shell))
+
+
 def main() -> None:
+    completion_init()  # the shells `completion` prints scripts for answer through these
     app()

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from vss_restore.cli.structured import as_text, shape
 from vss_restore.executions import ExecutionRecord, StateRun
 from vss_restore.report import error_message
 
@@ -28,7 +29,12 @@ RUN_MARK = {
 
 
 def print_json(console: Console, document: Any) -> None:
-    console.print_json(json.dumps(document, default=str), highlight=False)
+    """The command's document, as ``--query`` and ``--output json|text`` shape it."""
+    document, text = shape(document)
+    if text:
+        console.file.write(as_text(document) + "\n")  # as is: rich would expand the tabs
+    else:
+        console.print_json(json.dumps(document, default=str), highlight=False)
 
 
 def named_error(record: ExecutionRecord) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -10,10 +11,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import ClientError
+import botocore
+from botocore.exceptions import ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
@@ -23,6 +26,8 @@ from vss_restore.executions import (
     executions_of_instance,
     fetch_record,
 )
+from vss_restore.fleet import execution_arn
+from vss_restore.instance import instances_named
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -45,6 +50,18 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+class StackNotDeployed(CliError):
+    """The command needs the restore state machine, and no stack or ARN names one."""
+
+    def __init__(self, stack: str, region: str | None) -> None:
+        super().__init__(
+            f"the stack {stack} is not deployed in {region} (CloudFormation has no stack of "
+            "that name), and this command needs its restore state machine: deploy the stack, "
+            f"or pass --stack-name NAME or --state-machine-arn ARN (or set {STATE_MACHINE_ARN_ENV})",
+            2,
+        )
+
+
 @dataclass(frozen=True)
 class Options:
     region: str | None = None
@@ -61,7 +78,8 @@ class Options:
 class Target:
     sfn: SFNClient
     ec2: EC2Client
-    state_machine_arn: str
+    # Looked up when a command first needs it: reading EC2 alone needs no stack.
+    find_state_machine: Callable[[], str]
     archive: LocalArchive | None = None
     demo_instance_id: str | None = None
     poll_seconds: float = 2.0
@@ -73,6 +91,42 @@ class Target:
     @property
     def local(self) -> bool:
         return self.archive is not None
+
+    @cached_property
+    def state_machine_arn(self) -> str:
+        return self.find_state_machine()
+
+    def execution_arn(self, given: str) -> str:
+        """An execution by its ARN, or by its name (a fleet's starts with ``fleet-``)."""
+        if given.startswith("arn:"):
+            return given
+        machine = self.fleet_state_machine() if given.startswith("fleet-") else None
+        return execution_arn(machine or self.state_machine_arn, given)
+
+    def instance_id(self, given: str) -> str:
+        """An instance by its id, or by the value of its Name tag (one instance only).
+
+        Whatever starts with ``i-`` is an id, and a malformed one is refused as such."""
+        if given.startswith("i-"):
+            return given
+        matches = instances_named(self.ec2, given)
+        if not matches:
+            raise CliError(
+                f"InstanceNotFound: no instance is named {given!r} (tag Name) in this account "
+                "and region, and it is not an instance id (i-...)",
+                2,
+            )
+        if len(matches) > 1:
+            listed = "; ".join(
+                f"{i['InstanceId']} ({i['State']['Name']}, launched {i['LaunchTime'].isoformat()})"
+                for i in matches
+            )
+            raise CliError(
+                f"{len(matches)} instances are named {given!r}: {listed}. "
+                "Pass the one you mean by its id.",
+                2,
+            )
+        return str(matches[0]["InstanceId"])
 
     def start(self, request: dict[str, Any]) -> str:
         return self.sfn.start_execution(
@@ -93,7 +147,9 @@ class Target:
             stateMachineArn=arn, name=f"fleet-{uuid.uuid4().hex[:12]}", input=json.dumps(request)
         )["executionArn"]
 
-    def record(self, execution_arn: str) -> ExecutionRecord:
+    def record(self, execution: str) -> ExecutionRecord:
+        """An execution, given by its ARN or its name."""
+        execution_arn = self.execution_arn(execution)
         try:
             return fetch_record(self.sfn, execution_arn)
         except ClientError as err:
@@ -119,8 +175,12 @@ class Target:
         return sorted(found.values(), key=lambda r: r.started_at, reverse=True)[:limit]
 
 
+def _stack_name(options: Options) -> str:
+    return options.stack_name or os.environ.get(STACK_NAME_ENV) or DEFAULT_STACK_NAME
+
+
 def _stack_output(session: boto3.Session, options: Options, key: str) -> str | None:
-    stack = options.stack_name or os.environ.get(STACK_NAME_ENV) or DEFAULT_STACK_NAME
+    stack = _stack_name(options)
     cloudformation = session.client("cloudformation", endpoint_url=options.endpoint_url)
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
@@ -132,24 +192,62 @@ def _stack_output(session: boto3.Session, options: Options, key: str) -> str | N
     return next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), None)
 
 
-@contextmanager
-def aws_target(options: Options) -> Iterator[Target]:
-    session = boto3.Session(profile_name=options.profile, region_name=options.region)
+def _known_regions(session: boto3.Session) -> set[str]:
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition)
+    }
+
+
+def aws_session(options: Options) -> boto3.Session:
+    """The profile and Region to use; a missing profile or an unknown Region is named as such
+    before any call is made (rather than a failed connection to a host that does not exist)."""
+    try:
+        session = boto3.Session(profile_name=options.profile, region_name=options.region)
+        region = session.region_name
+    except ProfileNotFound as err:
+        raise CliError(
+            f"no profile named {err.kwargs['profile']!r} in your AWS config files "
+            "(~/.aws/config, ~/.aws/credentials): check --profile or AWS_PROFILE "
+            "(`aws configure list-profiles` lists them)",
+            2,
+        ) from err
+    if not region:
+        raise CliError(
+            "no AWS Region: pass --region, or set AWS_REGION or your profile's region", 2
+        )
+    known = _known_regions(session)
+    # A custom endpoint (an emulator, a VPC endpoint) may use any region name.
+    if options.endpoint_url is None and region not in known:
+        close = difflib.get_close_matches(region, sorted(known), n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise CliError(
+            f"unknown AWS Region {region!r} (not one botocore {botocore.__version__} knows; "
+            f"a newer boto3 knows newer Regions).{hint}",
+            2,
+        )
+    return session
+
+
+def _restore_state_machine(session: boto3.Session, options: Options) -> str:
     arn = (
         options.state_machine_arn
         or os.environ.get(STATE_MACHINE_ARN_ENV)
         or _stack_output(session, options, "StateMachineArn")
     )
     if not arn:
-        raise CliError(
-            "no state machine: pass --state-machine-arn, set "
-            f"{STATE_MACHINE_ARN_ENV}, or deploy the stack (its StateMachineArn output is read)",
-            2,
-        )
+        raise StackNotDeployed(_stack_name(options), session.region_name)
+    return arn
+
+
+@contextmanager
+def aws_target(options: Options) -> Iterator[Target]:
+    session = aws_session(options)
     yield Target(
         sfn=session.client("stepfunctions", endpoint_url=options.endpoint_url),
         ec2=session.client("ec2", endpoint_url=options.endpoint_url),
-        state_machine_arn=arn,
+        find_state_machine=lambda: _restore_state_machine(session, options),
         fleet_state_machine=lambda: (
             os.environ.get(FLEET_STATE_MACHINE_ARN_ENV)
             or _stack_output(session, options, "FleetStateMachineArn")
@@ -157,7 +255,7 @@ def aws_target(options: Options) -> Iterator[Target]:
     )
 
 
-class _CurrentStderr:
+class CurrentStderr:
     """Whatever ``sys.stderr`` is when a record is written."""
 
     def write(self, text: str) -> int:
@@ -175,7 +273,7 @@ def _task_logs_to_stderr() -> None:
     for handler in task_logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             # Not setStream: it flushes the old stream, which a finished command may have closed.
-            handler.stream = _CurrentStderr()
+            handler.stream = CurrentStderr()
 
 
 @contextmanager
@@ -206,7 +304,7 @@ def local_target(options: Options) -> Iterator[Target]:
         yield Target(
             sfn=boto3.client("stepfunctions", region_name=engine.region),
             ec2=ec2,
-            state_machine_arn=engine.state_machine_arn,
+            find_state_machine=lambda: engine.state_machine_arn,
             archive=LocalArchive(default_archive_dir()),
             demo_instance_id=instance_id,
             poll_seconds=0.05,
@@ -222,8 +320,7 @@ def open_ec2(options: Options) -> Iterator[EC2Client]:
         with local_target(options) as target:
             yield target.ec2
         return
-    session = boto3.Session(profile_name=options.profile, region_name=options.region)
-    yield session.client("ec2", endpoint_url=options.endpoint_url)
+    yield aws_session(options).client("ec2", endpoint_url=options.endpoint_url)
 
 
 def open_target(options: Options) -> Any:
