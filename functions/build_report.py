@@ -42,6 +42,8 @@ class Document(Model):
     running: dict[str, datetime] = Field(default_factory=dict, alias="Running")
     finalized: dict[str, Any] = Field(default_factory=dict, alias="Finalized")
     finalize_error: dict[str, Any] | None = Field(default=None, alias="FinalizeError")
+    initialized: dict[str, datetime] = Field(default_factory=dict, alias="Initialized")
+    initialization_error: dict[str, Any] | None = Field(default=None, alias="InitializationError")
 
 
 @task
@@ -65,4 +67,7 @@ def handler(event: dict[str, Any]) -> RestoreReport:
         replaced_volumes=str(doc.finalized.get("ReplacedVolumes", "kept")),
         power_state=power_state(describe_instance(clients.ec2(), doc.request.instance_id)),
         warnings=warnings,
+        initialization_rate=doc.request.initialization_rate,
+        initialized_at=doc.initialized.get("InitializedAt"),
+        initialization_error=doc.initialization_error,
     )

@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
-from vss_restore.models import ChosenSet, CreatedVolume, ReportVolume, RestorePlan, RestoreReport
+from vss_restore.initialization import FAST_SNAPSHOT_RESTORE, estimate_seconds
+from vss_restore.models import (
+    ChosenSet,
+    CreatedVolume,
+    ReportVolume,
+    RestorePlan,
+    RestoreReport,
+    VolumeInitialization,
+    VolumeSpec,
+)
 
 
 def downtime_seconds(
@@ -17,6 +26,57 @@ def downtime_seconds(
     if stop_requested_at is None or running_at is None:
         return None
     return round((running_at - stop_requested_at).total_seconds(), 3)
+
+
+def volume_initialization(spec: VolumeSpec) -> VolumeInitialization:
+    """How the spec's volume initializes, and the estimate of how long it takes."""
+    return VolumeInitialization(
+        mode=spec.initialization,
+        rate_mibps=spec.initialization_rate,
+        estimated_seconds=estimate_seconds(
+            spec.size, spec.initialization, spec.initialization_rate
+        ),
+    )
+
+
+def full_performance(
+    plan: RestorePlan,
+    started_at: datetime,
+    back_at: datetime | None,
+    initialized_at: datetime | None,
+) -> tuple[float | None, str | None]:
+    """(seconds from ``started_at`` to full performance, "Measured" or "Estimated").
+
+    Measured when EBS reported every volume initialized at ``initialized_at``; otherwise the
+    time the instance was back (``back_at``) plus the slowest volume's estimate, which errs
+    long (volumes begin to initialize when created, before the instance stops).
+    """
+    if initialized_at is not None:
+        return round((initialized_at - started_at).total_seconds(), 3), "Measured"
+    if back_at is None or not plan.volumes:
+        return None, None
+    slowest = max(volume_initialization(s).estimated_seconds for s in plan.volumes)
+    return round((back_at - started_at).total_seconds() + slowest, 3), "Estimated"
+
+
+def initialization_warnings(
+    plan: RestorePlan, initialization_rate: int | None, error: dict[str, Any] | None
+) -> list[str]:
+    """What the report says about initialization: FSR chosen over the rate, a wait given up."""
+    warnings = [
+        f"{s.device}: {s.snapshot_id} has fast snapshot restore enabled in "
+        f"{s.availability_zone}: created with it, without InitializationRate {initialization_rate} "
+        "(a rate would have replaced fast snapshot restore)"
+        for s in plan.volumes
+        if initialization_rate is not None and s.initialization == FAST_SNAPSHOT_RESTORE
+    ]
+    if error:
+        name, message = error_message(error)
+        warnings.append(
+            "the restore is complete, but the volumes were not seen fully initialized "
+            f"({name}: {message}); they reach full performance when EBS has loaded every block"
+        )
+    return warnings
 
 
 def build_report(
@@ -32,8 +92,16 @@ def build_report(
     replaced_volumes: str,
     power_state: str,
     warnings: list[str],
+    initialization_rate: int | None = None,
+    initialized_at: datetime | None = None,
+    initialization_error: dict[str, Any] | None = None,
 ) -> RestoreReport:
     new_ids = {c.device: c.volume_id for c in created or []}
+    seconds, basis = (
+        (None, None)
+        if dry_run
+        else full_performance(plan, started_at, running_at or finished_at, initialized_at)
+    )
     return RestoreReport(
         instance_id=plan.instance_id,
         snapshot_set_id=plan.snapshot_set_id,
@@ -44,6 +112,7 @@ def build_report(
                 snapshot_id=s.snapshot_id,
                 new_volume_id=new_ids.get(s.device),
                 replaced_volume_id=s.replaced_volume_id,
+                initialization=volume_initialization(s),
             )
             for s in plan.volumes
         ],
@@ -54,7 +123,12 @@ def build_report(
         skipped_sets=chosen.skipped,
         replaced_volumes="untouched" if dry_run else replaced_volumes,
         power_state=power_state,
-        warnings=warnings,
+        warnings=[
+            *warnings,
+            *initialization_warnings(plan, initialization_rate, initialization_error),
+        ],
+        full_performance_seconds=seconds,
+        full_performance_basis=basis,
     )
 
 
