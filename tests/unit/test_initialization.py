@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
 from tests.unit.test_planning import EXECUTION, all_originals, chosen, facts, member
+from vss_restore.definition import Limits, definition_path
 from vss_restore.errors import InvalidRequest
 from vss_restore.initialization import (
     ASSUMED_DEFAULT_RATE_MIBPS,
@@ -291,3 +293,57 @@ def test_require_sdk_support_names_the_field_when_boto3_predates_the_rate() -> N
     # THEN
     assert caught.value.field == "WaitForInitialization"
     assert "does not know" in caught.value.reason
+
+
+# --- the definition --------------------------------------------------------------------------
+
+
+def states() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(definition_path().read_text())
+    return dict(document["States"])
+
+
+def test_definition_waits_for_initialization_only_when_the_request_asks() -> None:
+    # GIVEN the restore machine
+    machine = states()
+
+    # WHEN / THEN both ways out of the restart lead to the choice, which reads the request
+    assert machine["WaitStatusChecks"]["Next"] == "ShouldWaitForInitialization"
+    assert machine["PowerOnAfterRestore"]["Default"] == "ShouldWaitForInitialization"
+    choice = machine["ShouldWaitForInitialization"]
+    assert choice["Choices"] == [
+        {
+            "Variable": "$.Request.WaitForInitialization",
+            "BooleanEquals": True,
+            "Next": "WaitVolumesInitialized",
+        }
+    ]
+    assert choice["Default"] == "FinalizeReplacedVolumes"
+
+
+def test_definition_never_rolls_back_when_waiting_for_initialization_fails() -> None:
+    # GIVEN the wait
+    wait = states()["WaitVolumesInitialized"]
+
+    # WHEN / THEN every failure is kept for the report and the restore goes on to finalize
+    assert wait["Catch"] == [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.InitializationError",
+            "Next": "FinalizeReplacedVolumes",
+        }
+    ]
+    assert wait["Next"] == "FinalizeReplacedVolumes"
+    assert wait["Parameters"]["TimeoutSeconds"] == "${InitializationTimeoutSeconds}"
+    assert wait["Parameters"]["Created.$"] == "$.Prepared.Created"
+
+
+def test_definition_gives_plan_restore_the_requested_rate() -> None:
+    # GIVEN / WHEN / THEN
+    parameters = states()["PlanRestore"]["Parameters"]
+    assert parameters["InitializationRate.$"] == "$.Request.InitializationRate"
+
+
+def test_initialization_limit_covers_a_tebibyte_at_the_lowest_rate() -> None:
+    # GIVEN / WHEN / THEN: 1 TiB at 100 MiB/s
+    assert Limits().InitializationTimeoutSeconds >= estimate_seconds(1024, "ProvisionedRate", 100)
