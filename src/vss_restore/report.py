@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
 from vss_restore.initialization import FAST_SNAPSHOT_RESTORE, estimate_seconds
@@ -44,7 +44,7 @@ def full_performance(
     started_at: datetime,
     back_at: datetime | None,
     initialized_at: datetime | None,
-) -> tuple[float | None, str | None]:
+) -> tuple[float | None, Literal["Measured", "Estimated"] | None]:
     """(seconds from ``started_at`` to full performance, "Measured" or "Estimated").
 
     Measured when EBS reported every volume initialized at ``initialized_at``; otherwise the

@@ -68,3 +68,19 @@ def test_describe_volume_status_shows_modelled_progress_when_simulated(
     # WHEN model time passes / THEN half-way it is 50 % with 51 s left, then complete
     assert details_at(51.2) == (50, 51)
     assert details_at(102.4) == (100, 0)
+
+
+def test_initialized_at_is_available_at_plus_the_modelled_duration(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a 10 GiB volume at 200 MiB/s (51.2 s) that became available at model time 30
+    source = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    volume_id = ec2.create_volume(
+        AvailabilityZone=AZ, SnapshotId=snapshot_id, Size=10, VolumeInitializationRate=200
+    )["VolumeId"]
+    model = SimulatedInitialization(lambda: 0.0, {volume_id: 30.0}.get)
+
+    # WHEN / THEN (a volume the simulation did not create has no such time)
+    assert model.initialized_at(engine.region, volume_id) == 81.2
+    assert model.initialized_at(engine.region, source) is None

@@ -6,7 +6,8 @@ restore's own estimate assumes (``vss_restore.initialization.estimate_seconds``)
 snapshot restore at once, a provisioned rate at that rate, the default at the assumed
 default rate. ``DescribeVolumeStatus`` shows the progress (and, for a provisioned rate, the
 time left) at the model clock's now, so ``WaitForInitialization`` waits as long as the model
-says. A benchmark reads ``seconds_to_initialize`` for the same figure.
+says. A benchmark reads ``initialized_at`` (modelled time each restored volume is fully
+initialized) or ``seconds_to_initialize`` for the same figure.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ class SimulatedInitialization:
     def hooks(self) -> list[tuple[str, Any]]:
         return [("after-call.ec2.DescribeVolumeStatus", self.view_volume_status)]
 
+    def initialized_at(self, region: str, volume_id: str) -> float | None:
+        """The modelled time the volume is fully initialized (None: not created here)."""
+        volume = ec2_backends[DEFAULT_ACCOUNT_ID][region].volumes.get(volume_id)
+        started = self._available_at(volume_id)
+        if volume is None or started is None:
+            return None
+        return started + _duration(volume)
+
     def view_volume_status(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         now = self._now()
         backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
@@ -68,13 +77,19 @@ class SimulatedInitialization:
             if details is None or volume is None:
                 continue
             rate = getattr(volume, "volume_initialization_rate", None)
-            duration = seconds_to_initialize(
-                int(volume.size), rate, bool(getattr(volume, "fast_restored", False))
-            )
             started = self._available_at(volume.id)
             if started is None:
                 started = self._first_seen.setdefault(volume.id, now)
-            progress, left = progress_at(now - started, duration)
+            progress, left = progress_at(now - started, _duration(volume))
             details["Progress"] = progress
             if rate:
                 details["EstimatedTimeToCompleteInSeconds"] = left
+
+
+def _duration(volume: Any) -> float:
+    """``seconds_to_initialize`` of one of moto's volumes, with what the emulator recorded."""
+    return seconds_to_initialize(
+        int(volume.size),
+        getattr(volume, "volume_initialization_rate", None),
+        bool(getattr(volume, "fast_restored", False)),
+    )
