@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_ec2 import EC2Client
 
-    from vss_restore.models import CreatedVolume
+    from vss_restore.models import CreatedVolume, VolumeSpec
 
 InitializationMode = Literal["FastSnapshotRestore", "ProvisionedRate", "Default"]
 FAST_SNAPSHOT_RESTORE: InitializationMode = "FastSnapshotRestore"
@@ -103,6 +103,26 @@ def fast_restored_snapshots(
         for item in page.get("FastSnapshotRestores", [])
         if item.get("State") == "enabled" and item.get("AvailabilityZone") == availability_zone
     )
+
+
+def missed_fast_restore(
+    ec2: EC2Client, planned: Sequence[VolumeSpec], created: Sequence[CreatedVolume]
+) -> set[str]:
+    """Devices planned for fast snapshot restore whose volume EC2 made without it.
+
+    EC2 says so in ``FastRestored`` (false when the snapshot's volume creation credits had
+    run out); a volume that does not say is taken as planned.
+    """
+    fast = {s.device for s in planned if s.initialization == FAST_SNAPSHOT_RESTORE}
+    devices = {c.volume_id: c.device for c in created if c.device in fast}
+    if not devices:
+        return set()
+    found = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": sorted(devices)}])
+    return {
+        devices[v["VolumeId"]]
+        for v in found["Volumes"]
+        if v["VolumeId"] in devices and v.get("FastRestored") is False
+    }
 
 
 def require_sdk_support(ec2: EC2Client, field: str) -> None:

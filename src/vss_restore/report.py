@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
 from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
-from vss_restore.initialization import FAST_SNAPSHOT_RESTORE, estimate_seconds
+from vss_restore.initialization import DEFAULT, FAST_SNAPSHOT_RESTORE, estimate_seconds
 from vss_restore.models import (
     ChosenSet,
     CreatedVolume,
@@ -59,16 +60,47 @@ def full_performance(
     return round((back_at - started_at).total_seconds() + slowest, 3), "Estimated"
 
 
+def as_created(plan: RestorePlan, missed_fast_restore: Collection[str]) -> RestorePlan:
+    """The plan with each device of ``missed_fast_restore`` initializing at the default rate.
+
+    A volume planned for fast snapshot restore that EC2 created without it (the snapshot's
+    volume creation credits had run out) loads lazily like any other.
+    """
+    return plan.model_copy(
+        update={
+            "volumes": [
+                s.model_copy(update={"initialization": DEFAULT})
+                if s.device in missed_fast_restore
+                else s
+                for s in plan.volumes
+            ]
+        }
+    )
+
+
 def initialization_warnings(
-    plan: RestorePlan, initialization_rate: int | None, error: dict[str, Any] | None
+    plan: RestorePlan,
+    initialization_rate: int | None,
+    error: dict[str, Any] | None,
+    missed_fast_restore: Collection[str] = frozenset(),
 ) -> list[str]:
-    """What the report says about initialization: FSR chosen over the rate, a wait given up."""
+    """What the report says about initialization: FSR chosen over the rate, FSR that did not
+    happen, a wait given up. ``plan`` is the plan as planned."""
     warnings = [
         f"{s.device}: {s.snapshot_id} has fast snapshot restore enabled in "
         f"{s.availability_zone}: created with it, without InitializationRate {initialization_rate} "
         "(a rate would have replaced fast snapshot restore)"
         for s in plan.volumes
-        if initialization_rate is not None and s.initialization == FAST_SNAPSHOT_RESTORE
+        if initialization_rate is not None
+        and s.initialization == FAST_SNAPSHOT_RESTORE
+        and s.device not in missed_fast_restore
+    ]
+    warnings += [
+        f"{s.device}: created without fast snapshot restore although {s.snapshot_id} has it "
+        f"enabled in {s.availability_zone} (no volume creation credit was left): it "
+        "initializes at the default rate"
+        for s in plan.volumes
+        if s.device in missed_fast_restore
     ]
     if error:
         name, message = error_message(error)
@@ -95,12 +127,14 @@ def build_report(
     initialization_rate: int | None = None,
     initialized_at: datetime | None = None,
     initialization_error: dict[str, Any] | None = None,
+    missed_fast_restore: Collection[str] = frozenset(),
 ) -> RestoreReport:
     new_ids = {c.device: c.volume_id for c in created or []}
+    created_as = as_created(plan, missed_fast_restore)
     seconds, basis = (
         (None, None)
         if dry_run
-        else full_performance(plan, started_at, running_at or finished_at, initialized_at)
+        else full_performance(created_as, started_at, running_at or finished_at, initialized_at)
     )
     return RestoreReport(
         instance_id=plan.instance_id,
@@ -114,7 +148,7 @@ def build_report(
                 replaced_volume_id=s.replaced_volume_id,
                 initialization=volume_initialization(s),
             )
-            for s in plan.volumes
+            for s in created_as.volumes
         ],
         started_at=started_at,
         finished_at=finished_at,
@@ -125,7 +159,9 @@ def build_report(
         power_state=power_state,
         warnings=[
             *warnings,
-            *initialization_warnings(plan, initialization_rate, initialization_error),
+            *initialization_warnings(
+                plan, initialization_rate, initialization_error, missed_fast_restore
+            ),
         ],
         full_performance_seconds=seconds,
         full_performance_basis=basis,

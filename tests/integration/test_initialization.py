@@ -162,3 +162,32 @@ def test_drill_creates_every_clone_volume_at_the_requested_rate(
     assert len(report["Volumes"]) == 4
     for line in report["Volumes"]:
         assert volume(ec2, line["CloneVolumeId"])["VolumeInitializationRate"] == 150, line
+
+
+def test_restore_reports_the_default_rate_when_fast_snapshot_restore_had_no_credit_left(
+    ec2: EC2Client, vss_set: VssSetFactory, restore: RestoreRunner, instance_with_volumes: str
+) -> None:
+    # GIVEN xvdf's snapshot (200 GiB: 5 credits) has fast snapshot restore, all credits spent
+    snapshots = vss_set("set-1", hours_ago=1)
+    zone = ec2.describe_instances(InstanceIds=[instance_with_volumes])["Reservations"][0][
+        "Instances"
+    ][0]["Placement"]["AvailabilityZone"]
+    ec2.enable_fast_snapshot_restores(
+        AvailabilityZones=[zone], SourceSnapshotIds=[snapshots["xvdf"]]
+    )
+    spent = [
+        ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshots["xvdf"])["VolumeId"]
+        for _ in range(5)
+    ]
+    assert all(volume(ec2, v)["FastRestored"] for v in spent)
+
+    # WHEN the restore runs (planned: fast snapshot restore for xvdf)
+    report = restore().report
+
+    # THEN EC2 made xvdf's volume without it, and the report says it loads at the default rate
+    line = next(v for v in report["Volumes"] if v["Device"] == "xvdf")
+    assert volume(ec2, line["NewVolumeId"])["FastRestored"] is False
+    assert line["Initialization"]["Mode"] == "Default"
+    assert line["Initialization"]["EstimatedSeconds"] > 0
+    (warning,) = report["Warnings"]
+    assert warning.startswith("xvdf: created without fast snapshot restore")

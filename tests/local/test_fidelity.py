@@ -849,3 +849,20 @@ def test_run_instances_fails_with_invalid_parameter_value_when_a_mapping_rate_is
     # THEN nothing was launched
     assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert _volume_ids(ec2) == volumes_before
+
+
+def test_volume_is_not_fast_restored_when_the_snapshots_credits_are_used_up(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN fast snapshot restore on a 512 GiB snapshot: MAX(1, MIN(10, 1024 / 512)) = 2 credits
+    source = ec2.create_volume(AvailabilityZone=AZ, Size=512)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    ec2.enable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+
+    # WHEN three volumes are created from it
+    made = [
+        ec2.create_volume(AvailabilityZone=AZ, SnapshotId=snapshot_id)["VolumeId"] for _ in range(3)
+    ]
+
+    # THEN the first two took a credit each and the third came without fast snapshot restore
+    assert [volume(ec2, v)["FastRestored"] for v in made] == [True, True, False]

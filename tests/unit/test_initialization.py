@@ -25,7 +25,12 @@ from vss_restore.initialization import (
 )
 from vss_restore.models import RestoreRequest
 from vss_restore.planning import plan_restore
-from vss_restore.report import full_performance, initialization_warnings, volume_initialization
+from vss_restore.report import (
+    as_created,
+    full_performance,
+    initialization_warnings,
+    volume_initialization,
+)
 from vss_restore.volumes import create_volume_kwargs
 
 INSTANCE_ID = "i-0123456789abcdef0"
@@ -347,3 +352,31 @@ def test_definition_gives_plan_restore_the_requested_rate() -> None:
 def test_initialization_limit_covers_a_tebibyte_at_the_lowest_rate() -> None:
     # GIVEN / WHEN / THEN: 1 TiB at 100 MiB/s
     assert Limits().InitializationTimeoutSeconds >= estimate_seconds(1024, "ProvisionedRate", 100)
+
+
+def test_as_created_turns_a_missed_fast_restore_into_default_initialization() -> None:
+    # GIVEN a plan with xvdf on fast snapshot restore, which EC2 could not give it
+    plan = plan_with(None, {"snap-xvdf"})
+
+    # WHEN
+    created = as_created(plan, {"xvdf"})
+
+    # THEN xvdf initializes at the default rate; the root is as planned
+    modes = {s.device: s.initialization for s in created.volumes}
+    assert modes == {"/dev/sda1": "Default", "xvdf": "Default"}
+    assert volume_initialization(created.volumes[1]).estimated_seconds == estimate_seconds(
+        200, "Default", None
+    )
+    assert {s.device: s.initialization for s in plan.volumes}["xvdf"] == "FastSnapshotRestore"
+
+
+def test_initialization_warnings_say_fast_restore_did_not_happen_when_missed() -> None:
+    # GIVEN a rate was asked for; xvdf was planned for FSR but made without it
+    plan = plan_with(200, {"snap-xvdf"})
+
+    # WHEN
+    warnings = initialization_warnings(plan, 200, None, {"xvdf"})
+
+    # THEN one warning, about the missed fast restore (not about the rate it did not get)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("xvdf: created without fast snapshot restore")

@@ -25,9 +25,9 @@ each has its own test. Only the local engine installs them; product code never s
   (``InvalidParameterValue``) and keep the rate on the volume (moto drops it);
   ``Enable``/``Disable``/``DescribeFastSnapshotRestores`` keep fast snapshot restore per
   snapshot and zone (moto has none), and a volume created from an ``enabled`` one in its
-  zone without a rate is ``FastRestored``; ``DescribeVolumeStatus`` (moto has none) answers
-  with ``InitializationStatusDetails``: complete at once, as every change here is instant
-  (simulation mode models the progress).
+  zone without a rate is ``FastRestored`` while the pair has volume creation credits;
+  ``DescribeVolumeStatus`` (moto has none) answers with ``InitializationStatusDetails``:
+  complete at once, as every change here is instant (simulation mode models the progress).
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
   for definitions that start executions from a Task state) takes AWS's PascalCase
   parameters and answers in PascalCase: moto's interpreter passes them to boto3 unchanged
@@ -186,8 +186,9 @@ class VolumeInitialization:
     """Volume initialization as EBS shows it: rates kept, fast snapshot restore, progress."""
 
     def __init__(self) -> None:
-        # (snapshot, zone) → fast snapshot restore state
+        # (snapshot, zone) → fast snapshot restore state, and its volume creation credits
         self.fast_restores: dict[tuple[str, str], str] = {}
+        self.credits: dict[tuple[str, str], int] = {}
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
@@ -201,10 +202,22 @@ class VolumeInitialization:
         ]
 
     def record(self, volume: Any, rate: int | None) -> None:
-        """Keep ``rate`` on moto's volume (DescribeVolumes shows it); mark fast restores."""
+        """Keep ``rate`` on moto's volume (DescribeVolumes shows it); mark fast restores.
+
+        A volume from a snapshot with fast snapshot restore ``enabled`` in its zone, and no
+        rate, takes one of that pair's volume creation credits; without one it is not fast
+        restored (AWS). The bucket holds ``MAX(1, MIN(10, 1024 / snapshot GiB))`` credits and
+        is full when enabled here (on AWS it fills at that many per hour from empty, during
+        optimization); it does not refill (the emulator's world has no hours).
+        """
         volume.volume_initialization_rate = rate
         key = (volume.snapshot_id or "", volume.zone.name)
-        volume.fast_restored = rate is None and self.fast_restores.get(key) == "enabled"
+        fast = rate is None and self.fast_restores.get(key) == "enabled"
+        if fast and self.credits.get(key, 0) >= 1:
+            self.credits[key] -= 1
+        else:
+            fast = False
+        volume.fast_restored = fast
 
     def before_create_volume(
         self, params: dict[str, Any], context: dict[str, Any], **_: Any
@@ -243,9 +256,19 @@ class VolumeInitialization:
 
     # --- fast snapshot restore ----------------------------------------------------------
 
-    def enable_fast_snapshot_restores(self, params: dict[str, Any], **_: Any) -> HookAnswer:
+    def enable_fast_snapshot_restores(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> HookAnswer:
         """Enabled at once (on AWS: enabling, then optimizing for 60 minutes per TiB)."""
-        return answer(200, {"Successful": self._set_state(params, "enabled"), "Unsuccessful": []})
+        enabled = self._set_state(params, "enabled")
+        snapshots = _backend(request_signer).snapshots
+        for item in enabled:
+            snapshot = snapshots.get(item["SnapshotId"])
+            size = getattr(getattr(snapshot, "volume", None), "size", 1) or 1
+            self.credits[(item["SnapshotId"], item["AvailabilityZone"])] = max(
+                1, min(10, 1024 // int(size))
+            )
+        return answer(200, {"Successful": enabled, "Unsuccessful": []})
 
     def disable_fast_snapshot_restores(self, params: dict[str, Any], **_: Any) -> HookAnswer:
         return answer(200, {"Successful": self._set_state(params, "disabled"), "Unsuccessful": []})
