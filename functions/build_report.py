@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from vss_restore import clients
+from vss_restore.initialization import missed_fast_restore
 from vss_restore.instance import describe_instance, power_state
 from vss_restore.lambda_task import task
 from vss_restore.models import (
@@ -42,6 +43,8 @@ class Document(Model):
     running: dict[str, datetime] = Field(default_factory=dict, alias="Running")
     finalized: dict[str, Any] = Field(default_factory=dict, alias="Finalized")
     finalize_error: dict[str, Any] | None = Field(default=None, alias="FinalizeError")
+    initialized: dict[str, datetime] = Field(default_factory=dict, alias="Initialized")
+    initialization_error: dict[str, Any] | None = Field(default=None, alias="InitializationError")
 
 
 @task
@@ -53,16 +56,22 @@ def handler(event: dict[str, Any]) -> RestoreReport:
             f"replaced volumes were not finalized: {doc.finalize_error.get('Cause', '')}"
         )
     stop_requested_at = doc.prepared.stop.get("StopRequestedAt") if doc.prepared else None
+    ec2 = clients.ec2()
+    created = doc.prepared.created if doc.prepared else []
     return build_report(
         doc.plan,
         doc.found.snapshot_set,
-        doc.prepared.created if doc.prepared else None,
+        created or None,
         dry_run=doc.request.dry_run,
         started_at=doc.started_at,
         finished_at=utcnow(),
         stop_requested_at=datetime.fromisoformat(stop_requested_at) if stop_requested_at else None,
         running_at=doc.running.get("RunningAt"),
         replaced_volumes=str(doc.finalized.get("ReplacedVolumes", "kept")),
-        power_state=power_state(describe_instance(clients.ec2(), doc.request.instance_id)),
+        power_state=power_state(describe_instance(ec2, doc.request.instance_id)),
         warnings=warnings,
+        initialization_rate=doc.request.initialization_rate,
+        initialized_at=doc.initialized.get("InitializedAt"),
+        initialization_error=doc.initialization_error,
+        missed_fast_restore=missed_fast_restore(ec2, doc.plan.volumes, created),
     )

@@ -9,6 +9,7 @@ from vss_restore import clients
 from vss_restore.aws_errors import error_code
 from vss_restore.drill import ClonePlan, plan_clone
 from vss_restore.errors import CloneLaunchFailed
+from vss_restore.initialization import fast_restored_snapshots
 from vss_restore.instance import describe_instance
 from vss_restore.lambda_task import task
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
@@ -54,4 +55,7 @@ def handler(event: dict[str, Any]) -> ClonePlan:
         originals,
         parsed.execution,
         utcnow(),
+        fast_restored_snapshots(
+            ec2, [m.snapshot_id for m in parsed.snapshot_set.members], subnet["AvailabilityZone"]
+        ),
     )

@@ -6,6 +6,7 @@ from pydantic import AwareDatetime, Field
 
 from vss_restore import clients
 from vss_restore.drill import check_clone_target
+from vss_restore.initialization import require_sdk_support
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
 from vss_restore.models import Model, RestoreRequest
@@ -28,6 +29,10 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     opt_in = OptInTag.from_env()
     if opt_in is not None:
         opt_in.require(raw)
+    if request.initialization_rate is not None:
+        require_sdk_support(clients.ec2(), "InitializationRate")
+    if request.wait_for_initialization:
+        require_sdk_support(clients.ec2(), "WaitForInitialization")
     if request.is_clone:
         check_clone_target(clients.ec2(), request, raw)
         if request.validation_document:

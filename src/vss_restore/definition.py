@@ -39,6 +39,8 @@ class Limits:
     StartTimeoutSeconds: int = 600
     StatusCheckTimeoutSeconds: int = 900
     RollbackWaitTimeoutSeconds: int = 900
+    # WaitForInitialization: 1 TiB at the lowest provisioned rate (100 MiB/s) takes ~3 h.
+    InitializationTimeoutSeconds: int = 3 * 3600
     # A drill's clone: running, stopped, its root swapped for the set's, started again.
     CloneRootTimeoutSeconds: int = 1800
     # A drill's validation command: until SSM accepts it, then until it finishes.

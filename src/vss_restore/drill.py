@@ -18,7 +18,7 @@ drill could not.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -109,7 +109,7 @@ def drill_tags(
     }
 
 
-def _block_device_mapping(spec: Any) -> dict[str, Any]:
+def _block_device_mapping(spec: VolumeSpec) -> dict[str, Any]:
     ebs: dict[str, Any] = {
         "SnapshotId": spec.snapshot_id,
         "VolumeType": spec.volume_type,
@@ -123,6 +123,8 @@ def _block_device_mapping(spec: Any) -> dict[str, Any]:
         ebs["Throughput"] = spec.throughput
     if spec.encrypted and spec.kms_key_id:
         ebs.update(Encrypted=True, KmsKeyId=spec.kms_key_id)
+    if spec.initialization_rate is not None:
+        ebs["VolumeInitializationRate"] = spec.initialization_rate
     return {"DeviceName": spec.device, "Ebs": ebs}
 
 
@@ -145,15 +147,24 @@ def plan_clone(
     originals: Mapping[str, Mapping[str, Any]],
     execution: str,
     now: datetime,
+    fast_restored: Collection[str] = frozenset(),
 ) -> ClonePlan:
     """``RunInstances`` parameters for a clone of ``source`` from the chosen set (pure).
 
     Each volume keeps its original's type, size, IOPS, throughput and key, as an in-place
     restore does. Network identity is never copied (no private IP, no ENI): the clone gets
     its own address in ``subnet``, and the source's security groups only if the request
-    names them.
+    names them. Every volume gets the request's ``InitializationRate``, except those from
+    ``fast_restored`` snapshots (fast snapshot restore enabled in the subnet's zone).
     """
-    specs = volume_specs(facts, chosen, originals, execution)
+    specs = volume_specs(
+        facts,
+        chosen,
+        originals,
+        execution,
+        initialization_rate=request.initialization_rate,
+        fast_restored=fast_restored,
+    )
     expires_at = (now + DRILL_TTL).replace(microsecond=0)
     labels = drill_tags(facts.instance_id, execution, chosen.snapshot_set_id, expires_at)
     root_device = str(image.get("RootDeviceName") or facts.root_device_name)

@@ -20,6 +20,12 @@ from pydantic import (
 
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
 from vss_restore.errors import InvalidRequest
+from vss_restore.initialization import (
+    DEFAULT,
+    MAX_RATE_MIBPS,
+    MIN_RATE_MIBPS,
+    InitializationMode,
+)
 
 InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")]
 VolumeId = Annotated[str, StringConstraints(pattern=r"^vol-[0-9a-f]{8,17}$")]
@@ -40,7 +46,7 @@ CLONE_ONLY_FIELDS = (
     "ValidationDocument",
     "ValidationParameters",
 )
-IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes")
+IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes", "WaitForInitialization")
 
 
 def _valid_device(name: str) -> str:
@@ -100,6 +106,10 @@ class RestoreRequest(Model):
     dry_run: bool = Field(default=False, alias="DryRun", strict=True)
     power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
     delete_replaced_volumes: bool = Field(default=False, alias="DeleteReplacedVolumes", strict=True)
+    # Time to full performance: EBS's Provisioned Rate for Volume Initialization, in MiB/s,
+    # for every volume created (restores and drills), and whether to wait for it.
+    initialization_rate: int | None = Field(default=None, alias="InitializationRate", strict=True)
+    wait_for_initialization: bool = Field(default=False, alias="WaitForInitialization", strict=True)
     # Clone drills (Mode "Clone"): where the clone runs, what checks it, whether it stays.
     mode: Mode = Field(default="InPlace", alias="Mode")
     subnet_id: SubnetId | None = Field(default=None, alias="SubnetId")
@@ -123,6 +133,16 @@ class RestoreRequest(Model):
         if groups is not None and len(set(groups)) != len(groups):
             raise ValueError("lists a security group more than once")
         return groups
+
+    @field_validator("initialization_rate")
+    @classmethod
+    def _rate_in_range(cls, rate: int | None) -> int | None:
+        if rate is not None and not MIN_RATE_MIBPS <= rate <= MAX_RATE_MIBPS:
+            raise ValueError(
+                f"must be from {MIN_RATE_MIBPS} to {MAX_RATE_MIBPS} (MiB/s), the range of "
+                f"EBS's Provisioned Rate for Volume Initialization; {rate} is not"
+            )
+        return rate
 
     @field_validator("devices")
     @classmethod
@@ -241,6 +261,9 @@ class VolumeSpec(Model):
     delete_on_termination: bool = Field(alias="DeleteOnTermination")
     tags: dict[str, str] = Field(alias="Tags")
     client_token: str = Field(alias="ClientToken")
+    # How the volume initializes, and the VolumeInitializationRate it is created with.
+    initialization: InitializationMode = Field(default=DEFAULT, alias="Initialization")
+    initialization_rate: int | None = Field(default=None, alias="InitializationRate")
 
 
 class RestorePlan(Model):
@@ -256,11 +279,20 @@ class CreatedVolume(Model):
     volume_id: str = Field(alias="VolumeId")
 
 
+class VolumeInitialization(Model):
+    """How a restored volume initializes and how long it is estimated to take."""
+
+    mode: InitializationMode = Field(alias="Mode")
+    rate_mibps: int | None = Field(alias="RateMiBps")
+    estimated_seconds: float = Field(alias="EstimatedSeconds")
+
+
 class ReportVolume(Model):
     device: str = Field(alias="Device")
     snapshot_id: str = Field(alias="SnapshotId")
     new_volume_id: str | None = Field(alias="NewVolumeId")
     replaced_volume_id: str = Field(alias="ReplacedVolumeId")
+    initialization: VolumeInitialization | None = Field(default=None, alias="Initialization")
 
 
 class RestoreReport(Model):
@@ -278,3 +310,9 @@ class RestoreReport(Model):
     replaced_volumes: Literal["kept", "deleted", "untouched"] = Field(alias="ReplacedVolumes")
     power_state: str = Field(alias="PowerState")
     warnings: list[str] = Field(default_factory=list, alias="Warnings")
+    # Seconds from StartedAt until every restored volume is fully initialized: measured
+    # when the restore waited for it (WaitForInitialization), else estimated.
+    full_performance_seconds: float | None = Field(default=None, alias="FullPerformanceSeconds")
+    full_performance_basis: Literal["Estimated", "Measured"] | None = Field(
+        default=None, alias="FullPerformanceBasis"
+    )

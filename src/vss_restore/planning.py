@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.errors import InvalidRequest
+from vss_restore.initialization import mode_for, rate_for
 from vss_restore.models import ChosenSet, InstanceFacts, RestorePlan, SetMember, VolumeSpec
 
 if TYPE_CHECKING:
@@ -37,9 +38,23 @@ def plan_restore(
     chosen: ChosenSet,
     originals: Mapping[str, Mapping[str, Any]],
     execution: str,
+    *,
+    initialization_rate: int | None = None,
+    fast_restored: Collection[str] = frozenset(),
 ) -> RestorePlan:
-    """A volume spec per device of the chosen set, root first (pure)."""
-    specs = volume_specs(facts, chosen, originals, execution)
+    """A volume spec per device of the chosen set, root first (pure).
+
+    ``fast_restored``: the set's snapshots with fast snapshot restore enabled in the
+    instance's zone; their volumes are created without ``initialization_rate``.
+    """
+    specs = volume_specs(
+        facts,
+        chosen,
+        originals,
+        execution,
+        initialization_rate=initialization_rate,
+        fast_restored=fast_restored,
+    )
     restored = {s.device for s in specs}
     return RestorePlan(
         instance_id=facts.instance_id,
@@ -57,8 +72,14 @@ def volume_specs(
     chosen: ChosenSet,
     originals: Mapping[str, Mapping[str, Any]],
     execution: str,
+    *,
+    initialization_rate: int | None = None,
+    fast_restored: Collection[str] = frozenset(),
 ) -> list[VolumeSpec]:
-    """One volume spec per member of the set, with its original's settings, root first."""
+    """One volume spec per member of the set, with its original's settings, root first.
+
+    Each says how its volume initializes (``initialization.mode_for``).
+    """
     specs: list[VolumeSpec] = []
     for member in chosen.members:
         attached = facts.volume_at(member.device)
@@ -67,14 +88,21 @@ def volume_specs(
                 "Devices", f"{member.device} is not attached to {facts.instance_id}"
             )
         original = originals[attached.volume_id]
+        spec = volume_spec(
+            facts,
+            member,
+            original,
+            attached.delete_on_termination,
+            chosen.snapshot_set_id,
+            execution,
+        )
+        mode = mode_for(member.snapshot_id, initialization_rate, fast_restored)
         specs.append(
-            volume_spec(
-                facts,
-                member,
-                original,
-                attached.delete_on_termination,
-                chosen.snapshot_set_id,
-                execution,
+            spec.model_copy(
+                update={
+                    "initialization": mode,
+                    "initialization_rate": rate_for(mode, initialization_rate),
+                }
             )
         )
     ordered = restore_order([s.device for s in specs], facts.root_device_name)

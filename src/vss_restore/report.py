@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
-from vss_restore.models import ChosenSet, CreatedVolume, ReportVolume, RestorePlan, RestoreReport
+from vss_restore.initialization import DEFAULT, FAST_SNAPSHOT_RESTORE, estimate_seconds
+from vss_restore.models import (
+    ChosenSet,
+    CreatedVolume,
+    ReportVolume,
+    RestorePlan,
+    RestoreReport,
+    VolumeInitialization,
+    VolumeSpec,
+)
 
 
 def downtime_seconds(
@@ -17,6 +27,88 @@ def downtime_seconds(
     if stop_requested_at is None or running_at is None:
         return None
     return round((running_at - stop_requested_at).total_seconds(), 3)
+
+
+def volume_initialization(spec: VolumeSpec) -> VolumeInitialization:
+    """How the spec's volume initializes, and the estimate of how long it takes."""
+    return VolumeInitialization(
+        mode=spec.initialization,
+        rate_mibps=spec.initialization_rate,
+        estimated_seconds=estimate_seconds(
+            spec.size, spec.initialization, spec.initialization_rate
+        ),
+    )
+
+
+def full_performance(
+    plan: RestorePlan,
+    started_at: datetime,
+    back_at: datetime | None,
+    initialized_at: datetime | None,
+) -> tuple[float | None, Literal["Measured", "Estimated"] | None]:
+    """(seconds from ``started_at`` to full performance, "Measured" or "Estimated").
+
+    Measured when EBS reported every volume initialized at ``initialized_at``; otherwise the
+    time the instance was back (``back_at``) plus the slowest volume's estimate, which errs
+    long (volumes begin to initialize when created, before the instance stops).
+    """
+    if initialized_at is not None:
+        return round((initialized_at - started_at).total_seconds(), 3), "Measured"
+    if back_at is None or not plan.volumes:
+        return None, None
+    slowest = max(volume_initialization(s).estimated_seconds for s in plan.volumes)
+    return round((back_at - started_at).total_seconds() + slowest, 3), "Estimated"
+
+
+def as_created(plan: RestorePlan, missed_fast_restore: Collection[str]) -> RestorePlan:
+    """The plan with each device of ``missed_fast_restore`` initializing at the default rate.
+
+    A volume planned for fast snapshot restore that EC2 created without it (the snapshot's
+    volume creation credits had run out) loads lazily like any other.
+    """
+    return plan.model_copy(
+        update={
+            "volumes": [
+                s.model_copy(update={"initialization": DEFAULT})
+                if s.device in missed_fast_restore
+                else s
+                for s in plan.volumes
+            ]
+        }
+    )
+
+
+def initialization_warnings(
+    plan: RestorePlan,
+    initialization_rate: int | None,
+    error: dict[str, Any] | None,
+    missed_fast_restore: Collection[str] = frozenset(),
+) -> list[str]:
+    """What the report says about initialization: FSR chosen over the rate, FSR that did not
+    happen, a wait given up. ``plan`` is the plan as planned."""
+    warnings = [
+        f"{s.device}: {s.snapshot_id} has fast snapshot restore enabled in "
+        f"{s.availability_zone}: created with it, without InitializationRate {initialization_rate} "
+        "(a rate would have replaced fast snapshot restore)"
+        for s in plan.volumes
+        if initialization_rate is not None
+        and s.initialization == FAST_SNAPSHOT_RESTORE
+        and s.device not in missed_fast_restore
+    ]
+    warnings += [
+        f"{s.device}: created without fast snapshot restore although {s.snapshot_id} has it "
+        f"enabled in {s.availability_zone} (no volume creation credit was left): it "
+        "initializes at the default rate"
+        for s in plan.volumes
+        if s.device in missed_fast_restore
+    ]
+    if error:
+        name, message = error_message(error)
+        warnings.append(
+            "the restore is complete, but the volumes were not seen fully initialized "
+            f"({name}: {message}); they reach full performance when EBS has loaded every block"
+        )
+    return warnings
 
 
 def build_report(
@@ -32,8 +124,18 @@ def build_report(
     replaced_volumes: str,
     power_state: str,
     warnings: list[str],
+    initialization_rate: int | None = None,
+    initialized_at: datetime | None = None,
+    initialization_error: dict[str, Any] | None = None,
+    missed_fast_restore: Collection[str] = frozenset(),
 ) -> RestoreReport:
     new_ids = {c.device: c.volume_id for c in created or []}
+    created_as = as_created(plan, missed_fast_restore)
+    seconds, basis = (
+        (None, None)
+        if dry_run
+        else full_performance(created_as, started_at, running_at or finished_at, initialized_at)
+    )
     return RestoreReport(
         instance_id=plan.instance_id,
         snapshot_set_id=plan.snapshot_set_id,
@@ -44,8 +146,9 @@ def build_report(
                 snapshot_id=s.snapshot_id,
                 new_volume_id=new_ids.get(s.device),
                 replaced_volume_id=s.replaced_volume_id,
+                initialization=volume_initialization(s),
             )
-            for s in plan.volumes
+            for s in created_as.volumes
         ],
         started_at=started_at,
         finished_at=finished_at,
@@ -54,7 +157,14 @@ def build_report(
         skipped_sets=chosen.skipped,
         replaced_volumes="untouched" if dry_run else replaced_volumes,
         power_state=power_state,
-        warnings=warnings,
+        warnings=[
+            *warnings,
+            *initialization_warnings(
+                plan, initialization_rate, initialization_error, missed_fast_restore
+            ),
+        ],
+        full_performance_seconds=seconds,
+        full_performance_basis=basis,
     )
 
 

@@ -42,6 +42,8 @@ def create_volume_kwargs(spec: VolumeSpec, user_tags: dict[str, str]) -> dict[st
         kwargs["KmsKeyId"] = spec.kms_key_id
     if spec.multi_attach_enabled:
         kwargs["MultiAttachEnabled"] = True
+    if spec.initialization_rate is not None:
+        kwargs["VolumeInitializationRate"] = spec.initialization_rate
     return kwargs
 
 

@@ -25,6 +25,8 @@ POLL_SWAP_SECONDS = 1.0
 POLL_POWER_SECONDS = 2.0
 POLL_VOLUMES_SECONDS = 2.0
 POLL_STATUS_CHECKS_SECONDS = 5.0
+# Initialization takes minutes to hours, and AWS updates its progress every few minutes.
+POLL_INITIALIZATION_SECONDS = 30.0
 T = TypeVar("T")
 
 

@@ -46,6 +46,7 @@ ROLE_OF_TASK: dict[str, str] = {
     "WaitRestoredAttached": READ,
     "WaitInstanceRunning": READ,
     "WaitStatusChecks": READ,
+    "WaitVolumesInitialized": READ,
     "BuildReport": READ,
     "SummarizeFailure": READ,
     "AcquireLock": LOCK,
@@ -84,6 +85,10 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeImages",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    # Volume initialization: fast snapshot restore per snapshot and zone (planning), and
+    # each restored volume's initialization progress (WaitForInitialization).
+    "ec2:DescribeFastSnapshotRestores",
+    "ec2:DescribeVolumeStatus",
 ]
 # The keys Finalize writes on a replaced original.
 FINALIZE_TAG_KEYS = [tags.REPLACED_BY, tags.REPLACED_BY_EXECUTION, tags.STATUS]

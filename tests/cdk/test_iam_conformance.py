@@ -89,7 +89,12 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
         ec2.create_tags(Resources=[servers[name]], Tags=[{"Key": "Tier", "Value": "app"}])
     statuses = {}
     statuses["restore"] = engine.run(
-        {"InstanceId": servers["restore"], "DeleteReplacedVolumes": True}
+        {
+            "InstanceId": servers["restore"],
+            "DeleteReplacedVolumes": True,
+            "InitializationRate": 200,
+            "WaitForInitialization": True,
+        }
     ).status
     statuses["dry run"] = engine.run({"InstanceId": servers["dryrun"], "DryRun": True}).status
     # The rollback: the second attach is refused, then deleting the new volumes fails too,
@@ -111,7 +116,12 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     ).status
     # A drill in its own isolation group, removed with its clone at the end.
     statuses["isolated drill"] = engine.run(
-        {"InstanceId": servers["isolated"], "Mode": "Clone", "SubnetId": subnet_id}
+        {
+            "InstanceId": servers["isolated"],
+            "Mode": "Clone",
+            "SubnetId": subnet_id,
+            "InitializationRate": 300,
+        }
     ).status
     statuses["fleet"] = engine.run(
         {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"

@@ -46,6 +46,9 @@ def unchanged(ec2, instance_with_volumes: str):
         ({"RestorePointInTime": 1700000000}, "RestorePointInTime"),
         ({"PowerOnAfterRestore": 1}, "PowerOnAfterRestore"),
         ({"ExcludeBootVolume": True, "Devices": ["/dev/sda1"]}, "Devices"),
+        ({"InitializationRate": 500}, "InitializationRate"),
+        ({"InitializationRate": "300"}, "InitializationRate"),
+        ({"WaitForInitialization": "yes"}, "WaitForInitialization"),
     ],
 )
 def test_bad_request_fails_with_invalid_request_naming_the_field(

@@ -654,3 +654,215 @@ def test_task_input_over_the_limit_fails_the_execution_when_parameters_build_it(
     status, error, entered = _run_machine(definition)
     assert (status, error) == ("FAILED", "States.DataLimitExceeded")
     assert "Caught" not in entered
+
+
+# --- Volume initialization: rates, fast snapshot restore, DescribeVolumeStatus -------------
+
+
+def test_create_volume_keeps_the_initialization_rate_when_given_with_a_snapshot(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a completed snapshot
+    snapshot_id = _snapshot(ec2)
+
+    # WHEN a volume is created from it at 175 MiB/s
+    created = ec2.create_volume(
+        AvailabilityZone=AZ, SnapshotId=snapshot_id, VolumeInitializationRate=175
+    )
+
+    # THEN the volume reports its rate, and initializes at a provisioned rate
+    assert created["VolumeInitializationRate"] == 175
+    assert volume(ec2, created["VolumeId"])["VolumeInitializationRate"] == 175
+    (status,) = ec2.describe_volume_status(VolumeIds=[created["VolumeId"]])["VolumeStatuses"]
+    assert status["InitializationStatusDetails"]["InitializationType"] == "provisioned-rate"
+
+
+@pytest.mark.parametrize("rate", [99, 301])
+def test_create_volume_fails_with_invalid_parameter_value_when_rate_is_out_of_range(
+    engine: LocalEngine, ec2: EC2Client, rate: int
+) -> None:
+    # GIVEN a completed snapshot
+    snapshot_id = _snapshot(ec2)
+    volumes_before = _volume_ids(ec2)
+
+    # WHEN a volume is asked for at a rate EBS does not offer
+    with pytest.raises(ClientError) as raised:
+        ec2.create_volume(
+            AvailabilityZone=AZ, SnapshotId=snapshot_id, VolumeInitializationRate=rate
+        )
+
+    # THEN it is refused, naming the parameter, and no volume was made
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "volumeInitializationRate" in raised.value.response["Error"]["Message"]
+    assert _volume_ids(ec2) == volumes_before
+
+
+def test_create_volume_fails_with_invalid_parameter_value_when_rate_has_no_snapshot(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN / WHEN an empty volume with a rate (nothing to initialize)
+    volumes_before = _volume_ids(ec2)
+    with pytest.raises(ClientError) as raised:
+        ec2.create_volume(AvailabilityZone=AZ, Size=8, VolumeInitializationRate=200)
+
+    # THEN
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert _volume_ids(ec2) == volumes_before
+
+
+def test_plain_moto_accepts_any_rate_and_forgets_it() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        created = ec2.create_volume(AvailabilityZone=AZ, Size=8, VolumeInitializationRate=5)
+        assert "VolumeInitializationRate" not in volume(ec2, created["VolumeId"])
+
+
+def test_volume_is_fast_restored_when_its_snapshot_has_fsr_enabled_in_its_zone(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a snapshot with fast snapshot restore enabled in AZ only
+    snapshot_id = _snapshot(ec2)
+    ec2.enable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+
+    # WHEN volumes are created from it in AZ and in another zone
+    here = ec2.create_volume(AvailabilityZone=AZ, SnapshotId=snapshot_id)["VolumeId"]
+    there = ec2.create_volume(AvailabilityZone="us-east-1b", SnapshotId=snapshot_id)["VolumeId"]
+
+    # THEN only the one in AZ is fast restored, and AWS lists FSR for that zone only
+    assert volume(ec2, here)["FastRestored"] is True
+    assert volume(ec2, there)["FastRestored"] is False
+    listed = ec2.describe_fast_snapshot_restores(
+        Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}]
+    )["FastSnapshotRestores"]
+    assert [(f["AvailabilityZone"], f["State"]) for f in listed] == [(AZ, "enabled")]
+
+
+def test_volume_initializes_at_the_rate_when_a_rate_is_given_for_an_fsr_snapshot(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a snapshot with fast snapshot restore enabled in AZ
+    snapshot_id = _snapshot(ec2)
+    ec2.enable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+
+    # WHEN a volume is created from it with a rate (AWS: the rate replaces FSR)
+    created = ec2.create_volume(
+        AvailabilityZone=AZ, SnapshotId=snapshot_id, VolumeInitializationRate=100
+    )
+
+    # THEN it is not fast restored
+    assert volume(ec2, created["VolumeId"])["FastRestored"] is False
+
+
+def test_describe_fast_snapshot_restores_lists_nothing_when_fsr_is_disabled_again(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN FSR enabled, then disabled
+    snapshot_id = _snapshot(ec2)
+    ec2.enable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+    ec2.disable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+
+    # WHEN
+    listed = ec2.describe_fast_snapshot_restores()["FastSnapshotRestores"]
+
+    # THEN
+    assert listed == []
+
+
+def test_describe_volume_status_reports_initialization_only_for_volumes_from_snapshots(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN an empty volume and one from a snapshot
+    empty = ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"]
+    restored = ec2.create_volume(AvailabilityZone=AZ, SnapshotId=_snapshot(ec2))["VolumeId"]
+
+    # WHEN
+    statuses = {
+        s["VolumeId"]: s
+        for s in ec2.describe_volume_status(VolumeIds=[empty, restored])["VolumeStatuses"]
+    }
+
+    # THEN the restored one is initialized at the default rate (instantly, in the emulator)
+    assert "InitializationStatusDetails" not in statuses[empty]
+    assert statuses[restored]["InitializationStatusDetails"] == {
+        "InitializationType": "default",
+        "Progress": 100,
+    }
+    assert statuses[restored]["VolumeStatus"]["Status"] == "ok"
+
+
+def test_describe_volume_status_fails_with_not_found_when_a_volume_does_not_exist(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN / WHEN
+    with pytest.raises(ClientError) as raised:
+        ec2.describe_volume_status(VolumeIds=["vol-0123456789abcdef0"])
+
+    # THEN
+    assert raised.value.response["Error"]["Code"] == "InvalidVolume.NotFound"
+
+
+def test_plain_moto_has_no_volume_status_and_no_fast_snapshot_restore() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        with pytest.raises(NotImplementedError):
+            ec2.describe_volume_status()
+        with pytest.raises(NotImplementedError):
+            ec2.describe_fast_snapshot_restores()
+
+
+def test_run_instances_keeps_the_rate_of_each_block_device_mapping(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a launch mapping a snapshot at 250 MiB/s
+    snapshot_id = _snapshot(ec2)
+    mappings: list[Any] = [
+        {"DeviceName": "xvdf", "Ebs": {"SnapshotId": snapshot_id, "VolumeInitializationRate": 250}}
+    ]
+
+    # WHEN
+    instance_id = ec2.run_instances(
+        ImageId=_image(ec2)["ImageId"], MinCount=1, MaxCount=1, BlockDeviceMappings=mappings
+    )["Instances"][0]["InstanceId"]
+
+    # THEN the launched volume has the rate
+    assert volume(ec2, attached(ec2, instance_id)["xvdf"])["VolumeInitializationRate"] == 250
+
+
+def test_run_instances_fails_with_invalid_parameter_value_when_a_mapping_rate_is_out_of_range(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a launch mapping a snapshot at 50 MiB/s
+    mappings: list[Any] = [
+        {
+            "DeviceName": "xvdf",
+            "Ebs": {"SnapshotId": _snapshot(ec2), "VolumeInitializationRate": 50},
+        }
+    ]
+    volumes_before = _volume_ids(ec2)
+
+    # WHEN
+    with pytest.raises(ClientError) as raised:
+        ec2.run_instances(
+            ImageId=_image(ec2)["ImageId"], MinCount=1, MaxCount=1, BlockDeviceMappings=mappings
+        )
+
+    # THEN nothing was launched
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert _volume_ids(ec2) == volumes_before
+
+
+def test_volume_is_not_fast_restored_when_the_snapshots_credits_are_used_up(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN fast snapshot restore on a 512 GiB snapshot: MAX(1, MIN(10, 1024 / 512)) = 2 credits
+    source = ec2.create_volume(AvailabilityZone=AZ, Size=512)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    ec2.enable_fast_snapshot_restores(AvailabilityZones=[AZ], SourceSnapshotIds=[snapshot_id])
+
+    # WHEN three volumes are created from it
+    made = [
+        ec2.create_volume(AvailabilityZone=AZ, SnapshotId=snapshot_id)["VolumeId"] for _ in range(3)
+    ]
+
+    # THEN the first two took a credit each and the third came without fast snapshot restore
+    assert [volume(ec2, v)["FastRestored"] for v in made] == [True, True, False]

@@ -24,10 +24,18 @@ FIELDS = [
     "DryRun",
     "PowerOnAfterRestore",
     "DeleteReplacedVolumes",
+    "InitializationRate",
+    "WaitForInitialization",
 ]
 # The clone drill's fields (Mode "Clone"), tested in tests/unit/test_drill.py.
 DRILL_FIELDS = ["Mode", *CLONE_ONLY_FIELDS]
-BOOLEAN_FIELDS = ["ExcludeBootVolume", "DryRun", "PowerOnAfterRestore", "DeleteReplacedVolumes"]
+BOOLEAN_FIELDS = [
+    "ExcludeBootVolume",
+    "DryRun",
+    "PowerOnAfterRestore",
+    "DeleteReplacedVolumes",
+    "WaitForInitialization",
+]
 
 
 def rejection(payload: object) -> InvalidRequest:
@@ -55,6 +63,8 @@ def test_parse_applies_defaults_when_only_instance_id_given() -> None:
     assert request.dry_run is False
     assert request.power_on_after_restore is True
     assert request.delete_replaced_volumes is False
+    assert request.initialization_rate is None
+    assert request.wait_for_initialization is False
 
 
 def test_parse_keeps_every_value_when_all_fields_valid() -> None:
@@ -68,6 +78,8 @@ def test_parse_keeps_every_value_when_all_fields_valid() -> None:
         "DryRun": True,
         "PowerOnAfterRestore": False,
         "DeleteReplacedVolumes": True,
+        "InitializationRate": 300,
+        "WaitForInitialization": True,
     }
 
     # WHEN
@@ -82,6 +94,8 @@ def test_parse_keeps_every_value_when_all_fields_valid() -> None:
     assert request.dry_run is True
     assert request.power_on_after_restore is False
     assert request.delete_replaced_volumes is True
+    assert request.initialization_rate == 300
+    assert request.wait_for_initialization is True
 
 
 def test_to_payload_uses_public_names_when_request_is_parsed() -> None:
@@ -447,6 +461,13 @@ WRONG_VALUES: dict[str, st.SearchStrategy[object]] = {
         ),
         _valid_device.map(lambda d: [d, d]),
     ),
+    "InitializationRate": st.one_of(
+        _json_any.filter(
+            lambda v: v is not None and (isinstance(v, bool) or not isinstance(v, int))
+        ),
+        st.integers(max_value=99),
+        st.integers(min_value=301),
+    ),
     **{name: _json_any.filter(_not_bool) for name in BOOLEAN_FIELDS},
 }
 
@@ -460,6 +481,8 @@ def valid_request(draw: st.DrawFn) -> dict[str, Any]:
         payload["RestorePointInTime"] = draw(_past)
     if draw(st.booleans()):
         payload["Devices"] = draw(st.lists(_valid_device, min_size=1, max_size=4, unique=True))
+    if draw(st.booleans()):
+        payload["InitializationRate"] = draw(st.integers(min_value=100, max_value=300))
     for name in BOOLEAN_FIELDS:
         if draw(st.booleans()):
             payload[name] = draw(st.booleans())

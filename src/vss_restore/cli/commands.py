@@ -252,7 +252,7 @@ def _request(
     point_in_time: str | None,
     devices: list[str] | None,
     exclude_boot_volume: bool,
-    **flags: bool,
+    **flags: bool | int,
 ) -> dict[str, Any]:
     """The state machine input, validated here so that bad input never starts anything."""
     request: dict[str, Any] = {"InstanceId": instance_id, **flags}
@@ -423,6 +423,20 @@ def restore(
         bool,
         typer.Option("--delete-replaced-volumes", help="Delete the old volumes after success."),
     ] = False,
+    initialization_rate: Annotated[
+        int | None,
+        typer.Option(
+            "--initialization-rate",
+            help="Create the volumes with EBS's provisioned initialization rate (100-300 MiB/s).",
+        ),
+    ] = None,
+    wait_for_initialization: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-initialization",
+            help="End only when every restored volume is fully initialized (full performance).",
+        ),
+    ] = False,
     wait: WaitOption = False,
     yes: YesOption = False,
 ) -> None:
@@ -430,9 +444,15 @@ def restore(
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
-        flags = {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
+        flags: dict[str, bool | int] = (
+            {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
+        )
         if no_power_on:
             flags["PowerOnAfterRestore"] = False
+        if initialization_rate is not None:
+            flags["InitializationRate"] = initialization_rate
+        if wait_for_initialization:
+            flags["WaitForInitialization"] = True
         request = _request(
             _instance(target, instance_id),
             snapshot_set_id,

@@ -76,14 +76,33 @@ def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
     return table
 
 
+def initialization_text(initialization: dict[str, Any] | None) -> str:
+    """A report volume's ``Initialization``: how, and the estimated time to full performance."""
+    if not initialization:
+        return "—"
+    how = {"FastSnapshotRestore": "fast snapshot restore", "Default": "default rate"}.get(
+        initialization["Mode"], f"{initialization.get('RateMiBps')} MiB/s"
+    )
+    return f"{how}, ~{seconds_text(initialization['EstimatedSeconds'])}"
+
+
 def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
+    initializes = any("Initialization" in row for row in rows)
     for column in ("Device", "Snapshot", "New volume", "Replaced volume"):
         table.add_column(column, no_wrap=True)
+    if initializes:
+        table.add_column("Initialization", min_width=16, overflow="fold")
     for row in rows:
-        table.add_row(
-            row["Device"], row["SnapshotId"], row.get("NewVolumeId") or "—", row["ReplacedVolumeId"]
-        )
+        cells = [
+            row["Device"],
+            row["SnapshotId"],
+            row.get("NewVolumeId") or "—",
+            row["ReplacedVolumeId"],
+        ]
+        if initializes:
+            cells.append(initialization_text(row.get("Initialization")))
+        table.add_row(*cells)
     return table
 
 
@@ -144,6 +163,11 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     ]
     if not record.drill:  # a drill never stops the source
         facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
+    report = record.report or {}
+    full = report.get("FullPerformanceSeconds")
+    if full is not None:
+        basis = str(report.get("FullPerformanceBasis", "")).lower()
+        facts.append(("Full perf.", f"{seconds_text(full)} ({basis})"))
     if summary["CurrentState"]:
         facts.append(("Now in", summary["CurrentState"]))
     if record.dry_run:
@@ -160,6 +184,11 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     if rows:
         finished = record.status == "SUCCEEDED"
         console.print(volumes_table(rows, "Volumes" if finished else "Planned volumes"))
+    initializing = [row for row in rows if row.get("Initialization")]
+    if initializing:
+        console.print("Initialization (estimated time to full performance):")
+        for row in initializing:
+            console.print(f"  {row['Device']:<13} {initialization_text(row['Initialization'])}")
 
 
 def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:

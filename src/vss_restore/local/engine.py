@@ -32,6 +32,7 @@ from vss_restore.local.fidelity import (
     RunInstancesVolumeSettings,
     SfnIntegrationCase,
     SsmRunCommand,
+    VolumeInitialization,
 )
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
@@ -111,7 +112,9 @@ class LocalEngine:
         self.fidelity = Ec2Fidelity()
         self.sfn_fidelity = SfnIntegrationCase()
         self.data_limit = DataLimitExceededIsTerminal()
-        self.launch_fidelity = RunInstancesVolumeSettings()
+        # Rates and fast snapshot restore: ``engine.initialization.fast_restores``.
+        self.initialization = VolumeInitialization()
+        self.launch_fidelity = RunInstancesVolumeSettings(self.initialization)
         self.ssm = SsmRunCommand()  # a drill's validation command: ``engine.ssm.respond(...)``
         self.state_machine_arn = ""
         self.fleet_state_machine_arn = ""
@@ -184,6 +187,7 @@ class LocalEngine:
         for event_name, hook in [
             ("before-call.lambda.Invoke", self.dispatcher),
             *self.fidelity.hooks(),
+            *self.initialization.hooks(),
             *self.ssm.hooks(),
             *RunInstancesRootDevice().hooks(),
             *self.launch_fidelity.hooks(),

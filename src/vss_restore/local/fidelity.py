@@ -20,6 +20,14 @@ each has its own test. Only the local engine installs them; product code never s
   (``InvalidBlockDeviceMapping``: a launch may resize or retype the root, never replace its
   snapshot), and an instance launched with block device mappings still gets its AMI's root
   volume, created from the AMI's root snapshot (``RunInstancesRootDevice``).
+- Volume initialization (``VolumeInitialization``): ``CreateVolume`` and ``RunInstances``
+  mappings refuse a ``VolumeInitializationRate`` outside 100-300 MiB/s or without a snapshot
+  (``InvalidParameterValue``) and keep the rate on the volume (moto drops it);
+  ``Enable``/``Disable``/``DescribeFastSnapshotRestores`` keep fast snapshot restore per
+  snapshot and zone (moto has none), and a volume created from an ``enabled`` one in its
+  zone without a rate is ``FastRestored`` while the pair has volume creation credits;
+  ``DescribeVolumeStatus`` (moto has none) answers with ``InitializationStatusDetails``:
+  complete at once, as every change here is instant (simulation mode models the progress).
 - The Step Functions service integration (``arn:aws:states:::states:startExecution.sync:2``,
   for definitions that start executions from a Task state) takes AWS's PascalCase
   parameters and answers in PascalCase: moto's interpreter passes them to boto3 unchanged
@@ -150,6 +158,212 @@ class Ec2Fidelity:
                 f"Unable to detach root volume '{volume.id}' from instance '{instance.id}' while it is {instance.state}",
             )
         return None
+
+
+RATE_RANGE_MIBPS = (100, 300)  # EBS's VolumeInitializationRate range
+
+
+def _rate_refusal(rate: object, snapshot_id: object) -> HookAnswer | None:
+    """AWS's refusal of a ``VolumeInitializationRate`` (as the request carries it), if any."""
+    if rate is None:
+        return None
+    low, high = RATE_RANGE_MIBPS
+    if not str(rate).isdigit() or not low <= int(str(rate)) <= high:
+        return error_answer(
+            "InvalidParameterValue",
+            f"Value ({rate}) for parameter volumeInitializationRate is invalid. "
+            f"It must be between {low} and {high} MiB/s.",
+        )
+    if not snapshot_id:
+        return error_answer(
+            "InvalidParameterValue",
+            "A volume initialization rate can be specified only for volumes created from a snapshot.",
+        )
+    return None
+
+
+class VolumeInitialization:
+    """Volume initialization as EBS shows it: rates kept, fast snapshot restore, progress."""
+
+    def __init__(self) -> None:
+        # (snapshot, zone) → fast snapshot restore state, and its volume creation credits
+        self.fast_restores: dict[tuple[str, str], str] = {}
+        self.credits: dict[tuple[str, str], int] = {}
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [
+            ("before-call.ec2.CreateVolume", self.before_create_volume),
+            ("after-call.ec2.CreateVolume", self.after_create_volume),
+            ("before-call.ec2.RunInstances", self.before_run_instances),
+            ("before-call.ec2.EnableFastSnapshotRestores", self.enable_fast_snapshot_restores),
+            ("before-call.ec2.DisableFastSnapshotRestores", self.disable_fast_snapshot_restores),
+            ("before-call.ec2.DescribeFastSnapshotRestores", self.describe_fast_snapshot_restores),
+            ("before-call.ec2.DescribeVolumeStatus", self.describe_volume_status),
+        ]
+
+    def record(self, volume: Any, rate: int | None) -> None:
+        """Keep ``rate`` on moto's volume (DescribeVolumes shows it); mark fast restores.
+
+        A volume from a snapshot with fast snapshot restore ``enabled`` in its zone, and no
+        rate, takes one of that pair's volume creation credits; without one it is not fast
+        restored (AWS). The bucket holds ``MAX(1, MIN(10, 1024 / snapshot GiB))`` credits and
+        is full when enabled here (on AWS it fills at that many per hour from empty, during
+        optimization); it does not refill (the emulator's world has no hours).
+        """
+        volume.volume_initialization_rate = rate
+        key = (volume.snapshot_id or "", volume.zone.name)
+        fast = rate is None and self.fast_restores.get(key) == "enabled"
+        if fast and self.credits.get(key, 0) >= 1:
+            self.credits[key] -= 1
+        else:
+            fast = False
+        volume.fast_restored = fast
+
+    def before_create_volume(
+        self, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> HookAnswer | None:
+        body = dict(params.get("body") or {})
+        rate = body.get("VolumeInitializationRate")
+        refusal = _rate_refusal(rate, body.get("SnapshotId"))
+        if refusal is None:
+            context["vss_restore_initialization_rate"] = None if rate is None else int(str(rate))
+        return refusal
+
+    def after_create_volume(
+        self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        volume = backend.volumes.get(parsed.get("VolumeId"))
+        if volume is None:
+            return
+        if not hasattr(volume, "fast_restored"):  # not a repeated ClientToken's answer
+            self.record(volume, context.get("vss_restore_initialization_rate"))
+        parsed["VolumeInitializationRate"] = volume.volume_initialization_rate
+        parsed["FastRestored"] = volume.fast_restored
+
+    def before_run_instances(self, params: dict[str, Any], **_: Any) -> HookAnswer | None:
+        body = params.get("body")
+        if not isinstance(body, dict):
+            return None
+        for index in _mapped_devices(body):
+            prefix = f"BlockDeviceMapping.{index}.Ebs."
+            refusal = _rate_refusal(
+                body.get(prefix + "VolumeInitializationRate"), body.get(prefix + "SnapshotId")
+            )
+            if refusal is not None:
+                return refusal
+        return None
+
+    # --- fast snapshot restore ----------------------------------------------------------
+
+    def enable_fast_snapshot_restores(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> HookAnswer:
+        """Enabled at once (on AWS: enabling, then optimizing for 60 minutes per TiB)."""
+        enabled = self._set_state(params, "enabled")
+        snapshots = _backend(request_signer).snapshots
+        for item in enabled:
+            snapshot = snapshots.get(item["SnapshotId"])
+            size = getattr(getattr(snapshot, "volume", None), "size", 1) or 1
+            self.credits[(item["SnapshotId"], item["AvailabilityZone"])] = max(
+                1, min(10, 1024 // int(size))
+            )
+        return answer(200, {"Successful": enabled, "Unsuccessful": []})
+
+    def disable_fast_snapshot_restores(self, params: dict[str, Any], **_: Any) -> HookAnswer:
+        return answer(200, {"Successful": self._set_state(params, "disabled"), "Unsuccessful": []})
+
+    def _set_state(self, params: dict[str, Any], state: str) -> list[dict[str, Any]]:
+        body = dict(params.get("body") or {})
+        zones = _numbered(body, "AvailabilityZone")
+        snapshots = _numbered(body, "SourceSnapshotId")
+        done = []
+        for snapshot_id in snapshots:
+            for zone in zones:
+                self.fast_restores[(snapshot_id, zone)] = state
+                done.append(
+                    {
+                        "SnapshotId": snapshot_id,
+                        "AvailabilityZone": zone,
+                        "State": state,
+                        "OwnerId": DEFAULT_ACCOUNT_ID,
+                    }
+                )
+        return done
+
+    def describe_fast_snapshot_restores(self, params: dict[str, Any], **_: Any) -> HookAnswer:
+        filters = _filters(dict(params.get("body") or {}))
+        found = [
+            {
+                "SnapshotId": snapshot_id,
+                "AvailabilityZone": zone,
+                "State": state,
+                "OwnerId": DEFAULT_ACCOUNT_ID,
+            }
+            for (snapshot_id, zone), state in sorted(self.fast_restores.items())
+            if state != "disabled"
+            and snapshot_id in filters.get("snapshot-id", [snapshot_id])
+            and zone in filters.get("availability-zone", [zone])
+            and state in filters.get("state", [state])
+        ]
+        return answer(200, {"FastSnapshotRestores": found})
+
+    # --- DescribeVolumeStatus -----------------------------------------------------------
+
+    def describe_volume_status(
+        self, params: dict[str, Any], request_signer: Any, **_: Any
+    ) -> HookAnswer:
+        backend = _backend(request_signer)
+        ids = _numbered(dict(params.get("body") or {}), "VolumeId") or list(backend.volumes)
+        missing = [i for i in ids if i not in backend.volumes]
+        if missing:
+            return error_answer(
+                "InvalidVolume.NotFound", f"The volume '{missing[0]}' does not exist."
+            )
+        return answer(200, {"VolumeStatuses": [_volume_status(backend.volumes[i]) for i in ids]})
+
+
+def _volume_status(volume: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "VolumeId": volume.id,
+        "AvailabilityZone": volume.zone.name,
+        "VolumeStatus": {
+            "Status": "ok",
+            "Details": [
+                {"Name": "io-enabled", "Status": "passed"},
+                {"Name": "io-performance", "Status": "not-applicable"},
+            ],
+        },
+        "Actions": [],
+        "Events": [],
+    }
+    if volume.snapshot_id:  # AWS reports initialization only for volumes from snapshots
+        rate = getattr(volume, "volume_initialization_rate", None)
+        details: dict[str, Any] = {
+            "InitializationType": "provisioned-rate" if rate else "default",
+            "Progress": 100,
+        }
+        if rate:
+            details["EstimatedTimeToCompleteInSeconds"] = 0
+        item["InitializationStatusDetails"] = details
+    return item
+
+
+def _numbered(body: dict[str, Any], name: str) -> list[str]:
+    """``Name.1``, ``Name.2``, ... of a query-string request, in order."""
+    values: list[str] = []
+    while f"{name}.{len(values) + 1}" in body:
+        values.append(str(body[f"{name}.{len(values) + 1}"]))
+    return values
+
+
+def _filters(body: dict[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    index = 1
+    while f"Filter.{index}.Name" in body:
+        found[str(body[f"Filter.{index}.Name"])] = _numbered(body, f"Filter.{index}.Value")
+        index += 1
+    return found
 
 
 @dataclass(frozen=True)
@@ -308,16 +522,18 @@ class SfnIntegrationCase:
 
 
 class RunInstancesVolumeSettings:
-    """``RunInstances`` keeps each block device mapping's ``Iops`` and ``Throughput``.
+    """``RunInstances`` keeps each block device mapping's ``Iops``, ``Throughput`` and
+    ``VolumeInitializationRate`` (the last through ``VolumeInitialization.record``).
 
     moto drops them (and then refuses io1/io2 for want of IOPS). A ``before-call`` hook reads
     them from the request, and moto's ``Instance.add_block_device`` is wrapped to create
     each volume with them, as AWS does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, initialization: VolumeInitialization | None = None) -> None:
         self._pending: dict[str, dict[str, int]] = {}
         self._saved: Any = None
+        self._initialization = initialization
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [("before-call.ec2.RunInstances", self.before_run_instances)]
@@ -329,7 +545,7 @@ class RunInstancesVolumeSettings:
             prefix = f"BlockDeviceMapping.{index}.Ebs."
             self._pending[device] = {
                 name: int(body[prefix + name])
-                for name in ("Iops", "Throughput")
+                for name in ("Iops", "Throughput", "VolumeInitializationRate")
                 if prefix + name in body
             }
 
@@ -338,6 +554,7 @@ class RunInstancesVolumeSettings:
 
         self._saved = Instance.add_block_device
         pending = self._pending_for
+        initialization = self._initialization
 
         def add_block_device(
             instance: Any,
@@ -359,6 +576,8 @@ class RunInstancesVolumeSettings:
                 iops=pending(device_path).get("Iops"),
                 throughput=pending(device_path).get("Throughput"),
             )
+            if initialization is not None:
+                initialization.record(volume, pending(device_path).get("VolumeInitializationRate"))
             instance.ec2_backend.attach_volume(
                 volume.id, instance.id, device_path, delete_on_termination
             )

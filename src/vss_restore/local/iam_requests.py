@@ -153,6 +153,8 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:DescribeSubnets": (),
     "ec2:DescribeSecurityGroups": (),
     "ec2:DescribeTags": (),
+    "ec2:DescribeFastSnapshotRestores": (),
+    "ec2:DescribeVolumeStatus": (),
     # EC2 changes.
     "ec2:CreateVolume": (("volume", created), ("snapshot", one("SnapshotId"))),
     "ec2:DeleteVolume": (("volume", one("VolumeId")),),

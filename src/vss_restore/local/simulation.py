@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vss_restore.local.initialization_model import SimulatedInitialization
 from vss_restore.local.responses import HookAnswer, error_answer
 
 
@@ -172,6 +173,8 @@ class SimulatedAws:
         self.invocations: list[tuple[str, float]] = []  # (function, modelled seconds)
         self._invoked: set[str] = set()
         self._task_started: dict[int, float] = {}
+        # Volume initialization over modelled time (DescribeVolumeStatus).
+        self.initialization = SimulatedInitialization(self.now, self._world.volume_ready.get)
 
     # --- clock and draws ----------------------------------------------------------------
 
@@ -224,6 +227,7 @@ class SimulatedAws:
             ("after-call.ec2.DescribeVolumes", self.view_volumes),
             ("after-call.ec2.DescribeInstances", self.view_instances),
             ("after-call.ec2.DescribeInstanceStatus", self.view_status),
+            *self.initialization.hooks(),
         ]
 
     # --- before every call: throttling, and refusals AWS would give ---------------------

@@ -1,0 +1,33 @@
+"""WaitVolumesInitialized: ResourceNotReady until every restored volume is fully initialized.
+
+Returns when EBS reported it (``InitializedAt``), for the report's measured time to full
+performance.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from vss_restore import clients
+from vss_restore.initialization import volumes_initialized
+from vss_restore.lambda_task import task
+from vss_restore.models import CreatedVolume
+from vss_restore.task_events import WaitEvent
+from vss_restore.waiting import POLL_INITIALIZATION_SECONDS, poll
+
+
+class Event(WaitEvent):
+    created: list[CreatedVolume] = Field(alias="Created")
+
+
+@task
+def handler(event: dict[str, Any]) -> dict[str, str]:
+    parsed = Event.model_validate(event)
+    ec2 = clients.ec2()
+
+    def initialized_at(now: datetime) -> datetime:
+        volumes_initialized(ec2, parsed.created, parsed.entered_at, parsed.timeout_seconds, now)
+        return now
+
+    return {"InitializedAt": poll(initialized_at, POLL_INITIALIZATION_SECONDS).isoformat()}
