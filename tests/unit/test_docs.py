@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -11,8 +12,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 README_LIMIT = 15 * 1024
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-# Not the project's own files: environments, tools, build output, caches.
-NOT_OURS = {".git", ".venv", ".tools", "build", "cdk.out", "node_modules"}
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.M | re.S)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -97,14 +96,15 @@ def test_every_relative_link_resolves_when_the_page_is_read(page: Path) -> None:
 
 
 def _project_files() -> list[Path]:
-    return [
-        path
-        for path in REPO.rglob("*")
-        if path.is_file()
-        and not NOT_OURS & set(path.relative_to(REPO).parts)
-        and not any(part.endswith("_cache") for part in path.relative_to(REPO).parts)
-        and "__pycache__" not in path.parts
-    ]
+    """The repository's files as git sees them (tracked, or new and not ignored), so that
+    generated output such as *.egg-info is never searched."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],  # noqa: S607
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [REPO / name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 def test_no_file_refers_to_a_document_outside_the_repository_when_searched() -> None:
