@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -41,6 +41,22 @@ def named_error(record: ExecutionRecord) -> str:
 
 def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
+
+
+def age_text(age: timedelta | float) -> str:
+    """A duration as people say it: ``2 d 3 h``, ``3 h 5 min``, ``4 min 10 s``, ``12 s``."""
+    total = age.total_seconds() if isinstance(age, timedelta) else age
+    seconds = max(int(total), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds} s"
+    return f"{seconds} s"
 
 
 def when_text(value: str | datetime | None) -> str:
