@@ -177,7 +177,14 @@ def test_cleanup_of_one_execution_removes_its_clone_before_expiry(
 
 def test_fleet_restore_restores_the_demo_fleet_and_reports_each_instance(cli: Any) -> None:
     outcome = cli(
-        "--local", "fleet-restore", "--tag", "Fleet=demo", "--max-concurrency", "2", "--wait"
+        "--local",
+        "fleet-restore",
+        "--yes",
+        "--tag",
+        "Fleet=demo",
+        "--max-concurrency",
+        "2",
+        "--wait",
     )
 
     assert outcome.exit_code == 0, outcome.stderr
@@ -195,6 +202,7 @@ def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
     outcome = cli(
         "--local",
         "fleet-restore",
+        "--yes",
         "--instance-id",
         f"{missing},{later}",
         "--wave",

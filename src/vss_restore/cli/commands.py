@@ -370,10 +370,10 @@ def history(
     ctx: typer.Context,
     instance_id: InstanceOption = None,
     max_items: Annotated[
-        int, typer.Option(min=1, help="Look at this many of the newest executions.")
+        int, typer.Option(min=1, help="Show at most this many of the instance's newest executions.")
     ] = 50,
 ) -> None:
-    """Past restores of an instance with their outcome, RTO and downtime, newest first."""
+    """Every execution of an instance (restores, dry runs, drills): outcome, RTO, downtime."""
     state: State = ctx.obj
     out, _ = _consoles()
     with open_target(state.options) as target:
