@@ -81,6 +81,16 @@ def test_progress_shows_the_running_state_its_elapsed_time_and_the_time_left() -
     assert "10.00" in shown  # the running row's seconds so far
 
 
+def test_progress_says_the_run_is_late_when_it_outlasts_earlier_runs() -> None:
+    # GIVEN 60 s in StopInstance, where the earlier run needed 50 s from there to its end
+    now = T0 + timedelta(seconds=72)
+
+    shown = _text(progress_view(RUNNING, now, Estimate([EARLIER]), 24))
+
+    assert "StopInstance for 1 min 0 s" in shown
+    assert "longer than earlier runs took (from 1 earlier runs)" in shown
+
+
 def test_progress_shows_no_time_left_when_the_instance_has_no_earlier_runs() -> None:
     now = T0 + timedelta(seconds=22)
 

@@ -40,8 +40,8 @@ class Estimate:
     runs: list[ExecutionRecord]
 
     def remaining(self, record: ExecutionRecord, now: datetime) -> float | None:
-        """Seconds left: the median, over earlier runs, of their time from entering the
-        current state to their end, less the time already spent in it."""
+        """Seconds left (negative: later than expected): the median, over earlier runs, of
+        their time from entering the current state to their end, less the time spent in it."""
         if not self.runs:
             return None
         running = [r for r in record.timeline() if r.outcome == "running"]
@@ -62,7 +62,7 @@ class Estimate:
                 (p.stopped_at - p.started_at).total_seconds() for p in self.runs if p.stopped_at
             ]
             spent = (now - record.started_at).total_seconds()
-        return max(statistics.median(tails) - spent, 0.0) if tails else None
+        return statistics.median(tails) - spent if tails else None
 
 
 def estimate_for(target: Target, record: ExecutionRecord) -> Estimate:
@@ -91,7 +91,13 @@ def progress_view(
     left = estimate.remaining(record, now) if not record.finished else None
     if left is not None:
         rounded = round(left / 5) * 5  # an estimate: 5 s is precise enough
-        timing += f", about {age_text(rounded)} left (from {len(estimate.runs)} earlier runs)"
+        if left < 0:
+            expected = "longer than earlier runs took"
+        elif rounded == 0:
+            expected = "under 5 s left"
+        else:
+            expected = f"about {age_text(rounded)} left"
+        timing += f", {expected} (from {len(estimate.runs)} earlier runs)"
     summary = Text(f"{record.mode} of {record.instance_id}: {now_in}\n{timing}")
     shown = max(height - FRAME_LINES, 3)
     hidden = runs[:-shown] if len(runs) > shown else []

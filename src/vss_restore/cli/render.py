@@ -233,6 +233,7 @@ def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:
             outcome,
             seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None),
             seconds_text(record.downtime_seconds),
+            end_section=True,  # a blank line between executions
         )
     return keep_ids_whole(table)
 
