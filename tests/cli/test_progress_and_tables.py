@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
+from vss_restore.cli.fleet_progress import fleet_view
 from vss_restore.cli.progress import Estimate, progress_view
 from vss_restore.cli.render import fleet_table, volumes_table
 from vss_restore.executions import ExecutionRecord
@@ -151,3 +152,18 @@ def test_volume_and_fleet_tables_keep_every_id_whole_at_80_columns() -> None:
     for entry in fleet:
         assert entry["InstanceId"] in shown
     assert all(len(line) <= 80 for line in shown.splitlines())
+
+
+def test_fleet_progress_fits_24_lines_hiding_successes_then_pending_instances_first() -> None:
+    # GIVEN a fleet of 30: 5 succeeded, 2 running, 1 failed, 22 pending
+    statuses = ["SUCCEEDED"] * 5 + ["RUNNING"] * 2 + ["FAILED"] + ["PENDING"] * 22
+    rows = [{"InstanceId": f"i-{n:017x}", "Status": s} for n, s in enumerate(statuses)]
+
+    # WHEN drawn at 80x24
+    lines = _text(fleet_view(rows, 24)).splitlines()
+
+    # THEN the running and failed instances are shown whole, within 23 lines
+    assert len(lines) <= 23
+    for row in rows[5:8]:
+        assert row["InstanceId"] in "\n".join(lines)
+    assert "Fleet (5 succeeded and 6 pending not shown)" in lines[0]
