@@ -78,8 +78,22 @@ def test_progress_shows_the_running_state_its_elapsed_time_and_the_time_left() -
 
     # THEN it names the state and its time in it, and expects 50 - 10 = 40 s more
     assert f"Restore of {INSTANCE}: StopInstance for 10 s" in shown
-    assert "Elapsed 22 s, about 40 s left (from 1 earlier runs)" in shown
+    assert "Elapsed 22 s, about 40 s left (from 1 earlier run)" in shown
     assert "10.00" in shown  # the running row's seconds so far
+
+
+def test_progress_expects_the_median_of_earlier_runs_time_from_the_current_state() -> None:
+    # GIVEN three earlier runs needing 30, 50 and 200 s from entering StopInstance to the end
+    earlier = [
+        _record([("FindSnapshotSet", 0, 10), ("StopInstance", 10, 20)], stopped=10 + tail)
+        for tail in (30, 50, 200)
+    ]
+    now = T0 + timedelta(seconds=22)  # 10 s in StopInstance
+
+    shown = _text(progress_view(RUNNING, now, Estimate(earlier), 24))
+
+    # THEN the median (50 s) less the 10 s spent: not pulled up by the slow outlier
+    assert "about 40 s left (from 3 earlier runs)" in shown
 
 
 def test_progress_says_the_run_is_late_when_it_outlasts_earlier_runs() -> None:
@@ -89,7 +103,7 @@ def test_progress_says_the_run_is_late_when_it_outlasts_earlier_runs() -> None:
     shown = _text(progress_view(RUNNING, now, Estimate([EARLIER]), 24))
 
     assert "StopInstance for 1 min 0 s" in shown
-    assert "longer than earlier runs took (from 1 earlier runs)" in shown
+    assert "longer than earlier runs took (from 1 earlier run)" in shown
 
 
 def test_progress_shows_no_time_left_when_the_instance_has_no_earlier_runs() -> None:

@@ -97,7 +97,10 @@ def progress_view(
             expected = "under 5 s left"
         else:
             expected = f"about {age_text(rounded)} left"
-        timing += f", {expected} (from {len(estimate.runs)} earlier runs)"
+        runs_text = (
+            "1 earlier run" if len(estimate.runs) == 1 else f"{len(estimate.runs)} earlier runs"
+        )
+        timing += f", {expected} (from {runs_text})"
     summary = Text(f"{record.mode} of {record.instance_id}: {now_in}\n{timing}")
     shown = max(height - FRAME_LINES, 3)
     hidden = runs[:-shown] if len(runs) > shown else []
