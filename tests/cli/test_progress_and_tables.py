@@ -9,7 +9,7 @@ from rich.console import Console
 
 from vss_restore.cli.fleet_progress import fleet_view
 from vss_restore.cli.progress import Estimate, progress_view
-from vss_restore.cli.render import fleet_table, volumes_table
+from vss_restore.cli.render import fleet_table, sets_table, volumes_table
 from vss_restore.executions import ExecutionRecord
 
 T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
@@ -181,3 +181,31 @@ def test_fleet_progress_fits_24_lines_hiding_successes_then_pending_instances_fi
     for row in rows[5:8]:
         assert row["InstanceId"] in "\n".join(lines)
     assert "Fleet (5 succeeded and 6 pending not shown)" in lines[0]
+
+
+def test_sets_table_keeps_set_ids_and_the_ids_in_its_reasons_whole_at_80_columns() -> None:
+    # GIVEN an incomplete set whose reason names a snapshot, and a set grouped by time
+    reason = "xvdg (snap-3dcb07612696e73ab) is not AppConsistent"
+    sets = [
+        {
+            "SnapshotSetId": set_id,
+            "CreatedAt": "2026-12-01T16:12:58+00:00",
+            "Devices": ["/dev/sda1", "xvdf"],
+            "Complete": not reasons,
+            "Latest": not reasons,
+            "Reasons": reasons,
+        }
+        for set_id, reasons in [
+            ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", [reason]),
+            ("vss-20261130T161258Z", []),
+        ]
+    ]
+
+    # WHEN rendered 80 columns wide
+    shown = _text(sets_table(INSTANCE, sets))
+
+    # THEN the set ids and the snapshot id in the reason appear whole
+    assert "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" in shown
+    assert "vss-20261130T161258Z" in shown
+    assert "(snap-3dcb07612696e73ab)" in shown
+    assert all(len(line) <= 80 for line in shown.splitlines())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,10 @@ def when_text(value: str | datetime | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
+# EC2 ids (``snap-0123abcd``, ``vol-...``, ``i-...``) and UUIDs (snapshot set ids).
+_AN_ID = re.compile(r"\b[a-z]+-[0-9a-f]{8,17}\b|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
+
+
 def fitted_table(title: str, columns: list[tuple[str, bool]]) -> Table:
     """A table that fits 80 columns without cutting an id: columns marked True hold ids and
     never wrap (``keep_ids_whole`` widens them to their longest value); the others wrap."""
@@ -85,24 +90,30 @@ def fitted_table(title: str, columns: list[tuple[str, bool]]) -> Table:
 
 
 def keep_ids_whole(table: Table) -> Table:
-    """Give each no-wrap (id) column the width of its longest line, so that a narrow
-    terminal narrows or wraps the other columns instead of cutting an id."""
+    """Give each no-wrap (id) column the width of its longest line, and each other column
+    the width of its longest word that holds an id (``(snap-0123...)`` in a reason), so that
+    a narrow terminal narrows or wraps the rest instead of cutting an id."""
     for column in table.columns:
+        lines = [
+            line.plain
+            for cell in column.cells
+            for line in Text.from_markup(cell if isinstance(cell, str) else "").split()
+        ]
         if column.no_wrap:
-            lines = [
-                line
-                for cell in column.cells
-                for line in Text.from_markup(cell if isinstance(cell, str) else "").split()
-            ]
-            column.min_width = max([len(line) for line in lines] + [len(str(column.header))])
+            widths = [len(line) for line in lines] + [len(str(column.header))]
+        else:
+            widths = [len(word) for line in lines for word in line.split() if _AN_ID.search(word)]
+        if widths:
+            column.min_width = max(widths)
     return table
 
 
 def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
     table = fitted_table(
         f"VSS snapshot sets of {instance_id}, newest first",
-        [("Snapshot set", True), ("Taken", False), ("Disks", False), ("Restorable", False)],
+        [("Snapshot set", True), ("Taken", False), ("Restorable", False)],
     )
+    table.columns[1].max_width = len("16:12:58 UTC")  # date above time: room for the reasons
     for entry in sets:
         if entry["Complete"]:
             verdict = "[green]complete[/]" + (" [bold](latest)[/]" if entry["Latest"] else "")
@@ -110,9 +121,9 @@ def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
             verdict = "[red]incomplete:[/] " + "; ".join(entry["Reasons"])
         table.add_row(
             entry["SnapshotSetId"],
-            when_text(entry["CreatedAt"]),
-            str(len(entry["Devices"])),
+            f"{when_text(entry['CreatedAt'])}\n{len(entry['Devices'])} disks",
             verdict,
+            end_section=True,
         )
     return keep_ids_whole(table)
 
