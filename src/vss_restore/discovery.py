@@ -9,7 +9,14 @@ from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.errors import InvalidRequest, SnapshotSetIncomplete, SnapshotSetNotFound
 from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest, SetMember, SkippedSet
-from vss_restore.snapshot_sets import Snapshot, Verdict, group_into_sets, judge, select_set
+from vss_restore.snapshot_sets import (
+    Snapshot,
+    SnapshotSet,
+    Verdict,
+    group_into_sets,
+    judge,
+    select_set,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -124,7 +131,7 @@ def choose_set(
                 f"no snapshot set {request.snapshot_set_id} among the snapshots of {instance_id}"
             )
         raise SnapshotSetNotFound(
-            _nothing_complete(instance_id, devices, request, selection.passed_over)
+            _nothing_complete(instance_id, devices, request, selection.passed_over, sets)
         )
     chosen = selection.chosen.snapshot_set
     return ChosenSet(
@@ -137,7 +144,11 @@ def choose_set(
 
 
 def _nothing_complete(
-    instance_id: str, devices: Sequence[str], request: RestoreRequest, passed_over: list[Verdict]
+    instance_id: str,
+    devices: Sequence[str],
+    request: RestoreRequest,
+    passed_over: list[Verdict],
+    sets: Sequence[SnapshotSet],
 ) -> str:
     when = (
         f" at or before {request.restore_point_in_time.isoformat()}"
@@ -145,6 +156,12 @@ def _nothing_complete(
         else ""
     )
     text = f"no complete AppConsistent snapshot set of {instance_id} covering {', '.join(devices)}{when}"
+    if not passed_over and sets:  # every set is newer than the point in time
+        oldest = sets[-1]
+        return (
+            f"{text}: every snapshot set of {instance_id} was taken after that time; the oldest "
+            f"is {oldest.set_id}, taken {oldest.created_at.isoformat()}"
+        )
     if not passed_over:
         return text + "; no VSS snapshots were found"
     details = "; ".join(

@@ -26,6 +26,8 @@ TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # bookkeeping every failure ends with (which runs whether or not anything was undone).
 ROLLBACK_ENTRIES = ("ReattachOriginalVolumes", "RestorePowerState", "MarkLeftovers")
 FAILURE_BOOKKEEPING = ("ReleaseLockAfterFailure", "SummarizeFailure")
+# Request ``Mode`` → what ``history`` calls it (a mode not listed here shows as it is).
+MODE_LABELS = {"InPlace": "Restore", "Clone": "Drill"}
 _DATE_KEYS = ("timestamp", "startDate", "stopDate", "started_at", "stopped_at")
 
 
@@ -243,10 +245,34 @@ class ExecutionRecord:
         return round((self.stopped_at - self.started_at).total_seconds(), 3)
 
     @property
+    def mode(self) -> str:
+        """What the execution was for, as people say it: Restore, Dry run, Drill, ..."""
+        mode = str(self.input.get("Mode") or "InPlace")
+        label = MODE_LABELS.get(mode, mode)
+        if not self.dry_run:
+            return label
+        return "Dry run" if mode == "InPlace" else f"{label} dry run"
+
+    @property
     def downtime_seconds(self) -> float | None:
+        """The report's; for a rolled-back restore, from its stop until the rollback had the
+        instance running again."""
         report = self.report or {}
         value = report.get("DowntimeSeconds")
-        return float(value) if isinstance(value, int | float) else None
+        if isinstance(value, int | float):
+            return float(value)
+        if (
+            self.drill
+            or not self.finished
+            or state_output(self.history, "RollbackPower") != ("running")
+        ):
+            return None
+        stop = state_output(self.history, "Stop")
+        stopped_at = stop.get("StopRequestedAt") if isinstance(stop, dict) else None
+        back = [r.exited_at for r in timeline(self.history) if r.name == "RestorePowerState"]
+        if not isinstance(stopped_at, str) or not back or back[-1] is None:
+            return None
+        return round((back[-1] - datetime.fromisoformat(stopped_at)).total_seconds(), 3)
 
     @property
     def snapshot_set_id(self) -> str | None:
@@ -379,20 +405,22 @@ def fetch_record(sfn: SFNClient, execution_arn: str) -> ExecutionRecord:
 def executions_of_instance(
     sfn: SFNClient, state_machine_arn: str, instance_id: str, limit: int
 ) -> Iterator[ExecutionRecord]:
-    """The newest ``limit`` executions of the state machine whose input names the instance.
+    """The instance's newest ``limit`` executions, looked for among all of the machine's.
 
     Names made by vss-restore start with the instance id, which spares a DescribeExecution
-    for the others; executions named by other callers are described to read their input.
+    for the other instances' executions; executions named by other callers are described to
+    read their input.
     """
-    looked_at = 0
+    found = 0
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
         for listed in page["executions"]:
-            if looked_at >= limit:
-                return
-            looked_at += 1
             name = listed["name"]
             if re.match(r"^i-[0-9a-f]+-", name) and not name.startswith(f"{instance_id}-"):
                 continue
             record = fetch_record(sfn, listed["executionArn"])
-            if record.instance_id == instance_id:
-                yield record
+            if record.instance_id != instance_id:
+                continue
+            yield record
+            found += 1
+            if found >= limit:
+                return

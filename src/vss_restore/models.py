@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -27,10 +29,31 @@ from vss_restore.initialization import (
     InitializationMode,
 )
 
-InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")]
-VolumeId = Annotated[str, StringConstraints(pattern=r"^vol-[0-9a-f]{8,17}$")]
-SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
+
+def _resource_id(prefix: str, lengths: str, example: str) -> Callable[[str], str]:
+    """A check of an EC2 id whose error says what a valid id looks like, not a regex."""
+    hex_digits = "[0-9a-f]{8}([0-9a-f]{9})?" if lengths == "8 or 17" else "[0-9a-f]{8,17}"
+    pattern = re.compile(rf"{prefix}-{hex_digits}")
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid id: expected {prefix}- followed by {lengths} "
+                f"lowercase hexadecimal characters, e.g. {example}"
+            )
+        return value
+
+    return check
+
+
+InstanceId = Annotated[str, AfterValidator(_resource_id("i", "8 or 17", "i-0123456789abcdef0"))]
+VolumeId = Annotated[str, AfterValidator(_resource_id("vol", "8 to 17", "vol-0123456789abcdef0"))]
+SubnetId = Annotated[
+    str, AfterValidator(_resource_id("subnet", "8 to 17", "subnet-0123456789abcdef0"))
+]
+SecurityGroupId = Annotated[
+    str, AfterValidator(_resource_id("sg", "8 to 17", "sg-0123456789abcdef0"))
+]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")]
 # SSM document names: letters, digits, _ - . (AWS-owned names included), or a document ARN.
 DocumentName = Annotated[
@@ -186,6 +209,12 @@ class RestoreRequest(Model):
                 raise InvalidRequest(given[0], 'applies only when Mode is "InPlace"')
             if self.dry_run and self.keep_clone:
                 raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
+        if self.snapshot_set_id is not None and self.restore_point_in_time is not None:
+            raise InvalidRequest(
+                "RestorePointInTime",
+                "cannot be given with SnapshotSetId (a set id already names one set): "
+                "give one of them",
+            )
         if self.validation_parameters is not None and self.validation_document is None:
             raise InvalidRequest("ValidationParameters", "needs ValidationDocument")
 

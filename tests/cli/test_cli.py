@@ -204,7 +204,7 @@ def test_declining_the_confirmation_changes_nothing(
     outcome = cli("--local", "restore", "--wait", stdin="n\n")
 
     assert outcome.exit_code == 2
-    assert f"from snapshot set {LATEST_COMPLETE_SET}" in outcome.stderr  # stdout stays clean
+    assert f"Snapshot set  {LATEST_COMPLETE_SET}" in outcome.stderr  # stdout stays clean
     assert LATEST_COMPLETE_SET not in outcome.stdout  # (the test runner echoes the answer)
     assert "nothing was changed" in outcome.stderr
     assert not archive.exists() or not list(archive.iterdir())

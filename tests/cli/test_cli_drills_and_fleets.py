@@ -143,7 +143,7 @@ def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
 
     # WHEN cleanup runs with --dry-run, then for real
     preview = cli("--region", engine.region, "cleanup", "--dry-run")
-    done = cli("--region", engine.region, "cleanup")
+    done = cli("--region", engine.region, "cleanup", "--yes")
 
     # THEN the preview changes nothing, and the cleanup terminates only the clone
     assert preview.exit_code == 0
@@ -166,8 +166,10 @@ def test_cleanup_of_one_execution_removes_its_clone_before_expiry(
     kept = engine.run({"InstanceId": instance, **request})
     assert kept.output is not None
 
-    expired_only = cli("--region", engine.region, "cleanup")
-    by_execution = cli("--region", engine.region, "cleanup", "--execution-arn", kept.execution_arn)
+    expired_only = cli("--region", engine.region, "cleanup", "--yes")
+    by_execution = cli(
+        "--region", engine.region, "cleanup", "--yes", "--execution-arn", kept.execution_arn
+    )
 
     assert expired_only.json["TerminatedInstances"] == []
     assert by_execution.json["TerminatedInstances"] == [kept.output["CloneInstanceId"]]
@@ -175,7 +177,14 @@ def test_cleanup_of_one_execution_removes_its_clone_before_expiry(
 
 def test_fleet_restore_restores_the_demo_fleet_and_reports_each_instance(cli: Any) -> None:
     outcome = cli(
-        "--local", "fleet-restore", "--tag", "Fleet=demo", "--max-concurrency", "2", "--wait"
+        "--local",
+        "fleet-restore",
+        "--yes",
+        "--tag",
+        "Fleet=demo",
+        "--max-concurrency",
+        "2",
+        "--wait",
     )
 
     assert outcome.exit_code == 0, outcome.stderr
@@ -193,6 +202,7 @@ def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
     outcome = cli(
         "--local",
         "fleet-restore",
+        "--yes",
         "--instance-id",
         f"{missing},{later}",
         "--wave",

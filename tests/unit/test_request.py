@@ -68,11 +68,10 @@ def test_parse_applies_defaults_when_only_instance_id_given() -> None:
 
 
 def test_parse_keeps_every_value_when_all_fields_valid() -> None:
-    # GIVEN a request using every field
+    # GIVEN a request using every field (but RestorePointInTime, which SnapshotSetId excludes)
     payload = {
         "InstanceId": "i-01234567",
         "SnapshotSetId": "set-1",
-        "RestorePointInTime": "2024-05-01T12:00:00+02:00",
         "ExcludeBootVolume": True,
         "Devices": ["xvdf", "/dev/sdg"],
         "DryRun": True,
@@ -88,7 +87,6 @@ def test_parse_keeps_every_value_when_all_fields_valid() -> None:
     # THEN
     assert request.instance_id == "i-01234567"
     assert request.snapshot_set_id == "set-1"
-    assert request.restore_point_in_time == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     assert request.exclude_boot_volume is True
     assert request.devices == ["xvdf", "/dev/sdg"]
     assert request.dry_run is True
@@ -187,6 +185,31 @@ def test_parse_rejects_instance_id_when_malformed(value: object) -> None:
 
     # THEN
     assert err.field == "InstanceId"
+
+
+def test_parse_says_what_a_valid_instance_id_looks_like_when_malformed() -> None:
+    # GIVEN / WHEN an instance id that is not one
+    err = rejection({"InstanceId": "i-nothex"})
+
+    # THEN the reason shows the shape of a valid id, not a regular expression
+    assert err.field == "InstanceId"
+    assert "'i-nothex' is not a valid id" in err.reason
+    assert "17" in err.reason
+    assert "e.g. i-0123456789abcdef0" in err.reason
+    assert "[0-9a-f]" not in err.reason
+    assert "pattern" not in err.reason
+
+
+def test_parse_rejects_point_in_time_when_snapshot_set_id_is_also_given() -> None:
+    # GIVEN a request naming a set and a point in time, which contradict each other
+    payload = {**BASE, "SnapshotSetId": "set-1", "RestorePointInTime": "2024-05-01T12:00:00Z"}
+
+    # WHEN
+    err = rejection(payload)
+
+    # THEN
+    assert err.field == "RestorePointInTime"
+    assert "SnapshotSetId" in err.reason
 
 
 def test_parse_rejects_request_when_instance_id_missing() -> None:
@@ -477,7 +500,7 @@ def valid_request(draw: st.DrawFn) -> dict[str, Any]:
     payload: dict[str, Any] = {"InstanceId": draw(st.from_regex(rf"\A{_INSTANCE_ID_RE}\Z"))}
     if draw(st.booleans()):
         payload["SnapshotSetId"] = draw(st.text(min_size=1, max_size=256))
-    if draw(st.booleans()):
+    elif draw(st.booleans()):  # a set id and a point in time exclude each other
         payload["RestorePointInTime"] = draw(_past)
     if draw(st.booleans()):
         payload["Devices"] = draw(st.lists(_valid_device, min_size=1, max_size=4, unique=True))

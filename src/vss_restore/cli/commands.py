@@ -25,6 +25,7 @@ from typer._completion_classes import completion_init
 from typer._completion_shared import Shells, get_completion_script
 
 from vss_restore.cli import render
+from vss_restore.cli.confirmation import restore_approval
 from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
@@ -39,9 +40,10 @@ from vss_restore.cli.target import (
     Target,
     open_ec2,
     open_target,
+    require_execution,
 )
 from vss_restore.discovery import catalogue, find_snapshot_set
-from vss_restore.drill import cleanup_pass
+from vss_restore.drill import CleanupPass, cleanup_pass
 from vss_restore.errors import TerminalError
 from vss_restore.executions import ExecutionRecord
 from vss_restore.fleet import parse_fleet_request
@@ -372,24 +374,19 @@ def _confirmed(question: str) -> bool:
         return False
 
 
-def _confirmation(target: Target, request: dict[str, Any]) -> str:
-    """The question asked on a terminal: which set, which devices, and the stop."""
-    instance = request["InstanceId"]
-    try:
-        parsed = RestoreRequest.parse(request)
-        facts = instance_facts(describe_instance(target.ec2, instance))
-        chosen = find_snapshot_set(target.ec2, parsed, facts)
-    except (TerminalError, ClientError, BotoCoreError):
-        return f"Restore {instance}? It will be stopped while its volumes are swapped."
-    devices = ", ".join(m.device for m in chosen.members)
-    power = "stopped, its volumes swapped, and started again"
-    if request.get("PowerOnAfterRestore") is False:
-        power = "stopped and its volumes swapped (left stopped)"
-    return (
-        f"Restore {instance} from snapshot set {chosen.snapshot_set_id} "
-        f"(taken {render.when_text(chosen.created_at)}) on {devices}? "
-        f"The instance will be {power}."
-    )
+def _needs_terminal(command: str) -> None:
+    """Without a terminal to ask on, refuse: nothing starts on a question nobody read."""
+    if not _interactive():
+        raise CliError(
+            f"{command} asks for confirmation, but there is no terminal to ask on (stdin is "
+            "not a terminal): nothing was started. Add --yes to run it without asking.",
+            2,
+        )
+
+
+def _ask(question: str) -> None:
+    if not _confirmed(question):
+        raise CliError("Not confirmed: nothing was changed.", 2)
 
 
 def _progress_console(
@@ -461,8 +458,11 @@ def restore(
             exclude_boot_volume,
             **flags,
         )
-        if not yes and _interactive() and not _confirmed(_confirmation(target, request)):
-            raise CliError("Not confirmed: nothing was changed.", 2)
+        if not yes:
+            _needs_terminal("restore")
+            approval = restore_approval(target.ec2, request, datetime.now(UTC))
+            _ask(approval.question)
+            request = approval.request  # exactly the set and devices that were shown
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is not None:
@@ -555,10 +555,10 @@ def history(
     ctx: typer.Context,
     instance_id: InstanceOption = None,
     max_items: Annotated[
-        int, typer.Option(min=1, help="Look at this many of the newest executions.")
+        int, typer.Option(min=1, help="Show at most this many of the instance's newest executions.")
     ] = 50,
 ) -> None:
-    """Past restores of an instance with their outcome, RTO and downtime, newest first."""
+    """Every execution of an instance (restores, dry runs, drills): outcome, RTO, downtime."""
     state: State = ctx.obj
     out, _ = _consoles()
     with open_target(state.options) as target:
@@ -728,15 +728,31 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")
     ] = False,
+    yes: YesOption = False,
 ) -> None:
     """Remove drill clones and volumes past their expiry (only resources tagged as a drill's)."""
     state: State = ctx.obj
     out, _ = _consoles()
+    asks = not dry_run and not yes
+    if asks:
+        _needs_terminal("cleanup")
     with open_ec2(state.options) as ec2:
         if execution_arn:
-            removed = cleanup_pass(ec2, execution=execution_arn, dry_run=dry_run)
-        else:
-            removed = cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry_run)
+            require_execution(state.options, execution_arn)
+
+        def sweep(dry: bool) -> CleanupPass:
+            if execution_arn:
+                return cleanup_pass(ec2, execution=execution_arn, dry_run=dry)
+            return cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry)
+
+        if asks:
+            shown = sweep(dry=True)
+            _ask(
+                f"Terminate {len(shown.terminated)} drill instance(s) "
+                f"({', '.join(shown.terminated) or 'none'}) and delete {len(shown.deleted)} "
+                f"drill volume(s) ({', '.join(shown.deleted) or 'none'})?"
+            )
+        removed = sweep(dry=dry_run)
     document = {"DryRun": dry_run, **removed.model_dump(by_alias=True)}
     if state.as_json(out):
         render.print_json(out, document)
@@ -826,8 +842,9 @@ def fleet_restore(
             ExcludeBootVolume=exclude_boot_volume or None,
             PowerOnAfterRestore=False if no_power_on else None,
         )
-        if not yes and _interactive() and not _confirmed(_fleet_confirmation(target, request)):
-            raise CliError("Not confirmed: nothing was changed.", 2)
+        if not yes:
+            _needs_terminal("fleet-restore")
+            _ask(_fleet_confirmation(target, request))
         execution_arn = target.start_fleet(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:

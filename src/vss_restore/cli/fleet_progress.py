@@ -12,6 +12,7 @@ from vss_restore.executions import ExecutionRecord, fetch_record
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from rich.console import Console
+    from rich.table import Table
 
     from vss_restore.cli.target import Target
 
@@ -77,6 +78,23 @@ class FleetProgress:
         return rows
 
 
+def fleet_view(rows: list[dict[str, Any]], height: int) -> Table:
+    """The live table, within ``height`` lines: when the fleet is longer, finished successes
+    and then pending instances make room first, and the title counts them."""
+    room = max(height - 5, 3)  # title, header, rule, the cursor's line, and one to spare
+    hidden: dict[str, int] = {}
+    for status in ("SUCCEEDED", "PENDING"):
+        while len(rows) > room and any(r["Status"] == status for r in rows):
+            index = next(i for i, r in enumerate(rows) if r["Status"] == status)
+            rows = rows[:index] + rows[index + 1 :]
+            hidden[status] = hidden.get(status, 0) + 1
+    title = "Fleet"
+    if hidden:
+        counted = " and ".join(f"{n} {status.lower()}" for status, n in hidden.items())
+        title = f"Fleet ({counted} not shown)"
+    return fleet_table(rows[:room], title)
+
+
 def follow_fleet(target: Target, execution_arn: str, console: Console) -> ExecutionRecord:
     """Poll the fleet until it ends, showing each instance's restore as it goes."""
     progress = FleetProgress(target)
@@ -92,5 +110,9 @@ def follow_fleet(target: Target, execution_arn: str, console: Console) -> Execut
         return changed
 
     return follow_with(
-        target, execution_arn, console, lambda record: fleet_table(progress.rows(record)), lines
+        target,
+        execution_arn,
+        console,
+        lambda record: fleet_view(progress.rows(record), console.size.height),
+        lines,
     )

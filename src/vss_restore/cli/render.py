@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vss_restore.cli.structured import as_text, shape
 from vss_restore.executions import ExecutionRecord, StateRun
@@ -49,6 +52,22 @@ def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+def age_text(age: timedelta | float) -> str:
+    """A duration as people say it: ``2 d 3 h``, ``3 h 5 min``, ``4 min 10 s``, ``12 s``."""
+    total = age.total_seconds() if isinstance(age, timedelta) else age
+    seconds = max(int(total), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds} s"
+    return f"{seconds} s"
+
+
 def when_text(value: str | datetime | None) -> str:
     if value is None:
         return "—"
@@ -56,12 +75,51 @@ def when_text(value: str | datetime | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
+# EC2 ids (``snap-0123abcd``, ``vol-...``, ``i-...``) and UUIDs (snapshot set ids).
+_AN_ID = re.compile(r"\b[a-z]+-[0-9a-f]{8,17}\b|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
+
+
+def fitted_table(title: str, columns: list[tuple[str, bool]]) -> Table:
+    """A table that fits 80 columns without cutting an id: columns marked True hold ids and
+    never wrap (``keep_ids_whole`` widens them to their longest value); the others wrap."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for header, holds_ids in columns:
+        table.add_column(header, no_wrap=holds_ids, overflow="fold")
+    return table
+
+
+def keep_ids_whole(table: Table) -> Table:
+    """Give each no-wrap (id) column the width of its longest line, and each other column
+    the width of its longest word that holds an id (``(snap-0123...)`` in a reason), so that
+    a narrow terminal narrows or wraps the rest instead of cutting an id."""
+    for column in table.columns:
+        lines = [
+            line.plain
+            for cell in column.cells
+            for line in Text.from_markup(cell if isinstance(cell, str) else "").split()
+        ]
+        if column.no_wrap:
+            widths = [len(line) for line in lines] + [len(str(column.header))]
+        else:
+            widths = [len(word) for line in lines for word in line.split() if _AN_ID.search(word)]
+        if widths:
+            column.min_width = max(widths)
+    return table
+
+
 def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"VSS snapshot sets of {instance_id}, newest first", title_justify="left")
-    table.add_column("Snapshot set", ratio=1, overflow="fold")
-    table.add_column("Taken", ratio=1)
-    table.add_column("Disks", justify="right")
-    table.add_column("Restorable", ratio=2, overflow="fold")
+    table = fitted_table(
+        f"VSS snapshot sets of {instance_id}, newest first",
+        [("Snapshot set", True), ("Taken", False), ("Restorable", False)],
+    )
+    table.columns[1].max_width = len("16:12:58 UTC")  # date above time: room for the reasons
     for entry in sets:
         if entry["Complete"]:
             verdict = "[green]complete[/]" + (" [bold](latest)[/]" if entry["Latest"] else "")
@@ -69,11 +127,11 @@ def sets_table(instance_id: str, sets: list[dict[str, Any]]) -> Table:
             verdict = "[red]incomplete:[/] " + "; ".join(entry["Reasons"])
         table.add_row(
             entry["SnapshotSetId"],
-            when_text(entry["CreatedAt"]),
-            str(len(entry["Devices"])),
+            f"{when_text(entry['CreatedAt'])}\n{len(entry['Devices'])} disks",
             verdict,
+            end_section=True,
         )
-    return table
+    return keep_ids_whole(table)
 
 
 def initialization_text(initialization: dict[str, Any] | None) -> str:
@@ -87,12 +145,9 @@ def initialization_text(initialization: dict[str, Any] | None) -> str:
 
 
 def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
     initializes = any("Initialization" in row for row in rows)
-    for column in ("Device", "Snapshot", "New volume", "Replaced volume"):
-        table.add_column(column, no_wrap=True)
-    if initializes:
-        table.add_column("Initialization", min_width=16, overflow="fold")
+    columns = [(column, True) for column in ("Device", "Snapshot", "New volume", "Replaced volume")]
+    table = fitted_table(title, columns + ([("Initialization", False)] if initializes else []))
     for row in rows:
         cells = [
             row["Device"],
@@ -103,19 +158,26 @@ def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
         if initializes:
             cells.append(initialization_text(row.get("Initialization")))
         table.add_row(*cells)
-    return table
+    return keep_ids_whole(table)
 
 
-def timeline_table(runs: list[StateRun]) -> Table:
-    table = Table(title="States", title_justify="left")
-    for column in ("", "State", "Seconds", "Attempts", "Errors"):
-        table.add_column(column)
+def timeline_table(
+    runs: list[StateRun], title: str = "States", now: datetime | None = None
+) -> Table:
+    """One line per state entered; a running state shows how long it has run (at ``now``)."""
+    table = fitted_table(
+        title,
+        [("", True), ("State", False), ("Seconds", True), ("Attempts", True), ("Errors", False)],
+    )
     for run in runs:
         name = f"[magenta]{run.name}[/] (rollback)" if run.rollback else run.name
+        seconds = run.seconds
+        if seconds is None and now is not None:
+            seconds = max((now - run.entered_at).total_seconds(), 0.0)
         table.add_row(
             RUN_MARK[run.outcome],
             name,
-            "" if run.seconds is None else f"{run.seconds:.2f}",
+            "" if seconds is None else f"{seconds:.2f}",
             str(run.attempts) if run.attempts else "",
             ", ".join(dict.fromkeys(run.errors)),
         )
@@ -123,12 +185,11 @@ def timeline_table(runs: list[StateRun]) -> Table:
 
 
 def drill_volumes_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Clone volumes", title_justify="left")
-    for column in ("Device", "Snapshot", "Clone volume"):
-        table.add_column(column, no_wrap=True)
+    columns = ("Device", "Snapshot", "Clone volume")
+    table = fitted_table("Clone volumes", [(column, True) for column in columns])
     for row in rows:
         table.add_row(row["Device"], row["SnapshotId"], row.get("CloneVolumeId") or "—")
-    return table
+    return keep_ids_whole(table)
 
 
 def _print_drill(console: Console, report: dict[str, Any]) -> None:
@@ -192,30 +253,39 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
 
 
 def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:
-    table = Table(title=f"Restores of {instance_id}, newest first", title_justify="left")
-    table.add_column("Started", no_wrap=True)
-    for column in ("Outcome", "Snapshot set", "RTO", "Downtime", "Execution"):
-        table.add_column(column)
+    """Newest first; the execution name and snapshot set under the start time, whole."""
+    table = fitted_table(
+        f"Executions of {instance_id}, newest first",
+        [
+            ("Started · execution · snapshot set", True),
+            ("Mode", False),
+            ("Outcome", False),
+            ("RTO", False),
+            ("Downtime", False),
+        ],
+    )
     for record in records:
         outcome = f"[{OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]"
-        if record.dry_run:
-            outcome += " (dry run)"
         if record.error:
             outcome += f" {record.error}"
+        if record.rolled_back:
+            outcome += " [magenta]rolled back[/]"
         table.add_row(
-            when_text(record.started_at),
+            f"{when_text(record.started_at)}\n{record.name}\n"
+            f"[dim]{record.snapshot_set_id or '—'}[/]",
+            record.mode,
             outcome,
-            record.snapshot_set_id or "—",
             seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None),
             seconds_text(record.downtime_seconds),
-            record.name,
+            end_section=True,  # a blank line between executions
         )
-    return table
+    return keep_ids_whole(table)
 
 
 def history_entry(record: ExecutionRecord) -> dict[str, Any]:
     return {
         "ExecutionArn": record.arn,
+        "Mode": record.input.get("Mode") or "InPlace",
         "Status": record.status,
         "DryRun": record.dry_run,
         "Error": record.error,
@@ -233,11 +303,10 @@ FLEET_STATUS_STYLE = {**OUTCOME_STYLE, "PENDING": "dim"}
 
 def fleet_table(rows: list[dict[str, Any]], title: str = "Fleet") -> Table:
     """One line per instance: its restore's status, current state or error, and times."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("Instance", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Now in / error", overflow="fold")
-    table.add_column("Downtime", no_wrap=True)
+    table = fitted_table(
+        title,
+        [("Instance", True), ("Status", True), ("Now in / error", False), ("Downtime", False)],
+    )
     for row in rows:
         status = row["Status"]
         table.add_row(
@@ -246,4 +315,4 @@ def fleet_table(rows: list[dict[str, Any]], title: str = "Fleet") -> Table:
             row.get("Error") or row.get("CurrentState") or "",
             seconds_text(row.get("DowntimeSeconds")),
         )
-    return table
+    return keep_ids_whole(table)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore
+import botocore.session
 from botocore.exceptions import ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
@@ -276,6 +277,27 @@ def _task_logs_to_stderr() -> None:
             handler.stream = CurrentStderr()
 
 
+# Services whose name in botocore's events (the service id) differs from the client's name.
+_CLIENT_NAMES = {"sfn": "stepfunctions"}
+
+
+def _known_operation(spec: str, operation: str) -> None:
+    """``--inject-fault`` names an AWS operation that exists, or the command stops here
+    (a typo would otherwise inject nothing and the restore would simply succeed)."""
+    service, sep, name = operation.partition(".")
+    if not sep or not service or not name:
+        return  # the Fault itself explains the expected form
+    session = botocore.session.get_session()
+    client_name = _CLIENT_NAMES.get(service, service)
+    if client_name not in session.get_available_services():
+        raise CliError(f"--inject-fault {spec}: there is no AWS service {service!r}", 2)
+    names = session.get_service_model(client_name).operation_names
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {service}.{close[0]}?)" if close else ""
+        raise CliError(f"--inject-fault {spec}: {service} has no operation {name!r}{hint}", 2)
+
+
 @contextmanager
 def local_target(options: Options) -> Iterator[Target]:
     """The embedded emulator, seeded with the demo server and its snapshot sets."""
@@ -288,6 +310,8 @@ def local_target(options: Options) -> Iterator[Target]:
         ) from err
     from datetime import UTC, datetime  # noqa: PLC0415
 
+    for spec in options.faults:
+        _known_operation(spec, spec.partition(":")[0])
     with LocalEngine(region=options.region or "us-east-1") as engine:
         _task_logs_to_stderr()
         world.fix_ids(LOCAL_ID_SEED)
@@ -321,6 +345,28 @@ def open_ec2(options: Options) -> Iterator[EC2Client]:
             yield target.ec2
         return
     yield aws_session(options).client("ec2", endpoint_url=options.endpoint_url)
+
+
+def require_execution(options: Options, execution_arn: str) -> None:
+    """``ExecutionDoesNotExist`` (exit 2) for an ARN Step Functions does not know, so that a
+    mistyped ARN is not answered with "removed nothing". Called inside ``open_ec2``."""
+    if options.local and LocalArchive(default_archive_dir()).load(execution_arn) is not None:
+        return
+    if options.local:
+        sfn = boto3.client("stepfunctions", region_name=options.region or "us-east-1")
+    else:
+        session = boto3.Session(profile_name=options.profile, region_name=options.region)
+        sfn = session.client("stepfunctions", endpoint_url=options.endpoint_url)
+    try:
+        sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as err:
+        if error_code(err) not in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise
+        raise CliError(
+            f"ExecutionDoesNotExist: no execution {execution_arn} (give the ARN of a drill's "
+            "execution, as `drill` printed it)",
+            2,
+        ) from err
 
 
 def open_target(options: Options) -> Any:

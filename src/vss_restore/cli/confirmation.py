@@ -1,0 +1,128 @@
+"""The question ``restore`` asks before it changes anything, and the request it then pins.
+
+The set is resolved once, here, with the same rules as the workflow's FindSnapshotSet; the
+question shows it, and the restore then runs with exactly that ``SnapshotSetId`` and those
+``Devices``, so a set that completes while the question is read changes nothing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vss_restore import tags
+from vss_restore.cli.render import age_text, when_text
+from vss_restore.discovery import find_snapshot_set
+from vss_restore.instance import describe_instance, instance_facts
+from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+INDENT = " " * 16
+WIDTH = 80
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What the operator is asked, and the request that runs if they say yes."""
+
+    question: str
+    request: dict[str, Any]
+
+
+def _fact(label: str, text: str) -> str:
+    """``  Label         text``, wrapped to 80 columns under the text."""
+    return textwrap.fill(
+        text,
+        WIDTH,
+        initial_indent=f"  {label:<13} ",
+        subsequent_indent=INDENT,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
+def _power(facts: InstanceFacts, name: str | None, power_on: bool) -> str:
+    called = f"{facts.instance_id} ({name})" if name else facts.instance_id
+    after = "started again" if power_on else "left stopped (--no-power-on)"
+    if facts.state == "running":
+        return f"{called} is running: it will be STOPPED, its volumes swapped, then {after}."
+    then = "then started" if power_on else "it stays stopped"
+    return f"{called} is stopped: its volumes will be swapped, {then}."
+
+
+def _set_lines(chosen: ChosenSet, request: RestoreRequest, now: datetime) -> list[str]:
+    taken = (
+        f"{when_text(chosen.created_at)}, {age_text(now - chosen.created_at)} ago: "
+        "changes made on these disks after it are LOST"
+    )
+    lines = [_fact("Snapshot set", chosen.snapshot_set_id), _fact("Taken", taken)]
+    if request.restore_point_in_time is not None:
+        lines.append(
+            _fact(
+                "Newer sets",
+                f"not considered: taken after --point-in-time "
+                f"{when_text(request.restore_point_in_time)}",
+            )
+        )
+    for skipped in chosen.skipped:
+        age = age_text(now - skipped.created_at)
+        lines.append(_fact("Skipped", f"{skipped.snapshot_set_id} (taken {age} ago)"))
+        lines.append(_fact("", "because " + "; ".join(skipped.reasons)))
+    return lines
+
+
+def _volume_lines(chosen: ChosenSet, facts: InstanceFacts, delete: bool) -> list[str]:
+    lines = [f"  {'Device':<11}{'Snapshot':<24}Replaces volume"]
+    for member in chosen.members:
+        replaced = facts.volume_at(member.device)
+        replaced_id = replaced.volume_id if replaced else "—"
+        lines.append(f"  {member.device:<11}{member.snapshot_id:<24}{replaced_id}")
+    restored = {m.device for m in chosen.members}
+    untouched = [v.device for v in facts.volumes if v.device not in restored]
+    if untouched:
+        lines.append(_fact("Not touched", ", ".join(untouched)))
+    if delete:
+        fate = "DELETED once the restore succeeds (--delete-replaced-volumes)"
+    else:
+        fate = f"kept, detached and tagged {tags.STATUS}={tags.STATUS_REPLACED} (not deleted)"
+    lines.append(_fact("Old volumes", fate))
+    return lines
+
+
+def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Approval:
+    """The confirmation of a restore, with the request pinned to the set and devices shown.
+
+    A request the workflow would refuse (no such instance, no complete set, ...) raises its
+    named error here, before anything starts. If the caller may not read EC2, the question
+    says so and the request is left as given.
+    """
+    parsed = RestoreRequest.parse(request)
+    try:
+        raw = describe_instance(ec2, parsed.instance_id)
+        facts = instance_facts(raw)
+        chosen = find_snapshot_set(ec2, parsed, facts)
+    except (ClientError, BotoCoreError) as failure:
+        question = (
+            f"Restore {parsed.instance_id}? It is stopped while its volumes are swapped.\n"
+            f"(What it would restore could not be read: {failure})\nRestore?"
+        )
+        return Approval(question, request)
+    name = tags.tag_dict(raw.get("Tags")).get("Name")
+    lines = [
+        _fact("Instance", _power(facts, name, parsed.power_on_after_restore)),
+        *_set_lines(chosen, parsed, now),
+        "",
+        *_volume_lines(chosen, facts, parsed.delete_replaced_volumes),
+        "",
+    ]
+    pinned = {k: v for k, v in request.items() if k != "RestorePointInTime"}
+    pinned["SnapshotSetId"] = chosen.snapshot_set_id
+    pinned["Devices"] = [m.device for m in chosen.members]
+    question = "\n".join(["About to restore:", *lines, "Restore exactly this?"])
+    return Approval(question, pinned)
