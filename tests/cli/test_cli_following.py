@@ -7,6 +7,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from vss_restore import demo
+from vss_restore.cli.target import Target
 from vss_restore.local import LocalEngine
 from vss_restore.local.world import attached
 
@@ -26,6 +28,36 @@ REPO = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 120  # only a hung command ever gets near it
 
 
+class _HeldUntilWatched:
+    """Holds every task until ``watch`` has read the execution once, so the watch always
+    finds it running, however fast or slow the machine."""
+
+    def __init__(self) -> None:
+        self.watched = threading.Event()
+
+    def task_started(self, function: str) -> None:
+        assert self.watched.wait(DEADLINE_SECONDS), f"{function} held: watch never read"
+
+    def task_finished(self, function: str) -> None:
+        pass
+
+
+@pytest.fixture
+def held_until_watched(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = _HeldUntilWatched()
+    assert engine.dispatcher is not None
+    monkeypatch.setattr(engine.dispatcher, "observer", held)
+    read = Target.record
+
+    def record_then_release(self: Target, execution: str) -> Any:
+        found = read(self, execution)
+        held.watched.set()
+        return found
+
+    monkeypatch.setattr(Target, "record", record_then_release)
+
+
+@pytest.mark.usefixtures("held_until_watched")
 def test_watch_follows_a_running_restore_to_its_end_when_given_the_execution_name(
     cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -51,6 +83,7 @@ def test_watch_follows_a_running_restore_to_its_end_when_given_the_execution_nam
     assert not set(before.values()) & set(after.values())
 
 
+@pytest.mark.usefixtures("held_until_watched")
 def test_watch_follows_a_fleet_to_its_end_when_given_the_fleet_execution_name(
     cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
