@@ -40,7 +40,6 @@ from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 SIZES = (1, 4, 8, 16)
 SEEDS = 20
-TIME_SCALE = 0.01  # wall seconds per modelled second
 # List prices, us-east-1, November 2026: Step Functions Standard per state transition;
 # Lambda arm64 per GB-second and per request. The functions have 256 MB.
 PRICES = {
@@ -175,7 +174,7 @@ def run_once(volumes: int, seed: int, strategy: str = "poll-in-task") -> dict[st
     chosen = STRATEGIES[strategy]
     os.environ[WAIT_IN_TASK_ENV] = str(chosen.wait_in_task_seconds)
     started = time.monotonic()
-    simulation = Simulation(seed=seed, time_scale=TIME_SCALE)
+    simulation = Simulation(seed=seed)
     with LocalEngine(simulation=simulation, definition=chosen.definition()) as engine:
         fix_ids(seed)
         ec2 = boto3.client("ec2", region_name=engine.region)
@@ -223,9 +222,6 @@ def measure(
 
 FLEET_INSTANCES = 50
 FLEET_VOLUMES = 4
-# A fleet runs 50 restores' task code in this one process: a coarser scale keeps the time
-# a thread waits for the interpreter small next to the modelled waits.
-FLEET_TIME_SCALE = 0.1
 
 
 def throttle_bound(calls_by_bucket: dict[str, int]) -> float:
@@ -257,7 +253,7 @@ def run_fleet(
     """One simulated fleet restore of ``instances`` servers at once; modelled seconds."""
     os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
     started = time.monotonic()
-    simulation = Simulation(seed=seed, time_scale=FLEET_TIME_SCALE)
+    simulation = Simulation(seed=seed)
     with LocalEngine(simulation=simulation) as engine:
         fix_ids(seed)
         ec2 = boto3.client("ec2", region_name=engine.region)
@@ -475,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         [(v, s, "poll-in-task") for v in sizes for s in range(args.seeds)], args.workers, report
     )
     document: dict[str, Any] = {
-        "model": "assumed latency model; modelled seconds; time_scale " + str(TIME_SCALE),
+        "model": "assumed latency model; modelled seconds on a virtual clock",
         "prices_usd": PRICES,
         "runs": runs,
         "summary": summarize(runs),
