@@ -28,8 +28,16 @@ POLL_STATUS_CHECKS_SECONDS = 5.0
 T = TypeVar("T")
 
 
-def utcnow() -> datetime:
+def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# The date the tasks see (the local engine's simulation mode replaces it with its own).
+clock: Callable[[], datetime] = system_clock
+
+
+def utcnow() -> datetime:
+    return clock()
 
 
 # Pause between polls (the local engine replaces it to run on its own clock).

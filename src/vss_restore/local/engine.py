@@ -36,7 +36,7 @@ from vss_restore.local.fidelity import (
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
-from vss_restore.local.virtual_clock import InterpreterPatches
+from vss_restore.local.virtual_clock import SimulationPatches
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
@@ -108,8 +108,8 @@ class LocalEngine:
             if self.simulated
             else ScaledRetryClock(time_scale)
         )
-        self._interpreter_patches = (
-            InterpreterPatches(self.simulated.clock) if self.simulated else None
+        self._simulation_patches = (
+            SimulationPatches(self.simulated.clock) if self.simulated else None
         )
         self._simulating = False
         self.fidelity = Ec2Fidelity()
@@ -139,8 +139,8 @@ class LocalEngine:
             clients.reset()
             self._install_hooks()
             self.clock.install()
-            if self._interpreter_patches is not None:
-                self._interpreter_patches.install()
+            if self._simulation_patches is not None:
+                self._simulation_patches.install()
             self.sfn_fidelity.install()
             self.data_limit.install()
             self.launch_fidelity.install()
@@ -157,8 +157,8 @@ class LocalEngine:
         tb: TracebackType | None,
     ) -> None:
         self.clock.uninstall()
-        if self._interpreter_patches is not None and self.simulated is not None:
-            self._interpreter_patches.uninstall()
+        if self._simulation_patches is not None and self.simulated is not None:
+            self._simulation_patches.uninstall()
             self.simulated.clock.close()
         self.sfn_fidelity.uninstall()
         self.data_limit.uninstall()

@@ -13,10 +13,16 @@ follows from the seed alone, however busy the machine is.
 
 Threads the clock did not start (a test's main thread polling the execution) are outside
 the simulation: their sleeps take no time and they never wait for the baton.
+
+The date the interpreter and the tasks see (history timestamps, ``$$.State.EnteredTime``,
+a report's times) is the clock's modelled date: the real date when the clock was made,
+plus the modelled seconds since.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import heapq
 import sys
 import threading
@@ -24,11 +30,14 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
+from moto.stepfunctions.parser import models
 from moto.stepfunctions.parser.asl.component.program import program
+from moto.stepfunctions.parser.asl.component.state import state
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
     inline_iteration_component,
@@ -40,15 +49,15 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval import environment
-from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.asl.eval.event import event_manager
+from moto.stepfunctions.parser.backend import execution, execution_worker
+
+from vss_restore import swap, waiting
 
 # Real seconds the baton may stay with one thread before the simulation is declared stuck
 # (a thread blocked on something the clock does not see, such as a lock held by a thread
 # that is waiting for the baton). Each step of a simulated thread takes milliseconds.
 STALL_SECONDS = 120.0
-# Where modelled time 0 lies on the interpreter's ``time.time()`` (Wait states measure
-# the time they waited with it).
-EPOCH = 1_700_000_000.0
 
 
 class SimulationStalled(RuntimeError):
@@ -84,12 +93,17 @@ class VirtualClock:
         self._tasks: dict[int, _Task] = {}
         self._closed = False
         self._handed_over_at = time.monotonic()
+        self.started_at = dt.datetime.now(dt.UTC)
 
     # --- what the simulation reads and does ----------------------------------------------
 
     def now(self) -> float:
         """Modelled seconds since the clock started."""
         return self._now
+
+    def date(self) -> dt.datetime:
+        """The modelled date: when the clock was made, plus the modelled seconds since."""
+        return self.started_at + dt.timedelta(seconds=self._now)
 
     def sleep(self, seconds: float) -> None:
         """The calling simulated thread waits ``seconds`` of modelled time."""
@@ -334,14 +348,82 @@ class Event:
         return True
 
 
+class ThreadPool:
+    """``ThreadPoolExecutor`` for task code: its workers are simulated threads.
+
+    Jobs run first come, first served on at most ``max_workers`` workers; leaving the
+    ``with`` block joins them, as the executor's ``shutdown`` does.
+    """
+
+    def __init__(self, clock: VirtualClock, max_workers: int | None = None) -> None:
+        self._clock = clock
+        self._max_workers = max_workers or 8
+        self._jobs: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._jobs.append((future, fn, args))
+        if self._busy < self._max_workers:
+            self._busy += 1
+            worker = self._clock.thread(target=self._work, daemon=True)
+            self._workers.append(worker)
+            worker.start()
+        return future
+
+    def _work(self) -> None:
+        # One simulated thread runs at a time: the queue needs no lock of its own.
+        while self._jobs:
+            future, fn, args = self._jobs.popleft()
+            try:
+                future.set_result(fn(*args))
+            except BaseException as err:
+                future.set_exception(err)
+        self._busy -= 1
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait:
+            for worker in self._workers:
+                worker.join()
+
+    def __enter__(self) -> ThreadPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.shutdown()
+
+
 # --- the interpreter's threads, events and clock ------------------------------------------
 
 
-class InterpreterPatches:
-    """Points the interpreter's ``threading``/``Thread``/``time`` names at a ``VirtualClock``.
+class _ModelledDatetime(dt.datetime):
+    clock: VirtualClock
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> _ModelledDatetime:
+        date = cls.clock.date()
+        return cast(_ModelledDatetime, date.astimezone(tz) if tz else date.replace(tzinfo=None))
+
+
+class _DatetimeModule:
+    """The ``datetime`` module, but its ``datetime.now()`` is the clock's modelled date."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.datetime = type("datetime", (_ModelledDatetime,), {"clock": clock})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(dt, name)
+
+
+class SimulationPatches:
+    """Points the interpreter's ``threading``, ``Thread``, ``time`` and ``datetime`` names,
+    the tasks' clock (``waiting.clock``) and their thread pool (``swap``) at a
+    ``VirtualClock``.
 
     Execution workers, state machine programs, Task states (and their TimeoutSeconds),
-    Parallel branches, Map iterations and Wait states then run as simulated threads.
+    Parallel branches, Map iterations and Wait states then run as simulated threads, and
+    every date the workflow sees is a modelled date.
     """
 
     def __init__(self, clock: VirtualClock) -> None:
@@ -355,7 +437,8 @@ class InterpreterPatches:
             Lock=threading.Lock,
             RLock=threading.RLock,
         )
-        virtual_time = SimpleNamespace(time=lambda: EPOCH + self.clock.now())
+        virtual_time = SimpleNamespace(time=lambda: self.clock.date().timestamp())
+        virtual_datetime = _DatetimeModule(self.clock)
         names: Iterable[tuple[ModuleType, str, Any]] = [
             *(
                 (module, "threading", simulated_threading)
@@ -372,6 +455,12 @@ class InterpreterPatches:
             (execute_state, "Thread", self.clock.thread),
             (execution_worker, "Thread", self.clock.thread),
             (wait_function, "time", virtual_time),
+            *(
+                (module, "datetime", virtual_datetime)
+                for module in (state, event_manager, models, execution)
+            ),
+            (waiting, "clock", self.clock.date),
+            (swap, "ThreadPoolExecutor", functools.partial(ThreadPool, self.clock)),
         ]
         for module, name, value in names:
             self._saved.append((module, name, getattr(module, name)))
