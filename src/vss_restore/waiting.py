@@ -69,13 +69,13 @@ def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
     Lambda, and a local engine that does not really sleep still stops.
     """
     budget = wait_budget_seconds()
-    started = time.monotonic()
+    started = utcnow()
     slept = 0.0
     while True:
         try:
             return check(utcnow())
         except ResourceNotReady:
-            waited = max(slept, time.monotonic() - started)
+            waited = max(slept, (utcnow() - started).total_seconds())
             if waited + interval_seconds > budget:
                 raise
         sleep(interval_seconds)
