@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REGION
 from vss_restore import tags
-from vss_restore.local import LocalEngine, world
+from vss_restore.local import Fault, LocalEngine, world
 from vss_restore.local.bench import bench_disks
 from vss_restore.local.simulation import Simulation
 from vss_restore.local.virtual_clock import (
@@ -240,8 +240,10 @@ _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
 
 
 def _restore(seed: int) -> dict[str, Any]:
-    """One simulated restore of a 3-volume server: what must repeat for the same seed."""
+    """One simulated restore of a 3-volume server, whose first DescribeSnapshots calls are
+    throttled three times (so Retry waits, with jitter): what must repeat for the seed."""
     with LocalEngine(region=REGION, simulation=Simulation(seed=seed)) as engine:
+        engine.inject(Fault("ec2.DescribeSnapshots", code="RequestLimitExceeded", times=3))
         world.fix_ids(seed, REGION)
         ec2 = boto3.client("ec2", region_name=REGION)
         instance = world.windows_instance(ec2, bench_disks(3), name="clock")
@@ -267,6 +269,7 @@ def _restore(seed: int) -> dict[str, Any]:
             "volume_ids": sorted(v["VolumeId"] for v in created),
             "attached": world.attached(ec2, instance),
             "report_downtime_s": (result.output or {}).get("DowntimeSeconds"),
+            "failed_attempts": sum(e["type"] == "LambdaFunctionFailed" for e in result.history),
             "history": history,
         }
 
@@ -295,6 +298,7 @@ def test_simulated_restore_repeats_its_figures_ids_and_history_when_run_again(
     assert first_run["rto_s"] > 60
     assert len(first_run["volume_ids"]) == 3
     assert first_run["report_downtime_s"] > 15  # the report's dates are modelled ones too
+    assert first_run["failed_attempts"] == 3  # each retried after a jittered interval
 
     # WHEN the same seed runs again
     again = _restore(seed=5)

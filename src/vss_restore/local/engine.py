@@ -109,7 +109,9 @@ class LocalEngine:
             else ScaledRetryClock(time_scale)
         )
         self._simulation_patches = (
-            SimulationPatches(self.simulated.clock) if self.simulated else None
+            SimulationPatches(self.simulated.clock, self.simulated.simulation.seed)
+            if self.simulated
+            else None
         )
         self._simulating = False
         self.fidelity = Ec2Fidelity()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
+import random
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any, cast
 
 from moto.stepfunctions.parser import models
+from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state import state
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -417,17 +419,20 @@ class _DatetimeModule:
 
 
 class SimulationPatches:
-    """Points the interpreter's ``threading``, ``Thread``, ``time`` and ``datetime`` names,
-    the tasks' clock (``waiting.clock``) and their thread pool (``swap``) at a
-    ``VirtualClock``.
+    """Points the interpreter's ``threading``, ``Thread``, ``time``, ``datetime`` and retry
+    jitter names, the tasks' clock (``waiting.clock``) and their thread pool (``swap``) at
+    a ``VirtualClock`` and a seeded random stream.
 
     Execution workers, state machine programs, Task states (and their TimeoutSeconds),
     Parallel branches, Map iterations and Wait states then run as simulated threads, and
     every date the workflow sees is a modelled date.
     """
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, seed: int = 0) -> None:
         self.clock = clock
+        # Retry jitter (``JitterStrategy: FULL``) from a stream the seed names, drawn in the
+        # clock's order (the interpreter draws it from the process's unseeded ``random``).
+        self.jitter = random.Random(f"{seed}:retry-jitter")  # noqa: S311 - a model, not a secret
         self._saved: list[tuple[ModuleType, str, Any]] = []
 
     def install(self) -> None:
@@ -461,6 +466,7 @@ class SimulationPatches:
             ),
             (waiting, "clock", self.clock.date),
             (swap, "ThreadPoolExecutor", functools.partial(ThreadPool, self.clock)),
+            (jitter_strategy_decl, "random", self.jitter),
         ]
         for module, name, value in names:
             self._saved.append((module, name, getattr(module, name)))
