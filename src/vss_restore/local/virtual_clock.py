@@ -160,6 +160,8 @@ class VirtualClock:
         heapq.heappush(self._timers, (self._now + seconds, self._sequence, task))
 
     def _make_ready(self, task: _Task, reason: str) -> None:
+        if task is self._holder or task in self._ready:
+            return  # already woken (a wake-up came due while a thread outside set an event)
         task.timer = 0
         task.woken_by = reason
         self._ready.append(task)
