@@ -11,7 +11,7 @@ So computing takes no modelled time, waiting takes exactly the modelled time, no
 really sleeps, and the order of everything — calls, draws, resource ids, history events —
 follows from the seed alone, however busy the machine is.
 
-Threads the clock did not start (a test's main thread polling the execution) are outside
+Threads the clock did not start (a test's main thread following an execution) are outside
 the simulation: their sleeps take no time and they never wait for the baton.
 
 The date the interpreter and the tasks see (history timestamps, ``$$.State.EnteredTime``,
