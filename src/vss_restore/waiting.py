@@ -30,8 +30,16 @@ POLL_INITIALIZATION_SECONDS = 30.0
 T = TypeVar("T")
 
 
-def utcnow() -> datetime:
+def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# The date the tasks see (the local engine's simulation mode replaces it with its own).
+clock: Callable[[], datetime] = system_clock
+
+
+def utcnow() -> datetime:
+    return clock()
 
 
 # Pause between polls (the local engine replaces it to run on its own clock).
@@ -63,13 +71,13 @@ def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
     Lambda, and a local engine that does not really sleep still stops.
     """
     budget = wait_budget_seconds()
-    started = time.monotonic()
+    started = utcnow()
     slept = 0.0
     while True:
         try:
             return check(utcnow())
         except ResourceNotReady:
-            waited = max(slept, time.monotonic() - started)
+            waited = max(slept, (utcnow() - started).total_seconds())
             if waited + interval_seconds > budget:
                 raise
         sleep(interval_seconds)

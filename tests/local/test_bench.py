@@ -11,7 +11,7 @@ import pytest
 
 from vss_restore.local import bench
 from vss_restore.local.baselines import BASELINES
-from vss_restore.local.simulation import ModelClock, SimulatedAws, Simulation
+from vss_restore.local.simulation import SimulatedAws, Simulation
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -64,20 +64,6 @@ def test_warm_up_strategy_adds_a_best_effort_call_of_each_swap_task_when_compare
         assert call["ResultPath"] is None
 
 
-def test_model_clock_moves_while_waiting_not_while_computing() -> None:
-    clock = ModelClock(time_scale=0.001)
-    start, wall = clock.now(), time.monotonic()
-    sum(i * i for i in range(2_000_000))  # CPU work: no modelled time
-    computed = clock.now() - start
-    computing_wall = (time.monotonic() - wall) / clock.time_scale  # if it were counted
-    clock.pass_time(20.0)  # 20 ms of wall clock
-    waited = clock.now() - start - computed
-
-    # Only time this process was not on a CPU counts (other test workers may take it).
-    assert computed < 0.5 * computing_wall
-    assert 18 <= waited <= 40
-
-
 def test_a_simulated_restore_never_beats_its_bounds_nor_the_scripts_on_the_same_draws() -> None:
     row = bench.run_once(volumes=2, seed=3)
 
@@ -90,20 +76,6 @@ def test_a_simulated_restore_never_beats_its_bounds_nor_the_scripts_on_the_same_
     assert row["best_baseline_rto_s"] >= row["rto_bound_s"]
     assert row["state_transitions"] >= row["lambda_invocations"]
     assert row["cost_usd"] > 0
-
-
-def test_a_finished_wait_moves_the_clock_even_while_another_thread_computes() -> None:
-    import threading  # noqa: PLC0415
-
-    clock = ModelClock(time_scale=0.001)
-    start = clock.now()
-    busy = threading.Thread(target=lambda: sum(i * i for i in range(3_000_000)))
-    busy.start()
-    clock.pass_time(30.0)  # 30 ms of wall clock while the other thread holds the CPU
-    waited = clock.now() - start
-    busy.join()
-
-    assert waited >= 30.0
 
 
 def test_throttle_bound_is_the_slowest_bucket_after_its_burst() -> None:

@@ -54,7 +54,6 @@ from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 SIZES = (1, 4, 8, 16)
 SEEDS = 20
-TIME_SCALE = 0.01  # wall seconds per modelled second
 # List prices, us-east-1, November 2026: Step Functions Standard per state transition;
 # Lambda arm64 per GB-second and per request. The functions have 256 MB.
 PRICES = {
@@ -198,7 +197,7 @@ def run_once(
     chosen = STRATEGIES[strategy]
     os.environ[WAIT_IN_TASK_ENV] = str(chosen.wait_in_task_seconds)
     started = time.monotonic()
-    simulation = Simulation(seed=seed, time_scale=TIME_SCALE, latency_scale=MODELS[model])
+    simulation = Simulation(seed=seed, latency_scale=MODELS[model])
     with LocalEngine(simulation=simulation, definition=chosen.definition()) as engine:
         fix_ids(seed)
         ec2 = boto3.client("ec2", region_name=engine.region)
@@ -257,9 +256,6 @@ def measure(
 
 FLEETS = ((50, 4), (200, 4))  # (servers, volumes each)
 FLEET_SEEDS = 3
-# A fleet runs 50 restores' task code in this one process: a coarser scale keeps the time
-# a thread waits for the interpreter small next to the modelled waits.
-FLEET_TIME_SCALE = 0.1
 
 
 def throttle_bound(calls_by_bucket: dict[str, int]) -> float:
@@ -293,7 +289,7 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
     """One simulated fleet restore of ``instances`` servers at once; modelled seconds."""
     os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
     started = time.monotonic()
-    simulation = Simulation(seed=seed, time_scale=FLEET_TIME_SCALE, latency_scale=MODELS[model])
+    simulation = Simulation(seed=seed, latency_scale=MODELS[model])
     with LocalEngine(simulation=simulation) as engine:
         fix_ids(seed)
         ec2 = boto3.client("ec2", region_name=engine.region)
@@ -661,8 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     runs = measured(args.model)
     document: dict[str, Any] = {
-        "model": f"latency model '{args.model}' (x{MODELS[args.model]:g}); modelled seconds; "
-        f"time_scale {TIME_SCALE}",
+        "model": f"latency model '{args.model}' (x{MODELS[args.model]:g}); modelled seconds "
+        "on a virtual clock",
         "goals": GOALS | {"speedup_vs_best_baseline_p50": 1.0, "fleet_ratio": FLEET_RATIO_GOAL},
         "prices_usd": PRICES,
         "summary": summarize(runs),

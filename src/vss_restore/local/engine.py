@@ -37,6 +37,7 @@ from vss_restore.local.fidelity import (
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
+from vss_restore.local.virtual_clock import SimulationPatches
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
@@ -102,11 +103,16 @@ class LocalEngine:
         self.definition = definition  # ASL text with placeholders; default: the repo's file
         self.limits = limits or Limits()
         self.simulated = SimulatedAws(simulation) if simulation else None
-        # Simulation mode runs the retry intervals and polls on its own model clock.
+        # Simulation mode runs the retry intervals and polls on its virtual clock.
         self.clock = (
-            ScaledRetryClock(simulation.time_scale, self.simulated.clock.pass_time)
-            if simulation and self.simulated
+            ScaledRetryClock(0.0, self.simulated.clock.sleep)
+            if self.simulated
             else ScaledRetryClock(time_scale)
+        )
+        self._simulation_patches = (
+            SimulationPatches(self.simulated.clock, self.simulated.simulation.seed)
+            if self.simulated
+            else None
         )
         self._simulating = False
         self.fidelity = Ec2Fidelity()
@@ -138,6 +144,8 @@ class LocalEngine:
             clients.reset()
             self._install_hooks()
             self.clock.install()
+            if self._simulation_patches is not None:
+                self._simulation_patches.install()
             self.sfn_fidelity.install()
             self.data_limit.install()
             self.launch_fidelity.install()
@@ -154,6 +162,9 @@ class LocalEngine:
         tb: TracebackType | None,
     ) -> None:
         self.clock.uninstall()
+        if self._simulation_patches is not None and self.simulated is not None:
+            self._simulation_patches.uninstall()
+            self.simulated.clock.close()
         self.sfn_fidelity.uninstall()
         self.data_limit.uninstall()
         self.launch_fidelity.uninstall()
@@ -288,6 +299,10 @@ class LocalEngine:
         sfn = boto3.client("stepfunctions", region_name=self.region)
         deadline = time.monotonic() + timeout
         while True:
+            if self.simulated is not None:
+                # Until every simulated thread waits on something outside the simulation
+                # (usually: the execution has ended), without calls that draw ids meanwhile.
+                self.simulated.clock.wait_idle(max(deadline - time.monotonic(), 0.0))
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] in TERMINAL_STATUSES:
                 break

@@ -1,7 +1,7 @@
 """Simulation mode: the emulator with AWS's pace — eventual state changes and throttling.
 
 moto changes every state instantly and never throttles. ``Simulation`` puts a view in
-front of it, on a model clock that runs ``1 / time_scale`` times faster than the wall clock:
+front of it, on a virtual clock (``VirtualClock``) that moves only through modelled waits:
 
 - state changes take modelled time (the latency model of docs/performance.md): volumes stay
   ``creating``, an instance ``stopping`` / ``pending``, status checks ``initializing``, until
@@ -10,7 +10,8 @@ front of it, on a model clock that runs ``1 / time_scale`` times faster than the
 - every delay is drawn from a random stream named by the seed, the kind of delay and the
   resource, so a seed always draws the same delays for the same resources.
 
-The definition's retry intervals are scaled by the same ``time_scale`` (``ScaledRetryClock``).
+The definition's retry intervals, the tasks' polls and the interpreter's timeouts are
+waited on the same clock, so a seed gives the same figures on an idle or a busy machine.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vss_restore.local.initialization_model import SimulatedInitialization
 from vss_restore.local.responses import HookAnswer, error_answer
+from vss_restore.local.virtual_clock import VirtualClock
 
 
 def lognormal(rng: random.Random, median: float, p95: float) -> float:
@@ -33,53 +34,16 @@ def lognormal(rng: random.Random, median: float, p95: float) -> float:
     return rng.lognormvariate(math.log(median), sigma)
 
 
-# Modelled costs of running a task in AWS (the emulator runs them in-process, and the model
-# clock stands still while it does): a warm Step Functions → Lambda invocation, and the
+# Modelled costs of running a task in AWS (the emulator runs them in-process, and the
+# virtual clock stands still while it does): a warm Step Functions → Lambda invocation, and the
 # first invocation of each function (~85 ms runtime start + the measured imports).
 TASK_INVOKE_SECONDS = 0.1
 COLD_START_SECONDS = 0.5
 
 
-class ModelClock:
-    """Modelled seconds: wall time not spent computing, divided by ``time_scale``.
-
-    The emulator, the interpreter and the task code all run in this process, far slower
-    than their modelled cost; the process's CPU time is taken out, so only waiting moves
-    the clock: retry intervals, polls' sleeps, and the modelled latencies of AWS calls and
-    invocations, each slept (scaled) by the thread that waits, so parallel waits overlap.
-
-    With many executions at once (a fleet) some thread is nearly always computing, and
-    wall time minus CPU time would hardly move while the others wait. So a finished wait
-    also moves the clock: a thread that waited ``s`` modelled seconds from ``t`` proves the
-    model has reached ``t + s`` (computing is free in the model, waiting is not).
-    """
-
-    def __init__(self, time_scale: float) -> None:
-        self.time_scale = time_scale
-        self._lock = threading.Lock()
-        self._wall0 = time.monotonic()
-        self._cpu0 = time.process_time()
-        self._last = 0.0
-
-    def now(self) -> float:
-        idle = (time.monotonic() - self._wall0) - (time.process_time() - self._cpu0)
-        with self._lock:
-            # Two threads computing at once can use CPU faster than the wall clock runs.
-            self._last = max(self._last, idle / self.time_scale)
-            return self._last
-
-    def pass_time(self, seconds: float) -> None:
-        """The calling thread waits ``seconds`` of modelled time."""
-        reached = self.now() + seconds
-        time.sleep(seconds * self.time_scale)
-        with self._lock:
-            self._last = max(self._last, reached)
-
-
 @dataclass(frozen=True)
 class Simulation:
     seed: int = 0
-    time_scale: float = 0.01  # wall seconds per modelled second (a 10-minute restore: 6 s)
     throttling: bool = True
     # Every drawn delay is multiplied by this: the latencies are assumptions, so the benchmark
     # also runs a faster (0.5) and a slower (2.0) world (docs/performance.md).
@@ -157,7 +121,7 @@ class SimulatedAws:
 
     def __init__(self, simulation: Simulation) -> None:
         self.simulation = simulation
-        self.clock = ModelClock(simulation.time_scale)
+        self.clock = VirtualClock()
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._world = _World()
@@ -196,7 +160,7 @@ class SimulatedAws:
                 self._invoked.add(function)
                 overhead += COLD_START_SECONDS
         self._task_started[threading.get_ident()] = started
-        self.clock.pass_time(overhead)
+        self.clock.sleep(overhead)
 
     def task_finished(self, function: str) -> None:
         finished = self.now()
@@ -235,7 +199,7 @@ class SimulatedAws:
     def before_call(self, event_name: str, params: dict[str, Any], **_: Any) -> HookAnswer | None:
         operation = event_name.split(".")[2]
         latency = "api-describe" if operation.startswith("Describe") else "api-mutating"
-        self.clock.pass_time(self.draw(latency, f"{operation}:{self._count(latency, operation)}"))
+        self.clock.sleep(self.draw(latency, f"{operation}:{self._count(latency, operation)}"))
         now = self.now()
         with self._lock:
             bucket = bucket_of(operation)

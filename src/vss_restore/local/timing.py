@@ -2,7 +2,8 @@
 
 The definition keeps production retry intervals (seconds to minutes), and the wait tasks
 their poll intervals. Locally both are multiplied by ``time_scale`` (0 = no sleeping) so
-demos and tests run in seconds.
+demos and tests run in seconds; in simulation mode both are waited on the virtual clock
+instead, and nothing really sleeps.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ScaledRetryClock:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
         self.time_scale = time_scale
-        # Simulation mode: waits run on its model clock (``ModelClock.pass_time``).
+        # Simulation mode: waits run on its virtual clock (``VirtualClock.sleep``).
         self.pass_time = pass_time
         self.slept: list[float] = []
         self._original: ModuleType | Any = None
