@@ -20,8 +20,7 @@ from vss_restore.errors import RestoreError
 
 logger = Logger(service="vss-restore")
 
-# What a warm-up call sends to load a function before it is needed (the benchmark compares a
-# definition with such calls: docs/performance.md).
+# What the workflow sends to warm a function up before it is needed (see the definition).
 WARM_UP_EVENT = {"WarmUp": True}
 
 TaskResult = BaseModel | list[BaseModel] | dict[str, Any] | list[Any] | str | None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -44,24 +43,13 @@ def test_fixed_retry_strategy_rewrites_only_the_readiness_retries() -> None:
     assert bench.STRATEGIES["poll-in-task"].definition() is None
 
 
-def test_warm_up_strategy_adds_a_best_effort_call_of_each_swap_task_when_compared() -> None:
-    # GIVEN the definition with the warm-up branch the benchmark compares
-    document = json.loads(bench.STRATEGIES["poll-in-task-warm-up"].definition() or "{}")
+def test_no_warm_up_strategy_drops_only_the_warm_up_branch_when_compared() -> None:
+    # GIVEN the definition without the warm-up branch the benchmark compares
+    document = json.loads(bench.STRATEGIES["poll-in-task-no-warm-up"].definition() or "{}")
 
-    # THEN a third branch of PrepareVolumesAndStop calls every swap task once, in swap order
+    # THEN PrepareVolumesAndStop keeps its creation and stop branches, and only those
     branches = document["States"]["PrepareVolumesAndStop"]["Branches"]
-    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance", "WarmUpDetach"]
-    calls = [s for s in branches[2]["States"].values() if s["Type"] == "Task"]
-    assert [c["Resource"] for c in calls] == [
-        f"${{{task}FunctionArn}}" for _, task in bench.SWAP_TASKS
-    ]
-    # AND no call can fail the restore: each catches everything into nothing and goes on
-    for call in calls:
-        assert call["Parameters"] == {"WarmUp": True}
-        assert call["Catch"] == [
-            {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": call["Next"]}
-        ]
-        assert call["ResultPath"] is None
+    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance"]
 
 
 def test_a_simulated_restore_never_beats_its_bounds_nor_the_scripts_on_the_same_draws() -> None:

@@ -160,23 +160,33 @@ def test_substitutions_cover_every_placeholder_when_built_from_tasks_and_limits(
 # --- retries and catches ---------------------------------------------------------------------
 
 
+def _warm_up(state: dict) -> bool:
+    return state.get("Parameters") == {"WarmUp": True}
+
+
 def test_every_task_has_retry_when_anywhere_in_the_machine() -> None:
-    # GIVEN / WHEN
-    missing = [name for name, state, _ in tasks() if not state.get("Retry")]
+    # GIVEN / WHEN (warm-up calls are best effort: they have no Retry, see below)
+    missing = [name for name, state, _ in tasks() if not state.get("Retry") and not _warm_up(state)]
 
     # THEN
     assert tasks()
     assert missing == []
 
 
-def test_no_task_is_a_warm_up_call_when_the_swap_runs() -> None:
-    # GIVEN every Task's parameters
-    # WHEN / THEN none is a warm-up no-op: warming the swap tasks up did not show a gain above
-    # the spread of identical runs (docs/performance.md), so the definition has no such branch
-    warm_ups = [name for name, state, _ in tasks() if "WarmUp" in state.get("Parameters", {})]
-    assert warm_ups == []
-    branches = RAW["States"]["PrepareVolumesAndStop"]["Branches"]
-    assert [b["StartAt"] for b in branches] == ["CreateVolumes", "StopInstance"]
+def test_warm_up_calls_never_fail_the_restore_and_cover_the_swap_tasks() -> None:
+    # GIVEN the warm-up calls
+    warm_ups = [(name, state) for name, state, _ in tasks() if _warm_up(state)]
+
+    # THEN each catches every error into nothing and goes on to the next
+    assert warm_ups
+    for name, state in warm_ups:
+        assert state["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": state["Next"]}
+        ], name
+        assert state["ResultPath"] is None
+    warmed = {state["Resource"] for _, state in warm_ups}
+    swap = ["DetachOriginalVolumes", "AttachRestoredVolumes", "StartInstance"]
+    assert {f"${{{t}FunctionArn}}" for t in swap} <= warmed
 
 
 def test_every_top_level_task_and_parallel_has_catch_with_result_path_when_defined() -> None:
@@ -439,7 +449,7 @@ def test_lambda_tasks_exist_in_both_machines_when_definitions_read() -> None:
 
 @pytest.mark.parametrize(
     ("machine", "name"),
-    [(m, n) for m, n, _ in lambda_tasks()],
+    [(m, n) for m, n, s in lambda_tasks() if not _warm_up(s)],
 )
 def test_lambda_task_retries_service_errors_with_full_jitter_when_invoked(
     machine: str, name: str

@@ -34,7 +34,6 @@ from vss_restore import tags
 from vss_restore.definition import definition_path, repo_root
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
 from vss_restore.executions import state_output, timeline
-from vss_restore.lambda_task import WARM_UP_EVENT
 from vss_restore.local.baselines import (
     AWS_SAMPLE,
     BASELINES,
@@ -140,51 +139,16 @@ def fixed_retries(states: dict[str, Any], interval: int = 2) -> None:
 
 # The tasks on the downtime path, in the order the swap calls them: a warm-up branch calls
 # each once, as a no-op, while the instance stops.
-SWAP_TASKS = (
-    ("WarmUpDetach", "DetachOriginalVolumes"),
-    ("WarmUpWaitDetached", "WaitOriginalsDetached"),
-    ("WarmUpAttach", "AttachRestoredVolumes"),
-    ("WarmUpWaitAttached", "WaitRestoredAttached"),
-    ("WarmUpDeleteOnTermination", "SetDeleteOnTermination"),
-    ("WarmUpStart", "StartInstance"),
-)
-
-
-def _task_states(states: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for state in states.values():
-        found += [state] if state.get("Type") == "Task" else []
-        for branch in state.get("Branches", []):
-            found += _task_states(branch["States"])
-    return found
-
-
-def with_warm_up(states: dict[str, Any]) -> None:
-    """The definition with a third branch in ``PrepareVolumesAndStop``: a best-effort no-op
-    call (``{"WarmUp": true}``) of each swap task, so that none starts cold once the instance
-    is down. The definition has no such branch: its gain did not exceed the spread of identical
-    runs (docs/performance.md); ``--strategies`` measures it again."""
-    timeouts = {s["Resource"]: s["TimeoutSeconds"] for s in _task_states(states)}
-    names = [name for name, _ in SWAP_TASKS]
-    branch: dict[str, Any] = {}
-    for (name, task), after in zip(SWAP_TASKS, [*names[1:], "WarmedUp"], strict=True):
-        resource = f"${{{task}FunctionArn}}"
-        branch[name] = {
-            "Type": "Task",
-            "Resource": resource,
-            "TimeoutSeconds": timeouts[resource],
-            "Parameters": dict(WARM_UP_EVENT),
-            "ResultPath": None,
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": after}],
-            "Next": after,
-        }
-    branch["WarmedUp"] = {"Type": "Succeed"}
-    states["PrepareVolumesAndStop"]["Branches"].append({"StartAt": names[0], "States": branch})
+def no_warm_up(states: dict[str, Any]) -> None:
+    """The definition without its warm-up branch (``--strategies`` judges the branch again:
+    it stays only while its paired gain exceeds the spread of identical runs)."""
+    branches = states["PrepareVolumesAndStop"]["Branches"]
+    branches[:] = [b for b in branches if not b["StartAt"].startswith("WarmUp")]
 
 
 STRATEGIES = {
     "poll-in-task": Strategy("poll-in-task", 600),
-    "poll-in-task-warm-up": Strategy("poll-in-task-warm-up", 600, with_warm_up),
+    "poll-in-task-no-warm-up": Strategy("poll-in-task-no-warm-up", 600, no_warm_up),
     "retry-backoff": Strategy("retry-backoff", 0),
     "retry-fixed-2s": Strategy("retry-fixed-2s", 0, fixed_retries),
 }
@@ -606,20 +570,19 @@ def _fleet_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def compare_strategies(seeds: int, workers: int, volumes: int = 8) -> dict[str, Any]:
-    """Every waiting strategy on the same seeds, the product's twice: the spread of identical
-    runs, against which the warm-up branch's gain is judged (``paired_verdict``)."""
-    names = [*STRATEGIES, "poll-in-task"]
-    # Seed by seed, so that a busy spell of the machine falls on all of a seed's runs alike.
+    """Every waiting strategy on the same seeds, the one without the warm-up branch twice: the
+    spread of identical runs, against which the branch's gain is judged (``paired_verdict``)."""
+    names = [*STRATEGIES, "poll-in-task-no-warm-up"]
     jobs = [(volumes, s, name, "base") for s in range(seeds) for name in names]
     rows = _run_all(jobs, workers, _report)
     runs = {name: rows[i :: len(names)] for i, name in enumerate(STRATEGIES)}
-    product, again = runs["poll-in-task"], rows[len(STRATEGIES) :: len(names)]
+    without, again = runs["poll-in-task-no-warm-up"], rows[len(STRATEGIES) :: len(names)]
     return {
         "volumes": volumes,
         "summary": {name: summarize(mine)[0] for name, mine in runs.items() if summarize(mine)},
-        # The warm-up branch belongs in the definition only if this says true for downtime.
+        # The warm-up branch belongs in the definition only while this says true for downtime.
         "warm_up": {
-            key: paired_verdict(product, again, runs["poll-in-task-warm-up"], key)
+            key: paired_verdict(without, again, runs["poll-in-task"], key)
             for key in ("downtime_s", "rto_s")
         },
         "runs": rows,
