@@ -122,6 +122,9 @@ def _run(seed: int, downtime_excess: float, rto: float = 300.0, **extra: object)
         "state_transitions": 25,
         "cost_usd": 0.002,
         "throttled_calls": 0,
+        "full_performance_s_default": rto + 2000,
+        "full_performance_s_provisioned": rto + 300,
+        "full_performance_s_fast_snapshot_restore": rto,
     } | extra
 
 
@@ -231,10 +234,45 @@ def test_bench_writes_the_contract_when_run_for_one_size_and_one_seed(tmp_path: 
     document = json.loads(out.read_text())
     (row,) = document["summary"]
     assert row["volumes"] == 1
-    assert {"downtime_excess_s_p50", "rto_excess_s_p95", "speedup_vs_best_baseline_p50"} <= set(row)
+    assert {
+        "volumes",
+        "downtime_excess_s_p50",
+        "downtime_excess_s_p95",
+        "rto_excess_s_p50",
+        "rto_excess_s_p95",
+        "speedup_vs_best_baseline_p50",
+        "state_transitions_p50",
+        "cost_usd_p50",
+        "full_performance_s_p50",
+        "full_performance_s_p50_provisioned",
+    } <= set(row)
+    # AND the restore is at full performance only once its volumes have loaded
+    assert row["full_performance_s_p50_provisioned"] < row["full_performance_s_p50"]
+    assert row["full_performance_s_p50"] > row["rto_s_p50"]
     assert {(b["name"], b["poll_seconds"]) for b in document["baselines"]} == {
         (b.name, b.poll_seconds) for b in BASELINES
     }
     assert document["fleets"] == []
+    assert {"name", "poll_seconds", "volumes", "rto_s_p50", "downtime_s_p50"} <= set(
+        document["baselines"][0]
+    )
     assert document["cold_import_ms"] == {}
     assert (tmp_path / "restore_times.png").stat().st_size > 0
+
+
+def test_full_performance_waits_for_the_slowest_volume_to_load_when_it_outlasts_the_restore() -> (
+    None
+):
+    # GIVEN a restore over at 300 s whose 100 GiB volume became available at 100 s
+    restored = [(100.0, 100)]
+
+    # WHEN its time to full performance is taken for each way the volume can initialize
+    default = bench.full_performance_seconds(0.0, 300.0, restored, None, fsr=False)
+    provisioned = bench.full_performance_seconds(0.0, 300.0, restored, 300, fsr=False)
+    fast = bench.full_performance_seconds(0.0, 300.0, restored, None, fsr=True)
+
+    # THEN the default (the assumed 50 MiB/s) and 300 MiB/s load after the restore is over,
+    # and fast snapshot restore is at full performance as soon as the restore is
+    assert default == pytest.approx(100 + 100 * 1024 / 50)
+    assert provisioned == pytest.approx(100 + 100 * 1024 / 300, abs=0.05)  # estimates: 0.1 s
+    assert fast == 300.0

@@ -138,13 +138,17 @@ class SimulatedAws:
         self._invoked: set[str] = set()
         self._task_started: dict[int, float] = {}
         # Volume initialization over modelled time (DescribeVolumeStatus).
-        self.initialization = SimulatedInitialization(self.now, self._world.volume_ready.get)
+        self.initialization = SimulatedInitialization(self.now, self.available_at)
 
     # --- clock and draws ----------------------------------------------------------------
 
     def now(self) -> float:
         """Modelled seconds since the simulation started."""
         return self.clock.now()
+
+    def available_at(self, volume_id: str) -> float | None:
+        """The modelled moment a volume this simulation created became available."""
+        return self._world.volume_ready.get(volume_id)
 
     def mark(self, name: str) -> None:
         """Remember the first time something happened (``execution_started``, ...)."""
