@@ -1,13 +1,12 @@
 """WaitInstanceRunning: ResourceNotReady while pending; StartFailed if it stops instead."""
 
-from datetime import datetime
 from typing import Any
 
 from vss_restore import clients
 from vss_restore.lambda_task import task
 from vss_restore.power import instance_running
 from vss_restore.task_events import InstanceWaitEvent
-from vss_restore.waiting import POLL_POWER_SECONDS, poll
+from vss_restore.waiting import POLL_POWER_SECONDS, poll_until
 
 
 @task
@@ -15,8 +14,10 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = InstanceWaitEvent.model_validate(event)
     ec2 = clients.ec2()
 
-    def running_at(now: datetime) -> datetime:
-        instance_running(ec2, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now)
-        return now
-
-    return {"RunningAt": poll(running_at, POLL_POWER_SECONDS).isoformat()}
+    running_at = poll_until(
+        lambda now: instance_running(
+            ec2, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now
+        ),
+        POLL_POWER_SECONDS,
+    )
+    return {"RunningAt": running_at.isoformat()}

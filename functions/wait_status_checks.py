@@ -3,7 +3,6 @@
 Returns when they passed and the volumes the healthy instance has (a drill reports them).
 """
 
-from datetime import datetime
 from typing import Any
 
 from vss_restore import clients
@@ -11,7 +10,7 @@ from vss_restore.instance import attached_volumes, describe_instance
 from vss_restore.lambda_task import task
 from vss_restore.power import status_checks_passed
 from vss_restore.task_events import InstanceWaitEvent
-from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll
+from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll_until
 
 
 @task
@@ -19,13 +18,12 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = InstanceWaitEvent.model_validate(event)
     ec2 = clients.ec2()
 
-    def passed_at(now: datetime) -> datetime:
-        status_checks_passed(
+    when = poll_until(
+        lambda now: status_checks_passed(
             ec2, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds, now
-        )
-        return now
-
-    when = poll(passed_at, POLL_STATUS_CHECKS_SECONDS)
+        ),
+        POLL_STATUS_CHECKS_SECONDS,
+    )
     volumes = attached_volumes(describe_instance(ec2, parsed.instance_id))
     return {
         "PassedAt": when.isoformat(),

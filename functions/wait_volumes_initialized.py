@@ -4,7 +4,6 @@ Returns when EBS reported it (``InitializedAt``), for the report's measured time
 performance.
 """
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -14,7 +13,7 @@ from vss_restore.initialization import volumes_initialized
 from vss_restore.lambda_task import task
 from vss_restore.models import CreatedVolume
 from vss_restore.task_events import WaitEvent
-from vss_restore.waiting import POLL_INITIALIZATION_SECONDS, poll
+from vss_restore.waiting import POLL_INITIALIZATION_SECONDS, poll_until
 
 
 class Event(WaitEvent):
@@ -26,8 +25,10 @@ def handler(event: dict[str, Any]) -> dict[str, str]:
     parsed = Event.model_validate(event)
     ec2 = clients.ec2()
 
-    def initialized_at(now: datetime) -> datetime:
-        volumes_initialized(ec2, parsed.created, parsed.entered_at, parsed.timeout_seconds, now)
-        return now
-
-    return {"InitializedAt": poll(initialized_at, POLL_INITIALIZATION_SECONDS).isoformat()}
+    initialized_at = poll_until(
+        lambda now: volumes_initialized(
+            ec2, parsed.created, parsed.entered_at, parsed.timeout_seconds, now
+        ),
+        POLL_INITIALIZATION_SECONDS,
+    )
+    return {"InitializedAt": initialized_at.isoformat()}

@@ -84,6 +84,16 @@ def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
         slept += interval_seconds
 
 
+def poll_until(check: Callable[[datetime], object], interval_seconds: float) -> datetime:
+    """``poll`` ``check(now)``; returns the ``now`` at which it first passed."""
+
+    def passed_at(now: datetime) -> datetime:
+        check(now)
+        return now
+
+    return poll(passed_at, interval_seconds)
+
+
 def poll_within(
     check: Callable[[datetime], T],
     interval_seconds: float,

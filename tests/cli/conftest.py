@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from typer.testing import CliRunner
 
+from vss_restore import demo
 from vss_restore.cli import app
 from vss_restore.cli.archive import ARCHIVE_DIR_ENV
 from vss_restore.demo import SETS
+from vss_restore.local import LocalEngine
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 DEMO_INSTANCE = "i-3306bd39d925c575b"  # fixed by the local id seed
 LATEST_COMPLETE_SET = SETS[1][0]
@@ -47,3 +54,28 @@ def cli(archive: Path) -> Any:
         return Outcome(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def assert_refused(outcome: Outcome, *messages: str) -> None:
+    """The command ended with exit code 2 (bad usage or input), saying each of ``messages``."""
+    assert outcome.exit_code == 2, outcome.stderr
+    for message in messages:
+        assert message in outcome.stderr
+
+
+@pytest.fixture
+def demo_server(aws: None) -> tuple[EC2Client, str]:
+    """The demo server and its snapshot sets in an account where the stack is not deployed."""
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    return ec2, demo.seed(ec2, datetime.now(UTC))
+
+
+@pytest.fixture
+def deployed_demo_server(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[EC2Client, str]:
+    """The demo server and its snapshot sets, and the emulator's restore state machine named
+    as a deployed one is (``VSS_RESTORE_STATE_MACHINE_ARN``)."""
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    return ec2, demo.seed(ec2, datetime.now(UTC))

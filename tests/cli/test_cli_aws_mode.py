@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import pytest
-
-from vss_restore import demo
 from vss_restore.local import LocalEngine
 from vss_restore.local.world import attached
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 def test_restore_status_and_history_against_a_deployed_state_machine(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
+    ec2, instance = deployed_demo_server
     before = attached(ec2, instance)
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
 
     started = cli("--region", engine.region, "restore", "--instance-id", instance, "--yes")
 
@@ -38,13 +34,11 @@ def test_restore_status_and_history_against_a_deployed_state_machine(
 
 
 def test_history_skips_executions_of_other_instances(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
+    _, instance = deployed_demo_server
     other = engine.run({"InstanceId": "i-0123456789abcdef0"})
     mine = engine.run({"InstanceId": instance, "DryRun": True})
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
 
     history = cli("history", "--instance-id", instance)
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -22,6 +22,9 @@ from vss_restore import demo
 from vss_restore.cli.target import Target
 from vss_restore.local import LocalEngine
 from vss_restore.local.world import attached
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 COMMAND = Path(sys.executable).parent / "vss-restore"
 REPO = Path(__file__).resolve().parents[2]
@@ -59,13 +62,11 @@ def held_until_watched(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.usefixtures("held_until_watched")
 def test_watch_follows_a_running_restore_to_its_end_when_given_the_execution_name(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
     # GIVEN a restore started in AWS without --wait
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
+    ec2, instance = deployed_demo_server
     before = attached(ec2, instance)
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
     started = cli("restore", "--instance-id", instance, "--yes")
     name = started.json["ExecutionArn"].rsplit(":", 1)[-1]
 
@@ -85,12 +86,14 @@ def test_watch_follows_a_running_restore_to_its_end_when_given_the_execution_nam
 
 @pytest.mark.usefixtures("held_until_watched")
 def test_watch_follows_a_fleet_to_its_end_when_given_the_fleet_execution_name(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any,
+    engine: LocalEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    deployed_demo_server: tuple[EC2Client, str],
 ) -> None:
     # GIVEN a fleet restore of two servers started without --wait
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    servers = demo.seed_fleet(ec2, datetime.now(UTC), demo.seed(ec2, datetime.now(UTC)))[1:]
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    ec2, instance = deployed_demo_server
+    servers = demo.seed_fleet(ec2, datetime.now(UTC), instance)[1:]
     monkeypatch.setenv("VSS_RESTORE_FLEET_STATE_MACHINE_ARN", engine.fleet_state_machine_arn)
     started = cli("fleet-restore", "--instance-id", ",".join(servers), "--yes")
     name = started.json["ExecutionArn"].rsplit(":", 1)[-1]
@@ -108,14 +111,12 @@ def test_watch_follows_a_fleet_to_its_end_when_given_the_fleet_execution_name(
 
 
 def test_status_and_report_find_an_execution_when_given_its_name(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
     # GIVEN a finished execution
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
+    _, instance = deployed_demo_server
     finished = engine.run({"InstanceId": instance, "DryRun": True})
     name = finished.execution_arn.rsplit(":", 1)[-1]
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
 
     # WHEN status and report are given its name rather than its ARN
     status = cli("status", name)

@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,6 @@ import pytest
 import typer
 
 from tests.cli.conftest import DEMO_INSTANCE, INCOMPLETE_SET, LATEST_COMPLETE_SET
-from vss_restore import demo
 from vss_restore.cli import app
 from vss_restore.cli.global_options import hoist_global_options
 from vss_restore.cli.structured import as_text
@@ -30,13 +28,6 @@ if TYPE_CHECKING:
 
 COMMAND = Path(sys.executable).parent / "vss-restore"
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def demo_server(aws: None) -> tuple[EC2Client, str]:
-    """The demo server and its snapshot sets in an account where the stack is not deployed."""
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    return ec2, demo.seed(ec2, datetime.now(UTC))
 
 
 @pytest.mark.parametrize(
@@ -106,11 +97,10 @@ def test_debug_is_silent_when_not_given(cli: Any, demo_server: tuple[EC2Client, 
 
 
 def test_query_prints_the_selected_json_value_when_query_is_given(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    finished = engine.run({"InstanceId": demo.seed(ec2, datetime.now(UTC)), "DryRun": True})
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    _, instance = deployed_demo_server
+    finished = engine.run({"InstanceId": instance, "DryRun": True})
 
     outcome = cli("status", finished.execution_arn, "--query", "Status")
 
@@ -249,11 +239,9 @@ def test_instance_id_is_not_found_when_no_instance_has_the_name(cli: Any, aws: N
 
 
 def test_restore_starts_on_the_named_instance_when_given_its_name_tag(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    _, instance = deployed_demo_server
 
     started = cli("restore", "--instance-id", "web01", "--yes")
 

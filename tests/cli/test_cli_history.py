@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
-from vss_restore import demo
 from vss_restore.local import LocalEngine
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
 def test_history_shows_each_mode_and_the_downtime_of_a_rolled_back_restore(
@@ -53,15 +53,13 @@ def test_history_shows_each_mode_and_the_downtime_of_a_rolled_back_restore(
 
 
 def test_history_finds_executions_older_than_the_newest_max_items_of_the_machine(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
     # GIVEN the instance's dry run, followed by three executions of another instance
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
+    _, instance = deployed_demo_server
     mine = engine.run({"InstanceId": instance, "DryRun": True})
     for _ in range(3):
         engine.run({"InstanceId": "i-0123456789abcdef0", "DryRun": True})
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
 
     # WHEN history asks for one execution of the instance
     history = cli("history", "--instance-id", instance, "--max-items", "1")

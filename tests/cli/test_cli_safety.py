@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -20,6 +20,9 @@ from vss_restore.cli.archive import ARCHIVE_DIR_ENV
 from vss_restore.discovery import catalogue
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.local import LocalEngine, world
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 OLDEST_SET = demo.SETS[0][0]
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -66,12 +69,10 @@ def test_command_refuses_with_exit_2_when_stdin_is_closed_and_yes_not_given(
 
 
 def test_restore_starts_no_execution_when_no_terminal_and_yes_not_given(
-    cli: Any, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[EC2Client, str]
 ) -> None:
     # GIVEN a deployed state machine (the emulator's) and a command run with no terminal
-    ec2 = boto3.client("ec2", region_name=engine.region)
-    instance = demo.seed(ec2, datetime.now(UTC))
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    _, instance = deployed_demo_server
 
     # WHEN restore runs without --yes
     outcome = cli("--region", engine.region, "restore", "--instance-id", instance)

@@ -10,19 +10,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tests.cli.conftest import LATEST_COMPLETE_SET
+from tests.cli.conftest import LATEST_COMPLETE_SET, assert_refused
 from vss_restore import demo
 from vss_restore.local import LocalEngine
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-
-
-@pytest.fixture
-def demo_server(aws: None) -> tuple[EC2Client, str]:
-    """The demo server and its snapshot sets; no stack, no state machine."""
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    return ec2, demo.seed(ec2, datetime.now(UTC))
 
 
 @pytest.fixture
@@ -74,9 +67,9 @@ def test_history_says_the_stack_is_not_deployed_when_it_is_not(
 
     outcome = cli("history", "--instance-id", instance, "--stack-name", "VssRestoreProd")
 
-    assert outcome.exit_code == 2
-    assert "the stack VssRestoreProd is not deployed in us-east-1" in outcome.stderr
-    assert "--state-machine-arn" in outcome.stderr
+    assert_refused(
+        outcome, "the stack VssRestoreProd is not deployed in us-east-1", "--state-machine-arn"
+    )
 
 
 def test_a_command_names_the_profile_when_it_is_not_in_the_config(
@@ -84,8 +77,7 @@ def test_a_command_names_the_profile_when_it_is_not_in_the_config(
 ) -> None:
     outcome = cli("sets", "--instance-id", "i-0123456789abcdef0", "--profile", "opps")
 
-    assert outcome.exit_code == 2
-    assert "no profile named 'opps' in your AWS config files" in outcome.stderr
+    assert_refused(outcome, "no profile named 'opps' in your AWS config files")
 
 
 def test_a_command_names_the_profile_when_aws_profile_names_a_missing_one(
@@ -95,8 +87,7 @@ def test_a_command_names_the_profile_when_aws_profile_names_a_missing_one(
 
     outcome = cli("history", "--instance-id", "i-0123456789abcdef0")
 
-    assert outcome.exit_code == 2
-    assert "no profile named 'nightly'" in outcome.stderr
+    assert_refused(outcome, "no profile named 'nightly'")
 
 
 def test_a_command_names_the_region_when_it_is_mistyped(
@@ -104,9 +95,7 @@ def test_a_command_names_the_region_when_it_is_mistyped(
 ) -> None:
     outcome = cli("--region", "eu-wset-1", "sets", "--instance-id", "i-0123456789abcdef0")
 
-    assert outcome.exit_code == 2
-    assert "unknown AWS Region 'eu-wset-1'" in outcome.stderr
-    assert "eu-west-1" in outcome.stderr
+    assert_refused(outcome, "unknown AWS Region 'eu-wset-1'", "eu-west-1")
     assert "Unable to locate credentials" not in outcome.stderr
 
 

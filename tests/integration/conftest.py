@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import assert_invariants
-from vss_restore.local import ExecutionResult, LocalEngine
+from vss_restore.local import ExecutionResult, LocalEngine, world
 from vss_restore.local.invariants import InstanceState
 
 
@@ -41,3 +41,10 @@ def restore(engine: LocalEngine, ec2: Any, instance_with_volumes: str) -> Restor
         return Restore(request, before, result)
 
     return run
+
+
+@pytest.fixture
+def drill_target(ec2: Any) -> dict[str, Any]:
+    """A drill into an isolated subnet, in the isolation group the drill makes itself."""
+    subnet_id, _ = world.isolated_subnet(ec2)
+    return {"Mode": "Clone", "SubnetId": subnet_id}

@@ -22,13 +22,6 @@ DOCUMENT = "AWS-RunPowerShellScript"
 
 
 @pytest.fixture
-def drill_target(ec2: Any) -> dict[str, Any]:
-    """A drill into an isolated subnet, in the isolation group the drill makes itself."""
-    subnet_id, _ = world.isolated_subnet(ec2)
-    return {"Mode": "Clone", "SubnetId": subnet_id}
-
-
-@pytest.fixture
 def events_queue(engine: LocalEngine) -> str:
     """An SQS queue that receives every vss-restore event from the default bus."""
     sqs = boto3.client("sqs", region_name=engine.region)

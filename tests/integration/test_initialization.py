@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import pytest
 
 from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
@@ -16,6 +18,27 @@ from vss_restore.local.invariants import InstanceState
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+
+
+@dataclass(frozen=True)
+class FastRestoreSet:
+    snapshots: dict[str, str]  # device -> snapshot id
+    zone: str  # where fast snapshot restore is enabled: the instance's zone
+
+
+@pytest.fixture
+def fast_restore_on_xvdf(
+    ec2: EC2Client, vss_set: VssSetFactory, instance_with_volumes: str
+) -> FastRestoreSet:
+    """A set whose xvdf snapshot has fast snapshot restore enabled in the instance's zone."""
+    snapshots = vss_set("set-1", hours_ago=1)
+    zone = ec2.describe_instances(InstanceIds=[instance_with_volumes])["Reservations"][0][
+        "Instances"
+    ][0]["Placement"]["AvailabilityZone"]
+    ec2.enable_fast_snapshot_restores(
+        AvailabilityZones=[zone], SourceSnapshotIds=[snapshots["xvdf"]]
+    )
+    return FastRestoreSet(snapshots, zone)
 
 
 def test_restore_creates_every_volume_at_the_requested_rate_and_reports_its_estimate(
@@ -44,16 +67,10 @@ def test_restore_creates_every_volume_at_the_requested_rate_and_reports_its_esti
 
 
 def test_restore_uses_fast_snapshot_restore_instead_of_the_rate_when_a_snapshot_has_it(
-    ec2: EC2Client, vss_set: VssSetFactory, restore: RestoreRunner, instance_with_volumes: str
+    ec2: EC2Client, restore: RestoreRunner, fast_restore_on_xvdf: FastRestoreSet
 ) -> None:
     # GIVEN a set whose xvdf snapshot has fast snapshot restore enabled in the instance's zone
-    snapshots = vss_set("set-1", hours_ago=1)
-    zone = ec2.describe_instances(InstanceIds=[instance_with_volumes])["Reservations"][0][
-        "Instances"
-    ][0]["Placement"]["AvailabilityZone"]
-    ec2.enable_fast_snapshot_restores(
-        AvailabilityZones=[zone], SourceSnapshotIds=[snapshots["xvdf"]]
-    )
+    snapshots = fast_restore_on_xvdf.snapshots
 
     # WHEN the restore asks for a rate
     report = restore(InitializationRate=200).report
@@ -138,18 +155,20 @@ def test_restore_succeeds_with_a_warning_when_initialization_outlasts_its_limit(
 
 
 def test_drill_creates_every_clone_volume_at_the_requested_rate(
-    engine: LocalEngine, ec2: EC2Client, vss_set: VssSetFactory, instance_with_volumes: str
+    engine: LocalEngine,
+    ec2: EC2Client,
+    vss_set: VssSetFactory,
+    instance_with_volumes: str,
+    drill_target: dict[str, Any],
 ) -> None:
     # GIVEN a set and an isolated subnet
     vss_set("set-1", hours_ago=1)
-    subnet_id, _ = world.isolated_subnet(ec2)
 
     # WHEN a drill asks for 150 MiB/s and keeps its clone
     result = engine.run(
         {
             "InstanceId": instance_with_volumes,
-            "Mode": "Clone",
-            "SubnetId": subnet_id,
+            **drill_target,
             "KeepClone": True,
             "InitializationRate": 150,
         }
@@ -165,18 +184,12 @@ def test_drill_creates_every_clone_volume_at_the_requested_rate(
 
 
 def test_restore_reports_the_default_rate_when_fast_snapshot_restore_had_no_credit_left(
-    ec2: EC2Client, vss_set: VssSetFactory, restore: RestoreRunner, instance_with_volumes: str
+    ec2: EC2Client, restore: RestoreRunner, fast_restore_on_xvdf: FastRestoreSet
 ) -> None:
     # GIVEN xvdf's snapshot (200 GiB: 5 credits) has fast snapshot restore, all credits spent
-    snapshots = vss_set("set-1", hours_ago=1)
-    zone = ec2.describe_instances(InstanceIds=[instance_with_volumes])["Reservations"][0][
-        "Instances"
-    ][0]["Placement"]["AvailabilityZone"]
-    ec2.enable_fast_snapshot_restores(
-        AvailabilityZones=[zone], SourceSnapshotIds=[snapshots["xvdf"]]
-    )
+    snapshot_id, zone = fast_restore_on_xvdf.snapshots["xvdf"], fast_restore_on_xvdf.zone
     spent = [
-        ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshots["xvdf"])["VolumeId"]
+        ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshot_id)["VolumeId"]
         for _ in range(5)
     ]
     assert all(volume(ec2, v)["FastRestored"] for v in spent)

@@ -43,16 +43,22 @@ def test_progress_at_counts_up_to_100_when_time_passes(
     assert progress_at(elapsed, 100.0) == expected
 
 
+def restored_10_gib_volume(ec2: EC2Client, rate_mibps: int) -> tuple[str, str]:
+    """(source, restored): a 10 GiB volume, and one created from its snapshot at the rate."""
+    source = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    volume_id = ec2.create_volume(
+        AvailabilityZone=AZ, SnapshotId=snapshot_id, Size=10, VolumeInitializationRate=rate_mibps
+    )["VolumeId"]
+    return source, volume_id
+
+
 def test_describe_volume_status_shows_modelled_progress_when_simulated(
     engine: LocalEngine, ec2: EC2Client
 ) -> None:
     # GIVEN a 10 GiB volume created at 100 MiB/s (102.4 s), available at model time 0,
     # and the simulation's view of DescribeVolumeStatus on a clock the test moves
-    source = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
-    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
-    volume_id = ec2.create_volume(
-        AvailabilityZone=AZ, SnapshotId=snapshot_id, Size=10, VolumeInitializationRate=100
-    )["VolumeId"]
+    _, volume_id = restored_10_gib_volume(ec2, rate_mibps=100)
     clock = {"now": 0.0}
     model = SimulatedInitialization(lambda: clock["now"], {volume_id: 0.0}.get)
     for event_name, hook in model.hooks():
@@ -74,11 +80,7 @@ def test_initialized_at_is_available_at_plus_the_modelled_duration(
     engine: LocalEngine, ec2: EC2Client
 ) -> None:
     # GIVEN a 10 GiB volume at 200 MiB/s (51.2 s) that became available at model time 30
-    source = ec2.create_volume(AvailabilityZone=AZ, Size=10)["VolumeId"]
-    snapshot_id = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
-    volume_id = ec2.create_volume(
-        AvailabilityZone=AZ, SnapshotId=snapshot_id, Size=10, VolumeInitializationRate=200
-    )["VolumeId"]
+    source, volume_id = restored_10_gib_volume(ec2, rate_mibps=200)
     model = SimulatedInitialization(lambda: 0.0, {volume_id: 30.0}.get)
 
     # WHEN / THEN (a volume the simulation did not create has no such time)

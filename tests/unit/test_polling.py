@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -44,6 +44,32 @@ def test_poll_keeps_checking_within_the_budget_until_ready(
 
     assert waiting.poll(readiness.check, 2.0) == "ready at poll 4"
     assert recorded_sleeps == [2.0, 2.0, 2.0]
+
+
+def test_poll_until_returns_the_time_of_the_first_passing_check_when_it_was_not_ready_before(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    # GIVEN a check that passes on its third call, on a clock that moves a minute a call
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    readiness = Readiness(polls=3)
+    checked_at: list[datetime] = []
+
+    def check(now: datetime) -> str:
+        checked_at.append(now)
+        return readiness.check(now)
+
+    minutes = iter(range(100))
+    monkeypatch.setattr(
+        waiting, "clock", lambda: datetime(2026, 12, 1, 12, next(minutes), tzinfo=UTC)
+    )
+
+    # WHEN it is polled until it passes
+    passed_at = waiting.poll_until(check, 2.0)
+
+    # THEN the time returned is the one the passing check was given
+    assert readiness.checked == 3
+    assert passed_at == checked_at[-1]
+    assert passed_at != checked_at[0]
 
 
 def test_poll_hands_over_to_the_state_machine_when_the_budget_is_spent(
