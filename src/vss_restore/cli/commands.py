@@ -542,9 +542,7 @@ def watch(ctx: typer.Context, execution: ExecutionArgument) -> None:
         fleet = record.name.startswith("fleet-")  # started by fleet-restore
         if not record.finished:
             err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
-        # An execution that has already ended is shown the same way, once: a watch started a
-        # moment too late tells the same story as one started in time.
-        record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
+            record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
     if fleet:
         _fleet_finish(state, record, out, err)
     else:

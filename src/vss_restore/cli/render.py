@@ -52,6 +52,11 @@ def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+def duration_text(value: float) -> str:
+    """Seconds under a minute, else as people say it (a volume loads for ``1 h 8 min``)."""
+    return seconds_text(value) if value < 60 else age_text(value)
+
+
 def age_text(age: timedelta | float) -> str:
     """A duration as people say it: ``2 d 3 h``, ``3 h 5 min``, ``4 min 10 s``, ``12 s``."""
     total = age.total_seconds() if isinstance(age, timedelta) else age
@@ -141,23 +146,16 @@ def initialization_text(initialization: dict[str, Any] | None) -> str:
     how = {"FastSnapshotRestore": "fast snapshot restore", "Default": "default rate"}.get(
         initialization["Mode"], f"{initialization.get('RateMiBps')} MiB/s"
     )
-    return f"{how}, ~{seconds_text(initialization['EstimatedSeconds'])}"
+    return f"{how}, ~{duration_text(initialization['EstimatedSeconds'])}"
 
 
 def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
-    initializes = any("Initialization" in row for row in rows)
-    columns = [(column, True) for column in ("Device", "Snapshot", "New volume", "Replaced volume")]
-    table = fitted_table(title, columns + ([("Initialization", False)] if initializes else []))
+    columns = ("Device", "Snapshot", "New volume", "Replaced volume")
+    table = fitted_table(title, [(column, True) for column in columns])
     for row in rows:
-        cells = [
-            row["Device"],
-            row["SnapshotId"],
-            row.get("NewVolumeId") or "—",
-            row["ReplacedVolumeId"],
-        ]
-        if initializes:
-            cells.append(initialization_text(row.get("Initialization")))
-        table.add_row(*cells)
+        table.add_row(
+            row["Device"], row["SnapshotId"], row.get("NewVolumeId") or "—", row["ReplacedVolumeId"]
+        )
     return keep_ids_whole(table)
 
 
@@ -228,7 +226,7 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     full = report.get("FullPerformanceSeconds")
     if full is not None:
         basis = str(report.get("FullPerformanceBasis", "")).lower()
-        facts.append(("Full perf.", f"{seconds_text(full)} ({basis})"))
+        facts.append(("Full perf.", f"{duration_text(full)} ({basis})"))
     if summary["CurrentState"]:
         facts.append(("Now in", summary["CurrentState"]))
     if record.dry_run:
