@@ -317,6 +317,9 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
             bounds.append(
                 (labels[tags.INSTANCE_ID], labels[tags.REPLACED_VOLUME_ID], volume["VolumeId"])
             )
+        # A server whose restore failed has no bound (it may never have stopped or started):
+        # it is listed and left out of the bound, and its fleet is not counted as a success.
+        restored = [line["InstanceId"] for line in lines if line["Status"] == "SUCCEEDED"]
         per_instance = [
             instance_bound(
                 simulated.draws,
@@ -324,20 +327,21 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
                 {o for i, o, _ in bounds if i == server},
                 {c for i, _, c in bounds if i == server},
             )
-            for server in servers
+            for server in restored
         ]
-        bound = max(throttle, *per_instance)
+        bound = max(throttle, *per_instance, 0.0)
         return {
             "servers": instances,
             "volumes": volumes,
             "seed": seed,
             "status": result.status,
-            "succeeded": sum(1 for line in lines if line["Status"] == "SUCCEEDED"),
+            "succeeded": len(restored),
+            "not_restored": [server for server in servers if server not in restored],
             "fleet_rto_s": round(rto, 1),
             "throttle_bound_s": round(throttle, 1),
-            "slowest_instance_bound_s": round(max(per_instance), 1),
+            "slowest_instance_bound_s": round(max(per_instance, default=0.0), 1),
             "bound_s": round(bound, 1),
-            "ratio": round(rto / bound, 3),
+            "ratio": round(rto / bound, 3) if bound else None,
             "rto_to_throttle_bound_ratio": round(rto / throttle, 3) if throttle else None,
             "calls_by_bucket": dict(simulated.calls_by_bucket),
             "throttled_calls": simulated.throttled,
