@@ -41,6 +41,7 @@ FLEET_FIELDS = (
 # Options that cannot apply to several instances at once.
 PER_INSTANCE_ONLY = ("InstanceId", "SnapshotSetId", "Devices")
 MAX_FLEET_SIZE = 500
+MAX_CONCURRENCY = 100
 # Seconds between two restore starts. The first tasks of a restore make about ten EC2
 # describe calls within seconds, and the account's describe bucket refills 20 a second:
 # one start a second leaves half of it to the running restores' polls, so a fleet never
@@ -71,7 +72,9 @@ class FleetRequest(Model):
     tag_filter: TagFilter | None = Field(default=None, alias="TagFilter")
     waves: list[list[InstanceId]] | None = Field(default=None, alias="Waves", min_length=1)
     # Distributed Map: no inline cap of 40; EC2 throttling is the real limit (see make bench).
-    max_concurrency: int = Field(default=10, alias="MaxConcurrency", ge=1, le=100, strict=True)
+    max_concurrency: int = Field(
+        default=10, alias="MaxConcurrency", ge=1, le=MAX_CONCURRENCY, strict=True
+    )
     tolerated_failure_percentage: float = Field(
         default=0, alias="ToleratedFailurePercentage", ge=0, le=100
     )

@@ -34,6 +34,7 @@ from vss_restore import tags
 from vss_restore.definition import definition_path, repo_root
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
 from vss_restore.executions import state_output, timeline
+from vss_restore.fleet import MAX_CONCURRENCY
 from vss_restore.lambda_task import WARM_UP_EVENT
 from vss_restore.local.baselines import (
     AWS_SAMPLE,
@@ -261,8 +262,11 @@ FLEET_SEEDS = 3
 def throttle_bound(calls_by_bucket: dict[str, int]) -> float:
     """The least time EC2's token buckets allow for these calls (each bucket starts full)."""
     return max(
-        (max(0.0, (calls - BUCKETS[bucket][0]) / BUCKETS[bucket][1]))
-        for bucket, calls in calls_by_bucket.items()
+        (
+            (max(0.0, (calls - BUCKETS[bucket][0]) / BUCKETS[bucket][1]))
+            for bucket, calls in calls_by_bucket.items()
+        ),
+        default=0.0,
     )
 
 
@@ -300,7 +304,10 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
             vss_snapshot_set(ec2, server, taken_at=taken, set_id=f"fleet-{seed}-{n}")
             servers.append(server)
         result = engine.run(
-            {"Instances": servers, "MaxConcurrency": instances}, timeout=3600, machine="fleet"
+            # Every server at once, up to the fleet's largest MaxConcurrency (100).
+            {"Instances": servers, "MaxConcurrency": min(instances, MAX_CONCURRENCY)},
+            timeout=3600,
+            machine="fleet",
         )
         simulated = engine.simulated
         assert simulated is not None  # noqa: S101 - simulation mode was asked for
