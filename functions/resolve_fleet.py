@@ -22,6 +22,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         "Options": options,
         "MaxConcurrency": fleet.max_concurrency,
         "ToleratedFailurePercentage": fleet.tolerated_failure_percentage,
+        "StartIntervalSeconds": fleet.start_interval_seconds,
         # The restores' names derive from it (vss_restore.fleet.child_name).
         "Execution": event["Execution"],
     }

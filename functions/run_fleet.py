@@ -10,4 +10,4 @@ from vss_restore.lambda_task import task
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     run = FleetRun.of(event["Fleet"], event["RestoreStateMachineArn"])
-    return run_fleet(clients.sfn(), run, waiting.poll, POLL_FLEET_SECONDS)
+    return run_fleet(clients.sfn(), run, waiting.poll, POLL_FLEET_SECONDS, waiting.sleep)

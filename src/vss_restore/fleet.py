@@ -36,10 +36,18 @@ FLEET_FIELDS = (
     "Waves",
     "MaxConcurrency",
     "ToleratedFailurePercentage",
+    "StartIntervalSeconds",
 )
 # Options that cannot apply to several instances at once.
 PER_INSTANCE_ONLY = ("InstanceId", "SnapshotSetId", "Devices")
 MAX_FLEET_SIZE = 500
+MAX_CONCURRENCY = 100
+# Seconds between two restore starts. The first tasks of a restore make about ten EC2
+# describe calls within seconds, and the account's describe bucket refills 20 a second:
+# one start a second leaves half of it to the running restores' polls, so a fleet never
+# throttles itself into failure however many restores may run at once.
+DEFAULT_START_INTERVAL_SECONDS = 1.0
+MAX_START_INTERVAL_SECONDS = 10.0
 
 
 class FleetFailureThresholdExceeded(TerminalError):
@@ -64,9 +72,17 @@ class FleetRequest(Model):
     tag_filter: TagFilter | None = Field(default=None, alias="TagFilter")
     waves: list[list[InstanceId]] | None = Field(default=None, alias="Waves", min_length=1)
     # Distributed Map: no inline cap of 40; EC2 throttling is the real limit (see make bench).
-    max_concurrency: int = Field(default=10, alias="MaxConcurrency", ge=1, le=100, strict=True)
+    max_concurrency: int = Field(
+        default=10, alias="MaxConcurrency", ge=1, le=MAX_CONCURRENCY, strict=True
+    )
     tolerated_failure_percentage: float = Field(
         default=0, alias="ToleratedFailurePercentage", ge=0, le=100
+    )
+    start_interval_seconds: float = Field(
+        default=DEFAULT_START_INTERVAL_SECONDS,
+        alias="StartIntervalSeconds",
+        ge=0,
+        le=MAX_START_INTERVAL_SECONDS,
     )
 
     @model_validator(mode="after")
@@ -132,6 +148,9 @@ FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # RunFleet reads the children that have not ended every so often: at most MaxConcurrency
 # (100) DescribeExecution calls a poll, well within Step Functions' API rate.
 POLL_FLEET_SECONDS = 10.0
+# One reading of the fleet spends at most this long starting restores (the rest start at the
+# next reading): an invocation always ends within its function's timeout.
+STARTING_PER_POLL_SECONDS = 45.0
 
 
 def child_name(instance_id: str, fleet_execution: str) -> str:
@@ -179,6 +198,7 @@ class FleetRun:
     tolerated_percentage: float
     fleet_execution: str
     restore_state_machine_arn: str
+    start_interval: float = 0.0
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
 
@@ -191,6 +211,8 @@ class FleetRun:
             tolerated_percentage=fleet["ToleratedFailurePercentage"],
             fleet_execution=fleet["Execution"],
             restore_state_machine_arn=restore_state_machine_arn,
+            # A plan made before the option existed starts its restores without pause.
+            start_interval=fleet.get("StartIntervalSeconds", 0.0),
         )
 
     @property
@@ -228,10 +250,11 @@ class FleetRun:
 
     def to_start(self) -> list[str]:
         """The next restores to start: none past the tolerance; only from the first wave
-        that has not ended, and no more than ``MaxConcurrency`` running at once."""
+        that has not ended, no more than ``MaxConcurrency`` running at once, and no more
+        than ``StartIntervalSeconds`` apart allow in one reading of the fleet."""
         if self.too_many_failed():
             return []
-        room = self.max_concurrency - len(self.running)
+        room = min(self.max_concurrency - len(self.running), starts_per_poll(self.start_interval))
         for wave in self.waves:
             open_ = [i for i in wave if i not in self.finished]
             if open_:
@@ -239,8 +262,11 @@ class FleetRun:
                 return waiting[: max(room, 0)]
         return []
 
-    def start(self, sfn: SFNClient, instances: list[str]) -> None:
-        for instance in instances:
+    def start(self, sfn: SFNClient, instances: list[str], sleep: Callable[[float], None]) -> None:
+        """Start these restores, ``start_interval`` seconds apart."""
+        for n, instance in enumerate(instances):
+            if n and self.start_interval:
+                sleep(self.start_interval)
             # ExecutionAlreadyExists: started by an earlier attempt of this task, since ended.
             with contextlib.suppress(sfn.exceptions.ExecutionAlreadyExists):
                 sfn.start_execution(
@@ -250,14 +276,21 @@ class FleetRun:
                 )
             self.running.add(instance)
 
-    def step(self, sfn: SFNClient) -> bool:
+    def step(self, sfn: SFNClient, sleep: Callable[[float], None]) -> bool:
         """Read the children, start what may start; True once nothing runs or will start."""
         self.refresh(sfn)
-        self.start(sfn, self.to_start())
+        self.start(sfn, self.to_start(), sleep)
         return not self.running
 
     def report(self) -> dict[str, Any]:
         return fleet_report(self.waves, self.finished, self.tolerated_percentage)
+
+
+def starts_per_poll(start_interval: float) -> int:
+    """How many restores one reading of the fleet may start, ``start_interval`` apart."""
+    if start_interval <= 0:
+        return MAX_FLEET_SIZE
+    return 1 + int(STARTING_PER_POLL_SECONDS // start_interval)
 
 
 def run_fleet(
@@ -265,15 +298,17 @@ def run_fleet(
     run: FleetRun,
     poll: Callable[[Callable[[Any], dict[str, Any]], float], dict[str, Any]],
     interval_seconds: float,
+    sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """Start and follow the fleet's restores until all have ended, then its report.
 
     ``poll`` is ``waiting.poll``: it gives up with ``ResourceNotReady`` after the task's
     budget and the state machine calls RunFleet again, which reads the children back.
+    ``sleep`` (``waiting.sleep``) spaces the starts.
     """
 
     def check(_now: Any) -> dict[str, Any]:
-        if run.step(sfn):
+        if run.step(sfn, sleep):
             return run.report()
         raise ResourceNotReady(
             f"{len(run.running)} restore(s) running, {len(run.finished)} of "

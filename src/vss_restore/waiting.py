@@ -16,6 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, TypeVar
 
+from botocore.exceptions import ClientError
+
+from vss_restore.aws_errors import THROTTLING_CODES, error_code
 from vss_restore.errors import ResourceNotReady, WaitTimedOut
 
 WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
@@ -27,6 +30,9 @@ POLL_VOLUMES_SECONDS = 2.0
 POLL_STATUS_CHECKS_SECONDS = 5.0
 # Initialization takes minutes to hours, and AWS updates its progress every few minutes.
 POLL_INITIALIZATION_SECONDS = 30.0
+# A throttled poll is a missed poll: the next one waits twice as long (up to this), so the
+# polls of many restores at once shed load until EC2's bucket keeps up with them.
+POLL_THROTTLED_MAX_SECONDS = 16.0
 T = TypeVar("T")
 
 
@@ -63,25 +69,42 @@ def not_ready(what: str, entered_at: datetime, timeout_seconds: int, now: dateti
     raise ResourceNotReady(what)
 
 
+def throttled_interval(interval_seconds: float, throttled_in_a_row: int) -> float:
+    """The pause after ``throttled_in_a_row`` throttled polls: doubled each time, capped at
+    ``POLL_THROTTLED_MAX_SECONDS`` (never below the usual interval)."""
+    backed_off = interval_seconds * 2.0 ** min(throttled_in_a_row, 16)
+    return max(interval_seconds, min(backed_off, POLL_THROTTLED_MAX_SECONDS))
+
+
 def poll(check: Callable[[datetime], T], interval_seconds: float) -> T:
     """``check(now)`` until it returns; it raises ``ResourceNotReady`` while not ready.
 
     Polls for at most the in-task budget, then lets ``ResourceNotReady`` through. The time
     waited is the longer of the sleeps and the clock: slow or retried checks count in
     Lambda, and a local engine that does not really sleep still stops.
+
+    A check EC2 throttles (``RequestLimitExceeded``, after the SDK's own retries) counts
+    as not ready yet: the task polls again later, backing off while it stays throttled
+    (``throttled_interval``), instead of failing and starting over from the state
+    machine's Retry. Past the budget the throttling goes through as ``Ec2Throttled``.
     """
     budget = wait_budget_seconds()
     started = utcnow()
     slept = 0.0
+    throttled_in_a_row = 0
     while True:
         try:
             return check(utcnow())
-        except ResourceNotReady:
-            waited = max(slept, (utcnow() - started).total_seconds())
-            if waited + interval_seconds > budget:
+        except (ResourceNotReady, ClientError) as err:
+            if isinstance(err, ClientError) and error_code(err) not in THROTTLING_CODES:
                 raise
-        sleep(interval_seconds)
-        slept += interval_seconds
+            throttled_in_a_row = throttled_in_a_row + 1 if isinstance(err, ClientError) else 0
+            pause = throttled_interval(interval_seconds, throttled_in_a_row)
+            waited = max(slept, (utcnow() - started).total_seconds())
+            if waited + pause > budget:
+                raise
+        sleep(pause)
+        slept += pause
 
 
 def poll_until(check: Callable[[datetime], object], interval_seconds: float) -> datetime:

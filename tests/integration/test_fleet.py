@@ -13,10 +13,11 @@ import pytest
 
 from tests.integration.helpers import STATE_DATA_LIMIT, largest_state_data
 from vss_restore.fleet import execution_arn
-from vss_restore.local import LocalEngine, world
+from vss_restore.local import LocalEngine, simulation, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.faults import Fault
 from vss_restore.local.invariants import InstanceState
+from vss_restore.local.simulation import Simulation
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 TWO_DISKS = world.DEMO_DISKS[:2]
@@ -264,3 +265,38 @@ def test_a_failing_fleet_waits_for_its_running_restores_and_reports_each(
         assert set(world.attached(ec2, instance).values()).isdisjoint(
             before[instance].volumes.values()
         )
+
+
+def test_a_fleet_succeeds_when_its_burst_overruns_ec2s_describe_bucket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN simulation mode with an account whose describe bucket holds 20 calls and refills
+    # 4 a second, and ten servers restored at once: per server, what AWS's bucket (100, 20 a
+    # second) gives a fleet of fifty
+    monkeypatch.setitem(simulation.BUCKETS, "describe", (20, 4))
+    with LocalEngine(simulation=Simulation(seed=0)) as engine:
+        world.fix_ids(0)  # the same ids, hence the same draws, on every run
+        ec2 = boto3.client("ec2", region_name=engine.region)
+        servers = []
+        for n in range(10):
+            server = world.windows_instance(ec2, TWO_DISKS[:1], name=f"burst{n}")
+            world.vss_snapshot_set(ec2, server, taken_at=HOUR_AGO, set_id=f"burst-{n}")
+            servers.append(server)
+        before = {i: InstanceState.capture(ec2, i) for i in servers}
+
+        # WHEN the fleet restores them, all allowed to run at once
+        result = engine.run(
+            {"Instances": servers, "MaxConcurrency": 10}, timeout=3600, machine="fleet"
+        )
+
+        # THEN EC2 throttled the fleet's calls, yet every restore succeeded and swapped
+        assert engine.simulated is not None
+        assert engine.simulated.throttled > 0
+        assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+        restores = restores_of(engine)
+        assert len(restores) == len(servers)
+        assert {e["status"] for e in restores} == {"SUCCEEDED"}
+        for server in servers:
+            assert set(world.attached(ec2, server).values()).isdisjoint(
+                before[server].volumes.values()
+            )

@@ -73,6 +73,11 @@ def test_throttle_bound_is_the_slowest_bucket_after_its_burst() -> None:
     assert bench.throttle_bound({"describe": 300, "CreateVolume": 200}) == 20.0
 
 
+def test_throttle_bound_is_zero_when_the_fleet_made_no_ec2_call() -> None:
+    # A fleet refused before any restore started (its report says why) has no throttle bound.
+    assert bench.throttle_bound({}) == 0.0
+
+
 def test_instance_bound_adds_stop_or_create_then_swap_then_start_and_checks() -> None:
     draws = [
         ("stop", "i-1:1", 60.0),

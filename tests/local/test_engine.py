@@ -135,11 +135,11 @@ def test_engine_run_raises_execution_timeout_when_execution_outlasts_timeout() -
         elapsed = time.monotonic() - started
         assert result.status == "FAILED"
         assert result.error == "Ec2Throttled"
-        assert throttle.injected == 9  # first attempt and MaxAttempts (8) retries
-        assert len(engine.clock.slept) == 8
+        assert throttle.injected == 15  # first attempt and MaxAttempts (14) retries
+        assert len(engine.clock.slept) == 14
         assert elapsed >= sum(engine.clock.slept) * 0.01
         # each retry waited its drawn interval, scaled (history timestamps are to the ms)
-        assert len(_retry_gaps(result.history)) == 8
+        assert len(_retry_gaps(result.history)) == 14
         for gap, interval in zip(_retry_gaps(result.history), engine.clock.slept, strict=True):
             assert gap >= interval * 0.01 - 0.002, (gap, interval)
 

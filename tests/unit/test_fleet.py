@@ -9,7 +9,9 @@ import pytest
 from vss_restore.errors import InvalidRequest
 from vss_restore.fleet import (
     CAUSE_IN_REPORT,
+    DEFAULT_START_INTERVAL_SECONDS,
     MAX_FLEET_SIZE,
+    STARTING_PER_POLL_SECONDS,
     FleetRun,
     child_name,
     execution_arn,
@@ -17,6 +19,7 @@ from vss_restore.fleet import (
     outcome_of,
     parse_fleet_request,
     plan_waves,
+    starts_per_poll,
 )
 
 A, B, C, D = (f"i-0123456789abcdef{n}" for n in range(4))
@@ -37,6 +40,7 @@ def test_parse_splits_fleet_settings_from_restore_options() -> None:
 
     assert fleet.instances == [A, B]
     assert fleet.max_concurrency == 5
+    assert fleet.start_interval_seconds == DEFAULT_START_INTERVAL_SECONDS
     assert options == {"PowerOnAfterRestore": False}
 
 
@@ -51,6 +55,8 @@ def test_parse_splits_fleet_settings_from_restore_options() -> None:
         ({"Instances": [A], "RestorePointInTime": "yesterday"}, "RestorePointInTime"),
         ({"Instances": [A], "Unknown": 1}, "Unknown"),
         ({"TagFilter": {"Key": "", "Values": ["x"]}}, "TagFilter.Key"),
+        ({"Instances": [A], "StartIntervalSeconds": -1}, "StartIntervalSeconds"),
+        ({"Instances": [A], "StartIntervalSeconds": 11}, "StartIntervalSeconds"),
     ],
 )
 def test_parse_names_the_bad_field(payload: object, field: str) -> None:
@@ -75,12 +81,15 @@ FLEET_EXECUTION = "arn:aws-cn:states:cn-north-1:123456789012:execution:vss-fleet
 RESTORE_MACHINE = "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:vss-restore"
 
 
-def run_of(waves: list[list[str]], concurrency: int = 10, tolerated: float = 0) -> FleetRun:
+def run_of(
+    waves: list[list[str]], concurrency: int = 10, tolerated: float = 0, interval: float = 0
+) -> FleetRun:
     fleet = {
         "Waves": waves,
         "Options": {"DryRun": True},
         "MaxConcurrency": concurrency,
         "ToleratedFailurePercentage": tolerated,
+        "StartIntervalSeconds": interval,
         "Execution": FLEET_EXECUTION,
     }
     return FleetRun.of(fleet, RESTORE_MACHINE)
@@ -130,6 +139,30 @@ def test_to_start_starts_nothing_once_more_failed_than_tolerated() -> None:
     assert run.to_start() == [C, D]
     run.finished = {A: failed(A), B: failed(B)}
     assert run.to_start() == []
+
+
+def test_starts_per_poll_is_what_fits_in_one_reading_when_starts_are_spaced() -> None:
+    assert starts_per_poll(0) == MAX_FLEET_SIZE  # no spacing: no limit but MaxConcurrency
+    assert starts_per_poll(1.0) == 1 + int(STARTING_PER_POLL_SECONDS)
+    assert starts_per_poll(10.0) == 1 + int(STARTING_PER_POLL_SECONDS // 10)
+    assert (starts_per_poll(10.0) - 1) * 10.0 <= STARTING_PER_POLL_SECONDS
+
+
+def test_to_start_starts_no_more_than_one_reading_allows_when_starts_are_spaced() -> None:
+    # GIVEN a wave larger than one reading of the fleet may start, spaced 10 s apart
+    wave = [f"i-{n:017x}" for n in range(3 * starts_per_poll(10.0))]
+    run = run_of([wave], concurrency=100, interval=10.0)
+
+    # WHEN / THEN the first reading starts the first ones; the rest wait for later readings
+    assert run.to_start() == wave[: starts_per_poll(10.0)]
+    run.running = set(wave[: starts_per_poll(10.0)])
+    assert run.to_start() == wave[starts_per_poll(10.0) : 2 * starts_per_poll(10.0)]
+
+
+def test_a_plan_without_a_start_interval_starts_without_pause() -> None:
+    fleet = {"Waves": [[A]], "Options": {}, "MaxConcurrency": 1}
+    fleet |= {"ToleratedFailurePercentage": 0, "Execution": FLEET_EXECUTION}
+    assert FleetRun.of(fleet, RESTORE_MACHINE).start_interval == 0.0
 
 
 def test_outcome_reads_the_child_execution_error_and_its_success() -> None:

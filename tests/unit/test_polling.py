@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from vss_restore import waiting
 from vss_restore.errors import ResourceNotReady, SwapFailed, WaitTimedOut
@@ -137,3 +138,68 @@ def test_a_warm_up_call_returns_without_running_the_task() -> None:
 
     assert handler(dict(WARM_UP_EVENT), context) == {"WarmedUp": True}
     assert ran == []
+
+
+def throttled(operation: str = "DescribeVolumes") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}},
+        operation,
+    )
+
+
+def test_throttled_interval_doubles_up_to_the_cap_when_throttled_in_a_row() -> None:
+    assert [waiting.throttled_interval(1.0, n) for n in range(7)] == [
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+        waiting.POLL_THROTTLED_MAX_SECONDS,
+        waiting.POLL_THROTTLED_MAX_SECONDS,
+    ]
+    assert waiting.throttled_interval(30.0, 3) == 30.0  # never below the usual interval
+    assert waiting.throttled_interval(2.0, 10_000) == waiting.POLL_THROTTLED_MAX_SECONDS
+
+
+def test_poll_backs_off_and_keeps_polling_when_ec2_throttles_a_check(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    # GIVEN a check EC2 throttles twice, then not ready once, then ready
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    answers: list[BaseException | str] = [throttled(), throttled(), ResourceNotReady("no"), "ok"]
+
+    def check(now: datetime) -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    # WHEN / THEN it waits longer after each throttled poll, as usual once one gets through
+    assert waiting.poll(check, 2.0) == "ok"
+    assert recorded_sleeps == [4.0, 8.0, 2.0]
+
+
+def test_poll_lets_throttling_through_when_the_budget_is_spent(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "20")
+
+    def check(now: datetime) -> str:
+        raise throttled()
+
+    with pytest.raises(ClientError, match="RequestLimitExceeded"):
+        waiting.poll(check, 2.0)
+    assert recorded_sleeps == [4.0, 8.0]  # a 16 s pause would pass the 20 s budget
+
+
+def test_poll_raises_other_aws_errors_at_once(
+    monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
+) -> None:
+    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+
+    def check(now: datetime) -> str:
+        raise ClientError({"Error": {"Code": "InvalidVolume.NotFound", "Message": "x"}}, "Dv")
+
+    with pytest.raises(ClientError, match="NotFound"):
+        waiting.poll(check, 2.0)
+    assert recorded_sleeps == []

@@ -34,6 +34,7 @@ from vss_restore import tags
 from vss_restore.definition import definition_path, repo_root
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
 from vss_restore.executions import state_output, timeline
+from vss_restore.fleet import MAX_CONCURRENCY
 from vss_restore.local.baselines import (
     AWS_SAMPLE,
     BASELINES,
@@ -268,8 +269,11 @@ FLEET_SEEDS = 3
 def throttle_bound(calls_by_bucket: dict[str, int]) -> float:
     """The least time EC2's token buckets allow for these calls (each bucket starts full)."""
     return max(
-        (max(0.0, (calls - BUCKETS[bucket][0]) / BUCKETS[bucket][1]))
-        for bucket, calls in calls_by_bucket.items()
+        (
+            (max(0.0, (calls - BUCKETS[bucket][0]) / BUCKETS[bucket][1]))
+            for bucket, calls in calls_by_bucket.items()
+        ),
+        default=0.0,
     )
 
 
@@ -307,7 +311,10 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
             vss_snapshot_set(ec2, server, taken_at=taken, set_id=f"fleet-{seed}-{n}")
             servers.append(server)
         result = engine.run(
-            {"Instances": servers, "MaxConcurrency": instances}, timeout=3600, machine="fleet"
+            # Every server at once, up to the fleet's largest MaxConcurrency (100).
+            {"Instances": servers, "MaxConcurrency": min(instances, MAX_CONCURRENCY)},
+            timeout=3600,
+            machine="fleet",
         )
         simulated = engine.simulated
         assert simulated is not None  # noqa: S101 - simulation mode was asked for
@@ -324,6 +331,9 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
             bounds.append(
                 (labels[tags.INSTANCE_ID], labels[tags.REPLACED_VOLUME_ID], volume["VolumeId"])
             )
+        # A server whose restore failed has no bound (it may never have stopped or started):
+        # it is listed and left out of the bound, and its fleet is not counted as a success.
+        restored = [line["InstanceId"] for line in lines if line["Status"] == "SUCCEEDED"]
         per_instance = [
             instance_bound(
                 simulated.draws,
@@ -331,20 +341,21 @@ def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> d
                 {o for i, o, _ in bounds if i == server},
                 {c for i, _, c in bounds if i == server},
             )
-            for server in servers
+            for server in restored
         ]
-        bound = max(throttle, *per_instance)
+        bound = max(throttle, *per_instance, 0.0)
         return {
             "servers": instances,
             "volumes": volumes,
             "seed": seed,
             "status": result.status,
-            "succeeded": sum(1 for line in lines if line["Status"] == "SUCCEEDED"),
+            "succeeded": len(restored),
+            "not_restored": [server for server in servers if server not in restored],
             "fleet_rto_s": round(rto, 1),
             "throttle_bound_s": round(throttle, 1),
-            "slowest_instance_bound_s": round(max(per_instance), 1),
+            "slowest_instance_bound_s": round(max(per_instance, default=0.0), 1),
             "bound_s": round(bound, 1),
-            "ratio": round(rto / bound, 3),
+            "ratio": round(rto / bound, 3) if bound else None,
             "rto_to_throttle_bound_ratio": round(rto / throttle, 3) if throttle else None,
             "calls_by_bucket": dict(simulated.calls_by_bucket),
             "throttled_calls": simulated.throttled,

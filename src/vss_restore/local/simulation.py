@@ -36,7 +36,9 @@ def lognormal(rng: random.Random, median: float, p95: float) -> float:
 
 # Modelled costs of running a task in AWS (the emulator runs them in-process, and the
 # virtual clock stands still while it does): a warm Step Functions → Lambda invocation, and the
-# first invocation of each function (~85 ms runtime start + the measured imports).
+# start of a new execution environment (~85 ms runtime start + the measured imports). Lambda
+# runs each concurrent invocation in its own environment ("Understanding Lambda function
+# scaling"): an invocation finds an idle environment of its function, or starts a new one.
 TASK_INVOKE_SECONDS = 0.1
 COLD_START_SECONDS = 0.5
 
@@ -135,7 +137,8 @@ class SimulatedAws:
         self.draws: list[tuple[str, str, float]] = []
         self.marks: dict[str, float] = {}
         self.invocations: list[tuple[str, float]] = []  # (function, modelled seconds)
-        self._invoked: set[str] = set()
+        self._idle: dict[str, int] = {}  # function → its idle (warm) environments
+        self.environments: dict[str, int] = {}  # function → environments started (cold starts)
         self._task_started: dict[int, float] = {}
         # Volume initialization over modelled time (DescribeVolumeStatus).
         self.initialization = SimulatedInitialization(self.now, self.available_at)
@@ -160,8 +163,10 @@ class SimulatedAws:
         started = self.now()
         overhead = TASK_INVOKE_SECONDS
         with self._lock:
-            if function not in self._invoked:
-                self._invoked.add(function)
+            if self._idle.get(function, 0) > 0:
+                self._idle[function] -= 1
+            else:
+                self.environments[function] = self.environments.get(function, 0) + 1
                 overhead += COLD_START_SECONDS
         self._task_started[threading.get_ident()] = started
         self.clock.sleep(overhead)
@@ -171,6 +176,7 @@ class SimulatedAws:
         started = self._task_started.pop(threading.get_ident(), finished)
         with self._lock:
             self.invocations.append((function, finished - started))
+            self._idle[function] = self._idle.get(function, 0) + 1
         self.marks["last_task_finished"] = finished
 
     def _rng(self, kind: str, key: str) -> random.Random:
