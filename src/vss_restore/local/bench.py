@@ -656,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="also the fast and slow latency models"
     )
+    parser.add_argument(
+        "--variant-seeds", type=int, help="seeds per size for the variants (default: --seeds)"
+    )
     parser.add_argument("--strategies", action="store_true", help="also compare waiting")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -672,12 +675,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     sizes = [int(s) for s in args.volumes.split(",")]
 
-    def measured(model: str) -> list[dict[str, Any]]:
-        jobs = [(v, s, "poll-in-task", model) for v in sizes for s in range(args.seeds)]
+    def measured(model: str, seeds: int) -> list[dict[str, Any]]:
+        jobs = [(v, s, "poll-in-task", model) for v in sizes for s in range(seeds)]
         return _run_all(jobs, args.workers, _report)
 
     started = time.monotonic()
-    runs = measured(args.model)
+    runs = measured(args.model, args.seeds)
     document: dict[str, Any] = {
         "model": f"latency model '{args.model}' (x{MODELS[args.model]:g}); modelled seconds "
         "on a virtual clock",
@@ -689,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants:
         document["variants"] = {}
         for model in sorted(set(MODELS) - {args.model}):
-            theirs = measured(model)
+            theirs = measured(model, args.variant_seeds or args.seeds)
             document["variants"][model] = {
                 "summary": summarize(theirs),
                 "baselines": summarize_baselines(theirs),
