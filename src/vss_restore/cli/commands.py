@@ -38,6 +38,7 @@ from vss_restore.cli.target import (
     Options,
     StackNotDeployed,
     Target,
+    is_fleet_execution,
     open_ec2,
     open_target,
     require_execution,
@@ -539,7 +540,7 @@ def watch(ctx: typer.Context, execution: ExecutionArgument) -> None:
     out, err = _consoles()
     with open_target(state.options) as target:
         record = target.record(execution)
-        fleet = record.name.startswith("fleet-")  # started by fleet-restore
+        fleet = is_fleet_execution(record.name)
         if not record.finished:
             err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
             record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)

@@ -75,6 +75,14 @@ class Options:
     faults: tuple[str, ...] = ()
 
 
+# fleet-restore names its executions so; a name alone then says which state machine it ran on.
+FLEET_EXECUTION_PREFIX = "fleet-"
+
+
+def is_fleet_execution(name: str) -> bool:
+    return name.startswith(FLEET_EXECUTION_PREFIX)
+
+
 @dataclass
 class Target:
     sfn: SFNClient
@@ -101,7 +109,7 @@ class Target:
         """An execution by its ARN, or by its name (a fleet's starts with ``fleet-``)."""
         if given.startswith("arn:"):
             return given
-        machine = self.fleet_state_machine() if given.startswith("fleet-") else None
+        machine = self.fleet_state_machine() if is_fleet_execution(given) else None
         return execution_arn(machine or self.state_machine_arn, given)
 
     def instance_id(self, given: str) -> str:
@@ -145,7 +153,9 @@ class Target:
                 2,
             )
         return self.sfn.start_execution(
-            stateMachineArn=arn, name=f"fleet-{uuid.uuid4().hex[:12]}", input=json.dumps(request)
+            stateMachineArn=arn,
+            name=f"{FLEET_EXECUTION_PREFIX}{uuid.uuid4().hex[:12]}",
+            input=json.dumps(request),
         )["executionArn"]
 
     def record(self, execution: str) -> ExecutionRecord:
