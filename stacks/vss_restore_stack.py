@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
@@ -15,6 +16,7 @@ from stacks.parts.monitoring import Monitoring
 from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
 from stacks.parts.state_machine import FleetStateMachine, RestoreStateMachine
 from vss_restore.tasks import FLEET_TASKS, TASKS
+from vss_restore.windows_disks import document_content
 
 
 class VssRestoreStack(Stack):
@@ -34,7 +36,23 @@ class VssRestoreStack(Stack):
         task_logs = logs.LogGroup(
             self, "TaskLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
-        roles = TaskRoles(self, "Roles", config=config, lock_table=lock.table, log_group=task_logs)
+        # Mode "Online" and "Mount" take disks offline and online through this document.
+        disks = ssm.CfnDocument(
+            self,
+            "WindowsDisks",
+            content=document_content(),
+            document_type="Command",
+            document_format="JSON",
+            update_method="NewVersion",
+        )
+        roles = TaskRoles(
+            self,
+            "Roles",
+            config=config,
+            lock_table=lock.table,
+            log_group=task_logs,
+            disks_document=disks.ref,
+        )
         tasks = TaskFunctions(
             self,
             "Tasks",
@@ -42,6 +60,7 @@ class VssRestoreStack(Stack):
             roles=roles,
             log_group=task_logs,
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
+            disks_document=disks.ref,
         )
         restore = RestoreStateMachine(
             self,
@@ -85,6 +104,7 @@ class VssRestoreStack(Stack):
             ),
         )
         CfnOutput(self, "LockTableName", value=lock.table.table_name)
+        CfnOutput(self, "DisksDocumentName", value=disks.ref)
         # Customer KMS keys of the volumes must let these roles use them through EC2.
         for concern in KMS_CONCERNS:
             CfnOutput(

@@ -80,6 +80,18 @@ class DrillValidationFailed(TerminalError):
     """The clone came up, but the validation command did not succeed on it."""
 
 
+class InstanceNotRunning(TerminalError):
+    """Mode "Online" and "Mount" work on a running instance only; nothing was changed."""
+
+
+class InstanceNotManaged(TerminalError):
+    """The instance's SSM agent is not online, so its Windows disks cannot be changed."""
+
+
+class DiskCommandFailed(TerminalError):
+    """The project's SSM document could not take disks offline or bring them online."""
+
+
 class DrillCleanupFailed(TerminalError):
     """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
 
@@ -118,6 +130,9 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     CloneLaunchFailed,
     DrillValidationFailed,
     DrillCleanupFailed,
+    InstanceNotRunning,
+    InstanceNotManaged,
+    DiskCommandFailed,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

@@ -59,17 +59,35 @@ InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z
 DocumentName = Annotated[
     str, StringConstraints(pattern=r"^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$")
 ]
-Mode = Literal["InPlace", "Clone"]
+Mode = Literal["InPlace", "Clone", "Online", "Mount"]
+# The modes each optional field applies to; a field given for another mode is refused
+# rather than silently ignored.
+FIELD_MODES: dict[str, tuple[str, ...]] = {
+    "ExcludeBootVolume": ("InPlace", "Clone"),
+    "PowerOnAfterRestore": ("InPlace",),
+    "DeleteReplacedVolumes": ("InPlace", "Online"),
+    "WaitForInitialization": ("InPlace", "Online"),
+    "SubnetId": ("Clone",),
+    "SecurityGroupIds": ("Clone",),
+    "InstanceType": ("Clone",),
+    "KeepClone": ("Clone",),
+    "ValidationDocument": ("Clone", "Online"),
+    "ValidationParameters": ("Clone", "Online"),
+    "StopServices": ("Online",),
+    "TargetInstanceId": ("Mount",),
+    "ExpiresInHours": ("Mount",),
+}
 # Fields that only a clone drill uses, and those that only an in-place restore uses.
 CLONE_ONLY_FIELDS = (
-    "SubnetId",
-    "SecurityGroupIds",
-    "InstanceType",
-    "KeepClone",
+    *(f for f, modes in FIELD_MODES.items() if modes == ("Clone",)),
     "ValidationDocument",
     "ValidationParameters",
 )
 IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes", "WaitForInitialization")
+# Mounted volumes are removed once expired: from one hour to 30 days after the mount.
+DEFAULT_MOUNT_HOURS = 24
+MAX_MOUNT_HOURS = 720
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.$-]{1,256}$")]
 
 
 def _valid_device(name: str) -> str:
@@ -142,6 +160,13 @@ class RestoreRequest(Model):
     instance_type: InstanceType | None = Field(default=None, alias="InstanceType")
     keep_clone: bool = Field(default=False, alias="KeepClone", strict=True)
     validation_document: DocumentName | None = Field(default=None, alias="ValidationDocument")
+    # Mode "Online": Windows services stopped before the disks go offline, started after.
+    stop_services: list[ServiceName] | None = Field(
+        default=None, alias="StopServices", min_length=1, max_length=20
+    )
+    # Mode "Mount": where the set's volumes are attached, and for how long.
+    target_instance_id: InstanceId | None = Field(default=None, alias="TargetInstanceId")
+    expires_in_hours: int | None = Field(default=None, alias="ExpiresInHours", strict=True)
     validation_parameters: (
         dict[
             Annotated[str, StringConstraints(min_length=1, max_length=64)],
@@ -156,6 +181,20 @@ class RestoreRequest(Model):
         if groups is not None and len(set(groups)) != len(groups):
             raise ValueError("lists a security group more than once")
         return groups
+
+    @field_validator("stop_services")
+    @classmethod
+    def _services_unique(cls, services: list[str] | None) -> list[str] | None:
+        if services is not None and len({s.lower() for s in services}) != len(services):
+            raise ValueError("lists a service more than once (Windows service names ignore case)")
+        return services
+
+    @field_validator("expires_in_hours")
+    @classmethod
+    def _hours_in_range(cls, hours: int | None) -> int | None:
+        if hours is not None and not 1 <= hours <= MAX_MOUNT_HOURS:
+            raise ValueError(f"must be from 1 to {MAX_MOUNT_HOURS} hours; {hours} is not")
+        return hours
 
     @field_validator("initialization_rate")
     @classmethod
@@ -199,16 +238,26 @@ class RestoreRequest(Model):
 
     def _check_mode_fields(self, payload: dict[str, object]) -> None:
         """Refuse options that the chosen Mode would silently ignore."""
-        if self.mode == "InPlace":
-            given = [f for f in CLONE_ONLY_FIELDS if payload.get(f) not in (None, False)]
-            if given:
-                raise InvalidRequest(given[0], 'applies only when Mode is "Clone"')
-        else:
-            given = [f for f in IN_PLACE_ONLY_FIELDS if f in payload]
-            if given:
-                raise InvalidRequest(given[0], 'applies only when Mode is "InPlace"')
-            if self.dry_run and self.keep_clone:
-                raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
+        for name, modes in FIELD_MODES.items():
+            if self.mode in modes or name not in payload:
+                continue
+            # A drill refuses an in-place option even when false, as it always has.
+            strict = self.mode == "Clone" and name in IN_PLACE_ONLY_FIELDS
+            if strict or payload[name] not in (None, False):
+                allowed = " or ".join(f'"{m}"' for m in modes)
+                raise InvalidRequest(name, f"applies only when Mode is {allowed}")
+        if self.mode == "Clone" and self.dry_run and self.keep_clone:
+            raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
+        if self.mode == "Online" and self.devices and WINDOWS_ROOT_DEVICE in self.devices:
+            raise InvalidRequest(
+                "Devices",
+                f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
+                'replaces the boot volume (restore it with Mode "InPlace")',
+            )
+        if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
+            raise InvalidRequest(
+                "TargetInstanceId", "is the instance itself: leave it out to mount there"
+            )
         if self.snapshot_set_id is not None and self.restore_point_in_time is not None:
             raise InvalidRequest(
                 "RestorePointInTime",
@@ -221,6 +270,15 @@ class RestoreRequest(Model):
     @property
     def is_clone(self) -> bool:
         return self.mode == "Clone"
+
+    @property
+    def mount_target(self) -> str:
+        """Mode "Mount": the instance the volumes are attached to."""
+        return self.target_instance_id or self.instance_id
+
+    @property
+    def mount_hours(self) -> int:
+        return self.expires_in_hours or DEFAULT_MOUNT_HOURS
 
     def to_payload(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)

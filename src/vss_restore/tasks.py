@@ -41,6 +41,10 @@ TASKS: dict[str, str] = {
     "CleanupDrill": "cleanup_drill",
     "BuildDrillReport": "build_drill_report",
     "PublishDrillOutcome": "publish_drill_outcome",
+    # Windows disks through SSM (Mode "Online" and "Mount").
+    "RequireManagedInstance": "require_managed_instance",
+    "SendDiskCommand": "send_disk_command",
+    "WaitDiskCommand": "wait_disk_command",
 }
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
@@ -62,6 +66,7 @@ POLLING_TASKS = frozenset(
         "RunValidation",
         "WaitValidation",
         "CleanupDrill",
+        "WaitDiskCommand",
         "RunFleet",
     }
 )

@@ -12,6 +12,7 @@ from stacks.parts.bundle import LambdaAssets
 from stacks.parts.permissions import TaskRoles
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
+from vss_restore.windows_disks import DISKS_DOCUMENT_ENV
 
 # A polling task waits in one invocation for up to this long, then hands over to the
 # state machine's Retry; its function may run a minute longer than that.
@@ -30,6 +31,7 @@ class TaskFunctions(Construct):
         roles: TaskRoles,
         log_group: logs.ILogGroup,
         opt_in_tag: tuple[str, str],
+        disks_document: str,
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(assets.code_dir))
@@ -65,6 +67,7 @@ class TaskFunctions(Construct):
                     # ValidateRequest refuses instances the IAM policies would not let us change.
                     "OPT_IN_TAG_KEY": opt_in_tag[0],
                     "OPT_IN_TAG_VALUE": opt_in_tag[1],
+                    DISKS_DOCUMENT_ENV: disks_document,
                     **(
                         {WAIT_IN_TASK_ENV: str(POLL_IN_TASK_SECONDS)}
                         if task in POLLING_TASKS

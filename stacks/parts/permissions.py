@@ -22,7 +22,7 @@ from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
 
-READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FLEET = (
+READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FLEET, DISKS = (
     "Read",
     "Lock",
     "CreateVolumes",
@@ -34,6 +34,7 @@ READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FL
     "Validate",
     "Publish",
     "Fleet",
+    "WindowsDisks",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -75,6 +76,11 @@ ROLE_OF_TASK: dict[str, str] = {
     "RunValidation": VALIDATE,
     "WaitValidation": VALIDATE,
     "PublishDrillOutcome": PUBLISH,
+    # Windows disks (Mode "Online" and "Mount"): the stack's own disk document only, on
+    # opted-in instances only.
+    "RequireManagedInstance": READ,
+    "SendDiskCommand": DISKS,
+    "WaitDiskCommand": DISKS,
 }
 
 DESCRIBE_ACTIONS = [
@@ -127,6 +133,7 @@ class TaskRoles(Construct):
         config: DeploymentConfig,
         lock_table: ITableV2,
         log_group: logs.ILogGroup,
+        disks_document: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -145,6 +152,7 @@ class TaskRoles(Construct):
             VALIDATE,
             PUBLISH,
             FLEET,
+            DISKS,
         ):
             role = iam.Role(
                 self,
@@ -167,6 +175,7 @@ class TaskRoles(Construct):
         self._drill(self.roles[DRILL])
         self._validate(self.roles[VALIDATE], self.roles[READ])
         self._publish(self.roles[PUBLISH])
+        self._windows_disks(self.roles[DISKS], self.roles[READ], disks_document)
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
         self._explain_wildcards()
@@ -501,6 +510,41 @@ class TaskRoles(Construct):
                 sid="CheckValidationDocuments",
                 actions=["ssm:DescribeDocument"],
                 resources=documents,
+            )
+        )
+
+    def _windows_disks(self, role: iam.Role, read: iam.Role, document: str) -> None:
+        stack = Stack.of(self)
+        opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
+        # Run Command: the stack's disk document, on instances that opted in, and nothing else.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunDiskDocumentOnOptedInInstances",
+                actions=["ssm:SendCommand"],
+                resources=[self._arn("instance/*")],
+                conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunTheDiskDocumentOnly",
+                actions=["ssm:SendCommand"],
+                resources=[
+                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/{document}"
+                ],
+            )
+        )
+        # Reading command results and agent status has no resource-level permissions.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadDiskCommandResults",
+                actions=["ssm:GetCommandInvocation", "ssm:ListCommands"],
+                resources=["*"],
+            )
+        )
+        read.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadAgentStatus", actions=["ssm:DescribeInstanceInformation"], resources=["*"]
             )
         )
 

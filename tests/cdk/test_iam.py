@@ -232,7 +232,12 @@ def test_only_describe_actions_are_granted_on_star_without_conditions(template: 
         if "*" in statement["Resource"] and "Condition" not in statement:
             assert all(
                 a.startswith(("ec2:Describe", "xray:", "logs:"))
-                or a in ("ssm:GetCommandInvocation", "ssm:ListCommands")
+                or a
+                in (
+                    "ssm:GetCommandInvocation",
+                    "ssm:ListCommands",
+                    "ssm:DescribeInstanceInformation",
+                )
                 for a in statement["Action"]
             ), statement["Sid"]
 
@@ -471,11 +476,44 @@ def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_comman
         if "ssm:SendCommand" in s["Action"]
         and any(":instance/" in _resource_text(r) for r in s["Resource"])
     ]
-    assert on_instances
-    assert all(
-        s["Condition"] == {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
-        for s in on_instances
+    drill_clones = {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
+    opted_in = {"StringEquals": {"ssm:resourceTag/vss-restore:enabled": "true"}}
+    assert sorted(str(s["Condition"]) for s in on_instances) == sorted(
+        [str(drill_clones), str(opted_in)]
     )
+
+
+def _policies_with(template: Template, sid: str) -> list[list[dict[str, Any]]]:
+    """The statements of each IAM policy that has a statement ``sid``."""
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(st.get("Sid") == sid for st in statements):
+            found.append(statements)
+    return found
+
+
+def test_on_opted_in_instances_only_the_stacks_disk_document_can_be_run(
+    template: Template,
+) -> None:
+    # GIVEN the policy that lets SendCommand reach opted-in (production) instances
+    (statements,) = _policies_with(template, "RunDiskDocumentOnOptedInInstances")
+
+    # THEN the only documents it may run are the stack's own disk document
+    documents = [
+        _resource_text(r)
+        for st in statements
+        if "ssm:SendCommand" in _as_list(st["Action"])
+        for r in _as_list(st["Resource"])
+        if ":document/" in _resource_text(r)
+    ]
+    assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
+    disk_documents = template.find_resources("AWS::SSM::Document")
+    assert len(disk_documents) == 1
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 PROFILE_ROLE = "arn:aws:iam::111122223333:role/web-servers-ssm"

@@ -29,6 +29,8 @@ FIELDS = [
 ]
 # The clone drill's fields (Mode "Clone"), tested in tests/unit/test_drill.py.
 DRILL_FIELDS = ["Mode", *CLONE_ONLY_FIELDS]
+# Mode "Online" and "Mount" fields, tested in tests/unit/test_request_modes.py.
+ONLINE_AND_MOUNT_FIELDS = ["StopServices", "TargetInstanceId", "ExpiresInHours"]
 BOOLEAN_FIELDS = [
     "ExcludeBootVolume",
     "DryRun",
@@ -104,7 +106,7 @@ def test_to_payload_uses_public_names_when_request_is_parsed() -> None:
     payload = request.to_payload()
 
     # THEN the state machine reads these PascalCase keys (e.g. $.Request.DryRun)
-    assert sorted(payload) == sorted(FIELDS + DRILL_FIELDS)
+    assert sorted(payload) == sorted(FIELDS + DRILL_FIELDS + ONLINE_AND_MOUNT_FIELDS)
     assert payload["InstanceId"] == INSTANCE_ID
     assert payload["Devices"] == ["xvdf"]
     assert payload["DryRun"] is False

@@ -38,8 +38,15 @@ from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.local.virtual_clock import SimulationPatches
+from vss_restore.local.windows_guests import WindowsGuests
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
+from vss_restore.windows_disks import (
+    DEFAULT_DISKS_DOCUMENT,
+    DISKS_DOCUMENT_ENV,
+    document_content,
+    document_name,
+)
 
 STATE_MACHINE_NAME = "vss-restore"
 FLEET_STATE_MACHINE_NAME = "vss-restore-fleet"
@@ -57,6 +64,8 @@ _TASK_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "vss-restore",
     # As the stack configures the wait tasks: poll inside the task for up to 10 minutes.
     WAIT_IN_TASK_ENV: "600",
+    # The stack's disk document (Mode "Online" and "Mount"), which the engine creates.
+    DISKS_DOCUMENT_ENV: DEFAULT_DISKS_DOCUMENT,
 }
 
 
@@ -200,6 +209,7 @@ class LocalEngine:
             *self.fidelity.hooks(),
             *self.initialization.hooks(),
             *self.ssm.hooks(),
+            *self.ssm.guests.hooks(),
             *RunInstancesRootDevice().hooks(),
             *self.launch_fidelity.hooks(),
         ]:
@@ -232,6 +242,20 @@ class LocalEngine:
             f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:{FUNCTION_PREFIX}{module}"
         )
 
+    @property
+    def guests(self) -> WindowsGuests:
+        """Windows in the instances: disks, services, and what the disk document did."""
+        return self.ssm.guests
+
+    def _put_disks_document(self) -> None:
+        """The project's disk document, as the stack deploys it."""
+        ssm = boto3.client("ssm", region_name=self.region)
+        content = json.dumps(document_content())
+        try:
+            ssm.create_document(Name=document_name(), Content=content, DocumentType="Command")
+        except ssm.exceptions.DocumentAlreadyExists:
+            return
+
     def _put_state_machine(self, name: str, definition: str) -> str:
         """Create the state machine, or update it when a joined emulator already has it."""
         sfn = boto3.client("stepfunctions", region_name=self.region)
@@ -260,6 +284,7 @@ class LocalEngine:
                 BillingMode="PAY_PER_REQUEST",
             )
         self.ssm.add_aws_documents(self.region)
+        self._put_disks_document()
         values = substitutions(
             {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
         )

@@ -16,6 +16,9 @@ each has its own test. Only the local engine installs them; product code never s
   report ``InProgress`` once, then the outcome: ``Success`` with a listing of the instance's
   disks unless a test has asked for another (``SsmRunCommand.respond``). moto would say
   ``Success`` at once, with no output, for any instance and document.
+- Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
+  parameter checks, and the project's disk document's effect on disks and services, with
+  a record of any volume detached while its disk was online.
 - ``RunInstances`` refuses a mapping of the AMI's root device to another snapshot
   (``InvalidBlockDeviceMapping``: a launch may resize or retype the root, never replace its
   snapshot), and an instance launched with block device mappings still gets its AMI's root
@@ -53,6 +56,7 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.models import ssm_backends
 
 from vss_restore.local.responses import HookAnswer, answer, error_answer
+from vss_restore.local.windows_guests import WindowsGuests
 
 Hook = Callable[..., Any]
 
@@ -393,9 +397,10 @@ AWS_DOCUMENTS = {
 class SsmRunCommand:
     """Run Command as a drill sees it: refusals, a command in progress, then its outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, guests: WindowsGuests | None = None) -> None:
         self.outcomes: dict[str, CommandOutcome] = {}
         self._seen: set[tuple[str, str]] = set()
+        self.guests = guests or WindowsGuests()  # the project's disk document runs here
 
     def respond(self, document: str, outcome: CommandOutcome) -> None:
         """Commands of ``document`` end as ``outcome`` from now on."""
@@ -424,7 +429,11 @@ class SsmRunCommand:
         backend = _backend(request_signer)
         for instance_id in body.get("InstanceIds") or []:
             instance = _instance(backend, instance_id)
-            if instance is None or instance.state != "running":
+            if (
+                instance is None
+                or instance.state != "running"
+                or instance_id in self.guests.unmanaged
+            ):
                 return error_answer(
                     "InvalidInstanceId", f"Instances [[{instance_id}]] not in a valid state."
                 )
@@ -440,6 +449,17 @@ class SsmRunCommand:
             self._seen.add(key)
             parsed.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
             parsed.update(StandardOutputContent="")
+            return
+        disk_command = self.guests.finish(parsed["CommandId"], context["client_region"])
+        if disk_command is not None:
+            status, text = disk_command
+            parsed.update(
+                Status=status,
+                StatusDetails=status,
+                ResponseCode=0 if status == "Success" else 1,
+                StandardOutputContent=text if status == "Success" else "",
+                StandardErrorContent="" if status == "Success" else text,
+            )
             return
         outcome = self.outcomes.get(parsed.get("DocumentName", ""), CommandOutcome())
         output = outcome.output

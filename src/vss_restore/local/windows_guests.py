@@ -1,0 +1,315 @@
+"""Windows inside the emulator's instances, as the project's disk document sees and changes it.
+
+moto runs no guest and no Run Command document: ``SendCommand`` succeeds at once, for any
+parameters, and changes nothing; ``DescribeInstanceInformation`` is not implemented. This
+model is the part of the fidelity layer that stands in for them:
+
+- ``DescribeInstanceInformation``: a running instance is managed (agent ``Online``, Windows)
+  unless a test unregisters it (``unmanaged``).
+- ``SendCommand`` checks parameters against the document as SSM does (unknown names, values
+  outside ``allowedValues``, text not matching ``allowedPattern``: ``InvalidParameters``).
+- The project's disk document takes effect when its command is seen finished: services stop
+  (``Offline``, in the order given) or start (``Online``); each volume's disk goes offline or
+  online, found by volume id; a volume not attached to the instance fails the command. A copy
+  of a disk that is online on the same instance (same snapshot lineage) has its signature
+  reset before it goes online, as the document does; ``MountReadOnly`` gives the disk a free
+  drive letter and makes it read-only.
+- A volume attached while the instance runs arrives with its disk offline; a volume that was
+  attached before (at launch, or at the last start) has its disk online.
+- ``DetachVolume`` of a volume whose disk is online on a running instance is recorded in
+  ``violations`` (EC2 would allow it; Windows would lose the disk's unwritten data).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.ssm.models import ssm_backends
+
+from vss_restore.local.responses import HookAnswer, answer, error_answer
+from vss_restore.windows_disks import RESULT_MARKER, document_name
+
+Hook = Callable[..., Any]
+_LETTERS = "DEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class GuestDisk:
+    offline: bool
+    read_only: bool = False
+    letters: tuple[str, ...] = ()
+    signature_reset: bool = False
+    number: int = 0
+
+
+@dataclass
+class _Command:
+    instance_id: str
+    action: str
+    volume_ids: list[str]
+    services: list[str]
+
+
+@dataclass
+class WindowsGuests:
+    """Each instance's Windows disks and services (see the module's docstring)."""
+
+    disks: dict[str, GuestDisk] = field(default_factory=dict)  # by volume id
+    stopped_services: dict[str, list[str]] = field(default_factory=dict)  # by instance
+    # Services an instance has; an instance not listed has any service it is asked for.
+    known_services: dict[str, set[str]] = field(default_factory=dict)
+    unmanaged: set[str] = field(default_factory=set)
+    violations: list[str] = field(default_factory=list)
+    # (what, instance, volume) in the order it happened: offline, online, detach, attach
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    _commands: dict[str, _Command] = field(default_factory=dict)
+    _outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _failures: dict[str, list[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, action: str, output: str = "Set-Disk : Access denied") -> None:
+        """The next disk command with ``action`` fails with ``output`` and changes nothing."""
+        self._failures.setdefault(action, []).append(output)
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [
+            ("before-call.ssm.DescribeInstanceInformation", self.describe_instance_information),
+            ("before-call.ssm.SendCommand", self.check_parameters),
+            ("after-call.ssm.SendCommand", self.record_command),
+            ("before-call.ec2.DetachVolume", self.before_detach),
+            ("after-call.ec2.AttachVolume", self.after_attach),
+            ("after-call.ec2.StartInstances", self.after_start),
+        ]
+
+    # --- what a test reads ----------------------------------------------------------------
+
+    def disk_online(self, volume_id: str) -> bool:
+        disk = self.disks.get(volume_id)
+        return disk is None or not disk.offline
+
+    # --- SSM ------------------------------------------------------------------------------
+
+    def describe_instance_information(
+        self, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> HookAnswer:
+        body = json.loads(params.get("body") or b"{}")
+        wanted = {
+            v
+            for f in body.get("Filters") or []
+            if f.get("Key") == "InstanceIds"
+            for v in f["Values"]
+        }
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        found = [
+            {
+                "InstanceId": instance.id,
+                "PingStatus": "Online",
+                "PlatformType": "Windows",
+                "PlatformName": "Microsoft Windows Server 2022 Datacenter",
+                "ResourceType": "EC2Instance",
+            }
+            for reservation in backend.reservations.values()
+            for instance in reservation.instances
+            if instance.state == "running"
+            and instance.id not in self.unmanaged
+            and (not wanted or instance.id in wanted)
+        ]
+        return answer(200, {"InstanceInformationList": found})
+
+    def check_parameters(
+        self, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> HookAnswer | None:
+        body = json.loads(params.get("body") or b"{}")
+        region = context["client_region"]
+        document = ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents.get(body.get("DocumentName"))
+        if document is None:
+            return None  # SsmRunCommand answers InvalidDocument
+        content = json.loads(document.get_default_version().content)
+        declared: dict[str, Any] = content.get("parameters") or {}
+        given: dict[str, list[str]] = body.get("Parameters") or {}
+        for name, values in given.items():
+            spec = declared.get(name)
+            if spec is None:
+                return _invalid(f"{name} is not a parameter of {body['DocumentName']}")
+            for value in values:
+                if "allowedValues" in spec and value not in spec["allowedValues"]:
+                    return _invalid(f"{name}: {value!r} is not one of {spec['allowedValues']}")
+                if "allowedPattern" in spec and not re.search(spec["allowedPattern"], value):
+                    return _invalid(f"{name}: {value!r} does not match {spec['allowedPattern']}")
+        missing = [n for n, s in declared.items() if "default" not in s and n not in given]
+        if missing:
+            return _invalid(f"{missing[0]} is required by {body['DocumentName']}")
+        return None
+
+    def record_command(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        command = parsed.get("Command") or {}
+        if command.get("DocumentName") != document_name():
+            return
+        parameters = command.get("Parameters") or {}
+
+        def listed(name: str) -> list[str]:
+            return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
+
+        with self._lock:
+            for instance_id in command.get("InstanceIds") or []:
+                self._commands[command["CommandId"]] = _Command(
+                    instance_id,
+                    (parameters.get("Action") or [""])[0],
+                    listed("VolumeIds"),
+                    listed("Services"),
+                )
+
+    def finish(self, command_id: str, region: str) -> tuple[str, str] | None:
+        """Run a disk command once (status, output); None for another document's command."""
+        with self._lock:
+            if command_id in self._outputs:
+                return self._outputs[command_id]
+            command = self._commands.get(command_id)
+            if command is None:
+                return None
+            queued = self._failures.get(command.action) or []
+            backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+            outcome = ("Failed", queued.pop(0)) if queued else self._run(command, backend)
+            self._outputs[command_id] = outcome
+            return outcome
+
+    def _run(self, command: _Command, backend: Any) -> tuple[str, str]:
+        instance_id = command.instance_id
+        attached = _attached(backend, instance_id)
+        result: dict[str, Any] = {"Action": command.action, "Disks": [], "Services": []}
+        stopped = self.stopped_services.setdefault(instance_id, [])
+        known = self.known_services.get(instance_id)
+        if command.action == "Offline":
+            for name in command.services:
+                if known is not None and name not in known:
+                    return "Failed", f"Cannot find any service with service name '{name}'."
+                if name not in stopped:
+                    stopped.append(name)
+                result["Services"].append({"Name": name, "Status": "Stopped"})
+        for volume_id in command.volume_ids:
+            if volume_id not in attached:
+                serial = volume_id.replace("-", "")
+                return "Failed", f"no disk has the serial number {serial} of {volume_id}"
+            disk = self.disks.setdefault(volume_id, GuestDisk(offline=False))
+            disk.number = sorted(attached).index(volume_id) + 1
+            if command.action == "Offline":
+                disk.offline = True
+                self.events.append(("offline", instance_id, volume_id))
+            else:
+                disk.signature_reset = disk.signature_reset or self._collides(
+                    backend, volume_id, attached, instance_id
+                )
+                disk.offline = False
+                disk.read_only = command.action == "MountReadOnly"
+                if command.action == "MountReadOnly" and not disk.letters:
+                    disk.letters = (self._free_letter(attached),)
+                self.events.append(("online", instance_id, volume_id))
+            result["Disks"].append(
+                {
+                    "VolumeId": volume_id,
+                    "DiskNumber": disk.number,
+                    "Offline": disk.offline,
+                    "ReadOnly": disk.read_only,
+                    "SignatureReset": disk.signature_reset,
+                    "DriveLetters": list(disk.letters),
+                }
+            )
+        if command.action == "Online":
+            for name in command.services:
+                if name in stopped:
+                    stopped.remove(name)
+                result["Services"].append({"Name": name, "Status": "Running"})
+        lines = [f"{command.action} {v}: done" for v in command.volume_ids]
+        return "Success", "\n".join([*lines, RESULT_MARKER + json.dumps(result)])
+
+    def _collides(self, backend: Any, volume_id: str, attached: set[str], instance_id: str) -> bool:
+        """True if another online disk here comes from the same source volume."""
+        source = _lineage(backend, volume_id)
+        return any(
+            other != volume_id
+            and self.disk_online(other)
+            and source in (other, _lineage(backend, other))
+            for other in attached
+        )
+
+    def _free_letter(self, attached: set[str]) -> str:
+        used = {"C"} | {
+            letter for v in attached for letter in (self.disks.get(v) or GuestDisk(False)).letters
+        }
+        # Volumes attached at boot hold C: (the root) and D:, E:, ... (the others).
+        at_boot = [v for v in attached if v not in self.disks]
+        used |= set(_LETTERS[: max(len(at_boot) - 1, 0)])
+        return next(letter for letter in _LETTERS if letter not in used)
+
+    # --- EC2 ------------------------------------------------------------------------------
+
+    def before_detach(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        body = dict(params.get("body") or {})
+        volume_id = str(body.get("VolumeId", ""))
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        volume = backend.volumes.get(volume_id)
+        attachment = getattr(volume, "attachment", None)
+        instance = getattr(attachment, "instance", None)
+        if instance is None:
+            return
+        with self._lock:
+            self.events.append(("detach", instance.id, volume_id))
+            if instance.state == "running" and self.disk_online(volume_id):
+                self.violations.append(
+                    f"{volume_id} detached from {instance.id} while its disk was online"
+                )
+            self.disks.pop(volume_id, None)
+
+    def after_attach(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        volume_id = str(parsed.get("VolumeId", ""))
+        instance_id = str(parsed.get("InstanceId", ""))
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        instance = _instance(backend, instance_id)
+        with self._lock:
+            self.events.append(("attach", instance_id, volume_id))
+            # Running: the disk arrives offline (SAN policy); stopped: online at the next boot.
+            self.disks[volume_id] = GuestDisk(
+                offline=instance is not None and instance.state == "running"
+            )
+
+    def after_start(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        with self._lock:
+            for change in parsed.get("StartingInstances") or []:
+                for volume_id in _attached(backend, change["InstanceId"]):
+                    self.disks.pop(volume_id, None)  # every disk comes online at boot
+                self.stopped_services.pop(change["InstanceId"], None)
+
+
+def _invalid(message: str) -> HookAnswer:
+    return error_answer("InvalidParameters", message)
+
+
+def _instance(backend: Any, instance_id: str) -> Any:
+    for reservation in backend.reservations.values():
+        for instance in reservation.instances:
+            if instance.id == instance_id:
+                return instance
+    return None
+
+
+def _attached(backend: Any, instance_id: str) -> set[str]:
+    instance = _instance(backend, instance_id)
+    if instance is None:
+        return set()
+    return {disk.volume_id for disk in instance.block_device_mapping.values()}
+
+
+def _lineage(backend: Any, volume_id: str) -> str:
+    """The volume a volume was copied from through its snapshot (itself if none)."""
+    volume = backend.volumes.get(volume_id)
+    snapshot = backend.snapshots.get(getattr(volume, "snapshot_id", None) or "")
+    source = getattr(getattr(snapshot, "volume", None), "id", None)
+    return str(source or volume_id)

@@ -1,0 +1,224 @@
+"""Windows disks of EBS volumes, changed through the project's own SSM Run Command document.
+
+Restores that keep the instance running (Mode "Online") and mounts (Mode "Mount") must take
+a disk offline in Windows before EC2 detaches its volume, and bring a newly attached volume's
+disk online. The document (``documents/windows-disks.ps1``, deployed by the stack) finds each
+disk by the EBS volume id that Windows reports as its serial number, never by disk number,
+and ends its output with one ``VSS-RESTORE-RESULT {json}`` line that is parsed here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from vss_restore.aws_errors import error_code
+from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
+from vss_restore.models import Model
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+DISKS_DOCUMENT_ENV = "DISKS_DOCUMENT_NAME"
+DEFAULT_DISKS_DOCUMENT = "vss-restore-windows-disks"
+RESULT_MARKER = "VSS-RESTORE-RESULT "
+# What a report keeps of a command's output: its end, where errors and the result are.
+EXCERPT_CHARACTERS = 1500
+DiskAction = Literal["Offline", "Online", "MountReadOnly"]
+DISK_ACTIONS: tuple[DiskAction, ...] = ("Offline", "Online", "MountReadOnly")
+_DONE = ("Success", "Failed", "Cancelled", "TimedOut")
+# Service names as Windows allows them (named SQL Server instances contain "$"); no quotes,
+# so a name cannot break out of the script's single-quoted string.
+SERVICE_NAME_PATTERN = r"^[A-Za-z0-9_.$-]{1,256}$"
+_VOLUME_ID = r"vol-[0-9a-f]{8,17}"
+_SERVICE = SERVICE_NAME_PATTERN.strip("^$")
+
+
+def document_name() -> str:
+    return os.environ.get(DISKS_DOCUMENT_ENV) or DEFAULT_DISKS_DOCUMENT
+
+
+def document_content() -> dict[str, Any]:
+    """The SSM Command document (schema 2.2) the stack deploys and the local engine creates."""
+    script = resources.files("vss_restore").joinpath("documents/windows-disks.ps1").read_text()
+    return {
+        "schemaVersion": "2.2",
+        "description": (
+            "vss-restore: take EBS volumes' Windows disks offline or online (matched by "
+            "volume id), stop and start services"
+        ),
+        "parameters": {
+            "Action": {"type": "String", "allowedValues": list(DISK_ACTIONS)},
+            "VolumeIds": {
+                "type": "String",
+                "description": "Comma-separated EBS volume ids",
+                "allowedPattern": rf"^{_VOLUME_ID}(,{_VOLUME_ID}){{0,39}}$",
+            },
+            "Services": {
+                "type": "String",
+                "default": "",
+                "description": "Comma-separated Windows service names (stopped before "
+                "Offline, started after Online)",
+                "allowedPattern": rf"^({_SERVICE}(,{_SERVICE}){{0,19}})?$",
+            },
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runPowerShellScript",
+                "name": "WindowsDisks",
+                "precondition": {"StringEquals": ["platformType", "Windows"]},
+                "inputs": {"runCommand": script.splitlines(), "timeoutSeconds": "600"},
+            }
+        ],
+    }
+
+
+class DiskState(Model):
+    volume_id: str = Field(alias="VolumeId")
+    disk_number: int = Field(alias="DiskNumber")
+    offline: bool = Field(alias="Offline")
+    read_only: bool = Field(alias="ReadOnly")
+    signature_reset: bool = Field(default=False, alias="SignatureReset")
+    drive_letters: list[str] = Field(default_factory=list, alias="DriveLetters")
+
+
+class ServiceState(Model):
+    name: str = Field(alias="Name")
+    status: str = Field(alias="Status")
+
+
+class DiskCommandResult(Model):
+    """A finished disk command: what it did, and the end of its output for the report."""
+
+    step: str = Field(alias="Step")
+    command_id: str = Field(alias="CommandId")
+    status: str = Field(alias="Status")
+    finished_at: datetime = Field(alias="FinishedAt")
+    disks: list[DiskState] = Field(default_factory=list, alias="Disks")
+    services: list[ServiceState] = Field(default_factory=list, alias="Services")
+    output_excerpt: str = Field(alias="OutputExcerpt")
+
+
+def command_comment(step: str, execution: str) -> str:
+    """Marks the command as this step's of this execution (SSM keeps 100 characters)."""
+    return f"vss-restore {step} {execution.rsplit(':', 1)[-1]}"[:100]
+
+
+def require_managed(ssm: SSMClient, instance_id: str) -> None:
+    """``InstanceNotManaged`` unless the instance's SSM agent is online (a Windows instance)."""
+    found = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    ).get("InstanceInformationList", [])
+    if not found or found[0].get("PingStatus") != "Online":
+        state = found[0].get("PingStatus") if found else "not registered"
+        raise InstanceNotManaged(
+            f"{instance_id} is not managed by Systems Manager (agent: {state}): the disks "
+            "cannot be taken offline or online without it; nothing was changed"
+        )
+    platform = found[0].get("PlatformType")
+    if platform and platform != "Windows":
+        raise InstanceNotManaged(
+            f"{instance_id} runs {platform}, not Windows: its disks are not Windows disks; "
+            "nothing was changed"
+        )
+
+
+def send_disk_command(
+    ssm: SSMClient,
+    instance_id: str,
+    action: DiskAction,
+    volume_ids: list[str],
+    services: list[str],
+    execution: str,
+    step: str,
+) -> str:
+    """Send the document once per step of an execution (a retried task finds its command)."""
+    comment = command_comment(step, execution)
+    document = document_name()
+    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
+        if command.get("Comment") == comment and command.get("DocumentName") == document:
+            return str(command["CommandId"])
+    try:
+        sent = ssm.send_command(
+            InstanceIds=[instance_id],
+            DocumentName=document,
+            Parameters={
+                "Action": [action],
+                "VolumeIds": [",".join(volume_ids)],
+                "Services": [",".join(services)],
+            },
+            Comment=comment,
+            TimeoutSeconds=600,
+        )
+    except ClientError as err:
+        if error_code(err) in ("InvalidInstanceId", "InvalidDocument", "InvalidParameters"):
+            raise DiskCommandFailed(
+                f"{step}: SSM refused {document} on {instance_id}: {err}"
+            ) from err
+        raise
+    return str(sent["Command"]["CommandId"])
+
+
+def finished_disk_command(
+    ssm: SSMClient, command_id: str, instance_id: str, step: str, now: datetime
+) -> DiskCommandResult:
+    """The command's result once it has succeeded; ``ResourceNotReady`` before.
+
+    A command that failed, was cancelled or timed out is ``DiskCommandFailed``, whose message
+    ends with the end of the command's output.
+    """
+    try:
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except ClientError as err:
+        if error_code(err) == "InvocationDoesNotExist":  # not delivered yet
+            raise ResourceNotReady(
+                f"{step}: command {command_id} not yet on {instance_id}"
+            ) from err
+        raise
+    status = str(invocation["Status"])
+    if status not in _DONE:
+        raise ResourceNotReady(f"{step}: command {command_id} is {status}")
+    output = str(invocation.get("StandardOutputContent") or "")
+    errors = str(invocation.get("StandardErrorContent") or "")
+    text = "\n".join(part for part in (output, errors) if part)
+    if status != "Success":
+        raise DiskCommandFailed(
+            f"{step}: command {command_id} on {instance_id} ended {status}: {excerpt(text)}"
+        )
+    parsed = parse_result(output)
+    return DiskCommandResult.model_validate(
+        {
+            "Step": step,
+            "CommandId": command_id,
+            "Status": status,
+            "FinishedAt": now,
+            "Disks": parsed.get("Disks") or [],
+            "Services": parsed.get("Services") or [],
+            "OutputExcerpt": excerpt(text),
+        }
+    )
+
+
+def parse_result(output: str) -> dict[str, Any]:
+    """The document's ``VSS-RESTORE-RESULT`` line; ``DiskCommandFailed`` if it has none."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                parsed = json.loads(line.removeprefix(RESULT_MARKER))
+            except json.JSONDecodeError as err:
+                raise DiskCommandFailed(f"the disk command's result is not JSON: {line}") from err
+            if isinstance(parsed, dict):
+                return parsed
+    raise DiskCommandFailed(f"the disk command printed no result line: {excerpt(output)}")
+
+
+def excerpt(text: str) -> str:
+    """The end of a command's output, where its result and any error are."""
+    text = text.strip()
+    return text if len(text) <= EXCERPT_CHARACTERS else "…" + text[-EXCERPT_CHARACTERS:]
