@@ -6,7 +6,7 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.lambda_task import task
-from vss_restore.mounts import Unmounted, mount_volumes, unmount_step
+from vss_restore.mounts import Unmounted, mount_volumes, unmount_step, unmounted
 from vss_restore.task_events import WaitEvent
 from vss_restore.waiting import POLL_SWAP_SECONDS, poll
 
@@ -19,7 +19,8 @@ class Event(WaitEvent):
 def handler(event: dict[str, Any]) -> Unmounted:
     parsed = Event.model_validate(event)
     ec2, ssm = clients.ec2(), clients.ssm()
-    return poll(
+    first_seen = [v["VolumeId"] for v in mount_volumes(ec2, parsed.execution)]
+    last = poll(
         lambda now: unmount_step(
             ec2,
             ssm,
@@ -31,3 +32,4 @@ def handler(event: dict[str, Any]) -> Unmounted:
         ),
         POLL_SWAP_SECONDS,
     )
+    return unmounted(first_seen, last)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from vss_restore import tags
+from vss_restore import tags, waiting
 from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.errors import (
     DiskCommandFailed,
@@ -400,6 +400,7 @@ def unmount_step(
     entered_at: datetime,
     timeout_seconds: int,
     now: datetime,
+    document: str | None = None,
 ) -> Unmounted:
     """One step towards ``volumes`` (a mount's) being gone; ``ResourceNotReady`` until they are.
 
@@ -409,7 +410,9 @@ def unmount_step(
     volume still there when the wait times out or the disk command fails.
     """
     try:
-        return _unmount_step(ec2, ssm, volumes, execution, entered_at, timeout_seconds, now)
+        return _unmount_step(
+            ec2, ssm, volumes, execution, entered_at, timeout_seconds, now, document
+        )
     except (WaitTimedOut, DiskCommandFailed):
         live = [v["VolumeId"] for v in volumes if v.get("State") not in ("deleting", "deleted")]
         mark_for_cleanup(ec2, live)
@@ -424,6 +427,7 @@ def _unmount_step(
     entered_at: datetime,
     timeout_seconds: int,
     now: datetime,
+    document: str | None,
 ) -> Unmounted:
     attached = [(v, a) for v in volumes if (a := _attachment(v)) is not None]
     command_id: str | None = None
@@ -442,6 +446,7 @@ def _unmount_step(
                 [],
                 execution,
                 UNMOUNT_STEP,
+                document,
             )
             try:
                 finished_disk_command(ssm, command_id, target, UNMOUNT_STEP, now)
@@ -512,3 +517,62 @@ def _expired(labels: Mapping[str, str], now: datetime) -> bool:
         return datetime.fromisoformat(labels.get(tags.MOUNT_EXPIRES_AT, "")) <= now
     except ValueError:
         return False  # no readable expiry: leave it to a human
+
+
+def unmounted(first_seen: Collection[str], last: Unmounted) -> Unmounted:
+    """The whole unmount from its last step: every volume seen at the start is deleted now
+    unless the last step left it behind (a step reports only the volumes it still saw)."""
+    kept = {entry.split()[0] for entry in last.left_behind}
+    deleted = sorted((set(first_seen) | set(last.deleted)) - kept)
+    return last.model_copy(update={"deleted": deleted})
+
+
+def unmount(
+    ec2: EC2Client,
+    ssm: SSMClient,
+    execution: str,
+    *,
+    document: str | None = None,
+    timeout_seconds: int = 900,
+    interval_seconds: float = 2.0,
+) -> Unmounted:
+    """Take ``execution``'s mount away (``unmount`` and ``cleanup``): disks offline, detach,
+    delete; only volumes tagged as that execution's mounts are touched. Safe to repeat."""
+    first_seen = [v["VolumeId"] for v in mount_volumes(ec2, execution)]
+    entered_at = waiting.utcnow()
+    while True:
+        try:
+            last = unmount_step(
+                ec2,
+                ssm,
+                mount_volumes(ec2, execution),
+                execution,
+                entered_at,
+                timeout_seconds,
+                waiting.utcnow(),
+                document,
+            )
+            return unmounted(first_seen, last)
+        except ResourceNotReady:
+            waiting.sleep(interval_seconds)
+
+
+def remove_expired_mounts(
+    ec2: EC2Client,
+    ssm: SSMClient,
+    now: datetime,
+    *,
+    document: str | None = None,
+    dry_run: bool = False,
+    interval_seconds: float = 2.0,
+) -> list[str]:
+    """``cleanup``: unmount every mount whose expiry has passed; the volumes removed (with
+    ``dry_run``: the volumes that would be, and nothing changes)."""
+    expired = {e: found for e, found in expired_mounts(ec2, now).items() if e}
+    if dry_run:
+        return sorted(v["VolumeId"] for found in expired.values() for v in found)
+    removed: list[str] = []
+    for execution in sorted(expired):
+        done = unmount(ec2, ssm, execution, document=document, interval_seconds=interval_seconds)
+        removed.extend(done.deleted)
+    return sorted(removed)
