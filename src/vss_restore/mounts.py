@@ -65,8 +65,7 @@ MOUNT_DEVICE_NAMES: tuple[str, ...] = (
     *(f"xvd{c}" for c in string.ascii_lowercase[5:]),
     *(f"xvdc{c}" for c in string.ascii_lowercase[:24]),
 )
-# The disk command's step names: each is sent once per execution (its Comment says which).
-MOUNT_STEP = "MountDisks"
+# The rollback's disk command: sent once per execution (its Comment says which).
 UNMOUNT_STEP = "UnmountDisks"
 _ATTACHED = ("attaching", "attached")
 
@@ -373,7 +372,6 @@ class Unmounted(Model):
 
     deleted: list[str] = Field(default_factory=list, alias="Deleted")
     left_behind: list[str] = Field(default_factory=list, alias="LeftBehind")
-    offline_command: str | None = Field(default=None, alias="OfflineCommandId")
 
 
 @dataclass
@@ -401,6 +399,7 @@ def unmount_step(
     timeout_seconds: int,
     now: datetime,
     document: str | None = None,
+    step: str = UNMOUNT_STEP,
 ) -> Unmounted:
     """One step towards ``volumes`` (a mount's) being gone; ``ResourceNotReady`` until they are.
 
@@ -411,7 +410,7 @@ def unmount_step(
     """
     try:
         return _unmount_step(
-            ec2, ssm, volumes, execution, entered_at, timeout_seconds, now, document
+            ec2, ssm, volumes, execution, entered_at, timeout_seconds, now, document, step
         )
     except (WaitTimedOut, DiskCommandFailed):
         live = [v["VolumeId"] for v in volumes if v.get("State") not in ("deleting", "deleted")]
@@ -428,9 +427,9 @@ def _unmount_step(
     timeout_seconds: int,
     now: datetime,
     document: str | None,
+    step: str,
 ) -> Unmounted:
     attached = [(v, a) for v in volumes if (a := _attachment(v)) is not None]
-    command_id: str | None = None
     if any(a["State"] == "attaching" for _, a in attached):
         not_ready("mount volumes still attaching", entered_at, timeout_seconds, now)
     online = [(v, a) for v, a in attached if a["State"] == "attached"]
@@ -445,11 +444,11 @@ def _unmount_step(
                 [v["VolumeId"] for v, _ in online],
                 [],
                 execution,
-                UNMOUNT_STEP,
+                step,
                 document,
             )
             try:
-                finished_disk_command(ssm, command_id, target, UNMOUNT_STEP, now)
+                finished_disk_command(ssm, command_id, target, step, now)
             except ResourceNotReady as err:
                 not_ready(str(err), entered_at, timeout_seconds, now)
         all_at_once([_detach(ec2, v["VolumeId"], a) for v, a in online])
@@ -461,9 +460,7 @@ def _unmount_step(
         not_ready(
             "mount volumes still attached: " + ", ".join(busy), entered_at, timeout_seconds, now
         )
-    return Unmounted(
-        deleted=progress.deleted, left_behind=progress.left_behind, offline_command=command_id
-    )
+    return Unmounted(deleted=progress.deleted, left_behind=progress.left_behind)
 
 
 def _detach(ec2: EC2Client, volume_id: str, attachment: Mapping[str, Any]) -> Callable[[], None]:
@@ -537,7 +534,11 @@ def unmount(
     interval_seconds: float = 2.0,
 ) -> Unmounted:
     """Take ``execution``'s mount away (``unmount`` and ``cleanup``): disks offline, detach,
-    delete; only volumes tagged as that execution's mounts are touched. Safe to repeat."""
+    delete; only volumes tagged as that execution's mounts are touched. Safe to repeat.
+
+    Each call sends its own disk command (its step name carries the time it started): a
+    command that failed before, say while the agent was offline, is not reused."""
+    step = f"Unmount{waiting.utcnow():%Y%m%dT%H%M%S}"
     first_seen = [v["VolumeId"] for v in mount_volumes(ec2, execution)]
     entered_at = waiting.utcnow()
     while True:
@@ -551,6 +552,7 @@ def unmount(
                 timeout_seconds,
                 waiting.utcnow(),
                 document,
+                step,
             )
             return unmounted(first_seen, last)
         except ResourceNotReady:

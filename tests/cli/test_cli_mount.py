@@ -125,6 +125,34 @@ def test_unmount_takes_the_disks_offline_detaches_and_deletes_the_mount_then_doe
     assert sorted(again.json["AlreadyGone"]) == volumes
 
 
+def test_unmount_keeps_the_volumes_attached_and_tagged_when_windows_refuses_then_succeeds_later(
+    cli: Any, engine: LocalEngine, mounted: tuple[Any, str, ExecutionResult]
+) -> None:
+    # GIVEN a mount whose disks Windows refuses to take offline once
+    ec2, instance, result = mounted
+    volumes = _volume_ids(result)
+    engine.guests.fail_next("Offline", "Set-Disk : The disk is in use")
+
+    # WHEN it is unmounted, and unmounted again
+    refused = cli("--region", engine.region, "unmount", result.execution_arn, "--yes")
+    tagged = {
+        v["VolumeId"]: tags.tag_dict(v["Tags"])[tags.STATUS]
+        for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]
+    }
+    attached_then = {v for v in _attached(ec2, instance).values() if v in volumes}
+    again = cli("--region", engine.region, "unmount", result.execution_arn, "--yes")
+
+    # THEN the first leaves every volume attached (no disk is pulled from under Windows) and
+    # tagged for cleanup; the second, with a command of its own, takes them away
+    assert refused.exit_code != 0
+    assert "DiskCommandFailed" in refused.stderr
+    assert attached_then == set(volumes)
+    assert set(tagged.values()) == {tags.STATUS_CLEANUP_REQUIRED}
+    assert again.exit_code == 0, again.stderr
+    assert _existing(ec2, volumes) == []
+    assert engine.guests.violations == []
+
+
 def _attached(ec2: Any, instance: str) -> dict[str, str]:
     raw = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     return {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in raw["BlockDeviceMappings"]}
