@@ -13,6 +13,7 @@ Each volume records its mount in its tags (``mounted-on``, ``mount-device``,
 from __future__ import annotations
 
 import string
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -536,9 +537,9 @@ def unmount(
     """Take ``execution``'s mount away (``unmount`` and ``cleanup``): disks offline, detach,
     delete; only volumes tagged as that execution's mounts are touched. Safe to repeat.
 
-    Each call sends its own disk command (its step name carries the time it started): a
-    command that failed before, say while the agent was offline, is not reused."""
-    step = f"Unmount{waiting.utcnow():%Y%m%dT%H%M%S}"
+    Each call sends its own disk command (its step name is drawn for the call): a command
+    that failed before, say while the agent was offline, is not reused."""
+    step = f"Unmount-{uuid.uuid4().hex[:12]}"
     first_seen = [v["VolumeId"] for v in mount_volumes(ec2, execution)]
     entered_at = waiting.utcnow()
     while True:
