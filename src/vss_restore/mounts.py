@@ -15,15 +15,14 @@ from __future__ import annotations
 import string
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from vss_restore import tags, waiting
-from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
+from vss_restore.aws_errors import failing_as
 from vss_restore.errors import (
     DiskCommandFailed,
     InvalidRequest,
@@ -45,7 +44,7 @@ from vss_restore.models import (
 )
 from vss_restore.planning import volume_specs
 from vss_restore.swap import all_at_once, new_volume_ids
-from vss_restore.volumes import mark_for_cleanup
+from vss_restore.volumes import delete_volumes_of_execution, mark_for_cleanup
 from vss_restore.waiting import not_ready
 from vss_restore.windows_disks import (
     DiskCommandResult,
@@ -89,7 +88,7 @@ def mount_selection(request: RestoreRequest, source: InstanceFacts) -> RestoreRe
 
 def free_devices(target: Mapping[str, Any], count: int) -> list[str]:
     """The first ``count`` of ``MOUNT_DEVICE_NAMES`` the target does not use; ``NoFreeDevice``."""
-    used = {name.removeprefix("/dev/") for name in attached_volumes(dict(target))}
+    used = set(_by_device(dict(target)))
     free = [name for name in MOUNT_DEVICE_NAMES if name not in used]
     if len(free) < count:
         raise NoFreeDevice(
@@ -141,19 +140,14 @@ def plan_mount(
         )
         for spec, device in zip(specs, devices, strict=True)
     ]
+    in_set = {m.device for m in chosen.members}
     return RestorePlan(
         instance_id=source.instance_id,
         snapshot_set_id=chosen.snapshot_set_id,
         execution=execution,
         volumes=mounted,
-        untouched_devices=[
-            v.device for v in source.volumes if v.device not in chosen_devices(chosen)
-        ],
+        untouched_devices=[v.device for v in source.volumes if v.device not in in_set],
     )
-
-
-def chosen_devices(chosen: ChosenSet) -> set[str]:
-    return {m.device for m in chosen.members}
 
 
 def mount_tags(
@@ -200,10 +194,6 @@ def planned_mounts(plan: RestorePlan) -> list[PlannedMount]:
     ]
 
 
-def mount_target(plan: RestorePlan) -> str:
-    return planned_mounts(plan)[0].target_id
-
-
 # --- attaching --------------------------------------------------------------------------------
 
 
@@ -212,6 +202,11 @@ def _running_target(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     if power_state(raw) != "running":
         raise SwapFailed(f"{instance_id} is {power_state(raw)}; a mount needs it running")
     return raw
+
+
+def _by_device(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The instance's ``Ebs`` entries by device name without ``/dev/`` (as the plan names them)."""
+    return {d.removeprefix("/dev/"): e for d, e in attached_volumes(raw).items()}
 
 
 def attach_mounts(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume]) -> list[str]:
@@ -223,10 +218,7 @@ def attach_mounts(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume
     new_ids = new_volume_ids(plan, created)
     mounts = planned_mounts(plan)
     target = mounts[0].target_id
-    on_device = {
-        d.removeprefix("/dev/"): e
-        for d, e in attached_volumes(_running_target(ec2, target)).items()
-    }
+    on_device = _by_device(_running_target(ec2, target))
     calls: list[Callable[[], None]] = []
     attached: list[str] = []
     for mount in mounts:
@@ -264,10 +256,7 @@ def mounts_attached(
     """Return when every new volume is attached at its device of the target."""
     new_ids = new_volume_ids(plan, created)
     mounts = planned_mounts(plan)
-    on_device = {
-        d.removeprefix("/dev/"): e
-        for d, e in attached_volumes(describe_instance(ec2, mounts[0].target_id)).items()
-    }
+    on_device = _by_device(describe_instance(ec2, mounts[0].target_id))
     waiting: list[str] = []
     for mount in mounts:
         ebs = on_device.get(mount.attach_as, {})
@@ -375,13 +364,6 @@ class Unmounted(Model):
     left_behind: list[str] = Field(default_factory=list, alias="LeftBehind")
 
 
-@dataclass
-class _Progress:
-    deleted: list[str] = field(default_factory=list)
-    left_behind: list[str] = field(default_factory=list)
-    busy: list[str] = field(default_factory=list)
-
-
 def _attachment(volume: Mapping[str, Any]) -> dict[str, Any] | None:
     found = [
         dict(a)
@@ -453,15 +435,9 @@ def _unmount_step(
             except ResourceNotReady as err:
                 not_ready(str(err), entered_at, timeout_seconds, now)
         all_at_once([_detach(ec2, v["VolumeId"], a) for v, a in online])
-    progress = _Progress()
-    for volume in volumes:
-        _delete_when_free(ec2, volume, progress)
-    if attached or progress.busy:
-        busy = [f"{v['VolumeId']} ({a['State']})" for v, a in attached] + progress.busy
-        not_ready(
-            "mount volumes still attached: " + ", ".join(busy), entered_at, timeout_seconds, now
-        )
-    return Unmounted(deleted=progress.deleted, left_behind=progress.left_behind)
+    # Then delete them (tagging what cannot be), as a restore's rollback deletes its volumes.
+    cleanup = delete_volumes_of_execution(ec2, execution, entered_at, timeout_seconds, now)
+    return Unmounted(deleted=cleanup.deleted, left_behind=cleanup.left_behind)
 
 
 def _detach(ec2: EC2Client, volume_id: str, attachment: Mapping[str, Any]) -> Callable[[], None]:
@@ -474,23 +450,6 @@ def _detach(ec2: EC2Client, volume_id: str, attachment: Mapping[str, Any]) -> Ca
             )
 
     return call
-
-
-def _delete_when_free(ec2: EC2Client, volume: Mapping[str, Any], progress: _Progress) -> None:
-    volume_id, state = str(volume["VolumeId"]), str(volume["State"])
-    if state in ("deleting", "deleted"):
-        progress.deleted.append(volume_id)
-    elif state in ("available", "error"):
-        try:
-            ec2.delete_volume(VolumeId=volume_id)
-            progress.deleted.append(volume_id)
-        except ClientError as err:
-            if error_code(err) in TRANSIENT_CODES:
-                raise
-            mark_for_cleanup(ec2, [volume_id])
-            progress.left_behind.append(f"{volume_id} ({error_code(err)})")
-    elif _attachment(volume) is None:
-        progress.busy.append(f"{volume_id} ({state})")
 
 
 def expired_mounts(ec2: EC2Client, now: datetime) -> dict[str, list[dict[str, Any]]]:
