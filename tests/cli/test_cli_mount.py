@@ -11,6 +11,7 @@ import pytest
 from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET, assert_refused
 from vss_restore import tags
 from vss_restore.cli import target
+from vss_restore.cli.mounts import mount_approval
 from vss_restore.local import ExecutionResult, LocalEngine
 
 
@@ -222,3 +223,27 @@ def test_history_shows_a_mount_as_mode_mount(
     assert outcome.exit_code == 0, outcome.stderr
     (entry,) = [e for e in outcome.json["Restores"] if e["ExecutionArn"] == result.execution_arn]
     assert (entry["Mode"], entry["Status"]) == ("Mount", "SUCCEEDED")
+
+
+def test_mount_confirmation_says_what_is_mounted_where_read_only_and_until_when(
+    demo_server: tuple[Any, str],
+) -> None:
+    # GIVEN the demo server with its sets
+    ec2, instance = demo_server
+    now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+
+    # WHEN a mount of the latest complete set is about to start
+    approval = mount_approval(
+        ec2, {"InstanceId": instance, "Mode": "Mount", "ExpiresInHours": 6}, now
+    )
+
+    # THEN the question names the set, each device and where it goes, read-only, no stop,
+    # and the expiry; and the request is pinned to exactly that set and those devices
+    for text in (LATEST_COMPLETE_SET, "READ-ONLY", "Nothing is stopped", "2026-12-02 02:00:00"):
+        assert text in approval.question
+    for device, attach_as in (("xvdf", "xvdi"), ("xvdg", "xvdj"), ("xvdh", "xvdk")):
+        assert any(
+            line.split()[::2] == [device, attach_as] for line in approval.question.splitlines()
+        )
+    assert approval.request["SnapshotSetId"] == LATEST_COMPLETE_SET
+    assert approval.request["Devices"] == ["xvdf", "xvdg", "xvdh"]
