@@ -295,10 +295,21 @@ def _disk_command_fails(engine: LocalEngine) -> None:
     engine.guests.fail_next("MountReadOnly", "Set-Disk : Access denied")
 
 
+def _result_lost_once_mounted(engine: LocalEngine) -> None:
+    """The disks come online, but the answer that says so is lost (an error instead)."""
+    engine.inject(
+        Fault("ssm.GetCommandInvocation", code="AccessDeniedException", occurrence=2, applied=True)
+    )
+
+
 @pytest.mark.parametrize(
-    ("fault", "error"),
-    [(_attach_refused, "SwapFailed"), (_disk_command_fails, "DiskCommandFailed")],
-    ids=["attach", "disk-command"],
+    ("fault", "error", "were_online"),
+    [
+        (_attach_refused, "SwapFailed", False),
+        (_disk_command_fails, "DiskCommandFailed", False),
+        (_result_lost_once_mounted, "ClientError", True),
+    ],
+    ids=["attach", "disk-command", "after-mounted"],
 )
 def test_mount_rolls_back_leaving_nothing_attached_or_undeleted_when_a_step_fails(
     engine: LocalEngine,
@@ -309,6 +320,7 @@ def test_mount_rolls_back_leaving_nothing_attached_or_undeleted_when_a_step_fail
     stops: list[str],
     fault: Callable[[LocalEngine], None],
     error: str,
+    were_online: bool,
 ) -> None:
     # GIVEN a set, a recovery host, and a fault at one step of the mount
     vss_set("set-1", hours_ago=2)
@@ -326,6 +338,16 @@ def test_mount_rolls_back_leaving_nothing_attached_or_undeleted_when_a_step_fail
     assert InstanceState.capture(ec2, target) == target_before
     _assert_live_volumes_untouched(engine, ec2, target_before, target)
     assert engine.guests.violations == []  # no disk was online when its volume was detached
+    created = {v for what, i, v in engine.guests.events if (what, i) == ("attach", target)} - set(
+        target_before.volumes.values()
+    )
+    assert created
+    for volume_id in created:
+        seen = [what for what, _, v in engine.guests.events if v == volume_id]
+        if were_online:  # mounted before the fault: offline again, then detached
+            assert seen[-3:] == ["online", "offline", "detach"], seen
+        else:
+            assert "online" not in seen, seen
     assert stops == []
     assert _locks() == []
     assert "Deleted" in (result.cause or "")
