@@ -227,6 +227,12 @@ def _print_drill(console: Console, report: dict[str, Any]) -> None:
         console.print(drill_volumes_table(report["Volumes"]))
 
 
+def _print_mounts(console: Console, report: dict[str, Any]) -> None:
+    if report.get("Mounts"):
+        console.print(f"  {'Expires':<13} {when_text(report['ExpiresAt'])}")
+        console.print(mounts_table(report))
+
+
 def print_status(console: Console, record: ExecutionRecord) -> None:
     summary = record.summary()
     style = OUTCOME_STYLE.get(record.status, "bold")
@@ -257,9 +263,8 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         if record.report:
             _print_drill(console, record.report)
         return
-    if report.get("Mounts"):
-        console.print(f"  {'Expires':<13} {when_text(report['ExpiresAt'])}")
-        console.print(mounts_table(report))
+    if record.input.get("Mode") == "Mount":  # nothing replaced: where the volumes are mounted
+        _print_mounts(console, report)
         return
     rows = record.volume_mapping()
     if rows:
