@@ -17,8 +17,10 @@ from vss_restore.models import (
     RestoreReport,
     RestoreRequest,
 )
+from vss_restore.mounts import MountReport, build_mount_report
 from vss_restore.report import build_report
 from vss_restore.waiting import utcnow
+from vss_restore.windows_disks import DiskCommandResult
 
 
 class Found(Model):
@@ -45,11 +47,31 @@ class Document(Model):
     finalize_error: dict[str, Any] | None = Field(default=None, alias="FinalizeError")
     initialized: dict[str, datetime] = Field(default_factory=dict, alias="Initialized")
     initialization_error: dict[str, Any] | None = Field(default=None, alias="InitializationError")
+    # Mode "Mount": the volumes created, and the disk command that mounted them.
+    created: list[CreatedVolume] | None = Field(default=None, alias="Created")
+    mounted: DiskCommandResult | None = Field(default=None, alias="Mounted")
+    mount_target: str | None = Field(default=None, alias="MountTarget")
+
+
+def _mount_report(doc: Document) -> MountReport:
+    target = doc.mount_target or doc.request.mount_target
+    return build_mount_report(
+        doc.plan,
+        doc.found.snapshot_set,
+        doc.created,
+        doc.mounted,
+        dry_run=doc.request.dry_run,
+        started_at=doc.started_at,
+        finished_at=utcnow(),
+        power_state=power_state(describe_instance(clients.ec2(), target)),
+    )
 
 
 @task
 def handler(event: dict[str, Any]) -> RestoreReport:
     doc = Document.model_validate(event["Document"])
+    if doc.request.mode == "Mount":
+        return _mount_report(doc)
     warnings = list(doc.finalized.get("Warnings", []))
     if doc.finalize_error:
         warnings.append(

@@ -9,6 +9,7 @@ from vss_restore.discovery import find_snapshot_set
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
 from vss_restore.models import Model, RestoreRequest
+from vss_restore.mounts import mount_selection
 
 
 class Event(Model):
@@ -20,7 +21,9 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     request = Event.model_validate(event).request
     ec2 = clients.ec2()
     facts = instance_facts(describe_instance(ec2, request.instance_id))
-    chosen = find_snapshot_set(ec2, request, facts)
+    # A mount takes the data devices unless Devices lists the root too.
+    selection = mount_selection(request, facts) if request.mode == "Mount" else request
+    chosen = find_snapshot_set(ec2, selection, facts)
     return {
         "Instance": facts.model_dump(mode="json", by_alias=True),
         "SnapshotSet": chosen.model_dump(mode="json", by_alias=True),

@@ -37,8 +37,15 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         check_clone_target(clients.ec2(), request, raw)
         if request.validation_document:
             require_document(clients.ssm(), request.validation_document)
-    return {
+    validated = {
         "Request": request.to_payload(),
         "Execution": parsed.execution,
         "StartedAt": parsed.started_at.isoformat(),
     }
+    if request.mode == "Mount":
+        # The instance the volumes go to (the source itself unless TargetInstanceId).
+        target = describe_instance(clients.ec2(), request.mount_target)
+        if opt_in is not None:
+            opt_in.require(target)
+        validated["MountTarget"] = request.mount_target
+    return validated

@@ -92,6 +92,10 @@ class DiskCommandFailed(TerminalError):
     """The project's SSM document could not take disks offline or bring them online."""
 
 
+class NoFreeDevice(TerminalError):
+    """Mode "Mount": the target has fewer free device names than the set has volumes."""
+
+
 class DrillCleanupFailed(TerminalError):
     """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
 
@@ -133,6 +137,7 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     InstanceNotRunning,
     InstanceNotManaged,
     DiskCommandFailed,
+    NoFreeDevice,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

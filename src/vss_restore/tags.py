@@ -39,11 +39,20 @@ REPLACED_BY_EXECUTION = f"{PREFIX}replaced-by-execution"
 DRILL = f"{PREFIX}drill"
 EXPIRES_AT = f"{PREFIX}expires-at"
 
+# On the volumes a mount (Mode "Mount") creates, besides the restore keys that apply
+# (device and snapshot of the source, set, execution, created-by, status). They carry no
+# instance-id or lineage key: a mount's volume is not in the source instance's lineage.
+MOUNTED_ON = f"{PREFIX}mounted-on"
+MOUNT_DEVICE = f"{PREFIX}mount-device"
+MOUNT_SOURCE_INSTANCE = f"{PREFIX}mount-source-instance"
+MOUNT_EXPIRES_AT = f"{PREFIX}mount-expires-at"
+
 CREATED_BY_VALUE = "vss-restore"
 STATUS_RESTORING = "restoring"
 STATUS_RESTORED = "restored"
 STATUS_REPLACED = "replaced"
 STATUS_CLEANUP_REQUIRED = "cleanup-required"
+STATUS_MOUNTED = "mounted"
 
 MAX_TAG_VALUE = 256
 MAX_TAGS = 50  # per EC2 resource

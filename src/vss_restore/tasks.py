@@ -45,6 +45,11 @@ TASKS: dict[str, str] = {
     "RequireManagedInstance": "require_managed_instance",
     "SendDiskCommand": "send_disk_command",
     "WaitDiskCommand": "wait_disk_command",
+    # Mounts (Mode "Mount").
+    "PlanMount": "plan_mount",
+    "AttachMountVolumes": "attach_mount_volumes",
+    "WaitMountAttached": "wait_mount_attached",
+    "UnmountVolumes": "unmount_volumes",
 }
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
@@ -67,6 +72,8 @@ POLLING_TASKS = frozenset(
         "WaitValidation",
         "CleanupDrill",
         "WaitDiskCommand",
+        "WaitMountAttached",
+        "UnmountVolumes",
         "RunFleet",
     }
 )

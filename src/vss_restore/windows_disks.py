@@ -137,10 +137,13 @@ def send_disk_command(
     services: list[str],
     execution: str,
     step: str,
+    document: str | None = None,
 ) -> str:
-    """Send the document once per step of an execution (a retried task finds its command)."""
+    """Send the document once per step of an execution (a retried task finds its command).
+
+    ``document``: the disk document's name when not the tasks' own (the CLI's ``unmount``)."""
     comment = command_comment(step, execution)
-    document = document_name()
+    document = document or document_name()
     for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return str(command["CommandId"])

@@ -22,7 +22,21 @@ from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
 
-READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FLEET, DISKS = (
+(
+    READ,
+    LOCK,
+    CREATE,
+    POWER,
+    SWAP,
+    FINALIZE,
+    CLEANUP,
+    DRILL,
+    VALIDATE,
+    PUBLISH,
+    FLEET,
+    DISKS,
+    MOUNT,
+) = (
     "Read",
     "Lock",
     "CreateVolumes",
@@ -35,6 +49,7 @@ READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FL
     "Publish",
     "Fleet",
     "WindowsDisks",
+    "Mount",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -81,6 +96,11 @@ ROLE_OF_TASK: dict[str, str] = {
     "RequireManagedInstance": READ,
     "SendDiskCommand": DISKS,
     "WaitDiskCommand": DISKS,
+    # Mounts (Mode "Mount"): attach, detach and delete only the volumes a mount created.
+    "PlanMount": READ,
+    "WaitMountAttached": READ,
+    "AttachMountVolumes": MOUNT,
+    "UnmountVolumes": MOUNT,
 }
 
 DESCRIBE_ACTIONS = [
@@ -116,7 +136,7 @@ KMS_ACTIONS = [
 ]
 # The roles that use customer KMS keys through EC2 (create, start, attach, launch): their
 # ARNs are stack outputs, for the key-policy statements such keys need.
-KMS_CONCERNS = (CREATE, POWER, SWAP, DRILL)
+KMS_CONCERNS = (CREATE, POWER, SWAP, DRILL, MOUNT)
 # What ModifyInstanceAttribute, AttachVolume and DetachVolume are authorized on besides
 # the instance (the Service Authorization Reference lists volume for all three).
 SWAP_VOLUME_ACTIONS = ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
@@ -153,6 +173,7 @@ class TaskRoles(Construct):
             PUBLISH,
             FLEET,
             DISKS,
+            MOUNT,
         ):
             role = iam.Role(
                 self,
@@ -165,7 +186,7 @@ class TaskRoles(Construct):
         lock_table.grant(
             self.roles[LOCK], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"
         )
-        for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL):
+        for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, MOUNT):
             self._describe(self.roles[concern])
         self._create_volumes(self.roles[CREATE])
         self._power(self.roles[POWER])
@@ -176,6 +197,7 @@ class TaskRoles(Construct):
         self._validate(self.roles[VALIDATE], self.roles[READ])
         self._publish(self.roles[PUBLISH])
         self._windows_disks(self.roles[DISKS], self.roles[READ], disks_document)
+        self._mounts(self.roles[MOUNT], disks_document)
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
         self._explain_wildcards()
@@ -514,12 +536,21 @@ class TaskRoles(Construct):
         )
 
     def _windows_disks(self, role: iam.Role, read: iam.Role, document: str) -> None:
+        self._disk_document(role, document, "")
+        read.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadAgentStatus", actions=["ssm:DescribeInstanceInformation"], resources=["*"]
+            )
+        )
+
+    def _disk_document(self, role: iam.Role, document: str, purpose: str) -> None:
+        """Run Command: the stack's disk document, on opted-in instances, and nothing else
+        (``purpose`` tells the statement ids of another role apart)."""
         stack = Stack.of(self)
         opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
-        # Run Command: the stack's disk document, on instances that opted in, and nothing else.
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="RunDiskDocumentOnOptedInInstances",
+                sid=f"RunDiskDocument{purpose}OnOptedInInstances",
                 actions=["ssm:SendCommand"],
                 resources=[self._arn("instance/*")],
                 conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
@@ -527,26 +558,58 @@ class TaskRoles(Construct):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="RunTheDiskDocumentOnly",
+                sid=f"RunTheDiskDocumentOnly{purpose}",
                 actions=["ssm:SendCommand"],
                 resources=[
                     f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/{document}"
                 ],
             )
         )
-        # Reading command results and agent status has no resource-level permissions.
+        # Reading command results has no resource-level permissions.
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadDiskCommandResults",
+                sid=f"ReadDiskCommandResults{purpose}",
                 actions=["ssm:GetCommandInvocation", "ssm:ListCommands"],
                 resources=["*"],
             )
         )
-        read.add_to_policy(
+
+    def _mounts(self, role: iam.Role, document: str) -> None:
+        # Attach and detach on opted-in instances (the mount's target)...
+        role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadAgentStatus", actions=["ssm:DescribeInstanceInformation"], resources=["*"]
+                sid="AttachDetachOnOptedInInstances",
+                actions=["ec2:AttachVolume", "ec2:DetachVolume"],
+                resources=[self._arn("instance/*")],
+                conditions=self._opt_in(),
             )
         )
+        # ...of volumes a mount created: our created-by tag and the mounted-on key. DetachVolume
+        # names no instance in IAM's sight (its instance is optional), so the volume's tags
+        # are what keep the live volumes out of reach.
+        mount_volume = {
+            "StringEquals": {f"aws:ResourceTag/{tags.CREATED_BY}": tags.CREATED_BY_VALUE},
+            "Null": {f"aws:ResourceTag/{tags.MOUNTED_ON}": "false"},
+        }
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AttachDetachMountVolumesOnly",
+                actions=["ec2:AttachVolume", "ec2:DetachVolume"],
+                resources=[self._arn("volume/*")],
+                conditions=mount_volume,
+            )
+        )
+        # Unmount: delete them, or tag them for cleanup when they cannot be deleted.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeleteOrTagMountVolumesOnly",
+                actions=["ec2:DeleteVolume", "ec2:CreateTags"],
+                resources=[self._arn("volume/*")],
+                conditions=mount_volume,
+            )
+        )
+        # The disks go offline before their volumes are detached.
+        self._disk_document(role, document, "ToUnmount")
 
     def _publish(self, role: iam.Role) -> None:
         stack = Stack.of(self)

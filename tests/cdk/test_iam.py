@@ -478,9 +478,8 @@ def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_comman
     ]
     drill_clones = {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
     opted_in = {"StringEquals": {"ssm:resourceTag/vss-restore:enabled": "true"}}
-    assert sorted(str(s["Condition"]) for s in on_instances) == sorted(
-        [str(drill_clones), str(opted_in)]
-    )
+    # (the disk document's roles, WindowsDisks and Mount, each have an opted-in statement)
+    assert {str(s["Condition"]) for s in on_instances} == {str(drill_clones), str(opted_in)}
 
 
 def _policies_with(template: Template, sid: str) -> list[list[dict[str, Any]]]:
@@ -567,3 +566,41 @@ def test_drill_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(
     ]
     (put_events,) = [s for s in statements if "events:PutEvents" in s["Action"]]
     assert _resource_text(put_events["Resource"][0]).endswith(":event-bus/default")
+
+
+def test_mount_role_attaches_detaches_and_deletes_only_volumes_a_mount_created(
+    template: Template,
+) -> None:
+    # GIVEN a mount's volume, a restore's volume, a live volume, and a drill's
+    mount = {tags.CREATED_BY: tags.CREATED_BY_VALUE, tags.MOUNTED_ON: "i-0123456789abcdef0"}
+    restored = {tags.CREATED_BY: tags.CREATED_BY_VALUE}
+    drill = {tags.CREATED_BY: tags.CREATED_BY_VALUE, tags.DRILL: "i-0123456789abcdef0"}
+
+    # WHEN / THEN the mount role reaches the first alone, on opted-in instances only
+    for action in ("ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume", "ec2:CreateTags"):
+        assert _allows(template, "Mount", action, "volume", mount), action
+        for other in ({}, restored, drill):
+            assert not _allows(template, "Mount", action, "volume", other), (action, other)
+    for action in ("ec2:AttachVolume", "ec2:DetachVolume"):
+        assert _allows(template, "Mount", action, "instance", {"vss-restore:enabled": "true"})
+        assert not _allows(template, "Mount", action, "instance", {})
+    assert not _allows(
+        template, "Mount", "ec2:StopInstances", "instance", {"vss-restore:enabled": "true"}
+    )
+
+
+def test_mount_role_runs_only_the_stacks_disk_document_on_opted_in_instances(
+    template: Template,
+) -> None:
+    # GIVEN the mount role's policy (it takes disks offline before an unmount detaches them)
+    (statements,) = _policies_with(template, "RunDiskDocumentToUnmountOnOptedInInstances")
+
+    # THEN the only document it may run is the stack's disk document
+    documents = [
+        _resource_text(r)
+        for st in statements
+        if "ssm:SendCommand" in _as_list(st["Action"])
+        for r in _as_list(st["Resource"])
+        if ":document/" in _resource_text(r)
+    ]
+    assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]

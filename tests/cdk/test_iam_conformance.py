@@ -34,6 +34,7 @@ from vss_restore.local.iam_conformance import (
 )
 from vss_restore.local.iam_policy import Statement
 from vss_restore.local.iam_requests import Call
+from vss_restore.windows_disks import DEFAULT_DISKS_DOCUMENT
 
 REGION = "us-east-1"
 OPT_IN = {"vss-restore:enabled": "true"}  # the stack's default opt-in tag
@@ -83,8 +84,12 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "isolated",
             "fleet1",
             "fleet2",
+            "mount",
         )
     }
+    # A recovery host for mounts: opted in, with no set of its own.
+    recovery = world.windows_instance(ec2, world.DEMO_DISKS[:1], name="recovery")
+    ec2.create_tags(Resources=[recovery], Tags=tags.tag_list(OPT_IN))
     for name in ("fleet1", "fleet2"):
         ec2.create_tags(Resources=[servers[name]], Tags=[{"Key": "Tier", "Value": "app"}])
     statuses = {}
@@ -126,6 +131,12 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     statuses["fleet"] = engine.run(
         {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"
     ).status
+    # A mount on the recovery host, and one whose second attach is refused: its rollback
+    # takes the attached disk offline, detaches and deletes what it created.
+    mount = {"InstanceId": servers["mount"], "Mode": "Mount", "TargetInstanceId": recovery}
+    statuses["mount"] = engine.run(mount).status
+    engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
+    statuses["mount rollback"] = engine.run(mount).error or "no error"
     # A rollback that fails itself (the restored root cannot be detached again) marks what
     # is left: the swap's four detaches pass, the rollback's first one is refused.
     engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
@@ -171,7 +182,11 @@ def policies(template: Template) -> dict[str, list[Statement]]:
         template.to_json(),
         lambda module: f"{FUNCTION_PREFIX}{module}",
         region=REGION,
-        names={"AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME, "StateMachineRestore": "vss-restore"},
+        names={
+            "AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME,
+            "StateMachineRestore": "vss-restore",
+            "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
+        },
     )
 
 
@@ -193,6 +208,8 @@ def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Re
         "isolated drill": "SUCCEEDED",
         "fleet": "SUCCEEDED",
         "failed rollback": "RollbackFailed",
+        "mount": "SUCCEEDED",
+        "mount rollback": "SwapFailed",
         "cleanup": "ok",
     }
 
@@ -221,6 +238,10 @@ def test_conformance_covers_every_function_that_calls_aws(recorded: Recorded) ->
         "cleanup_drill",
         "publish_drill_outcome",
         "resolve_fleet",
+        "plan_mount",
+        "attach_mount_volumes",
+        "send_disk_command",
+        "unmount_volumes",
     }
 
 

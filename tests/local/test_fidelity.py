@@ -473,6 +473,26 @@ def test_send_command_refuses_a_document_that_does_not_exist(
     assert refused.value.response["Error"]["Code"] == "InvalidDocument"
 
 
+def test_send_command_reaches_only_the_instances_it_names_when_others_run(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN two running instances
+    named = _running_windows_instance(ec2)
+    other = _running_windows_instance(ec2)
+    ssm = boto3.client("ssm", region_name=REGION)
+
+    # WHEN a command names one of them
+    sent = ssm.send_command(
+        InstanceIds=[named], DocumentName=DOCUMENT, Parameters={"commands": ["Get-Disk"]}
+    )["Command"]
+
+    # THEN it is that instance's command alone (moto would add every instance of the Region)
+    assert sent["InstanceIds"] == [named]
+    listed = ssm.list_commands(CommandId=sent["CommandId"])["Commands"][0]
+    assert listed["InstanceIds"] == [named]
+    assert ssm.list_commands(InstanceId=other)["Commands"] == []
+
+
 def test_command_is_in_progress_once_then_lists_the_instances_disks(
     engine: LocalEngine, ec2: EC2Client
 ) -> None:

@@ -124,10 +124,19 @@ def test_rollback_states_are_those_reachable_from_the_rollback_entries() -> None
         "RestorePowerState",
         "DeleteRestoredVolumes",
         "MarkLeftovers",
+        "UnmountVolumes",
     }
     assert rollback <= set(states)
     # every failure releases the lock and summarizes, whether or not anything was undone
-    assert not {"ReleaseLockAfterFailure", "SummarizeFailure", "RestoreFailed"} & rollback
+    assert (
+        not {
+            "ReleaseLockAfterFailure",
+            "ReleaseMountLockAfterFailure",
+            "SummarizeFailure",
+            "RestoreFailed",
+        }
+        & rollback
+    )
 
 
 def described(status: str, output: dict[str, Any] | None = None) -> dict[str, Any]:

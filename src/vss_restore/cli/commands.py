@@ -39,7 +39,7 @@ from vss_restore.cli.target import (
     StackNotDeployed,
     Target,
     is_fleet_execution,
-    open_ec2,
+    open_disk_clients,
     open_target,
     require_execution,
 )
@@ -50,6 +50,7 @@ from vss_restore.executions import ExecutionRecord
 from vss_restore.fleet import parse_fleet_request
 from vss_restore.instance import describe_instance, instance_facts, instances_tagged
 from vss_restore.models import RestoreRequest
+from vss_restore.mounts import remove_expired_mounts
 
 # Failures that mean the request itself was wrong (nothing was changed): exit code 2.
 BAD_INPUT_ERRORS = ("InvalidRequest", "InstanceNotFound", "InstanceNotRestorable")
@@ -731,13 +732,15 @@ def cleanup(
     ] = False,
     yes: YesOption = False,
 ) -> None:
-    """Remove drill clones and volumes past their expiry (only resources tagged as a drill's)."""
+    """Remove drill clones and volumes, and mounts, past their expiry (only what is tagged as a
+    drill's or a mount's)."""
     state: State = ctx.obj
     out, _ = _consoles()
     asks = not dry_run and not yes
     if asks:
         _needs_terminal("cleanup")
-    with open_ec2(state.options) as ec2:
+    with open_disk_clients(state.options) as clients:
+        ec2 = clients.ec2
         if execution_arn:
             require_execution(state.options, execution_arn)
 
@@ -746,15 +749,34 @@ def cleanup(
                 return cleanup_pass(ec2, execution=execution_arn, dry_run=dry)
             return cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry)
 
+        def unmount_expired(dry: bool) -> list[str]:
+            if execution_arn:
+                return []  # one drill's resources: its clone, not anyone's mounts
+            return remove_expired_mounts(
+                clients.ec2,
+                clients.ssm,
+                datetime.now(UTC),
+                document=clients.disks_document,
+                dry_run=dry,
+            )
+
         if asks:
             shown = sweep(dry=True)
+            mounts = unmount_expired(dry=True)
             _ask(
                 f"Terminate {len(shown.terminated)} drill instance(s) "
-                f"({', '.join(shown.terminated) or 'none'}) and delete {len(shown.deleted)} "
-                f"drill volume(s) ({', '.join(shown.deleted) or 'none'})?"
+                f"({', '.join(shown.terminated) or 'none'}), delete {len(shown.deleted)} "
+                f"drill volume(s) ({', '.join(shown.deleted) or 'none'}), and take "
+                f"{len(mounts)} expired mount volume(s) offline, detach and delete them "
+                f"({', '.join(mounts) or 'none'})?"
             )
         removed = sweep(dry=dry_run)
-    document = {"DryRun": dry_run, **removed.model_dump(by_alias=True)}
+        unmounted = unmount_expired(dry=dry_run)
+    document = {
+        "DryRun": dry_run,
+        **removed.model_dump(by_alias=True),
+        "UnmountedVolumes": unmounted,
+    }
     if state.as_json(out):
         render.print_json(out, document)
         return
@@ -765,6 +787,10 @@ def cleanup(
     )
     out.print(
         f"{verb} {len(removed.deleted)} volume(s): {', '.join(removed.deleted) or '—'}",
+        highlight=False,
+    )
+    out.print(
+        f"{verb} {len(unmounted)} expired mount volume(s): {', '.join(unmounted) or '—'}",
         highlight=False,
     )
 

@@ -159,6 +159,24 @@ def volumes_table(rows: list[dict[str, Any]], title: str) -> Table:
     return keep_ids_whole(table)
 
 
+def mounts_table(report: dict[str, Any]) -> Table:
+    """A mount's volumes: the source device and snapshot, where it is on the target, its drive."""
+    columns = ("Device", "Snapshot", "Volume", "Attached as", "Drive")
+    table = fitted_table(
+        f"Mounted read-only on {report['TargetInstanceId']}", [(c, True) for c in columns]
+    )
+    for row in report["Mounts"]:
+        letter = row.get("DriveLetter")
+        table.add_row(
+            row["Device"],
+            row["SnapshotId"],
+            row.get("VolumeId") or "—",
+            row["AttachedAs"],
+            f"{letter}:" if letter else "—",
+        )
+    return keep_ids_whole(table)
+
+
 def timeline_table(
     runs: list[StateRun], title: str = "States", now: datetime | None = None
 ) -> Table:
@@ -209,6 +227,12 @@ def _print_drill(console: Console, report: dict[str, Any]) -> None:
         console.print(drill_volumes_table(report["Volumes"]))
 
 
+def _print_mounts(console: Console, report: dict[str, Any]) -> None:
+    if report.get("Mounts"):
+        console.print(f"  {'Expires':<13} {when_text(report['ExpiresAt'])}")
+        console.print(mounts_table(report))
+
+
 def print_status(console: Console, record: ExecutionRecord) -> None:
     summary = record.summary()
     style = OUTCOME_STYLE.get(record.status, "bold")
@@ -238,6 +262,9 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     if record.drill:
         if record.report:
             _print_drill(console, record.report)
+        return
+    if record.input.get("Mode") == "Mount":  # nothing replaced: where the volumes are mounted
+        _print_mounts(console, report)
         return
     rows = record.volume_mapping()
     if rows:

@@ -32,6 +32,7 @@ from vss_restore.instance import instances_named
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
 STATE_MACHINE_ARN_ENV = "VSS_RESTORE_STATE_MACHINE_ARN"
@@ -96,6 +97,9 @@ class Target:
     fleet_state_machine: Callable[[], str | None] = lambda: None
     # Local only: an isolated subnet and security group for the demo server's drills.
     drill_network: tuple[str, str] | None = None
+    # Mounts: SSM and the disk document's name, looked up when `unmount` needs them.
+    ssm: SSMClient | None = None
+    disks_document: Callable[[], str | None] = lambda: None
 
     @property
     def local(self) -> bool:
@@ -175,6 +179,11 @@ class Target:
         """Remember a finished local execution for later commands."""
         if self.archive is not None and record.finished:
             self.archive.save(record)
+
+    def disk_clients(self) -> DiskClients:
+        if self.ssm is None:
+            raise CliError("this target has no SSM client to reach the disks with", 1)
+        return DiskClients(self.ec2, self.ssm, self.disks_document())
 
     def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
         found = {
@@ -263,6 +272,8 @@ def aws_target(options: Options) -> Iterator[Target]:
             os.environ.get(FLEET_STATE_MACHINE_ARN_ENV)
             or _stack_output(session, options, "FleetStateMachineArn")
         ),
+        ssm=session.client("ssm", endpoint_url=options.endpoint_url),
+        disks_document=lambda: _stack_output(session, options, "DisksDocumentName"),
     )
 
 
@@ -344,22 +355,43 @@ def local_target(options: Options) -> Iterator[Target]:
             poll_seconds=0.05,
             fleet_state_machine=lambda: engine.fleet_state_machine_arn,
             drill_network=drill_network,
+            ssm=boto3.client("ssm", region_name=engine.region),
         )
 
 
+@dataclass(frozen=True)
+class DiskClients:
+    """What taking a mount away needs: EC2, SSM, and the disk document's name (None: the
+    name the tasks use, ``vss-restore-windows-disks`` unless configured)."""
+
+    ec2: EC2Client
+    ssm: SSMClient
+    disks_document: str | None
+
+
 @contextmanager
-def open_ec2(options: Options) -> Iterator[EC2Client]:
-    """EC2 alone (``cleanup``): no state machine needed, so no stack lookup either."""
+def open_disk_clients(options: Options) -> Iterator[DiskClients]:
+    """EC2 and SSM (``cleanup``: no state machine needed), and the stack's disk document (its
+    output DisksDocumentName) when the stack can be read."""
     if options.local:
         with local_target(options) as target:
-            yield target.ec2
+            yield DiskClients(target.ec2, target.disk_clients().ssm, None)
         return
-    yield aws_session(options).client("ec2", endpoint_url=options.endpoint_url)
+    session = aws_session(options)
+    try:
+        document = _stack_output(session, options, "DisksDocumentName")
+    except ClientError:
+        document = None  # no stack to read: the document's default name
+    yield DiskClients(
+        session.client("ec2", endpoint_url=options.endpoint_url),
+        session.client("ssm", endpoint_url=options.endpoint_url),
+        document,
+    )
 
 
 def require_execution(options: Options, execution_arn: str) -> None:
     """``ExecutionDoesNotExist`` (exit 2) for an ARN Step Functions does not know, so that a
-    mistyped ARN is not answered with "removed nothing". Called inside ``open_ec2``."""
+    mistyped ARN is not answered with "removed nothing". Called inside ``open_disk_clients``."""
     if options.local and LocalArchive(default_archive_dir()).load(execution_arn) is not None:
         return
     if options.local:

@@ -394,6 +394,10 @@ AWS_DOCUMENTS = {
 }
 
 
+# Where a SendCommand's own instance ids wait for its answer (botocore's request context).
+_SENT_TO = "vss_restore_sent_to"
+
+
 class SsmRunCommand:
     """Run Command as a drill sees it: refusals, a command in progress, then its outcome."""
 
@@ -409,6 +413,7 @@ class SsmRunCommand:
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
             ("before-call.ssm.SendCommand", self.before_send_command),
+            ("after-call.ssm.SendCommand", self.after_send_command),
             ("after-call.ssm.GetCommandInvocation", self.after_get_command_invocation),
         ]
 
@@ -419,9 +424,15 @@ class SsmRunCommand:
                 ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command")
 
     def before_send_command(
-        self, params: dict[str, Any], request_signer: Any, **_: Any
+        self,
+        params: dict[str, Any],
+        request_signer: Any,
+        context: dict[str, Any] | None = None,
+        **_: Any,
     ) -> HookAnswer | None:
         body = json.loads(params.get("body") or b"{}")  # SSM speaks JSON, EC2 a query string
+        if context is not None:
+            context[_SENT_TO] = list(body.get("InstanceIds") or [])
         region = request_signer.region_name
         document = body.get("DocumentName", "")
         if document not in ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents:
@@ -438,6 +449,19 @@ class SsmRunCommand:
                     "InvalidInstanceId", f"Instances [[{instance_id}]] not in a valid state."
                 )
         return None
+
+    def after_send_command(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """Only the instances the request names: moto adds every instance of the Region to a
+        command sent without ``Targets`` (it resolves empty targets as "no filter")."""
+        command = parsed.get("Command")
+        sent_to = context.get(_SENT_TO)
+        if not command or sent_to is None:
+            return
+        command["InstanceIds"] = list(sent_to)
+        stored = ssm_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        for kept in stored._commands:
+            if kept.command_id == command["CommandId"]:
+                kept.instance_ids = list(sent_to)
 
     def after_get_command_invocation(
         self, parsed: dict[str, Any], context: dict[str, Any], **_: Any

@@ -193,6 +193,7 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:SendCommand": (("document", one("DocumentName")), ("instance", every("InstanceIds"))),
     "ssm:GetCommandInvocation": (),
     "ssm:ListCommands": (),
+    "ssm:DescribeInstanceInformation": (),
     "cloudwatch:PutMetricData": (),
     "events:PutEvents": (("event-bus", _event_buses),),
     # Fleets: each restore is started, then followed.
