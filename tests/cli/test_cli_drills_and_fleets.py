@@ -110,6 +110,8 @@ def test_failed_validation_exits_1_with_the_named_error(
         group,
         "--validation-document",
         DOCUMENT,
+        "--validation-parameter",
+        "commands=Get-Disk",
     )
     assert started.exit_code == 0, started.stderr
     result = engine.wait(started.json["ExecutionArn"])

@@ -493,15 +493,19 @@ def test_send_command_reaches_only_the_instances_it_names_when_others_run(
     assert ssm.list_commands(InstanceId=other)["Commands"] == []
 
 
+# AWS-RunPowerShellScript requires its commands (SSM refuses the command without them).
+CHECK_DISKS = {"commands": ["Get-Disk"]}
+
+
 def test_command_is_in_progress_once_then_lists_the_instances_disks(
     engine: LocalEngine, ec2: EC2Client
 ) -> None:
     instance_id = _running_windows_instance(ec2)
     root = attached(ec2, instance_id)["/dev/sda1"]
     ssm = boto3.client("ssm", region_name=REGION)
-    command_id = ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT)["Command"][
-        "CommandId"
-    ]
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+    )["Command"]["CommandId"]
 
     first = _invocation(ssm, command_id, instance_id)
     second = _invocation(ssm, command_id, instance_id)
@@ -518,9 +522,9 @@ def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Cl
     instance_id = _running_windows_instance(ec2)
     engine.ssm.respond(DOCUMENT, CommandOutcome("Failed", "app down", response_code=2))
     ssm = boto3.client("ssm", region_name=REGION)
-    command_id = ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT)["Command"][
-        "CommandId"
-    ]
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+    )["Command"]["CommandId"]
 
     _invocation(ssm, command_id, instance_id)
     final = _invocation(ssm, command_id, instance_id)
