@@ -218,10 +218,13 @@ def _i4_lock_released(ec2: EC2Client, o: Outcome, execution_arn: str, lock_table
 def _i5_power_state_restored(o: Outcome, online: bool) -> list[str]:
     """After a rollback, the power state of before; after a failed one, the cause says which.
 
-    Mode "Online": the instance runs at the end, whatever happened (it is never stopped).
+    Mode "Online": the power state never changes, whatever happened (it is never stopped).
     """
-    if online and o.after.power_state != "running":
-        return [f"I5: an online restore left the instance {o.after.power_state}"]
+    if online and o.after.power_state != o.before.power_state:
+        return [
+            f"I5: an online restore left the instance {o.after.power_state}, "
+            f"was {o.before.power_state}"
+        ]
     if o.succeeded or o.after.power_state == o.before.power_state:
         return []
     if o.rollback_failed and f"{o.before.instance_id} is {o.after.power_state}" in o.accounted_for:
