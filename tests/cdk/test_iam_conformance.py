@@ -34,6 +34,7 @@ from vss_restore.local.iam_conformance import (
 )
 from vss_restore.local.iam_policy import Statement
 from vss_restore.local.iam_requests import Call
+from vss_restore.windows_disks import DEFAULT_DISKS_DOCUMENT
 
 REGION = "us-east-1"
 OPT_IN = {"vss-restore:enabled": "true"}  # the stack's default opt-in tag
@@ -68,6 +69,22 @@ def _expire_drill_resources(ec2: Any) -> None:
     ec2.create_tags(Resources=ids, Tags=[{"Key": tags.EXPIRES_AT, "Value": past}])
 
 
+ONLINE_VALIDATION_DOCUMENT = "vss-restore-validation-check"
+
+
+def _validation_document() -> None:
+    content = {
+        "schemaVersion": "2.2",
+        "description": "an operator's check",
+        "mainSteps": [
+            {"action": "aws:runPowerShellScript", "name": "check", "inputs": {"runCommand": ["1"]}}
+        ],
+    }
+    boto3.client("ssm", region_name=REGION).create_document(
+        Name=ONLINE_VALIDATION_DOCUMENT, Content=json.dumps(content), DocumentType="Command"
+    )
+
+
 def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     subnet_id, group_id = world.isolated_subnet(ec2)
@@ -83,6 +100,8 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "isolated",
             "fleet1",
             "fleet2",
+            "online",
+            "onlinerollback",
         )
     }
     for name in ("fleet1", "fleet2"):
@@ -126,6 +145,22 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     statuses["fleet"] = engine.run(
         {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"
     ).status
+    # Online restores: one with a validation document of the operator's, one whose new disks
+    # do not come online, so the rollback takes them offline and brings the originals back.
+    _validation_document()
+    statuses["online"] = engine.run(
+        {
+            "InstanceId": servers["online"],
+            "Mode": "Online",
+            "StopServices": ["MSSQLSERVER"],
+            "DeleteReplacedVolumes": True,
+            "ValidationDocument": ONLINE_VALIDATION_DOCUMENT,
+        }
+    ).status
+    engine.guests.fail_next("Online")
+    statuses["online rollback"] = (
+        engine.run({"InstanceId": servers["onlinerollback"], "Mode": "Online"}).error or "no error"
+    )
     # A rollback that fails itself (the restored root cannot be detached again) marks what
     # is left: the swap's four detaches pass, the rollback's first one is refused.
     engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
@@ -171,7 +206,11 @@ def policies(template: Template) -> dict[str, list[Statement]]:
         template.to_json(),
         lambda module: f"{FUNCTION_PREFIX}{module}",
         region=REGION,
-        names={"AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME, "StateMachineRestore": "vss-restore"},
+        names={
+            "AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME,
+            "StateMachineRestore": "vss-restore",
+            "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
+        },
     )
 
 
@@ -193,6 +232,8 @@ def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Re
         "isolated drill": "SUCCEEDED",
         "fleet": "SUCCEEDED",
         "failed rollback": "RollbackFailed",
+        "online": "SUCCEEDED",
+        "online rollback": "DiskCommandFailed",
         "cleanup": "ok",
     }
 
@@ -221,6 +262,11 @@ def test_conformance_covers_every_function_that_calls_aws(recorded: Recorded) ->
         "cleanup_drill",
         "publish_drill_outcome",
         "resolve_fleet",
+        "require_managed_instance",
+        "send_disk_command",
+        "wait_disk_command",
+        "run_online_validation",
+        "wait_online_validation",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,33 @@ def test_a_mounted_copy_of_an_online_disk_gets_a_new_signature_a_free_letter_and
     assert (disk.offline, disk.read_only, disk.signature_reset) == (False, True, True)
     # C: and the three data volumes' D:, E:, F: are taken
     assert disk.drive_letters == ["G"]
+
+
+def test_a_disk_command_runs_on_the_instance_the_request_names_not_every_one_moto_answers(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a second instance, and SendCommand as moto answers it: naming both instances
+    other = world.windows_instance(ec2, name="web02")
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+    context: dict[str, Any] = {"client_region": REGION}
+    request = {
+        "InstanceIds": [instance_with_volumes],
+        "DocumentName": windows_disks.document_name(),
+        "Parameters": {"Action": ["Offline"], "VolumeIds": [",".join(data)]},
+    }
+    assert engine.guests.check_parameters({"body": json.dumps(request)}, context) is None
+    answer = {
+        "Command": {**request, "CommandId": "c-1", "InstanceIds": [instance_with_volumes, other]}
+    }
+    engine.guests.record_command(answer, context)
+
+    # WHEN the command is seen finished
+    status, _ = engine.guests.finish("c-1", REGION) or ("none", "")
+
+    # THEN it ran on the instance the request named: its disks are offline, the other's not
+    assert status == "Success"
+    assert not any(engine.guests.disk_online(v) for v in data)
+    assert all(engine.guests.disk_online(v) for v in world.attached(ec2, other).values())
 
 
 def test_a_command_for_a_volume_not_attached_fails_and_names_it(

@@ -39,6 +39,7 @@ from vss_restore.windows_disks import RESULT_MARKER, document_name
 
 Hook = Callable[..., Any]
 _LETTERS = "DEFGHIJKLMNOPQRSTUVWXYZ"
+_REQUESTED_INSTANCES = "vss_restore_requested_instances"
 
 
 @dataclass
@@ -128,6 +129,9 @@ class WindowsGuests:
         self, params: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> HookAnswer | None:
         body = json.loads(params.get("body") or b"{}")
+        # moto's answer names every instance of the region (it reads no InstanceIds as a
+        # filter that matches all): the command's instance is the one the request names.
+        context[_REQUESTED_INSTANCES] = list(body.get("InstanceIds") or [])
         region = context["client_region"]
         document = ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents.get(body.get("DocumentName"))
         if document is None:
@@ -158,8 +162,9 @@ class WindowsGuests:
         def listed(name: str) -> list[str]:
             return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
 
+        requested = context.get(_REQUESTED_INSTANCES) or command.get("InstanceIds") or []
         with self._lock:
-            for instance_id in command.get("InstanceIds") or []:
+            for instance_id in requested[:1]:  # the workflow sends each command to one instance
                 self._commands[command["CommandId"]] = _Command(
                     instance_id,
                     (parameters.get("Action") or [""])[0],
