@@ -12,7 +12,7 @@ from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
 from vss_restore.models import Model, RestoreRequest
 from vss_restore.opt_in import OptInTag
-from vss_restore.run_command import require_document, require_online_validation_document
+from vss_restore.run_command import require_document
 
 
 class Event(Model):
@@ -37,7 +37,6 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     if request.mode == "Online":
         target_devices(request, facts)  # data devices only: the root is InvalidRequest
         if request.validation_document:
-            require_online_validation_document(request.validation_document)
             require_document(clients.ssm(), request.validation_document)
     if request.is_clone:
         check_clone_target(clients.ec2(), request, raw)

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # Where the workflow turns back: the states reachable from these undo a restore, up to the
 # bookkeeping every failure ends with (which runs whether or not anything was undone).
-ROLLBACK_ENTRIES = ("ReattachOriginalVolumes", "RestorePowerState", "MarkLeftovers")
+ROLLBACK_ENTRIES = (
+    "ReattachOriginalVolumes",
+    "RestorePowerState",
+    "MarkLeftovers",
+    "OnlineRollbackDisksOffline",  # Mode "Online"
+)
 FAILURE_BOOKKEEPING = ("ReleaseLockAfterFailure", "SummarizeFailure")
 # Request ``Mode`` → what ``history`` calls it (a mode not listed here shows as it is).
 MODE_LABELS = {"InPlace": "Restore", "Clone": "Drill"}
@@ -329,7 +334,7 @@ class ExecutionRecord:
             "ExecutionArn": self.arn,
             "Name": self.name,
             "InstanceId": self.instance_id,
-            "Mode": "Clone" if self.drill else "InPlace",
+            "Mode": str(self.input.get("Mode") or "InPlace"),
             "Status": self.status,
             "DryRun": self.dry_run,
             "StartedAt": self.started_at.isoformat(),

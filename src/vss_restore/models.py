@@ -86,6 +86,9 @@ CLONE_ONLY_FIELDS = (
     "ValidationParameters",
 )
 IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes", "WaitForInitialization")
+# Mode "Online" validates on the production instance itself: there, Run Command runs only
+# the project's documents and the operator's own with this prefix (the IAM policy says so).
+ONLINE_VALIDATION_PREFIX = "vss-restore-validation-"
 # Mounted volumes are removed once expired: from one hour to 30 days after the mount.
 DEFAULT_MOUNT_HOURS = 24
 MAX_MOUNT_HOURS = 720
@@ -255,6 +258,18 @@ class RestoreRequest(Model):
                 "Devices",
                 f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
                 'replaces the boot volume (restore it with Mode "InPlace")',
+            )
+        if (
+            self.mode == "Online"
+            and self.validation_document is not None
+            and not self.validation_document.rsplit("/", 1)[-1].startswith(ONLINE_VALIDATION_PREFIX)
+        ):
+            raise InvalidRequest(
+                "ValidationDocument",
+                f"{self.validation_document!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online "
+                "restore validates on the production instance itself, where vss-restore runs only "
+                f"its own documents and yours whose name starts with {ONLINE_VALIDATION_PREFIX} "
+                "(create yours under such a name)",
             )
         if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
             raise InvalidRequest(

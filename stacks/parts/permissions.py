@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
-from vss_restore.run_command import ONLINE_VALIDATION_PREFIX
+from vss_restore.models import ONLINE_VALIDATION_PREFIX
 
 (
     READ,

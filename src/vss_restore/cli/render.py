@@ -220,9 +220,11 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         ("Finished", when_text(summary["StoppedAt"])),
         ("RTO", seconds_text(summary["RtoSeconds"])),
     ]
-    if not record.drill:  # a drill never stops the source
-        facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     report = record.report or {}
+    if record.input.get("Mode") == "Online":  # never stopped: the application's downtime
+        facts.append(("App downtime", seconds_text(report.get("ApplicationDowntimeSeconds"))))
+    elif not record.drill:  # a drill never stops the source
+        facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     full = report.get("FullPerformanceSeconds")
     if full is not None:
         basis = str(report.get("FullPerformanceBasis", "")).lower()
