@@ -12,10 +12,13 @@ from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
 from tests.integration.helpers import attached, volumes_of
 from tests.integration.online_helpers import OnlineWatch
-from vss_restore.local import Fault, LocalEngine
+from vss_restore.errors import SwapFailed
+from vss_restore.local import Fault, LocalEngine, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
+from vss_restore.models import CreatedVolume, RestorePlan, VolumeSpec
+from vss_restore.swap import attach_restored, detach_originals
 
 SERVICES = ["MSSQLSERVER"]
 
@@ -211,3 +214,46 @@ def test_no_volume_is_detached_when_the_restored_disks_cannot_be_taken_offline(
     restored = {v["VolumeId"] for v in volumes_of(ec2, done.result)}
     assert not restored & set(detached)
     watch.assert_never_stopped_nor_detached_online()
+
+
+def _one_device_plan(instance_id: str, device: str, original: str) -> RestorePlan:
+    spec = VolumeSpec(
+        device=device,
+        snapshot_id="snap-0123456789abcdef0",
+        replaced_volume_id=original,
+        availability_zone=world.DEFAULT_AZ,
+        volume_type="gp3",
+        size=60,
+        encrypted=False,
+        delete_on_termination=True,
+        tags={},
+        client_token="token",
+    )
+    return RestorePlan(
+        instance_id=instance_id,
+        snapshot_set_id="set-1",
+        execution="arn:aws:states:us-east-1:123456789012:execution:vss-restore:x",
+        volumes=[spec],
+        untouched_devices=[],
+    )
+
+
+def test_online_swap_refuses_the_root_device_and_a_stopped_instance_and_changes_nothing(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN plans for the root device and for a data device, and a volume to put there
+    volumes = attached(ec2, instance_with_volumes)
+    new = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=60)["VolumeId"]
+    root = _one_device_plan(instance_with_volumes, "/dev/sda1", volumes["/dev/sda1"])
+    data = _one_device_plan(instance_with_volumes, "xvdf", volumes["xvdf"])
+
+    # WHEN the online swap is asked to detach the root of the running instance
+    with pytest.raises(SwapFailed, match="root device"):
+        detach_originals(ec2, root, [CreatedVolume(device="/dev/sda1", volume_id=new)], online=True)
+    # ... or to attach on an instance that someone has stopped meanwhile
+    ec2.stop_instances(InstanceIds=[instance_with_volumes])
+    with pytest.raises(SwapFailed, match="running instance only"):
+        attach_restored(ec2, data, [CreatedVolume(device="xvdf", volume_id=new)], online=True)
+
+    # THEN nothing was detached or attached
+    assert attached(ec2, instance_with_volumes) == volumes
