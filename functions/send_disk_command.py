@@ -6,7 +6,7 @@ is, nothing is sent and ``CommandId`` is null.
 
 from typing import Any
 
-from pydantic import Field, StrictBool
+from pydantic import AwareDatetime, Field, StrictBool
 
 from vss_restore import clients
 from vss_restore.lambda_task import task
@@ -23,12 +23,15 @@ class Event(Model):
     execution: str = Field(alias="Execution")
     step: str = Field(alias="Step")
     attached_only: StrictBool = Field(default=False, alias="AttachedOnly")
+    # When the state was entered: before the first attempt, so a retried task that finds
+    # its command already sent still reports when it was sent, at the latest.
+    entered_time: AwareDatetime | None = Field(default=None, alias="EnteredTime")
 
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
-    sent_at = utcnow()
+    sent_at = parsed.entered_time or utcnow()
     volume_ids = (
         attached_volume_ids(clients.ec2(), parsed.instance_id, parsed.volume_ids)
         if parsed.attached_only

@@ -38,7 +38,8 @@ def application_downtime_seconds(
     to seeing BringDisksOnline finished (after its last service started).
 
     An upper bound: the end is the poll that saw the command finished, at most one poll
-    interval after it did; the start comes just before SSM received the command.
+    interval after it did; the start is when the state that sends the command was entered,
+    before SSM received it (also when the task was retried).
     """
     if offline_sent_at is None or online_finished_at is None:
         return None
