@@ -86,6 +86,31 @@ def test_online_restore_keeps_every_invariant_without_a_stop_when_a_call_is_refu
         assert InstanceState.capture(ec2, instance_with_volumes) == done.before
 
 
+def test_a_first_offline_command_that_stopped_services_then_failed_starts_them_again(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN TakeDisksOffline stopping both services, then failing on a disk
+    vss_set("set-1", hours_ago=1)
+    engine.guests.fail_next("Offline", "Set-Disk : The disk is in use.", after_services=True)
+
+    # WHEN an online restore runs
+    done = restore(Mode="Online", StopServices=["SQLSERVERAGENT", "MSSQLSERVER"])
+
+    # THEN DiskCommandFailed; the rollback started both services again; nothing else changed
+    assert done.result.error == "DiskCommandFailed"
+    assert "The disk is in use." in (done.result.cause or "")
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert volumes_of(ec2, done.result) == []
+    assert "RollbackDisksOnline" in done.result.state_path()
+    watch.assert_never_stopped_nor_detached_online()
+
+
 def test_disks_that_do_not_come_online_roll_back_to_the_originals_with_services_running(
     engine: LocalEngine,
     ec2: Any,

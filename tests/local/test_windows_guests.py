@@ -147,6 +147,20 @@ def test_an_unknown_service_fails_the_offline_command_before_any_service_stops(
     assert all(engine.guests.disk_online(v) for v in data)
 
 
+def test_an_offline_command_failed_after_its_services_leaves_them_stopped_and_the_disks_online(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN the next Offline failing on a disk once its services are stopped
+    engine.guests.fail_next("Offline", "Set-Disk : The disk is in use.", after_services=True)
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+
+    # WHEN it runs, THEN it fails with that output: MSSQLSERVER stopped, every disk online
+    with pytest.raises(DiskCommandFailed, match="The disk is in use"):
+        run(ssm, instance_with_volumes, "Offline", data, ["MSSQLSERVER"], "TakeDisksOffline")
+    assert engine.guests.stopped_services[instance_with_volumes] == ["MSSQLSERVER"]
+    assert all(engine.guests.disk_online(v) for v in data)
+
+
 def test_online_starts_the_stopped_services_and_skips_one_that_does_not_exist(
     engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
 ) -> None:

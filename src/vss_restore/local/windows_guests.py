@@ -73,12 +73,16 @@ class WindowsGuests:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     _commands: dict[str, _Command] = field(default_factory=dict)
     _outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _failures: dict[str, list[str]] = field(default_factory=dict)
+    _failures: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, action: str, output: str = "Set-Disk : Access denied") -> None:
-        """The next disk command with ``action`` fails with ``output`` and changes nothing."""
-        self._failures.setdefault(action, []).append(output)
+    def fail_next(
+        self, action: str, output: str = "Set-Disk : Access denied", *, after_services: bool = False
+    ) -> None:
+        """The next disk command with ``action`` fails with ``output`` and changes nothing;
+        ``after_services``: an ``Offline`` that has stopped its services first (a disk that
+        Windows will not take offline)."""
+        self._failures.setdefault(action, []).append((output, after_services))
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
@@ -182,9 +186,15 @@ class WindowsGuests:
                 return None
             queued = self._failures.get(command.action) or []
             backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
-            outcome = ("Failed", queued.pop(0)) if queued else self._run(command, backend)
+            outcome = self._fail(command, *queued.pop(0)) if queued else self._run(command, backend)
             self._outputs[command_id] = outcome
             return outcome
+
+    def _fail(self, command: _Command, output: str, after_services: bool) -> tuple[str, str]:
+        if after_services and command.action == "Offline":
+            stopped = self.stopped_services.setdefault(command.instance_id, [])
+            stopped.extend(n for n in command.services if n not in stopped)
+        return "Failed", output
 
     def _run(self, command: _Command, backend: Any) -> tuple[str, str]:
         instance_id = command.instance_id
