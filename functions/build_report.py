@@ -30,7 +30,7 @@ class Found(Model):
 
 class Prepared(Model):
     created: list[CreatedVolume] = Field(alias="Created")
-    stop: dict[str, Any] = Field(alias="Stop")
+    stop: dict[str, Any] = Field(default_factory=dict, alias="Stop")  # none: Mode "Online"
 
 
 class Document(Model):
@@ -51,6 +51,7 @@ class Document(Model):
     created: list[CreatedVolume] | None = Field(default=None, alias="Created")
     mounted: DiskCommandResult | None = Field(default=None, alias="Mounted")
     mount_target: str | None = Field(default=None, alias="MountTarget")
+    disks: dict[str, Any] = Field(default_factory=dict, alias="Disks")  # Mode "Online"
 
 
 def _mount_report(doc: Document) -> MountReport:
@@ -96,4 +97,6 @@ def handler(event: dict[str, Any]) -> RestoreReport:
         initialized_at=doc.initialized.get("InitializedAt"),
         initialization_error=doc.initialization_error,
         missed_fast_restore=missed_fast_restore(ec2, doc.plan.volumes, created),
+        mode=doc.request.mode,
+        disks=doc.disks,
     )

@@ -96,6 +96,11 @@ class NoFreeDevice(TerminalError):
     """Mode "Mount": the target has fewer free device names than the set has volumes."""
 
 
+class ValidationFailed(TerminalError):
+    """Mode "Online": the validation command did not succeed on the restored instance; the
+    restore was rolled back (the workflow's Pass state names it, no task raises it)."""
+
+
 class DrillCleanupFailed(TerminalError):
     """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
 
@@ -138,6 +143,7 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     InstanceNotManaged,
     DiskCommandFailed,
     NoFreeDevice,
+    ValidationFailed,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

@@ -29,6 +29,7 @@ ROLLBACK_ENTRIES = (
     "RestorePowerState",
     "MarkLeftovers",
     "UnmountVolumes",
+    "OnlineRollbackDisksOffline",  # Mode "Online"
 )
 FAILURE_BOOKKEEPING = (
     "ReleaseLockAfterFailure",

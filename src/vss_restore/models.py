@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,10 +14,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
@@ -84,6 +86,9 @@ CLONE_ONLY_FIELDS = (
     "ValidationParameters",
 )
 IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes", "WaitForInitialization")
+# Mode "Online" validates on the production instance itself: there, Run Command runs only
+# the project's documents and the operator's own with this prefix (the IAM policy says so).
+ONLINE_VALIDATION_PREFIX = "vss-restore-validation-"
 # Mounted volumes are removed once expired: from one hour to 30 days after the mount.
 DEFAULT_MOUNT_HOURS = 24
 MAX_MOUNT_HOURS = 720
@@ -254,6 +259,18 @@ class RestoreRequest(Model):
                 f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
                 'replaces the boot volume (restore it with Mode "InPlace")',
             )
+        if (
+            self.mode == "Online"
+            and self.validation_document is not None
+            and not self.validation_document.rsplit("/", 1)[-1].startswith(ONLINE_VALIDATION_PREFIX)
+        ):
+            raise InvalidRequest(
+                "ValidationDocument",
+                f"{self.validation_document!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online "
+                "restore validates on the production instance itself, where vss-restore runs only "
+                f"its own documents and yours whose name starts with {ONLINE_VALIDATION_PREFIX} "
+                "(create yours under such a name)",
+            )
         if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
             raise InvalidRequest(
                 "TargetInstanceId", "is the instance itself: leave it out to mount there"
@@ -382,6 +399,19 @@ class ReportVolume(Model):
     initialization: VolumeInitialization | None = Field(default=None, alias="Initialization")
 
 
+class ReportDiskCommand(Model):
+    """Mode "Online": one disk command of the restore, and the end of its output."""
+
+    step: str = Field(alias="Step")
+    command_id: str = Field(alias="CommandId")
+    status: str = Field(alias="Status")
+    output_excerpt: str = Field(alias="OutputExcerpt")
+
+
+# Report fields that only an online restore has (left out of other reports).
+ONLINE_REPORT_FIELDS = ("ApplicationDowntimeSeconds", "DiskCommands")
+
+
 class RestoreReport(Model):
     """The state machine output."""
 
@@ -403,3 +433,22 @@ class RestoreReport(Model):
     full_performance_basis: Literal["Estimated", "Measured"] | None = Field(
         default=None, alias="FullPerformanceBasis"
     )
+    mode: Mode = Field(default="InPlace", alias="Mode")
+    # Mode "Online": the instance never stops (DowntimeSeconds is null); the application is
+    # down from the first disk command to the end of the second.
+    application_downtime_seconds: float | None = Field(
+        default=None, alias="ApplicationDowntimeSeconds"
+    )
+    disk_commands: list[ReportDiskCommand] = Field(default_factory=list, alias="DiskCommands")
+
+    @model_serializer(mode="wrap")
+    def _online_fields_only_online(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)
+        if self.mode != "Online" and isinstance(dumped, dict):
+            for name in (*ONLINE_REPORT_FIELDS, *(_snake(n) for n in ONLINE_REPORT_FIELDS)):
+                dumped.pop(name, None)
+        return dumped
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

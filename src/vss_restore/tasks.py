@@ -50,6 +50,10 @@ TASKS: dict[str, str] = {
     "AttachMountVolumes": "attach_mount_volumes",
     "WaitMountAttached": "wait_mount_attached",
     "UnmountVolumes": "unmount_volumes",
+    # Mode "Online": the optional validation on the restored instance itself (its own role:
+    # only the project's validation documents, only on opted-in instances).
+    "RunOnlineValidation": "run_online_validation",
+    "WaitOnlineValidation": "wait_online_validation",
 }
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
@@ -70,6 +74,8 @@ POLLING_TASKS = frozenset(
         "SwapCloneRoot",
         "RunValidation",
         "WaitValidation",
+        "RunOnlineValidation",
+        "WaitOnlineValidation",
         "CleanupDrill",
         "WaitDiskCommand",
         "WaitMountAttached",

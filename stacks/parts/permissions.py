@@ -21,6 +21,7 @@ from constructs import Construct
 from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
+from vss_restore.models import ONLINE_VALIDATION_PREFIX
 
 (
     READ,
@@ -36,6 +37,7 @@ from vss_restore.drill import METRIC_NAMESPACE
     FLEET,
     DISKS,
     MOUNT,
+    ONLINE_VALIDATE,
 ) = (
     "Read",
     "Lock",
@@ -50,6 +52,7 @@ from vss_restore.drill import METRIC_NAMESPACE
     "Fleet",
     "WindowsDisks",
     "Mount",
+    "OnlineValidation",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -101,7 +104,13 @@ ROLE_OF_TASK: dict[str, str] = {
     "WaitMountAttached": READ,
     "AttachMountVolumes": MOUNT,
     "UnmountVolumes": MOUNT,
+    # Mode "Online": the validation runs on the production instance itself, so only with
+    # the project's validation documents (vss-restore-validation-*), on opted-in instances.
+    "RunOnlineValidation": ONLINE_VALIDATE,
+    "WaitOnlineValidation": ONLINE_VALIDATE,
 }
+# Mode "Online": the only documents a validation may run on a production instance.
+ONLINE_VALIDATION_DOCUMENTS = f"{ONLINE_VALIDATION_PREFIX}*"
 
 DESCRIBE_ACTIONS = [
     "ec2:DescribeInstances",
@@ -125,7 +134,8 @@ _EC2_WILDCARD_ARN = (
     "(instance|volume|snapshot|image|subnet|security-group|network-interface|key-pair|vpc)/\\*$/"
 )
 _SSM_DOCUMENT_ARN = (
-    "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:document/\\*$/"
+    "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:"
+    "document/(vss-restore-validation-)?\\*$/"
 )
 KMS_ACTIONS = [
     "kms:Decrypt",
@@ -174,6 +184,7 @@ class TaskRoles(Construct):
             FLEET,
             DISKS,
             MOUNT,
+            ONLINE_VALIDATE,
         ):
             role = iam.Role(
                 self,
@@ -198,6 +209,7 @@ class TaskRoles(Construct):
         self._publish(self.roles[PUBLISH])
         self._windows_disks(self.roles[DISKS], self.roles[READ], disks_document)
         self._mounts(self.roles[MOUNT], disks_document)
+        self._online_validation(self.roles[ONLINE_VALIDATE])
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
         self._explain_wildcards()
@@ -565,7 +577,13 @@ class TaskRoles(Construct):
                 ],
             )
         )
-        # Reading command results has no resource-level permissions.
+        # A rollback takes offline only the replacements attached to the instance now.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadVolumeAttachments", actions=["ec2:DescribeVolumes"], resources=["*"]
+            )
+        )
+        # Reading command results and agent status has no resource-level permissions.
         role.add_to_policy(
             iam.PolicyStatement(
                 sid=f"ReadDiskCommandResults{purpose}",
@@ -610,6 +628,38 @@ class TaskRoles(Construct):
         )
         # The disks go offline before their volumes are detached.
         self._disk_document(role, document, "ToUnmount")
+
+    def _online_validation(self, role: iam.Role) -> None:
+        stack = Stack.of(self)
+        opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
+        # Mode "Online": Run Command on instances that opted in...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunValidationOnOptedInInstances",
+                actions=["ssm:SendCommand"],
+                resources=[self._arn("instance/*")],
+                conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
+            )
+        )
+        # ...with this account's validation documents only (ValidateRequest refuses others).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunOwnValidationDocumentsOnly",
+                actions=["ssm:SendCommand"],
+                resources=[
+                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
+                    f"document/{ONLINE_VALIDATION_DOCUMENTS}"
+                ],
+            )
+        )
+        # Reading command results has no resource-level permissions.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadValidationResults",
+                actions=["ssm:GetCommandInvocation", "ssm:ListCommands"],
+                resources=["*"],
+            )
+        )
 
     def _publish(self, role: iam.Role) -> None:
         stack = Stack.of(self)
@@ -670,7 +720,9 @@ class TaskRoles(Construct):
                             "Drills: image/*, snapshot/*, subnet/*, security-group/*, network-interface/* "
                             "and key-pair/* are the launch inputs of RunInstances, whose instance and volume "
                             "must carry the drill tags; SSM documents (the request names one) run only on "
-                            "drill-tagged instances; ssm:GetCommandInvocation/ListCommands and "
+                            "drill-tagged instances; online restores run only this account's "
+                            "vss-restore-validation-* documents, on opted-in instances; "
+                            "ssm:GetCommandInvocation/ListCommands and "
                             "cloudwatch:PutMetricData (namespace condition) have no resource-level scope; "
                             "iam:PassRole names the configured instance-profile roles (a pattern if the "
                             "deployment gives one), passed only to ec2.amazonaws.com."

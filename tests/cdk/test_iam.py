@@ -478,7 +478,7 @@ def test_only_drill_resources_can_be_terminated_and_only_drill_clones_run_comman
     ]
     drill_clones = {"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}}
     opted_in = {"StringEquals": {"ssm:resourceTag/vss-restore:enabled": "true"}}
-    # (the disk document's roles, WindowsDisks and Mount, each have an opted-in statement)
+    # (WindowsDisks, Mount and OnlineValidation each have an opted-in statement)
     assert {str(s["Condition"]) for s in on_instances} == {str(drill_clones), str(opted_in)}
 
 
@@ -509,6 +509,42 @@ def test_on_opted_in_instances_only_the_stacks_disk_document_can_be_run(
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
     disk_documents = template.find_resources("AWS::SSM::Document")
     assert len(disk_documents) == 1
+
+
+def test_on_opted_in_instances_online_validation_runs_only_vss_restore_validation_documents(
+    template: Template,
+) -> None:
+    # GIVEN the policy that lets an online restore's validation reach opted-in instances
+    (statements,) = _policies_with(template, "RunValidationOnOptedInInstances")
+
+    # THEN it may run only this account's documents named vss-restore-validation-*
+    documents = [
+        _resource_text(r)
+        for st in statements
+        if "ssm:SendCommand" in _as_list(st["Action"])
+        for r in _as_list(st["Resource"])
+        if ":document/" in _resource_text(r)
+    ]
+    assert documents == ["arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*"]
+    # ... and only RunOnlineValidation and WaitOnlineValidation run with that role
+    role_ids = {
+        role["Ref"]
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if any(
+            st.get("Sid") == "RunValidationOnOptedInInstances"
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+        for role in policy["Properties"]["Roles"]
+    }
+    handlers = sorted(
+        fn["Properties"]["Handler"]
+        for fn in template.find_resources("AWS::Lambda::Function").values()
+        if fn["Properties"]["Role"]["Fn::GetAtt"][0] in role_ids
+    )
+    assert handlers == [
+        "functions.run_online_validation.handler",
+        "functions.wait_online_validation.handler",
+    ]
 
 
 def _as_list(value: Any) -> list[Any]:

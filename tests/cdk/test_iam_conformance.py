@@ -69,6 +69,22 @@ def _expire_drill_resources(ec2: Any) -> None:
     ec2.create_tags(Resources=ids, Tags=[{"Key": tags.EXPIRES_AT, "Value": past}])
 
 
+ONLINE_VALIDATION_DOCUMENT = "vss-restore-validation-check"
+
+
+def _validation_document() -> None:
+    content = {
+        "schemaVersion": "2.2",
+        "description": "an operator's check",
+        "mainSteps": [
+            {"action": "aws:runPowerShellScript", "name": "check", "inputs": {"runCommand": ["1"]}}
+        ],
+    }
+    boto3.client("ssm", region_name=REGION).create_document(
+        Name=ONLINE_VALIDATION_DOCUMENT, Content=json.dumps(content), DocumentType="Command"
+    )
+
+
 def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     subnet_id, group_id = world.isolated_subnet(ec2)
@@ -85,6 +101,8 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "fleet1",
             "fleet2",
             "mount",
+            "online",
+            "onlinerollback",
         )
     }
     # A recovery host for mounts: opted in, with no set of its own.
@@ -137,6 +155,22 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     statuses["mount"] = engine.run(mount).status
     engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
     statuses["mount rollback"] = engine.run(mount).error or "no error"
+    # Online restores: one with a validation document of the operator's, one whose new disks
+    # do not come online, so the rollback takes them offline and brings the originals back.
+    _validation_document()
+    statuses["online"] = engine.run(
+        {
+            "InstanceId": servers["online"],
+            "Mode": "Online",
+            "StopServices": ["MSSQLSERVER"],
+            "DeleteReplacedVolumes": True,
+            "ValidationDocument": ONLINE_VALIDATION_DOCUMENT,
+        }
+    ).status
+    engine.guests.fail_next("Online")
+    statuses["online rollback"] = (
+        engine.run({"InstanceId": servers["onlinerollback"], "Mode": "Online"}).error or "no error"
+    )
     # A rollback that fails itself (the restored root cannot be detached again) marks what
     # is left: the swap's four detaches pass, the rollback's first one is refused.
     engine.inject(Fault("ec2.AttachVolume", code="InvalidParameterValue", occurrence=2))
@@ -210,6 +244,8 @@ def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Re
         "failed rollback": "RollbackFailed",
         "mount": "SUCCEEDED",
         "mount rollback": "SwapFailed",
+        "online": "SUCCEEDED",
+        "online rollback": "DiskCommandFailed",
         "cleanup": "ok",
     }
 
@@ -240,8 +276,12 @@ def test_conformance_covers_every_function_that_calls_aws(recorded: Recorded) ->
         "resolve_fleet",
         "plan_mount",
         "attach_mount_volumes",
-        "send_disk_command",
         "unmount_volumes",
+        "require_managed_instance",
+        "send_disk_command",
+        "wait_disk_command",
+        "run_online_validation",
+        "wait_online_validation",
     }
 
 

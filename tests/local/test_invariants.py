@@ -330,3 +330,21 @@ def test_check_drill_invariants_reports_what_a_drill_left_behind_when_not_cleane
         f"D2: {tagged} of the drill left behind",
         f"D2: {untagged} created during the drill without its tags",
     ]
+
+
+def test_check_invariants_reports_i5_when_an_online_restore_ends_with_the_instance_stopped(
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: Any
+) -> None:
+    # GIVEN a successful online restore, with nothing to report
+    before, result, request = _clean_restore(
+        engine, ec2, instance_with_volumes, vss_set, Mode="Online"
+    )
+
+    # WHEN the instance is found stopped afterwards (an online restore never stops it)
+    ec2.stop_instances(InstanceIds=[instance_with_volumes])
+
+    # THEN I5 says so, although the restore succeeded (an in-place one may leave it stopped)
+    assert _violations(ec2, before, result, request) == [
+        "I5: an online restore left the instance stopped, was running"
+    ]
+    assert _violations(ec2, before, result, {"InstanceId": instance_with_volumes}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,6 +99,33 @@ def test_a_mounted_copy_of_an_online_disk_gets_a_new_signature_a_free_letter_and
     assert disk.drive_letters == ["G"]
 
 
+def test_a_disk_command_runs_on_the_instance_the_request_names_not_every_one_moto_answers(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a second instance, and SendCommand as moto answers it: naming both instances
+    other = world.windows_instance(ec2, name="web02")
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+    context: dict[str, Any] = {"client_region": REGION}
+    request = {
+        "InstanceIds": [instance_with_volumes],
+        "DocumentName": windows_disks.document_name(),
+        "Parameters": {"Action": ["Offline"], "VolumeIds": [",".join(data)]},
+    }
+    assert engine.guests.check_parameters({"body": json.dumps(request)}, context) is None
+    answer = {
+        "Command": {**request, "CommandId": "c-1", "InstanceIds": [instance_with_volumes, other]}
+    }
+    engine.guests.record_command(answer, context)
+
+    # WHEN the command is seen finished
+    status, _ = engine.guests.finish("c-1", REGION) or ("none", "")
+
+    # THEN it ran on the instance the request named: its disks are offline, the other's not
+    assert status == "Success"
+    assert not any(engine.guests.disk_online(v) for v in data)
+    assert all(engine.guests.disk_online(v) for v in world.attached(ec2, other).values())
+
+
 def test_a_command_for_a_volume_not_attached_fails_and_names_it(
     engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
 ) -> None:
@@ -106,15 +134,51 @@ def test_a_command_for_a_volume_not_attached_fails_and_names_it(
         run(ssm, instance_with_volumes, "Offline", [stray], [], "TakeDisksOffline")
 
 
-def test_an_unknown_service_fails_the_command_after_the_earlier_ones_stopped(
+def test_an_unknown_service_fails_the_offline_command_before_any_service_stops(
     engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
 ) -> None:
+    # GIVEN an instance that has MSSQLSERVER but no SQLAgent
     engine.guests.known_services[instance_with_volumes] = {"MSSQLSERVER"}
     data = sorted(data_volumes(ec2, instance_with_volumes).values())
+    # WHEN Offline names both, THEN it fails naming SQLAgent, having changed nothing
     with pytest.raises(DiskCommandFailed, match="SQLAgent"):
         run(ssm, instance_with_volumes, "Offline", data, ["MSSQLSERVER", "SQLAgent"], "Take")
+    assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
+    assert all(engine.guests.disk_online(v) for v in data)
+
+
+def test_an_offline_command_failed_after_its_services_leaves_them_stopped_and_the_disks_online(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN the next Offline failing on a disk once its services are stopped
+    engine.guests.fail_next("Offline", "Set-Disk : The disk is in use.", after_services=True)
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+
+    # WHEN it runs, THEN it fails with that output: MSSQLSERVER stopped, every disk online
+    with pytest.raises(DiskCommandFailed, match="The disk is in use"):
+        run(ssm, instance_with_volumes, "Offline", data, ["MSSQLSERVER"], "TakeDisksOffline")
     assert engine.guests.stopped_services[instance_with_volumes] == ["MSSQLSERVER"]
     assert all(engine.guests.disk_online(v) for v in data)
+
+
+def test_online_starts_the_stopped_services_and_skips_one_that_does_not_exist(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN MSSQLSERVER stopped with the first data disk offline; no SQLAgent on the instance
+    engine.guests.known_services[instance_with_volumes] = {"MSSQLSERVER"}
+    first = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+    run(ssm, instance_with_volumes, "Offline", [first], ["MSSQLSERVER"], "TakeDisksOffline")
+    # WHEN Online names both (as a rollback after a failed Offline does)
+    result = run(
+        ssm, instance_with_volumes, "Online", [first], ["MSSQLSERVER", "SQLAgent"], "Rollback"
+    )
+    # THEN it succeeds: MSSQLSERVER runs again, SQLAgent is reported as not found
+    assert [(s.name, s.status) for s in result.services] == [
+        ("MSSQLSERVER", "Running"),
+        ("SQLAgent", "NotFound"),
+    ]
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert engine.guests.disk_online(first)
 
 
 def test_ssm_refuses_parameters_the_document_does_not_allow(

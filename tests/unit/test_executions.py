@@ -125,6 +125,13 @@ def test_rollback_states_are_those_reachable_from_the_rollback_entries() -> None
         "DeleteRestoredVolumes",
         "MarkLeftovers",
         "UnmountVolumes",
+        # Mode "Online": disks offline, originals back, their disks online, no power change
+        "OnlineRollbackDisksOffline",
+        "AnyRestoredDiskAttached",
+        "WaitRollbackDisksOffline",
+        "OnlineReattachOriginalVolumes",
+        "RollbackDisksOnline",
+        "WaitRollbackDisksOnline",
     }
     assert rollback <= set(states)
     # every failure releases the lock and summarizes, whether or not anything was undone

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vss_restore import tags
-from vss_restore.report import downtime_seconds, error_message, summarize_failure
+from vss_restore.models import RestoreReport
+from vss_restore.report import (
+    application_downtime_seconds,
+    disk_commands,
+    downtime_seconds,
+    error_message,
+    summarize_failure,
+)
 
 
 def lambda_cause(message: str, error_type: str = "SwapFailed") -> str:
@@ -350,3 +357,102 @@ def test_lineage_value_keeps_everything_when_exactly_256_characters() -> None:
     # THEN
     assert value == f"{newest} {ancestor}"
     assert len(value) == 256
+
+
+def test_application_downtime_runs_from_the_offline_command_sent_to_the_online_one_finished() -> (
+    None
+):
+    # GIVEN TakeDisksOffline sent at t and BringDisksOnline seen finished 42.5 s later
+    sent = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+
+    # WHEN / THEN
+    assert application_downtime_seconds(sent, sent + timedelta(seconds=42.5)) == 42.5
+    assert application_downtime_seconds(sent, None) is None
+    assert application_downtime_seconds(None, sent) is None
+
+
+def test_disk_commands_lists_each_finished_command_in_workflow_order() -> None:
+    # GIVEN the workflow's Disks after a rollback (sent commands carry no result)
+    def result(step: str) -> dict[str, object]:
+        return {
+            "Step": step,
+            "CommandId": f"c-{step}",
+            "Status": "Success",
+            "FinishedAt": "2026-01-01T03:00:00+00:00",
+            "Disks": [],
+            "Services": [],
+            "OutputExcerpt": f"{step} done",
+        }
+
+    disks = {
+        "RollbackOnline": result("RollbackDisksOnline"),
+        "OfflineSent": {"CommandId": "c-1", "SentAt": "2026-01-01T03:00:00+00:00"},
+        "Offline": result("TakeDisksOffline"),
+        "RollbackOffline": result("RollbackDisksOffline"),
+    }
+
+    # WHEN / THEN only the results, offline first, with step, id, status and excerpt
+    assert [c.model_dump(by_alias=True) for c in disk_commands(disks)] == [
+        {
+            "Step": step,
+            "CommandId": f"c-{step}",
+            "Status": "Success",
+            "OutputExcerpt": f"{step} done",
+        }
+        for step in ("TakeDisksOffline", "RollbackDisksOffline", "RollbackDisksOnline")
+    ]
+
+
+def test_summarize_failure_of_an_online_restore_says_what_its_disk_commands_did() -> None:
+    # GIVEN an online restore whose new disks did not come online, rolled back
+    document = {
+        "Request": {"Mode": "Online"},
+        "Error": {"Error": "DiskCommandFailed", "Cause": "BringDisksOnline: ... Access denied"},
+        "Disks": {
+            "RollbackOffline": {"Disks": [{"VolumeId": "vol-new1"}, {"VolumeId": "vol-new2"}]},
+            "RollbackOnline": {"Services": [{"Name": "MSSQLSERVER", "Status": "Running"}]},
+        },
+        "RollbackVolumes": ["xvdf vol-old1", "xvdg vol-old2"],
+        "RollbackCleanup": {"Deleted": ["vol-new1", "vol-new2"], "LeftBehind": []},
+        "Unlock": {"Released": True},
+    }
+
+    # WHEN
+    summary = summarize_failure(document)
+
+    # THEN the named error stays; the cause says which disks went offline, that the
+    # originals' came back with the services, and that the instance was not stopped
+    assert summary["Error"] == "DiskCommandFailed"
+    cause = summary["Cause"]
+    assert "Access denied" in cause
+    assert "Restored volumes' disks taken offline: vol-new1, vol-new2." in cause
+    assert "Original volumes' disks online again, services: MSSQLSERVER Running." in cause
+    assert "The instance was not stopped (Mode Online)." in cause
+    assert "Instance running" not in cause
+
+
+def test_report_of_an_in_place_restore_has_no_online_fields() -> None:
+    # GIVEN an in-place report and the same as Mode "Online"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    report = RestoreReport(
+        instance_id="i-0123456789abcdef0",
+        snapshot_set_id="set-1",
+        status="Succeeded",
+        volumes=[],
+        started_at=now,
+        finished_at=now,
+        downtime_seconds=60.0,
+        snapshot_set_created_at=now,
+        skipped_sets=[],
+        replaced_volumes="kept",
+        power_state="running",
+    )
+
+    # WHEN both are serialized as the state machine outputs them
+    in_place = report.model_dump(mode="json", by_alias=True)
+    online = report.model_copy(update={"mode": "Online"}).model_dump(mode="json", by_alias=True)
+
+    # THEN only the online one has ApplicationDowntimeSeconds and DiskCommands
+    assert in_place["Mode"] == "InPlace"
+    assert not {"ApplicationDowntimeSeconds", "DiskCommands"} & set(in_place)
+    assert {"ApplicationDowntimeSeconds", "DiskCommands"} <= set(online)

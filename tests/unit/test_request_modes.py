@@ -26,12 +26,30 @@ def test_online_keeps_its_services_and_validation() -> None:
             "Mode": "Online",
             "Devices": ["xvdf"],
             "StopServices": ["MSSQLSERVER", "MSSQL$REPORTS"],
-            "ValidationDocument": "AWS-RunPowerShellScript",
+            "ValidationDocument": "vss-restore-validation-sql",
             "DeleteReplacedVolumes": True,
         }
     )
     assert request.stop_services == ["MSSQLSERVER", "MSSQL$REPORTS"]
     assert request.mode == "Online"
+
+
+@pytest.mark.parametrize(
+    "document", ["AWS-RunPowerShellScript", "arn:aws:ssm:us-east-1:123456789012:document/check"]
+)
+def test_online_refuses_a_validation_document_not_named_vss_restore_validation(
+    document: str,
+) -> None:
+    # GIVEN / WHEN an online restore names a document outside the prefix
+    with pytest.raises(InvalidRequest) as refused:
+        RestoreRequest.parse(
+            {"InstanceId": INSTANCE_ID, "Mode": "Online", "ValidationDocument": document}
+        )
+
+    # THEN InvalidRequest names ValidationDocument and says why
+    assert refused.value.field == "ValidationDocument"
+    assert "vss-restore-validation-" in refused.value.reason
+    assert "production instance" in refused.value.reason
 
 
 def test_mount_defaults_to_the_instance_itself_for_a_day() -> None:

@@ -256,10 +256,10 @@ def _request(
     point_in_time: str | None,
     devices: list[str] | None,
     exclude_boot_volume: bool,
-    **flags: bool | int,
+    **fields: Any,
 ) -> dict[str, Any]:
     """The state machine input, validated here so that bad input never starts anything."""
-    request: dict[str, Any] = {"InstanceId": instance_id, **flags}
+    request: dict[str, Any] = {"InstanceId": instance_id, **fields}
     if snapshot_set_id is not None:
         request["SnapshotSetId"] = snapshot_set_id
     if point_in_time is not None:
@@ -436,16 +436,54 @@ def restore(
             help="End only when every restored volume is fully initialized (full performance).",
         ),
     ] = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help=(
+                "Keep the instance running: swap only data volumes, their Windows disks taken "
+                "offline and back online through SSM (never the root volume)."
+            ),
+        ),
+    ] = False,
+    stop_services: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stop-service",
+            help="With --online: a Windows service stopped before the disks go offline and "
+            "started after (repeat).",
+        ),
+    ] = None,
+    validation_document: Annotated[
+        str | None,
+        typer.Option(
+            "--validation-document",
+            help="With --online: your SSM document (named vss-restore-validation-*) run on the "
+            "instance once its disks are back; if it fails, the restore is rolled back.",
+        ),
+    ] = None,
+    validation_parameters: Annotated[
+        list[str] | None,
+        typer.Option("--validation-parameter", help="NAME=VALUE for the document (repeat)."),
+    ] = None,
     wait: WaitOption = False,
     yes: YesOption = False,
 ) -> None:
     """Start a restore (asks first on a terminal); with --wait, follow it and print the report."""
     state: State = ctx.obj
     out, err = _consoles()
+    if online and no_power_on:
+        raise CliError("--no-power-on: an online restore never stops the instance", 2)
     with open_target(state.options) as target:
-        flags: dict[str, bool | int] = (
-            {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
-        )
+        flags: dict[str, Any] = {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
+        if online:
+            flags["Mode"] = "Online"
+        if stop_services:
+            flags["StopServices"] = stop_services
+        if validation_document is not None:
+            flags["ValidationDocument"] = validation_document
+        if validation_parameters:
+            flags["ValidationParameters"] = _pairs(validation_parameters, "--validation-parameter")
         if no_power_on:
             flags["PowerOnAfterRestore"] = False
         if initialization_rate is not None:

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from vss_restore import tags
 from vss_restore.cli.render import age_text, when_text
 from vss_restore.discovery import find_snapshot_set
+from vss_restore.errors import InstanceNotRunning
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest
 
@@ -54,6 +55,33 @@ def _power(facts: InstanceFacts, name: str | None, power_on: bool) -> str:
         return f"{called} is running: it will be STOPPED, its volumes swapped, then {after}."
     then = "then started" if power_on else "it stays stopped"
     return f"{called} is stopped: its volumes will be swapped, {then}."
+
+
+def _online_lines(
+    facts: InstanceFacts, name: str | None, chosen: ChosenSet, request: RestoreRequest
+) -> list[str]:
+    """Mode "Online": the instance keeps running; which disks go offline, which services stop."""
+    called = f"{facts.instance_id} ({name})" if name else facts.instance_id
+    devices = ", ".join(m.device for m in chosen.members)
+    services = request.stop_services or []
+    return [
+        _fact(
+            "Instance",
+            f"{called} is running and stays RUNNING: it is not stopped; only the data volumes "
+            "below are swapped (never the root volume).",
+        ),
+        _fact(
+            "Disks",
+            f"the Windows disks of {devices} go OFFLINE while their volumes are swapped: "
+            "whatever uses them fails until they are back online.",
+        ),
+        _fact(
+            "Services",
+            f"{', '.join(services)} stopped before the disks go offline, started after."
+            if services
+            else "none stopped (--stop-service NAME stops one before the disks go offline).",
+        ),
+    ]
 
 
 def _set_lines(chosen: ChosenSet, request: RestoreRequest, now: datetime) -> list[str]:
@@ -108,14 +136,29 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
         facts = instance_facts(raw)
         chosen = find_snapshot_set(ec2, parsed, facts)
     except (ClientError, BotoCoreError) as failure:
+        how = (
+            "It keeps running; its data disks go offline while their volumes are swapped."
+            if parsed.mode == "Online"
+            else "It is stopped while its volumes are swapped."
+        )
         question = (
-            f"Restore {parsed.instance_id}? It is stopped while its volumes are swapped.\n"
+            f"Restore {parsed.instance_id}? {how}\n"
             f"(What it would restore could not be read: {failure})\nRestore?"
         )
         return Approval(question, request)
     name = tags.tag_dict(raw.get("Tags")).get("Name")
+    if parsed.mode == "Online" and facts.state != "running":
+        raise InstanceNotRunning(
+            f"{facts.instance_id} is {facts.state}: --online works on a running instance only "
+            "(restore a stopped one without --online); nothing was changed"
+        )
+    instance = (
+        _online_lines(facts, name, chosen, parsed)
+        if parsed.mode == "Online"
+        else [_fact("Instance", _power(facts, name, parsed.power_on_after_restore))]
+    )
     lines = [
-        _fact("Instance", _power(facts, name, parsed.power_on_after_restore)),
+        *instance,
         *_set_lines(chosen, parsed, now),
         "",
         *_volume_lines(chosen, facts, parsed.delete_replaced_volumes),

@@ -233,10 +233,9 @@ def _print_mounts(console: Console, report: dict[str, Any]) -> None:
         console.print(mounts_table(report))
 
 
-def print_status(console: Console, record: ExecutionRecord) -> None:
+def _status_facts(record: ExecutionRecord) -> list[tuple[str, str | None]]:
+    """The label/value lines at the top of ``status``: what ran, when, and its downtime."""
     summary = record.summary()
-    style = OUTCOME_STYLE.get(record.status, "bold")
-    console.print(f"[{style}]{record.status}[/]  {record.arn}", soft_wrap=True)
     facts = [
         ("Instance", summary["InstanceId"]),
         ("Snapshot set", summary["SnapshotSetId"]),
@@ -244,9 +243,11 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         ("Finished", when_text(summary["StoppedAt"])),
         ("RTO", seconds_text(summary["RtoSeconds"])),
     ]
-    if not record.drill:  # a drill never stops the source
-        facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     report = record.report or {}
+    if record.input.get("Mode") == "Online":  # never stopped: the application's downtime
+        facts.append(("App downtime", seconds_text(report.get("ApplicationDowntimeSeconds"))))
+    elif not record.drill:  # a drill never stops the source
+        facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     full = report.get("FullPerformanceSeconds")
     if full is not None:
         basis = str(report.get("FullPerformanceBasis", "")).lower()
@@ -255,6 +256,14 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
         facts.append(("Now in", summary["CurrentState"]))
     if record.dry_run:
         facts.append(("Dry run", "yes: nothing was changed"))
+    return facts
+
+
+def print_status(console: Console, record: ExecutionRecord) -> None:
+    style = OUTCOME_STYLE.get(record.status, "bold")
+    console.print(f"[{style}]{record.status}[/]  {record.arn}", soft_wrap=True)
+    facts = _status_facts(record)
+    report = record.report or {}
     for label, value in facts:
         console.print(f"  {label:<13} {value or '—'}")
     if record.error:

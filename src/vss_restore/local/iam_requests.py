@@ -193,6 +193,7 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:SendCommand": (("document", one("DocumentName")), ("instance", every("InstanceIds"))),
     "ssm:GetCommandInvocation": (),
     "ssm:ListCommands": (),
+    # Mode "Online" and "Mount": is the instance's SSM agent online? (no resource types)
     "ssm:DescribeInstanceInformation": (),
     "cloudwatch:PutMetricData": (),
     "events:PutEvents": (("event-bus", _event_buses),),

@@ -9,7 +9,8 @@ model is the part of the fidelity layer that stands in for them:
 - ``SendCommand`` checks parameters against the document as SSM does (unknown names, values
   outside ``allowedValues``, text not matching ``allowedPattern``: ``InvalidParameters``).
 - The project's disk document takes effect when its command is seen finished: services stop
-  (``Offline``, in the order given) or start (``Online``); each volume's disk goes offline or
+  (``Offline``, in the order given, none if one of them does not exist) or start
+  (``Online``; one that does not exist is skipped); each volume's disk goes offline or
   online, found by volume id; a volume not attached to the instance fails the command. A copy
   of a disk that is online on the same instance (same snapshot lineage) has its signature
   reset before it goes online, as the document does; ``MountReadOnly`` gives the disk a free
@@ -38,6 +39,7 @@ from vss_restore.windows_disks import RESULT_MARKER, document_name
 
 Hook = Callable[..., Any]
 _LETTERS = "DEFGHIJKLMNOPQRSTUVWXYZ"
+_REQUESTED_INSTANCES = "vss_restore_requested_instances"
 
 
 @dataclass
@@ -71,12 +73,16 @@ class WindowsGuests:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     _commands: dict[str, _Command] = field(default_factory=dict)
     _outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _failures: dict[str, list[str]] = field(default_factory=dict)
+    _failures: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, action: str, output: str = "Set-Disk : Access denied") -> None:
-        """The next disk command with ``action`` fails with ``output`` and changes nothing."""
-        self._failures.setdefault(action, []).append(output)
+    def fail_next(
+        self, action: str, output: str = "Set-Disk : Access denied", *, after_services: bool = False
+    ) -> None:
+        """The next disk command with ``action`` fails with ``output`` and changes nothing;
+        ``after_services``: an ``Offline`` that has stopped its services first (a disk that
+        Windows will not take offline)."""
+        self._failures.setdefault(action, []).append((output, after_services))
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
@@ -127,6 +133,9 @@ class WindowsGuests:
         self, params: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> HookAnswer | None:
         body = json.loads(params.get("body") or b"{}")
+        # moto's answer names every instance of the region (it reads no InstanceIds as a
+        # filter that matches all): the command's instance is the one the request names.
+        context[_REQUESTED_INSTANCES] = list(body.get("InstanceIds") or [])
         region = context["client_region"]
         document = ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents.get(body.get("DocumentName"))
         if document is None:
@@ -157,8 +166,9 @@ class WindowsGuests:
         def listed(name: str) -> list[str]:
             return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
 
+        requested = context.get(_REQUESTED_INSTANCES) or command.get("InstanceIds") or []
         with self._lock:
-            for instance_id in command.get("InstanceIds") or []:
+            for instance_id in requested[:1]:  # the workflow sends each command to one instance
                 self._commands[command["CommandId"]] = _Command(
                     instance_id,
                     (parameters.get("Action") or [""])[0],
@@ -176,9 +186,15 @@ class WindowsGuests:
                 return None
             queued = self._failures.get(command.action) or []
             backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
-            outcome = ("Failed", queued.pop(0)) if queued else self._run(command, backend)
+            outcome = self._fail(command, *queued.pop(0)) if queued else self._run(command, backend)
             self._outputs[command_id] = outcome
             return outcome
+
+    def _fail(self, command: _Command, output: str, after_services: bool) -> tuple[str, str]:
+        if after_services and command.action == "Offline":
+            stopped = self.stopped_services.setdefault(command.instance_id, [])
+            stopped.extend(n for n in command.services if n not in stopped)
+        return "Failed", output
 
     def _run(self, command: _Command, backend: Any) -> tuple[str, str]:
         instance_id = command.instance_id
@@ -187,12 +203,12 @@ class WindowsGuests:
         stopped = self.stopped_services.setdefault(instance_id, [])
         known = self.known_services.get(instance_id)
         if command.action == "Offline":
-            for name in command.services:
-                if known is not None and name not in known:
-                    return "Failed", f"Cannot find any service with service name '{name}'."
-                if name not in stopped:
-                    stopped.append(name)
-                result["Services"].append({"Name": name, "Status": "Stopped"})
+            # As the document: every service must exist before any is stopped.
+            missing = [n for n in command.services if known is not None and n not in known]
+            if missing:
+                return "Failed", f"Cannot find any service with service name '{missing[0]}'."
+            stopped.extend(n for n in command.services if n not in stopped)
+            result["Services"] = [{"Name": n, "Status": "Stopped"} for n in command.services]
         for volume_id in command.volume_ids:
             if volume_id not in attached:
                 serial = volume_id.replace("-", "")
@@ -222,10 +238,13 @@ class WindowsGuests:
                 }
             )
         if command.action == "Online":
-            for name in command.services:
-                if name in stopped:
-                    stopped.remove(name)
-                result["Services"].append({"Name": name, "Status": "Running"})
+            # As the document: a service that does not exist was never stopped; skip it.
+            found = [n for n in command.services if known is None or n in known]
+            stopped[:] = [n for n in stopped if n not in found]
+            result["Services"] = [
+                {"Name": n, "Status": "Running" if n in found else "NotFound"}
+                for n in command.services
+            ]
         lines = [f"{command.action} {v}: done" for v in command.volume_ids]
         return "Success", "\n".join([*lines, RESULT_MARKER + json.dumps(result)])
 
