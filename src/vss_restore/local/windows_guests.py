@@ -152,18 +152,11 @@ class WindowsGuests:
         command = parsed.get("Command") or {}
         if command.get("DocumentName") != document_name():
             return
-        parameters = command.get("Parameters") or {}
-
-        def listed(name: str) -> list[str]:
-            return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
-
+        action, volume_ids, services = disk_command_parameters(command.get("Parameters") or {})
         with self._lock:
             for instance_id in command.get("InstanceIds") or []:
                 self._commands[command["CommandId"]] = _Command(
-                    instance_id,
-                    (parameters.get("Action") or [""])[0],
-                    listed("VolumeIds"),
-                    listed("Services"),
+                    instance_id, action, volume_ids, services
                 )
 
     def finish(self, command_id: str, region: str) -> tuple[str, str] | None:
@@ -286,6 +279,15 @@ class WindowsGuests:
                 for volume_id in _attached(backend, change["InstanceId"]):
                     self.disks.pop(volume_id, None)  # every disk comes online at boot
                 self.stopped_services.pop(change["InstanceId"], None)
+
+
+def disk_command_parameters(parameters: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """(Action, VolumeIds, Services) of a disk command, as SendCommand echoes its parameters."""
+
+    def listed(name: str) -> list[str]:
+        return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
+
+    return (parameters.get("Action") or [""])[0], listed("VolumeIds"), listed("Services")
 
 
 def _invalid(message: str) -> HookAnswer:
