@@ -11,4 +11,4 @@ from vss_restore.task_events import SwapEvent
 @task
 def handler(event: dict[str, Any]) -> list[str]:
     parsed = SwapEvent.model_validate(event)
-    return attach_restored(clients.ec2(), parsed.plan, parsed.created)
+    return attach_restored(clients.ec2(), parsed.plan, parsed.created, online=parsed.online)

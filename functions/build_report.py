@@ -28,7 +28,7 @@ class Found(Model):
 
 class Prepared(Model):
     created: list[CreatedVolume] = Field(alias="Created")
-    stop: dict[str, Any] = Field(alias="Stop")
+    stop: dict[str, Any] = Field(default_factory=dict, alias="Stop")  # none: Mode "Online"
 
 
 class Document(Model):
@@ -45,6 +45,7 @@ class Document(Model):
     finalize_error: dict[str, Any] | None = Field(default=None, alias="FinalizeError")
     initialized: dict[str, datetime] = Field(default_factory=dict, alias="Initialized")
     initialization_error: dict[str, Any] | None = Field(default=None, alias="InitializationError")
+    disks: dict[str, Any] = Field(default_factory=dict, alias="Disks")  # Mode "Online"
 
 
 @task
@@ -74,4 +75,6 @@ def handler(event: dict[str, Any]) -> RestoreReport:
         initialized_at=doc.initialized.get("InitializedAt"),
         initialization_error=doc.initialization_error,
         missed_fast_restore=missed_fast_restore(ec2, doc.plan.volumes, created),
+        mode=doc.request.mode,
+        disks=doc.disks,
     )

@@ -1,4 +1,7 @@
-"""DetachOriginalVolumes: detach the planned devices' original volumes (instance stopped)."""
+"""DetachOriginalVolumes: detach the planned devices' original volumes (instance stopped).
+
+Mode "Online": the instance runs; only data devices, whose disks are already offline.
+"""
 
 from typing import Any
 
@@ -11,4 +14,4 @@ from vss_restore.task_events import SwapEvent
 @task
 def handler(event: dict[str, Any]) -> list[str]:
     parsed = SwapEvent.model_validate(event)
-    return detach_originals(clients.ec2(), parsed.plan, parsed.created)
+    return detach_originals(clients.ec2(), parsed.plan, parsed.created, online=parsed.online)

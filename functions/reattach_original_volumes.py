@@ -19,4 +19,5 @@ def handler(event: dict[str, Any]) -> list[str]:
         parsed.entered_at,
         parsed.timeout_seconds,
         utcnow(),
+        online=parsed.online,
     )

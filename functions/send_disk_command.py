@@ -1,14 +1,18 @@
-"""SendDiskCommand: run the project's disk document on the instance (once per step)."""
+"""SendDiskCommand: run the project's disk document on the instance (once per step).
+
+``AttachedOnly`` (a rollback): only the volumes attached to the instance now; when none
+is, nothing is sent and ``CommandId`` is null.
+"""
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from vss_restore import clients
 from vss_restore.lambda_task import task
 from vss_restore.models import Model
 from vss_restore.waiting import utcnow
-from vss_restore.windows_disks import DiskAction, send_disk_command
+from vss_restore.windows_disks import DiskAction, attached_volume_ids, send_disk_command
 
 
 class Event(Model):
@@ -18,19 +22,27 @@ class Event(Model):
     services: list[str] | None = Field(default=None, alias="Services")
     execution: str = Field(alias="Execution")
     step: str = Field(alias="Step")
+    attached_only: StrictBool = Field(default=False, alias="AttachedOnly")
 
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     sent_at = utcnow()
+    volume_ids = (
+        attached_volume_ids(clients.ec2(), parsed.instance_id, parsed.volume_ids)
+        if parsed.attached_only
+        else parsed.volume_ids
+    )
+    if not volume_ids:
+        return {"CommandId": None, "SentAt": sent_at.isoformat(), "VolumeIds": []}
     command_id = send_disk_command(
         clients.ssm(),
         parsed.instance_id,
         parsed.action,
-        parsed.volume_ids,
+        volume_ids,
         parsed.services or [],
         parsed.execution,
         parsed.step,
     )
-    return {"CommandId": command_id, "SentAt": sent_at.isoformat()}
+    return {"CommandId": command_id, "SentAt": sent_at.isoformat(), "VolumeIds": volume_ids}

@@ -5,13 +5,14 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from vss_restore import clients
+from vss_restore.discovery import target_devices
 from vss_restore.drill import check_clone_target
 from vss_restore.initialization import require_sdk_support
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
 from vss_restore.models import Model, RestoreRequest
 from vss_restore.opt_in import OptInTag
-from vss_restore.run_command import require_document
+from vss_restore.run_command import require_document, require_online_validation_document
 
 
 class Event(Model):
@@ -25,7 +26,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     request = RestoreRequest.parse(parsed.request)
     raw = describe_instance(clients.ec2(), request.instance_id)
-    instance_facts(raw)
+    facts = instance_facts(raw)
     opt_in = OptInTag.from_env()
     if opt_in is not None:
         opt_in.require(raw)
@@ -33,6 +34,11 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         require_sdk_support(clients.ec2(), "InitializationRate")
     if request.wait_for_initialization:
         require_sdk_support(clients.ec2(), "WaitForInitialization")
+    if request.mode == "Online":
+        target_devices(request, facts)  # data devices only: the root is InvalidRequest
+        if request.validation_document:
+            require_online_validation_document(request.validation_document)
+            require_document(clients.ssm(), request.validation_document)
     if request.is_clone:
         check_clone_target(clients.ec2(), request, raw)
         if request.validation_document:

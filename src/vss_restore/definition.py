@@ -45,6 +45,9 @@ class Limits:
     CloneRootTimeoutSeconds: int = 1800
     # A drill's validation command: until SSM accepts it, then until it finishes.
     ValidationTimeoutSeconds: int = 900
+    # Mode "Online": a disk command, until SSM reports it finished (the document's own
+    # limit is 600 s, and it waits up to a minute for each disk to appear).
+    DiskCommandTimeoutSeconds: int = 900
     # Longer than any execution can last, so it expires only after a crashed execution.
     LockTtlSeconds: int = 6 * 3600
 

@@ -25,8 +25,24 @@ _FILTER_VALUES_MAX = 200
 MAX_SKIPPED_REPORTED = 10
 
 
+def refuse_root_online(request: RestoreRequest, facts: InstanceFacts) -> None:
+    """Mode "Online" never replaces the instance's root device (``RootDeviceName``, whatever
+    its name): Windows cannot take its boot disk offline, nor EC2 detach it while it runs."""
+    root = facts.root_device_name
+    if request.mode == "Online" and request.devices and root in request.devices:
+        raise InvalidRequest(
+            "Devices",
+            f"lists {root}, the root device of {facts.instance_id}: an online restore never "
+            'replaces the boot volume (restore it with Mode "InPlace")',
+        )
+
+
 def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
-    """The devices this restore replaces, root first; ``InvalidRequest`` for unknown ones."""
+    """The devices this restore replaces, root first; ``InvalidRequest`` for unknown ones.
+
+    Mode "Online": data devices only, by default every attached one.
+    """
+    refuse_root_online(request, facts)
     attached = [v.device for v in facts.volumes]
     if request.devices:
         for device in request.devices:
@@ -38,8 +54,12 @@ def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
         wanted = list(request.devices)
     else:
         wanted = attached
-    if request.exclude_boot_volume:
+    if request.exclude_boot_volume or request.mode == "Online":
         wanted = [d for d in wanted if d != facts.root_device_name]
+    if not wanted and request.mode == "Online":
+        raise InvalidRequest(
+            "Devices", f"{facts.instance_id} has no data volume: nothing to restore online"
+        )
     if not wanted:
         raise InvalidRequest("ExcludeBootVolume", "leaves no device to restore")
     return restore_order(wanted, facts.root_device_name)

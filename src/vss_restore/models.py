@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,10 +14,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
@@ -382,6 +384,19 @@ class ReportVolume(Model):
     initialization: VolumeInitialization | None = Field(default=None, alias="Initialization")
 
 
+class ReportDiskCommand(Model):
+    """Mode "Online": one disk command of the restore, and the end of its output."""
+
+    step: str = Field(alias="Step")
+    command_id: str = Field(alias="CommandId")
+    status: str = Field(alias="Status")
+    output_excerpt: str = Field(alias="OutputExcerpt")
+
+
+# Report fields that only an online restore has (left out of other reports).
+ONLINE_REPORT_FIELDS = ("ApplicationDowntimeSeconds", "DiskCommands")
+
+
 class RestoreReport(Model):
     """The state machine output."""
 
@@ -403,3 +418,22 @@ class RestoreReport(Model):
     full_performance_basis: Literal["Estimated", "Measured"] | None = Field(
         default=None, alias="FullPerformanceBasis"
     )
+    mode: Mode = Field(default="InPlace", alias="Mode")
+    # Mode "Online": the instance never stops (DowntimeSeconds is null); the application is
+    # down from the first disk command to the end of the second.
+    application_downtime_seconds: float | None = Field(
+        default=None, alias="ApplicationDowntimeSeconds"
+    )
+    disk_commands: list[ReportDiskCommand] = Field(default_factory=list, alias="DiskCommands")
+
+    @model_serializer(mode="wrap")
+    def _online_fields_only_online(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)
+        if self.mode != "Online" and isinstance(dumped, dict):
+            for name in (*ONLINE_REPORT_FIELDS, *(_snake(n) for n in ONLINE_REPORT_FIELDS)):
+                dumped.pop(name, None)
+        return dumped
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

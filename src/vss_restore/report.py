@@ -12,6 +12,8 @@ from vss_restore.initialization import DEFAULT, FAST_SNAPSHOT_RESTORE, estimate_
 from vss_restore.models import (
     ChosenSet,
     CreatedVolume,
+    Mode,
+    ReportDiskCommand,
     ReportVolume,
     RestorePlan,
     RestoreReport,
@@ -27,6 +29,38 @@ def downtime_seconds(
     if stop_requested_at is None or running_at is None:
         return None
     return round((running_at - stop_requested_at).total_seconds(), 3)
+
+
+def application_downtime_seconds(
+    offline_sent_at: datetime | None, online_finished_at: datetime | None
+) -> float | None:
+    """Mode "Online": seconds from sending TakeDisksOffline (before its first service stops)
+    to seeing BringDisksOnline finished (after its last service started).
+
+    An upper bound: the end is the poll that saw the command finished, at most one poll
+    interval after it did; the start comes just before SSM received the command.
+    """
+    if offline_sent_at is None or online_finished_at is None:
+        return None
+    return round((online_finished_at - offline_sent_at).total_seconds(), 3)
+
+
+# The disk commands of an online restore, as the workflow stores them under ``Disks``.
+DISK_COMMAND_RESULTS = ("Offline", "Online", "RollbackOffline", "RollbackOnline")
+
+
+def disk_commands(disks: dict[str, Any]) -> list[ReportDiskCommand]:
+    """Each disk command that ran to its end, in the order of the workflow."""
+    return [
+        ReportDiskCommand.model_validate(
+            {
+                name: disks[key].get(name)
+                for name in ("Step", "CommandId", "Status", "OutputExcerpt")
+            }
+        )
+        for key in DISK_COMMAND_RESULTS
+        if isinstance(disks.get(key), dict)
+    ]
 
 
 def volume_initialization(spec: VolumeSpec) -> VolumeInitialization:
@@ -128,7 +162,13 @@ def build_report(
     initialized_at: datetime | None = None,
     initialization_error: dict[str, Any] | None = None,
     missed_fast_restore: Collection[str] = frozenset(),
+    mode: Mode = "InPlace",
+    disks: dict[str, Any] | None = None,
 ) -> RestoreReport:
+    """The report; ``disks``: an online restore's disk commands (the workflow's ``Disks``)."""
+    disks = disks or {}
+    offline_sent = (disks.get("OfflineSent") or {}).get("SentAt")
+    online_done = (disks.get("Online") or {}).get("FinishedAt")
     new_ids = {c.device: c.volume_id for c in created or []}
     created_as = as_created(plan, missed_fast_restore)
     seconds, basis = (
@@ -165,6 +205,12 @@ def build_report(
         ],
         full_performance_seconds=seconds,
         full_performance_basis=basis,
+        mode=mode,
+        application_downtime_seconds=application_downtime_seconds(
+            datetime.fromisoformat(offline_sent) if offline_sent else None,
+            datetime.fromisoformat(online_done) if online_done else None,
+        ),
+        disk_commands=disk_commands(disks),
     )
 
 
@@ -183,6 +229,29 @@ def error_message(error: dict[str, Any]) -> tuple[str, str]:
         name = WaitTimedOut.__name__
         cause = f"gave up waiting: {cause}"
     return name, cause
+
+
+def _online_rollback(document: dict[str, Any]) -> list[str]:
+    """Mode "Online": what the rollback's disk commands did (the instance is never stopped)."""
+    if (document.get("Request") or {}).get("Mode") != "Online":
+        return []
+    disks = document.get("Disks") or {}
+    parts = []
+    if isinstance(disks.get("RollbackOffline"), dict):
+        parts.append(
+            "Restored volumes' disks taken offline: "
+            f"{', '.join(d['VolumeId'] for d in disks['RollbackOffline'].get('Disks', []))}."
+        )
+    back = disks.get("RollbackOnline")
+    if isinstance(back, dict):
+        services = [f"{s['Name']} {s['Status']}" for s in back.get("Services", [])]
+        parts.append(
+            "Original volumes' disks online again"
+            + (f", services: {', '.join(services)}." if services else ".")
+        )
+    if any(k.startswith("Rollback") for k in document):
+        parts.append("The instance was not stopped (Mode Online).")
+    return parts
 
 
 def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
@@ -209,6 +278,7 @@ def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
     volumes = document.get("RollbackVolumes")
     if volumes:
         parts.append(f"Original volumes back on their devices: {', '.join(volumes)}.")
+    parts.extend(_online_rollback(document))
     power = document.get("RollbackPower")
     if power:
         parts.append(f"Instance {power}, as before the restore.")

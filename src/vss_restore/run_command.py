@@ -21,6 +21,22 @@ def command_comment(execution: str) -> str:
     return f"vss-restore drill {execution.rsplit(':', 1)[-1]}"[:100]
 
 
+# Mode "Online" validates on the production instance itself: there, Run Command runs only
+# the project's documents and the operator's own with this prefix (the IAM policy says so).
+ONLINE_VALIDATION_PREFIX = "vss-restore-validation-"
+
+
+def require_online_validation_document(name: str) -> None:
+    """``InvalidRequest`` naming ValidationDocument unless it is named ``vss-restore-validation-*``."""
+    if not name.rsplit("/", 1)[-1].startswith(ONLINE_VALIDATION_PREFIX):
+        raise InvalidRequest(
+            "ValidationDocument",
+            f"{name!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online restore validates on "
+            "the production instance itself, where vss-restore runs only its own documents and "
+            f"yours whose name starts with {ONLINE_VALIDATION_PREFIX} (create it under that name)",
+        )
+
+
 def require_document(ssm: SSMClient, name: str) -> None:
     """``InvalidRequest`` naming ValidationDocument if SSM has no such document."""
     try:

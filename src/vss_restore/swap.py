@@ -1,5 +1,9 @@
 """Swapping volumes on a stopped instance, and swapping them back on rollback.
 
+Mode "Online" swaps data volumes of a running instance (``online=True``): EC2 detaches a
+data volume from a running instance, never its root volume, and the workflow has taken
+the volumes' Windows disks offline first. Nothing here stops or starts an instance then.
+
 Every function looks at what the instance holds now before it acts, so running it again
 (a retry, a redrive) never detaches or attaches twice.
 """
@@ -44,6 +48,22 @@ def _stopped_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     return raw
 
 
+def _instance_to_swap(ec2: EC2Client, plan: RestorePlan, *, online: bool) -> dict[str, Any]:
+    """The instance, stopped (in place) or running with only data devices planned (online)."""
+    if not online:
+        return _stopped_instance(ec2, plan.instance_id)
+    raw = describe_instance(ec2, plan.instance_id)
+    if power_state(raw) != "running":
+        raise SwapFailed(
+            f"{plan.instance_id} is {power_state(raw)}; an online restore swaps volumes of a "
+            "running instance only"
+        )
+    root = raw.get("RootDeviceName", "/dev/sda1")
+    if any(s.device == root for s in plan.volumes):
+        raise SwapFailed(f"{root} is the root device: an online restore never swaps it")
+    return raw
+
+
 # Independent calls go out together (the instance is down: wait for the slowest call, not
 # for their sum); a few at a time, within EC2's mutating-call bucket.
 MAX_CONCURRENT_CALLS = 8
@@ -79,10 +99,12 @@ def _attach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Ca
     return call
 
 
-def detach_originals(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume]) -> list[str]:
+def detach_originals(
+    ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume], *, online: bool = False
+) -> list[str]:
     """Detach the original volume of every planned device; returns the devices detached now."""
     new_ids = new_volume_ids(plan, created)
-    on_device = attached_volumes(_stopped_instance(ec2, plan.instance_id))
+    on_device = attached_volumes(_instance_to_swap(ec2, plan, online=online))
     detached: list[str] = []
     calls: list[Callable[[], None]] = []
     for spec in plan.volumes:
@@ -114,10 +136,12 @@ def devices_free(
         not_ready("originals still attached: " + ", ".join(busy), entered_at, timeout_seconds, now)
 
 
-def attach_restored(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume]) -> list[str]:
+def attach_restored(
+    ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume], *, online: bool = False
+) -> list[str]:
     """Attach each replacement at its device: the root first, then the others together."""
     new_ids = new_volume_ids(plan, created)
-    raw = _stopped_instance(ec2, plan.instance_id)
+    raw = _instance_to_swap(ec2, plan, online=online)
     on_device = attached_volumes(raw)
     root = raw.get("RootDeviceName", "/dev/sda1")
     attached: list[str] = []
@@ -191,11 +215,15 @@ def reattach_originals(  # noqa: RET503 - ends in not_ready, which always raises
     entered_at: datetime,
     timeout_seconds: int,
     now: datetime,
+    *,
+    online: bool = False,
 ) -> list[str]:
     """Rollback: converge every planned device back to its original volume.
 
     Each call takes the next safe step (stop the instance, detach a replacement, attach
     an original) and raises ResourceNotReady until every device holds its original.
+    ``online``: the instance is never stopped (only data devices are planned, and the
+    replacements' disks were taken offline before this runs).
     The originals' own attachment records (DescribeVolumes) decide, not only the
     instance's device list, which can lag just after a change.
     Returns "device volume" for every planned device once all hold their originals.
@@ -226,7 +254,10 @@ def reattach_originals(  # noqa: RET503 - ends in not_ready, which always raises
         )
         return [f"{s.device} {s.replaced_volume_id}" for s in plan.volumes]
     state = power_state(raw)
-    if state in ("running", "pending"):
+    if online:
+        if state not in ("running", "stopped"):
+            not_ready(f"{plan.instance_id} is {state}", entered_at, timeout_seconds, now)
+    elif state in ("running", "pending"):
         with failing_as(RollbackFailed, f"StopInstances {plan.instance_id}"):
             ec2.stop_instances(InstanceIds=[plan.instance_id])
         not_ready(
@@ -235,7 +266,7 @@ def reattach_originals(  # noqa: RET503 - ends in not_ready, which always raises
             timeout_seconds,
             now,
         )
-    if state != "stopped":
+    if state != "stopped" and not online:
         not_ready(f"{plan.instance_id} is {state}", entered_at, timeout_seconds, now)
     progress = [
         _step_back(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field, PositiveInt
+from pydantic import AwareDatetime, Field, PositiveInt, StrictBool
 
 from vss_restore.models import CreatedVolume, InstanceFacts, Model, RestorePlan
 
@@ -34,6 +34,8 @@ class PlanEvent(Model):
 
 class SwapEvent(PlanEvent):
     created: list[CreatedVolume] = Field(alias="Created")
+    # Mode "Online": the instance runs (only data devices, their disks already offline).
+    online: StrictBool = Field(default=False, alias="Online")
 
 
 class SwapWaitEvent(WaitEvent, SwapEvent):
@@ -48,3 +50,5 @@ class LockEvent(Model):
 
 class RollbackEvent(WaitEvent, PlanEvent):
     instance: InstanceFacts = Field(alias="Instance")
+    # Mode "Online": put the originals back without stopping the instance.
+    online: StrictBool = Field(default=False, alias="Online")

@@ -45,6 +45,10 @@ TASKS: dict[str, str] = {
     "RequireManagedInstance": "require_managed_instance",
     "SendDiskCommand": "send_disk_command",
     "WaitDiskCommand": "wait_disk_command",
+    # Mode "Online": the optional validation on the restored instance itself (its own role:
+    # only the project's validation documents, only on opted-in instances).
+    "RunOnlineValidation": "run_online_validation",
+    "WaitOnlineValidation": "wait_online_validation",
 }
 # The fleet machine's own tasks (statemachines/fleet.asl.json).
 FLEET_TASKS: dict[str, str] = {
@@ -65,6 +69,8 @@ POLLING_TASKS = frozenset(
         "SwapCloneRoot",
         "RunValidation",
         "WaitValidation",
+        "RunOnlineValidation",
+        "WaitOnlineValidation",
         "CleanupDrill",
         "WaitDiskCommand",
         "RunFleet",

@@ -23,6 +23,7 @@ from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNo
 from vss_restore.models import Model
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
 
 DISKS_DOCUMENT_ENV = "DISKS_DOCUMENT_NAME"
@@ -163,6 +164,22 @@ def send_disk_command(
             ) from err
         raise
     return str(sent["Command"]["CommandId"])
+
+
+def attached_volume_ids(ec2: EC2Client, instance_id: str, volume_ids: list[str]) -> list[str]:
+    """Those of ``volume_ids`` that EC2 shows attached, or attaching, to the instance.
+
+    A rollback takes only these disks offline: the document fails on a volume whose disk
+    is not there, and a replacement that never reached the instance has no disk to take.
+    """
+    volumes = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": volume_ids}])
+    on_instance = {
+        v["VolumeId"]
+        for v in volumes["Volumes"]
+        for a in v.get("Attachments") or []
+        if a.get("InstanceId") == instance_id and a.get("State") in ("attaching", "attached")
+    }
+    return [v for v in volume_ids if v in on_instance]
 
 
 def finished_disk_command(

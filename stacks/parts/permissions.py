@@ -21,8 +21,23 @@ from constructs import Construct
 from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
+from vss_restore.run_command import ONLINE_VALIDATION_PREFIX
 
-READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FLEET, DISKS = (
+(
+    READ,
+    LOCK,
+    CREATE,
+    POWER,
+    SWAP,
+    FINALIZE,
+    CLEANUP,
+    DRILL,
+    VALIDATE,
+    PUBLISH,
+    FLEET,
+    DISKS,
+    ONLINE_VALIDATE,
+) = (
     "Read",
     "Lock",
     "CreateVolumes",
@@ -35,6 +50,7 @@ READ, LOCK, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, VALIDATE, PUBLISH, FL
     "Publish",
     "Fleet",
     "WindowsDisks",
+    "OnlineValidation",
 )
 # Which role each task runs with (a task that only reads gets the read-only role).
 ROLE_OF_TASK: dict[str, str] = {
@@ -81,7 +97,13 @@ ROLE_OF_TASK: dict[str, str] = {
     "RequireManagedInstance": READ,
     "SendDiskCommand": DISKS,
     "WaitDiskCommand": DISKS,
+    # Mode "Online": the validation runs on the production instance itself, so only with
+    # the project's validation documents (vss-restore-validation-*), on opted-in instances.
+    "RunOnlineValidation": ONLINE_VALIDATE,
+    "WaitOnlineValidation": ONLINE_VALIDATE,
 }
+# Mode "Online": the only documents a validation may run on a production instance.
+ONLINE_VALIDATION_DOCUMENTS = f"{ONLINE_VALIDATION_PREFIX}*"
 
 DESCRIBE_ACTIONS = [
     "ec2:DescribeInstances",
@@ -105,7 +127,8 @@ _EC2_WILDCARD_ARN = (
     "(instance|volume|snapshot|image|subnet|security-group|network-interface|key-pair|vpc)/\\*$/"
 )
 _SSM_DOCUMENT_ARN = (
-    "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:document/\\*$/"
+    "/^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:(<AWS::AccountId>)?:"
+    "document/(vss-restore-validation-)?\\*$/"
 )
 KMS_ACTIONS = [
     "kms:Decrypt",
@@ -153,6 +176,7 @@ class TaskRoles(Construct):
             PUBLISH,
             FLEET,
             DISKS,
+            ONLINE_VALIDATE,
         ):
             role = iam.Role(
                 self,
@@ -176,6 +200,7 @@ class TaskRoles(Construct):
         self._validate(self.roles[VALIDATE], self.roles[READ])
         self._publish(self.roles[PUBLISH])
         self._windows_disks(self.roles[DISKS], self.roles[READ], disks_document)
+        self._online_validation(self.roles[ONLINE_VALIDATE])
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
         self._explain_wildcards()
@@ -534,6 +559,12 @@ class TaskRoles(Construct):
                 ],
             )
         )
+        # A rollback takes offline only the replacements attached to the instance now.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadVolumeAttachments", actions=["ec2:DescribeVolumes"], resources=["*"]
+            )
+        )
         # Reading command results and agent status has no resource-level permissions.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -545,6 +576,38 @@ class TaskRoles(Construct):
         read.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadAgentStatus", actions=["ssm:DescribeInstanceInformation"], resources=["*"]
+            )
+        )
+
+    def _online_validation(self, role: iam.Role) -> None:
+        stack = Stack.of(self)
+        opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
+        # Mode "Online": Run Command on instances that opted in...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunValidationOnOptedInInstances",
+                actions=["ssm:SendCommand"],
+                resources=[self._arn("instance/*")],
+                conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
+            )
+        )
+        # ...with this account's validation documents only (ValidateRequest refuses others).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunOwnValidationDocumentsOnly",
+                actions=["ssm:SendCommand"],
+                resources=[
+                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
+                    f"document/{ONLINE_VALIDATION_DOCUMENTS}"
+                ],
+            )
+        )
+        # Reading command results has no resource-level permissions.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadValidationResults",
+                actions=["ssm:GetCommandInvocation", "ssm:ListCommands"],
+                resources=["*"],
             )
         )
 
@@ -607,7 +670,9 @@ class TaskRoles(Construct):
                             "Drills: image/*, snapshot/*, subnet/*, security-group/*, network-interface/* "
                             "and key-pair/* are the launch inputs of RunInstances, whose instance and volume "
                             "must carry the drill tags; SSM documents (the request names one) run only on "
-                            "drill-tagged instances; ssm:GetCommandInvocation/ListCommands and "
+                            "drill-tagged instances; online restores run only this account's "
+                            "vss-restore-validation-* documents, on opted-in instances; "
+                            "ssm:GetCommandInvocation/ListCommands and "
                             "cloudwatch:PutMetricData (namespace condition) have no resource-level scope; "
                             "iam:PassRole names the configured instance-profile roles (a pattern if the "
                             "deployment gives one), passed only to ec2.amazonaws.com."

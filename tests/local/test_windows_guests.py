@@ -106,15 +106,37 @@ def test_a_command_for_a_volume_not_attached_fails_and_names_it(
         run(ssm, instance_with_volumes, "Offline", [stray], [], "TakeDisksOffline")
 
 
-def test_an_unknown_service_fails_the_command_after_the_earlier_ones_stopped(
+def test_an_unknown_service_fails_the_offline_command_before_any_service_stops(
     engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
 ) -> None:
+    # GIVEN an instance that has MSSQLSERVER but no SQLAgent
     engine.guests.known_services[instance_with_volumes] = {"MSSQLSERVER"}
     data = sorted(data_volumes(ec2, instance_with_volumes).values())
+    # WHEN Offline names both, THEN it fails naming SQLAgent, having changed nothing
     with pytest.raises(DiskCommandFailed, match="SQLAgent"):
         run(ssm, instance_with_volumes, "Offline", data, ["MSSQLSERVER", "SQLAgent"], "Take")
-    assert engine.guests.stopped_services[instance_with_volumes] == ["MSSQLSERVER"]
+    assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
     assert all(engine.guests.disk_online(v) for v in data)
+
+
+def test_online_starts_the_stopped_services_and_skips_one_that_does_not_exist(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN MSSQLSERVER stopped with the first data disk offline; no SQLAgent on the instance
+    engine.guests.known_services[instance_with_volumes] = {"MSSQLSERVER"}
+    first = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+    run(ssm, instance_with_volumes, "Offline", [first], ["MSSQLSERVER"], "TakeDisksOffline")
+    # WHEN Online names both (as a rollback after a failed Offline does)
+    result = run(
+        ssm, instance_with_volumes, "Online", [first], ["MSSQLSERVER", "SQLAgent"], "Rollback"
+    )
+    # THEN it succeeds: MSSQLSERVER runs again, SQLAgent is reported as not found
+    assert [(s.name, s.status) for s in result.services] == [
+        ("MSSQLSERVER", "Running"),
+        ("SQLAgent", "NotFound"),
+    ]
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert engine.guests.disk_online(first)
 
 
 def test_ssm_refuses_parameters_the_document_does_not_allow(

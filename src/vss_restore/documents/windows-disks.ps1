@@ -53,6 +53,8 @@ function Add-DriveLetters([int]$Number) {
 }
 
 if ($action -eq 'Offline') {
+    # Every service must exist before any is stopped: a misspelt name changes nothing.
+    foreach ($name in $services) { $null = Get-Service -Name $name }
     foreach ($name in $services) {
         Stop-Service -Name $name -Force
         $result.Services += [ordered]@{ Name = $name; Status = "$((Get-Service -Name $name).Status)" }
@@ -80,6 +82,12 @@ foreach ($id in $volumeIds) {
 }
 if ($action -eq 'Online') {
     foreach ($name in $services) {
+        if (-not (Get-Service -Name $name -ErrorAction SilentlyContinue)) {
+            # Never stopped (Offline checks every name first): a rollback after a failed
+            # Offline lists it, and must still start the others.
+            $result.Services += [ordered]@{ Name = $name; Status = 'NotFound' }
+            continue
+        }
         Start-Service -Name $name
         $result.Services += [ordered]@{ Name = $name; Status = "$((Get-Service -Name $name).Status)" }
     }

@@ -9,7 +9,8 @@ model is the part of the fidelity layer that stands in for them:
 - ``SendCommand`` checks parameters against the document as SSM does (unknown names, values
   outside ``allowedValues``, text not matching ``allowedPattern``: ``InvalidParameters``).
 - The project's disk document takes effect when its command is seen finished: services stop
-  (``Offline``, in the order given) or start (``Online``); each volume's disk goes offline or
+  (``Offline``, in the order given, none if one of them does not exist) or start
+  (``Online``; one that does not exist is skipped); each volume's disk goes offline or
   online, found by volume id; a volume not attached to the instance fails the command. A copy
   of a disk that is online on the same instance (same snapshot lineage) has its signature
   reset before it goes online, as the document does; ``MountReadOnly`` gives the disk a free
@@ -180,12 +181,12 @@ class WindowsGuests:
         stopped = self.stopped_services.setdefault(instance_id, [])
         known = self.known_services.get(instance_id)
         if command.action == "Offline":
-            for name in command.services:
-                if known is not None and name not in known:
-                    return "Failed", f"Cannot find any service with service name '{name}'."
-                if name not in stopped:
-                    stopped.append(name)
-                result["Services"].append({"Name": name, "Status": "Stopped"})
+            # As the document: every service must exist before any is stopped.
+            missing = [n for n in command.services if known is not None and n not in known]
+            if missing:
+                return "Failed", f"Cannot find any service with service name '{missing[0]}'."
+            stopped.extend(n for n in command.services if n not in stopped)
+            result["Services"] = [{"Name": n, "Status": "Stopped"} for n in command.services]
         for volume_id in command.volume_ids:
             if volume_id not in attached:
                 serial = volume_id.replace("-", "")
@@ -215,10 +216,13 @@ class WindowsGuests:
                 }
             )
         if command.action == "Online":
-            for name in command.services:
-                if name in stopped:
-                    stopped.remove(name)
-                result["Services"].append({"Name": name, "Status": "Running"})
+            # As the document: a service that does not exist was never stopped; skip it.
+            found = [n for n in command.services if known is None or n in known]
+            stopped[:] = [n for n in stopped if n not in found]
+            result["Services"] = [
+                {"Name": n, "Status": "Running" if n in found else "NotFound"}
+                for n in command.services
+            ]
         lines = [f"{command.action} {v}: done" for v in command.volume_ids]
         return "Success", "\n".join([*lines, RESULT_MARKER + json.dumps(result)])
 

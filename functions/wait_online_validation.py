@@ -1,0 +1,8 @@
+"""WaitOnlineValidation: WaitValidation's handler for RunOnlineValidation's command (Mode "Online").
+
+A task of its own so that it runs with the role of RunOnlineValidation.
+"""
+
+from functions.wait_validation import handler
+
+__all__ = ["handler"]
