@@ -92,6 +92,11 @@ class DiskCommandFailed(TerminalError):
     """The project's SSM document could not take disks offline or bring them online."""
 
 
+class ValidationFailed(TerminalError):
+    """Mode "Online": the validation command did not succeed on the restored instance; the
+    restore was rolled back (the workflow's Pass state names it, no task raises it)."""
+
+
 class DrillCleanupFailed(TerminalError):
     """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
 
@@ -133,6 +138,7 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     InstanceNotRunning,
     InstanceNotManaged,
     DiskCommandFailed,
+    ValidationFailed,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

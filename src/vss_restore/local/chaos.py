@@ -15,7 +15,11 @@ later change adds is covered without touching this file:
   rollback makes fails at its first call, transiently or for good;
 - ``restore`` with two faults (``also``): a seeded sample of pairs of the cases above,
   on different operations;
-- ``drill``: every mutating call of a clone drill, each transient kind and refused for good.
+- ``drill``: every mutating call of a clone drill, each transient kind and refused for good;
+- ``online``: every mutating call of an online restore (Mode "Online", a service to stop,
+  DeleteReplacedVolumes), each transient kind and refused for good; besides I1-I6 (I5: the
+  instance still runs), no StopInstances or StartInstances call and no volume detached
+  while its Windows disk was online.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing import get_context
@@ -53,7 +57,7 @@ from vss_restore.local.invariants import (
 from vss_restore.local.simulation import Simulation
 from vss_restore.tasks import TASKS
 
-PHASES = ("restore", "rollback", "drill")
+PHASES = ("restore", "rollback", "drill", "online")
 # Calls that only read: never faulted by the matrix (a read fault is a transient error).
 _READS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 # Services whose calls the tasks make (the interpreter's own lambda/states calls are not).
@@ -70,6 +74,11 @@ ROLLBACK_TRIGGERS = (
 REDUCED_ROLLBACK_KINDS = ("InternalError", "CrashAfterCall")
 DOUBLE_FAULT_RUNS = 60
 DRILL_DOCUMENT = "AWS-RunPowerShellScript"
+# make test: an online restore's calls each answered too late (applied, answer lost) and
+# refused for good.
+REDUCED_ONLINE_KINDS = ("ResponseLost",)
+# Calls an online restore must never make, whatever fails.
+POWER_CALLS = ("ec2.StopInstances", "ec2.StartInstances")
 # Retry intervals do not sleep locally: a run that takes this long is stuck.
 RUN_TIMEOUT_SECONDS = 300
 
@@ -155,12 +164,34 @@ def _drill_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
             "Mode": "Clone",
             "SubnetId": subnet_id,
             "ValidationDocument": DRILL_DOCUMENT,
+            # SSM refuses the document without its required parameter.
+            "ValidationParameters": {"commands": ["Get-Service"]},
         },
     )
 
 
+def _online_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    # A data volume deleted on termination: the online restore sets that flag again.
+    disks = [
+        replace(d, delete_on_termination=True) if d.device == "xvdg" else d
+        for d in world.DEMO_DISKS
+    ]
+    instance_id = world.windows_instance(ec2, disks)
+    world.vss_snapshot_set(
+        ec2, instance_id, taken_at=datetime.now(UTC) - timedelta(hours=1), set_id="set-1"
+    )
+    request = {
+        "InstanceId": instance_id,
+        "Mode": "Online",
+        "StopServices": ["MSSQLSERVER"],
+        "DeleteReplacedVolumes": True,
+    }
+    return ec2, instance_id, request
+
+
 def _world_of(phase: str) -> Callable[[LocalEngine], tuple[Any, str, dict[str, Any]]]:
-    return _drill_world if phase == "drill" else _restore_world
+    return {"drill": _drill_world, "online": _online_world}.get(phase, _restore_world)
 
 
 # --- recording what a run calls -----------------------------------------------------------
@@ -283,6 +314,8 @@ def matrix(reduced: bool = False, seed: int = 18) -> list[Case]:
     # make test runs the drill's transient faults elsewhere: reduced, only its refusals here.
     drill_kinds = () if reduced else tuple(FAULT_KINDS)
     cases.extend(phase_cases("drill", record("drill").calls(), reduced, drill_kinds))
+    online_kinds = REDUCED_ONLINE_KINDS if reduced else tuple(FAULT_KINDS)
+    cases.extend(phase_cases("online", record("online").calls(), reduced, online_kinds))
     return cases
 
 
@@ -297,6 +330,9 @@ def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
         _inject(engine, case.before)
         [main] = _inject(engine, [case.injection])
         also = _inject(engine, case.also)
+        power_calls: list[str] = []
+        for operation in POWER_CALLS:
+            engine.observe(f"before-call.{operation}", partial(_note_call, power_calls, operation))
         try:
             result = engine.run(request, timeout=RUN_TIMEOUT_SECONDS)
         except ExecutionTimeout as err:
@@ -305,6 +341,9 @@ def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
             violations = check_drill_invariants(ec2, before, result)
         else:
             violations = check_invariants(ec2, before, result, request, LOCK_TABLE_NAME)
+        if case.phase == "online":
+            violations += [f"I5: an online restore called {c}" for c in power_calls]
+            violations += [f"online: {v}" for v in engine.guests.violations]
     if result.status == "FAILED" and (result.error or "States.").startswith("States."):
         violations.append(f"failed without a named error: {result.error}: {result.cause}")
     return Outcome(
@@ -322,6 +361,10 @@ def run_case(case: Case, simulation: Simulation | None = None) -> Outcome:
         also=[str(i) for i in case.also],
         also_injected=sum(a.injected for a in also),
     )
+
+
+def _note_call(calls: list[str], operation: str, **_: Any) -> None:
+    calls.append(operation)
 
 
 def _unfinished(case: Case, why: str, injected: int, seconds: float) -> Outcome:

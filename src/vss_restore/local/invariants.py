@@ -215,8 +215,16 @@ def _i4_lock_released(ec2: EC2Client, o: Outcome, execution_arn: str, lock_table
     return ["I4: the execution left its lock behind"] if held and not said else []
 
 
-def _i5_power_state_restored(o: Outcome) -> list[str]:
-    """After a rollback, the power state of before; after a failed one, the cause says which."""
+def _i5_power_state_restored(o: Outcome, online: bool) -> list[str]:
+    """After a rollback, the power state of before; after a failed one, the cause says which.
+
+    Mode "Online": the power state never changes, whatever happened (it is never stopped).
+    """
+    if online and o.after.power_state != o.before.power_state:
+        return [
+            f"I5: an online restore left the instance {o.after.power_state}, "
+            f"was {o.before.power_state}"
+        ]
     if o.succeeded or o.after.power_state == o.before.power_state:
         return []
     if o.rollback_failed and f"{o.before.instance_id} is {o.after.power_state}" in o.accounted_for:
@@ -268,7 +276,7 @@ def check_invariants(
         *_i2_originals_kept(o),
         *_i3_one_volume_per_device(o),
         *_i4_lock_released(ec2, o, result.execution_arn, lock_table),
-        *_i5_power_state_restored(o),
+        *_i5_power_state_restored(o, online=request.get("Mode") == "Online"),
         *_i6_nothing_untagged(o),
     ]
 

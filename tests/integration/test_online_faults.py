@@ -1,0 +1,213 @@
+"""Faults during an online restore: I1-I6 hold, the instance never stops, no disk detached online."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import VssSetFactory
+from tests.integration.conftest import RestoreRunner
+from tests.integration.helpers import attached, volumes_of
+from tests.integration.online_helpers import OnlineWatch
+from vss_restore.local import Fault, LocalEngine
+from vss_restore.local.engine import LOCK_TABLE_NAME
+from vss_restore.local.fidelity import CommandOutcome
+from vss_restore.local.invariants import InstanceState
+
+SERVICES = ["MSSQLSERVER"]
+
+
+@pytest.fixture
+def watch(engine: LocalEngine) -> OnlineWatch:
+    return OnlineWatch(engine).start()
+
+
+def _lock_owner(instance_id: str) -> str | None:
+    item = (
+        boto3.client("dynamodb", region_name="us-east-1")
+        .get_item(TableName=LOCK_TABLE_NAME, Key={"InstanceId": {"S": instance_id}})
+        .get("Item")
+    )
+    return item["Owner"]["S"] if item else None
+
+
+# Each mutating call of an online restore, refused for good from its first call (the
+# ``restore`` fixture checks I1-I6 after each run, I5 as "never stopped").
+REFUSED_FOR_GOOD = [
+    ("dynamodb.PutItem", "AccessDeniedException"),
+    ("ec2.CreateVolume", "VolumeLimitExceeded"),
+    ("ssm.SendCommand", "AccessDeniedException"),
+    ("ec2.DetachVolume", "UnauthorizedOperation"),
+    ("ec2.AttachVolume", "InvalidVolume.ZoneMismatch"),
+    ("ec2.ModifyInstanceAttribute", "UnauthorizedOperation"),
+    ("ec2.CreateTags", "UnauthorizedOperation"),
+    ("ec2.DeleteVolume", "UnauthorizedOperation"),
+    ("dynamodb.DeleteItem", "AccessDeniedException"),
+]
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"), REFUSED_FOR_GOOD, ids=[o for o, _ in REFUSED_FOR_GOOD]
+)
+def test_online_restore_keeps_every_invariant_without_a_stop_when_a_call_is_refused(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+    operation: str,
+    code: str,
+) -> None:
+    # GIVEN a set, a data volume deleted on termination (so that the flag is set again), and
+    # the operation refused from its first call on
+    vss_set("set-1", hours_ago=1)
+    ec2.modify_instance_attribute(
+        InstanceId=instance_with_volumes,
+        BlockDeviceMappings=[{"DeviceName": "xvdg", "Ebs": {"DeleteOnTermination": True}}],
+    )
+    fault = engine.inject(Fault(operation, code=code, permanent=True))
+
+    # WHEN an online restore runs (the fixture checks I1-I6)
+    done = restore(Mode="Online", StopServices=SERVICES, DeleteReplacedVolumes=True)
+
+    # THEN the fault was reached; the instance never stopped and no disk was detached online
+    assert fault.injected >= 1
+    watch.assert_never_stopped_nor_detached_online()
+    # ... and after a failure, every service runs again unless the rollback itself failed
+    if done.result.status == "FAILED" and done.result.error != "RollbackFailed":
+        assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
+        assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+
+
+def test_disks_that_do_not_come_online_roll_back_to_the_originals_with_services_running(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN BringDisksOnline failing in Windows
+    vss_set("set-1", hours_ago=1)
+    engine.guests.fail_next("Online", "Set-Disk : The disk is write-protected.")
+
+    # WHEN an online restore runs
+    done = restore(Mode="Online", StopServices=SERVICES)
+
+    # THEN DiskCommandFailed quotes the command's output
+    assert done.result.error == "DiskCommandFailed"
+    cause = done.result.cause or ""
+    assert cause.startswith("DiskCommandFailed: BringDisksOnline: ")
+    assert "The disk is write-protected." in cause
+    # ... the restored disks were taken offline before their volumes were detached; the
+    # originals are back, their disks online, SQL Server running; nothing was stopped
+    path = done.result.state_path()
+    assert path.index("WaitRollbackDisksOffline") < path.index("OnlineReattachOriginalVolumes")
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert all(engine.guests.disk_online(v) for v in done.before.volumes.values())
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert volumes_of(ec2, done.result) == []
+    assert "Original volumes' disks online again, services: MSSQLSERVER Running." in cause
+    assert "The instance was not stopped (Mode Online)." in cause
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_a_failed_validation_rolls_the_online_restore_back(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN a validation document that finds the database broken
+    vss_set("set-1", hours_ago=1)
+    document = "vss-restore-validation-sql"
+    boto3.client("ssm", region_name="us-east-1").create_document(
+        Name=document,
+        Content=json.dumps(
+            {
+                "schemaVersion": "2.2",
+                "description": "checks",
+                "mainSteps": [
+                    {
+                        "action": "aws:runPowerShellScript",
+                        "name": "check",
+                        "inputs": {"runCommand": ["exit 3"]},
+                    }
+                ],
+            }
+        ),
+        DocumentType="Command",
+    )
+    engine.ssm.respond(document, CommandOutcome("Failed", "database SALES is suspect", 3))
+
+    # WHEN the online restore runs with it
+    done = restore(Mode="Online", StopServices=SERVICES, ValidationDocument=document)
+
+    # THEN ValidationFailed quotes the output, and everything is as before, services running
+    assert done.result.error == "ValidationFailed"
+    assert "database SALES is suspect" in (done.result.cause or "")
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert all(engine.guests.disk_online(v) for v in done.before.volumes.values())
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_rollback_fails_and_keeps_the_lock_when_the_originals_disks_cannot_come_online(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN BringDisksOnline failing, and the rollback's RollbackDisksOnline failing too
+    vss_set("set-1", hours_ago=1)
+    engine.guests.fail_next("Online", "Set-Disk : Access denied")
+    engine.guests.fail_next("Online", "Set-Disk : Access denied (again)")
+
+    # WHEN an online restore runs (the fixture checks I1-I6)
+    done = restore(Mode="Online", StopServices=SERVICES)
+
+    # THEN RollbackFailed, saying why; the originals are back on their devices; the lock
+    # is kept for a person to look; nothing was stopped or detached online
+    assert done.result.error == "RollbackFailed"
+    cause = done.result.cause or ""
+    assert "RollbackDisksOnline" in cause
+    assert "Access denied (again)" in cause
+    assert attached(ec2, instance_with_volumes) == done.before.volumes
+    assert _lock_owner(instance_with_volumes) == done.result.execution_arn
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_no_volume_is_detached_when_the_restored_disks_cannot_be_taken_offline(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN the second AttachVolume refused (one restored volume is attached by then), and
+    # every SSM command after TakeDisksOffline refused: the rollback cannot take it offline
+    vss_set("set-1", hours_ago=1)
+    engine.inject(Fault("ec2.AttachVolume", code="AttachmentLimitExceeded", occurrence=2))
+    engine.inject(
+        Fault("ssm.SendCommand", code="AccessDeniedException", occurrence=2, permanent=True)
+    )
+
+    # WHEN an online restore runs (the fixture checks I1-I6)
+    done = restore(Mode="Online", StopServices=SERVICES)
+
+    # THEN RollbackFailed: the rollback stopped before detaching anything it had attached
+    assert done.result.error == "RollbackFailed"
+    assert "OnlineReattachOriginalVolumes" not in done.result.state_path()
+    detached = [v for what, _, v in watch.events if what == "detach"]
+    restored = {v["VolumeId"] for v in volumes_of(ec2, done.result)}
+    assert not restored & set(detached)
+    watch.assert_never_stopped_nor_detached_online()
