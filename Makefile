@@ -74,10 +74,11 @@ chaos: $(STAMP)
 
 # Restores on the simulation's latency and throttling model against their bounds and plain
 # scripts on the same draws, for the base, fast and slow models; the waiting strategies;
-# one fleet each of 50 and 200 servers x 4 volumes (docs/performance.md): writes
+# one fleet each of 50 and 200 servers x 4 volumes; online restores of 1, 4 and 8 data
+# volumes against in-place restores of the same volumes (docs/performance.md): writes
 # bench/results.json and bench/restore_times.png.
 bench: $(STAMP)
-	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.bench --variants --variant-seeds 5 --strategies --fleet-seeds 1
+	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.bench --variants --variant-seeds 5 --strategies --fleet-seeds 1 --online
 
 # Opt-in, in a real AWS account (docs/aws-acceptance.md): without VSS_RESTORE_AWS_TEST=1,
 # credentials and a region it says why and exits 0, having called nothing. ARGS go to pytest,

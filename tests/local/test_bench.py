@@ -281,3 +281,81 @@ def test_full_performance_waits_for_the_slowest_volume_to_load_when_it_outlasts_
     assert default == pytest.approx(100 + 100 * 1024 / 50)
     assert provisioned == pytest.approx(100 + 100 * 1024 / 300, abs=0.05)  # estimates: 0.1 s
     assert fast == 300.0
+
+
+# --- online restores against in-place restores --------------------------------------------
+
+
+def _pair(volumes: int, seed: int, application: float, in_place: float) -> dict:
+    """A paired run's row, as ``run_online_pair`` writes it."""
+    return {
+        "volumes": volumes,
+        "seed": seed,
+        "status": "SUCCEEDED",
+        "application_downtime_s": application,
+        "in_place_downtime_s": in_place,
+        "ratio": application / in_place,
+        "online_rto_s": 100.0 + seed,
+    }
+
+
+def test_online_summary_takes_the_median_of_the_paired_ratios_when_both_restores_succeeded() -> (
+    None
+):
+    # GIVEN three seeds at 4 data volumes, where the median of the per-seed ratios is not
+    # the ratio of the medians, and one seed whose online restore failed
+    runs = [
+        _pair(4, 0, 10.0, 100.0),
+        _pair(4, 1, 30.0, 200.0),
+        _pair(4, 2, 60.0, 150.0),
+        {"volumes": 4, "seed": 3, "status": "online FAILED Boom, in place SUCCEEDED"},
+        _pair(1, 0, 5.0, 50.0),
+    ]
+
+    # WHEN summarized
+    one, four = bench.summarize_online(runs)
+
+    # THEN each size has its row over its succeeded pairs
+    assert one["volumes"] == 1
+    assert (four["volumes"], four["seeds"], four["failed_runs"]) == (4, 3, 1)
+    assert four["application_downtime_s_p50"] == 30.0
+    assert four["in_place_downtime_s_p50"] == 150.0
+    assert four["in_place_downtime_s_p95"] == pytest.approx(195.0)
+    assert four["ratio_p50"] == 0.15  # 0.1, 0.15 and 0.4 paired; not 30 / 150
+    assert four["online_rto_s_p50"] == 101.0
+
+
+def test_online_rows_repeat_and_keep_the_other_figures_when_run_again_on_the_same_seed(
+    tmp_path: Path,
+) -> None:
+    # GIVEN two results files with figures of an earlier run
+    outs = [tmp_path / "a.json", tmp_path / "b.json"]
+    for out in outs:
+        out.write_text(json.dumps({"summary": [{"volumes": 1}], "runs": []}))
+
+    # WHEN the online rows of one data volume and one seed are put into each
+    args = ["--online-only", "--online-volumes", "1", "--seeds", "1", "--workers", "1"]
+    for out in outs:
+        assert bench.main([*args, "--out", str(out)]) == 0
+
+    # THEN both runs measured exactly the same, beside the figures already there
+    first, again = (json.loads(out.read_text()) for out in outs)
+    assert first["online"] == again["online"]
+    assert first["summary"] == [{"volumes": 1}]
+    (row,) = first["online"]
+    assert {
+        "volumes",
+        "application_downtime_s_p50",
+        "application_downtime_s_p95",
+        "in_place_downtime_s_p50",
+        "in_place_downtime_s_p95",
+        "ratio_p50",
+        "online_rto_s_p50",
+        "seeds",
+    } <= set(row)
+    assert (row["volumes"], row["seeds"]) == (1, 1)
+    # AND the online restore restored the data volume only, with less downtime
+    (run,) = first["online_runs"]
+    assert run["restored_devices"] == ["xvdf"]
+    assert run["detached_while_online"] == 0
+    assert 0 < row["application_downtime_s_p50"] < row["in_place_downtime_s_p50"]

@@ -516,6 +516,25 @@ def test_command_is_in_progress_once_then_lists_the_instances_disks(
     assert f"/dev/sda1 {root} from" in second["StandardOutputContent"]
 
 
+def test_command_runs_until_its_pace_says_it_has_ended_when_a_pace_is_given(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a pace (simulation mode's model clock) that holds the command for two looks
+    instance_id = _running_windows_instance(ec2)
+    ahead = ["Pending", "InProgress", None]
+    engine.ssm.pace = lambda _command_id: ahead.pop(0)
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters={"commands": ["Get-Disk"]}
+    )["Command"]["CommandId"]
+
+    # WHEN the invocation is read three times
+    seen = [_invocation(ssm, command_id, instance_id)["Status"] for _ in range(3)]
+
+    # THEN it follows the pace, not the number of looks
+    assert seen == ["Pending", "InProgress", "Success"]
+
+
 def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Client) -> None:
     from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
 

@@ -7,8 +7,14 @@ physical bounds, the plain scripts' (AWS's sample order, the best plain order) o
 draws, state transitions, invocations and cost. Writes ``bench/results.json`` and
 ``bench/restore_times.png`` (or ``--out FILE``: that JSON file, the chart beside it).
 
+With ``--online``, also restores without a reboot (Mode "Online") of servers with 1, 4 and 8
+data volumes, each paired with an in-place restore of the same data volumes on the same seed
+(``online`` in the JSON); ``--online-only`` runs just those and puts them into an existing
+results file, leaving its other figures as they are.
+
     python -m vss_restore.local.bench [--volumes 1,4,8,16] [--seeds 20] [--out FILE]
         [--model fast|base|slow] [--variants] [--strategies] [--fleets 50x4,200x4]
+        [--online | --online-only] [--online-volumes 1,4,8]
 """
 
 from __future__ import annotations
@@ -133,6 +139,17 @@ def bench_disks(volumes: int) -> tuple[Disk, ...]:
     return (Disk(WINDOWS_ROOT_DEVICE, "gp3", 60, delete_on_termination=True), *data)
 
 
+def bench_server(engine: LocalEngine, disks: Sequence[Disk], seed: int) -> str:
+    """A Windows server with these volumes and a VSS set of them taken an hour ago; the
+    same seed gives the same ids (call it before anything else in a new engine)."""
+    fix_ids(seed)
+    ec2 = boto3.client("ec2", region_name=engine.region)
+    instance = windows_instance(ec2, tuple(disks), name=f"bench-{len(disks)}-{seed}")
+    taken = datetime.now(UTC) - timedelta(hours=1)
+    vss_snapshot_set(ec2, instance, taken_at=taken, set_id=f"bench-{seed}")
+    return instance
+
+
 @dataclass(frozen=True)
 class Strategy:
     """How the workflow waits: in the task (the product), or by Step Functions retries."""
@@ -186,11 +203,7 @@ def run_once(
     started = time.monotonic()
     simulation = Simulation(seed=seed, latency_scale=MODELS[model])
     with LocalEngine(simulation=simulation, definition=chosen.definition()) as engine:
-        fix_ids(seed)
-        ec2 = boto3.client("ec2", region_name=engine.region)
-        instance = windows_instance(ec2, bench_disks(volumes), name=f"bench-{volumes}-{seed}")
-        taken = datetime.now(UTC) - timedelta(hours=1)
-        vss_snapshot_set(ec2, instance, taken_at=taken, set_id=f"bench-{seed}")
+        instance = bench_server(engine, bench_disks(volumes), seed)
         result = engine.run({"InstanceId": instance}, timeout=1800)
         simulated = engine.simulated
         assert simulated is not None  # noqa: S101 - simulation mode was asked for
@@ -258,6 +271,110 @@ def measure(
         "cost_usd": round(cost_usd(transitions, simulated.invocations), 6),
         "throttled_calls": simulated.throttled,
     }
+
+
+# --- online restores against in-place restores of the same data volumes -------------------
+
+ONLINE_SIZES = (1, 4, 8)  # data volumes, beside the root volume
+# The services an online restore stops and starts: a SQL Server default instance.
+ONLINE_SERVICES = ("MSSQLSERVER",)
+# Each online restore is paired with an in-place restore of the same server on the same
+# seed that restores the same volumes: its data volumes (the root volume stays).
+ONLINE_REQUEST = {"Mode": "Online", "StopServices": list(ONLINE_SERVICES)}
+IN_PLACE_DATA_REQUEST = {"ExcludeBootVolume": True}
+
+
+@dataclass(frozen=True)
+class Restored:
+    """One simulated restore of a bench server."""
+
+    status: str  # SUCCEEDED, or FAILED and the error
+    report: dict[str, Any]
+    rto_s: float | None
+    # Volumes detached while their disk was online in Windows (the emulator's record).
+    violations: int
+
+
+def _restore(disks: Sequence[Disk], seed: int, request: dict[str, Any], model: str) -> Restored:
+    with LocalEngine(simulation=Simulation(seed=seed, latency_scale=MODELS[model])) as engine:
+        instance = bench_server(engine, disks, seed)
+        result = engine.run({"InstanceId": instance, **request}, timeout=1800)
+        marks = engine.simulated.marks if engine.simulated else {}
+        succeeded = result.status == "SUCCEEDED"
+        return Restored(
+            status=result.status if succeeded else f"{result.status} {result.error}",
+            report=result.output or {},
+            rto_s=marks["last_task_finished"] - marks["execution_started"] if succeeded else None,
+            violations=len(engine.guests.violations),
+        )
+
+
+def run_online_pair(data_volumes: int, seed: int, model: str = "base") -> dict[str, Any]:
+    """An online restore of a server with ``data_volumes`` data volumes and an in-place
+    restore of the same data volumes, on the same seed; modelled seconds."""
+    os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
+    started = time.monotonic()
+    disks = bench_disks(data_volumes + 1)
+    online = _restore(disks, seed, ONLINE_REQUEST, model)
+    in_place = _restore(disks, seed, IN_PLACE_DATA_REQUEST, model)
+    both = online.status == in_place.status == "SUCCEEDED"
+    row: dict[str, Any] = {
+        "volumes": data_volumes,
+        "seed": seed,
+        "model": model,
+        "status": "SUCCEEDED" if both else f"online {online.status}, in place {in_place.status}",
+        "detached_while_online": online.violations,
+    }
+    if both:
+        application = float(online.report["ApplicationDowntimeSeconds"])
+        downtime = float(in_place.report["DowntimeSeconds"])
+        row |= {
+            "application_downtime_s": round(application, 2),
+            "in_place_downtime_s": round(downtime, 2),
+            "ratio": round(application / downtime, 3),
+            "online_rto_s": round(online.rto_s or 0.0, 2),
+            "in_place_rto_s": round(in_place.rto_s or 0.0, 2),
+            "restored_devices": sorted(v["Device"] for v in online.report.get("Volumes", [])),
+        }
+    return row | {"wall_s": round(time.monotonic() - started, 2)}
+
+
+def summarize_online(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per data volume count: the online restore's application downtime against the
+    in-place downtime, over the seeds where both succeeded (``ratio_p50``: the median of the
+    per-seed ratios)."""
+    rows = []
+    for volumes in sorted({r["volumes"] for r in runs}):
+        mine = _succeeded(runs, volumes)
+        if not mine:
+            continue
+        rows.append(
+            {
+                "volumes": volumes,
+                "application_downtime_s_p50": _p(mine, "application_downtime_s"),
+                "application_downtime_s_p95": _p(mine, "application_downtime_s", 95),
+                "in_place_downtime_s_p50": _p(mine, "in_place_downtime_s"),
+                "in_place_downtime_s_p95": _p(mine, "in_place_downtime_s", 95),
+                "ratio_p50": _p(mine, "ratio", digits=3),
+                "online_rto_s_p50": _p(mine, "online_rto_s"),
+                "seeds": len(mine),
+                "failed_runs": sum(1 for r in runs if r["volumes"] == volumes) - len(mine),
+            }
+        )
+    return rows
+
+
+def _report_online(row: dict[str, Any]) -> None:
+    name = f"online ({row['model']}) {row['volumes']:>2} data volumes seed {row['seed']:>2}"
+    if row["status"] != "SUCCEEDED":
+        print(f"{name}: {row['status']}", flush=True)
+        return
+    print(
+        f"{name}: application downtime {row['application_downtime_s']:.1f} s, in place "
+        f"{row['in_place_downtime_s']:.1f} s (ratio {row['ratio']:.3f}); online RTO "
+        f"{row['online_rto_s']:.1f} s",
+        flush=True,
+    )
 
 
 # --- a fleet ---------------------------------------------------------------------------------
@@ -578,31 +695,38 @@ def draw_chart(summary: list[dict[str, Any]], baselines: list[dict[str, Any]], p
 
 # --- entry point ---------------------------------------------------------------------------
 
-Job = tuple[int, int, str, str]  # volumes, seed, strategy, model
+Job = tuple[Any, ...]  # run_once's arguments: volumes, seed, strategy, model
+JOB_KEYS = ("volumes", "seed", "strategy", "model")
 
 
 def _run_all(
-    jobs: list[Job], workers: int, report: Callable[[dict[str, Any]], None]
+    jobs: list[Job],
+    workers: int,
+    report: Callable[[dict[str, Any]], None],
+    run: Callable[..., dict[str, Any]] = run_once,
+    keys: Sequence[str] = JOB_KEYS,
 ) -> list[dict[str, Any]]:
+    """``run(*job)`` for every job on ``workers`` processes; a job that raised is a row of
+    its arguments (named by ``keys``) and the error."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_once, *job) for job in jobs]
+        futures = [pool.submit(run, *job) for job in jobs]
         rows = []
         for job, future in zip(jobs, futures, strict=True):
             try:
                 rows.append(future.result())
             except Exception as err:
-                volumes, seed, strategy, model = job
-                rows.append(
-                    {
-                        "volumes": volumes,
-                        "seed": seed,
-                        "strategy": strategy,
-                        "model": model,
-                        "status": repr(err),
-                    }
-                )
+                rows.append(dict(zip(keys, job, strict=True)) | {"status": repr(err)})
             report(rows[-1])
     return rows
+
+
+def measure_online(
+    sizes: Sequence[int], seeds: int, workers: int, model: str = "base"
+) -> dict[str, Any]:
+    """The ``online`` rows and the runs they come from."""
+    jobs: list[Job] = [(v, s, model) for v in sizes for s in range(seeds)]
+    runs = _run_all(jobs, workers, _report_online, run_online_pair, ("volumes", "seed", "model"))
+    return {"online": summarize_online(runs), "online_runs": runs}
 
 
 def _report(row: dict[str, Any]) -> None:
@@ -671,9 +795,26 @@ def main(argv: list[str] | None = None) -> int:
         "--import-starts", type=int, default=5, help="fresh interpreters per task (0: skip)"
     )
     parser.add_argument("--out", type=Path, default=repo_root() / "bench" / "results.json")
+    online = parser.add_mutually_exclusive_group()
+    online.add_argument(
+        "--online", action="store_true", help="also online restores against in-place ones"
+    )
+    online.add_argument(
+        "--online-only",
+        action="store_true",
+        help="only the online rows, put into the existing --out file (other keys kept)",
+    )
+    parser.add_argument(
+        "--online-volumes",
+        default=",".join(map(str, ONLINE_SIZES)),
+        help="data volumes per server for the online rows",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     sizes = [int(s) for s in args.volumes.split(",")]
+    online_sizes = [int(s) for s in args.online_volumes.split(",")]
+    if args.online_only:
+        return _online_only(args.out, online_sizes, args.seeds, args.workers, args.model)
 
     def measured(model: str, seeds: int) -> list[dict[str, Any]]:
         jobs = [(v, s, "poll-in-task", model) for v in sizes for s in range(seeds)]
@@ -715,6 +856,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     document["fleets"] = fleets
     document["fleet_summary"] = summarize_fleets(fleets)
+    if args.online:
+        document |= measure_online(online_sizes, args.seeds, args.workers, args.model)
     document["cold_import_ms"] = (
         {m: cold_import_ms(m, args.import_starts) for m in sorted(TASKS.values())}
         if args.import_starts
@@ -728,6 +871,20 @@ def main(argv: list[str] | None = None) -> int:
     draw_chart(document["summary"], document["baselines"], chart)
     print(json.dumps({"summary": document["summary"]}, indent=2))
     print(f"wrote {args.out} and {chart} in {document['wall_seconds']} s")
+    return 0
+
+
+def _online_only(out: Path, sizes: list[int], seeds: int, workers: int, model: str) -> int:
+    """Measure the online rows and put them into ``out`` (created if missing), leaving
+    every other figure in it as it was."""
+    started = time.monotonic()
+    measured = measure_online(sizes, seeds, workers, model)
+    document = json.loads(out.read_text()) if out.exists() else {}
+    document |= measured
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps({"online": measured["online"]}, indent=2))
+    print(f"wrote the online rows into {out} in {round(time.monotonic() - started, 1)} s")
     return 0
 
 

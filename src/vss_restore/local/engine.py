@@ -131,6 +131,8 @@ class LocalEngine:
         self.initialization = VolumeInitialization()
         self.launch_fidelity = RunInstancesVolumeSettings(self.initialization)
         self.ssm = SsmRunCommand()  # a drill's validation command: ``engine.ssm.respond(...)``
+        if self.simulated is not None:  # commands take their modelled time
+            self.ssm.pace = self.simulated.command_status
         self.state_machine_arn = ""
         self.fleet_state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -303,13 +305,8 @@ class LocalEngine:
         self, request: dict[str, Any], name: str | None = None, machine: Machine = "restore"
     ) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
-        if self.simulated is not None and not self._simulating:
-            # From the first execution on: setting up the world stays instant.
-            for event_name, hook in self.simulated.hooks():
-                self.observe(event_name, hook)
-            if self.dispatcher is not None:
-                self.dispatcher.observer = self.simulated
-            self._simulating = True
+        # From the first execution on: setting up the world stays instant.
+        self.begin_simulation()
         if self.simulated is not None:
             self.simulated.mark("execution_started")
         sfn = boto3.client("stepfunctions", region_name=self.region)
@@ -319,6 +316,16 @@ class LocalEngine:
             name=name or (f"fleet-{uuid.uuid4().hex[:12]}" if fleet else execution_name(request)),
             input=json.dumps(request),
         )["executionArn"]
+
+    def begin_simulation(self) -> None:
+        """Simulation mode: calls take modelled time from now on (``start`` does this)."""
+        if self.simulated is None or self._simulating:
+            return
+        for event_name, hook in self.simulated.hooks():
+            self.observe(event_name, hook)
+        if self.dispatcher is not None:
+            self.dispatcher.observer = self.simulated
+        self._simulating = True
 
     def wait(self, execution_arn: str, timeout: float = 60.0) -> ExecutionResult:
         sfn = boto3.client("stepfunctions", region_name=self.region)

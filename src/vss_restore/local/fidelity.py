@@ -14,8 +14,10 @@ each has its own test. Only the local engine installs them; product code never s
   running (``InvalidInstanceId``, as for an agent that is not online) and a document SSM
   does not have (``InvalidDocument``); AWS's ``AWS-RunPowerShellScript`` exists. Commands
   report ``InProgress`` once, then the outcome: ``Success`` with a listing of the instance's
-  disks unless a test has asked for another (``SsmRunCommand.respond``). moto would say
-  ``Success`` at once, with no output, for any instance and document.
+  disks unless a test has asked for another (``SsmRunCommand.respond``). In simulation mode
+  a command is ``Pending``, then ``InProgress``, until its modelled end instead
+  (``SsmRunCommand.pace``). moto would say ``Success`` at once, with no output, for any
+  instance and document.
 - Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
   parameter checks, and the project's disk document's effect on disks and services, with
   a record of any volume detached while its disk was online.
@@ -405,6 +407,9 @@ class SsmRunCommand:
         self.outcomes: dict[str, CommandOutcome] = {}
         self._seen: set[tuple[str, str]] = set()
         self.guests = guests or WindowsGuests()  # the project's disk document runs here
+        # Simulation mode: a command's status before its modelled end (None: it has ended),
+        # on the model clock, instead of "InProgress" at the first look.
+        self.pace: Callable[[str], str | None] | None = None
 
     def respond(self, document: str, outcome: CommandOutcome) -> None:
         """Commands of ``document`` end as ``outcome`` from now on."""
@@ -468,10 +473,9 @@ class SsmRunCommand:
     ) -> None:
         if "CommandId" not in parsed:
             return
-        key = (parsed["CommandId"], parsed["InstanceId"])
-        if key not in self._seen:
-            self._seen.add(key)
-            parsed.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
+        running = self._running_status(parsed["CommandId"], parsed["InstanceId"])
+        if running is not None:
+            parsed.update(Status=running, StatusDetails=running, ResponseCode=-1)
             parsed.update(StandardOutputContent="")
             return
         disk_command = self.guests.finish(parsed["CommandId"], context["client_region"])
@@ -496,6 +500,15 @@ class SsmRunCommand:
             ResponseCode=outcome.response_code,
             StandardOutputContent=output,
         )
+
+    def _running_status(self, command_id: str, instance_id: str) -> str | None:
+        """The status of a command that has not ended yet; None once it has."""
+        if self.pace is not None:
+            return self.pace(command_id)
+        if (command_id, instance_id) in self._seen:
+            return None
+        self._seen.add((command_id, instance_id))
+        return "InProgress"
 
 
 def _disk_listing(backend: Any, instance_id: str) -> str:

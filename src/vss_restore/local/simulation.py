@@ -7,6 +7,10 @@ front of it, on a virtual clock (``VirtualClock``) that moves only through model
   ``creating``, an instance ``stopping`` / ``pending``, status checks ``initializing``, until
   their drawn delay has passed on the model clock; calls AWS refuses in those states are refused;
 - EC2's token buckets (per action category) answer ``RequestLimitExceeded`` when empty;
+- SSM Run Command takes modelled time: a command is ``Pending`` until the agent has it,
+  ``InProgress`` while the document runs (the disk document: each service stopped, each disk
+  taken offline; or each disk brought online once its volume has attached, each service
+  started), and ends, with its effect, at its modelled end;
 - every delay is drawn from a random stream named by the seed, the kind of delay and the
   resource, so a seed always draws the same delays for the same resources.
 
@@ -26,6 +30,8 @@ from typing import Any
 from vss_restore.local.initialization_model import SimulatedInitialization
 from vss_restore.local.responses import HookAnswer, error_answer
 from vss_restore.local.virtual_clock import VirtualClock
+from vss_restore.local.windows_guests import disk_command_parameters
+from vss_restore.windows_disks import document_name
 
 
 def lognormal(rng: random.Random, median: float, p95: float) -> float:
@@ -96,6 +102,7 @@ class _World:
         default_factory=dict
     )  # instance → (moving, settled, at)
     checks_ok: dict[str, float] = field(default_factory=dict)  # instance → status checks ok at
+    commands: dict[str, ModelledCommand] = field(default_factory=dict)  # SSM, by command id
 
 
 def _create_delay(rng: random.Random) -> float:
@@ -115,7 +122,38 @@ DELAYS: dict[str, Callable[[random.Random], float]] = {
     "detach": lambda rng: lognormal(rng, 2, 5),
     "start": lambda rng: lognormal(rng, 8, 25),
     "checks": lambda rng: 40 + lognormal(rng, 90, 300),
+    # SSM Run Command, and Windows inside the instance (the disk document's steps).
+    "ssm-delivery": lambda rng: lognormal(rng, 1.5, 5),
+    "script": lambda rng: lognormal(rng, 2, 8),
+    "service-stop": lambda rng: lognormal(rng, 1, 5),
+    "service-start": lambda rng: lognormal(rng, 1, 5),
+    "sql-server-stop": lambda rng: lognormal(rng, 8, 45),
+    "sql-server-start": lambda rng: lognormal(rng, 6, 20),
+    "disk-offline": lambda rng: lognormal(rng, 0.5, 2),
+    "disk-online": lambda rng: lognormal(rng, 1, 3),
 }
+
+# Services with a model of their own, (stop, start) kinds; any other service is generic.
+SERVICE_DELAYS = {"MSSQLSERVER": ("sql-server-stop", "sql-server-start")}
+GENERIC_SERVICE_DELAYS = ("service-stop", "service-start")
+# The disk document looks for a just-attached disk again after this (its ``Start-Sleep``).
+FIND_DISK_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ModelledCommand:
+    """An SSM command on the model clock: the agent has it at ``delivered``; it ends at
+    ``done`` (and only then does the document's effect show)."""
+
+    sent: float
+    delivered: float
+    done: float
+
+    def status(self, now: float) -> str | None:
+        """``Pending`` or ``InProgress`` before its end; None once it has ended."""
+        if now < self.delivered:
+            return "Pending"
+        return "InProgress" if now < self.done else None
 
 
 class SimulatedAws:
@@ -201,6 +239,8 @@ class SimulatedAws:
             ("after-call.ec2.DescribeVolumes", self.view_volumes),
             ("after-call.ec2.DescribeInstances", self.view_instances),
             ("after-call.ec2.DescribeInstanceStatus", self.view_status),
+            ("before-call.ssm", self.before_ssm_call),
+            ("after-call.ssm.SendCommand", self.after_send_command),
             *self.initialization.hooks(),
         ]
 
@@ -237,6 +277,13 @@ class SimulatedAws:
         if operation == "DetachVolume" and body.get("VolumeId"):
             self._defer_detach(body, now)
         return None
+
+    def before_ssm_call(self, event_name: str, **_: Any) -> None:
+        """An SSM call's latency (as EC2's; SSM's throttling is not modelled)."""
+        operation = event_name.split(".")[2]
+        latency = "api-mutating" if operation == "SendCommand" else "api-describe"
+        key = f"ssm-{operation}:{self._count(latency, f'ssm-{operation}')}"
+        self.clock.sleep(self.draw(latency, key))
 
     def _defer_detach(self, body: dict[str, Any], now: float) -> None:
         # moto detaches at once; the view keeps the device "detaching" until the modelled end.
@@ -289,6 +336,70 @@ class SimulatedAws:
             self.marks.setdefault("running", running_at)
             self.marks.setdefault("checks_ok", self._world.checks_ok[instance_id])
             change["CurrentState"] = {"Code": 0, "Name": "pending"}
+
+    # --- SSM Run Command: when a command ends ------------------------------------------
+
+    def after_send_command(self, parsed: dict[str, Any], **_: Any) -> None:
+        command = parsed.get("Command") or {}
+        command_id = command.get("CommandId")
+        instances = command.get("InstanceIds") or []
+        if not command_id or not instances:
+            return
+        instance_id = str(instances[0])
+        sent = self.now()
+        document = command.get("DocumentName")
+        key = f"{instance_id}:{document}:{self._count('ssm', f'{instance_id}:{document}')}"
+        delivered = sent + self.draw("ssm-delivery", key)
+        if document == document_name():
+            action, volume_ids, services = disk_command_parameters(command.get("Parameters") or {})
+            done = self.disk_document_done(delivered, instance_id, action, volume_ids, services)
+        else:
+            done = delivered + self.draw("script", key)
+        self._world.commands[command_id] = ModelledCommand(sent, delivered, done)
+
+    def disk_document_done(
+        self,
+        start: float,
+        instance_id: str,
+        action: str,
+        volume_ids: list[str],
+        services: list[str],
+    ) -> float:
+        """When the disk document, started at ``start``, ends: ``Offline`` stops each service,
+        then takes each disk offline; ``Online`` and ``MountReadOnly`` bring each disk online
+        once its volume has attached (looking again every 2 s until it appears), then
+        ``Online`` starts each service. One step after the other, in the order given."""
+        at = start
+
+        def service(name: str, which: int) -> float:
+            kind = SERVICE_DELAYS.get(name, GENERIC_SERVICE_DELAYS)[which]
+            return self.draw(kind, f"{instance_id}:{name}:{self._count(kind, instance_id)}")
+
+        if action == "Offline":
+            for name in services:
+                at += service(name, 0)
+        for volume_id in volume_ids:
+            kind = "disk-offline" if action == "Offline" else "disk-online"
+            if action != "Offline":
+                appears = self._world.attach_ready.get(volume_id, 0.0)
+                while at < appears:
+                    at += FIND_DISK_RETRY_SECONDS
+            at += self.draw(kind, f"{volume_id}:{self._count(kind, volume_id)}")
+        if action == "Online":
+            for name in services:
+                at += service(name, 1)
+        return at
+
+    def command_status(self, command_id: str) -> str | None:
+        """A command's status before its modelled end; None once it has ended (or for a
+        command sent before the simulation began, which ended at once)."""
+        command = self._world.commands.get(command_id)
+        return command.status(self.now()) if command else None
+
+    def command_done_at(self, command_id: str) -> float | None:
+        """The modelled moment a command ends."""
+        command = self._world.commands.get(command_id)
+        return command.done if command else None
 
     # --- describes: what AWS would show at this point of the model clock ----------------
 

@@ -39,7 +39,6 @@ from vss_restore.windows_disks import RESULT_MARKER, document_name
 
 Hook = Callable[..., Any]
 _LETTERS = "DEFGHIJKLMNOPQRSTUVWXYZ"
-_REQUESTED_INSTANCES = "vss_restore_requested_instances"
 
 
 @dataclass
@@ -133,9 +132,6 @@ class WindowsGuests:
         self, params: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> HookAnswer | None:
         body = json.loads(params.get("body") or b"{}")
-        # moto's answer names every instance of the region (it reads no InstanceIds as a
-        # filter that matches all): the command's instance is the one the request names.
-        context[_REQUESTED_INSTANCES] = list(body.get("InstanceIds") or [])
         region = context["client_region"]
         document = ssm_backends[DEFAULT_ACCOUNT_ID][region]._documents.get(body.get("DocumentName"))
         if document is None:
@@ -161,19 +157,13 @@ class WindowsGuests:
         command = parsed.get("Command") or {}
         if command.get("DocumentName") != document_name():
             return
-        parameters = command.get("Parameters") or {}
-
-        def listed(name: str) -> list[str]:
-            return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
-
-        requested = context.get(_REQUESTED_INSTANCES) or command.get("InstanceIds") or []
+        action, volume_ids, services = disk_command_parameters(command.get("Parameters") or {})
+        # SsmRunCommand (whose hooks run first) has put back the instances the request named.
+        requested = command.get("InstanceIds") or []
         with self._lock:
             for instance_id in requested[:1]:  # the workflow sends each command to one instance
                 self._commands[command["CommandId"]] = _Command(
-                    instance_id,
-                    (parameters.get("Action") or [""])[0],
-                    listed("VolumeIds"),
-                    listed("Services"),
+                    instance_id, action, volume_ids, services
                 )
 
     def finish(self, command_id: str, region: str) -> tuple[str, str] | None:
@@ -305,6 +295,15 @@ class WindowsGuests:
                 for volume_id in _attached(backend, change["InstanceId"]):
                     self.disks.pop(volume_id, None)  # every disk comes online at boot
                 self.stopped_services.pop(change["InstanceId"], None)
+
+
+def disk_command_parameters(parameters: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """(Action, VolumeIds, Services) of a disk command, as SendCommand echoes its parameters."""
+
+    def listed(name: str) -> list[str]:
+        return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
+
+    return (parameters.get("Action") or [""])[0], listed("VolumeIds"), listed("Services")
 
 
 def _invalid(message: str) -> HookAnswer:
