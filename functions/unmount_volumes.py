@@ -1,4 +1,9 @@
-"""UnmountVolumes (rollback of a mount): disks offline, detach, delete; tag what stays."""
+"""UnmountVolumes: a mount's rollback; or, scheduled, the removal of every expired mount.
+
+``{"Execution", "EnteredTime", "TimeoutSeconds"}`` (a mount's rollback): disks offline,
+detach, delete; tag what stays. ``{"Expired": true}`` (the daily schedule): unmount every
+mount whose ``vss-restore:mount-expires-at`` has passed, as ``vss-restore cleanup`` does.
+"""
 
 from typing import Any
 
@@ -6,19 +11,33 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.lambda_task import task
-from vss_restore.mounts import Unmounted, mount_volumes, unmount_step, unmounted
+from vss_restore.models import Model
+from vss_restore.mounts import (
+    Unmounted,
+    mount_volumes,
+    remove_expired_mounts,
+    unmount_step,
+    unmounted,
+)
 from vss_restore.task_events import WaitEvent
-from vss_restore.waiting import POLL_SWAP_SECONDS, poll
+from vss_restore.waiting import POLL_SWAP_SECONDS, poll, utcnow
 
 
 class Event(WaitEvent):
     execution: str = Field(alias="Execution")
 
 
+class Expired(Model):
+    expired: bool = Field(alias="Expired")
+
+
 @task
-def handler(event: dict[str, Any]) -> Unmounted:
-    parsed = Event.model_validate(event)
+def handler(event: dict[str, Any]) -> Unmounted | dict[str, Any]:
     ec2, ssm = clients.ec2(), clients.ssm()
+    if "Expired" in event:
+        Expired.model_validate(event)
+        return {"Unmounted": remove_expired_mounts(ec2, ssm, utcnow())}
+    parsed = Event.model_validate(event)
     first_seen = [v["VolumeId"] for v in mount_volumes(ec2, parsed.execution)]
     last = poll(
         lambda now: unmount_step(

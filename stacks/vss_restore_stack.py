@@ -82,6 +82,7 @@ class VssRestoreStack(Stack):
             "Drills",
             fleet=fleet.state_machine,
             cleanup=tasks.functions["CleanupDrill"],
+            unmount=tasks.functions["UnmountVolumes"],
             schedule=config.drill_schedule,
         )
         watch = Monitoring(

@@ -29,6 +29,7 @@ from vss_restore.errors import (
     NoFreeDevice,
     ResourceNotReady,
     SwapFailed,
+    TerminalError,
     WaitTimedOut,
 )
 from vss_restore.instance import attached_volumes, describe_instance, power_state
@@ -529,12 +530,22 @@ def remove_expired_mounts(
     interval_seconds: float = 2.0,
 ) -> list[str]:
     """``cleanup``: unmount every mount whose expiry has passed; the volumes removed (with
-    ``dry_run``: the volumes that would be, and nothing changes)."""
+    ``dry_run``: the volumes that would be, and nothing changes). A mount that cannot be
+    removed does not hold up the others: its error is raised once they have been tried."""
     expired = {e: found for e, found in expired_mounts(ec2, now).items() if e}
     if dry_run:
         return sorted(v["VolumeId"] for found in expired.values() for v in found)
     removed: list[str] = []
+    failures: list[TerminalError] = []
     for execution in sorted(expired):
-        done = unmount(ec2, ssm, execution, document=document, interval_seconds=interval_seconds)
+        try:
+            done = unmount(
+                ec2, ssm, execution, document=document, interval_seconds=interval_seconds
+            )
+        except TerminalError as err:  # tagged cleanup-required; the others still go
+            failures.append(err)
+            continue
         removed.extend(done.deleted)
+    if failures:
+        raise failures[0]
     return sorted(removed)

@@ -28,6 +28,7 @@ class DrillSchedules(Construct):
         *,
         fleet: sfn.StateMachine,
         cleanup: lambda_.Function,
+        unmount: lambda_.Function,
         schedule: DrillSchedule | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -42,17 +43,20 @@ class DrillSchedules(Construct):
             description="EventBridge Scheduler: vss-restore drills and their cleanup",
         )
         cleanup.grant_invoke(role)
+        unmount.grant_invoke(role)
         NagSuppressions.add_resource_suppressions(
             role,
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason=(
-                        "lambda:InvokeFunction on '<CleanupDrill ARN>:*' covers the versions and "
-                        "aliases of this stack's own cleanup function only."
+                        "lambda:InvokeFunction on '<CleanupDrill ARN>:*' and '<UnmountVolumes "
+                        "ARN>:*' covers the versions and aliases of this stack's own cleanup "
+                        "functions only."
                     ),
                     applies_to=[
-                        {"regex": "/^Resource::<TasksCleanupDrill[A-Za-z0-9]*\\.Arn>:\\*$/"}
+                        {"regex": "/^Resource::<TasksCleanupDrill[A-Za-z0-9]*\\.Arn>:\\*$/"},
+                        {"regex": "/^Resource::<TasksUnmountVolumes[A-Za-z0-9]*\\.Arn>:\\*$/"},
                     ],
                 )
             ],
@@ -69,6 +73,22 @@ class DrillSchedules(Construct):
             ),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=cleanup.function_arn,
+                role_arn=role.role_arn,
+                input=json.dumps({"Expired": True}),
+                retry_policy=_RETRY,
+            ),
+        )
+        # Mounts go once expired too: disks offline through SSM, then detached and deleted.
+        self.unmount = scheduler.CfnSchedule(
+            self,
+            "UnmountExpiredMounts",
+            description="vss-restore: unmount volumes past vss-restore:mount-expires-at",
+            schedule_expression="rate(1 hour)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
+                mode="FLEXIBLE", maximum_window_in_minutes=15
+            ),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=unmount.function_arn,
                 role_arn=role.role_arn,
                 input=json.dumps({"Expired": True}),
                 retry_policy=_RETRY,

@@ -365,12 +365,24 @@ def _schedules(template: Template) -> dict[str, dict[str, Any]]:
 def test_expired_drill_resources_are_cleaned_up_daily_and_drills_are_opt_in(
     template: Template,
 ) -> None:
-    (cleanup,) = _schedules(template).values()
+    # (without drillSchedule: the two cleanups, no drill)
+    schedules = _schedules(template)
+    assert len(schedules) == 2
+    cleanup = next(v for k, v in schedules.items() if "CleanupExpiredDrills" in k)
     assert cleanup["ScheduleExpression"] == "rate(1 day)"
     assert json.loads(cleanup["Target"]["Input"]) == {"Expired": True}
     function_id = cleanup["Target"]["Arn"]["Fn::GetAtt"][0]
     handler = _functions_by_logical_id(template)[function_id]["Handler"]
     assert handler == "functions.cleanup_drill.handler"
+
+
+def test_expired_mounts_are_unmounted_every_hour(template: Template) -> None:
+    unmount = next(v for k, v in _schedules(template).items() if "UnmountExpiredMounts" in k)
+    assert unmount["ScheduleExpression"] == "rate(1 hour)"
+    assert json.loads(unmount["Target"]["Input"]) == {"Expired": True}
+    function_id = unmount["Target"]["Arn"]["Fn::GetAtt"][0]
+    handler = _functions_by_logical_id(template)[function_id]["Handler"]
+    assert handler == "functions.unmount_volumes.handler"
 
 
 def test_drill_schedule_starts_clone_drills_of_the_tagged_instances(synth: Synth) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -374,3 +375,70 @@ def test_mount_rollback_tags_the_volumes_it_cannot_delete(
         assert volume["State"] == "available"
         assert tags.tag_dict(volume["Tags"])[tags.STATUS] == tags.STATUS_CLEANUP_REQUIRED
     assert "tagged for cleanup" in (result.cause or "")
+
+
+def test_scheduled_unmount_removes_only_expired_mounts_and_leaves_live_volumes_alone(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN two mounts of the instance's set, the first past its expiry
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    expired = _mounts(engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount"}))
+    current = _mounts(
+        engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount", "Devices": ["xvdf"]})
+    )
+    past = (datetime.now().astimezone() - timedelta(minutes=5)).isoformat(timespec="seconds")
+    ec2.create_tags(
+        Resources=[m["VolumeId"] for m in expired],
+        Tags=[{"Key": tags.MOUNT_EXPIRES_AT, "Value": past}],
+    )
+
+    # WHEN the hourly schedule invokes UnmountVolumes as the stack configures it
+    answer = boto3.client("lambda", region_name=engine.region).invoke(
+        FunctionName=engine.function_arn("UnmountVolumes"), Payload=b'{"Expired": true}'
+    )
+
+    # THEN the expired mount's volumes are offline, detached and deleted; the other stays
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    removed = sorted(m["VolumeId"] for m in expired)
+    assert sorted(json.loads(answer["Payload"].read())["Unmounted"]) == removed
+    remaining = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    assert not remaining & set(removed)
+    assert {m["VolumeId"] for m in current} <= remaining
+    assert engine.guests.violations == []
+    _assert_live_volumes_untouched(engine, ec2, before, instance_with_volumes)
+
+
+def test_scheduled_unmount_goes_on_past_a_mount_it_cannot_remove_and_retries_it_next_time(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN two expired mounts, and Windows refusing the next disk offline
+    vss_set("set-1", hours_ago=2)
+    mounts = [
+        _mounts(engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount", "Devices": [d]}))
+        for d in ("xvdf", "xvdg")
+    ]
+    volume_ids = [m["VolumeId"] for found in mounts for m in found]
+    past = (datetime.now().astimezone() - timedelta(minutes=5)).isoformat(timespec="seconds")
+    ec2.create_tags(Resources=volume_ids, Tags=[{"Key": tags.MOUNT_EXPIRES_AT, "Value": past}])
+    engine.guests.fail_next("Offline", "Set-Disk : The disk is in use")
+    invoke = boto3.client("lambda", region_name=engine.region).invoke
+
+    # WHEN the schedule runs, then runs again an hour later
+    first = invoke(FunctionName=engine.function_arn("UnmountVolumes"), Payload=b'{"Expired": true}')
+    existing = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    kept = [v for v in volume_ids if v in existing]
+    kept_tags = [volume_tags(ec2, v) for v in kept]
+    second = invoke(
+        FunctionName=engine.function_arn("UnmountVolumes"), Payload=b'{"Expired": true}'
+    )
+
+    # THEN the first run removes one mount, reports the other's error and tags its volume;
+    # the second removes that one too, and no disk was ever detached while online
+    assert json.loads(first["Payload"].read())["errorType"] == "DiskCommandFailed"
+    assert len(kept) == 1
+    assert kept_tags[0][tags.STATUS] == tags.STATUS_CLEANUP_REQUIRED
+    assert "FunctionError" not in second
+    remaining = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    assert not remaining & set(volume_ids)
+    assert engine.guests.violations == []
