@@ -59,6 +59,7 @@ def run_drill_under(
             "Mode": "Clone",
             "SubnetId": subnet,
             "ValidationDocument": DOCUMENT,
+            "ValidationParameters": {"commands": ["Get-Disk"]},
         },
         timeout=120,
     )

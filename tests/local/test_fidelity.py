@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -909,3 +910,58 @@ def test_volume_is_not_fast_restored_when_the_snapshots_credits_are_used_up(
 
     # THEN the first two took a credit each and the third came without fast snapshot restore
     assert [volume(ec2, v)["FastRestored"] for v in made] == [True, True, False]
+
+
+# --- Step Functions: StopExecution aborts at once --------------------------------------------
+
+
+def test_stop_execution_aborts_at_once_and_stays_aborted_when_its_task_then_fails(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN an execution whose task is running, and will fail once let go
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_failure(_event: dict[str, Any], _context: Any) -> None:
+        entered.set()
+        release.wait(10)
+        raise RuntimeError("the task failed after the stop")
+
+    engine.observe(
+        "before-call.lambda.Invoke", LambdaDispatcher({"slow": slow_failure}, FUNCTION_ARN)
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="stopped",
+        definition=json.dumps(
+            {
+                "StartAt": "Slow",
+                "States": {
+                    "Slow": {"Type": "Task", "Resource": f"{FUNCTION_ARN}slow", "End": True}
+                },
+            }
+        ),
+        roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/test",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="e1", input="{}")["executionArn"]
+    assert entered.wait(10)
+
+    # WHEN it is stopped, then its task fails
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped by hand")
+    at_once = sfn.describe_execution(executionArn=execution)
+    release.set()
+    deadline = time.monotonic() + 10
+    while not any(
+        e["type"] in ("ExecutionAborted", "ExecutionFailed")
+        for e in sfn.get_execution_history(executionArn=execution)["events"]
+    ):
+        assert time.monotonic() < deadline, "the execution's thread did not end"
+        time.sleep(0.02)
+    later = sfn.describe_execution(executionArn=execution)
+
+    # THEN it is ABORTED from the stop on, with the stop's error and cause
+    assert at_once["status"] == "ABORTED"
+    assert (later["status"], later.get("error"), later.get("cause")) == (
+        "ABORTED",
+        "Operator",
+        "stopped by hand",
+    )

@@ -32,6 +32,7 @@ from vss_restore.local.fidelity import (
     RunInstancesVolumeSettings,
     SfnIntegrationCase,
     SsmRunCommand,
+    StopExecutionAborts,
     VolumeInitialization,
 )
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
@@ -126,6 +127,7 @@ class LocalEngine:
         self._simulating = False
         self.fidelity = Ec2Fidelity()
         self.sfn_fidelity = SfnIntegrationCase()
+        self.stop_fidelity = StopExecutionAborts()
         self.data_limit = DataLimitExceededIsTerminal()
         # Rates and fast snapshot restore: ``engine.initialization.fast_restores``.
         self.initialization = VolumeInitialization()
@@ -158,6 +160,7 @@ class LocalEngine:
             if self._simulation_patches is not None:
                 self._simulation_patches.install()
             self.sfn_fidelity.install()
+            self.stop_fidelity.install()
             self.data_limit.install()
             self.launch_fidelity.install()
             self._deploy()
@@ -177,6 +180,7 @@ class LocalEngine:
             self._simulation_patches.uninstall()
             self.simulated.clock.close()
         self.sfn_fidelity.uninstall()
+        self.stop_fidelity.uninstall()
         self.data_limit.uninstall()
         self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
@@ -212,6 +216,7 @@ class LocalEngine:
             *self.initialization.hooks(),
             *self.ssm.hooks(),
             *self.ssm.guests.hooks(),
+            *self.stop_fidelity.hooks(),
             *RunInstancesRootDevice().hooks(),
             *self.launch_fidelity.hooks(),
         ]:

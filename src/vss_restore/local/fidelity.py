@@ -37,6 +37,9 @@ each has its own test. Only the local engine installs them; product code never s
   for definitions that start executions from a Task state) takes AWS's PascalCase
   parameters and answers in PascalCase: moto's interpreter passes them to boto3 unchanged
   (``SfnIntegrationCase``).
+- ``StopExecution`` ends the execution at once: ``ABORTED`` from then on, with the stop's
+  date (``StopExecutionAborts``); moto keeps it ``RUNNING`` until its thread notices, and
+  ends it ``FAILED`` or ``SUCCEEDED`` if a task finishes first.
 - State data over 262,144 bytes (a task's result, a state's output, a task's input after
   ``Parameters``) fails the execution with ``States.DataLimitExceeded``, which neither
   ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
@@ -575,6 +578,68 @@ class SfnIntegrationCase:
     def uninstall(self) -> None:
         for name, method in self._saved.items():
             setattr(self._cls, name, method)
+        self._saved = {}
+
+
+class StopExecutionAborts:
+    """``StopExecution`` ends a Standard execution at once: ``ABORTED`` from then on, with
+    the stop's date, error and cause (AWS).
+
+    moto's interpreter only asks the execution's thread to stop: the execution stays
+    ``RUNNING`` until the thread notices, and if a task ends (or fails) first it ends
+    ``SUCCEEDED`` or ``FAILED`` instead, depending on the machine's load.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[str, Any] = {}
+        self._asked: dict[str, tuple[str | None, str | None]] = {}  # ARN -> error, cause
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [("before-call.stepfunctions.StopExecution", self.remember)]
+
+    def remember(self, params: dict[str, Any], **_: Any) -> None:
+        """moto passes on neither the stop's error nor its cause: keep them for ``stop``."""
+        body = json.loads(params.get("body") or b"{}")
+        self._asked[body.get("executionArn", "")] = (body.get("error"), body.get("cause"))
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.api import ExecutionStatus  # noqa: PLC0415
+        from moto.stepfunctions.parser.backend import execution as backend  # noqa: PLC0415
+
+        execution_cls = backend.Execution
+        communication_cls = backend.BaseExecutionWorkerCommunication
+        original_stop = execution_cls.stop
+        original_reflect = communication_cls._reflect_execution_status
+        self._saved = {"stop": original_stop, "reflect": original_reflect}
+        self._classes = (execution_cls, communication_cls)
+
+        def stop(execution: Any, stop_date: Any, error: Any, cause: Any) -> None:
+            if execution.exec_status != ExecutionStatus.RUNNING:
+                return
+            original_stop(execution, stop_date=stop_date, error=error, cause=cause)
+            asked = self._asked.pop(execution.exec_arn, (error, cause))
+            execution.vss_restore_stopped = (stop_date, *asked)
+            _aborted(execution)
+
+        def _aborted(execution: Any) -> None:
+            stop_date, error, cause = execution.vss_restore_stopped
+            execution.exec_status = ExecutionStatus.ABORTED
+            execution.stop_date = stop_date
+            execution.error, execution.cause, execution.output = error, cause, None
+
+        def reflect(communication: Any) -> None:
+            original_reflect(communication)
+            if getattr(communication.execution, "vss_restore_stopped", None):
+                _aborted(communication.execution)  # the thread ended after the stop
+
+        execution_cls.stop = stop
+        communication_cls._reflect_execution_status = reflect
+
+    def uninstall(self) -> None:
+        if self._saved:
+            execution_cls, communication_cls = self._classes
+            execution_cls.stop = self._saved["stop"]
+            communication_cls._reflect_execution_status = self._saved["reflect"]
         self._saved = {}
 
 
