@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from vss_restore import tags, waiting
-from vss_restore.aws_errors import failing_as
 from vss_restore.errors import (
     DiskCommandFailed,
     InvalidRequest,
@@ -44,7 +43,7 @@ from vss_restore.models import (
     VolumeSpec,
 )
 from vss_restore.planning import volume_specs
-from vss_restore.swap import all_at_once, new_volume_ids
+from vss_restore.swap import all_at_once, attach_call, detach_call, new_volume_ids
 from vss_restore.volumes import delete_volumes_of_execution, mark_for_cleanup
 from vss_restore.waiting import not_ready
 from vss_restore.windows_disks import (
@@ -232,18 +231,10 @@ def attach_mounts(ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume
                 f"{mount.attach_as} of {target} now holds {current}; {volume_id} is not "
                 "attached there (nothing attached before is displaced)"
             )
-        calls.append(_attach(ec2, target, mount.attach_as, volume_id))
+        calls.append(attach_call(ec2, target, mount.attach_as, volume_id))
         attached.append(mount.attach_as)
     all_at_once(calls)
     return attached
-
-
-def _attach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Callable[[], None]:
-    def call() -> None:
-        with failing_as(SwapFailed, f"{device}: AttachVolume {volume_id} to {instance_id}"):
-            ec2.attach_volume(Device=device, InstanceId=instance_id, VolumeId=volume_id)
-
-    return call
 
 
 def mounts_attached(
@@ -435,22 +426,15 @@ def _unmount_step(
                 finished_disk_command(ssm, command_id, target, step, now)
             except ResourceNotReady as err:
                 not_ready(str(err), entered_at, timeout_seconds, now)
-        all_at_once([_detach(ec2, v["VolumeId"], a) for v, a in online])
+        all_at_once(
+            [
+                detach_call(ec2, str(a["InstanceId"]), str(a["Device"]), v["VolumeId"])
+                for v, a in online
+            ]
+        )
     # Then delete them (tagging what cannot be), as a restore's rollback deletes its volumes.
     cleanup = delete_volumes_of_execution(ec2, execution, entered_at, timeout_seconds, now)
     return Unmounted(deleted=cleanup.deleted, left_behind=cleanup.left_behind)
-
-
-def _detach(ec2: EC2Client, volume_id: str, attachment: Mapping[str, Any]) -> Callable[[], None]:
-    def call() -> None:
-        with failing_as(SwapFailed, f"DetachVolume {volume_id}"):
-            ec2.detach_volume(
-                VolumeId=volume_id,
-                InstanceId=str(attachment["InstanceId"]),
-                Device=str(attachment["Device"]),
-            )
-
-    return call
 
 
 def expired_mounts(ec2: EC2Client, now: datetime) -> dict[str, list[dict[str, Any]]]:

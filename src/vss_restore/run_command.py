@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from vss_restore.aws_errors import error_code
 from vss_restore.drill import VALIDATION_DONE, ValidationResult, validation_result
 from vss_restore.errors import DrillValidationFailed, InvalidRequest, ResourceNotReady
+from vss_restore.windows_disks import command_sent_before
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -44,9 +45,9 @@ def send_validation(
     (``InvalidInstanceId``): that is ``ResourceNotReady``, and the caller polls.
     """
     comment = command_comment(execution)
-    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
-        if command.get("Comment") == comment and command.get("DocumentName") == document:
-            return str(command["CommandId"])
+    earlier = command_sent_before(ssm, instance_id, comment, document)
+    if earlier is not None:
+        return earlier
     try:
         sent = ssm.send_command(
             InstanceIds=[instance_id],

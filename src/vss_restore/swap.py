@@ -83,7 +83,11 @@ def all_at_once(calls: list[Callable[[], None]]) -> None:
         raise failures[0]  # type: ignore[misc]
 
 
-def _detach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Callable[[], None]:
+def detach_call(
+    ec2: EC2Client, instance_id: str, device: str, volume_id: str
+) -> Callable[[], None]:
+    """A ``DetachVolume`` to run (with ``all_at_once``); its failure is ``SwapFailed``."""
+
     def call() -> None:
         with failing_as(SwapFailed, f"{device}: DetachVolume {volume_id}"):
             ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
@@ -91,7 +95,11 @@ def _detach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Ca
     return call
 
 
-def _attach(ec2: EC2Client, instance_id: str, device: str, volume_id: str) -> Callable[[], None]:
+def attach_call(
+    ec2: EC2Client, instance_id: str, device: str, volume_id: str
+) -> Callable[[], None]:
+    """An ``AttachVolume`` to run (with ``all_at_once``); its failure is ``SwapFailed``."""
+
     def call() -> None:
         with failing_as(SwapFailed, f"{device}: AttachVolume {volume_id}"):
             ec2.attach_volume(Device=device, InstanceId=instance_id, VolumeId=volume_id)
@@ -116,7 +124,7 @@ def detach_originals(
                 f"{spec.device} holds {current}, not {spec.replaced_volume_id}: the instance changed during the restore"
             )
         if on_device[spec.device].get("Status") != "detaching":
-            calls.append(_detach(ec2, plan.instance_id, spec.device, current))
+            calls.append(detach_call(ec2, plan.instance_id, spec.device, current))
             detached.append(spec.device)
     all_at_once(calls)
     return detached
@@ -152,7 +160,7 @@ def attach_restored(
         if current is not None:
             raise SwapFailed(f"{device} holds {current}; cannot attach {new_ids[device]} there")
         attached.append(device)
-    calls = [_attach(ec2, plan.instance_id, d, new_ids[d]) for d in attached]
+    calls = [attach_call(ec2, plan.instance_id, d, new_ids[d]) for d in attached]
     if attached and attached[0] == root:
         calls[0]()
         calls = calls[1:]

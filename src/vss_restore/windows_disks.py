@@ -130,6 +130,17 @@ def require_managed(ssm: SSMClient, instance_id: str) -> None:
         )
 
 
+def command_sent_before(
+    ssm: SSMClient, instance_id: str, comment: str, document: str
+) -> str | None:
+    """The id of the command of ``document`` already sent with ``comment``, if any: a task
+    that is retried after its SendCommand went through finds it instead of sending again."""
+    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
+        if command.get("Comment") == comment and command.get("DocumentName") == document:
+            return str(command["CommandId"])
+    return None
+
+
 def send_disk_command(
     ssm: SSMClient,
     instance_id: str,
@@ -145,9 +156,9 @@ def send_disk_command(
     ``document``: the disk document's name when not the tasks' own (the CLI's ``unmount``)."""
     comment = command_comment(step, execution)
     document = document or document_name()
-    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
-        if command.get("Comment") == comment and command.get("DocumentName") == document:
-            return str(command["CommandId"])
+    earlier = command_sent_before(ssm, instance_id, comment, document)
+    if earlier is not None:
+        return earlier
     try:
         sent = ssm.send_command(
             InstanceIds=[instance_id],
