@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from vss_restore.aws_errors import error_code
-from vss_restore.drill import VALIDATION_DONE, ValidationResult, validation_result
+from vss_restore.drill import ValidationResult, validation_result
 from vss_restore.errors import DrillValidationFailed, InvalidRequest, ResourceNotReady
-from vss_restore.windows_disks import command_sent_before
+from vss_restore.windows_disks import command_sent_before, finished_invocation
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -69,12 +69,4 @@ def finished_validation(
     ssm: SSMClient, command_id: str, instance_id: str, document: str, now: datetime
 ) -> ValidationResult:
     """The command's result once it has finished; ``ResourceNotReady`` before."""
-    try:
-        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-    except ClientError as err:
-        if error_code(err) == "InvocationDoesNotExist":  # not delivered yet
-            raise ResourceNotReady(f"command {command_id} not yet on {instance_id}") from err
-        raise
-    if invocation["Status"] not in VALIDATION_DONE:
-        raise ResourceNotReady(f"command {command_id} is {invocation['Status']}")
-    return validation_result(document, dict(invocation), now)
+    return validation_result(document, finished_invocation(ssm, command_id, instance_id), now)

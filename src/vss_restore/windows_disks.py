@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from vss_restore.aws_errors import error_code
+from vss_restore.drill import VALIDATION_DONE
 from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
 from vss_restore.models import Model
 
@@ -33,7 +34,6 @@ RESULT_MARKER = "VSS-RESTORE-RESULT "
 EXCERPT_CHARACTERS = 1500
 DiskAction = Literal["Offline", "Online", "MountReadOnly"]
 DISK_ACTIONS: tuple[DiskAction, ...] = ("Offline", "Online", "MountReadOnly")
-_DONE = ("Success", "Failed", "Cancelled", "TimedOut")
 # Service names as Windows allows them (named SQL Server instances contain "$"); no quotes,
 # so a name cannot break out of the script's single-quoted string.
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9_.$-]{1,256}$"
@@ -196,6 +196,22 @@ def attached_volume_ids(ec2: EC2Client, instance_id: str, volume_ids: list[str])
     return [v for v in volume_ids if v in on_instance]
 
 
+def finished_invocation(
+    ssm: SSMClient, command_id: str, instance_id: str, label: str = ""
+) -> dict[str, Any]:
+    """The command's invocation on the instance once it has finished (any of Run Command's
+    terminal statuses); ``ResourceNotReady`` while it is undelivered or still running."""
+    try:
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except ClientError as err:
+        if error_code(err) == "InvocationDoesNotExist":  # not delivered yet
+            raise ResourceNotReady(f"{label}command {command_id} not yet on {instance_id}") from err
+        raise
+    if invocation["Status"] not in VALIDATION_DONE:
+        raise ResourceNotReady(f"{label}command {command_id} is {invocation['Status']}")
+    return dict(invocation)
+
+
 def finished_disk_command(
     ssm: SSMClient, command_id: str, instance_id: str, step: str, now: datetime
 ) -> DiskCommandResult:
@@ -204,17 +220,8 @@ def finished_disk_command(
     A command that failed, was cancelled or timed out is ``DiskCommandFailed``, whose message
     ends with the end of the command's output.
     """
-    try:
-        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-    except ClientError as err:
-        if error_code(err) == "InvocationDoesNotExist":  # not delivered yet
-            raise ResourceNotReady(
-                f"{step}: command {command_id} not yet on {instance_id}"
-            ) from err
-        raise
+    invocation = finished_invocation(ssm, command_id, instance_id, f"{step}: ")
     status = str(invocation["Status"])
-    if status not in _DONE:
-        raise ResourceNotReady(f"{step}: command {command_id} is {status}")
     output = str(invocation.get("StandardOutputContent") or "")
     errors = str(invocation.get("StandardErrorContent") or "")
     text = "\n".join(part for part in (output, errors) if part)
