@@ -549,6 +549,12 @@ class TaskRoles(Construct):
 
     def _windows_disks(self, role: iam.Role, read: iam.Role, document: str) -> None:
         self._disk_document(role, document, "")
+        # A rollback takes offline only the replacements attached to the instance now.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadVolumeAttachments", actions=["ec2:DescribeVolumes"], resources=["*"]
+            )
+        )
         read.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadAgentStatus", actions=["ssm:DescribeInstanceInformation"], resources=["*"]
@@ -575,12 +581,6 @@ class TaskRoles(Construct):
                 resources=[
                     f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/{document}"
                 ],
-            )
-        )
-        # A rollback takes offline only the replacements attached to the instance now.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadVolumeAttachments", actions=["ec2:DescribeVolumes"], resources=["*"]
             )
         )
         # Reading command results and agent status has no resource-level permissions.
