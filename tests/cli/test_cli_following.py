@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from vss_restore import demo
 from vss_restore.cli.target import Target
@@ -141,14 +141,40 @@ def test_status_is_bad_input_when_no_execution_has_that_name(
     assert "i-0123456789abcdef0-000000000000" in outcome.stderr
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 def moto_server() -> Iterator[str]:
-    """The emulator over HTTP, for a command run as its own process (``--endpoint-url``)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """The emulator over HTTP in a process of its own, for a command run as its own process
+    (``--endpoint-url``). Its own process: nothing an earlier test did to the emulator in
+    this one (patches, configuration) can reach it, and it does not share this process's
+    interpreter lock. Its state machines do not execute: an execution is RUNNING until
+    stopped, with a fixed history of finished states."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5):
+                    break
+            except OSError:
+                assert server.poll() is None, "the emulator's server ended at start-up"
+                assert time.monotonic() < deadline, "the emulator's server never answered"
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=DEADLINE_SECONDS)
 
 
 def _read_until(process: subprocess.Popen[str], text: str) -> str:

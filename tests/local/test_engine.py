@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
@@ -240,3 +241,53 @@ def test_engine_restores_instance_in_its_own_region_when_environment_names_anoth
         assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
         restored = attached(ec2, instance_id)
         assert {snapshot_of_volume(ec2, v) for v in restored.values()} == set(snapshots.values())
+
+
+def test_engine_parses_its_definition_once_for_the_create_and_every_execution() -> None:
+    # GIVEN an engine whose restore definition this process has never parsed (limits no
+    # other test uses make the rendered text unique)
+    from vss_restore.definition import Limits  # noqa: PLC0415
+    from vss_restore.local.parse_cache import ParsedDefinitions  # noqa: PLC0415
+
+    with LocalEngine(region=REGION, limits=Limits(VolumeWaitTimeoutSeconds=4321)) as engine:
+        ec2 = boto3.client("ec2", region_name=REGION)
+        instance_id, _ = _restorable(ec2)
+        before = ParsedDefinitions.parses
+
+        # WHEN the state machine is created and runs a restore and a dry run
+        restored = engine.run({"InstanceId": instance_id})
+        planned = engine.run({"InstanceId": instance_id, "DryRun": True})
+
+    # THEN both executions succeeded, and the definition was parsed exactly once
+    assert (restored.status, planned.status) == ("SUCCEEDED", "SUCCEEDED"), restored.cause
+    assert ParsedDefinitions.parses - before == 1
+
+
+def test_engine_still_refuses_an_unparsable_definition_every_time_it_is_created() -> None:
+    # GIVEN the definition cache installed by an engine
+    with LocalEngine(region=REGION):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        role = "arn:aws:iam::123456789012:role/r"
+        broken = '{"StartAt": "A", "States": {"A": {"Type": "NoSuchType", "End": true}}}'
+
+        # WHEN a broken definition is created twice, THEN it is refused both times (a
+        # failed parse is never cached as a success)
+        for name in ("first", "second"):
+            with pytest.raises(ClientError, match="ASLParserException"):
+                sfn.create_state_machine(name=name, definition=broken, roleArn=role)
+
+
+def test_engine_creates_no_state_machine_until_one_is_asked_for() -> None:
+    # GIVEN an engine that has started
+    with LocalEngine(region=REGION) as engine:
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        before = sfn.list_state_machines()["stateMachines"]
+
+        # WHEN the fleet machine is first asked for
+        fleet_arn = engine.fleet_state_machine_arn
+        after = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+
+    # THEN nothing was parsed or created before, and the fleet brought its restore machine
+    assert before == []
+    assert fleet_arn.endswith(":vss-restore-fleet")
+    assert after == {STATE_MACHINE_NAME, "vss-restore-fleet"}

@@ -36,6 +36,7 @@ from vss_restore.local.fidelity import (
     VolumeInitialization,
 )
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
+from vss_restore.local.parse_cache import ParsedDefinitions
 from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.local.virtual_clock import SimulationPatches
@@ -135,8 +136,9 @@ class LocalEngine:
         self.ssm = SsmRunCommand()  # a drill's validation command: ``engine.ssm.respond(...)``
         if self.simulated is not None:  # commands take their modelled time
             self.ssm.pace = self.simulated.command_status
-        self.state_machine_arn = ""
-        self.fleet_state_machine_arn = ""
+        self.parsed_definitions = ParsedDefinitions()
+        self._state_machine_arn = ""
+        self._fleet_state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._hooks: list[tuple[str, Any]] = []
         self._saved_env: dict[str, str | None] = {}
@@ -156,6 +158,7 @@ class LocalEngine:
         try:
             clients.reset()
             self._install_hooks()
+            self.parsed_definitions.install()
             self.clock.install()
             if self._simulation_patches is not None:
                 self._simulation_patches.install()
@@ -176,6 +179,7 @@ class LocalEngine:
         tb: TracebackType | None,
     ) -> None:
         self.clock.uninstall()
+        self.parsed_definitions.uninstall()
         if self._simulation_patches is not None and self.simulated is not None:
             self._simulation_patches.uninstall()
             self.simulated.clock.close()
@@ -282,6 +286,7 @@ class LocalEngine:
         )["stateMachineArn"]
 
     def _deploy(self) -> None:
+        """The lock table and the disk document; the state machines follow on first use."""
         ddb = boto3.client("dynamodb", region_name=self.region)
         if LOCK_TABLE_NAME not in ddb.list_tables()["TableNames"]:
             ddb.create_table(
@@ -292,17 +297,31 @@ class LocalEngine:
             )
         self.ssm.add_aws_documents(self.region)
         self._put_disks_document()
-        values = substitutions(
-            {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
-        )
-        definition = render(self.definition or definition_path().read_text(), values)
-        self.state_machine_arn = self._put_state_machine(STATE_MACHINE_NAME, definition)
-        fleet_values = fleet_substitutions(
-            {t: self.function_arn(t) for t in FLEET_TASKS}, self.state_machine_arn
-        )
-        self.fleet_state_machine_arn = self._put_state_machine(
-            FLEET_STATE_MACHINE_NAME, render(definition_path("fleet").read_text(), fleet_values)
-        )
+
+    @property
+    def state_machine_arn(self) -> str:
+        """The restore state machine, created the first time it is asked for (a command that
+        only reads EC2 never pays for the emulator's parse of the definition)."""
+        if not self._state_machine_arn:
+            values = substitutions(
+                {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
+            )
+            definition = render(self.definition or definition_path().read_text(), values)
+            self._state_machine_arn = self._put_state_machine(STATE_MACHINE_NAME, definition)
+        return self._state_machine_arn
+
+    @property
+    def fleet_state_machine_arn(self) -> str:
+        """The fleet state machine (and the restore one it starts), created on first use."""
+        if not self._fleet_state_machine_arn:
+            fleet_values = fleet_substitutions(
+                {t: self.function_arn(t) for t in FLEET_TASKS}, self.state_machine_arn
+            )
+            self._fleet_state_machine_arn = self._put_state_machine(
+                FLEET_STATE_MACHINE_NAME,
+                render(definition_path("fleet").read_text(), fleet_values),
+            )
+        return self._fleet_state_machine_arn
 
     # --- running ------------------------------------------------------------------------
 
@@ -310,14 +329,15 @@ class LocalEngine:
         self, request: dict[str, Any], name: str | None = None, machine: Machine = "restore"
     ) -> str:
         """Start an execution (always named, as AWS does) and return its ARN."""
-        # From the first execution on: setting up the world stays instant.
+        fleet = machine == "fleet"
+        # Deployed before the simulation begins: setting up the world stays instant.
+        machine_arn = self.fleet_state_machine_arn if fleet else self.state_machine_arn
         self.begin_simulation()
         if self.simulated is not None:
             self.simulated.mark("execution_started")
         sfn = boto3.client("stepfunctions", region_name=self.region)
-        fleet = machine == "fleet"
         return sfn.start_execution(
-            stateMachineArn=self.fleet_state_machine_arn if fleet else self.state_machine_arn,
+            stateMachineArn=machine_arn,
             name=name or (f"fleet-{uuid.uuid4().hex[:12]}" if fleet else execution_name(request)),
             input=json.dumps(request),
         )["executionArn"]
