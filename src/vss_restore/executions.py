@@ -176,6 +176,84 @@ def state_output(history: list[dict[str, Any]], key: str) -> Any:
     return None
 
 
+# What a reader calls each stretch of an execution, by the names of its states (first match;
+# a rollback state is always "Rollback"). The state names stay available, not in front.
+PHASE_RULES = (
+    ("Failure", re.compile(r"Failure|Failed$|Rejected$|Unsummarized|Unreported")),
+    ("Checks", re.compile(r"^(Validate|ChooseMode|Acquire|Find|Plan|Is\w*DryRun|Require)")),
+    ("Finish", re.compile(r"^(Release|Finalize|Build|Publish|Restored$|Drill|KeepOrRemove|Clean)")),
+    (
+        "Volumes and stop",
+        re.compile(
+            r"Create|VolumesAvailable|Stop|WarmUp|WarmedUp|Prepare|Not(Created|Stopped)|Launch"
+        ),
+    ),
+    ("Swap", re.compile(r"Detach|Attach|DeleteOnTermination|Disks|SwapCloneRoot|Mount")),
+    ("Start and checks", re.compile(r"Start|Running|StatusChecks|Initializ|PowerOn|Validation")),
+)
+
+
+def phase_of(run: StateRun) -> str:
+    if run.rollback:
+        return "Rollback"
+    return next((phase for phase, rule in PHASE_RULES if rule.search(run.name)), "Finish")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Consecutive states of one phase: how long they took and how they ended."""
+
+    name: str
+    runs: list[StateRun]
+
+    @property
+    def seconds(self) -> float:
+        ends = [r.exited_at or r.entered_at for r in self.runs]
+        return max((max(ends) - self.runs[0].entered_at).total_seconds(), 0.0)
+
+    @property
+    def outcome(self) -> str:
+        for outcome in ("running", "failed", "caught"):
+            if any(r.outcome == outcome for r in self.runs):
+                return outcome
+        return "succeeded"
+
+    @property
+    def retries(self) -> int:
+        return sum(r.retries for r in self.runs)
+
+    @property
+    def errors(self) -> list[str]:
+        return list(dict.fromkeys(e for r in self.runs for e in r.errors))
+
+
+def phases(runs: list[StateRun]) -> list[Phase]:
+    """``runs`` grouped into consecutive phases, in order."""
+    grouped: list[Phase] = []
+    for run in runs:
+        name = phase_of(run)
+        if grouped and grouped[-1].name == name:
+            grouped[-1].runs.append(run)
+        else:
+            grouped.append(Phase(name, [run]))
+    return grouped
+
+
+def state_input(history: list[dict[str, Any]], state: str) -> dict[str, Any] | None:
+    """The input of the latest entry into ``state`` (e.g. the failure path's whole document,
+    as ``SummarizeFailure`` received it)."""
+    for event in reversed(history):
+        details = event.get("stateEnteredEventDetails")
+        if not details or details.get("name") != state:
+            continue
+        try:
+            document = json.loads(details.get("input") or "null")
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+    return None
+
+
 @dataclass
 class ExecutionRecord:
     """An execution as Step Functions describes it, with its history."""

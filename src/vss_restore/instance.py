@@ -96,3 +96,14 @@ def instances_named(ec2: EC2Client, name: str) -> list[dict[str, Any]]:
     )
     found = [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
     return sorted(found, key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+
+
+def instance_name(ec2: EC2Client, instance_id: str) -> str | None:
+    """The instance's ``Name`` tag, if it has one (a terminated or unknown instance: None)."""
+    described = ec2.describe_tags(
+        Filters=[
+            {"Name": "resource-id", "Values": [instance_id]},
+            {"Name": "key", "Values": ["Name"]},
+        ]
+    )["Tags"]
+    return str(described[0]["Value"]) if described else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -255,56 +256,90 @@ def _online_rollback(document: dict[str, Any]) -> list[str]:
     return parts
 
 
-def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
-    """The Fail state's ``Error`` and ``Cause``: what happened and what was rolled back.
+LOCK_KEPT = (
+    "Lock kept: no other restore can start on this instance until its item is deleted from "
+    "the lock table (or expires)"
+)
 
-    ``document`` is the workflow state at the end of the failure path: ``Error`` from the
-    Catch, and whatever the rollback tasks wrote (``RollbackVolumes``, ``RollbackPower``,
-    ``RollbackCleanup``, ``RollbackFailure``, ``Leftovers``, ``Unlock`` or ``UnlockError``).
-    """
+
+def _sentence(text: str) -> str:
+    """``text`` ending in a full stop, so that the sentences of a cause never run together."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", ")")) and not text.endswith("..") else f"{text}."
+
+
+@dataclass(frozen=True)
+class FailureSummary:
+    """A failure, as its parts: the error, what happened, and what the rollback did."""
+
+    error: str
+    happened: str
+    # (what, sentence): "volumes" and "deleted" name each volume, which a table can show instead
+    steps: list[tuple[str, str]]
+
+    @property
+    def undone(self) -> list[str]:
+        return [sentence for _, sentence in self.steps]
+
+    @property
+    def cause(self) -> str:
+        return " ".join([self.happened, *self.undone])
+
+
+def failure_summary(document: dict[str, Any]) -> FailureSummary:
+    """What happened and what was rolled back, from the workflow state at the end of the
+    failure path: ``Error`` from the Catch, and whatever the rollback tasks wrote
+    (``RollbackVolumes``, ``RollbackPower``, ``RollbackCleanup``, ``RollbackFailure``,
+    ``Leftovers``, ``Unlock`` or ``UnlockError``)."""
     name, message = error_message(document.get("Error") or {})
-    parts = [f"{name}: {message}"]
+    happened = _sentence(f"{name}: {message}")
+    parts: list[tuple[str, str]] = []
     rolled_back = any(k.startswith("Rollback") for k in document)
     if not rolled_back and "Prepared" in document:
-        parts.append("The volumes had been swapped before this error; nothing was rolled back.")
+        parts.append(
+            ("state", "The volumes had been swapped before this error; nothing was rolled back.")
+        )
     elif not rolled_back:
-        parts.append("Nothing on the instance had been changed.")
+        parts.append(("state", "Nothing on the instance had been changed."))
     if document.get("RollbackFailure"):
         name = RollbackFailed.__name__
         r_name, r_message = error_message(document["RollbackFailure"])
-        parts.append(f"Rollback failed ({r_name}: {r_message}).")
-        parts.append(
-            f"Left as it is: {document.get('Leftovers') or 'unknown, see the execution history'}."
-        )
+        parts.append(("rollback", f"Rollback failed ({r_name}: {r_message})."))
+        left = document.get("Leftovers") or "unknown, see the execution history"
+        parts.append(("rollback", f"Left as it is: {left}."))
     volumes = document.get("RollbackVolumes")
     if volumes:
-        parts.append(f"Original volumes back on their devices: {', '.join(volumes)}.")
-    parts.extend(_online_rollback(document))
+        parts.append(("volumes", f"Original volumes back on their devices: {', '.join(volumes)}."))
+    parts.extend(("disks", sentence) for sentence in _online_rollback(document))
     power = document.get("RollbackPower")
     if power:
-        parts.append(f"Instance {power}, as before the restore.")
+        parts.append(("power", f"Instance {power}, as before the restore."))
     cleanup = document.get("RollbackCleanup") or {}
     if cleanup.get("Deleted"):
-        parts.append(f"Deleted restored volumes: {', '.join(cleanup['Deleted'])}.")
+        parts.append(("deleted", f"Deleted restored volumes: {', '.join(cleanup['Deleted'])}."))
     if cleanup.get("LeftBehind"):
-        parts.append(f"Could not delete, tagged for cleanup: {', '.join(cleanup['LeftBehind'])}.")
+        left_behind = ", ".join(cleanup["LeftBehind"])
+        parts.append(("cleanup", f"Could not delete, tagged for cleanup: {left_behind}."))
     unlock = document.get("Unlock")
     if isinstance(unlock, dict):
+        released = unlock.get("Released")
         parts.append(
-            "Lock released." if unlock.get("Released") else "Lock was not held by this execution."
+            ("lock", "Lock released." if released else "Lock was not held by this execution.")
         )
     elif document.get("UnlockError"):
         # The last step of the rollback failed: the instance stays locked, say so.
         name = RollbackFailed.__name__
         u_name, u_message = error_message(document["UnlockError"])
-        parts.append(f"Rollback failed: the lock could not be released ({u_name}: {u_message}).")
         parts.append(
-            "Lock kept: no other restore can start on this instance until its item is deleted from "
-            "the lock table (or expires)."
+            ("lock", f"Rollback failed: the lock could not be released ({u_name}: {u_message}).")
         )
+        parts.append(("lock", LOCK_KEPT + "."))
     elif document.get("RollbackFailure"):
-        parts.append(
-            "Lock kept: no other restore can start on this instance until its item is deleted from "
-            "the lock table (or expires), after someone has put the instance right."
-        )
-    return {"Error": name, "Cause": " ".join(parts)}
+        parts.append(("lock", f"{LOCK_KEPT}, after someone has put the instance right."))
+    return FailureSummary(name, happened, parts)
+
+
+def summarize_failure(document: dict[str, Any]) -> dict[str, str]:
+    """The Fail state's ``Error`` and ``Cause``: what happened and what was rolled back."""
+    summary = failure_summary(document)
+    return {"Error": summary.error, "Cause": summary.cause}

@@ -26,9 +26,11 @@ from typer._completion_shared import Shells, get_completion_script
 
 from vss_restore.cli import render
 from vss_restore.cli.confirmation import restore_approval
+from vss_restore.cli.failure import BAD_INPUT_ERRORS, failure_block
 from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
+from vss_restore.cli.markdown import markdown_summary
 from vss_restore.cli.progress import follow
 from vss_restore.cli.structured import BadQuery, compile_query, shaped
 from vss_restore.cli.target import (
@@ -46,14 +48,16 @@ from vss_restore.cli.target import (
 from vss_restore.discovery import catalogue, find_snapshot_set
 from vss_restore.drill import CleanupPass, cleanup_pass
 from vss_restore.errors import TerminalError
-from vss_restore.executions import ExecutionRecord
+from vss_restore.executions import ExecutionRecord, phases
 from vss_restore.fleet import parse_fleet_request
-from vss_restore.instance import describe_instance, instance_facts, instances_tagged
+from vss_restore.instance import (
+    describe_instance,
+    instance_facts,
+    instance_name,
+    instances_tagged,
+)
 from vss_restore.models import RestoreRequest
 from vss_restore.mounts import remove_expired_mounts
-
-# Failures that mean the request itself was wrong (nothing was changed): exit code 2.
-BAD_INPUT_ERRORS = ("InvalidRequest", "InstanceNotFound", "InstanceNotRestorable")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -285,9 +289,19 @@ def _finish(
         render.print_json(out, record.summary())
     else:
         render.print_status(out, record)
+    _end(state, record, out, err)
+
+
+def _end(
+    state: State, record: ExecutionRecord, out: Console, err: Console, explain: bool = True
+) -> None:
+    """A failed execution: its failure block, once (under the status for people, on stderr
+    beside a JSON document for scripts), and exit code 1, or 2 for a refused request."""
     if record.status == "SUCCEEDED" or not record.finished:
         return
-    err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
+    shown = err if state.as_json(out) else out
+    for line in failure_block(record, functools.partial(_again, state)) if explain else []:
+        shown.print(line, highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
 
 
@@ -395,7 +409,13 @@ def _progress_console(
     state: State, target: Target, execution_arn: str, wait: bool, out: Console, err: Console
 ) -> Console | None:
     """Where to follow a started execution; None when the command ends here (no --wait)."""
-    err.print(f"Started {execution_arn}", highlight=False, soft_wrap=True)
+    name = _name(execution_arn)
+    err.print(
+        f"Started {name}  (later: {_again(state, 'status', name)})\n  {execution_arn}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
     if not wait and not target.local:
         if state.as_json(out):
             render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
@@ -510,15 +530,42 @@ def restore(
 
 
 ExecutionArgument = Annotated[
-    str, typer.Argument(help="The execution: its ARN, or its name.", metavar="EXECUTION")
+    str | None,
+    typer.Argument(
+        help="The execution: its ARN, or its name (or give --instance-id).",
+        metavar="[EXECUTION]",
+        show_default=False,
+    ),
 ]
+NewestOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--instance-id",
+        help="Instead of EXECUTION: the newest execution of this instance (id or Name tag).",
+    ),
+]
+
+
+def _execution_record(
+    target: Target, execution: str | None, instance_id: str | None
+) -> ExecutionRecord:
+    """The execution named, or the newest one of the instance named: exactly one of them."""
+    if (execution is None) == (instance_id is None):
+        raise CliError("give an EXECUTION (its name or ARN) or --instance-id, not both", 2)
+    if execution is not None:
+        return target.record(execution)
+    instance = target.instance_id(str(instance_id))
+    newest = target.past_restores(instance, 1)
+    if not newest:
+        raise CliError(f"ExecutionDoesNotExist: {instance} has no executions to show", 2)
+    return newest[0]
 
 
 def _name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
-def _again(state: State, command: str, execution: str) -> str:
+def _again(state: State, *words: str) -> str:
     """The command line that reaches the same account, Region and stack as this one."""
     options = state.options
     given = {
@@ -528,11 +575,11 @@ def _again(state: State, command: str, execution: str) -> str:
         "--stack-name": options.stack_name,
         "--state-machine-arn": options.state_machine_arn,
     }
-    words = [PROG_NAME]
+    command = [PROG_NAME, *(["--local"] if options.local else [])]
     for flag, value in given.items():
         if value:
-            words += [flag, value]
-    return shlex.join([*words, command, execution])
+            command += [flag, value]
+    return shlex.join([*command, *words])
 
 
 def _follow(
@@ -563,22 +610,26 @@ def _follow(
 
 @app.command()
 @_fails_cleanly
-def status(ctx: typer.Context, execution: ExecutionArgument) -> None:
+def status(
+    ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
+) -> None:
     """An execution's status, current state, and its report or named error."""
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
-        _finish(state, target, target.record(execution), out, err)
+        _finish(state, target, _execution_record(target, execution, instance_id), out, err)
 
 
 @app.command()
 @_fails_cleanly
-def watch(ctx: typer.Context, execution: ExecutionArgument) -> None:
+def watch(
+    ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
+) -> None:
     """Follow a running execution to its end, then print its report (as restore --wait)."""
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
-        record = target.record(execution)
+        record = _execution_record(target, execution, instance_id)
         fleet = is_fleet_execution(record.name)
         if not record.finished:
             err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
@@ -618,9 +669,9 @@ def _writable(path: Path | None) -> Path | None:
     return path
 
 
-def _write_html(record: ExecutionRecord, path: Path, err: Console) -> None:
+def _write_html(record: ExecutionRecord, path: Path, err: Console, name: str | None = None) -> None:
     try:
-        path.write_text(render_html(record), encoding="utf-8")
+        path.write_text(render_html(record, name), encoding="utf-8")
     except OSError as failure:
         raise CliError(f"--html {path}: {failure}", 1) from failure
     err.print(f"HTML report written to {path}", highlight=False)
@@ -630,25 +681,52 @@ def _write_html(record: ExecutionRecord, path: Path, err: Console) -> None:
 @_fails_cleanly
 def report(
     ctx: typer.Context,
-    execution: ExecutionArgument,
+    execution: ExecutionArgument = None,
+    instance_id: NewestOfOption = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="A short Markdown summary to paste into an incident channel."
+        ),
+    ] = False,
+    every_state: Annotated[
+        bool, typer.Option("--states", help="List every state, not one line per phase.")
+    ] = False,
 ) -> None:
-    """An execution's timeline (states, durations, retries, rollback) and outcome."""
+    """An execution's outcome and timeline (phases, durations, retries, rollback)."""
     state: State = ctx.obj
     out, err = _consoles()
     html = _writable(html)
     with open_target(state.options) as target:
-        record = target.record(execution)
+        record = _execution_record(target, execution, instance_id)
+        name = _instance_name(target, record.instance_id)
     if html is not None:
-        _write_html(record, html, err)
+        _write_html(record, html, err, name)
     runs = record.timeline()
-    if state.as_json(out):
+    if markdown:
+        out.file.write(markdown_summary(record, functools.partial(_again, state), name) + "\n")
+    elif state.as_json(out):
         render.print_json(out, {**record.summary(), "Timeline": [r.to_json() for r in runs]})
     else:
         render.print_status(out, record)
-        out.print(render.timeline_table(runs))
+        if every_state:
+            out.print(render.timeline_table(runs))
+        else:
+            out.print(render.phases_table(phases(runs)))
+    _end(state, record, out, err, explain=not markdown)  # the summary says what happened
+
+
+def _instance_name(target: Target, instance_id: str | None) -> str | None:
+    """The instance's Name tag, for a report's header (None if it cannot be read)."""
+    if not instance_id:
+        return None
+    try:
+        return instance_name(target.ec2, instance_id)
+    except (ClientError, BotoCoreError):
+        return None
 
 
 @app.command()

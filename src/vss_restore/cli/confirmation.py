@@ -7,7 +7,6 @@ question shows it, and the restore then runs with exactly that ``SnapshotSetId``
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vss_restore import tags
-from vss_restore.cli.render import age_text, when_text
+from vss_restore.cli.render import age_text, fact_line, when_text
 from vss_restore.discovery import find_snapshot_set
 from vss_restore.errors import InstanceNotRunning
 from vss_restore.instance import describe_instance, instance_facts
@@ -24,9 +23,6 @@ from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-INDENT = " " * 16
-WIDTH = 80
-
 
 @dataclass(frozen=True)
 class Approval:
@@ -34,18 +30,6 @@ class Approval:
 
     question: str
     request: dict[str, Any]
-
-
-def _fact(label: str, text: str) -> str:
-    """``  Label         text``, wrapped to 80 columns under the text."""
-    return textwrap.fill(
-        text,
-        WIDTH,
-        initial_indent=f"  {label:<13} ",
-        subsequent_indent=INDENT,
-        break_on_hyphens=False,
-        break_long_words=False,
-    )
 
 
 def _power(facts: InstanceFacts, name: str | None, power_on: bool) -> str:
@@ -65,17 +49,17 @@ def _online_lines(
     devices = ", ".join(m.device for m in chosen.members)
     services = request.stop_services or []
     return [
-        _fact(
+        fact_line(
             "Instance",
             f"{called} is running and stays RUNNING: it is not stopped; only the data volumes "
             "below are swapped (never the root volume).",
         ),
-        _fact(
+        fact_line(
             "Disks",
             f"the Windows disks of {devices} go OFFLINE while their volumes are swapped: "
             "whatever uses them fails until they are back online.",
         ),
-        _fact(
+        fact_line(
             "Services",
             f"{', '.join(services)} stopped before the disks go offline, started after."
             if services
@@ -89,10 +73,10 @@ def _set_lines(chosen: ChosenSet, request: RestoreRequest, now: datetime) -> lis
         f"{when_text(chosen.created_at)}, {age_text(now - chosen.created_at)} ago: "
         "changes made on these disks after it are LOST"
     )
-    lines = [_fact("Snapshot set", chosen.snapshot_set_id), _fact("Taken", taken)]
+    lines = [fact_line("Snapshot set", chosen.snapshot_set_id), fact_line("Taken", taken)]
     if request.restore_point_in_time is not None:
         lines.append(
-            _fact(
+            fact_line(
                 "Newer sets",
                 f"not considered: taken after --point-in-time "
                 f"{when_text(request.restore_point_in_time)}",
@@ -100,8 +84,8 @@ def _set_lines(chosen: ChosenSet, request: RestoreRequest, now: datetime) -> lis
         )
     for skipped in chosen.skipped:
         age = age_text(now - skipped.created_at)
-        lines.append(_fact("Skipped", f"{skipped.snapshot_set_id} (taken {age} ago)"))
-        lines.append(_fact("", "because " + "; ".join(skipped.reasons)))
+        lines.append(fact_line("Skipped", f"{skipped.snapshot_set_id} (taken {age} ago)"))
+        lines.append(fact_line("", "because " + "; ".join(skipped.reasons)))
     return lines
 
 
@@ -114,12 +98,12 @@ def _volume_lines(chosen: ChosenSet, facts: InstanceFacts, delete: bool) -> list
     restored = {m.device for m in chosen.members}
     untouched = [v.device for v in facts.volumes if v.device not in restored]
     if untouched:
-        lines.append(_fact("Not touched", ", ".join(untouched)))
+        lines.append(fact_line("Not touched", ", ".join(untouched)))
     if delete:
         fate = "DELETED once the restore succeeds (--delete-replaced-volumes)"
     else:
         fate = f"kept, detached and tagged {tags.STATUS}={tags.STATUS_REPLACED} (not deleted)"
-    lines.append(_fact("Old volumes", fate))
+    lines.append(fact_line("Old volumes", fate))
     return lines
 
 
@@ -155,7 +139,7 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
     instance = (
         _online_lines(facts, name, chosen, parsed)
         if parsed.mode == "Online"
-        else [_fact("Instance", _power(facts, name, parsed.power_on_after_restore))]
+        else [fact_line("Instance", _power(facts, name, parsed.power_on_after_restore))]
     )
     lines = [
         *instance,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from typer._click.core import Context
 from typer.core import TyperGroup, TyperOption
 
+from vss_restore.cli.help_format import tidy_command
 from vss_restore.cli.target import CurrentStderr
 
 WIRE_LOGGER = "botocore"
@@ -64,7 +66,14 @@ def hoist_global_options(args: Sequence[str], params: Sequence[object]) -> list[
 
 
 class GlobalOptionsAnywhere(TyperGroup):
-    """A command group whose own options may also follow the subcommand."""
+    """A command group whose own options may also follow the subcommand, and whose help (its
+    own and its commands') names what each option takes in words."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tidy_command(self)
+        for command in self.commands.values():
+            tidy_command(command)
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args, self.params))

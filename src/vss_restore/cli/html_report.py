@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from vss_restore.cli.render import seconds_text
-from vss_restore.executions import ExecutionRecord, StateRun
+from vss_restore.cli.markdown import OLD_VOLUMES
+from vss_restore.cli.render import duration_text, seconds_text, when_text
+from vss_restore.executions import ExecutionRecord, Phase, StateRun, phases
 
 _STYLE = """
 :root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24; }
@@ -22,7 +24,9 @@ header.succeeded { background: #1a7f37; } header.dryrun { background: #0969da; }
 header.failed { background: #cf222e; } header.running { background: #6e7781; }
 header h1 { margin: 0 0 12px; font-size: 26px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; margin: 0; }
-dt { opacity: .85; } dd { margin: 0; font-weight: 600; word-break: break-all; }
+dt { opacity: .85; } dd { margin: 0; font-weight: 600; overflow-wrap: normal; }
+.scroll { overflow-x: auto; } td.id { white-space: nowrap; font-family: ui-monospace, monospace; }
+tr.phase th { background: #f6f8fa; color: #1b1f24; padding-top: 9px; }
 section { background: #fff; border-radius: 10px; margin-top: 18px; padding: 16px 24px;
   box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 h2 { font-size: 18px; margin: 0 0 12px; }
@@ -66,26 +70,52 @@ def _headline(record: ExecutionRecord) -> tuple[str, str]:
     return "failed", f"Restore {record.status.lower().replace('_', ' ')}{rolled}"
 
 
-def _facts(record: ExecutionRecord) -> str:
+def _facts(record: ExecutionRecord, instance_name: str | None) -> str:
+    report = record.report or {}
+    arn = record.arn.split(":")
+    instance = record.instance_id or "—"
     rows = [
-        ("Instance", record.instance_id or "—"),
+        ("Instance", f"{instance} ({instance_name})" if instance_name else instance),
+        ("Account", arn[4] if len(arn) > 4 else "—"),
+        ("Region", arn[3] if len(arn) > 3 else "—"),
         ("Snapshot set", record.snapshot_set_id or "—"),
+        ("Set taken", when_text(report.get("SnapshotSetCreatedAt"))),
         ("Downtime", seconds_text(record.downtime_seconds)),
         ("RTO", seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None)),
         ("Started", record.started_at.isoformat(timespec="seconds")),
         ("Finished", record.stopped_at.isoformat(timespec="seconds") if record.stopped_at else "—"),
+        ("Old volumes", OLD_VOLUMES.get(str(report.get("ReplacedVolumes")), "—")),
+        ("Full performance", _full_performance(report)),
         ("Execution", record.arn),
     ]
+    # An ARN may break after a colon, never inside an id.
     return "".join(
-        f'<dt>{escape(k)}</dt><dd data-fact="{escape(k)}">{escape(v)}</dd>' for k, v in rows
+        f'<dt>{escape(k)}</dt><dd data-fact="{escape(k)}">{escape(v).replace(":", ":<wbr>")}</dd>'
+        for k, v in rows
     )
+
+
+def _full_performance(report: dict[str, Any]) -> str:
+    full = report.get("FullPerformanceSeconds")
+    if full is None:
+        return "—"
+    return f"after {duration_text(full)} ({str(report.get('FullPerformanceBasis', '')).lower()})"
 
 
 def _timeline_rows(record: ExecutionRecord, runs: list[StateRun]) -> str:
     end = record.stopped_at or max((r.exited_at or r.entered_at for r in runs), default=None)
     total = max((end - record.started_at).total_seconds(), 1e-6) if end else 1e-6
     rows = []
+    phase_of_run = {id(run): phase for phase in phases(runs) for run in phase.runs}
+    current: Phase | None = None
     for run in runs:
+        phase = phase_of_run[id(run)]
+        if phase is not current:
+            current = phase
+            rows.append(
+                f'<tr class="phase" data-phase="{escape(phase.name)}"><th colspan="6">'
+                f"{escape(phase.name)} · {len(phase.runs)} states · {phase.seconds:.2f} s</th></tr>"
+            )
         offset = (run.entered_at - record.started_at).total_seconds() / total * 100
         width = (run.seconds or 0.0) / total * 100
         classes = [run.outcome] + (["rollback"] if run.rollback else [])
@@ -106,14 +136,15 @@ def _timeline_rows(record: ExecutionRecord, runs: list[StateRun]) -> str:
 
 def _volume_rows(record: ExecutionRecord) -> str:
     return "".join(
-        f'<tr data-device="{escape(v["Device"])}"><td>{escape(v["Device"])}</td>'
-        f"<td>{escape(v['SnapshotId'])}</td><td>{escape(v.get('NewVolumeId') or '—')}</td>"
-        f"<td>{escape(v['ReplacedVolumeId'])}</td></tr>"
+        f'<tr data-device="{escape(v["Device"])}"><td class="id">{escape(v["Device"])}</td>'
+        f'<td class="id">{escape(v["SnapshotId"])}</td>'
+        f'<td class="id">{escape(v.get("NewVolumeId") or "—")}</td>'
+        f'<td class="id">{escape(v["ReplacedVolumeId"])}</td></tr>'
         for v in record.volume_mapping()
     )
 
 
-def render_html(record: ExecutionRecord) -> str:
+def render_html(record: ExecutionRecord, instance_name: str | None = None) -> str:
     css_class, headline = _headline(record)
     runs = record.timeline()
     error = (
@@ -130,9 +161,9 @@ def render_html(record: ExecutionRecord) -> str:
         "volume is now.</p>"
     )
     volume_section = (
-        f'<section id="volumes"><h2>Volumes</h2>{note}<table><thead><tr><th>Device</th>'
+        f'<section id="volumes"><h2>Volumes</h2>{note}<div class="scroll"><table><thead><tr><th>Device</th>'
         "<th>Snapshot</th><th>New volume</th><th>Replaced volume</th></tr></thead>"
-        f"<tbody>{volumes}</tbody></table></section>"
+        f"<tbody>{volumes}</tbody></table></div></section>"
         if volumes
         else ""
     )
@@ -145,11 +176,12 @@ def render_html(record: ExecutionRecord) -> str:
 <style>{_STYLE}</style></head>
 <body><main>
 <header id="outcome" class="{css_class}" data-status="{escape(record.status)}">
-<h1>{escape(headline)}</h1><dl id="facts">{_facts(record)}</dl></header>
+<h1>{escape(headline)}</h1><dl id="facts">{_facts(record, instance_name)}</dl></header>
 {error}
 <section id="timeline"><h2>Timeline: {len(runs)} states, {retries} retries</h2>
-<table><thead><tr><th>State</th><th>When</th><th>Seconds</th><th>Attempts</th><th>Outcome</th>
-<th>Errors</th></tr></thead><tbody>{_timeline_rows(record, runs)}</tbody></table></section>
+<div class="scroll"><table><thead><tr><th>State</th><th>When</th><th>Seconds</th><th>Attempts</th><th>Outcome</th>
+<th>Errors</th></tr></thead><tbody>{_timeline_rows(record, runs)}</tbody></table></div>
+</section>
 {volume_section}
 <footer>vss-restore {escape(_package_version())} · report generated {generated}</footer>
 </main></body></html>

@@ -35,7 +35,8 @@ from vss_restore.cli.commands import (
     _request,
     app,
 )
-from vss_restore.cli.confirmation import Approval, _fact
+from vss_restore.cli.confirmation import Approval
+from vss_restore.cli.render import fact_line
 from vss_restore.cli.target import CliError, DiskClients, open_target
 from vss_restore.discovery import find_snapshot_set
 from vss_restore.instance import describe_instance, instance_facts
@@ -77,13 +78,13 @@ def mount_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Ap
     on = f"{parsed.mount_target} ({name})" if name else parsed.mount_target
     expires = now + timedelta(hours=parsed.mount_hours)
     lines = [
-        _fact("Snapshot set", chosen.snapshot_set_id),
-        _fact(
+        fact_line("Snapshot set", chosen.snapshot_set_id),
+        fact_line(
             "Taken",
             f"{render.when_text(chosen.created_at)}, "
             f"{render.age_text(now - chosen.created_at)} ago",
         ),
-        _fact(
+        fact_line(
             "On",
             f"{on}: new volumes attached beside its own, online READ-ONLY with "
             "drive letters. Nothing is stopped; nothing attached now is touched.",
@@ -95,7 +96,7 @@ def mount_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Ap
             for m, device in zip(chosen.members, devices, strict=True)
         ),
         "",
-        _fact(
+        fact_line(
             "Expires",
             f"{render.when_text(expires)} (in {parsed.mount_hours} h): then "
             "`cleanup` removes it; `unmount EXECUTION` does at any time",

@@ -87,8 +87,12 @@ def progress_view(
     now_in = record.status
     if running:
         now_in = f"{running[-1].name} for {age_text(now - running[-1].entered_at)}"
+    rolling_back = not record.finished and any(r.rollback for r in runs)
+    if rolling_back:
+        now_in = f"ROLLING BACK ({now_in})"
     timing = f"Elapsed {age_text(now - record.started_at)}"
-    left = estimate.remaining(record, now) if not record.finished else None
+    # Earlier runs say nothing about how long undoing takes: no estimate while rolling back.
+    left = estimate.remaining(record, now) if not record.finished and not rolling_back else None
     if left is not None:
         rounded = round(left / 5) * 5  # an estimate: 5 s is precise enough
         if left < 0:
@@ -102,6 +106,8 @@ def progress_view(
         )
         timing += f", {expected} (from {runs_text})"
     summary = Text(f"{record.mode} of {record.instance_id}: {now_in}\n{timing}")
+    if rolling_back:
+        summary.stylize("bold magenta", 0, summary.plain.index("\n"))
     shown = max(height - FRAME_LINES, 3)
     hidden = runs[:-shown] if len(runs) > shown else []
     title = "States"
@@ -112,16 +118,32 @@ def progress_view(
     return Group(summary, table)
 
 
+ROLLBACK_ANNOUNCED = ("ROLLING BACK", "")
+
+
+def _clock(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%H:%M:%SZ")
+
+
 def _lines(record: ExecutionRecord, printed: set[tuple[str, str]]) -> list[str]:
-    """One line per state that finished since the last call (for logs, not terminals)."""
+    """One line per state that finished since the last call, with the time it finished (for
+    logs, not terminals); a line that says so when the rollback begins."""
     lines = []
     for run in record.timeline():
+        if run.rollback and ROLLBACK_ANNOUNCED not in printed:
+            printed.add(ROLLBACK_ANNOUNCED)
+            lines.append(
+                f"{_clock(run.entered_at)} [bold magenta]ROLLING BACK[/]: undoing the restore"
+            )
         key = (run.name, run.entered_at.isoformat())
         if run.outcome == "running" or key in printed:
             continue
         printed.add(key)
         retries = f", {run.retries} retries" if run.retries else ""
-        lines.append(f"{RUN_MARK[run.outcome]} {run.name} ({run.seconds or 0:.2f} s{retries})")
+        ended = _clock(run.exited_at or run.entered_at)
+        lines.append(
+            f"{ended} {RUN_MARK[run.outcome]} {run.name} ({run.seconds or 0:.2f} s{retries})"
+        )
     return lines
 
 

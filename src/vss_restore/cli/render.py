@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vss_restore.cli.structured import as_text, shape
-from vss_restore.executions import ExecutionRecord, StateRun
+from vss_restore.executions import ExecutionRecord, Phase, StateRun
 from vss_restore.report import error_message
 
 OUTCOME_STYLE = {
@@ -29,6 +30,21 @@ RUN_MARK = {
     "failed": "[red]✗[/]",
     "running": "[cyan]…[/]",
 }
+
+
+WIDTH = 80  # what every block of text fits, ids whole
+
+
+def fact_line(label: str, text: str) -> str:
+    """``  Label         text``, wrapped to 80 columns under the text, never inside an id."""
+    return textwrap.fill(
+        text,
+        WIDTH,
+        initial_indent=f"  {label:<13} ",
+        subsequent_indent=" " * 16,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
 def print_json(console: Console, document: Any) -> None:
@@ -200,6 +216,26 @@ def timeline_table(
     return table
 
 
+def phases_table(grouped: list[Phase], title: str = "Phases") -> Table:
+    """One line per phase (checks, volumes and stop, swap, start, finish, rollback): how long
+    it took, how many states and retries, and how it ended."""
+    table = fitted_table(
+        title,
+        [("", True), ("Phase", False), ("States", True), ("Seconds", True), ("Errors", False)],
+    )
+    for phase in grouped:
+        name = f"[magenta]{phase.name}[/]" if phase.name == "Rollback" else phase.name
+        retries = f", {phase.retries} retries" if phase.retries else ""
+        table.add_row(
+            RUN_MARK[phase.outcome],
+            name,
+            f"{len(phase.runs)}{retries}",
+            f"{phase.seconds:.2f}",
+            ", ".join(phase.errors),
+        )
+    return table
+
+
 def drill_volumes_table(rows: list[dict[str, Any]]) -> Table:
     columns = ("Device", "Snapshot", "Clone volume")
     table = fitted_table("Clone volumes", [(column, True) for column in columns])
@@ -241,12 +277,16 @@ def _status_facts(record: ExecutionRecord) -> list[tuple[str, str | None]]:
         ("Snapshot set", summary["SnapshotSetId"]),
         ("Started", when_text(summary["StartedAt"])),
         ("Finished", when_text(summary["StoppedAt"])),
-        ("RTO", seconds_text(summary["RtoSeconds"])),
     ]
     report = record.report or {}
-    if record.input.get("Mode") == "Online":  # never stopped: the application's downtime
+    mode = record.input.get("Mode")
+    # A dry run and a mount restore nothing: no recovery time, no downtime to speak of.
+    restores = not record.dry_run and mode != "Mount"
+    if restores:
+        facts.append(("RTO", seconds_text(summary["RtoSeconds"])))
+    if restores and mode == "Online":  # never stopped: the application's downtime
         facts.append(("App downtime", seconds_text(report.get("ApplicationDowntimeSeconds"))))
-    elif not record.drill:  # a drill never stops the source
+    elif restores and not record.drill:  # a drill never stops the source
         facts.append(("Downtime", seconds_text(summary["DowntimeSeconds"])))
     full = report.get("FullPerformanceSeconds")
     if full is not None:
@@ -261,13 +301,11 @@ def _status_facts(record: ExecutionRecord) -> list[tuple[str, str | None]]:
 
 def print_status(console: Console, record: ExecutionRecord) -> None:
     style = OUTCOME_STYLE.get(record.status, "bold")
-    console.print(f"[{style}]{record.status}[/]  {record.arn}", soft_wrap=True)
+    console.print(f"[{style}]{record.status}[/]  {record.arn}", soft_wrap=True, highlight=False)
     facts = _status_facts(record)
     report = record.report or {}
     for label, value in facts:
-        console.print(f"  {label:<13} {value or '—'}")
-    if record.error:
-        console.print(f"  [red]{named_error(record)}[/]", highlight=False)
+        console.print(f"  {label:<13} {value or '—'}", highlight=False)
     if record.drill:
         if record.report:
             _print_drill(console, record.report)
@@ -275,6 +313,8 @@ def print_status(console: Console, record: ExecutionRecord) -> None:
     if record.input.get("Mode") == "Mount":  # nothing replaced: where the volumes are mounted
         _print_mounts(console, report)
         return
+    if record.finished and record.status != "SUCCEEDED":
+        return  # the failure block says where each volume is now
     rows = record.volume_mapping()
     if rows:
         finished = record.status == "SUCCEEDED"
