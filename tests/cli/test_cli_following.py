@@ -21,7 +21,7 @@ import pytest
 from vss_restore import demo
 from vss_restore.cli.target import Target
 from vss_restore.local import LocalEngine
-from vss_restore.local.world import attached
+from vss_restore.local.world import Disk, attached, vss_config, windows_instance
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -197,7 +197,24 @@ def _read_until(process: subprocess.Popen[str], text: str) -> str:
 def test_ctrl_c_during_restore_wait_leaves_the_execution_running_and_says_how_to_follow_it(
     moto_server: str,
 ) -> None:
-    # GIVEN a state machine whose executions run until someone stops them
+    # GIVEN a server with a VSS set taken through the API alone (the emulator is in another
+    # process), and a state machine whose executions run until someone stops them
+    ec2 = boto3.client("ec2", endpoint_url=moto_server, region_name="us-east-1")
+    instance_id = windows_instance(ec2, (Disk("/dev/sda1"), Disk("xvdf", size=20)))
+    for device, volume_id in attached(ec2, instance_id).items():
+        ec2.create_snapshot(
+            VolumeId=volume_id,
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [
+                        {"Key": "Device", "Value": device},
+                        {"Key": "AppConsistent", "Value": "true"},
+                        {"Key": "AwsVssConfig", "Value": vss_config("set-1")},
+                    ],
+                }
+            ],
+        )
     sfn = boto3.client("stepfunctions", endpoint_url=moto_server, region_name="us-east-1")
     machine = sfn.create_state_machine(
         name="restore",
@@ -218,7 +235,7 @@ def test_ctrl_c_during_restore_wait_leaves_the_execution_running_and_says_how_to
             *global_options,
             "restore",
             "--instance-id",
-            "i-0123456789abcdef0",
+            instance_id,
             "--wait",
             "--yes",
         ],

@@ -26,6 +26,7 @@ from botocore.model import OperationModel, Shape
 
 from tests.cli.conftest import Outcome
 from vss_restore import demo, lock, tags
+from vss_restore.cli.target import LOCK_TABLE_ENV
 from vss_restore.local import Fault, LocalEngine
 from vss_restore.local import world as world_builder
 from vss_restore.local.engine import LOCK_TABLE_NAME
@@ -34,7 +35,7 @@ from vss_restore.local.world import attached
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = REPO / "docs" / "runbook.md"
 # The values the runbook's first block asks the reader to set; the test gives the emulator's.
-SET_FIRST = {"INSTANCE", "EXECUTION", "LOCK_TABLE"}
+SET_FIRST = {"INSTANCE", "EXECUTION"}
 # Options of the AWS CLI itself, not of the operation.
 GLOBAL_OPTIONS = {"--query", "--output", "--region", "--profile"}
 
@@ -203,8 +204,10 @@ def _failed_world(
     for fault in faults:
         engine.inject(fault)  # the workflow's calls only: the runbook's own calls are not refused
     execution = engine.run({"InstanceId": instance, **request}).execution_arn
+    # What the stack's outputs would say: the state machine and the lock table.
     monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
-    variables = {"INSTANCE": instance, "EXECUTION": execution, "LOCK_TABLE": LOCK_TABLE_NAME}
+    monkeypatch.setenv(LOCK_TABLE_ENV, LOCK_TABLE_NAME)
+    variables = {"INSTANCE": instance, "EXECUTION": execution}
     return Failed(engine, instance, execution, originals, Shell(cli, engine.region, variables))
 
 
@@ -270,7 +273,7 @@ def test_runbook_repairs_the_instance_when_its_rollback_failed(rollback_failed: 
     # WHEN the runbook's steps run, one device or volume at a time where it says so
     history, status = shell.run(which)
     (cause,) = shell.run(read)
-    instance_now, rows = shell.run(see)
+    (seen,) = shell.run(see)
     shell.run(stop)
     for device in holding_restored:
         shell.run(
@@ -292,11 +295,13 @@ def test_runbook_repairs_the_instance_when_its_rollback_failed(rollback_failed: 
     assert (status.exit_code, cause.exit_code) == (1, 1)
     assert "RollbackFailed" in cause.stderr
     assert "Left as it is:" in cause.stderr
-    assert instance_now[0] == "stopped"
-    assert sorted(rows) == sorted(
-        [d, world.originals[d], v, "in-use" if d in holding_restored else "available"]
-        for d, v in restored.items()
-    )
+    inventory = seen.json
+    assert inventory["State"] == "stopped"
+    assert (inventory["Lock"]["Owner"], inventory["Lock"]["Status"]) == (world.execution, "FAILED")
+    on_restored = {d["Device"] for d in inventory["Devices"] if d["What"].startswith("restored")}
+    assert on_restored == set(holding_restored)
+    loose = {v["VolumeId"] for v in inventory["DetachedVolumes"]}
+    assert loose == {v for d, v in restored.items() if d not in holding_restored}
     assert attached(world.ec2, world.instance) == world.originals
     assert world.power_state() == "running"
     left = world.ec2.describe_volumes(
@@ -323,7 +328,7 @@ def test_runbook_reads_a_rolled_back_restore_when_it_failed_cleanly(
     assert status.exit_code == 1
     assert "SwapFailed" in status.stderr
     assert "Lock released." in status.stderr
-    assert report.exit_code == 0
+    assert report.exit_code == 1  # a report of a failure fails, as its status does
     assert "SwapFailed" in (tmp_path / "restore.html").read_text()
     assert attached(world.ec2, world.instance) == world.originals
     assert world.lock_owner() is None
@@ -338,22 +343,25 @@ def test_runbook_releases_a_lock_left_by_an_ended_execution_when_the_instance_is
     ddb = boto3.client("dynamodb", region_name=engine.region)
     now = datetime.now(UTC)
     lock.acquire(ddb, LOCK_TABLE_NAME, world.instance, world.execution, now, timedelta(hours=6))
-    who, owner, release = runbook_blocks()["The instance is locked (RestoreInProgress)"]
+    who, release = runbook_blocks()["The instance is locked (RestoreInProgress)"]
     refused = world.shell.cli("plan", "--instance-id", world.instance)
 
     # WHEN the section's commands run
     (holder,) = world.shell.run(who)
-    (owner_status,) = world.shell.run(owner, OWNER=world.execution)
     released, planned = world.shell.run(release)
 
     # THEN the holder was shown and had ended, its lock went, and the instance can be
     # restored again
     assert refused.exit_code == 1
     assert "RestoreInProgress" in refused.stderr
-    assert holder[0] == world.execution
-    assert owner_status.exit_code == 0
-    assert "SUCCEEDED" in owner_status.stdout
-    assert released == {}
+    assert holder.json["Lock"]["Owner"] == world.execution
+    assert holder.json["Lock"]["Status"] == "SUCCEEDED"
+    assert released.exit_code == 0, released.stderr
+    assert released.json == {
+        "InstanceId": world.instance,
+        "Released": True,
+        "Owner": world.execution,
+    }
     assert world.lock_owner() is None
     assert planned.exit_code == 0, planned.stderr
 

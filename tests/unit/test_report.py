@@ -96,7 +96,7 @@ def test_summarize_failure_says_nothing_changed_when_no_rollback_keys() -> None:
 
     # THEN
     assert summary["Error"] == "SnapshotSetNotFound"
-    assert summary["Cause"].startswith("SnapshotSetNotFound: no set ")
+    assert summary["Cause"].startswith("SnapshotSetNotFound: no set. ")
     assert "Nothing on the instance had been changed." in summary["Cause"]
     assert "Lock released." in summary["Cause"]
     assert "rolled back" not in summary["Cause"]
@@ -112,7 +112,7 @@ def test_summarize_failure_says_nothing_changed_when_request_rejected() -> None:
     # THEN
     assert summary == {
         "Error": "InvalidRequest",
-        "Cause": "InvalidRequest: DryRun: bad Nothing on the instance had been changed.",
+        "Cause": "InvalidRequest: DryRun: bad. Nothing on the instance had been changed.",
     }
 
 
@@ -132,7 +132,7 @@ def test_summarize_failure_lists_what_was_rolled_back_when_rollback_keys_present
     # THEN
     cause = summary["Cause"]
     assert summary["Error"] == "SwapFailed"
-    assert cause.startswith("SwapFailed: attach failed ")
+    assert cause.startswith("SwapFailed: attach failed. ")
     assert "/dev/sda1, xvdf" in cause
     assert "Instance running" in cause
     assert "vol-new1, vol-new2" in cause
@@ -179,7 +179,7 @@ def test_summarize_failure_becomes_rollback_failed_when_rollback_failure_present
     # THEN
     cause = summary["Cause"]
     assert summary["Error"] == "RollbackFailed"
-    assert cause.startswith("StartFailed: status checks failed ")
+    assert cause.startswith("StartFailed: status checks failed. ")
     assert "WaitTimedOut: gave up waiting: vol-orig is detaching" in cause
     assert "/dev/sda1 on vol-new1; restored volumes tagged cleanup-required: vol-new1" in cause
     assert "Nothing on the instance had been changed." not in cause
@@ -204,7 +204,7 @@ def test_summarize_failure_becomes_rollback_failed_when_the_lock_could_not_be_re
     # THEN the failure is RollbackFailed: the instance stays locked, and the cause says so
     cause = summary["Cause"]
     assert summary["Error"] == "RollbackFailed"
-    assert cause.startswith("StartFailed: no capacity ")
+    assert cause.startswith("StartFailed: no capacity. ")
     assert (
         "the lock could not be released (ClientError: AccessDeniedException on DeleteItem)" in cause
     )
@@ -456,3 +456,21 @@ def test_report_of_an_in_place_restore_has_no_online_fields() -> None:
     assert in_place["Mode"] == "InPlace"
     assert not {"ApplicationDowntimeSeconds", "DiskCommands"} & set(in_place)
     assert {"ApplicationDowntimeSeconds", "DiskCommands"} <= set(online)
+
+
+def test_summarize_failure_ends_each_sentence_so_that_none_run_together() -> None:
+    # GIVEN an error whose message has no full stop, then a rollback
+    document = {
+        "Error": {"Error": "SwapFailed", "Cause": "attach failed on call 1"},
+        "RollbackVolumes": ["/dev/sda1 vol-orig1"],
+        "Unlock": {"Released": True},
+    }
+
+    # WHEN the failure is summarized
+    cause = summarize_failure(document)["Cause"]
+
+    # THEN each sentence ends before the next begins
+    assert cause == (
+        "SwapFailed: attach failed on call 1. Original volumes back on their devices: "
+        "/dev/sda1 vol-orig1. Lock released."
+    )

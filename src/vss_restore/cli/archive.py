@@ -1,7 +1,8 @@
 """Executions run on the embedded emulator, kept on disk so later commands can read them.
 
 Each ``--local`` command starts a fresh emulator; ``status``, ``history`` and ``report``
-find the executions earlier commands ran here (one JSON file per execution).
+find the executions earlier commands ran here (one JSON file per execution, about half a
+megabyte each). The newest ``KEEP`` are kept; older ones are removed as new ones arrive.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from vss_restore.executions import ExecutionRecord
 
 ARCHIVE_DIR_ENV = "VSS_RESTORE_LOCAL_DIR"
+KEEP = 100
 
 
 def default_archive_dir() -> Path:
@@ -34,6 +36,13 @@ class LocalArchive:
         partial = path.with_suffix(".tmp")
         partial.write_text(json.dumps(record.to_json()))
         partial.replace(path)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Remove all but the ``KEEP`` newest executions (by when they were saved)."""
+        stored = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        for old in stored[:-KEEP]:
+            old.unlink(missing_ok=True)
 
     @staticmethod
     def _read(path: Path) -> ExecutionRecord | None:

@@ -17,20 +17,24 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import botocore.session
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from jmespath.parser import ParsedResult
 from rich.console import Console
+from rich.text import Text
 from typer._completion_classes import completion_init
 from typer._completion_shared import Shells, get_completion_script
 
 from vss_restore.cli import render
 from vss_restore.cli.confirmation import restore_approval
+from vss_restore.cli.events import emit, follow_events
 from vss_restore.cli.failure import BAD_INPUT_ERRORS, failure_block
 from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
 from vss_restore.cli.markdown import markdown_summary
+from vss_restore.cli.place import CURRENT_PLACE, credentials_problem, current_place_text
 from vss_restore.cli.progress import follow
 from vss_restore.cli.structured import BadQuery, compile_query, shaped
 from vss_restore.cli.target import (
@@ -45,9 +49,10 @@ from vss_restore.cli.target import (
     open_target,
     require_execution,
 )
+from vss_restore.cli.wording import refused_in_cli_words
 from vss_restore.discovery import catalogue, find_snapshot_set
 from vss_restore.drill import CleanupPass, cleanup_pass
-from vss_restore.errors import TerminalError
+from vss_restore.errors import InstanceNotFound, InvalidRequest, TerminalError
 from vss_restore.executions import ExecutionRecord, phases
 from vss_restore.fleet import parse_fleet_request
 from vss_restore.instance import (
@@ -73,24 +78,40 @@ app = typer.Typer(
 PROG_NAME = "vss-restore"
 
 
+def examples(*command_lines: str) -> str:
+    """A command's help epilog: real command lines to copy."""
+    return "Examples:\n\n" + "\n\n".join(command_lines)
+
+
 class OutputFormat(StrEnum):
     json = "json"
     table = "table"
     text = "text"
 
 
+class EventsFormat(StrEnum):
+    jsonl = "jsonl"
+
+
 class State:
     """What the global options chose, shared by every command."""
 
     def __init__(
-        self, options: Options, output: OutputFormat | None, query: ParsedResult | None = None
+        self,
+        options: Options,
+        output: OutputFormat | None,
+        query: ParsedResult | None = None,
+        events: bool = False,
     ) -> None:
         self.options = options
         self.output = output
         self.query = query
+        self.events = events  # --events jsonl: standard output is a stream of JSON lines
 
     def as_json(self, out: Console) -> bool:
         """Whether to print the command's document (JSON, or text) rather than tables."""
+        if self.events:
+            return True
         if self.output is not None:
             return self.output is not OutputFormat.table
         return self.query is not None or not out.is_terminal
@@ -100,6 +121,22 @@ def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"{PROG_NAME} {installed_version(PROG_NAME)}")
         raise typer.Exit
+
+
+def _configured_output(profile: str | None) -> OutputFormat | None:
+    """As the AWS CLI: ``AWS_DEFAULT_OUTPUT``, else the profile's ``output`` (a format this
+    command does not have, such as yaml, is passed over)."""
+    value = os.environ.get("AWS_DEFAULT_OUTPUT")
+    if value is None:
+        try:
+            config = botocore.session.Session(profile=profile).get_scoped_config()
+        except ProfileNotFound:
+            config = {}  # said when the command opens its target, with the fix
+        value = config.get("output")
+    try:
+        return OutputFormat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _query(expression: str | None) -> ParsedResult | None:
@@ -164,15 +201,26 @@ def _global_options(
             envvar=STACK_NAME_ENV, help="Stack to read the ARN from [default: VssRestore]."
         ),
     ] = None,
+    events: Annotated[
+        EventsFormat | None,
+        typer.Option(
+            "--events",
+            help="jsonl: while following an execution, write each state's end (and the "
+            "rollback, and the outcome) to standard output as one JSON object per line, "
+            "with its time.",
+        ),
+    ] = None,
     inject_fault: Annotated[
         list[str] | None,
         typer.Option(
             help="With --local: refuse the first call of OPERATION (e.g. ec2.AttachVolume) "
             "with CODE [InvalidParameterValue], to watch a rollback. Repeatable.",
             metavar="OPERATION[:CODE]",
+            hidden=True,  # for trying a rollback on the emulator: docs/local.md
         ),
     ] = None,
 ) -> None:
+    output = output or _configured_output(profile)
     faults = tuple(inject_fault or ())
     options = Options(region, profile, endpoint_url, state_machine_arn, stack_name, local, faults)
     compiled = _query(query)
@@ -181,7 +229,7 @@ def _global_options(
             "selects from the JSON output: use it with --output json or text",
             param_hint="--query",
         )
-    ctx.obj = State(options, output, compiled)
+    ctx.obj = State(options, output, compiled, events=events is EventsFormat.jsonl)
     ctx.with_resource(shaped(compiled, text=output is OutputFormat.text))
     if debug:
         ctx.with_resource(wire_log_to_stderr())
@@ -193,15 +241,28 @@ def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         err = Console(stderr=True, soft_wrap=True)
+        CURRENT_PLACE.set(None)  # an earlier command's (in the same process) is not this one's
         try:
             return command(*args, **kwargs)
         except CliError as failure:
             err.print(f"[red]{failure}[/]", highlight=False)
             raise typer.Exit(failure.exit_code) from failure
         except TerminalError as failure:
-            err.print(f"[red]{type(failure).__name__}[/]: {failure}", highlight=False)
+            message = (
+                refused_in_cli_words(failure)
+                if isinstance(failure, InvalidRequest)
+                else str(failure)
+            )
+            where = current_place_text() if isinstance(failure, InstanceNotFound) else None
+            if where:  # which account was looked in: staging and production share names
+                message += f" (looked in {where})"
+            err.print(f"[red]{type(failure).__name__}[/]: {message}", highlight=False)
             raise typer.Exit(2) from failure
         except (BotoCoreError, ClientError) as failure:
+            problem = credentials_problem(failure)
+            if problem is not None:  # nothing was called that could change anything
+                err.print(f"[red]{problem}[/]", highlight=False)
+                raise typer.Exit(2) from failure
             err.print(f"[red]AWS error[/]: {failure}", highlight=False)
             raise typer.Exit(1) from failure
 
@@ -254,6 +315,15 @@ def _instance(target: Target, given: str | None) -> str:
     raise CliError("--instance-id is required", 2)
 
 
+# Names the instance in a request checked before the target is open (an instance's Name
+# tag is looked up only then): every other field is checked as given.
+STAND_IN_INSTANCE = "i-00000000000000000"
+
+
+def _stand_in(given: str | None) -> str:
+    return given if given and given.startswith("i-") else STAND_IN_INSTANCE
+
+
 def _request(
     instance_id: str,
     snapshot_set_id: str | None,
@@ -285,7 +355,9 @@ def _finish(
 ) -> None:
     """Print the outcome, keep a local execution, and exit with the documented code."""
     target.keep(record)
-    if state.as_json(out):
+    if state.events:
+        emit("Finished", **record.summary())
+    elif state.as_json(out):
         render.print_json(out, record.summary())
     else:
         render.print_status(out, record)
@@ -305,7 +377,7 @@ def _end(
     raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
 
 
-@app.command()
+@app.command(rich_help_panel="Restore", epilog=examples("vss-restore sets --instance-id web01"))
 @_fails_cleanly
 def sets(ctx: typer.Context, instance_id: InstanceOption = None) -> None:
     """The instance's VSS snapshot sets, newest first, and why any set cannot be restored."""
@@ -317,11 +389,21 @@ def sets(ctx: typer.Context, instance_id: InstanceOption = None) -> None:
         entries = catalogue(target.ec2, facts)
     if state.as_json(out):
         render.print_json(out, {"InstanceId": instance, "Sets": entries})
+    elif not entries:
+        out.print(
+            f"No VSS snapshot sets of {instance}: no snapshot of its volumes (or of volumes "
+            "they replaced) carries the Device tag the VSS solution writes. Run the "
+            "AWSEC2-CreateVssSnapshot document on it (docs/reference.md, sources).",
+            highlight=False,
+        )
     else:
         out.print(render.sets_table(instance, entries))
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Restore",
+    epilog=examples("vss-restore plan --instance-id web01 --devices xvdf"),
+)
 @_fails_cleanly
 def plan(
     ctx: typer.Context,
@@ -334,15 +416,17 @@ def plan(
     """What a restore would do (a DryRun execution): the set chosen, device → snapshot → volume."""
     state: State = ctx.obj
     out, err = _consoles()
+    build = functools.partial(
+        _request,
+        snapshot_set_id=snapshot_set_id,
+        point_in_time=point_in_time,
+        devices=devices,
+        exclude_boot_volume=exclude_boot_volume,
+        DryRun=True,
+    )
+    build(_stand_in(instance_id))  # bad input is refused before anything starts
     with open_target(state.options) as target:
-        request = _request(
-            _instance(target, instance_id),
-            snapshot_set_id,
-            point_in_time,
-            devices,
-            exclude_boot_volume,
-            DryRun=True,
-        )
+        request = build(_instance(target, instance_id))
         try:
             execution_arn = target.start(request)
         except StackNotDeployed as missing:
@@ -382,10 +466,19 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
+# Words of a question that say what is lost or stopped: they stand out.
+WARNING_WORDS = ("STOPPED", "LOST", "DELETED", "DELETE", "OFFLINE", "RUNNING")
+
+
 def _confirmed(question: str) -> bool:
     """Ask on stderr (stdout is the command's result); Ctrl-C or end of input means no."""
+    body, _, asked = question.rpartition("\n")
+    if body:
+        text = Text(body)
+        text.highlight_words(WARNING_WORDS, style="bold yellow")
+        Console(stderr=True, soft_wrap=True, highlight=False).print(text)
     try:
-        return bool(typer.confirm(question, err=True))
+        return bool(typer.confirm(asked, err=True))
     except (typer.Abort, EOFError, KeyboardInterrupt):
         return False
 
@@ -405,6 +498,19 @@ def _ask(question: str) -> None:
         raise CliError("Not confirmed: nothing was changed.", 2)
 
 
+def _approve(target: Target, question: str, summary: str, yes: bool) -> None:
+    """Ask, saying where the command acts; with ``--yes``, log what was approved and where
+    (stderr: standard output stays the command's result)."""
+    where = str(target.place())
+    if yes:
+        Console(stderr=True, soft_wrap=True).print(
+            f"Approved with --yes: {summary}\n  in {where}", highlight=False, markup=False
+        )
+        return
+    first, _, rest = question.partition("\n")
+    _ask("\n".join(part for part in (first, render.fact_line("Where", where), rest) if part))
+
+
 def _progress_console(
     state: State, target: Target, execution_arn: str, wait: bool, out: Console, err: Console
 ) -> Console | None:
@@ -416,7 +522,11 @@ def _progress_console(
         soft_wrap=True,
         markup=False,
     )
+    if state.events:
+        emit("Started", Name=name, ExecutionArn=execution_arn)
     if not wait and not target.local:
+        if state.events:
+            return None
         if state.as_json(out):
             render.print_json(out, {"ExecutionArn": execution_arn, "Status": "RUNNING"})
         else:
@@ -428,7 +538,13 @@ def _progress_console(
     return err if wait else Console(stderr=True, quiet=True)
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Restore",
+    epilog=examples(
+        "vss-restore restore --instance-id web01 --wait",
+        "vss-restore restore --instance-id i-0123456789abcdef0 --point-in-time 2026-12-01T06:00:00Z --devices xvdf,xvdg",
+    ),
+)
 @_fails_cleanly
 def restore(
     ctx: typer.Context,
@@ -494,35 +610,37 @@ def restore(
     out, err = _consoles()
     if online and no_power_on:
         raise CliError("--no-power-on: an online restore never stops the instance", 2)
-    with open_target(state.options) as target:
-        flags: dict[str, Any] = {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
-        if online:
-            flags["Mode"] = "Online"
-        if stop_services:
-            flags["StopServices"] = stop_services
-        if validation_document is not None:
-            flags["ValidationDocument"] = validation_document
-        if validation_parameters:
-            flags["ValidationParameters"] = _pairs(validation_parameters, "--validation-parameter")
-        if no_power_on:
-            flags["PowerOnAfterRestore"] = False
-        if initialization_rate is not None:
-            flags["InitializationRate"] = initialization_rate
-        if wait_for_initialization:
-            flags["WaitForInitialization"] = True
-        request = _request(
-            _instance(target, instance_id),
-            snapshot_set_id,
-            point_in_time,
-            devices,
-            exclude_boot_volume,
-            **flags,
+    flags: dict[str, Any] = {"DeleteReplacedVolumes": True} if delete_replaced_volumes else {}
+    if online:
+        flags["Mode"] = "Online"
+    if stop_services:
+        flags["StopServices"] = stop_services
+    if validation_document is not None:
+        flags["ValidationDocument"] = validation_document
+    if validation_parameters:
+        flags["ValidationParameters"] = _pairs(validation_parameters, "--validation-parameter")
+    if no_power_on:
+        flags["PowerOnAfterRestore"] = False
+    if initialization_rate is not None:
+        flags["InitializationRate"] = initialization_rate
+    if wait_for_initialization:
+        flags["WaitForInitialization"] = True
+
+    def build(instance: str) -> dict[str, Any]:
+        return _request(
+            instance, snapshot_set_id, point_in_time, devices, exclude_boot_volume, **flags
         )
-        if not yes:
-            _needs_terminal("restore")
-            approval = restore_approval(target.ec2, request, datetime.now(UTC))
-            _ask(approval.question)
-            request = approval.request  # exactly the set and devices that were shown
+
+    build(_stand_in(instance_id))  # bad input is refused before anything starts
+    if not yes:
+        _needs_terminal("restore")
+    with open_target(state.options) as target:
+        request = build(_instance(target, instance_id))
+        # With --yes too: a request only EC2 can refuse (no such set, device or instance)
+        # is refused here, before anything starts.
+        approval = restore_approval(target.ec2, request, datetime.now(UTC))
+        _approve(target, approval.question, approval.summary, yes)
+        request = approval.request  # exactly the set and devices that were shown
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is not None:
@@ -591,6 +709,8 @@ def _follow(
 ) -> ExecutionRecord:
     """Follow the execution to its end; Ctrl-C stops following, never the execution."""
     try:
+        if state.events:
+            return follow_events(target, execution_arn)
         return follower(target, execution_arn, shown)
     except KeyboardInterrupt:
         if target.local:
@@ -608,7 +728,13 @@ def _follow(
         raise CliError(message, 130) from None
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Follow and report",
+    epilog=examples(
+        "vss-restore status --instance-id web01",
+        "vss-restore status i-0123456789abcdef0-5d1c0e9a7b3f",
+    ),
+)
 @_fails_cleanly
 def status(
     ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
@@ -620,7 +746,9 @@ def status(
         _finish(state, target, _execution_record(target, execution, instance_id), out, err)
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Follow and report", epilog=examples("vss-restore watch --instance-id web01")
+)
 @_fails_cleanly
 def watch(
     ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
@@ -640,7 +768,10 @@ def watch(
         _finish(state, target, record, out, err)
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Follow and report",
+    epilog=examples("vss-restore history --instance-id web01 --max-items 10"),
+)
 @_fails_cleanly
 def history(
     ctx: typer.Context,
@@ -658,6 +789,13 @@ def history(
     if state.as_json(out):
         entries = [render.history_entry(r) for r in records]
         render.print_json(out, {"InstanceId": instance, "Restores": entries})
+    elif not records:
+        out.print(
+            f"No executions of {instance} yet (restores, dry runs, drills and mounts are "
+            f"listed here once started; `vss-restore plan --instance-id {instance}` is a "
+            "safe first one).",
+            highlight=False,
+        )
     else:
         out.print(render.history_table(instance, records))
 
@@ -677,7 +815,13 @@ def _write_html(record: ExecutionRecord, path: Path, err: Console, name: str | N
     err.print(f"HTML report written to {path}", highlight=False)
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Follow and report",
+    epilog=examples(
+        "vss-restore report --instance-id web01 --markdown",
+        "vss-restore report i-0123456789abcdef0-5d1c0e9a7b3f --html restore.html",
+    ),
+)
 @_fails_cleanly
 def report(
     ctx: typer.Context,
@@ -729,7 +873,7 @@ def _instance_name(target: Target, instance_id: str | None) -> str | None:
         return None
 
 
-@app.command()
+@app.command(rich_help_panel="Try it", epilog=examples("vss-restore demo --html demo.html"))
 @_fails_cleanly
 def demo(
     ctx: typer.Context,
@@ -765,7 +909,12 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, list[str]]:
     return parameters
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Drills and mounts",
+    epilog=examples(
+        "vss-restore drill --instance-id web01 --subnet-id subnet-0123456789abcdef0 --wait"
+    ),
+)
 @_fails_cleanly
 def drill(
     ctx: typer.Context,
@@ -835,7 +984,7 @@ def drill(
             _finish(state, target, _follow(state, target, execution_arn, shown), out, err)
 
 
-@app.command()
+@app.command(rich_help_panel="Drills and mounts", epilog=examples("vss-restore cleanup --dry-run"))
 @_fails_cleanly
 def cleanup(
     ctx: typer.Context,
@@ -879,8 +1028,11 @@ def cleanup(
         if asks:
             shown = sweep(dry=True)
             mounts = unmount_expired(dry=True)
+            if not (shown.terminated or shown.deleted or mounts):
+                out.print("Nothing to clean up: no expired drill or mount.", highlight=False)
+                return
             _ask(
-                f"Terminate {len(shown.terminated)} drill instance(s) "
+                f"In {clients.place()}: terminate {len(shown.terminated)} drill instance(s) "
                 f"({', '.join(shown.terminated) or 'none'}), delete {len(shown.deleted)} "
                 f"drill volume(s) ({', '.join(shown.deleted) or 'none'}), and take "
                 f"{len(mounts)} expired mount volume(s) offline, detach and delete them "
@@ -932,7 +1084,11 @@ def _fleet_request(
     return request
 
 
-@app.command("fleet-restore")
+@app.command(
+    "fleet-restore",
+    rich_help_panel="Restore",
+    epilog=examples("vss-restore fleet-restore --tag Fleet=web --max-concurrency 5 --wait"),
+)
 @_fails_cleanly
 def fleet_restore(
     ctx: typer.Context,
@@ -956,14 +1112,20 @@ def fleet_restore(
         int | None,
         typer.Option("--max-concurrency", min=1, max=100, help="Restores at a time (10)."),
     ] = None,
+    tolerate_failures: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerate-failures",
+            min=0,
+            max=100,
+            help="Percentage of failed restores allowed before no further wave starts (0).",
+        ),
+    ] = None,
     tolerated_failure_percentage: Annotated[
         float | None,
         typer.Option(
-            "--tolerated-failure-percentage",
-            min=0,
-            max=100,
-            help="Failures allowed before no further wave starts (0).",
-        ),
+            "--tolerated-failure-percentage", min=0, max=100, hidden=True
+        ),  # the earlier name of --tolerate-failures, still accepted
     ] = None,
     point_in_time: PointInTimeOption = None,
     exclude_boot_volume: ExcludeBootOption = False,
@@ -980,14 +1142,17 @@ def fleet_restore(
             tag,
             waves,
             MaxConcurrency=max_concurrency,
-            ToleratedFailurePercentage=tolerated_failure_percentage,
+            ToleratedFailurePercentage=(
+                tolerate_failures if tolerate_failures is not None else tolerated_failure_percentage
+            ),
             RestorePointInTime=point_in_time,
             ExcludeBootVolume=exclude_boot_volume or None,
             PowerOnAfterRestore=False if no_power_on else None,
         )
         if not yes:
             _needs_terminal("fleet-restore")
-            _ask(_fleet_confirmation(target, request))
+        question = _fleet_confirmation(target, request)
+        _approve(target, question, question.partition("?")[0].lower(), yes)
         execution_arn = target.start_fleet(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:
@@ -999,7 +1164,9 @@ def fleet_restore(
 def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Console) -> None:
     """Print a fleet's outcome and exit with the documented code."""
     report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
-    if state.as_json(out):
+    if state.events:
+        emit("Finished", ExecutionArn=record.arn, Status=record.status, Report=report)
+    elif state.as_json(out):
         render.print_json(
             out, {"ExecutionArn": record.arn, "Status": record.status, "Report": report}
         )
@@ -1029,7 +1196,10 @@ def _fleet_confirmation(target: Target, request: dict[str, Any]) -> str:
     )
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Try it",
+    epilog=examples("vss-restore completion bash > /etc/bash_completion.d/vss-restore"),
+)
 def completion(
     shell: Annotated[Shells, typer.Argument(help="The shell to complete in.")],
 ) -> None:

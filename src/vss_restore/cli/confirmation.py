@@ -30,6 +30,8 @@ class Approval:
 
     question: str
     request: dict[str, Any]
+    # One line for a log: what was approved (``--yes`` prints it, with where it acts).
+    summary: str = ""
 
 
 def _power(facts: InstanceFacts, name: str | None, power_on: bool) -> str:
@@ -129,7 +131,7 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
             f"Restore {parsed.instance_id}? {how}\n"
             f"(What it would restore could not be read: {failure})\nRestore?"
         )
-        return Approval(question, request)
+        return Approval(question, request, f"restore {parsed.instance_id} (set not read)")
     name = tags.tag_dict(raw.get("Tags")).get("Name")
     if parsed.mode == "Online" and facts.state != "running":
         raise InstanceNotRunning(
@@ -152,4 +154,9 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
     pinned["SnapshotSetId"] = chosen.snapshot_set_id
     pinned["Devices"] = [m.device for m in chosen.members]
     question = "\n".join(["About to restore:", *lines, "Restore exactly this?"])
-    return Approval(question, pinned)
+    called = f"{facts.instance_id} ({name})" if name else facts.instance_id
+    summary = (
+        f"restore {called} from snapshot set {chosen.snapshot_set_id}, devices "
+        f"{', '.join(pinned['Devices'])}" + (" (online)" if parsed.mode == "Online" else "")
+    )
+    return Approval(question, pinned, summary)

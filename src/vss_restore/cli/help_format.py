@@ -26,7 +26,7 @@ METAVARS = {
     "--stop-service": "NAME",
     "--tag": "KEY=VALUE",
     "--target-instance-id": "ID",
-    "--tolerated-failure-percentage": "%",
+    "--tolerate-failures": "%",
     "--validation-document": "NAME",
     "--validation-parameter": "NAME=VALUE",
     "--wave": "ID,ID",

@@ -24,7 +24,7 @@ from vss_restore.cli.commands import (
     State,
     WaitOption,
     YesOption,
-    _ask,
+    _approve,
     _consoles,
     _fails_cleanly,
     _finish,
@@ -34,6 +34,7 @@ from vss_restore.cli.commands import (
     _progress_console,
     _request,
     app,
+    examples,
 )
 from vss_restore.cli.confirmation import Approval
 from vss_restore.cli.render import fact_line
@@ -72,7 +73,7 @@ def mount_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Ap
             f"Mount a snapshot set of {parsed.instance_id} on {parsed.mount_target}, read-only?\n"
             f"(What it would mount could not be read: {failure})\nMount?"
         )
-        return Approval(question, request)
+        return Approval(question, request, f"mount a set of {parsed.instance_id} (set not read)")
     devices = free_devices(target, len(chosen.members))
     name = tags.tag_dict(target.get("Tags")).get("Name")
     on = f"{parsed.mount_target} ({name})" if name else parsed.mount_target
@@ -107,10 +108,14 @@ def mount_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Ap
     pinned["SnapshotSetId"] = chosen.snapshot_set_id
     pinned["Devices"] = [m.device for m in chosen.members]
     question = "\n".join(["About to mount:", *lines, "Mount exactly this?"])
-    return Approval(question, pinned)
+    summary = f"mount snapshot set {chosen.snapshot_set_id} of {parsed.instance_id} on {on}"
+    return Approval(question, pinned, summary)
 
 
-@app.command()
+@app.command(
+    rich_help_panel="Drills and mounts",
+    epilog=examples("vss-restore mount --instance-id web01 --devices xvdf --wait"),
+)
 @_fails_cleanly
 def mount(
     ctx: typer.Context,
@@ -161,10 +166,11 @@ def mount(
         if dry_run:
             request["DryRun"] = True
         RestoreRequest.parse(request)
-        if not yes and not dry_run:
-            _needs_terminal("mount")
+        if not dry_run:
+            if not yes:
+                _needs_terminal("mount")
             approval = mount_approval(target.ec2, request, datetime.now(UTC))
-            _ask(approval.question)
+            _approve(target, approval.question, approval.summary, yes)
             request = approval.request
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
@@ -197,10 +203,17 @@ def _print_unmounted(state: State, out: Console, document: dict[str, Any]) -> No
     if state.as_json(out):
         render.print_json(out, document)
         return
-    out.print(
-        f"Deleted {len(document['Deleted'])} volume(s): {', '.join(document['Deleted']) or '—'}",
-        highlight=False,
-    )
+    deleted, gone = document["Deleted"], document.get("AlreadyGone", [])
+    if deleted:
+        out.print(f"Deleted {len(deleted)} volume(s): {', '.join(deleted)}", highlight=False)
+    if gone:
+        out.print(
+            f"Already gone before this unmount: {', '.join(gone)}"
+            + ("" if deleted else " (nothing left to delete)"),
+            highlight=False,
+        )
+    if not deleted and not gone:
+        out.print("Nothing to delete: this mount has no volume left.", highlight=False)
     for entry in document["LeftBehind"]:
         out.print(
             f"  [yellow]left behind[/]: {entry}, tagged "
@@ -209,7 +222,11 @@ def _print_unmounted(state: State, out: Console, document: dict[str, Any]) -> No
         )
 
 
-@app.command("unmount")
+@app.command(
+    "unmount",
+    rich_help_panel="Drills and mounts",
+    epilog=examples("vss-restore unmount i-0123456789abcdef0-5d1c0e9a7b3f"),
+)
 @_fails_cleanly
 def unmount_command(
     ctx: typer.Context, execution: ExecutionArgument, yes: YesOption = False
@@ -229,11 +246,12 @@ def unmount_command(
             )
         listed = _refuse_untagged(target.ec2, record)
         present = [v["VolumeId"] for v in mount_volumes(target.ec2, record.arn)]
-        if not yes and present:
-            _ask(
+        if present:
+            question = (
                 f"Take {len(present)} mounted volume(s) of {record.name} offline, detach and "
                 f"DELETE them ({', '.join(present)})?"
             )
+            _approve(target, question, question.rstrip("?").lower(), yes)
         clients = target.disk_clients()
         done = _unmount(clients, record.arn, target.poll_seconds)
     gone = sorted(set(listed) - set(present))

@@ -359,6 +359,7 @@ def history_table(instance_id: str, records: list[ExecutionRecord]) -> Table:
 def history_entry(record: ExecutionRecord) -> dict[str, Any]:
     return {
         "ExecutionArn": record.arn,
+        "Name": record.name,  # what status, watch and report take
         "Mode": record.input.get("Mode") or "InPlace",
         "Status": record.status,
         "DryRun": record.dry_run,

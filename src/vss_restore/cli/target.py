@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
+from vss_restore.cli.place import Place, aws_place, remembered
 from vss_restore.executions import (
     ExecutionRecord,
     execution_name,
@@ -31,6 +32,7 @@ from vss_restore.fleet import execution_arn
 from vss_restore.instance import instances_named
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 STATE_MACHINE_ARN_ENV = "VSS_RESTORE_STATE_MACHINE_ARN"
 FLEET_STATE_MACHINE_ARN_ENV = "VSS_RESTORE_FLEET_STATE_MACHINE_ARN"
 STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
+LOCK_TABLE_ENV = "VSS_RESTORE_LOCK_TABLE"
 DEFAULT_STACK_NAME = "VssRestore"
 # Fixed emulator ids, so that the demo instance is the same in every --local command.
 LOCAL_ID_SEED = 2024
@@ -100,6 +103,11 @@ class Target:
     # Mounts: SSM and the disk document's name, looked up when `unmount` needs them.
     ssm: SSMClient | None = None
     disks_document: Callable[[], str | None] = lambda: None
+    # Where it acts (account, alias, Region, credentials), read when first needed.
+    place: Callable[[], Place] = lambda: Place("unknown")
+    # The lock table (inspect, unlock): DynamoDB and the table's name, when it can be read.
+    ddb: DynamoDBClient | None = None
+    lock_table: Callable[[], str | None] = lambda: None
 
     @property
     def local(self) -> bool:
@@ -125,8 +133,8 @@ class Target:
         matches = instances_named(self.ec2, given)
         if not matches:
             raise CliError(
-                f"InstanceNotFound: no instance is named {given!r} (tag Name) in this account "
-                "and region, and it is not an instance id (i-...)",
+                f"InstanceNotFound: no instance is named {given!r} (tag Name) in "
+                f"{self.place()}, and it is not an instance id (i-...)",
                 2,
             )
         if len(matches) > 1:
@@ -183,7 +191,7 @@ class Target:
     def disk_clients(self) -> DiskClients:
         if self.ssm is None:
             raise CliError("this target has no SSM client to reach the disks with", 1)
-        return DiskClients(self.ec2, self.ssm, self.disks_document())
+        return DiskClients(self.ec2, self.ssm, self.disks_document(), self.place)
 
     def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
         found = {
@@ -274,6 +282,11 @@ def aws_target(options: Options) -> Iterator[Target]:
         ),
         ssm=session.client("ssm", endpoint_url=options.endpoint_url),
         disks_document=lambda: _stack_output(session, options, "DisksDocumentName"),
+        place=remembered(lambda: aws_place(session, options.profile, options.endpoint_url)),
+        ddb=session.client("dynamodb", endpoint_url=options.endpoint_url),
+        lock_table=lambda: (
+            os.environ.get(LOCK_TABLE_ENV) or _stack_output(session, options, "LockTableName")
+        ),
     )
 
 
@@ -321,10 +334,15 @@ def _known_operation(spec: str, operation: str) -> None:
 
 @contextmanager
 def local_target(options: Options) -> Iterator[Target]:
-    """The embedded emulator, seeded with the demo server and its snapshot sets."""
+    """The embedded emulator, seeded with the demo server and its snapshot sets: a fresh
+    world for every command (only executions are kept, on disk)."""
+    if sys.stderr.isatty():  # a second or two of silence reads as a hang
+        sys.stderr.write("Starting the local emulator (a fresh demo world)…\n")
+        sys.stderr.flush()
     try:
         from vss_restore import demo  # noqa: PLC0415 - needs the emulator extra
         from vss_restore.local import Fault, LocalEngine, world  # noqa: PLC0415
+        from vss_restore.local.engine import LOCK_TABLE_NAME  # noqa: PLC0415
     except ImportError as err:
         raise CliError(
             f"--local needs the embedded emulator: pip install 'vss-restore[local]' ({err})", 2
@@ -356,6 +374,9 @@ def local_target(options: Options) -> Iterator[Target]:
             fleet_state_machine=lambda: engine.fleet_state_machine_arn,
             drill_network=drill_network,
             ssm=boto3.client("ssm", region_name=engine.region),
+            place=remembered(lambda: Place(engine.region, engine.account_id, local=True)),
+            ddb=boto3.client("dynamodb", region_name=engine.region),
+            lock_table=lambda: LOCK_TABLE_NAME,
         )
 
 
@@ -367,6 +388,7 @@ class DiskClients:
     ec2: EC2Client
     ssm: SSMClient
     disks_document: str | None
+    place: Callable[[], Place] = lambda: Place("unknown")
 
 
 @contextmanager
@@ -375,7 +397,7 @@ def open_disk_clients(options: Options) -> Iterator[DiskClients]:
     output DisksDocumentName) when the stack can be read."""
     if options.local:
         with local_target(options) as target:
-            yield DiskClients(target.ec2, target.disk_clients().ssm, None)
+            yield DiskClients(target.ec2, target.disk_clients().ssm, None, target.place)
         return
     session = aws_session(options)
     try:
@@ -386,6 +408,7 @@ def open_disk_clients(options: Options) -> Iterator[DiskClients]:
         session.client("ec2", endpoint_url=options.endpoint_url),
         session.client("ssm", endpoint_url=options.endpoint_url),
         document,
+        remembered(lambda: aws_place(session, options.profile, options.endpoint_url)),
     )
 
 

@@ -247,6 +247,11 @@ class LocalEngine:
         self._register(event_name, hook)
         clients.reset()
 
+    @property
+    def account_id(self) -> str:
+        """The emulator's account (every resource it holds is in it)."""
+        return str(DEFAULT_ACCOUNT_ID)
+
     def function_arn(self, task: str) -> str:
         module = ALL_TASKS[task]
         return (
