@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 # What each valued option takes, where the option's last word does not say it.
 METAVARS = {
@@ -60,6 +60,8 @@ def tidy_help(params: list[Any]) -> None:
     for param in params:
         if isinstance(param, TyperOption):
             tidy_option(param)
+        elif isinstance(param, TyperArgument):  # its name (EXECUTION) says what it takes
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
 def tidy_command(command: Any) -> None:
