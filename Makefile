@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LAYER := build/lambda/layer
 LAYER_STAMP := $(LAYER)/.installed
 
-.PHONY: demo test lint format clean bundle synth chaos browser bench aws-test lock
+.PHONY: demo test lint format clean bundle synth chaos browser bench bench-start aws-test lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
@@ -79,6 +79,11 @@ chaos: $(STAMP)
 # bench/results.json and bench/restore_times.png.
 bench: $(STAMP)
 	POWERTOOLS_LOG_LEVEL=CRITICAL $(PY) -m vss_restore.local.bench --variants --variant-seeds 5 --strategies --fleet-seeds 1 --online
+
+# How long a person waits for `vss-restore --local sets` and for `restore`'s question, on a
+# terminal (min/median/max of 5): writes bench/local_start.json. Run it on an idle machine.
+bench-start: $(STAMP)
+	$(PY) -m vss_restore.local.start_bench --runs 5 --out bench/local_start.json
 
 # Opt-in, in a real AWS account (docs/aws-acceptance.md): without VSS_RESTORE_AWS_TEST=1,
 # credentials and a region it says why and exits 0, having called nothing. ARGS go to pytest,

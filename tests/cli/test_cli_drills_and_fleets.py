@@ -73,9 +73,9 @@ def test_drill_dry_run_launches_nothing_and_shows_the_plan(cli: Any) -> None:
     ("args", "message"),
     [
         (["--validation-parameter", "commands"], "expected NAME=VALUE"),
-        (["--validation-parameter", "commands=dir"], "ValidationParameters: needs"),
-        (["--subnet-id", "subnet-x"], "SubnetId"),
-        (["--dry-run", "--keep-clone"], "KeepClone"),
+        (["--validation-parameter", "commands=dir"], "--validation-parameter: needs"),
+        (["--subnet-id", "subnet-x"], "--subnet-id"),
+        (["--dry-run", "--keep-clone"], "--keep-clone"),
     ],
 )
 def test_bad_drill_options_start_nothing(

@@ -962,21 +962,26 @@ def drill(
     """Prove a snapshot set restores: a clone on a new instance; the source is never touched."""
     state: State = ctx.obj
     out, err = _consoles()
+    given = {
+        "Mode": "Clone",
+        "SnapshotSetId": snapshot_set_id,
+        "RestorePointInTime": point_in_time,
+        "SubnetId": subnet_id,
+        "SecurityGroupIds": security_group_ids or None,
+        "InstanceType": instance_type,
+        "ValidationDocument": validation_document,
+        "ValidationParameters": _pairs(validation_parameters, "--validation-parameter") or None,
+        "KeepClone": keep_clone or None,
+        "DryRun": dry_run or None,
+    }
+    fields = {k: v for k, v in given.items() if v is not None}
+    # bad input is refused before anything starts
+    RestoreRequest.parse({"InstanceId": _stand_in(instance_id), **fields})
     with open_target(state.options) as target:
-        request: dict[str, Any] = {"InstanceId": _instance(target, instance_id), "Mode": "Clone"}
+        request: dict[str, Any] = {"InstanceId": _instance(target, instance_id), **fields}
         network = target.drill_network if target.local and instance_id is None else None
-        options = {
-            "SnapshotSetId": snapshot_set_id,
-            "RestorePointInTime": point_in_time,
-            "SubnetId": subnet_id or (network[0] if network else None),
-            "SecurityGroupIds": security_group_ids or None,
-            "InstanceType": instance_type,
-            "ValidationDocument": validation_document,
-            "ValidationParameters": _pairs(validation_parameters, "--validation-parameter") or None,
-            "KeepClone": keep_clone or None,
-            "DryRun": dry_run or None,
-        }
-        request.update({k: v for k, v in options.items() if v is not None})
+        if subnet_id is None and network:
+            request["SubnetId"] = network[0]
         RestoreRequest.parse(request)
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
@@ -1137,6 +1142,7 @@ def fleet_restore(
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
+        target.complete_world()  # a fleet: every server of the demo world, when local
         request = _fleet_request(
             [_instance(target, i) for item in instance_ids or [] for i in item.split(",") if i],
             tag,

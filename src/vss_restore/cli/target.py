@@ -45,6 +45,7 @@ DEFAULT_STACK_NAME = "VssRestore"
 # Fixed emulator ids, so that the demo instance is the same in every --local command.
 LOCAL_ID_SEED = 2024
 LOG_LEVEL_ENV = "VSS_RESTORE_LOCAL_LOG_LEVEL"
+DEMO_NAME = "web01"  # the demo server's Name tag
 
 
 class CliError(Exception):
@@ -105,6 +106,8 @@ class Target:
     disks_document: Callable[[], str | None] = lambda: None
     # Where it acts (account, alias, Region, credentials), read when first needed.
     place: Callable[[], Place] = lambda: Place("unknown")
+    # Local only: the demo world beyond the demo server (the fleet), built on first need.
+    complete_world: Callable[[], None] = lambda: None
     # The lock table (inspect, unlock): DynamoDB and the table's name, when it can be read.
     ddb: DynamoDBClient | None = None
     lock_table: Callable[[], str | None] = lambda: None
@@ -128,6 +131,8 @@ class Target:
         """An instance by its id, or by the value of its Name tag (one instance only).
 
         Whatever starts with ``i-`` is an id, and a malformed one is refused as such."""
+        if given not in (self.demo_instance_id, DEMO_NAME):
+            self.complete_world()  # the other servers of the emulator's demo world
         if given.startswith("i-"):
             return given
         matches = instances_named(self.ec2, given)
@@ -356,8 +361,13 @@ def local_target(options: Options) -> Iterator[Target]:
         world.fix_ids(LOCAL_ID_SEED)
         ec2 = boto3.client("ec2", region_name=engine.region)
         instance_id = demo.seed(ec2, datetime.now(UTC))
-        demo.seed_fleet(ec2, datetime.now(UTC), instance_id)
         drill_network = world.isolated_subnet(ec2)
+        fleet: list[str] = []
+
+        def complete_world() -> None:
+            if not fleet:  # the fleet's two servers: only for the commands that name them
+                fleet.extend(demo.seed_fleet(ec2, datetime.now(UTC), instance_id))
+
         for spec in options.faults:
             operation, _, code = spec.partition(":")
             try:
@@ -377,6 +387,7 @@ def local_target(options: Options) -> Iterator[Target]:
             place=remembered(lambda: Place(engine.region, engine.account_id, local=True)),
             ddb=boto3.client("dynamodb", region_name=engine.region),
             lock_table=lambda: LOCK_TABLE_NAME,
+            complete_world=complete_world,
         )
 
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from moto import mock_aws
@@ -37,9 +37,7 @@ from vss_restore.local.fidelity import (
 )
 from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.parse_cache import ParsedDefinitions
-from vss_restore.local.simulation import SimulatedAws, Simulation
 from vss_restore.local.timing import ScaledRetryClock
-from vss_restore.local.virtual_clock import SimulationPatches
 from vss_restore.local.windows_guests import WindowsGuests
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
@@ -49,6 +47,10 @@ from vss_restore.windows_disks import (
     document_content,
     document_name,
 )
+
+if TYPE_CHECKING:
+    from vss_restore.local.simulation import SimulatedAws, Simulation
+    from vss_restore.local.virtual_clock import SimulationPatches
 
 STATE_MACHINE_NAME = "vss-restore"
 FLEET_STATE_MACHINE_NAME = "vss-restore-fleet"
@@ -113,17 +115,22 @@ class LocalEngine:
         self.region = region
         self.definition = definition  # ASL text with placeholders; default: the repo's file
         self.limits = limits or Limits()
-        self.simulated = SimulatedAws(simulation) if simulation else None
+        self.simulated: SimulatedAws | None = None
+        self._simulation_patches: SimulationPatches | None = None
+        if simulation is not None:
+            # Imported only for a simulation: most engines never need the virtual clock.
+            from vss_restore.local.simulation import SimulatedAws  # noqa: PLC0415
+            from vss_restore.local.virtual_clock import SimulationPatches  # noqa: PLC0415
+
+            self.simulated = SimulatedAws(simulation)
+            self._simulation_patches = SimulationPatches(
+                self.simulated.clock, self.simulated.simulation.seed
+            )
         # Simulation mode runs the retry intervals and polls on its virtual clock.
         self.clock = (
             ScaledRetryClock(0.0, self.simulated.clock.sleep)
             if self.simulated
             else ScaledRetryClock(time_scale)
-        )
-        self._simulation_patches = (
-            SimulationPatches(self.simulated.clock, self.simulated.simulation.seed)
-            if self.simulated
-            else None
         )
         self._simulating = False
         self.fidelity = Ec2Fidelity()

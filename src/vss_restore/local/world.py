@@ -57,13 +57,20 @@ def create_kms_key(region: str = "us-east-1") -> str:
     return str(kms.create_key(Description="vss-restore demo customer key")["KeyMetadata"]["Arn"])
 
 
+_WINDOWS_IMAGES: dict[str, str] = {}  # Region -> image id, looked up once per process
+
+
 def windows_image(ec2: EC2Client) -> str:
-    """The first of the emulator's Windows AMIs. Filtered in the request: describing all of
-    its 1,300 AMIs takes seconds."""
-    images = ec2.describe_images(
-        Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
-    )["Images"]
-    return images[0]["ImageId"]
+    """The first of the emulator's Windows AMIs: the same in every emulator (moto ships them),
+    so looked up once per process and Region. Filtered in the request: describing all of its
+    1,300 AMIs takes seconds."""
+    region = ec2.meta.region_name
+    if region not in _WINDOWS_IMAGES:
+        images = ec2.describe_images(
+            Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
+        )["Images"]
+        _WINDOWS_IMAGES[region] = images[0]["ImageId"]
+    return _WINDOWS_IMAGES[region]
 
 
 def windows_instance(
@@ -196,6 +203,8 @@ def fix_ids(seed: int, region: str = "us-east-1") -> None:
     it is built anew right after seeding: whether an earlier emulator in this process had
     built it already must not change the ids that follow. Call it before creating anything.
     """
-    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]  # built now, if it was not yet
+    built = region in dict.keys(ec2_backends[DEFAULT_ACCOUNT_ID])  # `in` alone: known regions
     mock_random.seed(seed)
-    backend.reset()
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]  # built now, after the seed, if not yet
+    if built:  # built earlier, before the seed: build it again (moto's 1,300 AMIs: ~0.5 s)
+        backend.reset()
