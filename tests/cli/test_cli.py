@@ -171,7 +171,7 @@ def test_a_failed_swap_is_rolled_back_and_exits_1(cli: Any) -> None:
     [
         (["--point-in-time", "yesterday"], "--point-in-time:"),
         (["--point-in-time", "2999-01-01T00:00:00+00:00"], "--point-in-time:"),
-        (["--devices", "nope"], "--devices:"),
+        (["--devices", "nope"], "--devices (value 1):"),
         (["--devices", "xvdf,xvdf"], "--devices:"),
         (["--instance-id", "i-nothex"], "--instance-id:"),
         (["--exclude-boot-volume", "--devices", "/dev/sda1"], "--devices:"),

@@ -445,3 +445,25 @@ def test_local_executions_are_pruned_to_the_newest_when_more_are_kept(
         "i-0123456789abcdef0-old1",
         "i-0123456789abcdef0-old2",
     ]
+
+
+def test_report_says_who_started_it_when_it_ran_on_this_machine(cli: Any) -> None:
+    name = cli("--local", "restore", "--yes").json["Name"]
+
+    outcome = cli("--local", "--output", "table", "report", name)
+
+    assert "Started by    you, on this machine (the local emulator)" in outcome.stdout
+
+
+def test_report_says_who_started_it_from_cloudtrail_when_in_aws(
+    cli: Any, engine: LocalEngine, deployed_demo_server: tuple[Any, str]
+) -> None:
+    # GIVEN a restore started in the account (CloudTrail records the caller)
+    _, instance = deployed_demo_server
+    name = cli("restore", "--instance-id", instance, "--yes").json["ExecutionArn"]
+
+    # WHEN its report is read
+    outcome = cli("report", name)
+
+    # THEN it names the identity that called StartExecution
+    assert outcome.json["StartedBy"] == "arn:aws:sts::123456789012:user/moto"

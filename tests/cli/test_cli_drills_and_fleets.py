@@ -223,7 +223,7 @@ def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "exactly one of Instances and TagFilter"),
+        ([], "exactly one of --instance-id and --tag"),
         (["--tag", "Fleet"], "expected KEY=VALUE"),
         (["--tag", "Fleet=demo", "--instance-id", DEMO_INSTANCE], "exactly one"),
         (["--instance-id", "nosuchserver"], "InstanceNotFound: no instance is named"),

@@ -43,5 +43,5 @@ def test_restore_refuses_an_initialization_rate_out_of_range_and_starts_nothing(
     # THEN
     assert outcome.exit_code == 2
     assert outcome.stderr.startswith("InvalidRequest")
-    assert "InitializationRate" in outcome.stderr
+    assert "--initialization-rate" in outcome.stderr
     assert not archive.exists() or not list(archive.iterdir())

@@ -55,8 +55,8 @@ def test_mount_dry_run_creates_nothing_and_shows_the_devices_it_would_take(cli: 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--expires-in-hours", "0"], "ExpiresInHours"),
-        (["--target-instance-id", DEMO_INSTANCE], "TargetInstanceId"),
+        (["--expires-in-hours", "0"], "--expires-in-hours"),
+        (["--target-instance-id", DEMO_INSTANCE], "--target-instance-id"),
     ],
 )
 def test_bad_mount_options_start_nothing(cli: Any, args: list[str], message: str) -> None:

@@ -74,7 +74,7 @@ def test_online_confirmation_says_the_instance_stays_running_and_which_disks_and
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--devices", "/dev/sda1"], "Devices"),
+        (["--devices", "/dev/sda1"], "--devices"),
         (["--no-power-on"], "--no-power-on: an online restore never stops the instance"),
         (["--validation-document", "AWS-RunPowerShellScript"], "vss-restore-validation-"),
     ],
@@ -94,4 +94,4 @@ def test_restore_online_refuses_what_it_cannot_do_and_starts_nothing(
 def test_stop_service_without_online_is_refused(cli: Any) -> None:
     outcome = cli("--local", "restore", "--stop-service", "MSSQLSERVER", "--yes")
 
-    assert_refused(outcome, "StopServices", "Online")
+    assert_refused(outcome, "--stop-service", "--online")

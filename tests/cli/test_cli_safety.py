@@ -169,7 +169,7 @@ def test_restore_refuses_a_snapshot_set_id_with_a_point_in_time(cli: Any, archiv
     # THEN
     assert outcome.exit_code == 2
     assert outcome.stderr.startswith("InvalidRequest")
-    assert "SnapshotSetId" in outcome.stderr
+    assert "--snapshot-set-id" in outcome.stderr
     assert outcome.stdout == ""
     assert not archive.exists() or not list(archive.iterdir())
 

@@ -33,7 +33,7 @@ from vss_restore.cli.failure import BAD_INPUT_ERRORS, failure_block
 from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
-from vss_restore.cli.markdown import markdown_summary
+from vss_restore.cli.markdown import STARTER_UNKNOWN, ReportHeader, markdown_summary
 from vss_restore.cli.place import CURRENT_PLACE, credentials_problem, current_place_text
 from vss_restore.cli.progress import follow
 from vss_restore.cli.structured import BadQuery, compile_query, shaped
@@ -807,9 +807,11 @@ def _writable(path: Path | None) -> Path | None:
     return path
 
 
-def _write_html(record: ExecutionRecord, path: Path, err: Console, name: str | None = None) -> None:
+def _write_html(
+    record: ExecutionRecord, path: Path, err: Console, header: ReportHeader | None = None
+) -> None:
     try:
-        path.write_text(render_html(record, name), encoding="utf-8")
+        path.write_text(render_html(record, header), encoding="utf-8")
     except OSError as failure:
         raise CliError(f"--html {path}: {failure}", 1) from failure
     err.print(f"HTML report written to {path}", highlight=False)
@@ -846,16 +848,22 @@ def report(
     html = _writable(html)
     with open_target(state.options) as target:
         record = _execution_record(target, execution, instance_id)
-        name = _instance_name(target, record.instance_id)
+        header = ReportHeader(
+            _instance_name(target, record.instance_id),
+            target.started_by(record) or STARTER_UNKNOWN,
+        )
     if html is not None:
-        _write_html(record, html, err, name)
+        _write_html(record, html, err, header)
     runs = record.timeline()
     if markdown:
-        out.file.write(markdown_summary(record, functools.partial(_again, state), name) + "\n")
+        again = functools.partial(_again, state)
+        out.file.write(markdown_summary(record, again, header) + "\n")
     elif state.as_json(out):
-        render.print_json(out, {**record.summary(), "Timeline": [r.to_json() for r in runs]})
+        document = {**record.summary(), "StartedBy": header.started_by}
+        render.print_json(out, {**document, "Timeline": [r.to_json() for r in runs]})
     else:
         render.print_status(out, record)
+        out.print(render.fact_line("Started by", header.started_by), highlight=False)
         if every_state:
             out.print(render.timeline_table(runs))
         else:

@@ -11,7 +11,7 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from vss_restore.cli.markdown import OLD_VOLUMES
+from vss_restore.cli.markdown import OLD_VOLUMES, ReportHeader
 from vss_restore.cli.render import duration_text, seconds_text, when_text
 from vss_restore.executions import ExecutionRecord, Phase, StateRun, phases
 
@@ -70,7 +70,8 @@ def _headline(record: ExecutionRecord) -> tuple[str, str]:
     return "failed", f"Restore {record.status.lower().replace('_', ' ')}{rolled}"
 
 
-def _facts(record: ExecutionRecord, instance_name: str | None) -> str:
+def _facts(record: ExecutionRecord, header: ReportHeader) -> str:
+    instance_name = header.instance_name
     report = record.report or {}
     arn = record.arn.split(":")
     instance = record.instance_id or "—"
@@ -83,6 +84,7 @@ def _facts(record: ExecutionRecord, instance_name: str | None) -> str:
         ("Downtime", seconds_text(record.downtime_seconds)),
         ("RTO", seconds_text(record.rto_seconds if record.status == "SUCCEEDED" else None)),
         ("Started", record.started_at.isoformat(timespec="seconds")),
+        ("Started by", header.started_by),
         ("Finished", record.stopped_at.isoformat(timespec="seconds") if record.stopped_at else "—"),
         ("Old volumes", OLD_VOLUMES.get(str(report.get("ReplacedVolumes")), "—")),
         ("Full performance", _full_performance(report)),
@@ -144,7 +146,8 @@ def _volume_rows(record: ExecutionRecord) -> str:
     )
 
 
-def render_html(record: ExecutionRecord, instance_name: str | None = None) -> str:
+def render_html(record: ExecutionRecord, header: ReportHeader | None = None) -> str:
+    header = header or ReportHeader()
     css_class, headline = _headline(record)
     runs = record.timeline()
     error = (
@@ -176,7 +179,7 @@ def render_html(record: ExecutionRecord, instance_name: str | None = None) -> st
 <style>{_STYLE}</style></head>
 <body><main>
 <header id="outcome" class="{css_class}" data-status="{escape(record.status)}">
-<h1>{escape(headline)}</h1><dl id="facts">{_facts(record, instance_name)}</dl></header>
+<h1>{escape(headline)}</h1><dl id="facts">{_facts(record, header)}</dl></header>
 {error}
 <section id="timeline"><h2>Timeline: {len(runs)} states, {retries} retries</h2>
 <div class="scroll"><table><thead><tr><th>State</th><th>When</th><th>Seconds</th><th>Attempts</th><th>Outcome</th>

@@ -8,10 +8,26 @@ undone and the next step. Ids are in code spans, so chat clients neither link no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vss_restore.cli.failure import Again, failed_at, next_step
 from vss_restore.cli.render import duration_text, seconds_text, when_text
 from vss_restore.executions import ExecutionRecord, state_input
 from vss_restore.report import failure_summary
+
+STARTER_UNKNOWN = (
+    "not known: CloudTrail's event history has no StartExecution event for it (yet: events "
+    "arrive minutes after the call), or cloudtrail:LookupEvents is not allowed"
+)
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What a report says beyond the execution itself: the instance's Name, who started it."""
+
+    instance_name: str | None = None
+    started_by: str = STARTER_UNKNOWN
+
 
 OLD_VOLUMES = {
     "kept": "old volumes kept, detached and tagged (not deleted)",
@@ -30,11 +46,10 @@ def _code(text: str) -> str:
     return f"`{text}`"
 
 
-def markdown_summary(
-    record: ExecutionRecord, again: Again, instance_name: str | None = None
-) -> str:
+def markdown_summary(record: ExecutionRecord, again: Again, header: ReportHeader) -> str:
     """The summary as Markdown lines (no trailing newline)."""
-    instance = _code(record.instance_id or "?") + (f" ({instance_name})" if instance_name else "")
+    name = header.instance_name
+    instance = _code(record.instance_id or "?") + (f" ({name})" if name else "")
     outcome = record.status
     if record.error:
         where = failed_at(record)
@@ -49,6 +64,7 @@ def markdown_summary(
         lines.append(
             f"- Snapshot set {_code(set_id)}" + (f", taken {when_text(taken)}" if taken else "")
         )
+    lines.append(f"- Started by {header.started_by}")
     timing = f"- {when_text(record.started_at)} → {when_text(record.stopped_at)}"
     if record.status == "SUCCEEDED" and not record.dry_run:
         timing += f" · RTO {seconds_text(record.rto_seconds)}"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import botocore
 import botocore.session
-from botocore.exceptions import ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
@@ -30,6 +30,7 @@ from vss_restore.executions import (
 )
 from vss_restore.fleet import execution_arn
 from vss_restore.instance import instances_named
+from vss_restore.starter import started_by
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -106,6 +107,8 @@ class Target:
     disks_document: Callable[[], str | None] = lambda: None
     # Where it acts (account, alias, Region, credentials), read when first needed.
     place: Callable[[], Place] = lambda: Place("unknown")
+    # Who started an execution (CloudTrail's StartExecution event), when it can be known.
+    started_by: Callable[[ExecutionRecord], str | None] = lambda _: None
     # Local only: the demo world beyond the demo server (the fleet), built on first need.
     complete_world: Callable[[], None] = lambda: None
     # The lock table (inspect, unlock): DynamoDB and the table's name, when it can be read.
@@ -274,6 +277,15 @@ def _restore_state_machine(session: boto3.Session, options: Options) -> str:
     return arn
 
 
+def _started_by(session: boto3.Session, options: Options, record: ExecutionRecord) -> str | None:
+    """The caller of StartExecution, from CloudTrail (None if not readable or not there yet)."""
+    try:
+        cloudtrail = session.client("cloudtrail", endpoint_url=options.endpoint_url)
+        return started_by(cloudtrail, record.arn, record.started_at)
+    except (ClientError, BotoCoreError):
+        return None  # e.g. no cloudtrail:LookupEvents: the report says it is not known
+
+
 @contextmanager
 def aws_target(options: Options) -> Iterator[Target]:
     session = aws_session(options)
@@ -289,6 +301,7 @@ def aws_target(options: Options) -> Iterator[Target]:
         disks_document=lambda: _stack_output(session, options, "DisksDocumentName"),
         place=remembered(lambda: aws_place(session, options.profile, options.endpoint_url)),
         ddb=session.client("dynamodb", endpoint_url=options.endpoint_url),
+        started_by=lambda record: _started_by(session, options, record),
         lock_table=lambda: (
             os.environ.get(LOCK_TABLE_ENV) or _stack_output(session, options, "LockTableName")
         ),
@@ -388,6 +401,7 @@ def local_target(options: Options) -> Iterator[Target]:
             ddb=boto3.client("dynamodb", region_name=engine.region),
             lock_table=lambda: LOCK_TABLE_NAME,
             complete_world=complete_world,
+            started_by=lambda _: "you, on this machine (the local emulator)",
         )
 
 

@@ -45,7 +45,9 @@ MODE_WORDS = {
     '"Mount"': "with `mount`",
     '"InPlace"': "with `restore`",
 }
-_FIELD = re.compile(r"\b(" + "|".join(FIELD_FLAGS) + r")\b")
+# Phrases about modes that read differently on the command line.
+MODE_PHRASES = {'with Mode "InPlace"': "without --online", 'Mode "Online"': "--online"}
+_FIELD = re.compile(r"\b(" + "|".join(FIELD_FLAGS) + r")\b(?:\.(\d+))?")
 _MODE_RULE = re.compile(r"when Mode is ((?:\"\w+\"(?: or )?)+)")
 
 
@@ -56,7 +58,14 @@ def in_cli_words(text: str) -> str:
         named = re.findall(r"\"\w+\"", match.group(1))
         return " or ".join(MODE_WORDS.get(m, m) for m in named)
 
-    return _FIELD.sub(lambda m: FIELD_FLAGS[m.group(1)], _MODE_RULE.sub(modes, text))
+    def flag(match: re.Match[str]) -> str:
+        item = match.group(2)  # a list's member: Devices.0 is the first --devices value
+        return FIELD_FLAGS[match.group(1)] + (f" (value {int(item) + 1})" if item else "")
+
+    text = _MODE_RULE.sub(modes, text)
+    for phrase, words in MODE_PHRASES.items():
+        text = text.replace(phrase, words)
+    return _FIELD.sub(flag, text)
 
 
 def refused_in_cli_words(failure: InvalidRequest) -> str:

@@ -24,6 +24,7 @@ from vss_restore.definition import (
     substitutions,
 )
 from vss_restore.executions import TERMINAL_STATUSES, execution_name, fetch_history
+from vss_restore.local.cloudtrail_history import CloudTrailEventHistory
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
@@ -144,6 +145,7 @@ class LocalEngine:
         if self.simulated is not None:  # commands take their modelled time
             self.ssm.pace = self.simulated.command_status
         self.parsed_definitions = ParsedDefinitions()
+        self.cloudtrail = CloudTrailEventHistory()  # who started each execution
         self._state_machine_arn = ""
         self._fleet_state_machine_arn = ""
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -166,6 +168,7 @@ class LocalEngine:
             clients.reset()
             self._install_hooks()
             self.parsed_definitions.install()
+            self.cloudtrail.install()
             self.clock.install()
             if self._simulation_patches is not None:
                 self._simulation_patches.install()
@@ -187,6 +190,7 @@ class LocalEngine:
     ) -> None:
         self.clock.uninstall()
         self.parsed_definitions.uninstall()
+        self.cloudtrail.uninstall()
         if self._simulation_patches is not None and self.simulated is not None:
             self._simulation_patches.uninstall()
             self.simulated.clock.close()

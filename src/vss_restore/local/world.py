@@ -65,11 +65,15 @@ def windows_image(ec2: EC2Client) -> str:
     so looked up once per process and Region. Filtered in the request: describing all of its
     1,300 AMIs takes seconds."""
     region = ec2.meta.region_name
-    if region not in _WINDOWS_IMAGES:
-        images = ec2.describe_images(
-            Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
-        )["Images"]
-        _WINDOWS_IMAGES[region] = images[0]["ImageId"]
+    known = _WINDOWS_IMAGES.get(region)
+    # One DescribeImages call either way: each call draws from the emulator's seeded ids, so
+    # the ids that follow are the same whether or not the image was known.
+    if known is not None:
+        return str(ec2.describe_images(ImageIds=[known])["Images"][0]["ImageId"])
+    images = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
+    )["Images"]
+    _WINDOWS_IMAGES[region] = images[0]["ImageId"]
     return _WINDOWS_IMAGES[region]
 
 

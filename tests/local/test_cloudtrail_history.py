@@ -1,0 +1,47 @@
+"""The emulator's CloudTrail event history: StartExecution calls, read with LookupEvents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from vss_restore.local import LocalEngine
+from vss_restore.starter import started_by
+
+REGION = "us-east-1"
+PASS = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+
+
+def test_bare_emulator_cannot_look_up_events_without_the_rule() -> None:
+    # the gap the rule fills: moto has no LookupEvents
+    with mock_aws(), pytest.raises(NotImplementedError):
+        boto3.client("cloudtrail", region_name=REGION).lookup_events()
+
+
+def test_lookup_events_finds_who_started_an_execution_when_the_engine_runs() -> None:
+    with LocalEngine(region=REGION):
+        # GIVEN an execution started through the API
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="m", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        started = sfn.start_execution(stateMachineArn=machine, name="run-1")
+        cloudtrail = boto3.client("cloudtrail", region_name=REGION)
+
+        # WHEN CloudTrail is asked who started it, and for events outside its time
+        starter = started_by(cloudtrail, started["executionArn"], started["startDate"])
+        later = cloudtrail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "StartExecution"}],
+            StartTime=datetime.now(UTC) + timedelta(hours=1),
+        )["Events"]
+        other_event = cloudtrail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "StopExecution"}]
+        )["Events"]
+
+    # THEN the caller's identity is found, and nothing outside the window or of another name
+    assert starter == "arn:aws:sts::123456789012:user/moto"
+    assert later == []
+    assert other_event == []
