@@ -467,3 +467,22 @@ def test_report_says_who_started_it_from_cloudtrail_when_in_aws(
 
     # THEN it names the identity that called StartExecution
     assert outcome.json["StartedBy"] == "arn:aws:sts::123456789012:user/moto"
+
+
+def test_colours_mark_what_is_lost_and_never_split_an_arn_when_on_a_colour_terminal(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a terminal that shows colours
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    name = cli("--local", "--output", "json", "restore", "--yes").json["Name"]
+
+    # WHEN the status is shown and a restore asks its question
+    status = cli("--local", "--output", "table", "status", name)
+    asked = _asked_then_declined(cli, monkeypatch, "--local", "restore")
+
+    # THEN the ARN is one run of plain text, and STOPPED and LOST stand out
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:vss-restore:{name}"
+    assert arn in status.stdout
+    assert "\x1b[" in status.stdout  # colours are on: the outcome is styled
+    assert re.search(r"\x1b\[[0-9;]*m(STOPPED)\x1b\[0m", asked.stderr)
+    assert re.search(r"\x1b\[[0-9;]*m(LOST)\x1b\[0m", asked.stderr)

@@ -240,7 +240,7 @@ def _fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        err = Console(stderr=True, soft_wrap=True)
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
         CURRENT_PLACE.set(None)  # an earlier command's (in the same process) is not this one's
         try:
             return command(*args, **kwargs)
@@ -347,7 +347,9 @@ def _request(
 
 
 def _consoles() -> tuple[Console, Console]:
-    return Console(), Console(stderr=True, soft_wrap=True)
+    # No automatic highlighting: it colours fragments of ARNs and ids as if they were
+    # numbers or IPv6 addresses; what matters is styled on purpose.
+    return Console(highlight=False), Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _finish(
@@ -503,7 +505,7 @@ def _approve(target: Target, question: str, summary: str, yes: bool) -> None:
     (stderr: standard output stays the command's result)."""
     where = str(target.place())
     if yes:
-        Console(stderr=True, soft_wrap=True).print(
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
             f"Approved with --yes: {summary}\n  in {where}", highlight=False, markup=False
         )
         return
