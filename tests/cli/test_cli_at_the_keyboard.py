@@ -486,3 +486,13 @@ def test_colours_mark_what_is_lost_and_never_split_an_arn_when_on_a_colour_termi
     assert "\x1b[" in status.stdout  # colours are on: the outcome is styled
     assert re.search(r"\x1b\[[0-9;]*m(STOPPED)\x1b\[0m", asked.stderr)
     assert re.search(r"\x1b\[[0-9;]*m(LOST)\x1b\[0m", asked.stderr)
+
+
+def test_cleanup_with_yes_logs_what_it_was_allowed_and_where(cli: Any) -> None:
+    outcome = cli("--local", "cleanup", "--yes")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "Approved with --yes: cleanup of drill and mount resources: every expired one" in (
+        outcome.stderr
+    )
+    assert f"in {LOCAL_PLACE}" in outcome.stderr

@@ -34,7 +34,7 @@ from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
 from vss_restore.cli.html_report import render_html
 from vss_restore.cli.markdown import STARTER_UNKNOWN, ReportHeader, markdown_summary
-from vss_restore.cli.place import CURRENT_PLACE, credentials_problem, current_place_text
+from vss_restore.cli.place import CURRENT_PLACE, Place, credentials_problem, current_place_text
 from vss_restore.cli.progress import follow
 from vss_restore.cli.structured import BadQuery, compile_query, shaped
 from vss_restore.cli.target import (
@@ -500,17 +500,21 @@ def _ask(question: str) -> None:
         raise CliError("Not confirmed: nothing was changed.", 2)
 
 
-def _approve(target: Target, question: str, summary: str, yes: bool) -> None:
+def _approve(place: Callable[[], Place], question: str, summary: str, yes: bool) -> None:
     """Ask, saying where the command acts; with ``--yes``, log what was approved and where
     (stderr: standard output stays the command's result)."""
-    where = str(target.place())
+    where = str(place())
     if yes:
         Console(stderr=True, soft_wrap=True, highlight=False).print(
             f"Approved with --yes: {summary}\n  in {where}", highlight=False, markup=False
         )
         return
+    place_line = render.fact_line("Where", where)
     first, _, rest = question.partition("\n")
-    _ask("\n".join(part for part in (first, render.fact_line("Where", where), rest) if part))
+    if not rest:  # a one-line question: where, then the question itself
+        _ask(f"{place_line}\n{question}")
+        return
+    _ask("\n".join((first, place_line, rest)))  # after the "About to ..." heading
 
 
 def _progress_console(
@@ -641,7 +645,7 @@ def restore(
         # With --yes too: a request only EC2 can refuse (no such set, device or instance)
         # is refused here, before anything starts.
         approval = restore_approval(target.ec2, request, datetime.now(UTC))
-        _approve(target, approval.question, approval.summary, yes)
+        _approve(target.place, approval.question, approval.summary, yes)
         request = approval.request  # exactly the set and devices that were shown
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
@@ -1046,13 +1050,17 @@ def cleanup(
             if not (shown.terminated or shown.deleted or mounts):
                 out.print("Nothing to clean up: no expired drill or mount.", highlight=False)
                 return
-            _ask(
-                f"In {clients.place()}: terminate {len(shown.terminated)} drill instance(s) "
+            question = (
+                f"Terminate {len(shown.terminated)} drill instance(s) "
                 f"({', '.join(shown.terminated) or 'none'}), delete {len(shown.deleted)} "
                 f"drill volume(s) ({', '.join(shown.deleted) or 'none'}), and take "
                 f"{len(mounts)} expired mount volume(s) offline, detach and delete them "
                 f"({', '.join(mounts) or 'none'})?"
             )
+            _approve(clients.place, question, "", yes=False)
+        elif yes and not dry_run:
+            what = f"the drill of {execution_arn}" if execution_arn else "every expired one"
+            _approve(clients.place, "", f"cleanup of drill and mount resources: {what}", yes=True)
         removed = sweep(dry=dry_run)
         unmounted = unmount_expired(dry=dry_run)
     document = {
@@ -1168,7 +1176,7 @@ def fleet_restore(
         if not yes:
             _needs_terminal("fleet-restore")
         question = _fleet_confirmation(target, request)
-        _approve(target, question, question.partition("?")[0].lower(), yes)
+        _approve(target.place, question, question.partition("?")[0].lower(), yes)
         execution_arn = target.start_fleet(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:

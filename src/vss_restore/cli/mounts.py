@@ -170,7 +170,7 @@ def mount(
             if not yes:
                 _needs_terminal("mount")
             approval = mount_approval(target.ec2, request, datetime.now(UTC))
-            _approve(target, approval.question, approval.summary, yes)
+            _approve(target.place, approval.question, approval.summary, yes)
             request = approval.request
         execution_arn = target.start(request)
         shown = _progress_console(state, target, execution_arn, wait, out, err)
@@ -251,7 +251,7 @@ def unmount_command(
                 f"Take {len(present)} mounted volume(s) of {record.name} offline, detach and "
                 f"DELETE them ({', '.join(present)})?"
             )
-            _approve(target, question, question.rstrip("?").lower(), yes)
+            _approve(target.place, question, question.rstrip("?").lower(), yes)
         clients = target.disk_clients()
         done = _unmount(clients, record.arn, target.poll_seconds)
     gone = sorted(set(listed) - set(present))

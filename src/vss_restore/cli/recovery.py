@@ -174,7 +174,7 @@ def unlock(
             f"Release the lock of {instance}, held by {name} "
             f"({status or 'unknown to Step Functions'}) since {held.acquired_at}?"
         )
-        _approve(target, question, question.rstrip("?").lower(), yes)
+        _approve(target.place, question, question.rstrip("?").lower(), yes)
         try:
             released = lock.release(ddb, table, instance, owner)
         except ClientError as err:
