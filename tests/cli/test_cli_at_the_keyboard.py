@@ -127,11 +127,15 @@ def test_a_bad_value_names_the_flag_and_starts_nothing_when_given_locally(
     rate = cli("--local", "restore", "--yes", "--initialization-rate", "5")
     services = cli("--local", "restore", "--yes", "--stop-service", "MSSQLSERVER")
     dry = cli("--local", "plan", "--point-in-time", "yesterday")
+    mount = cli("--local", "mount", "--yes", "--expires-in-hours", "0")
+    drill = cli("--local", "drill", "--dry-run", "--keep-clone")
 
     # THEN each names the flag, in the CLI's words, and exits 2
     assert_refused(rate, "InvalidRequest: --initialization-rate: must be from 100 to 300")
     assert_refused(services, "InvalidRequest: --stop-service: applies only with --online")
     assert_refused(dry, "InvalidRequest: --point-in-time:")
+    assert_refused(mount, "InvalidRequest: --expires-in-hours: must be from 1 to 720")
+    assert_refused(drill, "InvalidRequest: --keep-clone:")
     assert "InitializationRate" not in rate.stderr
 
 

@@ -320,8 +320,8 @@ def _instance(target: Target, given: str | None) -> str:
 STAND_IN_INSTANCE = "i-00000000000000000"
 
 
-def _stand_in(given: str | None) -> str:
-    return given if given and given.startswith("i-") else STAND_IN_INSTANCE
+def _stand_in(given: str | None, stand_in: str = STAND_IN_INSTANCE) -> str:
+    return given if given and given.startswith("i-") else stand_in
 
 
 def _request(
@@ -1159,6 +1159,8 @@ def fleet_restore(
     """Restore many instances, wave by wave, one restore execution each."""
     state: State = ctx.obj
     out, err = _consoles()
+    if not yes:
+        _needs_terminal("fleet-restore")
     with open_target(state.options) as target:
         target.complete_world()  # a fleet: every server of the demo world, when local
         request = _fleet_request(
@@ -1173,8 +1175,6 @@ def fleet_restore(
             ExcludeBootVolume=exclude_boot_volume or None,
             PowerOnAfterRestore=False if no_power_on else None,
         )
-        if not yes:
-            _needs_terminal("fleet-restore")
         question = _fleet_confirmation(target, request)
         _approve(target.place, question, question.partition("?")[0].lower(), yes)
         execution_arn = target.start_fleet(request)

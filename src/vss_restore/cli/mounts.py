@@ -33,6 +33,7 @@ from vss_restore.cli.commands import (
     _needs_terminal,
     _progress_console,
     _request,
+    _stand_in,
     app,
     examples,
 )
@@ -154,21 +155,36 @@ def mount(
     """Mount a snapshot set's volumes read-only beside the live ones (file-level recovery)."""
     state: State = ctx.obj
     out, err = _consoles()
+    fields: dict[str, Any] = {"Mode": "Mount"}
+    if expires_in_hours is not None:
+        fields["ExpiresInHours"] = expires_in_hours
+    if dry_run:
+        fields["DryRun"] = True
+    # another stand-in than the source's: a name given for each is never "the same instance"
+    target_given = (
+        {"TargetInstanceId": _stand_in(target_instance_id, "i-00000000000000001")}
+        if target_instance_id
+        else {}
+    )
+    # bad input is refused before anything starts (and before the question, if one is asked)
+    RestoreRequest.parse(
+        {
+            **_request(_stand_in(instance_id), snapshot_set_id, point_in_time, devices, False),
+            **fields,
+            **target_given,
+        }
+    )
+    if not dry_run and not yes:
+        _needs_terminal("mount")
     with open_target(state.options) as target:
         request = _request(
             _instance(target, instance_id), snapshot_set_id, point_in_time, devices, False
         )
-        request["Mode"] = "Mount"
+        request.update(fields)
         if target_instance_id is not None:
             request["TargetInstanceId"] = target.instance_id(target_instance_id)
-        if expires_in_hours is not None:
-            request["ExpiresInHours"] = expires_in_hours
-        if dry_run:
-            request["DryRun"] = True
         RestoreRequest.parse(request)
         if not dry_run:
-            if not yes:
-                _needs_terminal("mount")
             approval = mount_approval(target.ec2, request, datetime.now(UTC))
             _approve(target.place, approval.question, approval.summary, yes)
             request = approval.request
