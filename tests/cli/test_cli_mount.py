@@ -60,7 +60,8 @@ def test_mount_dry_run_creates_nothing_and_shows_the_devices_it_would_take(cli: 
     ],
 )
 def test_bad_mount_options_start_nothing(cli: Any, args: list[str], message: str) -> None:
-    outcome = cli("--local", "mount", *args)
+    # --yes: the option is refused, not the missing terminal (which is checked first)
+    outcome = cli("--local", "mount", "--yes", *args)
 
     assert outcome.exit_code == 2, outcome.stderr
     assert message in outcome.stderr
