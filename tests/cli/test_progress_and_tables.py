@@ -209,3 +209,23 @@ def test_sets_table_keeps_set_ids_and_the_ids_in_its_reasons_whole_at_80_columns
     assert "vss-20261130T161258Z" in shown
     assert "(snap-3dcb07612696e73ab)" in shown
     assert all(len(line) <= 80 for line in shown.splitlines())
+
+
+def test_progress_says_rolling_back_and_stops_estimating_when_the_rollback_runs() -> None:
+    # GIVEN a restore whose swap failed and whose first undo state has run for 5 s, and an
+    # earlier run that would otherwise give an estimate
+    rolling = _record(
+        [
+            ("FindSnapshotSet", 0, 12),
+            ("AttachRestoredVolumes", 12, 14),
+            ("ReattachOriginalVolumes", 14, None),
+        ]
+    )
+    now = T0 + timedelta(seconds=19)
+
+    # WHEN the live view is drawn
+    shown = _text(progress_view(rolling, now, Estimate([EARLIER]), 24))
+
+    # THEN it says it is rolling back, in which state, and estimates nothing
+    assert f"Restore of {INSTANCE}: ROLLING BACK (ReattachOriginalVolumes for 5 s)" in shown
+    assert "left" not in shown
