@@ -45,3 +45,24 @@ def test_lookup_events_finds_who_started_an_execution_when_the_engine_runs() -> 
     assert starter == "arn:aws:sts::123456789012:user/moto"
     assert later == []
     assert other_event == []
+
+
+def test_an_engine_inside_another_leaves_the_outer_ones_history_working_when_it_exits() -> None:
+    # GIVEN an engine running inside another (as a test that starts its own does)
+    with LocalEngine(region=REGION):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="m", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        with LocalEngine(region=REGION):
+            pass
+
+        # WHEN the outer one starts an execution after the inner one has exited
+        started = sfn.start_execution(stateMachineArn=machine, name="after-inner")
+        cloudtrail = boto3.client("cloudtrail", region_name=REGION)
+        starter = started_by(cloudtrail, started["executionArn"], started["startDate"])
+
+    # THEN its history still answers, and after both have exited moto has no rule left
+    assert starter == "arn:aws:sts::123456789012:user/moto"
+    with mock_aws(), pytest.raises(NotImplementedError):
+        boto3.client("cloudtrail", region_name=REGION).lookup_events()

@@ -19,12 +19,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+_ABSENT = object()  # an attribute the class did not have
+
 
 class CloudTrailEventHistory:
     """Records StartExecution calls and answers CloudTrail ``LookupEvents`` from them."""
 
     events: ClassVar[list[dict[str, Any]]] = []
     _lock: ClassVar[threading.Lock] = threading.Lock()
+    _installed: ClassVar[int] = 0  # engines inside one another install it once each
 
     def __init__(self) -> None:
         self._saved: list[tuple[Any, str, Any]] = []
@@ -54,22 +57,29 @@ class CloudTrailEventHistory:
             return json.dumps({"Events": history.lookup(response)})
 
         self._patch(StepFunctionResponse, "start_execution", start_execution)
-        self._saved.append((CloudTrailResponse, "lookup_events", None))
-        CloudTrailResponse.lookup_events = lookup_events
+        self._patch(CloudTrailResponse, "lookup_events", lookup_events)
+        type(self)._installed += 1
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._saved.append((owner, name, owner.__dict__[name]))
+        """Replace ``owner.name``, keeping what was there (moto has no ``lookup_events``, an
+        engine already running has its own) to put back on uninstall."""
+        self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
         setattr(owner, name, replacement)
 
     def uninstall(self) -> None:
+        if not self._saved:
+            return
         for owner, name, original in reversed(self._saved):
-            if original is None:
+            if original is _ABSENT:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
         self._saved = []
-        with self._lock:
-            self.events.clear()
+        history = type(self)
+        history._installed -= 1
+        if history._installed == 0:  # the outermost engine: its emulator's events go with it
+            with self._lock:
+                self.events.clear()
 
     @classmethod
     def record(
