@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 from stacks.config import DrillSchedule, InvalidContext
+from stacks.vss_restore_stack import VssRestoreStack
 
 from tests.cdk.conftest import Synth
 from vss_restore.definition import Limits, definition_path, placeholders
@@ -21,7 +23,7 @@ from vss_restore.waiting import WAIT_IN_TASK_ENV
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _resources(template: Template, kind: str) -> dict[str, Any]:
+def _resources(template: Template, kind: str) -> Mapping[str, Mapping[str, Any]]:
     return template.find_resources(kind)
 
 
@@ -77,7 +79,7 @@ def test_state_machine_is_standard_with_full_logging_and_tracing(template: Templ
 
 
 def test_deployed_definition_is_the_asl_file_with_every_placeholder_substituted(
-    stack_and_template,
+    stack_and_template: tuple[VssRestoreStack, Template],
 ) -> None:
     # GIVEN the definition file and the deployed state machine
     stack, template = stack_and_template
@@ -87,7 +89,9 @@ def test_deployed_definition_is_the_asl_file_with_every_placeholder_substituted(
     ]
 
     # THEN the file is uploaded as it is (an S3 asset), and every placeholder gets a value
-    uploaded = Path(cdk.Stage.of(stack).outdir) / f"asset.{props['DefinitionS3Location']['Key']}"
+    stage = cdk.Stage.of(stack)
+    assert stage is not None
+    uploaded = Path(stage.outdir) / f"asset.{props['DefinitionS3Location']['Key']}"
     assert uploaded.read_text() == text
     substitutions = props["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders(text)
@@ -306,7 +310,9 @@ def test_dashboard_shows_executions_durations_failures_by_error_and_lambda_error
         assert expected in body
 
 
-def test_cdk_nag_reports_no_unsuppressed_finding(stack_and_template) -> None:
+def test_cdk_nag_reports_no_unsuppressed_finding(
+    stack_and_template: tuple[VssRestoreStack, Template],
+) -> None:
     stack, _ = stack_and_template
     annotations = Annotations.from_stack(stack)
     errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
@@ -332,7 +338,9 @@ def test_every_cdk_nag_suppression_has_a_reason_and_is_listed_in_the_deploying_g
         )
 
 
-def test_synthesized_template_passes_cfn_lint(stack_and_template, tmp_path: Path) -> None:
+def test_synthesized_template_passes_cfn_lint(
+    stack_and_template: tuple[VssRestoreStack, Template], tmp_path: Path
+) -> None:
     _, template = stack_and_template
     path = tmp_path / "VssRestore.template.json"
     path.write_text(json.dumps(template.to_json()))

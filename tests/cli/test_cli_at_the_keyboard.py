@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ LOCAL_PLACE = "the local emulator (account 123456789012, Region us-east-1; not A
 INJECTED = ("--inject-fault", "ec2.AttachVolume")
 
 
-def _asked_then_declined(cli: Any, monkeypatch: pytest.MonkeyPatch, *args: str) -> Outcome:
+def _asked_then_declined(
+    cli: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> Outcome:
     monkeypatch.setattr(cli_app, "_interactive", lambda: True)
     return cli(*args, stdin="n\n")
 

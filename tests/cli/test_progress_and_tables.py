@@ -146,7 +146,7 @@ def test_volume_and_fleet_tables_keep_every_id_whole_at_80_columns() -> None:
         }
         for n, device in enumerate(["/dev/sda1", "xvdf", "xvdaa"])
     ]
-    fleet = [
+    fleet: list[dict[str, Any]] = [
         {
             "InstanceId": f"i-{n:017x}",
             "Status": "FAILED",

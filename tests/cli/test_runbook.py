@@ -96,7 +96,9 @@ def _parameters(operation: OperationModel, args: list[str]) -> tuple[dict[str, A
             query = values[0] if option == "--query" else query
             continue
         negated = option.startswith("--no-")
-        name, shape = _member(operation.input_shape, option[5:] if negated else option[2:])
+        input_shape = operation.input_shape
+        assert input_shape is not None, f"{option}: the operation takes no parameters"
+        name, shape = _member(input_shape, option[5:] if negated else option[2:])
         if shape.type_name == "boolean":
             assert not values, f"{option} takes no value"
             params[name] = not negated

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -18,6 +18,9 @@ from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.faults import Fault
 from vss_restore.local.invariants import InstanceState
 from vss_restore.local.simulation import Simulation
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import ExecutionListItemTypeDef
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 TWO_DISKS = world.DEMO_DISKS[:2]
@@ -179,7 +182,7 @@ def test_a_fleet_of_clone_drills_reports_each_clone_and_touches_no_source(
     assert {i: InstanceState.capture(ec2, i) for i in fleet} == before
 
 
-def restores_of(engine: LocalEngine) -> list[dict[str, Any]]:
+def restores_of(engine: LocalEngine) -> list[ExecutionListItemTypeDef]:
     sfn = boto3.client("stepfunctions", region_name=engine.region)
     return list(sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"])
 

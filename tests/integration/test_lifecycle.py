@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
 from tests.integration.helpers import attached, power_state, snapshot_of_volume, volume_exists
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
-def _snapshots_behind(ec2, instance_id: str) -> dict[str, str]:
+
+def _snapshots_behind(ec2: EC2Client, instance_id: str) -> dict[str, str]:
     return {d: snapshot_of_volume(ec2, v) for d, v in attached(ec2, instance_id).items()}
 
 
-def _lock_item(instance_id: str) -> dict | None:
+def _lock_item(instance_id: str) -> dict[str, Any] | None:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     return ddb.get_item(TableName=LOCK_TABLE_NAME, Key={"InstanceId": {"S": instance_id}}).get(
         "Item"
@@ -37,7 +42,7 @@ def _put_lock(instance_id: str, owner: str, expires_in: timedelta) -> None:
 
 
 def test_second_restore_back_to_an_older_set_finds_it_through_lineage_after_originals_deleted(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN two sets, and a first restore to the newer one that deleted the original volumes
     older = vss_set("set-older", hours_ago=48)
@@ -57,7 +62,7 @@ def test_second_restore_back_to_an_older_set_finds_it_through_lineage_after_orig
 
 
 def test_two_restores_in_a_row_keep_originals_and_latest_is_chosen_each_time(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN an older set; a restore to it; then a fresh set taken of the restored volumes
     older = vss_set("set-1", hours_ago=48)
@@ -88,9 +93,9 @@ def test_two_restores_in_a_row_keep_originals_and_latest_is_chosen_each_time(
     ],
 )
 def test_power_state_after_restore_follows_power_on_after_restore(
-    ec2,
+    ec2: EC2Client,
     instance_with_volumes: str,
-    vss_set,
+    vss_set: VssSetFactory,
     restore: RestoreRunner,
     running_before: bool,
     power_on: bool,
@@ -114,7 +119,7 @@ def test_power_state_after_restore_follows_power_on_after_restore(
 
 
 def test_restore_fails_with_restore_in_progress_when_another_execution_holds_the_lock(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN another execution's lock on the instance
     vss_set("set-1", hours_ago=1)
@@ -126,14 +131,17 @@ def test_restore_fails_with_restore_in_progress_when_another_execution_holds_the
 
     # THEN it fails with RestoreInProgress, changes nothing and leaves the other lock alone
     assert (done.result.status, done.result.error) == ("FAILED", "RestoreInProgress")
+    assert done.result.cause is not None
     assert "arn:other-execution" in done.result.cause
     assert InstanceState.capture(ec2, instance_with_volumes) == done.before
     assert len(ec2.describe_volumes()["Volumes"]) == volumes_before
-    assert _lock_item(instance_with_volumes)["Owner"]["S"] == "arn:other-execution"
+    lock_item = _lock_item(instance_with_volumes)
+    assert lock_item is not None
+    assert lock_item["Owner"]["S"] == "arn:other-execution"
 
 
 def test_expired_lock_of_a_crashed_execution_is_taken_over_and_released(
-    instance_with_volumes: str, vss_set, restore: RestoreRunner
+    instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a lock whose expiry has passed
     vss_set("set-1", hours_ago=1)

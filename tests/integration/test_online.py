@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -27,6 +27,9 @@ from vss_restore.local import LocalEngine, world
 from vss_restore.local.invariants import InstanceState
 from vss_restore.models import AttachedVolume, InstanceFacts, RestoreRequest
 
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.type_defs import CommandTypeDef
+
 DATA_DEVICES = ["xvdf", "xvdg", "xvdh"]
 VALIDATION_DOCUMENT = "vss-restore-validation-sql"
 
@@ -36,7 +39,7 @@ def watch(engine: LocalEngine) -> OnlineWatch:
     return OnlineWatch(engine).start()
 
 
-def _ssm_commands(instance_id: str) -> list[dict[str, Any]]:
+def _ssm_commands(instance_id: str) -> list[CommandTypeDef]:
     ssm = boto3.client("ssm", region_name="us-east-1")
     return list(ssm.list_commands(InstanceId=instance_id)["Commands"])
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
 from vss_restore.local import LocalEngine
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 @pytest.fixture
-def unchanged(ec2, instance_with_volumes: str):
+def unchanged(ec2: EC2Client, instance_with_volumes: str) -> Callable[[], None]:
     """Asserts, when called, that no volume, attachment, power state or lock changed."""
     before = InstanceState.capture(ec2, instance_with_volumes)
     volumes = sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"])
@@ -52,7 +57,11 @@ def unchanged(ec2, instance_with_volumes: str):
     ],
 )
 def test_bad_request_fails_with_invalid_request_naming_the_field(
-    vss_set, restore: RestoreRunner, unchanged, fields: dict[str, Any], field: str
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    unchanged: Callable[[], None],
+    fields: dict[str, Any],
+    field: str,
 ) -> None:
     # GIVEN a restorable instance
     vss_set("set-1", hours_ago=1)
@@ -62,6 +71,7 @@ def test_bad_request_fails_with_invalid_request_naming_the_field(
 
     # THEN it fails with InvalidRequest naming the field, and nothing changed
     assert (done.result.status, done.result.error) == ("FAILED", "InvalidRequest")
+    assert done.result.cause is not None
     assert done.result.cause.startswith(f"InvalidRequest: {field}"), done.result.cause
     unchanged()
 
@@ -79,11 +89,12 @@ def test_request_without_a_restorable_instance_is_rejected(
 ) -> None:
     result = engine.run(request_body)
     assert (result.status, result.error) == ("FAILED", error)
+    assert result.cause is not None
     assert named in result.cause
 
 
 def test_no_complete_set_fails_with_snapshot_set_not_found_and_says_why(
-    vss_set, restore: RestoreRunner, unchanged
+    vss_set: VssSetFactory, restore: RestoreRunner, unchanged: Callable[[], None]
 ) -> None:
     # GIVEN only incomplete sets
     vss_set("set-a", hours_ago=2, not_app_consistent=("xvdf",))
@@ -94,6 +105,7 @@ def test_no_complete_set_fails_with_snapshot_set_not_found_and_says_why(
 
     # THEN SnapshotSetNotFound, with each set's reason, and nothing changed (lock released)
     assert done.result.error == "SnapshotSetNotFound"
+    assert done.result.cause is not None
     for expected in ("set-a", "set-b", "pending", "AppConsistent"):
         assert expected in done.result.cause
     unchanged()
@@ -109,7 +121,12 @@ def test_no_complete_set_fails_with_snapshot_set_not_found_and_says_why(
     ],
 )
 def test_unusable_snapshot_choice_fails_with_a_named_error(
-    vss_set, restore: RestoreRunner, unchanged, fields: dict[str, Any], error: str, named: str
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    unchanged: Callable[[], None],
+    fields: dict[str, Any],
+    error: str,
+    named: str,
 ) -> None:
     # GIVEN a complete and an incomplete set (none at all when no set is asked for)
     if fields:
@@ -121,12 +138,16 @@ def test_unusable_snapshot_choice_fails_with_a_named_error(
 
     # THEN the named error explains it, and nothing changed
     assert done.result.error == error
+    assert done.result.cause is not None
     assert named in done.result.cause
     unchanged()
 
 
 def test_instance_without_the_opt_in_tag_is_refused_before_anything_changes(
-    monkeypatch: pytest.MonkeyPatch, vss_set, restore: RestoreRunner, unchanged
+    monkeypatch: pytest.MonkeyPatch,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    unchanged: Callable[[], None],
 ) -> None:
     # GIVEN a deployment that requires the opt-in tag, and an instance without it
     monkeypatch.setenv("OPT_IN_TAG_KEY", "vss-restore:enabled")
@@ -138,5 +159,6 @@ def test_instance_without_the_opt_in_tag_is_refused_before_anything_changes(
 
     # THEN InstanceNotRestorable, naming the tag, and nothing changed
     assert done.result.error == "InstanceNotRestorable"
+    assert done.result.cause is not None
     assert "vss-restore:enabled=true" in done.result.cause
     unchanged()

@@ -42,6 +42,7 @@ def test_malformed_requests_fail_with_invalid_request_and_make_no_changing_call(
         result = engine.run(payload)
         # THEN it is rejected, naming the field
         assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+        assert result.cause is not None
         assert result.cause.startswith(f"InvalidRequest: {field}"), (field, result.cause)
         seen.append(field)
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from tests.conftest import NOW
+from tests.conftest import NOW, VssSetFactory
 from tests.integration.conftest import RestoreRunner
 from tests.integration.helpers import attached, power_state, snapshot_of_volume, volume, volume_tags
 from vss_restore import tags
 from vss_restore.local.invariants import InstanceState
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 def test_restore_preserves_every_volume_attribute_and_keeps_originals(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a running instance with four differently configured volumes and one VSS set
     snapshots = vss_set("set-1", hours_ago=1)
@@ -56,7 +60,7 @@ def test_restore_preserves_every_volume_attribute_and_keeps_originals(
 
 
 def test_restore_takes_older_set_when_newest_is_not_app_consistent(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN an older complete set and a newer one where xvdg's snapshot is not AppConsistent
     older = vss_set("set-old", hours_ago=24)
@@ -74,7 +78,7 @@ def test_restore_takes_older_set_when_newest_is_not_app_consistent(
 
 
 def test_restore_takes_older_set_when_newest_has_a_pending_snapshot(
-    vss_set, restore: RestoreRunner
+    vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a newest set whose xvdf snapshot is still pending
     vss_set("set-old", hours_ago=24)
@@ -89,7 +93,7 @@ def test_restore_takes_older_set_when_newest_has_a_pending_snapshot(
 
 
 def test_restore_takes_set_missing_a_device_only_when_that_device_is_not_restored(
-    vss_set, restore: RestoreRunner
+    vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN the newest set lacks xvdh entirely
     vss_set("set-old", hours_ago=24)
@@ -106,7 +110,7 @@ def test_restore_takes_set_missing_a_device_only_when_that_device_is_not_restore
 
 
 def test_restore_point_in_time_selects_latest_complete_set_at_or_before_it(
-    vss_set, restore: RestoreRunner
+    vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN sets taken 48, 24 and 1 hours ago
     vss_set("set-48h", hours_ago=48)
@@ -121,7 +125,7 @@ def test_restore_point_in_time_selects_latest_complete_set_at_or_before_it(
 
 
 def test_restore_of_named_snapshot_set_uses_exactly_that_set(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN three complete sets
     vss_set("set-a", hours_ago=48)
@@ -137,7 +141,7 @@ def test_restore_of_named_snapshot_set_uses_exactly_that_set(
 
 
 def test_restore_groups_sets_without_vss_config_by_start_time(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN sets from AwsVssComponents older than 2.3.1 (no AwsVssConfig tag)
     vss_set(None, hours_ago=24)
@@ -152,7 +156,7 @@ def test_restore_groups_sets_without_vss_config_by_start_time(
 
 
 def test_exclude_boot_volume_leaves_root_untouched(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a set taken without the boot volume, as VSS can be told to
     vss_set("set-data", hours_ago=1, devices=["xvdf", "xvdg", "xvdh"])
@@ -168,7 +172,7 @@ def test_exclude_boot_volume_leaves_root_untouched(
 
 
 def test_devices_subset_restores_only_those_and_leaves_others_untouched(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a complete set
     vss_set("set-1", hours_ago=1)
@@ -184,7 +188,7 @@ def test_devices_subset_restores_only_those_and_leaves_others_untouched(
 
 
 def test_dry_run_reports_the_plan_and_changes_nothing(
-    ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN a complete set and a record of every volume in the account
     vss_set("set-1", hours_ago=1)

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
+from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
 from tests.integration.helpers import attached, volume_exists, volumes_of
 from vss_restore.local import Fault, LocalEngine
 from vss_restore.local.invariants import InstanceState
+from vss_restore.local.responses import HookAnswer
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
-def _rolled_back(ec2, instance_id: str, before: InstanceState) -> None:
+def _rolled_back(ec2: EC2Client, instance_id: str, before: InstanceState) -> None:
     """Every device on its original volume, flags and power state as before."""
     assert InstanceState.capture(ec2, instance_id) == before
 
 
 def test_fault_during_attach_puts_every_device_back_on_its_original_volume(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN AttachVolume refusing the second attachment (the root is already swapped by then)
     vss_set("set-1", hours_ago=1)
@@ -31,6 +43,7 @@ def test_fault_during_attach_puts_every_device_back_on_its_original_volume(
     assert "ReattachOriginalVolumes" in done.result.state_path()
     _rolled_back(ec2, instance_with_volumes, done.before)
     assert volumes_of(ec2, done.result) == []
+    assert done.result.cause is not None
     deleted = done.result.cause.split("Deleted restored volumes: ")[1].split(".")[0].split(", ")
     assert len(deleted) == 4
     for expected in (
@@ -42,7 +55,11 @@ def test_fault_during_attach_puts_every_device_back_on_its_original_volume(
 
 
 def test_fault_before_swap_deletes_new_volumes_and_restarts_the_instance(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN CreateVolume refusing the third volume while the instance is being stopped
     vss_set("set-1", hours_ago=1)
@@ -59,11 +76,16 @@ def test_fault_before_swap_deletes_new_volumes_and_restarts_the_instance(
     assert "StopInstance" in path  # it was stopped, and so had to be started again
     _rolled_back(ec2, instance_with_volumes, done.before)
     assert volumes_of(ec2, done.result) == []
+    assert done.result.cause is not None
     assert "xvdg" in done.result.cause
 
 
 def test_start_refused_after_swap_rolls_back_and_starts_on_original_volumes(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN StartInstances refusing once (no capacity), after the volumes were swapped
     vss_set("set-1", hours_ago=1)
@@ -81,7 +103,7 @@ def test_start_refused_after_swap_rolls_back_and_starts_on_original_volumes(
     "operation", ["ec2.AttachVolume", "ec2.DetachVolume", "ec2.StopInstances", "ec2.CreateVolume"]
 )
 def test_throttled_call_is_retried_and_the_restore_succeeds(
-    engine: LocalEngine, vss_set, restore: RestoreRunner, operation: str
+    engine: LocalEngine, vss_set: VssSetFactory, restore: RestoreRunner, operation: str
 ) -> None:
     # GIVEN one call answered with RequestLimitExceeded
     vss_set("set-1", hours_ago=1)
@@ -96,7 +118,11 @@ def test_throttled_call_is_retried_and_the_restore_succeeds(
 
 
 def test_create_volume_task_retried_after_success_creates_no_second_volume(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN the second CreateVolume succeeds but its answer is lost, so the task is retried
     vss_set("set-1", hours_ago=1)
@@ -120,10 +146,10 @@ def test_create_volume_task_retried_after_success_creates_no_second_volume(
     assert all(volume_exists(ec2, v) for v in done.before.volumes.values())
 
 
-def _status_checks(state: str):
+def _status_checks(state: str) -> Callable[..., None]:
     """An after-call hook that makes DescribeInstanceStatus report ``state`` for both checks."""
 
-    def rewrite(parsed: dict, **_: object) -> None:
+    def rewrite(parsed: dict[str, Any], **_: object) -> None:
         for status in parsed.get("InstanceStatuses", []):
             status["InstanceStatus"]["Status"] = state
             status["SystemStatus"]["Status"] = state
@@ -132,7 +158,11 @@ def _status_checks(state: str):
 
 
 def test_failed_status_checks_after_start_roll_back_to_the_original_volumes(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN the instance comes up on the restored volumes with impaired status checks
     vss_set("set-1", hours_ago=1)
@@ -143,12 +173,13 @@ def test_failed_status_checks_after_start_roll_back_to_the_original_volumes(
 
     # THEN StartFailed: it was stopped again, the originals put back, and it runs on them
     assert done.result.error == "StartFailed"
+    assert done.result.cause is not None
     assert "impaired" in done.result.cause
     _rolled_back(ec2, instance_with_volumes, done.before)
 
 
 def test_wait_past_its_limit_fails_with_wait_timed_out_and_rolls_back(
-    ec2, instance_with_volumes: str, vss_set
+    ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory
 ) -> None:
     # GIVEN status checks that never finish initializing, a 1 s limit, and retries that really sleep
     from tests.integration.helpers import assert_invariants  # noqa: PLC0415
@@ -165,13 +196,18 @@ def test_wait_past_its_limit_fails_with_wait_timed_out_and_rolls_back(
 
         # THEN WaitTimedOut, rolled back
         assert result.error == "WaitTimedOut"
+        assert result.cause is not None
         assert "limit 1 s" in result.cause
         _rolled_back(ec2, instance_with_volumes, before)
         assert_invariants(ec2, before, result, request)
 
 
 def test_rollback_step_failing_once_is_retried_and_completes(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN a refused second attach, and the rollback's first detach (the 5th) throttled once
     vss_set("set-1", hours_ago=1)
@@ -184,12 +220,13 @@ def test_rollback_step_failing_once_is_retried_and_completes(
     # THEN the throttled rollback step was retried and the rollback completed
     assert throttled.injected == 1
     assert done.result.error == "SwapFailed"
+    assert done.result.cause is not None
     assert "RollbackFailed" not in done.result.cause
     _rolled_back(ec2, instance_with_volumes, done.before)
 
 
 def test_rollback_that_cannot_complete_fails_with_rollback_failed_and_says_what_is_where(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set
+    engine: LocalEngine, ec2: EC2Client, instance_with_volumes: str, vss_set: VssSetFactory
 ) -> None:
     # GIVEN the swap fails at the second attach and every later attach is denied
     from vss_restore import tags  # noqa: PLC0415
@@ -204,6 +241,7 @@ def test_rollback_that_cannot_complete_fails_with_rollback_failed_and_says_what_
 
     # THEN RollbackFailed; the cause names each device's state and the tagged leftovers
     assert result.error == "RollbackFailed"
+    assert result.cause is not None
     for device, original in before.volumes.items():
         assert f"{device} holds" in result.cause
         assert f"original {original} is " in result.cause
@@ -224,7 +262,7 @@ class StaleReads:
         self.device: str | None = None
         self.served = False
 
-    def params(self, params: dict, **_: object) -> None:
+    def params(self, params: dict[str, Any], **_: object) -> None:
         self.last_device = params.get("Device")
 
     def attached(self, **_: object) -> None:
@@ -232,7 +270,7 @@ class StaleReads:
         if self.attaches == self.after_attach:
             self.device = self.last_device
 
-    def describe(self, parsed: dict, **_: object) -> None:
+    def describe(self, parsed: dict[str, Any], **_: object) -> None:
         if self.device and not self.served:
             for reservation in parsed.get("Reservations", []):
                 for instance in reservation["Instances"]:
@@ -245,7 +283,11 @@ class StaleReads:
 
 
 def test_rollback_completes_when_a_read_just_after_reattaching_is_stale(
-    engine: LocalEngine, ec2, instance_with_volumes: str, vss_set, restore: RestoreRunner
+    engine: LocalEngine,
+    ec2: EC2Client,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
 ) -> None:
     # GIVEN a start refused after the swap, and the read after the rollback's first attach missing it
     vss_set("set-1", hours_ago=1)
@@ -265,7 +307,7 @@ def test_rollback_completes_when_a_read_just_after_reattaching_is_stale(
 
 
 def test_a_stale_stopped_read_right_after_start_does_not_roll_back_a_good_restore(
-    engine: LocalEngine, vss_set, restore: RestoreRunner
+    engine: LocalEngine, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN the first read after StartInstances still says "stopped"
     vss_set("set-1", hours_ago=1)
@@ -274,7 +316,7 @@ def test_a_stale_stopped_read_right_after_start_does_not_roll_back_a_good_restor
     def started(**_: object) -> None:
         state["started"] = True
 
-    def describe(parsed: dict, **_: object) -> None:
+    def describe(parsed: dict[str, Any], **_: object) -> None:
         if state["started"] and not state["served"]:
             for reservation in parsed.get("Reservations", []):
                 for instance in reservation["Instances"]:
@@ -293,7 +335,7 @@ def test_a_stale_stopped_read_right_after_start_does_not_roll_back_a_good_restor
 
 
 def test_a_new_volume_not_yet_known_to_describe_is_waited_for_not_failed(
-    engine: LocalEngine, vss_set, restore: RestoreRunner
+    engine: LocalEngine, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN the first DescribeVolumes after CreateVolume does not know the new volumes yet:
     # by id it fails with InvalidVolume.NotFound, by filter it lists nothing (as EC2 may)
@@ -305,7 +347,7 @@ def test_a_new_volume_not_yet_known_to_describe_is_waited_for_not_failed(
     def created(**_: object) -> None:
         state["created"] = True
 
-    def by_id(params: dict, **_: object):
+    def by_id(params: dict[str, Any], **_: object) -> HookAnswer | None:
         if (
             state["created"]
             and not state["served"]
@@ -315,7 +357,7 @@ def test_a_new_volume_not_yet_known_to_describe_is_waited_for_not_failed(
             return error_answer("InvalidVolume.NotFound", "The volume does not exist.")
         return None
 
-    def by_filter(parsed: dict, **_: object) -> None:
+    def by_filter(parsed: dict[str, Any], **_: object) -> None:
         if state["created"] and not state["served"]:
             parsed["Volumes"] = []
             state["served"] = True
@@ -333,13 +375,13 @@ def test_a_new_volume_not_yet_known_to_describe_is_waited_for_not_failed(
 
 
 def test_a_lagging_pending_status_read_is_waited_for_not_failed(
-    engine: LocalEngine, vss_set, restore: RestoreRunner
+    engine: LocalEngine, vss_set: VssSetFactory, restore: RestoreRunner
 ) -> None:
     # GIVEN the first DescribeInstanceStatus still reports the instance pending
     vss_set("set-1", hours_ago=1)
     state = {"served": False}
 
-    def pending_once(parsed: dict, **_: object) -> None:
+    def pending_once(parsed: dict[str, Any], **_: object) -> None:
         if not state["served"]:
             for status in parsed.get("InstanceStatuses", []):
                 status["InstanceState"] = {"Code": 0, "Name": "pending"}

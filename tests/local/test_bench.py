@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_a_small_simulated_fleet_is_never_faster_than_its_bound_nor_throttled_in
     assert row["ratio"] >= 1.0
 
 
-def _run(seed: int, downtime_excess: float, rto: float = 300.0, **extra: object) -> dict:
+def _run(seed: int, downtime_excess: float, rto: float = 300.0, **extra: object) -> dict[str, Any]:
     """A succeeded run's row, as ``measure`` writes it (8 volumes)."""
     scripts = {
         b.key: {"rto_s": rto + 10 * (n + 1), "downtime_s": 120.0} for n, b in enumerate(BASELINES)
@@ -286,7 +287,7 @@ def test_full_performance_waits_for_the_slowest_volume_to_load_when_it_outlasts_
 # --- online restores against in-place restores --------------------------------------------
 
 
-def _pair(volumes: int, seed: int, application: float, in_place: float) -> dict:
+def _pair(volumes: int, seed: int, application: float, in_place: float) -> dict[str, Any]:
     """A paired run's row, as ``run_online_pair`` writes it."""
     return {
         "volumes": volumes,

@@ -279,7 +279,7 @@ def test_sfn_integration_speaks_pascal_case_as_aws_does_and_is_removed_again() -
     case.install()
     try:
         task = cls.__new__(cls)
-        task._get_boto_service_action = lambda: "describe_execution"  # type: ignore[method-assign]
+        task._get_boto_service_action = lambda: "describe_execution"
         parameters = {"StateMachineArn": "arn:sm", "Name": "n", "Input": '{"InstanceId": "i-1"}'}
         cls._normalise_parameters(task, parameters)
         response = {"executionArn": "arn:x", "output": {"keepThis": 1}}
@@ -636,12 +636,13 @@ def test_plain_moto_lets_a_catch_take_data_limit_exceeded() -> None:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         events = boto3._get_default_session().events
         function = _big_result_function()
-        events.register("before-call.lambda.Invoke", function)
+        # botocore-stubs types handlers as returning None; a before-call hook returns a response.
+        events.register("before-call.lambda.Invoke", function)  # type: ignore[arg-type]
         try:
             # WHEN / THEN the Catch takes what AWS would not let it take
             status, _, entered = _run_machine(_task_with_big_result())
         finally:
-            events.unregister("before-call.lambda.Invoke", function)
+            events.unregister("before-call.lambda.Invoke", function)  # type: ignore[arg-type]
     assert status == "SUCCEEDED"
     assert "Caught" in entered
 

@@ -235,14 +235,15 @@ def test_recorder_keeps_calls_made_inside_a_function_with_the_tags_they_had_then
     try:
         # WHEN a function deletes it, from a worker thread of the swap, and the test then
         # retags it outside any function
+        def describe() -> None:
+            clients.ec2().describe_volumes()
+
+        def delete() -> None:
+            clients.ec2().delete_volume(VolumeId=volume_id)
+
         running = current_function.set("local-swap")
         try:
-            all_at_once(
-                [
-                    lambda: clients.ec2().describe_volumes(),
-                    lambda: clients.ec2().delete_volume(VolumeId=volume_id),
-                ]
-            )
+            all_at_once([describe, delete])
         finally:
             current_function.reset(running)
         ec2.describe_volumes()

@@ -19,7 +19,9 @@ VOLUME = "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc"
 OPT_IN = {"StringEquals": {"aws:ResourceTag/vss-restore:enabled": "true"}}
 
 
-def allow(action: str, resource: str, condition: dict[str, Any] | None = None, sid: str = "S"):
+def allow(
+    action: str, resource: str, condition: dict[str, Any] | None = None, sid: str = "S"
+) -> dict[str, Any]:
     statement: dict[str, Any] = {
         "Sid": sid,
         "Effect": "Allow",

@@ -61,6 +61,7 @@ def test_disk_command_takes_delivery_then_each_service_stop_then_each_disk_when_
     assert len(disks) == 2
     done = sim.command_done_at("c-1")
     assert done == pytest.approx(10 + delivery + stop + sum(disks))
+    assert done is not None
 
     # AND it is Pending until delivered, InProgress until then, and over from then on
     def status(t: float) -> str | None:

@@ -160,7 +160,7 @@ def test_substitutions_cover_every_placeholder_when_built_from_tasks_and_limits(
 # --- retries and catches ---------------------------------------------------------------------
 
 
-def _warm_up(state: dict) -> bool:
+def _warm_up(state: dict[str, Any]) -> bool:
     return state.get("Parameters") == {"WarmUp": True}
 
 

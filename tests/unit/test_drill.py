@@ -37,7 +37,10 @@ SOURCE: dict[str, Any] = {
     "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "State": "applied"},
     "Placement": {"AvailabilityZone": "eu-west-1c", "Tenancy": "default"},
 }
-ISOLATED = {"SubnetId": "subnet-0a0b0c0d0e0f01234", "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"]}
+ISOLATED: dict[str, Any] = {
+    "SubnetId": "subnet-0a0b0c0d0e0f01234",
+    "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"],
+}
 IMAGE: dict[str, Any] = {
     "ImageId": SOURCE["ImageId"],
     "RootDeviceName": "/dev/sda1",

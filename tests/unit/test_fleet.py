@@ -25,11 +25,11 @@ from vss_restore.fleet import (
 A, B, C, D = (f"i-0123456789abcdef{n}" for n in range(4))
 
 
-def ok(instance: str) -> dict:
+def ok(instance: str) -> dict[str, str]:
     return {"InstanceId": instance, "Status": "SUCCEEDED"}
 
 
-def failed(instance: str) -> dict:
+def failed(instance: str) -> dict[str, str]:
     return {"InstanceId": instance, "Status": "FAILED", "Error": "SwapFailed"}
 
 

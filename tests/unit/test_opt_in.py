@@ -29,6 +29,8 @@ def test_opt_in_accepts_an_instance_with_the_tag() -> None:
 
 
 @pytest.mark.parametrize("tags", [[], [{"Key": "vss-restore:enabled", "Value": "false"}]])
-def test_opt_in_refuses_an_instance_without_the_tag_or_with_another_value(tags: list) -> None:
+def test_opt_in_refuses_an_instance_without_the_tag_or_with_another_value(
+    tags: list[dict[str, str]],
+) -> None:
     with pytest.raises(InstanceNotRestorable, match="vss-restore:enabled=true"):
         OptInTag("vss-restore:enabled", "true").require({**INSTANCE, "Tags": tags})

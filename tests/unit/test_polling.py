@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -116,7 +118,7 @@ def test_all_at_once_runs_every_call_concurrently_then_raises_the_first_failure(
     started = threading.Barrier(3, timeout=5)  # only passes if three calls run at once
     done: list[int] = []
 
-    def call(n: int, fail: bool = False):
+    def call(n: int, fail: bool = False) -> Callable[[], None]:
         def run() -> None:
             started.wait()
             done.append(n)
@@ -131,10 +133,13 @@ def test_all_at_once_runs_every_call_concurrently_then_raises_the_first_failure(
 
 
 def test_a_warm_up_call_returns_without_running_the_task() -> None:
-    ran: list[dict] = []
+    ran: list[dict[str, Any]] = []
     handler = task(ran.append)
 
-    context = FakeLambdaContext("vss-restore-x", "arn:aws:lambda:us-east-1:1:function:x", "r-1")
+    # The fake only duck-types Powertools' LambdaContext class (the attributes it reads).
+    context: Any = FakeLambdaContext(
+        "vss-restore-x", "arn:aws:lambda:us-east-1:1:function:x", "r-1"
+    )
 
     assert handler(dict(WARM_UP_EVENT), context) == {"WarmedUp": True}
     assert ran == []
