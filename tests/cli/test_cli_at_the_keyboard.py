@@ -210,7 +210,7 @@ def test_started_line_names_the_execution_to_use_later(cli: Any) -> None:
 def test_report_markdown_summarises_a_failure_for_an_incident_channel(cli: Any) -> None:
     failed = cli("--local", *INJECTED, "restore", "--yes").json
 
-    outcome = cli("--local", "report", failed["Name"], "--markdown")
+    outcome = cli("--local", "report", failed["Name"], "--format", "markdown")
 
     lines = outcome.stdout.splitlines()
     assert outcome.exit_code == 1

@@ -93,6 +93,10 @@ class EventsFormat(StrEnum):
     jsonl = "jsonl"
 
 
+class ReportFormat(StrEnum):
+    markdown = "markdown"
+
+
 class State:
     """What the global options chose, shared by every command."""
 
@@ -826,7 +830,7 @@ def _write_html(
 @app.command(
     rich_help_panel="Follow and report",
     epilog=examples(
-        "vss-restore report --instance-id web01 --markdown",
+        "vss-restore report --instance-id web01 --format markdown",
         "vss-restore report i-0123456789abcdef0-5d1c0e9a7b3f --html restore.html",
     ),
 )
@@ -838,12 +842,14 @@ def report(
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
-    markdown: Annotated[
-        bool,
+    report_format: Annotated[
+        ReportFormat | None,
         typer.Option(
-            "--markdown", help="A short Markdown summary to paste into an incident channel."
+            "--format",
+            help="markdown: a short summary to paste into an incident channel (instead of the "
+            "status and the phases).",
         ),
-    ] = False,
+    ] = None,
     every_state: Annotated[
         bool, typer.Option("--states", help="List every state, not one line per phase.")
     ] = False,
@@ -861,6 +867,7 @@ def report(
     if html is not None:
         _write_html(record, html, err, header)
     runs = record.timeline()
+    markdown = report_format is ReportFormat.markdown
     if markdown:
         again = functools.partial(_again, state)
         out.file.write(markdown_summary(record, again, header) + "\n")

@@ -1,4 +1,4 @@
-"""``report --markdown``: a few lines to paste into an incident channel.
+"""``report --format markdown``: a few lines to paste into an incident channel.
 
 Where (account and Region, from the execution's ARN), what (instance and its Name, the set
 and when it was taken), how it went (times, RTO, downtime, what became of the old volumes,
