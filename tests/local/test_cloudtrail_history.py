@@ -15,6 +15,14 @@ REGION = "us-east-1"
 PASS = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
 
 
+def _pass_machine() -> str:
+    """A one-state machine in the running emulator: its ARN."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    return sfn.create_state_machine(
+        name="m", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
+
+
 def test_bare_emulator_cannot_look_up_events_without_the_rule() -> None:
     # the gap the rule fills: moto has no LookupEvents
     with mock_aws(), pytest.raises(NotImplementedError):
@@ -25,10 +33,7 @@ def test_lookup_events_finds_who_started_an_execution_when_the_engine_runs() -> 
     with LocalEngine(region=REGION):
         # GIVEN an execution started through the API
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine = sfn.create_state_machine(
-            name="m", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        started = sfn.start_execution(stateMachineArn=machine, name="run-1")
+        started = sfn.start_execution(stateMachineArn=_pass_machine(), name="run-1")
         cloudtrail = boto3.client("cloudtrail", region_name=REGION)
 
         # WHEN CloudTrail is asked who started it, and for events outside its time
@@ -51,9 +56,7 @@ def test_an_engine_inside_another_leaves_the_outer_ones_history_working_when_it_
     # GIVEN an engine running inside another (as a test that starts its own does)
     with LocalEngine(region=REGION):
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine = sfn.create_state_machine(
-            name="m", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
+        machine = _pass_machine()
         with LocalEngine(region=REGION):
             pass
 
