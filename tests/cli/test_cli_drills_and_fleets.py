@@ -230,7 +230,9 @@ def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
     ],
 )
 def test_bad_fleet_requests_start_nothing(cli: Any, args: list[str], message: str) -> None:
-    outcome = cli("--local", "fleet-restore", *args)
+    # --yes: what is refused is the request (a missing terminal is checked before the
+    # emulator starts, and only a name's lookup needs the emulator)
+    outcome = cli("--local", "fleet-restore", "--yes", *args)
 
     assert outcome.exit_code == 2
     assert message in outcome.stderr

@@ -1166,22 +1166,25 @@ def fleet_restore(
     """Restore many instances, wave by wave, one restore execution each."""
     state: State = ctx.obj
     out, err = _consoles()
+    given = [i for item in instance_ids or [] for i in item.split(",") if i]
+    settings: dict[str, Any] = {
+        "MaxConcurrency": max_concurrency,
+        "ToleratedFailurePercentage": (
+            tolerate_failures if tolerate_failures is not None else tolerated_failure_percentage
+        ),
+        "RestorePointInTime": point_in_time,
+        "ExcludeBootVolume": exclude_boot_volume or None,
+        "PowerOnAfterRestore": False if no_power_on else None,
+    }
+    # Bad input is refused before anything starts. Names become distinct stand-ins until the
+    # target can look them up; waves (which must list the fleet's own ids) are checked then.
+    stand_ins = [_stand_in(i, f"i-{n:017x}") for n, i in enumerate(given)]
+    _fleet_request(stand_ins, tag, None, **settings)
     if not yes:
         _needs_terminal("fleet-restore")
     with open_target(state.options) as target:
         target.complete_world()  # a fleet: every server of the demo world, when local
-        request = _fleet_request(
-            [_instance(target, i) for item in instance_ids or [] for i in item.split(",") if i],
-            tag,
-            waves,
-            MaxConcurrency=max_concurrency,
-            ToleratedFailurePercentage=(
-                tolerate_failures if tolerate_failures is not None else tolerated_failure_percentage
-            ),
-            RestorePointInTime=point_in_time,
-            ExcludeBootVolume=exclude_boot_volume or None,
-            PowerOnAfterRestore=False if no_power_on else None,
-        )
+        request = _fleet_request([_instance(target, i) for i in given], tag, waves, **settings)
         question = _fleet_confirmation(target, request)
         _approve(target.place, question, question.partition("?")[0].lower(), yes)
         execution_arn = target.start_fleet(request)
