@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib.metadata import version as installed_version
-from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import botocore.session
@@ -30,10 +29,7 @@ from vss_restore.cli import render
 from vss_restore.cli.confirmation import restore_approval
 from vss_restore.cli.events import emit, follow_events
 from vss_restore.cli.failure import BAD_INPUT_ERRORS, failure_block
-from vss_restore.cli.fleet_progress import follow_fleet
 from vss_restore.cli.global_options import GlobalOptionsAnywhere, wire_log_to_stderr
-from vss_restore.cli.html_report import render_html
-from vss_restore.cli.markdown import STARTER_UNKNOWN, ReportHeader, markdown_summary
 from vss_restore.cli.place import CURRENT_PLACE, Place, credentials_problem, current_place_text
 from vss_restore.cli.progress import follow
 from vss_restore.cli.structured import BadQuery, compile_query, shaped
@@ -44,25 +40,17 @@ from vss_restore.cli.target import (
     Options,
     StackNotDeployed,
     Target,
-    is_fleet_execution,
-    open_disk_clients,
     open_target,
-    require_execution,
 )
 from vss_restore.cli.wording import refused_in_cli_words
 from vss_restore.discovery import catalogue, find_snapshot_set
-from vss_restore.drill import CleanupPass, cleanup_pass
 from vss_restore.errors import InstanceNotFound, InvalidRequest, TerminalError
-from vss_restore.executions import ExecutionRecord, phases
-from vss_restore.fleet import parse_fleet_request
+from vss_restore.executions import ExecutionRecord
 from vss_restore.instance import (
     describe_instance,
     instance_facts,
-    instance_name,
-    instances_tagged,
 )
 from vss_restore.models import RestoreRequest
-from vss_restore.mounts import remove_expired_mounts
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +64,8 @@ app = typer.Typer(
     cls=GlobalOptionsAnywhere,
 )
 PROG_NAME = "vss-restore"
+# The groups of commands in help, in the order an on-call engineer needs them.
+PANELS = ("Restore", "Follow and report", "Drills and mounts", "After a failure", "Try it")
 
 
 def examples(*command_lines: str) -> str:
@@ -665,28 +655,6 @@ ExecutionArgument = Annotated[
         show_default=False,
     ),
 ]
-NewestOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--instance-id",
-        help="Instead of EXECUTION: the newest execution of this instance (id or Name tag).",
-    ),
-]
-
-
-def _execution_record(
-    target: Target, execution: str | None, instance_id: str | None
-) -> ExecutionRecord:
-    """The execution named, or the newest one of the instance named: exactly one of them."""
-    if (execution is None) == (instance_id is None):
-        raise CliError("give an EXECUTION (its name or ARN) or --instance-id, not both", 2)
-    if execution is not None:
-        return target.record(execution)
-    instance = target.instance_id(str(instance_id))
-    newest = target.past_restores(instance, 1)
-    if not newest:
-        raise CliError(f"ExecutionDoesNotExist: {instance} has no executions to show", 2)
-    return newest[0]
 
 
 def _name(execution_arn: str) -> str:
@@ -738,187 +706,6 @@ def _follow(
         raise CliError(message, 130) from None
 
 
-@app.command(
-    rich_help_panel="Follow and report",
-    epilog=examples(
-        "vss-restore status --instance-id web01",
-        "vss-restore status i-0123456789abcdef0-5d1c0e9a7b3f",
-    ),
-)
-@_fails_cleanly
-def status(
-    ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
-) -> None:
-    """An execution's status, current state, and its report or named error."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    with open_target(state.options) as target:
-        _finish(state, target, _execution_record(target, execution, instance_id), out, err)
-
-
-@app.command(
-    rich_help_panel="Follow and report", epilog=examples("vss-restore watch --instance-id web01")
-)
-@_fails_cleanly
-def watch(
-    ctx: typer.Context, execution: ExecutionArgument = None, instance_id: NewestOfOption = None
-) -> None:
-    """Follow a running execution to its end, then print its report (as restore --wait)."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    with open_target(state.options) as target:
-        record = _execution_record(target, execution, instance_id)
-        fleet = is_fleet_execution(record.name)
-        if not record.finished:
-            err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
-            record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
-    if fleet:
-        _fleet_finish(state, record, out, err)
-    else:
-        _finish(state, target, record, out, err)
-
-
-@app.command(
-    rich_help_panel="Follow and report",
-    epilog=examples("vss-restore history --instance-id web01 --max-items 10"),
-)
-@_fails_cleanly
-def history(
-    ctx: typer.Context,
-    instance_id: InstanceOption = None,
-    max_items: Annotated[
-        int, typer.Option(min=1, help="Show at most this many of the instance's newest executions.")
-    ] = 50,
-) -> None:
-    """Every execution of an instance (restores, dry runs, drills): outcome, RTO, downtime."""
-    state: State = ctx.obj
-    out, _ = _consoles()
-    with open_target(state.options) as target:
-        instance = _instance(target, instance_id)
-        records = target.past_restores(instance, max_items)
-    if state.as_json(out):
-        entries = [render.history_entry(r) for r in records]
-        render.print_json(out, {"InstanceId": instance, "Restores": entries})
-    elif not records:
-        out.print(
-            f"No executions of {instance} yet (restores, dry runs, drills and mounts are "
-            f"listed here once started; `vss-restore plan --instance-id {instance}` is a "
-            "safe first one).",
-            highlight=False,
-        )
-    else:
-        out.print(render.history_table(instance, records))
-
-
-def _writable(path: Path | None) -> Path | None:
-    """Fail before anything runs if the report cannot be written where asked."""
-    if path is not None and not (path.parent.is_dir() and os.access(path.parent, os.W_OK)):
-        raise CliError(f"--html {path}: {path.parent} is not a writable folder", 2)
-    return path
-
-
-def _write_html(
-    record: ExecutionRecord, path: Path, err: Console, header: ReportHeader | None = None
-) -> None:
-    try:
-        path.write_text(render_html(record, header), encoding="utf-8")
-    except OSError as failure:
-        raise CliError(f"--html {path}: {failure}", 1) from failure
-    err.print(f"HTML report written to {path}", highlight=False)
-
-
-@app.command(
-    rich_help_panel="Follow and report",
-    epilog=examples(
-        "vss-restore report --instance-id web01 --format markdown",
-        "vss-restore report i-0123456789abcdef0-5d1c0e9a7b3f --html restore.html",
-    ),
-)
-@_fails_cleanly
-def report(
-    ctx: typer.Context,
-    execution: ExecutionArgument = None,
-    instance_id: NewestOfOption = None,
-    html: Annotated[
-        Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
-    ] = None,
-    report_format: Annotated[
-        ReportFormat | None,
-        typer.Option(
-            "--format",
-            help="markdown: a short summary to paste into an incident channel (instead of the "
-            "status and the phases).",
-        ),
-    ] = None,
-    every_state: Annotated[
-        bool, typer.Option("--states", help="List every state, not one line per phase.")
-    ] = False,
-) -> None:
-    """An execution's outcome and timeline (phases, durations, retries, rollback)."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    html = _writable(html)
-    with open_target(state.options) as target:
-        record = _execution_record(target, execution, instance_id)
-        header = ReportHeader(
-            _instance_name(target, record.instance_id),
-            target.started_by(record) or STARTER_UNKNOWN,
-        )
-    if html is not None:
-        _write_html(record, html, err, header)
-    runs = record.timeline()
-    markdown = report_format is ReportFormat.markdown
-    if markdown:
-        again = functools.partial(_again, state)
-        out.file.write(markdown_summary(record, again, header) + "\n")
-    elif state.as_json(out):
-        document = {**record.summary(), "StartedBy": header.started_by}
-        render.print_json(out, {**document, "Timeline": [r.to_json() for r in runs]})
-    else:
-        render.print_status(out, record)
-        out.print(render.fact_line("Started by", header.started_by), highlight=False)
-        if every_state:
-            out.print(render.timeline_table(runs))
-        else:
-            out.print(render.phases_table(phases(runs)))
-    _end(state, record, out, err, explain=not markdown)  # the summary says what happened
-
-
-def _instance_name(target: Target, instance_id: str | None) -> str | None:
-    """The instance's Name tag, for a report's header (None if it cannot be read)."""
-    if not instance_id:
-        return None
-    try:
-        return instance_name(target.ec2, instance_id)
-    except (ClientError, BotoCoreError):
-        return None
-
-
-@app.command(rich_help_panel="Try it", epilog=examples("vss-restore demo --html demo.html"))
-@_fails_cleanly
-def demo(
-    ctx: typer.Context,
-    html: Annotated[
-        Path | None, typer.Option("--html", help="Also write the HTML report here.")
-    ] = None,
-) -> None:
-    """The demo restore of `make demo`: the demo server, on the embedded emulator."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    html = _writable(html)
-    options = Options(**{**state.options.__dict__, "local": True})
-    with open_target(options) as target:
-        instance = _instance(target, None)
-        facts = instance_facts(describe_instance(target.ec2, instance))
-        if not state.as_json(out):
-            out.print(render.sets_table(instance, catalogue(target.ec2, facts)))
-        execution_arn = target.start({"InstanceId": instance})
-        record = follow(target, execution_arn, err)
-        if html is not None:
-            _write_html(record, html, err)
-        _finish(state, target, record, out, err)
-
-
 def _pairs(values: list[str] | None, option: str) -> dict[str, list[str]]:
     """``NAME=VALUE`` options as SSM parameters (a name given twice gets both values)."""
     parameters: dict[str, list[str]] = {}
@@ -928,306 +715,6 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, list[str]]:
             raise CliError(f"{option} {item!r}: expected NAME=VALUE", 2)
         parameters.setdefault(name, []).append(value)
     return parameters
-
-
-@app.command(
-    rich_help_panel="Drills and mounts",
-    epilog=examples(
-        "vss-restore drill --instance-id web01 --subnet-id subnet-0123456789abcdef0 --wait"
-    ),
-)
-@_fails_cleanly
-def drill(
-    ctx: typer.Context,
-    instance_id: InstanceOption = None,
-    snapshot_set_id: SetOption = None,
-    point_in_time: PointInTimeOption = None,
-    subnet_id: Annotated[
-        str | None,
-        typer.Option(
-            "--subnet-id", help="Run the clone here (an isolated subnet). Default: the source's."
-        ),
-    ] = None,
-    security_group_ids: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--security-group-id",
-            help=(
-                "The clone's security group (repeat). Default: an isolation group of the "
-                "drill's own (no inbound, HTTPS out)."
-            ),
-        ),
-    ] = None,
-    instance_type: Annotated[
-        str | None, typer.Option("--instance-type", help="The clone's type. Default: the source's.")
-    ] = None,
-    validation_document: Annotated[
-        str | None,
-        typer.Option(
-            "--validation-document",
-            help="SSM document to run on the clone, e.g. AWS-RunPowerShellScript.",
-        ),
-    ] = None,
-    validation_parameters: Annotated[
-        list[str] | None,
-        typer.Option("--validation-parameter", help="NAME=VALUE for the document (repeat)."),
-    ] = None,
-    keep_clone: Annotated[
-        bool, typer.Option("--keep-clone", help="Leave the clone running (it expires in 24 h).")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only plan the clone: launch nothing.")
-    ] = False,
-    wait: WaitOption = False,
-) -> None:
-    """Prove a snapshot set restores: a clone on a new instance; the source is never touched."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    given = {
-        "Mode": "Clone",
-        "SnapshotSetId": snapshot_set_id,
-        "RestorePointInTime": point_in_time,
-        "SubnetId": subnet_id,
-        "SecurityGroupIds": security_group_ids or None,
-        "InstanceType": instance_type,
-        "ValidationDocument": validation_document,
-        "ValidationParameters": _pairs(validation_parameters, "--validation-parameter") or None,
-        "KeepClone": keep_clone or None,
-        "DryRun": dry_run or None,
-    }
-    fields = {k: v for k, v in given.items() if v is not None}
-    # bad input is refused before anything starts
-    RestoreRequest.parse({"InstanceId": _stand_in(instance_id), **fields})
-    with open_target(state.options) as target:
-        request: dict[str, Any] = {"InstanceId": _instance(target, instance_id), **fields}
-        network = target.drill_network if target.local and instance_id is None else None
-        if subnet_id is None and network:
-            request["SubnetId"] = network[0]
-        RestoreRequest.parse(request)
-        execution_arn = target.start(request)
-        shown = _progress_console(state, target, execution_arn, wait, out, err)
-        if shown is not None:
-            _finish(state, target, _follow(state, target, execution_arn, shown), out, err)
-
-
-@app.command(rich_help_panel="Drills and mounts", epilog=examples("vss-restore cleanup --dry-run"))
-@_fails_cleanly
-def cleanup(
-    ctx: typer.Context,
-    execution_arn: Annotated[
-        str | None,
-        typer.Option("--execution-arn", help="Remove this drill's clone now, expired or not."),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")
-    ] = False,
-    yes: YesOption = False,
-) -> None:
-    """Remove drill clones and volumes, and mounts, past their expiry (only what is tagged as a
-    drill's or a mount's)."""
-    state: State = ctx.obj
-    out, _ = _consoles()
-    asks = not dry_run and not yes
-    if asks:
-        _needs_terminal("cleanup")
-    with open_disk_clients(state.options) as clients:
-        ec2 = clients.ec2
-        if execution_arn:
-            require_execution(state.options, execution_arn)
-
-        def sweep(dry: bool) -> CleanupPass:
-            if execution_arn:
-                return cleanup_pass(ec2, execution=execution_arn, dry_run=dry)
-            return cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry)
-
-        def unmount_expired(dry: bool) -> list[str]:
-            if execution_arn:
-                return []  # one drill's resources: its clone, not anyone's mounts
-            return remove_expired_mounts(
-                clients.ec2,
-                clients.ssm,
-                datetime.now(UTC),
-                document=clients.disks_document,
-                dry_run=dry,
-            )
-
-        if asks:
-            shown = sweep(dry=True)
-            mounts = unmount_expired(dry=True)
-            if not (shown.terminated or shown.deleted or mounts):
-                out.print("Nothing to clean up: no expired drill or mount.", highlight=False)
-                return
-            question = (
-                f"Terminate {len(shown.terminated)} drill instance(s) "
-                f"({', '.join(shown.terminated) or 'none'}), delete {len(shown.deleted)} "
-                f"drill volume(s) ({', '.join(shown.deleted) or 'none'}), and take "
-                f"{len(mounts)} expired mount volume(s) offline, detach and delete them "
-                f"({', '.join(mounts) or 'none'})?"
-            )
-            _approve(clients.place, question, "", yes=False)
-        elif yes and not dry_run:
-            what = f"the drill of {execution_arn}" if execution_arn else "every expired one"
-            _approve(clients.place, "", f"cleanup of drill and mount resources: {what}", yes=True)
-        removed = sweep(dry=dry_run)
-        unmounted = unmount_expired(dry=dry_run)
-    document = {
-        "DryRun": dry_run,
-        **removed.model_dump(by_alias=True),
-        "UnmountedVolumes": unmounted,
-    }
-    if state.as_json(out):
-        render.print_json(out, document)
-        return
-    verb = "Would remove" if dry_run else "Removed"
-    out.print(
-        f"{verb} {len(removed.terminated)} instance(s): {', '.join(removed.terminated) or '—'}",
-        highlight=False,
-    )
-    out.print(
-        f"{verb} {len(removed.deleted)} volume(s): {', '.join(removed.deleted) or '—'}",
-        highlight=False,
-    )
-    out.print(
-        f"{verb} {len(unmounted)} expired mount volume(s): {', '.join(unmounted) or '—'}",
-        highlight=False,
-    )
-
-
-def _fleet_request(
-    instance_ids: list[str] | None,
-    tag: str | None,
-    waves: list[str] | None,
-    **settings: Any,
-) -> dict[str, Any]:
-    """The fleet machine's input, validated here so that bad input never starts anything."""
-    request: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
-    if instance_ids:
-        request["Instances"] = [i for item in instance_ids for i in item.split(",") if i]
-    if tag is not None:
-        key, sep, values = tag.partition("=")
-        if not sep or not key or not values:
-            raise CliError(f"--tag {tag!r}: expected KEY=VALUE[,VALUE...]", 2)
-        request["TagFilter"] = {"Key": key, "Values": values.split(",")}
-    if waves:
-        request["Waves"] = [[i for i in wave.split(",") if i] for wave in waves]
-    parse_fleet_request(request)
-    return request
-
-
-@app.command(
-    "fleet-restore",
-    rich_help_panel="Restore",
-    epilog=examples("vss-restore fleet-restore --tag Fleet=web --max-concurrency 5 --wait"),
-)
-@_fails_cleanly
-def fleet_restore(
-    ctx: typer.Context,
-    instance_ids: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--instance-id", help="An instance of the fleet (repeat, or separate with commas)."
-        ),
-    ] = None,
-    tag: Annotated[
-        str | None,
-        typer.Option(
-            "--tag", help="The fleet by tag: KEY=VALUE[,VALUE...] (instead of --instance-id)."
-        ),
-    ] = None,
-    waves: Annotated[
-        list[str] | None,
-        typer.Option("--wave", help="Instances of one wave, comma-separated (repeat, in order)."),
-    ] = None,
-    max_concurrency: Annotated[
-        int | None,
-        typer.Option("--max-concurrency", min=1, max=100, help="Restores at a time (10)."),
-    ] = None,
-    tolerate_failures: Annotated[
-        float | None,
-        typer.Option(
-            "--tolerate-failures",
-            min=0,
-            max=100,
-            help="Percentage of failed restores allowed before no further wave starts (0).",
-        ),
-    ] = None,
-    tolerated_failure_percentage: Annotated[
-        float | None,
-        typer.Option(
-            "--tolerated-failure-percentage", min=0, max=100, hidden=True
-        ),  # the earlier name of --tolerate-failures, still accepted
-    ] = None,
-    point_in_time: PointInTimeOption = None,
-    exclude_boot_volume: ExcludeBootOption = False,
-    no_power_on: NoPowerOnOption = False,
-    wait: WaitOption = False,
-    yes: YesOption = False,
-) -> None:
-    """Restore many instances, wave by wave, one restore execution each."""
-    state: State = ctx.obj
-    out, err = _consoles()
-    given = [i for item in instance_ids or [] for i in item.split(",") if i]
-    settings: dict[str, Any] = {
-        "MaxConcurrency": max_concurrency,
-        "ToleratedFailurePercentage": (
-            tolerate_failures if tolerate_failures is not None else tolerated_failure_percentage
-        ),
-        "RestorePointInTime": point_in_time,
-        "ExcludeBootVolume": exclude_boot_volume or None,
-        "PowerOnAfterRestore": False if no_power_on else None,
-    }
-    # Bad input is refused before anything starts. Names become distinct stand-ins until the
-    # target can look them up; waves (which must list the fleet's own ids) are checked then.
-    stand_ins = [_stand_in(i, f"i-{n:017x}") for n, i in enumerate(given)]
-    _fleet_request(stand_ins, tag, None, **settings)
-    if not yes:
-        _needs_terminal("fleet-restore")
-    with open_target(state.options) as target:
-        target.complete_world()  # a fleet: every server of the demo world, when local
-        request = _fleet_request([_instance(target, i) for i in given], tag, waves, **settings)
-        question = _fleet_confirmation(target, request)
-        _approve(target.place, question, question.partition("?")[0].lower(), yes)
-        execution_arn = target.start_fleet(request)
-        shown = _progress_console(state, target, execution_arn, wait, out, err)
-        if shown is None:
-            return
-        record = _follow(state, target, execution_arn, shown, follow_fleet)
-    _fleet_finish(state, record, out, err)
-
-
-def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Console) -> None:
-    """Print a fleet's outcome and exit with the documented code."""
-    report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
-    if state.events:
-        emit("Finished", ExecutionArn=record.arn, Status=record.status, Report=report)
-    elif state.as_json(out):
-        render.print_json(
-            out, {"ExecutionArn": record.arn, "Status": record.status, "Report": report}
-        )
-    elif isinstance(report, dict):
-        out.print(
-            f"[{render.OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]  "
-            f"{report['Succeeded']} of {report['Total']} restored, {report['Failed']} failed",
-        )
-        out.print(render.fleet_table(report["Instances"], "Instances"))
-    if record.status != "SUCCEEDED":
-        err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
-        raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
-
-
-def _fleet_confirmation(target: Target, request: dict[str, Any]) -> str:
-    if "Instances" in request:
-        instances = request["Instances"]
-    else:
-        tag_filter = request["TagFilter"]
-        instances = instances_tagged(target.ec2, tag_filter["Key"], tag_filter["Values"])
-    shown = ", ".join(instances[:10]) + (
-        f" and {len(instances) - 10} more" if len(instances) > 10 else ""
-    )
-    return (
-        f"Restore {len(instances)} instance(s) ({shown}) from their latest complete snapshot "
-        "sets? Each will be stopped while its volumes are swapped."
-    )
 
 
 @app.command(
