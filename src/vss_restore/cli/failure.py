@@ -16,7 +16,10 @@ from vss_restore.report import FailureSummary, failure_summary
 # The named errors that mean the request itself was wrong: nothing was changed.
 BAD_INPUT_ERRORS = ("InvalidRequest", "InstanceNotFound", "InstanceNotRestorable")
 # The errors after which something may be left as it should not be (the lock included).
-NEEDS_A_PERSON = ("RollbackFailed", "FailedUnsummarized")
+NEEDS_A_PERSON = ("RollbackFailed",)
+# Where an execution ends when even its failure could not be summarized: what the rollback
+# did is not known, so a person looks before anything else.
+UNSUMMARIZED_END = "FailedUnsummarized"
 
 Again = Callable[..., str]  # the command line reaching the same account: again("inspect", ...)
 
@@ -72,13 +75,27 @@ def next_step(record: ExecutionRecord, again: Again) -> list[str]:
             "another execution holds this instance; follow it, or wait for it to end:",
             again("status", "--instance-id", instance),
         ]
+    if error == "DrillCleanupFailed":
+        return [
+            "the source instance was never touched; remove what the drill left behind:",
+            again("cleanup", "--execution-arn", record.arn, "--dry-run"),
+            again("cleanup", "--execution-arn", record.arn),
+        ]
     lock_kept = "Lock kept" in (record.cause or "")
-    if error in NEEDS_A_PERSON or lock_kept:
+    runs = record.timeline()
+    unsummarized = bool(runs) and runs[-1].name == UNSUMMARIZED_END
+    if error in NEEDS_A_PERSON or lock_kept or unsummarized:
         return [
             "see where every volume is now, put the devices right (docs/runbook.md), then "
             "release the lock:",
             again("inspect", "--instance-id", instance),
             again("unlock", "--instance-id", instance, "--execution", record.name),
+        ]
+    if record.drill:
+        return [
+            "the source instance was never touched. Read the error above, fix its cause, "
+            "then run the drill again; the timeline of this one:",
+            again("report", record.name),
         ]
     return [
         "the instance is as it was before. Read the error above, fix its cause, then run "
