@@ -10,12 +10,12 @@ a view for a person, never a list for a machine to act on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.instance import describe_instance
+from vss_restore.lock import LockNow, read_lock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,16 +36,6 @@ class LooseVolume:
     state: str
     status: str  # the vss-restore:status tag
     what: str
-
-
-@dataclass(frozen=True)
-class LockNow:
-    owner: str
-    acquired_at: str
-    expires_at: datetime | None
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)
@@ -93,20 +83,6 @@ def _what(volume_tags: dict[str, str]) -> str:
     if replaced:
         made += f"; replaces {replaced}" + (f" on {device}" if device else "")
     return made
-
-
-def read_lock(ddb: DynamoDBClient, table: str, instance_id: str) -> LockNow | None:
-    item = ddb.get_item(
-        TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
-    ).get("Item")
-    if not item:
-        return None
-    expires = item.get("ExpiresAt", {}).get("N")
-    return LockNow(
-        owner=item.get("Owner", {}).get("S", "unknown"),
-        acquired_at=item.get("AcquiredAt", {}).get("S", "unknown"),
-        expires_at=datetime.fromtimestamp(int(expires), UTC) if expires else None,
-    )
 
 
 def inventory(

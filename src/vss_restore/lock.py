@@ -7,7 +7,8 @@ over even before DynamoDB's TTL sweeper has removed it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -55,13 +56,38 @@ def acquire(
         ) from err
 
 
-def holder_of(ddb: DynamoDBClient, table: str, instance_id: str) -> str:
+@dataclass(frozen=True)
+class LockNow:
+    """The instance's lock item: who holds it, since when, and until when."""
+
+    owner: str
+    acquired_at: str
+    expires_at: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+def read_lock(ddb: DynamoDBClient, table: str, instance_id: str) -> LockNow | None:
+    """The instance's lock as it is now (a consistent read), or None when it is free."""
     item = ddb.get_item(
         TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
-    ).get("Item", {})
-    owner = item.get("Owner", {}).get("S", "unknown execution")
-    since = item.get("AcquiredAt", {}).get("S", "an unknown time")
-    return f"{owner} since {since}"
+    ).get("Item")
+    if not item:
+        return None
+    expires = item.get("ExpiresAt", {}).get("N")
+    return LockNow(
+        owner=item.get("Owner", {}).get("S", "unknown execution"),
+        acquired_at=item.get("AcquiredAt", {}).get("S", "an unknown time"),
+        expires_at=datetime.fromtimestamp(int(expires), UTC) if expires else None,
+    )
+
+
+def holder_of(ddb: DynamoDBClient, table: str, instance_id: str) -> str:
+    held = read_lock(ddb, table, instance_id)
+    if held is None:
+        return "unknown execution since an unknown time"
+    return f"{held.owner} since {held.acquired_at}"
 
 
 def release(ddb: DynamoDBClient, table: str, instance_id: str, owner: str) -> bool:

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from vss_restore.cli.progress import ended_since
 from vss_restore.executions import ExecutionRecord, fetch_record, phase_of
 
 if TYPE_CHECKING:
@@ -30,14 +31,10 @@ def emit(event: str, **fields: Any) -> None:
 def emit_new_states(record: ExecutionRecord, seen: set[tuple[str, str]]) -> None:
     """A ``StateExited`` line for each state that ended since the last call (and
     ``RollingBack`` before the first undo state)."""
-    for run in record.timeline():
-        if run.rollback and ("", "RollingBack") not in seen:
-            seen.add(("", "RollingBack"))
+    for rolling_back, run in ended_since(record, seen):
+        if rolling_back:
             emit("RollingBack", State=run.name)
-        key = (run.name, run.entered_at.isoformat())
-        if run.outcome == "running" or key in seen:
             continue
-        seen.add(key)
         emit(
             "StateExited",
             State=run.name,

@@ -8,6 +8,7 @@ rollback tasks wrote), the plan, and the state whose Catch was taken.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from vss_restore.cli.render import fact_line
 from vss_restore.executions import ExecutionRecord, state_input
@@ -34,9 +35,15 @@ def failed_at(record: ExecutionRecord) -> str | None:
     return failed[-1].name if failed else None
 
 
-def _summary(record: ExecutionRecord) -> FailureSummary | None:
-    document = state_input(record.history, "SummarizeFailure")
+def summary_of(record: ExecutionRecord) -> FailureSummary | None:
+    """What happened and what was undone, from the document the failure path ended with
+    (None when the execution never reached ``SummarizeFailure``)."""
+    document = failure_document(record)
     return failure_summary(document) if document else None
+
+
+def failure_document(record: ExecutionRecord) -> dict[str, Any] | None:
+    return state_input(record.history, "SummarizeFailure")
 
 
 def _volume_rows(record: ExecutionRecord, document: dict[str, object] | None) -> list[str]:
@@ -106,11 +113,11 @@ def next_step(record: ExecutionRecord, again: Again) -> list[str]:
 
 def failure_block(record: ExecutionRecord, again: Again) -> list[str]:
     """The lines that explain a failed execution, each within 80 columns."""
-    summary = _summary(record)
+    document = failure_document(record)
+    summary = failure_summary(document) if document else None
     where = failed_at(record)
     heading = f"{record.error or record.status}" + (f" at {where}" if where else "")
     lines = [f"{record.status}: {heading}"]
-    document = state_input(record.history, "SummarizeFailure")
     volume_rows = _volume_rows(record, document)
     if summary is not None:
         lines.append(fact_line("What happened", summary.happened))

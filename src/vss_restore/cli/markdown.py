@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vss_restore.cli.failure import Again, failed_at, next_step
+from vss_restore.cli.failure import Again, failed_at, next_step, summary_of
 from vss_restore.cli.render import duration_text, seconds_text, when_text
-from vss_restore.executions import ExecutionRecord, state_input
-from vss_restore.report import failure_summary
+from vss_restore.executions import ExecutionRecord
 
 STARTER_UNKNOWN = (
     "not known: CloudTrail's event history has no StartExecution event for it (yet: events "
@@ -77,10 +76,9 @@ def markdown_summary(record: ExecutionRecord, again: Again, header: ReportHeader
         if full is not None:
             basis = str(report.get("FullPerformanceBasis", "estimated")).lower()
             lines.append(f"- Full performance after {duration_text(full)} ({basis})")
-    document = state_input(record.history, "SummarizeFailure")
     if record.finished and record.status != "SUCCEEDED":
-        if document:
-            summary = failure_summary(document)
+        summary = summary_of(record)
+        if summary is not None:
             lines.append(f"- What happened: {summary.happened}")
             if summary.undone:
                 lines.append(f"- Undone: {' '.join(summary.undone)}")

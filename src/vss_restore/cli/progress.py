@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.text import Text
 
 from vss_restore.cli.render import RUN_MARK, age_text, timeline_table
-from vss_restore.executions import ExecutionRecord, fetch_record
+from vss_restore.executions import ExecutionRecord, StateRun, fetch_record
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -125,20 +125,33 @@ def _clock(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%H:%M:%SZ")
 
 
+def ended_since(
+    record: ExecutionRecord, seen: set[tuple[str, str]]
+) -> Iterator[tuple[bool, StateRun]]:
+    """The states that ended since the last call, in order, as ``(False, run)``; before the
+    first undo state, once, ``(True, run)``: the rollback has begun. ``seen`` keeps what was
+    already given (for logs and event streams, which say each thing once)."""
+    for run in record.timeline():
+        if run.rollback and ROLLBACK_ANNOUNCED not in seen:
+            seen.add(ROLLBACK_ANNOUNCED)
+            yield True, run
+        key = (run.name, run.entered_at.isoformat())
+        if run.outcome == "running" or key in seen:
+            continue
+        seen.add(key)
+        yield False, run
+
+
 def _lines(record: ExecutionRecord, printed: set[tuple[str, str]]) -> list[str]:
     """One line per state that finished since the last call, with the time it finished (for
     logs, not terminals); a line that says so when the rollback begins."""
     lines = []
-    for run in record.timeline():
-        if run.rollback and ROLLBACK_ANNOUNCED not in printed:
-            printed.add(ROLLBACK_ANNOUNCED)
+    for rolling_back, run in ended_since(record, printed):
+        if rolling_back:
             lines.append(
                 f"{_clock(run.entered_at)} [bold magenta]ROLLING BACK[/]: undoing the restore"
             )
-        key = (run.name, run.entered_at.isoformat())
-        if run.outcome == "running" or key in printed:
             continue
-        printed.add(key)
         retries = f", {run.retries} retries" if run.retries else ""
         ended = _clock(run.exited_at or run.entered_at)
         lines.append(

@@ -32,7 +32,8 @@ from vss_restore.cli.commands import (
     examples,
 )
 from vss_restore.cli.target import LOCK_TABLE_ENV, CliError, Target, open_target
-from vss_restore.inventory import Inventory, LockNow, inventory, read_lock
+from vss_restore.inventory import Inventory, inventory
+from vss_restore.lock import LockNow, read_lock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
