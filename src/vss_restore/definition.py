@@ -12,6 +12,8 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,13 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 def repo_root() -> Path:
-    """The project checkout (``src/vss_restore`` → two levels up)."""
+    """The project checkout (``src/vss_restore`` → two levels up): for development tools only."""
     return Path(__file__).resolve().parents[2]
 
 
-def definition_path(name: str = "restore") -> Path:
-    return repo_root() / "statemachines" / f"{name}.asl.json"
+def definition_path(name: str = "restore") -> Traversable:
+    """``statemachines/<name>.asl.json``, which ships inside the package as its data."""
+    return files("vss_restore.statemachines") / f"{name}.asl.json"
 
 
 @dataclass(frozen=True)

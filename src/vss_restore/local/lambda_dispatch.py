@@ -1,7 +1,7 @@
 """Runs ``lambda.Invoke`` calls in-process: the emulator's Lambda would need Docker.
 
 A ``before-call`` hook on the boto3 session answers each Invoke by calling the task's
-handler from ``functions/``. A raised exception comes back as a ``FunctionError``
+handler from ``vss_restore.functions``. A raised exception comes back as a ``FunctionError``
 payload (``errorType`` = the class name), exactly as Lambda reports it, so the state
 machine's Retry and Catch see the named error.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import sys
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,7 +21,6 @@ from urllib.parse import unquote
 
 from botocore.response import StreamingBody
 
-from vss_restore.definition import repo_root
 from vss_restore.local.faults import TaskCrashed
 from vss_restore.local.responses import HookAnswer, answer
 
@@ -56,12 +54,10 @@ class FakeLambdaContext:
 
 
 def load_handlers(function_names: Mapping[str, str]) -> dict[str, Handler]:
-    """Function name → ``functions.<module>.handler`` (``functions/`` sits at the repo root)."""
-    root = str(repo_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    """Function name → ``vss_restore.functions.<module>.handler`` (``functions/`` ships in
+    the package, so an installed vss-restore runs the same handlers as a checkout)."""
     return {
-        name: importlib.import_module(f"functions.{module}").handler
+        name: importlib.import_module(f"vss_restore.functions.{module}").handler
         for name, module in function_names.items()
     }
 
