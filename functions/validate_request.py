@@ -27,7 +27,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     request = RestoreRequest.parse(parsed.request)
     raw = describe_instance(clients.ec2(), request.instance_id)
     facts = instance_facts(raw)
-    opt_in = OptInTag.from_env()
+    opt_in = OptInTag.configured()
     if opt_in is not None:
         opt_in.require(raw)
     if request.initialization_rate is not None:

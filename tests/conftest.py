@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from vss_restore import clients
 from vss_restore.local import LocalEngine, world
+from vss_restore.settings import forget_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -37,6 +38,13 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "ERROR")
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """Settings a test read (after changing the environment) do not outlive it."""
+    yield
+    forget_settings()
 
 
 @pytest.fixture

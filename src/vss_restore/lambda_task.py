@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from vss_restore.aws_errors import named_aws_errors
 from vss_restore.errors import RestoreError
+from vss_restore.settings import settings
 
 logger = Logger(service="vss-restore")
 
@@ -36,7 +37,12 @@ def _to_json(result: TaskResult) -> Any:
 
 
 def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
-    """Wrap a task body ``func(event) -> result`` as a Lambda handler."""
+    """Wrap a task body ``func(event) -> result`` as a Lambda handler.
+
+    Runs when the handler's module is imported: a bad setting fails the function's init
+    (``InvalidSettings`` naming the variable), never an invocation half-way through.
+    """
+    settings()
     body = named_aws_errors(func)
 
     @logger.inject_lambda_context(clear_state=True)

@@ -6,12 +6,12 @@ is refused before anything changes, instead of failing at ``StopInstances`` late
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from vss_restore import tags
 from vss_restore.errors import InstanceNotRestorable
+from vss_restore.settings import settings
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,10 @@ class OptInTag:
     value: str
 
     @classmethod
-    def from_env(cls) -> OptInTag | None:
+    def configured(cls) -> OptInTag | None:
         """``OPT_IN_TAG_KEY``/``OPT_IN_TAG_VALUE`` as the stack sets them; None if unset (no check)."""
-        key = os.environ.get("OPT_IN_TAG_KEY", "").strip()
-        return cls(key, os.environ.get("OPT_IN_TAG_VALUE", "true")) if key else None
+        read = settings()
+        return cls(read.opt_in_tag_key, read.opt_in_tag_value) if read.opt_in_tag_key else None
 
     def require(self, raw_instance: dict[str, Any]) -> None:
         found = tags.tag_dict(raw_instance.get("Tags")).get(self.key)

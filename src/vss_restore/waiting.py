@@ -10,7 +10,6 @@ entered (``$$.State.EnteredTime``), ``WaitTimedOut``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,10 @@ from botocore.exceptions import ClientError
 from vss_restore.aws_errors import THROTTLING_CODES, error_code
 from vss_restore.errors import ResourceNotReady, WaitTimedOut
 
-WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
+# Re-exported (PLC0414): the stack and the local engine name it from here.
+from vss_restore.settings import WAIT_IN_TASK_ENV as WAIT_IN_TASK_ENV  # noqa: PLC0414
+from vss_restore.settings import settings
+
 # Seconds between polls: short where the instance is down, longer for the slow waits. Each
 # poll is one Describe call (EC2 refills 20 describe tokens a second per account).
 POLL_SWAP_SECONDS = 1.0
@@ -53,11 +55,7 @@ sleep: Callable[[float], None] = time.sleep
 
 
 def wait_budget_seconds() -> float:
-    value = os.environ.get(WAIT_IN_TASK_ENV, "0")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return 0.0
+    return float(settings().wait_in_task_seconds)
 
 
 def not_ready(what: str, entered_at: datetime, timeout_seconds: int, now: datetime) -> NoReturn:

@@ -10,7 +10,6 @@ and ends its output with one ``VSS-RESTORE-RESULT {json}`` line that is parsed h
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,12 +22,15 @@ from vss_restore.drill import VALIDATION_DONE
 from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
 from vss_restore.models import Model
 
+# Re-exported (PLC0414): the stack and the local engine name them from here.
+from vss_restore.settings import DEFAULT_DISKS_DOCUMENT as DEFAULT_DISKS_DOCUMENT  # noqa: PLC0414
+from vss_restore.settings import DISKS_DOCUMENT_ENV as DISKS_DOCUMENT_ENV  # noqa: PLC0414
+from vss_restore.settings import settings
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
 
-DISKS_DOCUMENT_ENV = "DISKS_DOCUMENT_NAME"
-DEFAULT_DISKS_DOCUMENT = "vss-restore-windows-disks"
 RESULT_MARKER = "VSS-RESTORE-RESULT "
 # What a report keeps of a command's output: its end, where errors and the result are.
 EXCERPT_CHARACTERS = 1500
@@ -42,7 +44,8 @@ _SERVICE = SERVICE_NAME_PATTERN.strip("^$")
 
 
 def document_name() -> str:
-    return os.environ.get(DISKS_DOCUMENT_ENV) or DEFAULT_DISKS_DOCUMENT
+    """The disk document the stack deployed (``DISKS_DOCUMENT_NAME``)."""
+    return settings().disks_document
 
 
 def document_content() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tests.integration.conftest import RestoreRunner
 from vss_restore.local import LocalEngine
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
+from vss_restore.settings import reload_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -152,6 +153,7 @@ def test_instance_without_the_opt_in_tag_is_refused_before_anything_changes(
     # GIVEN a deployment that requires the opt-in tag, and an instance without it
     monkeypatch.setenv("OPT_IN_TAG_KEY", "vss-restore:enabled")
     monkeypatch.setenv("OPT_IN_TAG_VALUE", "true")
+    reload_settings()  # the engine read the environment when it started
     vss_set("set-1", hours_ago=1)
 
     # WHEN restoring

@@ -6,6 +6,7 @@ import pytest
 
 from vss_restore.errors import InstanceNotRestorable
 from vss_restore.opt_in import OptInTag
+from vss_restore.settings import reload_settings
 
 INSTANCE = {
     "InstanceId": "i-0123456789abcdef0",
@@ -15,13 +16,16 @@ INSTANCE = {
 
 def test_opt_in_is_not_checked_when_no_tag_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPT_IN_TAG_KEY", raising=False)
-    assert OptInTag.from_env() is None
+    monkeypatch.delenv("OPT_IN_TAG_VALUE", raising=False)
+    reload_settings()
+    assert OptInTag.configured() is None
 
 
 def test_opt_in_reads_the_configured_tag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPT_IN_TAG_KEY", "Backup:Restorable")
     monkeypatch.setenv("OPT_IN_TAG_VALUE", "yes")
-    assert OptInTag.from_env() == OptInTag("Backup:Restorable", "yes")
+    reload_settings()
+    assert OptInTag.configured() == OptInTag("Backup:Restorable", "yes")
 
 
 def test_opt_in_accepts_an_instance_with_the_tag() -> None:

@@ -14,6 +14,7 @@ from vss_restore import waiting
 from vss_restore.errors import ResourceNotReady, SwapFailed, WaitTimedOut
 from vss_restore.lambda_task import WARM_UP_EVENT, task
 from vss_restore.local.lambda_dispatch import FakeLambdaContext
+from vss_restore.settings import reload_settings
 from vss_restore.swap import all_at_once
 
 
@@ -32,6 +33,15 @@ class Readiness:
         return f"ready at poll {self.checked}"
 
 
+def in_task_budget(monkeypatch: pytest.MonkeyPatch, seconds: str | None) -> None:
+    """The function's ``VSS_RESTORE_WAIT_IN_TASK_SECONDS`` (None: unset), read as at a cold start."""
+    if seconds is None:
+        monkeypatch.delenv(waiting.WAIT_IN_TASK_ENV, raising=False)
+    else:
+        monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, seconds)
+    reload_settings()
+
+
 @pytest.fixture
 def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
@@ -42,7 +52,7 @@ def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_poll_keeps_checking_within_the_budget_until_ready(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "60")
+    in_task_budget(monkeypatch, "60")
     readiness = Readiness(polls=4)
 
     assert waiting.poll(readiness.check, 2.0) == "ready at poll 4"
@@ -53,7 +63,7 @@ def test_poll_until_returns_the_time_of_the_first_passing_check_when_it_was_not_
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
     # GIVEN a check that passes on its third call, on a clock that moves a minute a call
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    in_task_budget(monkeypatch, "600")
     readiness = Readiness(polls=3)
     checked_at: list[datetime] = []
 
@@ -78,7 +88,7 @@ def test_poll_until_returns_the_time_of_the_first_passing_check_when_it_was_not_
 def test_poll_hands_over_to_the_state_machine_when_the_budget_is_spent(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "5")
+    in_task_budget(monkeypatch, "5")
     readiness = Readiness(polls=100)
 
     with pytest.raises(ResourceNotReady):
@@ -87,14 +97,11 @@ def test_poll_hands_over_to_the_state_machine_when_the_budget_is_spent(
     assert sum(recorded_sleeps) <= 5
 
 
-@pytest.mark.parametrize("budget", [None, "0", "not a number", "-3"])
+@pytest.mark.parametrize("budget", [None, "0"])
 def test_poll_checks_once_without_a_budget(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float], budget: str | None
 ) -> None:
-    if budget is None:
-        monkeypatch.delenv(waiting.WAIT_IN_TASK_ENV, raising=False)
-    else:
-        monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, budget)
+    in_task_budget(monkeypatch, budget)
 
     with pytest.raises(ResourceNotReady):
         waiting.poll(Readiness(polls=2).check, 1.0)
@@ -104,7 +111,7 @@ def test_poll_checks_once_without_a_budget(
 def test_poll_stops_at_once_on_a_timeout_or_a_failure(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    in_task_budget(monkeypatch, "600")
 
     def timed_out(now: datetime) -> None:
         raise WaitTimedOut("limit passed")
@@ -170,7 +177,7 @@ def test_poll_backs_off_and_keeps_polling_when_ec2_throttles_a_check(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
     # GIVEN a check EC2 throttles twice, then not ready once, then ready
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    in_task_budget(monkeypatch, "600")
     answers: list[BaseException | str] = [throttled(), throttled(), ResourceNotReady("no"), "ok"]
 
     def check(now: datetime) -> str:
@@ -187,7 +194,7 @@ def test_poll_backs_off_and_keeps_polling_when_ec2_throttles_a_check(
 def test_poll_lets_throttling_through_when_the_budget_is_spent(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "20")
+    in_task_budget(monkeypatch, "20")
 
     def check(now: datetime) -> str:
         raise throttled()
@@ -200,7 +207,7 @@ def test_poll_lets_throttling_through_when_the_budget_is_spent(
 def test_poll_raises_other_aws_errors_at_once(
     monkeypatch: pytest.MonkeyPatch, recorded_sleeps: list[float]
 ) -> None:
-    monkeypatch.setenv(waiting.WAIT_IN_TASK_ENV, "600")
+    in_task_budget(monkeypatch, "600")
 
     def check(now: datetime) -> str:
         raise ClientError({"Error": {"Code": "InvalidVolume.NotFound", "Message": "x"}}, "Dv")

@@ -40,6 +40,7 @@ from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.parse_cache import ParsedDefinitions
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.local.windows_guests import WindowsGuests
+from vss_restore.settings import forget_settings, reload_settings
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import (
@@ -160,6 +161,13 @@ class LocalEngine:
         # The tasks' clients take their region from the environment: it must be the engine's.
         self._set_env({"AWS_DEFAULT_REGION": self.region}, keep_existing=False)
         self._set_env(_TASK_ENVIRONMENT, keep_existing=True)
+        # The handlers run in this process: they read the environment just set (a bad value
+        # fails here, naming its variable, as it would fail a function's cold start).
+        try:
+            reload_settings()
+        except BaseException:
+            self._restore_env()
+            raise
         self._mock.start()
         self._saved_levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
         for name in _NOISY_LOGGERS:
@@ -206,12 +214,16 @@ class LocalEngine:
         self._mock.stop()
         for name, level in self._saved_levels.items():
             logging.getLogger(name).setLevel(level)
+        self._restore_env()
+
+    def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         self._saved_env.clear()
+        forget_settings()  # whoever runs next reads the environment as it is again
 
     def _set_env(self, values: dict[str, str], keep_existing: bool) -> None:
         for key, value in values.items():

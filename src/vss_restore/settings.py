@@ -1,0 +1,139 @@
+"""The tasks' configuration: environment variables, read once per process and checked at once.
+
+Every task handler's module reads them when it is imported (``lambda_task.task``), so a bad
+value fails the function's init (a Lambda cold start) with an error that names the variable
+and says why, instead of falling back to a default half-way through a restore.
+
+``settings()`` is read once; ``reload_settings()`` reads the environment again: the local
+engine calls it on start (it runs the handlers in-process, in a process whose environment
+it sets) and so does a test that changes a variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+OPT_IN_TAG_KEY_ENV = "OPT_IN_TAG_KEY"
+OPT_IN_TAG_VALUE_ENV = "OPT_IN_TAG_VALUE"
+DISKS_DOCUMENT_ENV = "DISKS_DOCUMENT_NAME"
+WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
+DEFAULT_OPT_IN_TAG_VALUE = "true"
+DEFAULT_DISKS_DOCUMENT = "vss-restore-windows-disks"
+# A polling function's timeout is its budget plus a minute, within Lambda's 900 seconds.
+MAX_WAIT_IN_TASK_SECONDS = 840
+# EC2's limits on tags: keys of 1 to 128 characters, not starting with the reserved "aws:".
+_TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
+_DOCUMENT_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,128}")
+
+
+class InvalidSettings(ValueError):
+    """The environment holds a bad value: each line names the variable and says why."""
+
+
+def _tag_key(key: str) -> str:
+    if not key:
+        raise ValueError("is empty: leave it unset to check no opt-in tag")
+    if key != key.strip():
+        raise ValueError("has spaces at an end: tags are matched exactly")
+    if len(key) > _TAG_KEY_MAX:
+        raise ValueError(f"is longer than EC2's {_TAG_KEY_MAX} characters for a tag key")
+    if key.lower().startswith("aws:"):
+        raise ValueError('starts with "aws:", which EC2 reserves for its own tags')
+    return key
+
+
+def _tag_value(value: str) -> str:
+    if len(value) > _TAG_VALUE_MAX:
+        raise ValueError(f"is longer than EC2's {_TAG_VALUE_MAX} characters for a tag value")
+    return value
+
+
+def _document_name(name: str) -> str:
+    if not _DOCUMENT_NAME.fullmatch(name):
+        raise ValueError("is not an SSM document name (3 to 128 letters, digits, '_', '-' or '.')")
+    return name
+
+
+def _whole_seconds(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise ValueError("not a whole number of seconds")
+    return value
+
+
+def _budget_in_range(seconds: int) -> int:
+    if seconds > MAX_WAIT_IN_TASK_SECONDS:
+        raise ValueError(
+            f"more than {MAX_WAIT_IN_TASK_SECONDS} seconds, which leaves a polling function "
+            "no time to hand over within Lambda's 900"
+        )
+    return seconds
+
+
+class Settings(BaseModel):
+    """The variables the stack sets on the task functions (``stacks/parts/functions.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # ValidateRequest refuses instances without this tag (None: no tag is checked).
+    opt_in_tag_key: Annotated[str, AfterValidator(_tag_key)] | None = Field(
+        default=None, alias=OPT_IN_TAG_KEY_ENV
+    )
+    opt_in_tag_value: Annotated[str, AfterValidator(_tag_value)] = Field(
+        default=DEFAULT_OPT_IN_TAG_VALUE, alias=OPT_IN_TAG_VALUE_ENV
+    )
+    # The Run Command document that takes Windows disks offline and online.
+    disks_document: Annotated[str, AfterValidator(_document_name)] = Field(
+        default=DEFAULT_DISKS_DOCUMENT, alias=DISKS_DOCUMENT_ENV
+    )
+    # How long a polling task waits in one invocation (0: it checks once).
+    wait_in_task_seconds: Annotated[
+        int, BeforeValidator(_whole_seconds), AfterValidator(_budget_in_range)
+    ] = Field(default=0, alias=WAIT_IN_TASK_ENV)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings in ``environ``; ``InvalidSettings`` naming every bad variable."""
+        names = [field.alias for field in cls.model_fields.values() if field.alias]
+        given = {name: environ[name] for name in names if name in environ}
+        try:
+            read = cls.model_validate(given)
+        except ValidationError as err:
+            raise InvalidSettings(
+                "\n".join(_problem(error["loc"], error["msg"], given) for error in err.errors())
+            ) from err
+        if read.opt_in_tag_key is None and OPT_IN_TAG_VALUE_ENV in given:
+            value = json.dumps(given[OPT_IN_TAG_VALUE_ENV])
+            raise InvalidSettings(
+                f"{OPT_IN_TAG_VALUE_ENV}={value}: set without {OPT_IN_TAG_KEY_ENV}, so no "
+                "opt-in tag would be checked"
+            )
+        return read
+
+
+def _problem(loc: tuple[int | str, ...], message: str, given: Mapping[str, str]) -> str:
+    name = str(loc[0])
+    return f"{name}={json.dumps(given.get(name))}: {message.removeprefix('Value error, ')}"
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, read from the environment the first time they are asked for."""
+    return Settings.from_environ(os.environ)
+
+
+def reload_settings() -> Settings:
+    """Read the environment again (the local engine on start; a test that changes it)."""
+    settings.cache_clear()
+    return settings()
+
+
+def forget_settings() -> None:
+    """Read the environment again when the settings are next asked for (an engine on exit)."""
+    settings.cache_clear()
