@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.mounts import attach_mounts
 from vss_restore.task_events import SwapEvent
 
@@ -11,4 +11,6 @@ from vss_restore.task_events import SwapEvent
 @task
 def handler(event: dict[str, Any]) -> list[str]:
     parsed = SwapEvent.model_validate(event)
-    return attach_mounts(clients.ec2(), parsed.plan, parsed.created)
+    attached = attach_mounts(clients.ec2(), parsed.plan, parsed.created)
+    logger.info("mount volumes attaching", extra={"devices": attached})
+    return attached

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.drill import CleanupPass, cleanup_pass, remove_drill
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 from vss_restore.task_events import WaitEvent
 from vss_restore.waiting import utcnow
@@ -31,6 +31,17 @@ def handler(event: dict[str, Any]) -> CleanupPass:
     ec2 = clients.ec2()
     if "Expired" in event:
         Expired.model_validate(event)
-        return cleanup_pass(ec2, now=utcnow())
-    parsed = OneDrill.model_validate(event)
-    return remove_drill(ec2, parsed.execution, parsed.entered_at, parsed.timeout_seconds)
+        done = cleanup_pass(ec2, now=utcnow())
+    else:
+        parsed = OneDrill.model_validate(event)
+        done = remove_drill(ec2, parsed.execution, parsed.entered_at, parsed.timeout_seconds)
+    logger.info(
+        "drill resources removed",
+        extra={
+            "terminated": done.terminated,
+            "deleted_volumes": done.deleted,
+            "deleted_groups": done.deleted_groups,
+            "pending": done.pending,
+        },
+    )
+    return done

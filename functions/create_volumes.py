@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import CreatedVolume
 from vss_restore.task_events import PlanEvent
 from vss_restore.volumes import create_volumes
@@ -11,4 +11,6 @@ from vss_restore.volumes import create_volumes
 
 @task
 def handler(event: dict[str, Any]) -> list[CreatedVolume]:
-    return create_volumes(clients.ec2(), PlanEvent.model_validate(event).plan)
+    created = create_volumes(clients.ec2(), PlanEvent.model_validate(event).plan)
+    logger.info("volumes created", extra={"volumes": {c.device: c.volume_id for c in created}})
+    return created

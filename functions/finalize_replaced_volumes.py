@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import Field, StrictBool
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.task_events import SwapEvent
 from vss_restore.volumes import finalize_replaced
 
@@ -20,7 +20,12 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     warnings = finalize_replaced(
         clients.ec2(), parsed.plan, parsed.created, parsed.delete_replaced_volumes
     )
-    return {
-        "ReplacedVolumes": "deleted" if parsed.delete_replaced_volumes else "kept",
-        "Warnings": warnings,
-    }
+    fate = "deleted" if parsed.delete_replaced_volumes else "kept"
+    logger.info(
+        f"replaced volumes {fate}",
+        extra={
+            "replaced_volume_ids": [s.replaced_volume_id for s in parsed.plan.volumes],
+            "warnings": len(warnings),
+        },
+    )
+    return {"ReplacedVolumes": fate, "Warnings": warnings}

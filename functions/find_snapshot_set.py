@@ -7,7 +7,7 @@ from pydantic import Field
 from vss_restore import clients
 from vss_restore.discovery import find_snapshot_set
 from vss_restore.instance import describe_instance, instance_facts
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model, RestoreRequest
 from vss_restore.mounts import mount_selection
 
@@ -24,6 +24,16 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     # A mount takes the data devices unless Devices lists the root too.
     selection = mount_selection(request, facts) if request.mode == "Mount" else request
     chosen = find_snapshot_set(ec2, selection, facts)
+    logger.info(
+        "snapshot set chosen",
+        extra={
+            "snapshot_set_id": chosen.snapshot_set_id,
+            "created_at": chosen.created_at.isoformat(),
+            "grouped_by": chosen.grouped_by,
+            "devices": [m.device for m in chosen.members],
+            "skipped": [{"id": s.snapshot_set_id, "why": s.reasons} for s in chosen.skipped],
+        },
+    )
     return {
         "Instance": facts.model_dump(mode="json", by_alias=True),
         "SnapshotSet": chosen.model_dump(mode="json", by_alias=True),

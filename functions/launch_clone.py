@@ -6,7 +6,7 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.drill import ClonePlan, LaunchedClone, launch_clone
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 
 
@@ -17,4 +17,12 @@ class Event(Model):
 @task
 def handler(event: dict[str, Any]) -> LaunchedClone:
     plan = Event.model_validate(event).plan
-    return launch_clone(clients.ec2(), plan)
+    clone = launch_clone(clients.ec2(), plan)
+    logger.info(
+        "clone launched",
+        extra={
+            "clone_instance_id": clone.instance_id,
+            "isolated": clone.isolation_group_id is not None,
+        },
+    )
+    return clone

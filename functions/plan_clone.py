@@ -11,7 +11,7 @@ from vss_restore.drill import ClonePlan, plan_clone
 from vss_restore.errors import CloneLaunchFailed
 from vss_restore.initialization import fast_restored_snapshots
 from vss_restore.instance import describe_instance
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
 from vss_restore.planning import describe_originals
 from vss_restore.waiting import utcnow
@@ -45,7 +45,7 @@ def handler(event: dict[str, Any]) -> ClonePlan:
     subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0] if subnet_id else None
     if subnet is None:
         raise CloneLaunchFailed("the source instance has no subnet and the request names none")
-    return plan_clone(
+    plan = plan_clone(
         parsed.request,
         source,
         images[0],
@@ -59,3 +59,13 @@ def handler(event: dict[str, Any]) -> ClonePlan:
             ec2, [m.snapshot_id for m in parsed.snapshot_set.members], subnet["AvailabilityZone"]
         ),
     )
+    logger.info(
+        "clone planned",
+        extra={
+            "snapshot_set_id": plan.snapshot_set_id,
+            "subnet_id": subnet["SubnetId"],
+            "devices": [v.device for v in plan.volumes],
+            "expires_at": plan.expires_at.isoformat(),
+        },
+    )
+    return plan

@@ -7,7 +7,7 @@ from pydantic import Field
 from vss_restore import clients
 from vss_restore.initialization import fast_restored_snapshots
 from vss_restore.instance import describe_instance
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, plan_fields, task
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestorePlan, RestoreRequest
 from vss_restore.mounts import plan_mount
 from vss_restore.planning import describe_originals
@@ -27,7 +27,7 @@ def handler(event: dict[str, Any]) -> RestorePlan:
     parsed = Event.model_validate(event)
     ec2 = clients.ec2()
     target = describe_instance(ec2, parsed.target_instance_id)
-    return plan_mount(
+    plan = plan_mount(
         parsed.instance,
         target,
         parsed.snapshot_set,
@@ -42,3 +42,5 @@ def handler(event: dict[str, Any]) -> RestorePlan:
             target["Placement"]["AvailabilityZone"],
         ),
     )
+    logger.info("mount planned", extra=plan_fields(plan))
+    return plan

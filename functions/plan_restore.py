@@ -7,7 +7,7 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.initialization import fast_restored_snapshots
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, plan_fields, task
 from vss_restore.models import ChosenSet, InstanceFacts, Model, RestorePlan
 from vss_restore.planning import describe_originals, plan_restore
 
@@ -36,7 +36,7 @@ def handler(event: dict[str, Any]) -> RestorePlan:
         [m.snapshot_id for m in parsed.snapshot_set.members],
         parsed.instance.availability_zone,
     )
-    return plan_restore(
+    plan = plan_restore(
         parsed.instance,
         parsed.snapshot_set,
         originals,
@@ -44,3 +44,5 @@ def handler(event: dict[str, Any]) -> RestorePlan:
         initialization_rate=parsed.initialization_rate,
         fast_restored=fast_restored,
     )
+    logger.info("restore planned", extra=plan_fields(plan))
+    return plan

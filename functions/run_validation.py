@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import Field
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.run_command import send_validation
 from vss_restore.task_events import InstanceWaitEvent
 from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll_within
@@ -29,4 +29,5 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         parsed.entered_at,
         parsed.timeout_seconds,
     )
+    logger.info("validation sent", extra={"document": parsed.document, "command_id": command_id})
     return {"CommandId": command_id}

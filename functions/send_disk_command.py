@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, StrictBool
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 from vss_restore.waiting import utcnow
 from vss_restore.windows_disks import DiskAction, attached_volume_ids, send_disk_command
@@ -38,6 +38,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         else parsed.volume_ids
     )
     if not volume_ids:
+        logger.info("no disk command: none of the volumes is attached", extra={"step": parsed.step})
         return {"CommandId": None, "SentAt": sent_at.isoformat(), "VolumeIds": []}
     command_id = send_disk_command(
         clients.ssm(),
@@ -47,5 +48,14 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         parsed.services or [],
         parsed.execution,
         parsed.step,
+    )
+    logger.info(
+        "disk command sent",
+        extra={
+            "step": parsed.step,
+            "action": parsed.action,
+            "volume_ids": volume_ids,
+            "command_id": command_id,
+        },
     )
     return {"CommandId": command_id, "SentAt": sent_at.isoformat(), "VolumeIds": volume_ids}

@@ -7,7 +7,7 @@ from pydantic import Field
 from vss_restore import clients
 from vss_restore.clone_root import CloneRoot, swap_clone_root
 from vss_restore.drill import ClonePlan
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.task_events import InstanceWaitEvent
 
 
@@ -18,6 +18,11 @@ class Event(InstanceWaitEvent):
 @task
 def handler(event: dict[str, Any]) -> CloneRoot:
     parsed = Event.model_validate(event)
-    return swap_clone_root(
+    root = swap_clone_root(
         clients.ec2(), parsed.plan, parsed.instance_id, parsed.entered_at, parsed.timeout_seconds
     )
+    logger.info(
+        "clone root swapped" if root.swapped else "clone root kept: the set holds no root snapshot",
+        extra={"device": root.device, "volume_id": root.volume_id},
+    )
+    return root

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 from vss_restore.mounts import (
     Unmounted,
@@ -36,7 +36,9 @@ def handler(event: dict[str, Any]) -> Unmounted | dict[str, Any]:
     ec2, ssm = clients.ec2(), clients.ssm()
     if "Expired" in event:
         Expired.model_validate(event)
-        return {"Unmounted": remove_expired_mounts(ec2, ssm, utcnow())}
+        removed = remove_expired_mounts(ec2, ssm, utcnow())
+        logger.info("expired mounts removed", extra={"unmounted": removed})
+        return {"Unmounted": removed}
     parsed = Event.model_validate(event)
     first_seen = [v["VolumeId"] for v in mount_volumes(ec2, parsed.execution)]
     last = poll(
@@ -51,4 +53,6 @@ def handler(event: dict[str, Any]) -> Unmounted | dict[str, Any]:
         ),
         POLL_SWAP_SECONDS,
     )
-    return unmounted(first_seen, last)
+    done = unmounted(first_seen, last)
+    logger.info("unmounted", extra={"deleted": done.deleted, "left_behind": done.left_behind})
+    return done

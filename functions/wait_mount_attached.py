@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import log_wait_done, task
 from vss_restore.mounts import mounts_attached
 from vss_restore.task_events import SwapWaitEvent
 from vss_restore.waiting import POLL_SWAP_SECONDS, poll
@@ -19,3 +19,4 @@ def handler(event: dict[str, Any]) -> None:
         ),
         POLL_SWAP_SECONDS,
     )
+    log_wait_done("mount volumes attached", parsed)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import log_wait_done, task
 from vss_restore.swap import devices_free
 from vss_restore.task_events import SwapWaitEvent
 from vss_restore.waiting import POLL_SWAP_SECONDS, poll
@@ -17,3 +17,4 @@ def handler(event: dict[str, Any]) -> None:
         lambda now: devices_free(ec2, parsed.plan, parsed.entered_at, parsed.timeout_seconds, now),
         POLL_SWAP_SECONDS,
     )
+    log_wait_done("originals detached", parsed)

@@ -7,7 +7,7 @@ from typing import Any
 
 from vss_restore import clients
 from vss_restore.instance import attached_volumes, describe_instance
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import log_wait_done, task
 from vss_restore.power import status_checks_passed
 from vss_restore.task_events import InstanceWaitEvent
 from vss_restore.waiting import POLL_STATUS_CHECKS_SECONDS, poll_until
@@ -24,6 +24,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         ),
         POLL_STATUS_CHECKS_SECONDS,
     )
+    log_wait_done("status checks passed", parsed)
     volumes = attached_volumes(describe_instance(ec2, parsed.instance_id))
     return {
         "PassedAt": when.isoformat(),

@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import Field
 
 from vss_restore import clients
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import log_wait_done, task
 from vss_restore.models import CreatedVolume
 from vss_restore.task_events import WaitEvent
 from vss_restore.volumes import volumes_available
@@ -26,3 +26,4 @@ def handler(event: dict[str, Any]) -> None:
         ),
         POLL_VOLUMES_SECONDS,
     )
+    log_wait_done("volumes available", parsed, volume_ids=[c.volume_id for c in parsed.created])

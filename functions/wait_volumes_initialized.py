@@ -10,7 +10,7 @@ from pydantic import Field
 
 from vss_restore import clients
 from vss_restore.initialization import volumes_initialized
-from vss_restore.lambda_task import task
+from vss_restore.lambda_task import log_wait_done, task
 from vss_restore.models import CreatedVolume
 from vss_restore.task_events import WaitEvent
 from vss_restore.waiting import POLL_INITIALIZATION_SECONDS, poll_until
@@ -31,4 +31,5 @@ def handler(event: dict[str, Any]) -> dict[str, str]:
         ),
         POLL_INITIALIZATION_SECONDS,
     )
+    log_wait_done("volumes initialized", parsed, volume_ids=[c.volume_id for c in parsed.created])
     return {"InitializedAt": initialized_at.isoformat()}

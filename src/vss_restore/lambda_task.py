@@ -1,5 +1,9 @@
 """What every task handler shares: structured logging, named AWS errors, JSON output.
 
+Every log line of an invocation carries what identifies its run: ``execution`` (the
+execution's name) where the event carries it, and ``instance_id`` where it names one.
+Handlers log one ``info`` line, with structured fields, at each decision their task makes.
+
 Tracing is Lambda's and Step Functions' own (active tracing): each invocation is a segment
 of the execution's trace. The X-Ray SDK, which would add a subsegment per AWS call, is left
 out: importing it creates its sampling client and costs about 170 ms of every cold start.
@@ -17,7 +21,10 @@ from pydantic import BaseModel
 
 from vss_restore.aws_errors import named_aws_errors
 from vss_restore.errors import RestoreError
+from vss_restore.models import RestorePlan
 from vss_restore.settings import settings
+from vss_restore.task_events import WaitEvent
+from vss_restore.waiting import utcnow
 
 logger = Logger(service="vss-restore")
 
@@ -36,6 +43,50 @@ def _to_json(result: TaskResult) -> Any:
     return result
 
 
+def _first(places: list[dict[str, Any]], key: str) -> str | None:
+    return next((p[key] for p in places if isinstance(p.get(key), str)), None)
+
+
+def run_keys(event: dict[str, Any]) -> dict[str, str]:
+    """What identifies the run in a task's event: the execution's name (its ARN's last part)
+    and the instance, from the event or one level down (``Plan``, ``Document``, ``Request``...)."""
+    places = [event, *(v for v in event.values() if isinstance(v, dict))]
+    keys = {}
+    execution = _first(places, "Execution")
+    if execution:
+        keys["execution"] = execution.rsplit(":", 1)[-1]
+    instance_id = _first(places, "InstanceId")
+    if instance_id:
+        keys["instance_id"] = instance_id
+    return keys
+
+
+def plan_fields(plan: RestorePlan) -> dict[str, Any]:
+    """What a log line says of a plan: each device's snapshot, the volume it replaces and how
+    the new one initializes, and the devices left alone."""
+    return {
+        "snapshot_set_id": plan.snapshot_set_id,
+        "volumes": [
+            {
+                "device": v.device,
+                "snapshot_id": v.snapshot_id,
+                "replaces": v.replaced_volume_id,
+                "initialization": v.initialization,
+            }
+            for v in plan.volumes
+        ],
+        "untouched_devices": plan.untouched_devices,
+    }
+
+
+def log_wait_done(what: str, wait: WaitEvent, **fields: Any) -> None:
+    """The info line of a wait that is over: how long since its state was entered."""
+    waited = (utcnow() - wait.entered_at).total_seconds()
+    logger.info(
+        "wait done", extra={"waited_for": what, "waited_seconds": round(waited, 1), **fields}
+    )
+
+
 def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
     """Wrap a task body ``func(event) -> result`` as a Lambda handler.
 
@@ -50,6 +101,9 @@ def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
     def handler(event: dict[str, Any], context: LambdaContext) -> Any:
         if event == WARM_UP_EVENT:
             return {"WarmedUp": True}  # the code is loaded: nothing else to do
+        # Thread-safe keys: the local engine runs invocations side by side in one process.
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(**run_keys(event))
         try:
             return _to_json(body(event))
         except RestoreError as err:
@@ -59,5 +113,7 @@ def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
         except Exception:
             logger.exception("task failed unexpectedly")
             raise
+        finally:
+            logger.thread_safe_clear_keys()
 
     return handler
