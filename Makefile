@@ -95,7 +95,8 @@ lint: $(STAMP) $(ASL_VALIDATOR)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	for machine in restore fleet; do \
+	$(PY) -m vss_restore.workflow --check
+	for machine in restore drill mount fleet; do \
 		$(ASL_VALIDATOR) --json-path statemachines/$$machine.asl.json && \
 		$(PY) -m vss_restore.definition $$machine > $(TOOLS)/$$machine.rendered.asl.json && \
 		$(ASL_VALIDATOR) --json-path $(TOOLS)/$$machine.rendered.asl.json || exit 1; \

@@ -1,4 +1,4 @@
-"""RunFleet: start the fleet's restores wave by wave and follow them until all have ended."""
+"""RunFleet: start the fleet's restores (or drills) wave by wave and follow them until all have ended."""
 
 from typing import Any
 
@@ -9,5 +9,5 @@ from vss_restore.lambda_task import task
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    run = FleetRun.of(event["Fleet"], event["RestoreStateMachineArn"])
+    run = FleetRun.of(event["Fleet"], event["StateMachines"])
     return run_fleet(clients.sfn(), run, waiting.poll, POLL_FLEET_SECONDS, waiting.sleep)

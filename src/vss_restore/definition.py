@@ -1,6 +1,7 @@
-"""The state machine definition: ``statemachines/restore.asl.json`` and its substitutions.
+"""The state machine definitions: ``statemachines/<machine>.asl.json`` and their substitutions.
 
-CDK and the local engine both load the file through here, so both run the same text.
+The files are built by ``vss_restore.workflow`` and ship inside the package; CDK and the
+local engine both load them through here, so both run the same text.
 Placeholders (``${Name}``) sit only inside JSON strings; numbers a task needs (time
 limits, the lock's lifetime) reach it as strings and are parsed by its input model.
 """
@@ -17,6 +18,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, MACHINES, Capability, Machine
 from vss_restore.tasks import FLEET_TASKS, TASKS, function_arn_placeholder
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -27,7 +29,7 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def definition_path(name: str = "restore") -> Traversable:
+def definition_path(name: Machine = "restore") -> Traversable:
     """``statemachines/<name>.asl.json``, which ships inside the package as its data."""
     return files("vss_restore.statemachines") / f"{name}.asl.json"
 
@@ -91,29 +93,39 @@ def render(text: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-def load(values: Mapping[str, str], name: str = "restore") -> dict[str, Any]:
+def load(values: Mapping[str, str], name: Machine = "restore") -> dict[str, Any]:
     rendered: dict[str, Any] = json.loads(render(definition_path(name).read_text(), values))
     return rendered
 
 
 def fleet_substitutions(
-    function_arns: Mapping[str, str], restore_state_machine_arn: str
+    function_arns: Mapping[str, str], machine_arns: Mapping[Capability, str]
 ) -> dict[str, str]:
-    """What the fleet definition needs: its tasks' ARNs and the restore machine's."""
+    """What the fleet definition needs: its tasks' ARNs and the machines it may start."""
     return {
         **_function_arn_values(FLEET_TASKS, function_arns),
-        "RestoreStateMachineArn": restore_state_machine_arn,
+        **{MACHINE_ARN_PLACEHOLDERS[c]: arn for c, arn in machine_arns.items()},
     }
 
 
-def render_for_lint(name: str = "restore") -> str:
+def tasks_of(name: Machine) -> list[str]:
+    """The tasks a machine's definition invokes (its role may invoke only their functions)."""
+    used = placeholders(definition_path(name).read_text())
+    return [task for task in [*TASKS, *FLEET_TASKS] if function_arn_placeholder(task) in used]
+
+
+def render_for_lint(name: Machine = "restore") -> str:
     """The definition with example values, as a validator sees a deployed one."""
     arns = {
         task: f"arn:aws:lambda:us-east-1:123456789012:function:vss-restore-{task}"
         for task in [*TASKS, *FLEET_TASKS]
     }
+    machines: dict[Capability, str] = {
+        c: f"arn:aws:states:us-east-1:123456789012:stateMachine:vss-restore-{c}"
+        for c in MACHINE_ARN_PLACEHOLDERS
+    }
     values = (
-        fleet_substitutions(arns, "arn:aws:states:us-east-1:123456789012:stateMachine:vss-restore")
+        fleet_substitutions(arns, machines)
         if name == "fleet"
         else substitutions(arns, "vss-restore-locks", Limits())
     )
@@ -121,4 +133,8 @@ def render_for_lint(name: str = "restore") -> str:
 
 
 if __name__ == "__main__":
-    print(render_for_lint(sys.argv[1] if len(sys.argv) > 1 else "restore"))  # noqa: T201
+    wanted = sys.argv[1] if len(sys.argv) > 1 else "restore"
+    machine = next((m for m in MACHINES if m == wanted), None)
+    if machine is None:
+        sys.exit(f"no state machine {wanted!r}: one of {', '.join(MACHINES)}")
+    print(render_for_lint(machine))  # noqa: T201

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from vss_restore.capabilities import MACHINES, Machine
 from vss_restore.definition import definition_path
 
 if TYPE_CHECKING:
@@ -28,14 +29,10 @@ ROLLBACK_ENTRIES = (
     "ReattachOriginalVolumes",
     "RestorePowerState",
     "MarkLeftovers",
-    "UnmountVolumes",
-    "OnlineRollbackDisksOffline",  # Mode "Online"
+    "UnmountVolumes",  # the mount machine
+    "SendDiskCommandRollbackDisksOffline",  # Mode "Online"
 )
-FAILURE_BOOKKEEPING = (
-    "ReleaseLockAfterFailure",
-    "ReleaseMountLockAfterFailure",
-    "SummarizeFailure",
-)
+FAILURE_BOOKKEEPING = ("ReleaseLockAfterFailure", "SummarizeFailure")
 # Request ``Mode`` → what ``history`` calls it (a mode not listed here shows as it is).
 MODE_LABELS = {"InPlace": "Restore", "Clone": "Drill"}
 _DATE_KEYS = ("timestamp", "startDate", "stopDate", "started_at", "stopped_at")
@@ -95,8 +92,13 @@ class StateRun:
 
 @cache
 def rollback_states() -> frozenset[str]:
-    """The undo states, read from the definition: reachable from ROLLBACK_ENTRIES."""
-    states: dict[str, dict[str, Any]] = json.loads(definition_path().read_text())["States"]
+    """The undo states of every machine, read from the definitions: those reachable from
+    ROLLBACK_ENTRIES (no state name is an undo in one machine and not in another)."""
+    return frozenset().union(*(_rollback_states_of(machine) for machine in MACHINES))
+
+
+def _rollback_states_of(machine: Machine) -> set[str]:
+    states: dict[str, dict[str, Any]] = json.loads(definition_path(machine).read_text())["States"]
     seen: set[str] = set()
     todo = [s for s in ROLLBACK_ENTRIES if s in states]
     while todo:
@@ -108,7 +110,7 @@ def rollback_states() -> frozenset[str]:
         targets = [state.get("Next"), state.get("Default")]
         targets += [c.get("Next") for c in state.get("Catch", []) + state.get("Choices", [])]
         todo.extend(t for t in targets if t)
-    return frozenset(seen)
+    return seen
 
 
 def _entered_event(events: dict[int, dict[str, Any]], event: dict[str, Any]) -> dict[str, Any]:

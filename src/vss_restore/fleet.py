@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from vss_restore.capabilities import capability_of
 from vss_restore.errors import InvalidRequest, ResourceNotReady, TerminalError
 from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request
 
@@ -197,20 +198,23 @@ class FleetRun:
     max_concurrency: int
     tolerated_percentage: float
     fleet_execution: str
+    # The machine that runs each instance's request: the restore machine, or the drill
+    # machine for a fleet of drills (Mode "Clone").
     restore_state_machine_arn: str
     start_interval: float = 0.0
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, fleet: dict[str, Any], restore_state_machine_arn: str) -> FleetRun:
+    def of(cls, fleet: dict[str, Any], state_machines: Mapping[str, str]) -> FleetRun:
+        """``state_machines``: capability → machine ARN; the fleet's Mode picks one."""
         return cls(
             waves=fleet["Waves"],
             options=fleet["Options"],
             max_concurrency=fleet["MaxConcurrency"],
             tolerated_percentage=fleet["ToleratedFailurePercentage"],
             fleet_execution=fleet["Execution"],
-            restore_state_machine_arn=restore_state_machine_arn,
+            restore_state_machine_arn=state_machines[capability_of(fleet["Options"])],
             # A plan made before the option existed starts its restores without pause.
             start_interval=fleet.get("StartIntervalSeconds", 0.0),
         )

@@ -231,8 +231,8 @@ def test_report_groups_states_by_phase_and_lists_them_all_on_request(cli: Any) -
 
     for phase in ("Checks", "Volumes and stop", "Swap", "Start and checks", "Finish"):
         assert phase in phases.stdout
-    assert "WarmUpDetach" not in phases.stdout
-    assert "WarmUpDetach" in every.stdout
+    assert "DetachOriginalVolumesWarmUp" not in phases.stdout
+    assert "DetachOriginalVolumesWarmUp" in every.stdout
 
 
 # --- after a failure: inspect and unlock ----------------------------------------------------

@@ -164,7 +164,7 @@ def test_online_restore_runs_the_validation_on_the_instance_when_a_document_is_g
     # THEN the document ran on the restored instance after its disks came online
     assert done.report["Status"] == "Succeeded"
     path = done.result.state_path()
-    assert path.index("RunOnlineValidation") > path.index("WaitDisksOnline")
+    assert path.index("RunOnlineValidation") > path.index("WaitDiskCommandBringDisksOnline")
     documents = [c["DocumentName"] for c in _ssm_commands(instance_with_volumes)]
     assert VALIDATION_DOCUMENT in documents
     watch.assert_never_stopped_nor_detached_online()

@@ -107,7 +107,7 @@ def test_a_first_offline_command_that_stopped_services_then_failed_starts_them_a
     assert engine.guests.stopped_services[instance_with_volumes] == []
     assert InstanceState.capture(ec2, instance_with_volumes) == done.before
     assert volumes_of(ec2, done.result) == []
-    assert "RollbackDisksOnline" in done.result.state_path()
+    assert "SendDiskCommandRollbackDisksOnline" in done.result.state_path()
     watch.assert_never_stopped_nor_detached_online()
 
 
@@ -134,7 +134,7 @@ def test_disks_that_do_not_come_online_roll_back_to_the_originals_with_services_
     # ... the restored disks were taken offline before their volumes were detached; the
     # originals are back, their disks online, SQL Server running; nothing was stopped
     path = done.result.state_path()
-    assert path.index("WaitRollbackDisksOffline") < path.index("OnlineReattachOriginalVolumes")
+    assert path.index("WaitDiskCommandRollbackDisksOffline") < path.index("ReattachOriginalVolumesOnline")
     assert InstanceState.capture(ec2, instance_with_volumes) == done.before
     assert all(engine.guests.disk_online(v) for v in done.before.volumes.values())
     assert engine.guests.stopped_services[instance_with_volumes] == []
@@ -234,7 +234,7 @@ def test_no_volume_is_detached_when_the_restored_disks_cannot_be_taken_offline(
 
     # THEN RollbackFailed: the rollback stopped before detaching anything it had attached
     assert done.result.error == "RollbackFailed"
-    assert "OnlineReattachOriginalVolumes" not in done.result.state_path()
+    assert "ReattachOriginalVolumesOnline" not in done.result.state_path()
     detached = [v for what, _, v in watch.events if what == "detach"]
     restored = {v["VolumeId"] for v in volumes_of(ec2, done.result)}
     assert not restored & set(detached)

@@ -14,6 +14,8 @@ import pytest
 from stacks.parts.functions import POLL_IN_TASK_SECONDS
 
 from vss_restore import errors
+from vss_restore.capabilities import CAPABILITY_MODES
+from vss_restore.capabilities import MACHINES as MACHINE_NAMES
 from vss_restore.definition import (
     Limits,
     definition_path,
@@ -24,8 +26,10 @@ from vss_restore.definition import (
 )
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 
-TEXT = definition_path().read_text()
-RAW: dict[str, Any] = json.loads(TEXT)
+# The machines that run requests (restore, drill, mount); the fleet's are checked below.
+TEXTS = {name: definition_path(name).read_text() for name in CAPABILITY_MODES}
+RAWS: dict[str, dict[str, Any]] = {name: json.loads(text) for name, text in TEXTS.items()}
+TEXT = TEXTS["restore"]
 LIMIT_NAMES = {f.name for f in fields(Limits)}
 KNOWN_PLACEHOLDERS = {function_arn_placeholder(t) for t in TASKS} | {"LockTableName"} | LIMIT_NAMES
 ERROR_CLASS_NAMES = {
@@ -59,6 +63,18 @@ def walk(
                 yield from walk(state[key], in_branch=True)
 
 
+def walk_all() -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """Every state of every request machine, named ``<machine>.<state>``."""
+    for machine, raw in RAWS.items():
+        for name, state, in_branch in walk(raw):
+            yield f"{machine}.{name}", state, in_branch
+
+
+def all_scopes() -> Iterator[dict[str, Any]]:
+    for raw in RAWS.values():
+        yield from scopes(raw)
+
+
 def scopes(machine: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The top-level machine and every branch: each has its own StartAt and States."""
     yield machine
@@ -78,11 +94,11 @@ def transitions(state: dict[str, Any]) -> list[str]:
 
 
 def tasks() -> list[tuple[str, dict[str, Any], bool]]:
-    return [(n, s, b) for n, s, b in walk(RAW) if s["Type"] == "Task"]
+    return [(n, s, b) for n, s, b in walk_all() if s["Type"] == "Task"]
 
 
 def retriers() -> list[tuple[str, dict[str, Any]]]:
-    return [(n, r) for n, s, _ in walk(RAW) for r in s.get("Retry", [])]
+    return [(n, r) for n, s, _ in walk_all() for r in s.get("Retry", [])]
 
 
 def cumulative_backoff(retrier: dict[str, Any]) -> float:
@@ -97,15 +113,16 @@ def cumulative_backoff(retrier: dict[str, Any]) -> float:
 
 
 def test_definition_is_valid_json_when_not_yet_substituted() -> None:
-    # GIVEN the raw file / WHEN parsed (at import) / THEN
-    assert RAW["StartAt"] in RAW["States"]
-    assert isinstance(RAW["States"], dict)
-    assert RAW["States"]
+    # GIVEN the raw files / WHEN parsed (at import) / THEN
+    for raw in RAWS.values():
+        assert raw["StartAt"] in raw["States"]
+        assert isinstance(raw["States"], dict)
+        assert raw["States"]
 
 
 def test_definition_uses_only_known_placeholders_when_read() -> None:
     # GIVEN / WHEN
-    used = placeholders(TEXT)
+    used = set().union(*(placeholders(text) for text in TEXTS.values()))
 
     # THEN
     assert used
@@ -154,7 +171,8 @@ def test_substitutions_cover_every_placeholder_when_built_from_tasks_and_limits(
 
     # THEN
     assert set(values) == KNOWN_PLACEHOLDERS
-    assert placeholders(TEXT) <= set(values)
+    for text in TEXTS.values():
+        assert placeholders(text) <= set(values)
 
 
 # --- retries and catches ---------------------------------------------------------------------
@@ -193,7 +211,7 @@ def test_every_top_level_task_and_parallel_has_catch_with_result_path_when_defin
     # GIVEN Tasks outside branches and Parallel states (a branch's failure is caught by its Parallel)
     needing_catch = [
         (name, state)
-        for name, state, in_branch in walk(RAW)
+        for name, state, in_branch in walk_all()
         if (state["Type"] == "Task" and not in_branch) or state["Type"] == "Parallel"
     ]
 
@@ -214,7 +232,7 @@ def test_error_names_are_known_when_listed_in_retry_or_catch() -> None:
     # GIVEN every ErrorEquals entry
     names = {
         error
-        for _, state, _ in walk(RAW)
+        for _, state, _ in walk_all()
         for clause in [*state.get("Retry", []), *state.get("Catch", [])]
         for error in clause["ErrorEquals"]
     }
@@ -277,7 +295,7 @@ def test_wait_tasks_exist_when_definition_read() -> None:
     names = {task_of(state) for _, state in wait_tasks()}
 
     # THEN every polling task of the restore machine is a wait of the definition (a state
-    # may call it under its own name, e.g. WaitMountDisks for WaitDiskCommand)
+    # may call it under its own name, e.g. WaitDiskCommandMountDisks for WaitDiskCommand)
     assert names >= POLLING_TASKS - set(FLEET_TASKS)
 
 
@@ -363,7 +381,7 @@ def test_every_transition_names_an_existing_state_when_defined() -> None:
     # GIVEN each scope (the machine, each branch) / WHEN
     dangling = [
         (name, target)
-        for scope in scopes(RAW)
+        for scope in all_scopes()
         for name, state in scope["States"].items()
         for target in transitions(state)
         if target not in scope["States"]
@@ -377,7 +395,7 @@ def test_every_state_ends_or_moves_on_when_defined() -> None:
     # GIVEN / WHEN
     stuck = [
         name
-        for name, state, _ in walk(RAW)
+        for name, state, _ in walk_all()
         if state["Type"] not in TRANSITION_FREE
         and state["Type"] != "Choice"
         and not state.get("End")
@@ -391,7 +409,7 @@ def test_every_state_ends_or_moves_on_when_defined() -> None:
 def test_no_state_is_unreachable_when_starting_from_start_at() -> None:
     # GIVEN each scope / WHEN walked from its StartAt
     unreachable: list[str] = []
-    for scope in scopes(RAW):
+    for scope in all_scopes():
         seen = {scope["StartAt"]}
         queue = deque([scope["StartAt"]])
         while queue:
@@ -407,7 +425,7 @@ def test_no_state_is_unreachable_when_starting_from_start_at() -> None:
 
 # --- Lambda tasks of both machines: retries and time limits as AWS recommends -----------------
 
-MACHINES = {name: json.loads(definition_path(name).read_text()) for name in ("restore", "fleet")}
+MACHINES = {name: json.loads(definition_path(name).read_text()) for name in MACHINE_NAMES}
 # AWS's recommended Lambda service errors, and the throttling error of a busy account.
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ServiceException",
@@ -440,12 +458,12 @@ def task_of(state: dict[str, Any]) -> str:
     )
 
 
-def test_lambda_tasks_exist_in_both_machines_when_definitions_read() -> None:
+def test_lambda_tasks_exist_in_every_machine_when_definitions_read() -> None:
     # GIVEN / WHEN
     machines = {machine for machine, _, _ in lambda_tasks()}
 
     # THEN
-    assert machines == {"restore", "fleet"}
+    assert machines == set(MACHINE_NAMES)
 
 
 @pytest.mark.parametrize(
@@ -493,10 +511,9 @@ def test_definitions_name_no_partition_when_read() -> None:
     texts = {name: definition_path(name).read_text() for name in MACHINES}
 
     # THEN ARNs take their partition from the stack (aws-cn, aws-us-gov, ...)
-    assert {name: "arn:aws:" in text for name, text in texts.items()} == {
-        "restore": False,
-        "fleet": False,
-    }
+    assert {name: "arn:aws:" in text for name, text in texts.items()} == dict.fromkeys(
+        MACHINE_NAMES, False
+    )
 
 
 def test_fleet_never_runs_a_restore_as_a_sync_child_when_defined() -> None:

@@ -79,6 +79,8 @@ def test_waves_must_cover_exactly_the_fleet() -> None:
 
 FLEET_EXECUTION = "arn:aws-cn:states:cn-north-1:123456789012:execution:vss-fleet:night-1"
 RESTORE_MACHINE = "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:vss-restore"
+DRILL_MACHINE = "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:vss-restore-drill"
+MACHINES = {"restore": RESTORE_MACHINE, "drill": DRILL_MACHINE, "mount": "unused"}
 
 
 def run_of(
@@ -92,7 +94,7 @@ def run_of(
         "StartIntervalSeconds": interval,
         "Execution": FLEET_EXECUTION,
     }
-    return FleetRun.of(fleet, RESTORE_MACHINE)
+    return FleetRun.of(fleet, MACHINES)
 
 
 def test_child_name_is_the_same_for_a_fleet_execution_and_instance_and_differs_otherwise() -> None:
@@ -159,10 +161,26 @@ def test_to_start_starts_no_more_than_one_reading_allows_when_starts_are_spaced(
     assert run.to_start() == wave[starts_per_poll(10.0) : 2 * starts_per_poll(10.0)]
 
 
+@pytest.mark.parametrize(
+    ("options", "machine"),
+    [
+        ({}, RESTORE_MACHINE),
+        ({"Mode": "Online"}, RESTORE_MACHINE),
+        ({"Mode": "Clone"}, DRILL_MACHINE),
+    ],
+)
+def test_a_fleet_starts_its_requests_on_their_mode_s_machine(
+    options: dict[str, str], machine: str
+) -> None:
+    fleet = {"Waves": [[A]], "Options": options, "MaxConcurrency": 1}
+    fleet |= {"ToleratedFailurePercentage": 0, "Execution": FLEET_EXECUTION}
+    assert FleetRun.of(fleet, MACHINES).restore_state_machine_arn == machine
+
+
 def test_a_plan_without_a_start_interval_starts_without_pause() -> None:
     fleet = {"Waves": [[A]], "Options": {}, "MaxConcurrency": 1}
     fleet |= {"ToleratedFailurePercentage": 0, "Execution": FLEET_EXECUTION}
-    assert FleetRun.of(fleet, RESTORE_MACHINE).start_interval == 0.0
+    assert FleetRun.of(fleet, MACHINES).start_interval == 0.0
 
 
 def test_outcome_reads_the_child_execution_error_and_its_success() -> None:

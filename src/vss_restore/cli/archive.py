@@ -8,6 +8,7 @@ megabyte each). The newest ``KEEP`` are kept; older ones are removed as new ones
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -55,6 +56,13 @@ class LocalArchive:
     def load(self, execution_arn: str) -> ExecutionRecord | None:
         record = self._read(self._path(execution_arn))
         return record if record is not None and record.arn == execution_arn else None
+
+    def by_name(self, name: str) -> ExecutionRecord | None:
+        """A stored execution by its name, whichever machine ran it."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name):
+            return None  # not an execution name (and never a path)
+        record = self._read(self.directory / f"{name}.json")
+        return record if record is not None and record.name == name else None
 
     def of_instance(self, instance_id: str) -> list[ExecutionRecord]:
         if not self.directory.is_dir():

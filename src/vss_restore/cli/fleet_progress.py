@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from vss_restore.capabilities import capability_of
 from vss_restore.cli.progress import follow_with
 from vss_restore.cli.render import fleet_table
 from vss_restore.executions import ExecutionRecord, fetch_record
@@ -50,9 +51,9 @@ class FleetProgress:
 
     def rows(self, fleet: ExecutionRecord) -> list[dict[str, Any]]:
         instances = fleet_instances(fleet)
-        children = child_executions(
-            self.target.sfn, self.target.state_machine_arn, fleet.started_at, instances
-        )
+        # A fleet's children run on its Mode's machine (drills on the drill machine).
+        machine = self.target.machine_arn(capability_of(fleet.input))
+        children = child_executions(self.target.sfn, machine, fleet.started_at, instances)
         rows = []
         for instance in instances:
             child = children.get(instance)

@@ -20,6 +20,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
+from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, Capability, capability_of
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
 from vss_restore.cli.place import Place, aws_place, remembered
 from vss_restore.executions import (
@@ -40,6 +41,11 @@ if TYPE_CHECKING:
 
 STATE_MACHINE_ARN_ENV = "VSS_RESTORE_STATE_MACHINE_ARN"
 FLEET_STATE_MACHINE_ARN_ENV = "VSS_RESTORE_FLEET_STATE_MACHINE_ARN"
+# The drill and mount machines: an environment variable, else the stack's output.
+CAPABILITY_MACHINE_ENV: dict[Capability, str] = {
+    "drill": "VSS_RESTORE_DRILL_STATE_MACHINE_ARN",
+    "mount": "VSS_RESTORE_MOUNT_STATE_MACHINE_ARN",
+}
 STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
 LOCK_TABLE_ENV = "VSS_RESTORE_LOCK_TABLE"
 DEFAULT_STACK_NAME = "VssRestore"
@@ -100,6 +106,8 @@ class Target:
     poll_seconds: float = 2.0
     # The fleet machine, looked up only by the commands that need it.
     fleet_state_machine: Callable[[], str | None] = lambda: None
+    # The drill and mount machines, looked up only by the commands that need them.
+    capability_machine: Callable[[Capability], str | None] = lambda _: None
     # Local only: an isolated subnet and security group for the demo server's drills.
     drill_network: tuple[str, str] | None = None
     # Mounts: SSM and the disk document's name, looked up when `unmount` needs them.
@@ -123,12 +131,46 @@ class Target:
     def state_machine_arn(self) -> str:
         return self.find_state_machine()
 
+    def machine_arn(self, capability: Capability) -> str:
+        """The state machine of a capability (restore, drill, mount)."""
+        if capability == "restore":
+            return self.state_machine_arn
+        arn = self.capability_machine(capability)
+        if not arn:
+            output = MACHINE_ARN_PLACEHOLDERS[capability]
+            raise CliError(
+                f"no {capability} state machine: set {CAPABILITY_MACHINE_ENV[capability]}, or "
+                f"deploy the stack (its {output} output is read)",
+                2,
+            )
+        return arn
+
+    def _machine_arns(self) -> list[str]:
+        """Every capability's machine that can be found (an older stack may lack some)."""
+        found = [self.state_machine_arn]
+        found += [arn for c in CAPABILITY_MACHINE_ENV if (arn := self.capability_machine(c))]
+        return found
+
     def execution_arn(self, given: str) -> str:
-        """An execution by its ARN, or by its name (a fleet's starts with ``fleet-``)."""
+        """An execution by its ARN, or by its name (a fleet's starts with ``fleet-``; any
+        other may have run on the restore, drill or mount machine: the one that has it)."""
         if given.startswith("arn:"):
             return given
-        machine = self.fleet_state_machine() if is_fleet_execution(given) else None
-        return execution_arn(machine or self.state_machine_arn, given)
+        if is_fleet_execution(given):
+            return execution_arn(self.fleet_state_machine() or self.state_machine_arn, given)
+        stored = self.archive.by_name(given) if self.archive else None
+        if stored is not None:
+            return stored.arn
+        candidates = [execution_arn(machine, given) for machine in self._machine_arns()]
+        for candidate in candidates:
+            try:
+                self.sfn.describe_execution(executionArn=candidate)
+            except ClientError as err:
+                if error_code(err) not in ("ExecutionDoesNotExist", "InvalidArn"):
+                    raise
+                continue
+            return candidate
+        return candidates[0]
 
     def instance_id(self, given: str) -> str:
         """An instance by its id, or by the value of its Name tag (one instance only).
@@ -158,8 +200,9 @@ class Target:
         return str(matches[0]["InstanceId"])
 
     def start(self, request: dict[str, Any]) -> str:
+        """Start the request on its capability's machine (its Mode decides)."""
         return self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
+            stateMachineArn=self.machine_arn(capability_of(request)),
             name=execution_name(request),
             input=json.dumps(request),
         )["executionArn"]
@@ -204,7 +247,8 @@ class Target:
     def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
         found = {
             r.arn: r
-            for r in executions_of_instance(self.sfn, self.state_machine_arn, instance_id, limit)
+            for machine in self._machine_arns()
+            for r in executions_of_instance(self.sfn, machine, instance_id, limit)
         }
         for stored in self.archive.of_instance(instance_id) if self.archive else []:
             found.setdefault(stored.arn, stored)
@@ -277,6 +321,14 @@ def _restore_state_machine(session: boto3.Session, options: Options) -> str:
     return arn
 
 
+def _capability_machine(
+    session: boto3.Session, options: Options, capability: Capability
+) -> str | None:
+    return os.environ.get(CAPABILITY_MACHINE_ENV[capability]) or _stack_output(
+        session, options, MACHINE_ARN_PLACEHOLDERS[capability]
+    )
+
+
 def _started_by(session: boto3.Session, options: Options, record: ExecutionRecord) -> str | None:
     """The caller of StartExecution, from CloudTrail (None if not readable or not there yet)."""
     try:
@@ -293,6 +345,7 @@ def aws_target(options: Options) -> Iterator[Target]:
         sfn=session.client("stepfunctions", endpoint_url=options.endpoint_url),
         ec2=session.client("ec2", endpoint_url=options.endpoint_url),
         find_state_machine=lambda: _restore_state_machine(session, options),
+        capability_machine=lambda capability: _capability_machine(session, options, capability),
         fleet_state_machine=lambda: (
             os.environ.get(FLEET_STATE_MACHINE_ARN_ENV)
             or _stack_output(session, options, "FleetStateMachineArn")
@@ -391,6 +444,7 @@ def local_target(options: Options) -> Iterator[Target]:
             sfn=boto3.client("stepfunctions", region_name=engine.region),
             ec2=ec2,
             find_state_machine=lambda: engine.state_machine_arn,
+            capability_machine=engine.machine_arn,
             archive=LocalArchive(default_archive_dir()),
             demo_instance_id=instance_id,
             poll_seconds=0.05,

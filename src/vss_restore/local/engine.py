@@ -9,13 +9,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from vss_restore import clients
+from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, Machine, capability_of
 from vss_restore.definition import (
     Limits,
     definition_path,
@@ -56,7 +57,13 @@ if TYPE_CHECKING:
 
 STATE_MACHINE_NAME = "vss-restore"
 FLEET_STATE_MACHINE_NAME = "vss-restore-fleet"
-Machine = Literal["restore", "fleet"]
+# Each capability's machine, by the name it has in the emulator.
+MACHINE_NAMES: dict[Machine, str] = {
+    "restore": STATE_MACHINE_NAME,
+    "drill": f"{STATE_MACHINE_NAME}-drill",
+    "mount": f"{STATE_MACHINE_NAME}-mount",
+    "fleet": FLEET_STATE_MACHINE_NAME,
+}
 ALL_TASKS = {**TASKS, **FLEET_TASKS}
 LOCK_TABLE_NAME = "vss-restore-locks"
 FUNCTION_PREFIX = "vss-restore-"
@@ -98,10 +105,10 @@ class ExecutionResult:
 
 
 class LocalEngine:
-    """Run the restore state machine in-process on moto.
+    """Run the state machines (restore, drill, mount, fleet) in-process on moto.
 
     Starts the emulator, or joins one already active (``mock_aws`` in a test), loads
-    ``statemachines/restore.asl.json`` with the same substitutions CDK uses, and
+    ``statemachines/<machine>.asl.json`` with the same substitutions CDK uses, and
     answers the Lambda tasks in-process. boto3 clients the caller creates inside the
     ``with`` block talk to the same emulator.
     """
@@ -147,8 +154,7 @@ class LocalEngine:
             self.ssm.pace = self.simulated.command_status
         self.parsed_definitions = ParsedDefinitions()
         self.cloudtrail = CloudTrailEventHistory()  # who started each execution
-        self._state_machine_arn = ""
-        self._fleet_state_machine_arn = ""
+        self._machine_arns: dict[Machine, str] = {}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._hooks: list[tuple[str, Any]] = []
         self._saved_env: dict[str, str | None] = {}
@@ -326,40 +332,49 @@ class LocalEngine:
         self.ssm.add_aws_documents(self.region)
         self._put_disks_document()
 
-    @property
-    def state_machine_arn(self) -> str:
-        """The restore state machine, created the first time it is asked for (a command that
-        only reads EC2 never pays for the emulator's parse of the definition)."""
-        if not self._state_machine_arn:
+    def machine_arn(self, machine: Machine) -> str:
+        """A state machine, created the first time it is asked for (a command that only
+        reads EC2 never pays for the emulator's parse of a definition)."""
+        if machine not in self._machine_arns:
+            self._machine_arns[machine] = self._put_state_machine(
+                MACHINE_NAMES[machine], self._definition_text(machine)
+            )
+        return self._machine_arns[machine]
+
+    def _definition_text(self, machine: Machine) -> str:
+        if machine == "fleet":
+            values = fleet_substitutions(
+                {t: self.function_arn(t) for t in FLEET_TASKS},
+                {c: self.machine_arn(c) for c in MACHINE_ARN_PLACEHOLDERS},
+            )
+        else:
             values = substitutions(
                 {t: self.function_arn(t) for t in TASKS}, LOCK_TABLE_NAME, self.limits
             )
-            definition = render(self.definition or definition_path().read_text(), values)
-            self._state_machine_arn = self._put_state_machine(STATE_MACHINE_NAME, definition)
-        return self._state_machine_arn
+        custom = self.definition if machine == "restore" else None
+        return render(custom or definition_path(machine).read_text(), values)
+
+    @property
+    def state_machine_arn(self) -> str:
+        """The restore state machine (Modes InPlace and Online)."""
+        return self.machine_arn("restore")
 
     @property
     def fleet_state_machine_arn(self) -> str:
-        """The fleet state machine (and the restore one it starts), created on first use."""
-        if not self._fleet_state_machine_arn:
-            fleet_values = fleet_substitutions(
-                {t: self.function_arn(t) for t in FLEET_TASKS}, self.state_machine_arn
-            )
-            self._fleet_state_machine_arn = self._put_state_machine(
-                FLEET_STATE_MACHINE_NAME,
-                render(definition_path("fleet").read_text(), fleet_values),
-            )
-        return self._fleet_state_machine_arn
+        """The fleet state machine (and the machines it starts)."""
+        return self.machine_arn("fleet")
 
     # --- running ------------------------------------------------------------------------
 
     def start(
-        self, request: dict[str, Any], name: str | None = None, machine: Machine = "restore"
+        self, request: dict[str, Any], name: str | None = None, machine: Machine | None = None
     ) -> str:
-        """Start an execution (always named, as AWS does) and return its ARN."""
+        """Start an execution (always named, as AWS does) and return its ARN; the request's
+        Mode picks the machine unless ``machine`` is given."""
+        machine = machine or capability_of(request)
         fleet = machine == "fleet"
         # Deployed before the simulation begins: setting up the world stays instant.
-        machine_arn = self.fleet_state_machine_arn if fleet else self.state_machine_arn
+        machine_arn = self.machine_arn(machine)
         self.begin_simulation()
         if self.simulated is not None:
             self.simulated.mark("execution_started")
@@ -412,7 +427,8 @@ class LocalEngine:
         request: dict[str, Any],
         timeout: float = 60.0,
         name: str | None = None,
-        machine: Machine = "restore",
+        machine: Machine | None = None,
     ) -> ExecutionResult:
-        """Start a restore (or, with ``machine="fleet"``, a fleet restore) and wait for its end."""
+        """Start a restore, drill or mount (by the request's Mode; ``machine="fleet"`` for a
+        fleet) and wait for its end."""
         return self.wait(self.start(request, name, machine), timeout)
