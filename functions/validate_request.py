@@ -10,7 +10,7 @@ from vss_restore.drill import check_clone_target
 from vss_restore.initialization import require_sdk_support
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import task
-from vss_restore.models import Model, RestoreRequest
+from vss_restore.models import Model, RestoreRequest, require_mode
 from vss_restore.opt_in import OptInTag
 from vss_restore.run_command import require_document
 
@@ -19,12 +19,15 @@ class Event(Model):
     request: Any = Field(alias="Request")
     execution: str = Field(alias="Execution")
     started_at: AwareDatetime = Field(alias="StartedAt")
+    # The modes this state machine runs (from its definition, not the request).
+    modes: tuple[str, ...] | None = Field(default=None, alias="Modes")
 
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     request = RestoreRequest.parse(parsed.request)
+    require_mode(request.mode, parsed.modes)
     raw = describe_instance(clients.ec2(), request.instance_id)
     facts = instance_facts(raw)
     opt_in = OptInTag.configured()

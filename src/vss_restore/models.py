@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ from pydantic import (
     model_serializer,
 )
 
+from vss_restore.capabilities import capability_of
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
 from vss_restore.errors import InvalidRequest
 from vss_restore.initialization import (
@@ -299,6 +300,19 @@ class RestoreRequest(Model):
 
     def to_payload(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+def require_mode(mode: str, modes: Collection[str] | None) -> None:
+    """``InvalidRequest`` on ``Mode`` unless this state machine runs ``mode`` (None: any)."""
+    if modes is None or mode in modes:
+        return
+    runs = " or ".join(f'"{m}"' for m in modes)
+    machine = capability_of({"Mode": mode})
+    raise InvalidRequest(
+        "Mode",
+        f'"{mode}" is not run by this state machine (it runs {runs}): start the {machine} '
+        "state machine",
+    )
 
 
 class AttachedVolume(Model):
