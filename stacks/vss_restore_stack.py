@@ -1,4 +1,5 @@
-"""VssRestoreStack: the restore state machine, its tasks, lock, permissions and monitoring."""
+"""VssRestoreStack: the state machines (restore, drill, mount, fleet), their tasks, lock,
+permissions, operator policies and monitoring."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from stacks.parts.drills import DrillSchedules
 from stacks.parts.functions import TaskFunctions
 from stacks.parts.lock_table import LockTable
 from stacks.parts.monitoring import Monitoring
+from stacks.parts.operators import OperatorPolicies
 from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
-from stacks.parts.state_machine import FleetStateMachine, RestoreStateMachine
+from stacks.parts.state_machine import CapabilityStateMachine, FleetStateMachine
+from vss_restore.capabilities import CAPABILITY_MODES, MACHINE_ARN_PLACEHOLDERS
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.windows_disks import document_content
 
@@ -62,20 +65,34 @@ class VssRestoreStack(Stack):
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
             disks_document=disks.ref,
         )
-        restore = RestoreStateMachine(
-            self,
-            "StateMachine",
-            functions={t: f for t, f in tasks.functions.items() if t in TASKS},
-            lock_table=lock.table,
-            limits=config.limits,
-            log_retention=retention,
-        )
+        # One machine per capability ("StateMachine" is the restore machine's first id).
+        machines = {
+            capability: CapabilityStateMachine(
+                self,
+                "StateMachine" if capability == "restore" else f"{capability.title()}Machine",
+                capability=capability,
+                functions={t: f for t, f in tasks.functions.items() if t in TASKS},
+                lock_table=lock.table,
+                limits=config.limits,
+                log_retention=retention,
+            )
+            for capability in CAPABILITY_MODES
+        }
+        restore = machines["restore"]
         fleet = FleetStateMachine(
             self,
             "FleetMachine",
             functions={t: f for t, f in tasks.functions.items() if t in FLEET_TASKS},
-            restore=restore.state_machine,
+            machines={c: m.state_machine for c, m in machines.items()},
             log_retention=retention,
+        )
+        self.operators = OperatorPolicies(
+            self,
+            "Operators",
+            machines={
+                **{c: m.state_machine for c, m in machines.items()},
+                "fleet": fleet.state_machine,
+            },
         )
         self.drills = DrillSchedules(
             self,
@@ -88,13 +105,26 @@ class VssRestoreStack(Stack):
         watch = Monitoring(
             self,
             "Monitoring",
-            state_machine=restore.state_machine,
+            state_machines=[m.state_machine for m in machines.values()],
             execution_logs=restore.log_group,
             functions=tasks.functions,
             notification_email=config.notification_email,
         )
         CfnOutput(self, "StateMachineArn", value=restore.state_machine.state_machine_arn)
+        for capability in ("drill", "mount"):
+            CfnOutput(
+                self,
+                MACHINE_ARN_PLACEHOLDERS[capability],
+                value=machines[capability].state_machine.state_machine_arn,
+            )
         CfnOutput(self, "FleetStateMachineArn", value=fleet.state_machine.state_machine_arn)
+        for name, policy in self.operators.policies.items():
+            CfnOutput(
+                self,
+                f"{name.title()}OperatorPolicyArn",
+                value=policy.managed_policy_arn,
+                description=f"Attach to whoever may start {name} executions (and only those)",
+            )
         CfnOutput(self, "TopicArn", value=watch.topic.topic_arn)
         CfnOutput(
             self,

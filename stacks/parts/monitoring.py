@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -42,18 +44,34 @@ class TopicTarget:
         return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
 
 
+def _sum(machines: Sequence[sfn.StateMachine], metric: str) -> cw.IMetric:
+    """One metric of every machine, added up over five minutes (one alarm covers them all)."""
+    parts = {
+        f"m{n}": getattr(machine, metric)(period=Duration.minutes(5))
+        for n, machine in enumerate(machines)
+    }
+    if len(parts) == 1:
+        return next(iter(parts.values()))  # type: ignore[no-any-return]
+    return cw.MathExpression(
+        expression=" + ".join(parts), using_metrics=parts, period=Duration.minutes(5)
+    )
+
+
 class Monitoring(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        state_machine: sfn.StateMachine,
+        state_machines: Sequence[sfn.StateMachine],
         execution_logs: logs.ILogGroup,
         functions: dict[str, lambda_.Function],
         notification_email: str | None,
     ) -> None:
+        """``state_machines``: the restore machine first (the dashboard's), then the drill
+        and mount machines; every one of them notifies and alarms."""
         super().__init__(scope, construct_id)
+        state_machine = state_machines[0]
         key = kms.Key(
             self,
             "TopicKey",
@@ -76,7 +94,10 @@ class Monitoring(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
-                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": OUTCOMES},
+                detail={
+                    "stateMachineArn": [m.state_machine_arn for m in state_machines],
+                    "status": OUTCOMES,
+                },
             ),
             targets=[
                 TopicTarget(
@@ -102,16 +123,8 @@ class Monitoring(Construct):
                 alarm_description=f"A vss-restore execution {what}: check its Cause in the console.",
             )
             for name, metric, what in (
-                (
-                    "ExecutionsFailed",
-                    state_machine.metric_failed(period=Duration.minutes(5)),
-                    "failed",
-                ),
-                (
-                    "ExecutionsTimedOut",
-                    state_machine.metric_timed_out(period=Duration.minutes(5)),
-                    "timed out",
-                ),
+                ("ExecutionsFailed", _sum(state_machines, "metric_failed"), "failed"),
+                ("ExecutionsTimedOut", _sum(state_machines, "metric_timed_out"), "timed out"),
             )
         ]
         # Drills publish DrillSucceeded (1 or 0) without dimensions as well: one alarm for all.

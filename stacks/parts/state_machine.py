@@ -1,4 +1,5 @@
-"""The state machines: restore.asl.json and fleet.asl.json, with their substitutions."""
+"""The state machines, one per capability (restore, drill, mount, fleet), with their
+substitutions; each may invoke only the task functions its definition names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from vss_restore.definition import Limits, definition_path, fleet_substitutions, substitutions
+from vss_restore.capabilities import Capability, Machine
+from vss_restore.definition import (
+    Limits,
+    definition_path,
+    fleet_substitutions,
+    placeholders,
+    substitutions,
+    tasks_of,
+)
 
 # CloudWatch Logs keeps one resource policy per account and region, limited in size; a log
 # delivery to a group under this prefix is authorized without adding to that policy.
@@ -29,7 +38,7 @@ def execution_log_group_name(scope: Construct, name: str) -> str:
 
 def logged_state_machine(
     scope: Construct,
-    name: str,
+    name: Machine,
     values: dict[str, str],
     functions: dict[str, lambda_.Function],
     log_retention: logs.RetentionDays,
@@ -37,18 +46,19 @@ def logged_state_machine(
 ) -> tuple[logs.LogGroup, sfn.StateMachine]:
     """``statemachines/<name>.asl.json`` as a Standard machine: traced, every event logged
     with its data to its own log group (under ``/aws/vendedlogs/states/``), allowed to
-    invoke its task functions."""
+    invoke the task functions its definition names (and no other)."""
+    functions = {task: functions[task] for task in tasks_of(name)}
     log_group = logs.LogGroup(
         scope,
         "ExecutionLogs",
-        log_group_name=execution_log_group_name(scope, name),
+        log_group_name=execution_log_group_name(scope, name.title()),
         retention=log_retention,
         removal_policy=RemovalPolicy.RETAIN,
     )
     machine = sfn.StateMachine(
         scope,
-        name,
-        definition_body=sfn.DefinitionBody.from_file(str(definition_path(name.lower()))),
+        name.title(),
+        definition_body=sfn.DefinitionBody.from_file(str(definition_path(name))),
         definition_substitutions=values,
         state_machine_name=machine_name,
         state_machine_type=sfn.StateMachineType.STANDARD,
@@ -68,23 +78,38 @@ def logged_state_machine(
     return log_group, machine
 
 
-class RestoreStateMachine(Construct):
+class CapabilityStateMachine(Construct):
+    """The restore, drill or mount machine: its own role, log group and name, so that IAM
+    can let someone start drills without letting them restore."""
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        capability: Capability,
         functions: dict[str, lambda_.Function],
         lock_table: dynamodb.ITableV2,
         limits: Limits,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.substitutions = substitutions(
+        self.capability = capability
+        values = substitutions(
             {task: fn.function_arn for task, fn in functions.items()}, lock_table.table_name, limits
         )
+        # Only what its definition names: the restore machine refers to no drill function.
+        used = placeholders(definition_path(capability).read_text())
+        self.substitutions = {name: value for name, value in values.items() if name in used}
         self.log_group, self.state_machine = logged_state_machine(
-            self, "Restore", self.substitutions, functions, log_retention
+            self,
+            capability,
+            self.substitutions,
+            functions,
+            log_retention,
+            machine_name=None
+            if capability == "restore"
+            else f"{Stack.of(self).stack_name}-{capability}",
         )
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
@@ -107,7 +132,8 @@ class RestoreStateMachine(Construct):
 
 
 class FleetStateMachine(Construct):
-    """Many restores, wave by wave: RunFleet starts child executions of the restore machine.
+    """Many restores or drills, wave by wave: RunFleet starts child executions of the
+    restore, drill or mount machine, by the fleet's Mode.
 
     The fleet machine itself only invokes its tasks; RunFleet's role may start restores and
     read them, never stop one (a stopped fleet lets its restores finish or roll back).
@@ -119,25 +145,28 @@ class FleetStateMachine(Construct):
         construct_id: str,
         *,
         functions: dict[str, lambda_.Function],
-        restore: sfn.StateMachine,
+        machines: dict[Capability, sfn.StateMachine],
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         values = fleet_substitutions(
-            {task: fn.function_arn for task, fn in functions.items()}, restore.state_machine_arn
+            {task: fn.function_arn for task, fn in functions.items()},
+            {capability: m.state_machine_arn for capability, m in machines.items()},
         )
         stack = Stack.of(self)
         self.log_group, self.state_machine = logged_state_machine(
             self,
-            "Fleet",
+            "fleet",
             values,
             functions,
             log_retention,
             machine_name=f"{stack.stack_name}-fleet",
         )
         run_fleet = functions["RunFleet"]
-        restore.grant_start_execution(run_fleet)
-        restore.grant_execution(run_fleet, "states:DescribeExecution")
+        # A fleet's Mode says which machine its children run on (restores or drills).
+        for child_machine in machines.values():
+            child_machine.grant_start_execution(run_fleet)
+            child_machine.grant_execution(run_fleet, "states:DescribeExecution")
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
             [
@@ -164,7 +193,8 @@ class FleetStateMachine(Construct):
                     id="AwsSolutions-IAM5",
                     reason=(
                         "RunFleet follows the restores it starts: DescribeExecution on the "
-                        "executions of this stack's restore machine only ('execution:<name>:*')."
+                        "executions of this stack's restore, drill and mount machines only "
+                        "('execution:<name>:*')."
                     ),
                     applies_to=[
                         {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"}

@@ -219,6 +219,8 @@ def policies(template: Template) -> dict[str, list[Statement]]:
         names={
             "AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME,
             "StateMachineRestore": "vss-restore",
+            "DrillMachineDrill": "vss-restore-drill",
+            "MountMachineMount": "vss-restore-mount",
             "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
         },
     )

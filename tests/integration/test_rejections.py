@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
+from vss_restore.capabilities import Machine
 from vss_restore.local import LocalEngine
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
@@ -163,4 +164,39 @@ def test_instance_without_the_opt_in_tag_is_refused_before_anything_changes(
     assert done.result.error == "InstanceNotRestorable"
     assert done.result.cause is not None
     assert "vss-restore:enabled=true" in done.result.cause
+    unchanged()
+
+
+@pytest.mark.parametrize(
+    ("machine", "fields", "runs"),
+    [
+        ("restore", {"Mode": "Clone", "DryRun": True}, "drill"),
+        ("restore", {"Mode": "Mount", "DryRun": True}, "mount"),
+        ("drill", {"DryRun": True}, "restore"),
+        ("mount", {"Mode": "Online", "DryRun": True}, "restore"),
+    ],
+)
+def test_a_machine_refuses_a_request_for_another_capability_and_changes_nothing(
+    engine: LocalEngine,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    unchanged: Callable[[], None],
+    machine: Machine,
+    fields: dict[str, Any],
+    runs: str,
+) -> None:
+    # GIVEN a valid request, started on a machine that does not run its Mode (whoever may
+    # start drills must not restore by asking for another Mode)
+    vss_set("set-1", hours_ago=1)
+
+    # WHEN
+    result = engine.run({"InstanceId": instance_with_volumes, **fields}, machine=machine)
+
+    # THEN refused on Mode, naming the machine that runs it, and nothing changed
+    assert result.status == "FAILED"
+    assert result.error == "InvalidRequest"
+    assert result.cause is not None
+    assert result.cause.startswith("InvalidRequest: Mode: ")
+    assert f"start the {runs} state machine" in result.cause
+    assert "ValidateRequest" in result.state_path()
     unchanged()

@@ -1,0 +1,83 @@
+"""One managed policy per capability for the people and pipelines that start executions.
+
+A request field is not an authorization: whoever may start the restore machine may restore,
+whoever may start the drill machine may only drill. Attach the policy of each capability to
+the roles that may use it; none grants another capability's machine.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from vss_restore.capabilities import Machine
+
+# What each capability means for the one who starts it.
+DESCRIPTIONS: dict[Machine, str] = {
+    "restore": "vss-restore: restore instances in place (Modes InPlace and Online)",
+    "drill": "vss-restore: run drills (clones in an isolated subnet; the source is only read)",
+    "mount": "vss-restore: mount snapshot sets read-only beside an instance's volumes",
+    "fleet": "vss-restore: restore or drill many instances at once (fleet machine)",
+}
+
+
+def _execution_arns(machine: sfn.StateMachine) -> str:
+    """``arn:...:execution:<machine name>:*``: the machine's executions, none of another's."""
+    stack = Stack.of(machine)
+    return stack.format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+class OperatorPolicies(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, machines: dict[Machine, sfn.StateMachine]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.policies: dict[Machine, iam.ManagedPolicy] = {}
+        for name, machine in machines.items():
+            policy = iam.ManagedPolicy(
+                self,
+                name.title(),
+                description=DESCRIPTIONS[name],
+                statements=[
+                    iam.PolicyStatement(
+                        sid="Start",
+                        actions=["states:StartExecution", "states:ListExecutions"],
+                        resources=[machine.state_machine_arn],
+                    ),
+                    iam.PolicyStatement(
+                        sid="Follow",
+                        actions=[
+                            "states:DescribeExecution",
+                            "states:GetExecutionHistory",
+                            "states:StopExecution",
+                        ],
+                        resources=[_execution_arns(machine)],
+                    ),
+                ],
+            )
+            NagSuppressions.add_resource_suppressions(
+                policy,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason=(
+                            "An operator follows the executions of this one machine: "
+                            "'execution:<machine name>:*' names no other machine's."
+                        ),
+                        applies_to=[
+                            {
+                                "regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"
+                            }
+                        ],
+                    )
+                ],
+            )
+            self.policies[name] = policy

@@ -1,0 +1,95 @@
+"""IAM grants each capability on its own: starting drills does not let anyone restore."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from vss_restore.capabilities import MACHINES
+
+# The logical id prefix of each machine in the template.
+MACHINE_IDS = {
+    "restore": "StateMachineRestore",
+    "drill": "DrillMachineDrill",
+    "mount": "MountMachineMount",
+    "fleet": "FleetMachineFleet",
+}
+# Tasks only an in-place restore runs: the drill machine must not be able to invoke them.
+RESTORE_ONLY_TASKS = ("StopInstance", "DetachOriginalVolumes", "ReattachOriginalVolumes")
+
+
+def _of_type(template: Template, kind: str) -> dict[str, Any]:
+    resources: dict[str, Any] = template.to_json()["Resources"]
+    return {k: v for k, v in resources.items() if v["Type"] == kind}
+
+
+def _machine_id(template: Template, machine: str) -> str:
+    machines = _of_type(template, "AWS::StepFunctions::StateMachine")
+    return next(k for k in machines if k.startswith(MACHINE_IDS[machine]))
+
+
+def _operator_policy(template: Template, machine: str) -> dict[str, Any]:
+    policies = _of_type(template, "AWS::IAM::ManagedPolicy")
+    (policy,) = [p for k, p in policies.items() if k.startswith(f"Operators{machine.title()}")]
+    return dict(policy["Properties"]["PolicyDocument"])
+
+
+def test_each_capability_is_its_own_state_machine(template: Template) -> None:
+    machines = _of_type(template, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == len(MACHINES)
+    assert {_machine_id(template, m) for m in MACHINES} == set(machines)
+    outputs = set(template.find_outputs("*"))
+    assert {
+        "StateMachineArn",
+        "DrillStateMachineArn",
+        "MountStateMachineArn",
+        "FleetStateMachineArn",
+    } <= outputs
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_an_operator_policy_grants_its_own_machine_and_no_other(
+    template: Template, machine: str
+) -> None:
+    # GIVEN the managed policy an administrator attaches to who may start `machine`
+    document = _operator_policy(template, machine)
+    text = json.dumps(document)
+
+    # THEN it starts and follows that machine's executions ...
+    start = next(s for s in document["Statement"] if "states:StartExecution" in s["Action"])
+    assert start["Resource"] == {"Ref": _machine_id(template, machine)}
+    # ... and names no other machine at all
+    others = [_machine_id(template, m) for m in MACHINES if m != machine]
+    assert [other for other in others if other in text] == []
+    assert "*" not in [s["Resource"] for s in document["Statement"]]
+
+
+def test_drills_can_be_granted_without_restores(template: Template) -> None:
+    # GIVEN the drill operators' policy, and the drill machine's own role
+    drill_policy = json.dumps(_operator_policy(template, "drill"))
+    drill_role_policies = [
+        p["Properties"]["PolicyDocument"]
+        for p in _of_type(template, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"][0]["Ref"].startswith(MACHINE_IDS["drill"])
+    ]
+    invokable = {
+        r["Fn::GetAtt"][0]
+        for d in drill_role_policies
+        for s in d["Statement"]
+        if s["Action"] == "lambda:InvokeFunction"
+        for r in s["Resource"]
+        if isinstance(r, dict) and "Fn::GetAtt" in r
+    }
+    functions = _of_type(template, "AWS::Lambda::Function")
+
+    # THEN the policy does not let its holder start a restore ...
+    assert _machine_id(template, "restore") not in drill_policy
+    # ... and the drill machine itself cannot stop or swap an instance's volumes
+    handlers = {functions[f]["Properties"]["Handler"] for f in invokable}
+    assert handlers
+    assert not [
+        t for t in RESTORE_ONLY_TASKS if any(t.lower() in h.replace("_", "") for h in handlers)
+    ]
