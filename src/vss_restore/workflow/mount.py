@@ -18,7 +18,7 @@ from vss_restore.workflow.asl import (
 from vss_restore.workflow.parts import (
     SUMMARIZE_FAILURE,
     failure_end,
-    lock_parameters,
+    managed_lock_and_set,
     request_check,
 )
 from vss_restore.workflow.restore import (
@@ -38,45 +38,19 @@ MOUNT_DISKS = DiskStep("MountDisks", "$.MountCommand", "$.Mounted", UNMOUNT, ins
 def definition() -> dict[str, Any]:
     states = States()
     request_check(states, MODES, "RequireManagedInstance")
-    states.add(
-        "RequireManagedInstance",
-        task(
-            "RequireManagedInstance",
-            {"InstanceId.$": TARGET, "Mode.$": "$.Request.Mode"},
-            comment=(
-                "The target (the instance itself unless TargetInstanceId) must be running and "
-                "managed by Systems Manager; nothing is stopped, and nothing attached before is "
-                "touched."
-            ),
-            result_path=None,
-            on_error=SUMMARIZE_FAILURE,
-            next_state="AcquireLock",
+    managed_lock_and_set(
+        states,
+        TARGET,
+        comments=(
+            "The target (the instance itself unless TargetInstanceId) must be running and "
+            "managed by Systems Manager; nothing is stopped, and nothing attached before is "
+            "touched.",
+            "The target's lock: no restore or other mount changes its devices meanwhile.",
+            "The source instance's set (stopped or running); its data devices unless Devices "
+            "lists the root.",
         ),
-    )
-    states.add(
-        "AcquireLock",
-        task(
-            "AcquireLock",
-            lock_parameters(TARGET, acquire=True),
-            comment="The target's lock: no restore or other mount changes its devices meanwhile.",
-            result_path=None,
-            on_error=SUMMARIZE_FAILURE,
-            next_state="FindSnapshotSet",
-        ),
-    )
-    states.add(
-        "FindSnapshotSet",
-        task(
-            "FindSnapshotSet",
-            {"Request.$": "$.Request"},
-            comment=(
-                "The source instance's set (stopped or running); its data devices unless Devices "
-                "lists the root."
-            ),
-            result_path="$.Found",
-            on_error=RELEASE_AFTER_FAILURE,
-            next_state="PlanMount",
-        ),
+        after="PlanMount",
+        on_find_error=RELEASE_AFTER_FAILURE,
     )
     states.add(
         "PlanMount",

@@ -69,3 +69,49 @@ def lock_parameters(instance_path: str, *, acquire: bool) -> dict[str, str]:
     if acquire:
         parameters["TtlSeconds"] = "${LockTtlSeconds}"
     return parameters
+
+
+def managed_lock_and_set(
+    states: States,
+    instance_path: str,
+    *,
+    comments: tuple[str, str, str | None],
+    after: str,
+    on_find_error: str,
+) -> None:
+    """RequireManagedInstance, AcquireLock and FindSnapshotSet, in that order, for the
+    instance whose devices change (``comments``: one per state; the lock's and the set's
+    failures have nothing to undo but the lock)."""
+    states.add(
+        "RequireManagedInstance",
+        task(
+            "RequireManagedInstance",
+            {"InstanceId.$": instance_path, "Mode.$": "$.Request.Mode"},
+            comment=comments[0],
+            result_path=None,
+            on_error=SUMMARIZE_FAILURE,
+            next_state="AcquireLock",
+        ),
+    )
+    states.add(
+        "AcquireLock",
+        task(
+            "AcquireLock",
+            lock_parameters(instance_path, acquire=True),
+            comment=comments[1],
+            result_path=None,
+            on_error=SUMMARIZE_FAILURE,
+            next_state="FindSnapshotSet",
+        ),
+    )
+    states.add(
+        "FindSnapshotSet",
+        task(
+            "FindSnapshotSet",
+            {"Request.$": "$.Request"},
+            comment=comments[2],
+            result_path="$.Found",
+            on_error=on_find_error,
+            next_state=after,
+        ),
+    )

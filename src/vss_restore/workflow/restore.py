@@ -29,6 +29,7 @@ from vss_restore.workflow.parts import (
     SUMMARIZE_FAILURE,
     failure_end,
     lock_parameters,
+    managed_lock_and_set,
     request_check,
 )
 
@@ -73,40 +74,17 @@ def definition() -> dict[str, Any]:
 
 
 def _checks_and_plan(states: States) -> None:
-    states.add(
-        "RequireManagedInstance",
-        task(
-            "RequireManagedInstance",
-            {"InstanceId.$": INSTANCE, "Mode.$": "$.Request.Mode"},
-            comment=(
-                'Mode "Online": the instance must be running and its SSM agent online '
-                "(InstanceNotRunning, InstanceNotManaged) before anything changes."
-            ),
-            result_path=None,
-            on_error=SUMMARIZE_FAILURE,
-            next_state="AcquireLock",
+    managed_lock_and_set(
+        states,
+        INSTANCE,
+        comments=(
+            'Mode "Online": the instance must be running and its SSM agent online '
+            "(InstanceNotRunning, InstanceNotManaged) before anything changes.",
+            "One restore per instance: RestoreInProgress if another execution holds the lock.",
+            None,
         ),
-    )
-    states.add(
-        "AcquireLock",
-        task(
-            "AcquireLock",
-            lock_parameters(INSTANCE, acquire=True),
-            comment="One restore per instance: RestoreInProgress if another execution holds the lock.",
-            result_path=None,
-            on_error=SUMMARIZE_FAILURE,
-            next_state="FindSnapshotSet",
-        ),
-    )
-    states.add(
-        "FindSnapshotSet",
-        task(
-            "FindSnapshotSet",
-            {"Request.$": "$.Request"},
-            result_path="$.Found",
-            on_error=RELEASE_AFTER_FAILURE,
-            next_state="PlanRestore",
-        ),
+        after="PlanRestore",
+        on_find_error=RELEASE_AFTER_FAILURE,
     )
     states.add(
         "PlanRestore",
