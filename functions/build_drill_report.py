@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 from vss_restore.drill import ClonePlan, LaunchedClone, ValidationResult
 from vss_restore.drill_report import DrillReport, build_drill_report
 from vss_restore.lambda_task import task
-from vss_restore.models import ChosenSet, Model, RestoreRequest
+from vss_restore.models import CarriedClone, ChosenSet, Model
 from vss_restore.waiting import utcnow
 
 
@@ -26,7 +26,7 @@ class Document(Model):
     """The workflow state at the end of a drill (only the parts a report needs)."""
 
     model_config = ConfigDict(extra="ignore")
-    request: RestoreRequest = Field(alias="Request")
+    request: CarriedClone = Field(alias="Request")
     started_at: datetime = Field(alias="StartedAt")
     found: Found | None = Field(default=None, alias="Found")
     plan: ClonePlan | None = Field(default=None, alias="ClonePlan")

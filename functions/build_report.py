@@ -10,12 +10,13 @@ from vss_restore.initialization import missed_fast_restore
 from vss_restore.instance import describe_instance, power_state
 from vss_restore.lambda_task import task
 from vss_restore.models import (
+    CarriedRequest,
     ChosenSet,
     CreatedVolume,
     Model,
+    MountRequest,
     RestorePlan,
     RestoreReport,
-    RestoreRequest,
 )
 from vss_restore.mounts import MountReport, build_mount_report
 from vss_restore.report import build_report
@@ -37,7 +38,7 @@ class Document(Model):
     """The workflow state at the end of a restore (only the parts a report needs)."""
 
     model_config = ConfigDict(extra="ignore")
-    request: RestoreRequest = Field(alias="Request")
+    request: CarriedRequest = Field(alias="Request")
     started_at: datetime = Field(alias="StartedAt")
     found: Found = Field(alias="Found")
     plan: RestorePlan = Field(alias="Plan")
@@ -54,14 +55,14 @@ class Document(Model):
     disks: dict[str, Any] = Field(default_factory=dict, alias="Disks")  # Mode "Online"
 
 
-def _mount_report(doc: Document) -> MountReport:
-    target = doc.mount_target or doc.request.mount_target
+def _mount_report(doc: Document, request: MountRequest) -> MountReport:
+    target = doc.mount_target or request.mount_target
     return build_mount_report(
         doc.plan,
         doc.found.snapshot_set,
         doc.created,
         doc.mounted,
-        dry_run=doc.request.dry_run,
+        dry_run=request.dry_run,
         started_at=doc.started_at,
         finished_at=utcnow(),
         power_state=power_state(describe_instance(clients.ec2(), target)),
@@ -71,8 +72,8 @@ def _mount_report(doc: Document) -> MountReport:
 @task
 def handler(event: dict[str, Any]) -> RestoreReport:
     doc = Document.model_validate(event["Document"])
-    if doc.request.mode == "Mount":
-        return _mount_report(doc)
+    if isinstance(doc.request, MountRequest):
+        return _mount_report(doc, doc.request)
     warnings = list(doc.finalized.get("Warnings", []))
     if doc.finalize_error:
         warnings.append(

@@ -8,12 +8,11 @@ from vss_restore import clients
 from vss_restore.discovery import find_snapshot_set
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import logger, task
-from vss_restore.models import Model, RestoreRequest
-from vss_restore.mounts import mount_selection
+from vss_restore.models import CarriedRequest, Model
 
 
 class Event(Model):
-    request: RestoreRequest = Field(alias="Request")
+    request: CarriedRequest = Field(alias="Request")
 
 
 @task
@@ -21,9 +20,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     request = Event.model_validate(event).request
     ec2 = clients.ec2()
     facts = instance_facts(describe_instance(ec2, request.instance_id))
-    # A mount takes the data devices unless Devices lists the root too.
-    selection = mount_selection(request, facts) if request.mode == "Mount" else request
-    chosen = find_snapshot_set(ec2, selection, facts)
+    chosen = find_snapshot_set(ec2, request, facts)
     logger.info(
         "snapshot set chosen",
         extra={

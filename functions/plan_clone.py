@@ -12,13 +12,13 @@ from vss_restore.errors import CloneLaunchFailed
 from vss_restore.initialization import fast_restored_snapshots
 from vss_restore.instance import describe_instance
 from vss_restore.lambda_task import logger, task
-from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest
+from vss_restore.models import CarriedClone, ChosenSet, InstanceFacts, Model
 from vss_restore.planning import describe_originals
 from vss_restore.waiting import utcnow
 
 
 class Event(Model):
-    request: RestoreRequest = Field(alias="Request")
+    request: CarriedClone = Field(alias="Request")
     instance: InstanceFacts = Field(alias="Instance")
     snapshot_set: ChosenSet = Field(alias="SnapshotSet")
     execution: str = Field(alias="Execution")

@@ -8,14 +8,14 @@ from vss_restore import clients
 from vss_restore.initialization import fast_restored_snapshots
 from vss_restore.instance import describe_instance
 from vss_restore.lambda_task import logger, plan_fields, task
-from vss_restore.models import ChosenSet, InstanceFacts, Model, RestorePlan, RestoreRequest
+from vss_restore.models import CarriedMount, ChosenSet, InstanceFacts, Model, RestorePlan
 from vss_restore.mounts import plan_mount
 from vss_restore.planning import describe_originals
 from vss_restore.waiting import utcnow
 
 
 class Event(Model):
-    request: RestoreRequest = Field(alias="Request")
+    request: CarriedMount = Field(alias="Request")
     instance: InstanceFacts = Field(alias="Instance")
     snapshot_set: ChosenSet = Field(alias="SnapshotSet")
     target_instance_id: str = Field(alias="TargetInstanceId")

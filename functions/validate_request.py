@@ -9,8 +9,16 @@ from vss_restore.discovery import target_devices
 from vss_restore.drill import check_clone_target
 from vss_restore.initialization import require_sdk_support
 from vss_restore.instance import describe_instance, instance_facts
-from vss_restore.lambda_task import task
-from vss_restore.models import Model, RestoreRequest, require_mode
+from vss_restore.lambda_task import logger, task
+from vss_restore.models import (
+    CloneRequest,
+    Model,
+    MountRequest,
+    OnlineRequest,
+    ReplacesVolumes,
+    RestoreRequest,
+    Validates,
+)
 from vss_restore.opt_in import OptInTag
 from vss_restore.run_command import require_document
 
@@ -26,8 +34,7 @@ class Event(Model):
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
-    request = RestoreRequest.parse(parsed.request)
-    require_mode(request.mode, parsed.modes)
+    request = RestoreRequest.parse(parsed.request, modes=parsed.modes)
     raw = describe_instance(clients.ec2(), request.instance_id)
     facts = instance_facts(raw)
     opt_in = OptInTag.configured()
@@ -35,25 +42,31 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         opt_in.require(raw)
     if request.initialization_rate is not None:
         require_sdk_support(clients.ec2(), "InitializationRate")
-    if request.wait_for_initialization:
+    if isinstance(request, ReplacesVolumes) and request.wait_for_initialization:
         require_sdk_support(clients.ec2(), "WaitForInitialization")
-    if request.mode == "Online":
+    if isinstance(request, OnlineRequest):
         target_devices(request, facts)  # data devices only: the root is InvalidRequest
-        if request.validation_document:
-            require_document(clients.ssm(), request.validation_document)
-    if request.is_clone:
+    if isinstance(request, CloneRequest):
         check_clone_target(clients.ec2(), request, raw)
-        if request.validation_document:
-            require_document(clients.ssm(), request.validation_document)
+    if isinstance(request, Validates) and request.validation_document:
+        require_document(clients.ssm(), request.validation_document)
     validated = {
         "Request": request.to_payload(),
         "Execution": parsed.execution,
         "StartedAt": parsed.started_at.isoformat(),
     }
-    if request.mode == "Mount":
+    if isinstance(request, MountRequest):
         # The instance the volumes go to (the source itself unless TargetInstanceId).
         target = describe_instance(clients.ec2(), request.mount_target)
         if opt_in is not None:
             opt_in.require(target)
         validated["MountTarget"] = request.mount_target
+    logger.info(
+        "request valid",
+        extra={
+            "mode": request.mode,
+            "dry_run": request.dry_run,
+            "opt_in_tag": opt_in.key if opt_in else None,
+        },
+    )
     return validated

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.errors import InvalidRequest, SnapshotSetIncomplete, SnapshotSetNotFound
-from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest, SetMember, SkippedSet
+from vss_restore.models import (
+    ChoosesBootVolume,
+    ChosenSet,
+    InstanceFacts,
+    MountRequest,
+    OnlineRequest,
+    RestoreRequest,
+    SetMember,
+    SkippedSet,
+)
 from vss_restore.snapshot_sets import (
     Snapshot,
     SnapshotSet,
@@ -29,7 +38,7 @@ def refuse_root_online(request: RestoreRequest, facts: InstanceFacts) -> None:
     """Mode "Online" never replaces the instance's root device (``RootDeviceName``, whatever
     its name): Windows cannot take its boot disk offline, nor EC2 detach it while it runs."""
     root = facts.root_device_name
-    if request.mode == "Online" and request.devices and root in request.devices:
+    if isinstance(request, OnlineRequest) and request.devices and root in request.devices:
         raise InvalidRequest(
             "Devices",
             f"lists {root}, the root device of {facts.instance_id}: an online restore never "
@@ -37,10 +46,21 @@ def refuse_root_online(request: RestoreRequest, facts: InstanceFacts) -> None:
         )
 
 
+def leaves_out_root(request: RestoreRequest) -> bool:
+    """Whether the root device is left out: always online (Windows cannot take its boot disk
+    offline), for a mount unless Devices lists it, else as ExcludeBootVolume says."""
+    if isinstance(request, OnlineRequest):
+        return True
+    if isinstance(request, MountRequest):
+        return request.devices is None
+    return isinstance(request, ChoosesBootVolume) and request.exclude_boot_volume
+
+
 def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
     """The devices this restore replaces, root first; ``InvalidRequest`` for unknown ones.
 
-    Mode "Online": data devices only, by default every attached one.
+    Mode "Online": data devices only, by default every attached one. Mode "Mount": by default
+    the data devices, the root only if Devices lists it.
     """
     refuse_root_online(request, facts)
     attached = [v.device for v in facts.volumes]
@@ -54,11 +74,17 @@ def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
         wanted = list(request.devices)
     else:
         wanted = attached
-    if request.exclude_boot_volume or request.mode == "Online":
+    if leaves_out_root(request):
         wanted = [d for d in wanted if d != facts.root_device_name]
-    if not wanted and request.mode == "Online":
+    if not wanted and isinstance(request, OnlineRequest):
         raise InvalidRequest(
             "Devices", f"{facts.instance_id} has no data volume: nothing to restore online"
+        )
+    if not wanted and isinstance(request, MountRequest):
+        raise InvalidRequest(
+            "Devices",
+            f"{facts.instance_id} has no data volume: list {facts.root_device_name} in "
+            "Devices to mount a copy of its boot volume",
         )
     if not wanted:
         raise InvalidRequest("ExcludeBootVolume", "leaves no device to restore")
@@ -191,7 +217,11 @@ def _nothing_complete(
     root_missing_only = bool(devices) and all(
         v.reasons == [f"no snapshot of {devices[0]}"] for v in passed_over
     )
-    if root_missing_only and not request.exclude_boot_volume:
+    if (
+        root_missing_only
+        and isinstance(request, ChoosesBootVolume)
+        and not leaves_out_root(request)
+    ):
         details += (
             " (sets taken without the boot volume: set ExcludeBootVolume to restore the rest)"
         )

@@ -28,7 +28,7 @@ from pydantic import Field
 from vss_restore import tags
 from vss_restore.aws_errors import error_code, failing_as
 from vss_restore.errors import CloneLaunchFailed, InvalidRequest, ResourceNotReady
-from vss_restore.models import ChosenSet, InstanceFacts, Model, RestoreRequest, VolumeSpec
+from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
@@ -138,7 +138,7 @@ def _image_root_snapshot(image: Mapping[str, Any]) -> str | None:
 
 
 def plan_clone(
-    request: RestoreRequest,
+    request: CloneRequest,
     source: Mapping[str, Any],
     image: Mapping[str, Any],
     subnet: Mapping[str, Any],
@@ -242,7 +242,7 @@ def plan_clone(
     )
 
 
-def check_clone_target(ec2: EC2Client, request: RestoreRequest, source: Mapping[str, Any]) -> None:
+def check_clone_target(ec2: EC2Client, request: CloneRequest, source: Mapping[str, Any]) -> None:
     """The subnet and security groups exist and share a VPC; ``InvalidRequest`` otherwise."""
     subnet_id = request.subnet_id or source.get("SubnetId")
     if not subnet_id:

@@ -13,11 +13,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
     StringConstraints,
+    Tag,
+    TypeAdapter,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_serializer,
 )
@@ -63,30 +65,6 @@ DocumentName = Annotated[
     str, StringConstraints(pattern=r"^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$")
 ]
 Mode = Literal["InPlace", "Clone", "Online", "Mount"]
-# The modes each optional field applies to; a field given for another mode is refused
-# rather than silently ignored.
-FIELD_MODES: dict[str, tuple[str, ...]] = {
-    "ExcludeBootVolume": ("InPlace", "Clone"),
-    "PowerOnAfterRestore": ("InPlace",),
-    "DeleteReplacedVolumes": ("InPlace", "Online"),
-    "WaitForInitialization": ("InPlace", "Online"),
-    "SubnetId": ("Clone",),
-    "SecurityGroupIds": ("Clone",),
-    "InstanceType": ("Clone",),
-    "KeepClone": ("Clone",),
-    "ValidationDocument": ("Clone", "Online"),
-    "ValidationParameters": ("Clone", "Online"),
-    "StopServices": ("Online",),
-    "TargetInstanceId": ("Mount",),
-    "ExpiresInHours": ("Mount",),
-}
-# Fields that only a clone drill uses, and those that only an in-place restore uses.
-CLONE_ONLY_FIELDS = (
-    *(f for f, modes in FIELD_MODES.items() if modes == ("Clone",)),
-    "ValidationDocument",
-    "ValidationParameters",
-)
-IN_PLACE_ONLY_FIELDS = ("PowerOnAfterRestore", "DeleteReplacedVolumes", "WaitForInitialization")
 # Mode "Online" validates on the production instance itself: there, Run Command runs only
 # the project's documents and the operator's own with this prefix (the IAM policy says so).
 ONLINE_VALIDATION_PREFIX = "vss-restore-validation-"
@@ -124,10 +102,15 @@ def _iso_text(value: object) -> object:
     return value
 
 
-def invalid_request(err: ValidationError) -> InvalidRequest:
-    """The first problem pydantic found, as ``InvalidRequest`` naming its field."""
+def invalid_request(err: ValidationError, *, tagged: bool = False) -> InvalidRequest:
+    """The first problem pydantic found, as ``InvalidRequest`` naming its field.
+
+    ``tagged``: the error came from a member of a discriminated union, whose tag pydantic
+    puts first in the location (``("Clone", "SubnetId")``); the field is what follows it.
+    """
     first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "$"
+    loc = first["loc"][1:] if tagged else first["loc"]
+    field = ".".join(str(p) for p in loc) or "$"
     reason = (
         "is not a known field"
         if first["type"] == "extra_forbidden"
@@ -137,10 +120,13 @@ def invalid_request(err: ValidationError) -> InvalidRequest:
 
 
 class RestoreRequest(Model):
-    """The state machine input (PascalCase, like AWS APIs; only those names are accepted)."""
+    """The state machine input: what every mode shares (PascalCase, like AWS APIs; only those
+    names are accepted). One model per ``Mode`` adds its own fields (``InPlaceRequest``,
+    ``CloneRequest``, ``OnlineRequest``, ``MountRequest``); ``parse`` returns the mode's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
+    mode: Mode = Field(alias="Mode")
     instance_id: InstanceId = Field(alias="InstanceId")
     snapshot_set_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
         default=None, alias="SnapshotSetId"
@@ -148,59 +134,11 @@ class RestoreRequest(Model):
     restore_point_in_time: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = Field(
         default=None, alias="RestorePointInTime"
     )
-    exclude_boot_volume: bool = Field(default=False, alias="ExcludeBootVolume", strict=True)
     devices: list[DeviceName] | None = Field(default=None, alias="Devices", min_length=1)
     dry_run: bool = Field(default=False, alias="DryRun", strict=True)
-    power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
-    delete_replaced_volumes: bool = Field(default=False, alias="DeleteReplacedVolumes", strict=True)
     # Time to full performance: EBS's Provisioned Rate for Volume Initialization, in MiB/s,
-    # for every volume created (restores and drills), and whether to wait for it.
+    # for every volume created (restores, drills and mounts).
     initialization_rate: int | None = Field(default=None, alias="InitializationRate", strict=True)
-    wait_for_initialization: bool = Field(default=False, alias="WaitForInitialization", strict=True)
-    # Clone drills (Mode "Clone"): where the clone runs, what checks it, whether it stays.
-    mode: Mode = Field(default="InPlace", alias="Mode")
-    subnet_id: SubnetId | None = Field(default=None, alias="SubnetId")
-    security_group_ids: list[SecurityGroupId] | None = Field(
-        default=None, alias="SecurityGroupIds", min_length=1, max_length=5
-    )
-    instance_type: InstanceType | None = Field(default=None, alias="InstanceType")
-    keep_clone: bool = Field(default=False, alias="KeepClone", strict=True)
-    validation_document: DocumentName | None = Field(default=None, alias="ValidationDocument")
-    # Mode "Online": Windows services stopped before the disks go offline, started after.
-    stop_services: list[ServiceName] | None = Field(
-        default=None, alias="StopServices", min_length=1, max_length=20
-    )
-    # Mode "Mount": where the set's volumes are attached, and for how long.
-    target_instance_id: InstanceId | None = Field(default=None, alias="TargetInstanceId")
-    expires_in_hours: int | None = Field(default=None, alias="ExpiresInHours", strict=True)
-    validation_parameters: (
-        dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=64)],
-            list[Annotated[str, StringConstraints(max_length=4096)]],
-        ]
-        | None
-    ) = Field(default=None, alias="ValidationParameters")
-
-    @field_validator("security_group_ids")
-    @classmethod
-    def _groups_unique(cls, groups: list[str] | None) -> list[str] | None:
-        if groups is not None and len(set(groups)) != len(groups):
-            raise ValueError("lists a security group more than once")
-        return groups
-
-    @field_validator("stop_services")
-    @classmethod
-    def _services_unique(cls, services: list[str] | None) -> list[str] | None:
-        if services is not None and len({s.lower() for s in services}) != len(services):
-            raise ValueError("lists a service more than once (Windows service names ignore case)")
-        return services
-
-    @field_validator("expires_in_hours")
-    @classmethod
-    def _hours_in_range(cls, hours: int | None) -> int | None:
-        if hours is not None and not 1 <= hours <= MAX_MOUNT_HOURS:
-            raise ValueError(f"must be from 1 to {MAX_MOUNT_HOURS} hours; {hours} is not")
-        return hours
 
     @field_validator("initialization_rate")
     @classmethod
@@ -214,13 +152,9 @@ class RestoreRequest(Model):
 
     @field_validator("devices")
     @classmethod
-    def _devices_consistent(
-        cls, devices: list[str] | None, info: ValidationInfo
-    ) -> list[str] | None:
+    def _devices_unique(cls, devices: list[str] | None) -> list[str] | None:
         if devices is not None and len(set(devices)) != len(devices):
             raise ValueError("lists a device more than once")
-        if devices and info.data.get("exclude_boot_volume") and WINDOWS_ROOT_DEVICE in devices:
-            raise ValueError(f"lists {WINDOWS_ROOT_DEVICE} while ExcludeBootVolume is true")
         return devices
 
     @field_validator("restore_point_in_time")
@@ -231,75 +165,259 @@ class RestoreRequest(Model):
         return when
 
     @classmethod
-    def parse(cls, payload: object) -> RestoreRequest:
-        """Validate raw input; raise ``InvalidRequest`` naming the first bad field."""
+    def parse(cls, payload: object, *, modes: Collection[str] | None = None) -> Request:
+        """Validate raw input as its mode's model; raise ``InvalidRequest`` naming the first
+        bad field. ``modes``: those the state machine runs (None: any), others refused."""
         if not isinstance(payload, dict):
             raise InvalidRequest("$", "the request must be a JSON object")
         try:
-            request = cls.model_validate(payload)
+            mode: Mode = _MODE.validate_python(payload.get("Mode", "InPlace"))
         except ValidationError as err:
-            raise invalid_request(err) from err
-        request._check_mode_fields(payload)
+            raise InvalidRequest("Mode", err.errors()[0]["msg"]) from err
+        require_mode(mode, modes)
+        try:
+            request: Request = _REQUEST.validate_python(_without_foreign_fields(payload, mode))
+        except ValidationError as err:
+            raise invalid_request(err, tagged=True) from err
+        request._refuse_contradictions()
         return request
 
-    def _check_mode_fields(self, payload: dict[str, object]) -> None:
-        """Refuse options that the chosen Mode would silently ignore."""
-        for name, modes in FIELD_MODES.items():
-            if self.mode in modes or name not in payload:
-                continue
-            # A drill refuses an in-place option even when false, as it always has.
-            strict = self.mode == "Clone" and name in IN_PLACE_ONLY_FIELDS
-            if strict or payload[name] not in (None, False):
-                allowed = " or ".join(f'"{m}"' for m in modes)
-                raise InvalidRequest(name, f"applies only when Mode is {allowed}")
-        if self.mode == "Clone" and self.dry_run and self.keep_clone:
-            raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
-        if self.mode == "Online" and self.devices and WINDOWS_ROOT_DEVICE in self.devices:
-            raise InvalidRequest(
-                "Devices",
-                f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
-                'replaces the boot volume (restore it with Mode "InPlace")',
-            )
-        if (
-            self.mode == "Online"
-            and self.validation_document is not None
-            and not self.validation_document.rsplit("/", 1)[-1].startswith(ONLINE_VALIDATION_PREFIX)
-        ):
-            raise InvalidRequest(
-                "ValidationDocument",
-                f"{self.validation_document!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online "
-                "restore validates on the production instance itself, where vss-restore runs only "
-                f"its own documents and yours whose name starts with {ONLINE_VALIDATION_PREFIX} "
-                "(create yours under such a name)",
-            )
-        if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
-            raise InvalidRequest(
-                "TargetInstanceId", "is the instance itself: leave it out to mount there"
-            )
+    def _refuse_contradictions(self) -> None:
+        """Refuse values that are valid one by one but not together (each mode adds its own)."""
         if self.snapshot_set_id is not None and self.restore_point_in_time is not None:
             raise InvalidRequest(
                 "RestorePointInTime",
                 "cannot be given with SnapshotSetId (a set id already names one set): "
                 "give one of them",
             )
+
+    def to_payload(self) -> dict[str, object]:
+        """The request as the workflow carries it: every mode's field, at its default where
+        another mode's (the definition reads ``$.Request.<Field>`` by path)."""
+        own = self.model_dump(mode="json", by_alias=True)
+        return {**own, **{k: v for k, v in CARRIED_DEFAULTS.items() if k not in own}}
+
+
+class ChoosesBootVolume(RestoreRequest):
+    """Modes that restore the boot volume unless told not to (InPlace, Clone)."""
+
+    exclude_boot_volume: bool = Field(default=False, alias="ExcludeBootVolume", strict=True)
+
+    def _refuse_contradictions(self) -> None:
+        if self.exclude_boot_volume and self.devices and WINDOWS_ROOT_DEVICE in self.devices:
+            raise InvalidRequest(
+                "Devices", f"lists {WINDOWS_ROOT_DEVICE} while ExcludeBootVolume is true"
+            )
+        super()._refuse_contradictions()
+
+
+class ReplacesVolumes(RestoreRequest):
+    """Modes that swap the instance's own volumes (InPlace, Online)."""
+
+    delete_replaced_volumes: bool = Field(default=False, alias="DeleteReplacedVolumes", strict=True)
+    # Whether to wait until the restored volumes are fully initialized.
+    wait_for_initialization: bool = Field(default=False, alias="WaitForInitialization", strict=True)
+
+
+class Validates(RestoreRequest):
+    """Modes that run a validation document on the restored copy (Clone, Online)."""
+
+    validation_document: DocumentName | None = Field(default=None, alias="ValidationDocument")
+    validation_parameters: (
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=64)],
+            list[Annotated[str, StringConstraints(max_length=4096)]],
+        ]
+        | None
+    ) = Field(default=None, alias="ValidationParameters")
+
+    def _refuse_contradictions(self) -> None:
         if self.validation_parameters is not None and self.validation_document is None:
             raise InvalidRequest("ValidationParameters", "needs ValidationDocument")
+        super()._refuse_contradictions()
 
-    @property
-    def is_clone(self) -> bool:
-        return self.mode == "Clone"
+
+class InPlaceRequest(ChoosesBootVolume, ReplacesVolumes):
+    """Mode "InPlace" (the default): the instance is stopped and its volumes swapped."""
+
+    mode: Literal["InPlace"] = Field(default="InPlace", alias="Mode")
+    power_on_after_restore: bool = Field(default=True, alias="PowerOnAfterRestore", strict=True)
+
+
+class CloneRequest(ChoosesBootVolume, Validates):
+    """Mode "Clone": a drill on a clone launched from the set; where it runs, whether it stays."""
+
+    mode: Literal["Clone"] = Field(alias="Mode")
+    subnet_id: SubnetId | None = Field(default=None, alias="SubnetId")
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="SecurityGroupIds", min_length=1, max_length=5
+    )
+    instance_type: InstanceType | None = Field(default=None, alias="InstanceType")
+    keep_clone: bool = Field(default=False, alias="KeepClone", strict=True)
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _groups_unique(cls, groups: list[str] | None) -> list[str] | None:
+        if groups is not None and len(set(groups)) != len(groups):
+            raise ValueError("lists a security group more than once")
+        return groups
+
+    def _refuse_contradictions(self) -> None:
+        if self.dry_run and self.keep_clone:
+            raise InvalidRequest("KeepClone", "a DryRun launches no clone to keep")
+        super()._refuse_contradictions()
+
+
+class OnlineRequest(ReplacesVolumes, Validates):
+    """Mode "Online": the instance keeps running; its data disks go offline while swapped."""
+
+    mode: Literal["Online"] = Field(alias="Mode")
+    # Windows services stopped before the disks go offline, started after.
+    stop_services: list[ServiceName] | None = Field(
+        default=None, alias="StopServices", min_length=1, max_length=20
+    )
+
+    @field_validator("stop_services")
+    @classmethod
+    def _services_unique(cls, services: list[str] | None) -> list[str] | None:
+        if services is not None and len({s.lower() for s in services}) != len(services):
+            raise ValueError("lists a service more than once (Windows service names ignore case)")
+        return services
+
+    def _refuse_contradictions(self) -> None:
+        if self.devices and WINDOWS_ROOT_DEVICE in self.devices:
+            raise InvalidRequest(
+                "Devices",
+                f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
+                'replaces the boot volume (restore it with Mode "InPlace")',
+            )
+        document = self.validation_document
+        if document is not None and not document.rsplit("/", 1)[-1].startswith(
+            ONLINE_VALIDATION_PREFIX
+        ):
+            raise InvalidRequest(
+                "ValidationDocument",
+                f"{document!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online "
+                "restore validates on the production instance itself, where vss-restore runs only "
+                f"its own documents and yours whose name starts with {ONLINE_VALIDATION_PREFIX} "
+                "(create yours under such a name)",
+            )
+        super()._refuse_contradictions()
+
+
+class MountRequest(RestoreRequest):
+    """Mode "Mount": the set's volumes attached read-only to an instance, for a while."""
+
+    mode: Literal["Mount"] = Field(alias="Mode")
+    # Where the set's volumes are attached (the instance itself when absent), for how long.
+    target_instance_id: InstanceId | None = Field(default=None, alias="TargetInstanceId")
+    expires_in_hours: int | None = Field(default=None, alias="ExpiresInHours", strict=True)
+
+    @field_validator("expires_in_hours")
+    @classmethod
+    def _hours_in_range(cls, hours: int | None) -> int | None:
+        if hours is not None and not 1 <= hours <= MAX_MOUNT_HOURS:
+            raise ValueError(f"must be from 1 to {MAX_MOUNT_HOURS} hours; {hours} is not")
+        return hours
+
+    def _refuse_contradictions(self) -> None:
+        if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
+            raise InvalidRequest(
+                "TargetInstanceId", "is the instance itself: leave it out to mount there"
+            )
+        super()._refuse_contradictions()
 
     @property
     def mount_target(self) -> str:
-        """Mode "Mount": the instance the volumes are attached to."""
+        """The instance the volumes are attached to."""
         return self.target_instance_id or self.instance_id
 
     @property
     def mount_hours(self) -> int:
         return self.expires_in_hours or DEFAULT_MOUNT_HOURS
 
-    def to_payload(self) -> dict[str, object]:
-        return self.model_dump(mode="json", by_alias=True)
+
+REQUEST_MODELS: dict[Mode, type[RestoreRequest]] = {
+    "InPlace": InPlaceRequest,
+    "Clone": CloneRequest,
+    "Online": OnlineRequest,
+    "Mount": MountRequest,
+}
+
+
+def _mode_of(value: object) -> str | None:
+    """The union's tag: the request's Mode, "InPlace" when it has none."""
+    mode = value.get("Mode", "InPlace") if isinstance(value, dict) else getattr(value, "mode", None)
+    return mode if isinstance(mode, str) else None
+
+
+Request = InPlaceRequest | CloneRequest | OnlineRequest | MountRequest
+# The same union for pydantic: each model tagged with its Mode, a missing Mode is "InPlace".
+TaggedRequest = Annotated[
+    Annotated[InPlaceRequest, Tag("InPlace")]
+    | Annotated[CloneRequest, Tag("Clone")]
+    | Annotated[OnlineRequest, Tag("Online")]
+    | Annotated[MountRequest, Tag("Mount")],
+    Discriminator(_mode_of),
+]
+_REQUEST: TypeAdapter[Request] = TypeAdapter(TaggedRequest)
+_MODE: TypeAdapter[Mode] = TypeAdapter(Mode)
+
+
+def _aliases(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f.alias for f in model.model_fields.values() if f.alias)
+
+
+# Each field and the modes whose model has it, derived from the models.
+FIELD_MODES: dict[str, tuple[Mode, ...]] = {
+    alias: tuple(m for m, model in REQUEST_MODELS.items() if alias in _aliases(model))
+    for model in REQUEST_MODELS.values()
+    for alias in _aliases(model)
+}
+# Every mode's fields at their defaults: what ``to_payload`` fills in for other modes.
+CARRIED_DEFAULTS: dict[str, object] = {
+    f.alias: f.get_default(call_default_factory=True)
+    for model in REQUEST_MODELS.values()
+    for f in model.model_fields.values()
+    if f.alias and not f.is_required()
+}
+
+
+def _without_foreign_fields(payload: dict[str, Any], mode: Mode) -> dict[str, Any]:
+    """The payload without fields of other modes given as null or false; any other value of
+    such a field is refused rather than silently ignored. A drill refuses an in-place
+    restore's options even when false, as it always has."""
+    own = _aliases(REQUEST_MODELS[mode])
+    in_place = _aliases(InPlaceRequest)
+    kept: dict[str, Any] = {}
+    for name, value in payload.items():
+        modes = FIELD_MODES.get(name)
+        if modes is None or name in own:
+            kept[name] = value  # the mode's own field, or unknown (its model says so)
+            continue
+        if value in (None, False) and not (mode == "Clone" and name in in_place):
+            continue
+        allowed = " or ".join(f'"{m}"' for m in modes)
+        raise InvalidRequest(name, f"applies only when Mode is {allowed}")
+    return kept
+
+
+def _carried_fields(value: object) -> object:
+    """A carried request (``to_payload``) holds every mode's fields: its mode's model takes
+    its own (unknown fields still reach the model, which refuses them)."""
+    if not isinstance(value, dict):
+        return value
+    model = REQUEST_MODELS.get(value.get("Mode", "InPlace"))
+    if model is None:
+        return value
+    own = _aliases(model)
+    return {k: v for k, v in value.items() if k in own or k not in CARRIED_DEFAULTS}
+
+
+# The request as the tasks receive it from the workflow (``to_payload``): any mode's, or one's.
+CarriedRequest = Annotated[TaggedRequest, BeforeValidator(_carried_fields)]
+CarriedClone = Annotated[CloneRequest, BeforeValidator(_carried_fields)]
+CarriedMount = Annotated[MountRequest, BeforeValidator(_carried_fields)]
 
 
 def require_mode(mode: str, modes: Collection[str] | None) -> None:

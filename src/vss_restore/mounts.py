@@ -24,7 +24,6 @@ from pydantic import Field
 from vss_restore import tags, waiting
 from vss_restore.errors import (
     DiskCommandFailed,
-    InvalidRequest,
     NoFreeDevice,
     ResourceNotReady,
     SwapFailed,
@@ -39,7 +38,6 @@ from vss_restore.models import (
     Model,
     RestorePlan,
     RestoreReport,
-    RestoreRequest,
     VolumeSpec,
 )
 from vss_restore.planning import volume_specs
@@ -70,20 +68,7 @@ UNMOUNT_STEP = "UnmountDisks"
 _ATTACHED = ("attaching", "attached")
 
 
-# --- choosing the set and planning ----------------------------------------------------------
-
-
-def mount_selection(request: RestoreRequest, source: InstanceFacts) -> RestoreRequest:
-    """The request the set is chosen with: by default the data devices, the root only if listed."""
-    if request.devices is not None:
-        return request
-    if not [v for v in source.volumes if v.device != source.root_device_name]:
-        raise InvalidRequest(
-            "Devices",
-            f"{source.instance_id} has no data volume: list {source.root_device_name} in "
-            "Devices to mount a copy of its boot volume",
-        )
-    return request.model_copy(update={"exclude_boot_volume": True})
+# --- planning (the set is chosen by discovery.find_snapshot_set) ------------------------------
 
 
 def free_devices(target: Mapping[str, Any], count: int) -> list[str]:

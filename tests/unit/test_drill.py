@@ -21,7 +21,7 @@ from vss_restore.drill import (
 )
 from vss_restore.drill_report import build_drill_report
 from vss_restore.errors import InvalidRequest
-from vss_restore.models import RestoreRequest
+from vss_restore.models import CloneRequest, InPlaceRequest, RestoreRequest
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=UTC)
 SOURCE: dict[str, Any] = {
@@ -57,8 +57,10 @@ def subnet(subnet_id: str, az: str = "eu-west-1a") -> dict[str, Any]:
     return {"SubnetId": subnet_id, "AvailabilityZone": az, "VpcId": "vpc-0a0a0a0a0a0a0a0a0"}
 
 
-def request(**fields: Any) -> RestoreRequest:
-    return RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Clone", **fields})
+def request(**fields: Any) -> CloneRequest:
+    parsed = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Clone", **fields})
+    assert isinstance(parsed, CloneRequest)
+    return parsed
 
 
 def a_plan(**fields: Any) -> ClonePlan:
@@ -242,7 +244,8 @@ def test_drill_fields_are_validated_and_named(fields: dict[str, Any], field: str
 
 def test_in_place_requests_are_unchanged_by_the_drill_fields() -> None:
     parsed = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "KeepClone": False})
-    assert (parsed.mode, parsed.is_clone, parsed.keep_clone) == ("InPlace", False, False)
+    assert isinstance(parsed, InPlaceRequest)
+    assert "KeepClone" not in parsed.model_dump(by_alias=True)
 
 
 # --- validation results and the verdict ------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.test_planning import AZ, EXECUTION, INSTANCE_ID, chosen, facts, member, original
 from vss_restore import tags
+from vss_restore.discovery import target_devices
 from vss_restore.errors import InvalidRequest, NoFreeDevice
 from vss_restore.models import CreatedVolume, RestoreRequest
 from vss_restore.mounts import (
@@ -16,7 +17,6 @@ from vss_restore.mounts import (
     Unmounted,
     build_mount_report,
     free_devices,
-    mount_selection,
     plan_mount,
     planned_mounts,
     unmounted,
@@ -58,23 +58,25 @@ def test_free_devices_raises_no_free_device_when_fewer_names_are_free_than_volum
         free_devices(full, 2)
 
 
-def test_mount_selection_takes_the_data_devices_unless_devices_are_given() -> None:
+def test_mount_takes_the_data_devices_unless_devices_are_given() -> None:
     source = facts()
     default = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount"})
     listed = RestoreRequest.parse(
         {"InstanceId": INSTANCE_ID, "Mode": "Mount", "Devices": ["/dev/sda1"]}
     )
 
-    assert mount_selection(default, source).exclude_boot_volume is True
-    assert mount_selection(listed, source) == listed
+    data = [v.device for v in source.volumes if v.device != source.root_device_name]
+    assert data
+    assert sorted(target_devices(default, source)) == sorted(data)
+    assert target_devices(listed, source) == ["/dev/sda1"]
 
 
-def test_mount_selection_fails_naming_devices_when_the_source_has_no_data_volume() -> None:
+def test_mount_fails_naming_devices_when_the_source_has_no_data_volume() -> None:
     only_root = facts(volumes={"/dev/sda1": "vol-0000000000000root"})
     request = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount"})
 
     with pytest.raises(InvalidRequest, match=r"Devices: .* has no data volume"):
-        mount_selection(request, only_root)
+        target_devices(request, only_root)
 
 
 def _plan() -> Any:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vss_restore.errors import InvalidRequest
-from vss_restore.models import CLONE_ONLY_FIELDS, RestoreRequest
+from vss_restore.models import InPlaceRequest, RestoreRequest
 
 INSTANCE_ID = "i-0123456789abcdef0"
 BASE: dict[str, Any] = {"InstanceId": INSTANCE_ID}
@@ -28,7 +28,15 @@ FIELDS = [
     "WaitForInitialization",
 ]
 # The clone drill's fields (Mode "Clone"), tested in tests/unit/test_drill.py.
-DRILL_FIELDS = ["Mode", *CLONE_ONLY_FIELDS]
+DRILL_FIELDS = [
+    "Mode",
+    "SubnetId",
+    "SecurityGroupIds",
+    "InstanceType",
+    "KeepClone",
+    "ValidationDocument",
+    "ValidationParameters",
+]
 # Mode "Online" and "Mount" fields, tested in tests/unit/test_request_modes.py.
 ONLINE_AND_MOUNT_FIELDS = ["StopServices", "TargetInstanceId", "ExpiresInHours"]
 BOOLEAN_FIELDS = [
@@ -46,6 +54,13 @@ def rejection(payload: object) -> InvalidRequest:
     return caught.value
 
 
+def in_place(payload: dict[str, Any]) -> InPlaceRequest:
+    """The request, parsed as Mode "InPlace" (the default when it names none)."""
+    request = RestoreRequest.parse(payload)
+    assert isinstance(request, InPlaceRequest)
+    return request
+
+
 # --- valid requests --------------------------------------------------------------------------
 
 
@@ -54,7 +69,7 @@ def test_parse_applies_defaults_when_only_instance_id_given() -> None:
     payload = {"InstanceId": INSTANCE_ID}
 
     # WHEN
-    request = RestoreRequest.parse(payload)
+    request = in_place(payload)
 
     # THEN
     assert request.instance_id == INSTANCE_ID
@@ -84,7 +99,7 @@ def test_parse_keeps_every_value_when_all_fields_valid() -> None:
     }
 
     # WHEN
-    request = RestoreRequest.parse(payload)
+    request = in_place(payload)
 
     # THEN
     assert request.instance_id == "i-01234567"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from vss_restore.errors import InvalidRequest
-from vss_restore.models import DEFAULT_MOUNT_HOURS, RestoreRequest
+from vss_restore.models import DEFAULT_MOUNT_HOURS, MountRequest, OnlineRequest, RestoreRequest
 
 INSTANCE_ID = "i-0123456789abcdef0"
 TARGET_ID = "i-0fedcba9876543210"
@@ -30,8 +30,8 @@ def test_online_keeps_its_services_and_validation() -> None:
             "DeleteReplacedVolumes": True,
         }
     )
+    assert isinstance(request, OnlineRequest)
     assert request.stop_services == ["MSSQLSERVER", "MSSQL$REPORTS"]
-    assert request.mode == "Online"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,7 @@ def test_online_refuses_a_validation_document_not_named_vss_restore_validation(
 
 def test_mount_defaults_to_the_instance_itself_for_a_day() -> None:
     request = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount"})
+    assert isinstance(request, MountRequest)
     assert (request.mount_target, request.mount_hours) == (INSTANCE_ID, DEFAULT_MOUNT_HOURS)
     other = RestoreRequest.parse(
         {
@@ -63,6 +64,7 @@ def test_mount_defaults_to_the_instance_itself_for_a_day() -> None:
             "ExpiresInHours": 2,
         }
     )
+    assert isinstance(other, MountRequest)
     assert (other.mount_target, other.mount_hours) == (TARGET_ID, 2)
 
 

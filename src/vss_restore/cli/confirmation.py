@@ -16,9 +16,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from vss_restore import tags
 from vss_restore.cli.render import age_text, fact_line, when_text
 from vss_restore.discovery import find_snapshot_set
-from vss_restore.errors import InstanceNotRunning
+from vss_restore.errors import InstanceNotRunning, InvalidRequest
 from vss_restore.instance import describe_instance, instance_facts
-from vss_restore.models import ChosenSet, InstanceFacts, RestoreRequest
+from vss_restore.models import (
+    ChosenSet,
+    InPlaceRequest,
+    InstanceFacts,
+    OnlineRequest,
+    RestoreRequest,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -44,7 +50,7 @@ def _power(facts: InstanceFacts, name: str | None, power_on: bool) -> str:
 
 
 def _online_lines(
-    facts: InstanceFacts, name: str | None, chosen: ChosenSet, request: RestoreRequest
+    facts: InstanceFacts, name: str | None, chosen: ChosenSet, request: OnlineRequest
 ) -> list[str]:
     """Mode "Online": the instance keeps running; which disks go offline, which services stop."""
     called = f"{facts.instance_id} ({name})" if name else facts.instance_id
@@ -117,6 +123,8 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
     says so and the request is left as given.
     """
     parsed = RestoreRequest.parse(request)
+    if not isinstance(parsed, InPlaceRequest | OnlineRequest):
+        raise InvalidRequest("Mode", f'"{parsed.mode}": a restore is "InPlace" or "Online"')
     try:
         raw = describe_instance(ec2, parsed.instance_id)
         facts = instance_facts(raw)
@@ -124,7 +132,7 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
     except (ClientError, BotoCoreError) as failure:
         how = (
             "It keeps running; its data disks go offline while their volumes are swapped."
-            if parsed.mode == "Online"
+            if isinstance(parsed, OnlineRequest)
             else "It is stopped while its volumes are swapped."
         )
         question = (
@@ -133,14 +141,14 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
         )
         return Approval(question, request, f"restore {parsed.instance_id} (set not read)")
     name = tags.tag_dict(raw.get("Tags")).get("Name")
-    if parsed.mode == "Online" and facts.state != "running":
+    if isinstance(parsed, OnlineRequest) and facts.state != "running":
         raise InstanceNotRunning(
             f"{facts.instance_id} is {facts.state}: --online works on a running instance only "
             "(restore a stopped one without --online); nothing was changed"
         )
     instance = (
         _online_lines(facts, name, chosen, parsed)
-        if parsed.mode == "Online"
+        if isinstance(parsed, OnlineRequest)
         else [fact_line("Instance", _power(facts, name, parsed.power_on_after_restore))]
     )
     lines = [
@@ -157,6 +165,7 @@ def restore_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> 
     called = f"{facts.instance_id} ({name})" if name else facts.instance_id
     summary = (
         f"restore {called} from snapshot set {chosen.snapshot_set_id}, devices "
-        f"{', '.join(pinned['Devices'])}" + (" (online)" if parsed.mode == "Online" else "")
+        f"{', '.join(pinned['Devices'])}"
+        + (" (online)" if isinstance(parsed, OnlineRequest) else "")
     )
     return Approval(question, pinned, summary)

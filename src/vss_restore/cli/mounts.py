@@ -41,13 +41,13 @@ from vss_restore.cli.confirmation import Approval
 from vss_restore.cli.render import fact_line
 from vss_restore.cli.target import CliError, DiskClients, open_target
 from vss_restore.discovery import find_snapshot_set
+from vss_restore.errors import InvalidRequest
 from vss_restore.instance import describe_instance, instance_facts
-from vss_restore.models import RestoreRequest
+from vss_restore.models import MountRequest, RestoreRequest
 from vss_restore.mounts import (
     Unmounted,
     free_devices,
     is_mount_volume,
-    mount_selection,
     mount_volumes,
     unmount,
 )
@@ -65,10 +65,12 @@ def mount_approval(ec2: EC2Client, request: dict[str, Any], now: datetime) -> Ap
     raises its named error here, before anything starts.
     """
     parsed = RestoreRequest.parse(request)
+    if not isinstance(parsed, MountRequest):
+        raise InvalidRequest("Mode", f'"{parsed.mode}": a mount\'s request has Mode "Mount"')
     try:
         source = instance_facts(describe_instance(ec2, parsed.instance_id))
         target = describe_instance(ec2, parsed.mount_target)
-        chosen = find_snapshot_set(ec2, mount_selection(parsed, source), source)
+        chosen = find_snapshot_set(ec2, parsed, source)
     except (ClientError, BotoCoreError) as failure:
         question = (
             f"Mount a snapshot set of {parsed.instance_id} on {parsed.mount_target}, read-only?\n"
