@@ -4,6 +4,6 @@ A task of its own so that it runs with its own role: Run Command only with the p
 validation documents (``vss-restore-validation-*``) and only on opted-in instances.
 """
 
-from functions.run_validation import handler
+from .run_validation import handler
 
 __all__ = ["handler"]

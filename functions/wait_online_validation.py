@@ -3,6 +3,6 @@
 A task of its own so that it runs with the role of RunOnlineValidation.
 """
 
-from functions.wait_validation import handler
+from .wait_validation import handler
 
 __all__ = ["handler"]

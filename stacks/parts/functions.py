@@ -8,7 +8,7 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from stacks.parts.bundle import LambdaAssets
+from stacks.parts.bundle import LambdaAssets, handler_path
 from stacks.parts.permissions import TaskRoles
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
@@ -20,7 +20,8 @@ POLL_IN_TASK_SECONDS = 600
 
 
 class TaskFunctions(Construct):
-    """``functions/<module>.handler`` for every task of both machines (``TASKS``, ``FLEET_TASKS``)."""
+    """``vss_restore.functions.<module>.handler`` (``functions/<module>.py``) for every task of
+    both machines (``TASKS``, ``FLEET_TASKS``)."""
 
     def __init__(
         self,
@@ -50,7 +51,7 @@ class TaskFunctions(Construct):
                 task,
                 runtime=lambda_.Runtime.PYTHON_3_12,
                 architecture=lambda_.Architecture.ARM_64,
-                handler=f"functions.{module}.handler",
+                handler=handler_path(module),
                 code=code,
                 layers=[dependencies],
                 role=roles.role_for(task),

@@ -542,8 +542,8 @@ def test_on_opted_in_instances_online_validation_runs_only_vss_restore_validatio
         if fn["Properties"]["Role"]["Fn::GetAtt"][0] in role_ids
     )
     assert handlers == [
-        "functions.run_online_validation.handler",
-        "functions.wait_online_validation.handler",
+        "vss_restore.functions.run_online_validation.handler",
+        "vss_restore.functions.wait_online_validation.handler",
     ]
 
 

@@ -16,7 +16,8 @@ from stacks.config import DrillSchedule, InvalidContext
 from stacks.vss_restore_stack import VssRestoreStack
 
 from tests.cdk.conftest import Synth
-from vss_restore.definition import Limits, definition_path, placeholders
+from vss_restore.capabilities import Machine
+from vss_restore.definition import Limits, definition_path, placeholders, tasks_of
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
@@ -37,7 +38,7 @@ def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
     functions = _functions_by_logical_id(template)
     handlers = sorted(p["Handler"] for p in functions.values())
     modules = [*TASKS.values(), *FLEET_TASKS.values()]
-    assert handlers == sorted(f"functions.{m}.handler" for m in modules)
+    assert handlers == sorted(f"vss_restore.functions.{m}.handler" for m in modules)
     for props in functions.values():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
@@ -51,7 +52,10 @@ def test_every_task_has_an_arm64_python312_function_with_tracing_and_the_layer(
 def test_polling_tasks_wait_in_the_task_within_their_timeout_and_the_others_are_short(
     template: Template,
 ) -> None:
-    by_module = {p["Handler"].split(".")[1]: p for p in _functions_by_logical_id(template).values()}
+    by_module = {
+        p["Handler"].removeprefix("vss_restore.functions.").removesuffix(".handler"): p
+        for p in _functions_by_logical_id(template).values()
+    }
     for task, module in TASKS.items():
         props = by_module[module]
         budget = props["Environment"]["Variables"].get(WAIT_IN_TASK_ENV)
@@ -81,12 +85,14 @@ def test_state_machine_is_standard_with_full_logging_and_tracing(template: Templ
 def test_deployed_definition_is_the_asl_file_with_every_placeholder_substituted(
     stack_and_template: tuple[VssRestoreStack, Template],
 ) -> None:
-    # GIVEN the definition file and the deployed state machine
+    # GIVEN the restore machine's definition file and the deployed state machine
     stack, template = stack_and_template
     text = definition_path().read_text()
-    props = next(iter(_resources(template, "AWS::StepFunctions::StateMachine").values()))[
-        "Properties"
-    ]
+    props = next(
+        v
+        for k, v in _resources(template, "AWS::StepFunctions::StateMachine").items()
+        if k.startswith("StateMachineRestore")
+    )["Properties"]
 
     # THEN the file is uploaded as it is (an S3 asset), and every placeholder gets a value
     stage = cdk.Stage.of(stack)
@@ -98,19 +104,34 @@ def test_deployed_definition_is_the_asl_file_with_every_placeholder_substituted(
     # each task's placeholder points at the function running that task's handler
     functions = _functions_by_logical_id(template)
     for task, module in TASKS.items():
+        if function_arn_placeholder(task) not in substitutions:
+            continue  # a drill or mount task: not the restore machine's
         logical_id = substitutions[function_arn_placeholder(task)]["Fn::GetAtt"][0]
-        assert functions[logical_id]["Handler"] == f"functions.{module}.handler"
+        assert functions[logical_id]["Handler"] == f"vss_restore.functions.{module}.handler"
     for name, value in Limits().as_substitutions().items():
-        assert substitutions[name] == value
+        if name in substitutions:
+            assert substitutions[name] == value
     assert "Ref" in substitutions["LockTableName"]
 
 
-def test_state_machine_may_invoke_exactly_the_task_functions(template: Template) -> None:
-    policies = _resources(template, "AWS::IAM::Policy")
+MACHINE_PREFIXES = {
+    "restore": "StateMachineRestore",
+    "drill": "DrillMachineDrill",
+    "mount": "MountMachineMount",
+    "fleet": "FleetMachineFleet",
+}
+
+
+@pytest.mark.parametrize("machine", list(MACHINE_PREFIXES))
+def test_each_state_machine_may_invoke_exactly_its_definition_s_functions(
+    template: Template, machine: Machine
+) -> None:
+    # GIVEN the machine's role (its own: one per capability)
+    prefix = MACHINE_PREFIXES[machine]
     invoke = [
         s
-        for p in policies.values()
-        if p["Properties"]["Roles"][0]["Ref"].startswith(("StateMachine", "FleetMachine"))
+        for p in _resources(template, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"][0]["Ref"].startswith(prefix)
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Action"] == "lambda:InvokeFunction"
     ]
@@ -120,7 +141,13 @@ def test_state_machine_may_invoke_exactly_the_task_functions(template: Template)
         for r in s["Resource"]
         if isinstance(r, dict) and "Fn::GetAtt" in r
     }
-    assert targets == set(_functions_by_logical_id(template))
+    # THEN it may invoke the functions of the tasks its definition runs, and no other
+    functions = _functions_by_logical_id(template)
+    handlers = {functions[f]["Handler"] for f in targets}
+    wanted = {
+        f"vss_restore.functions.{({**TASKS, **FLEET_TASKS})[t]}.handler" for t in tasks_of(machine)
+    }
+    assert handlers == wanted
 
 
 def test_fleet_task_starts_and_follows_restores_and_nothing_may_stop_one(
@@ -132,15 +159,18 @@ def test_fleet_task_starts_and_follows_restores_and_nothing_may_stop_one(
     substitutions = fleet["DefinitionSubstitutions"]
     assert substitutions["RestoreStateMachineArn"] == {"Ref": restore_id}
     assert set(substitutions) == placeholders(definition_path("fleet").read_text())
+    children = [{"Ref": k} for k in machines if not k.startswith("FleetMachine")]
     statements = [
         (p["Properties"]["Roles"][0]["Ref"], s)
         for p in _resources(template, "AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    # RunFleet's role starts restores and reads them ...
+    # RunFleet's role starts restores (or drills, mounts: the fleet's Mode) and reads them ...
     starts = [(role, s) for role, s in statements if s["Action"] == "states:StartExecution"]
-    assert [s["Resource"] for _, s in starts] == [{"Ref": restore_id}]
-    assert starts[0][0].startswith("RolesFleetRole")
+    assert sorted(json.dumps(s["Resource"]) for _, s in starts) == sorted(
+        json.dumps(c) for c in children
+    )
+    assert all(role.startswith("RolesFleetRole") for role, _ in starts)
     # ... and no role of the stack may stop an execution
     assert not [s for _, s in statements if "states:StopExecution" in json.dumps(s["Action"])]
 
@@ -167,14 +197,14 @@ def test_log_groups_keep_logs_for_the_configured_retention(synth: Synth) -> None
     _, monthly = synth(logRetentionDays=30)
     for template, days in ((default, 90), (monthly, 30)):
         groups = _resources(template, "AWS::Logs::LogGroup")
-        assert len(groups) == 3  # tasks, restore executions, fleet executions
+        assert len(groups) == 5  # tasks; restore, drill, mount and fleet executions
         assert all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
 
 
 def test_execution_logs_are_named_under_vendedlogs_states_when_synthesized(
     template: Template,
 ) -> None:
-    # GIVEN both state machines and the log groups they deliver to
+    # GIVEN the state machines and the log groups they deliver to
     machines = _resources(template, "AWS::StepFunctions::StateMachine").values()
     groups = _resources(template, "AWS::Logs::LogGroup")
 
@@ -186,7 +216,7 @@ def test_execution_logs_are_named_under_vendedlogs_states_when_synthesized(
         ]["Fn::GetAtt"][0]
         for m in machines
     ]
-    assert len(set(destinations)) == 2
+    assert len(set(destinations)) == len(MACHINE_PREFIXES)
     for logical_id in destinations:
         name = groups[logical_id]["Properties"]["LogGroupName"]["Fn::Join"][1]
         assert name[0].startswith("/aws/vendedlogs/states/VssRestore-")
@@ -276,11 +306,34 @@ def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Tem
     ]
     assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    assert sorted(a["Properties"]["MetricName"] for a in alarms.values()) == [
-        "DrillSucceeded",
-        "ExecutionsFailed",
-        "ExecutionsTimedOut",
+    # DrillSucceeded, and failed and timed-out executions summed over every capability's
+    # machine (a failed drill or mount alarms as a failed restore does)
+    single = [
+        a["Properties"]["MetricName"] for a in alarms.values() if "MetricName" in a["Properties"]
     ]
+    summed = [a["Properties"]["Metrics"] for a in alarms.values() if "Metrics" in a["Properties"]]
+    assert single == ["DrillSucceeded"]
+    assert (
+        sorted(
+            m["MetricStat"]["Metric"]["MetricName"]
+            for ms in summed
+            for m in ms
+            if "MetricStat" in m
+        )
+        == ["ExecutionsFailed"] * 3 + ["ExecutionsTimedOut"] * 3
+    )
+    capability_machines = {
+        k
+        for k in _resources(template, "AWS::StepFunctions::StateMachine")
+        if not k.startswith("FleetMachine")
+    }
+    for metrics in summed:
+        machines_summed = {
+            m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for m in metrics
+            if "MetricStat" in m
+        }
+        assert machines_summed == capability_machines
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms.values())
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     template.resource_count_is("AWS::SNS::Subscription", 0)
@@ -381,7 +434,7 @@ def test_expired_drill_resources_are_cleaned_up_daily_and_drills_are_opt_in(
     assert json.loads(cleanup["Target"]["Input"]) == {"Expired": True}
     function_id = cleanup["Target"]["Arn"]["Fn::GetAtt"][0]
     handler = _functions_by_logical_id(template)[function_id]["Handler"]
-    assert handler == "functions.cleanup_drill.handler"
+    assert handler == "vss_restore.functions.cleanup_drill.handler"
 
 
 def test_expired_mounts_are_unmounted_every_hour(template: Template) -> None:
@@ -390,7 +443,7 @@ def test_expired_mounts_are_unmounted_every_hour(template: Template) -> None:
     assert json.loads(unmount["Target"]["Input"]) == {"Expired": True}
     function_id = unmount["Target"]["Arn"]["Fn::GetAtt"][0]
     handler = _functions_by_logical_id(template)[function_id]["Handler"]
-    assert handler == "functions.unmount_volumes.handler"
+    assert handler == "vss_restore.functions.unmount_volumes.handler"
 
 
 def test_drill_schedule_starts_clone_drills_of_the_tagged_instances(synth: Synth) -> None:

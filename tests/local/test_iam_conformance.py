@@ -42,7 +42,7 @@ def ec2_arn(resource: str) -> dict[str, Any]:
 
 
 def template(*statements: dict[str, Any]) -> dict[str, Any]:
-    """One function (``functions.swap.handler``) whose role has ``statements``."""
+    """One function (``vss_restore.functions.swap.handler``) whose role has ``statements``."""
     return {
         "Resources": {
             "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
@@ -58,7 +58,7 @@ def template(*statements: dict[str, Any]) -> dict[str, Any]:
             "Fn": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
-                    "Handler": "functions.swap.handler",
+                    "Handler": "vss_restore.functions.swap.handler",
                     "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 },
             },

@@ -623,7 +623,7 @@ def paired_verdict(
 def _import_once(module: str) -> float:
     code = (
         "import time; t = time.perf_counter(); "
-        f"import functions.{module}; print((time.perf_counter() - t) * 1000)"
+        f"import vss_restore.functions.{module}; print((time.perf_counter() - t) * 1000)"
     )
     done = subprocess.run(  # noqa: S603 - our own interpreter and module names
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo_root()

@@ -49,6 +49,8 @@ from vss_restore.local.iam_requests import (
 from vss_restore.local.lambda_dispatch import current_function
 
 _EC2_ID = re.compile(r"^(i|vol|snap|ami|sg)-[0-9a-f]+$")
+# A task function's Handler in the template: vss_restore.functions.<module>.handler
+HANDLER_PREFIX = "vss_restore.functions."
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -171,7 +173,9 @@ def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:  
         return str(_resolve(text, resolve, pseudo)).split(separator)
     if "Fn::Select" in value:
         index, items = value["Fn::Select"]
-        return _resolve(items, resolve, pseudo)[int(index)]
+        selected = _resolve(items, resolve, pseudo)
+        # A part of something unresolved stays unresolved (and so grants nothing).
+        return selected[int(index)] if int(index) < len(selected) else f"unresolved:{items}"
     return {k: _resolve(v, resolve, pseudo) for k, v in value.items()}
 
 
@@ -216,8 +220,8 @@ def function_policies(
 ) -> dict[str, list[Statement]]:
     """Local function name → the statements of its role (inline and attached policies).
 
-    ``function_name`` maps a handler module (``functions.<module>.handler``) to the name the
-    local engine gives that function.
+    ``function_name`` maps a handler module (``vss_restore.functions.<module>.handler``) to the
+    name the local engine gives that function.
     """
     resources: Mapping[str, Any] = template["Resources"]
     pseudo = {
@@ -241,7 +245,7 @@ def function_policies(
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         properties = resource["Properties"]
-        module = properties["Handler"].removeprefix("functions.").removesuffix(".handler")
+        module = properties["Handler"].removeprefix(HANDLER_PREFIX).removesuffix(".handler")
         role_id = properties["Role"]["Fn::GetAtt"][0]
         role = resources[role_id]["Properties"]
         if role.get("ManagedPolicyArns"):
