@@ -6,17 +6,33 @@ test costs milliseconds; the paths that need a whole execution stay in ``tests/i
 
 from __future__ import annotations
 
+import functools
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import botocore.session
 import pytest
 
 from vss_restore.local import LocalEngine
 from vss_restore.local.lambda_dispatch import FakeLambdaContext, load_handlers
 from vss_restore.tasks import FLEET_TASKS, TASKS
+from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 CallTask = Callable[[str, dict[str, Any]], Any]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_service_model_loader() -> Iterator[None]:
+    """One botocore loader for the whole run: each test's emulator starts a new default
+    session, which would otherwise read the AWS service models from disk again (about 0.3 s
+    of CPU a test, as much as the tasks a test calls)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            botocore.session, "create_loader", functools.cache(botocore.session.create_loader)
+        )
+        yield
 
 
 @pytest.fixture
@@ -37,3 +53,16 @@ def call_task(engine: LocalEngine) -> CallTask:
         return handler(event, context)
 
     return call
+
+
+@pytest.fixture
+def immediate_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polling tasks check once: they return if ready, else raise their not-ready error at
+    once (an in-task budget of 0 s; the state machine's Retry would call them again).
+
+    It must come before the engine, which keeps a budget already set and would otherwise set
+    the stack's: ``pytest.mark.usefixtures("immediate_waits")`` puts it first.
+    """
+    if WAIT_IN_TASK_ENV in os.environ:
+        pytest.fail(f"immediate_waits came after the engine had set {WAIT_IN_TASK_ENV}")
+    monkeypatch.setenv(WAIT_IN_TASK_ENV, "0")
