@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from vss_restore import demo
 from vss_restore.cli import app
 from vss_restore.cli.archive import ARCHIVE_DIR_ENV
+from vss_restore.cli.target import CAPABILITY_MACHINE_ENV, STATE_MACHINE_ARN_ENV
 from vss_restore.demo import SETS
 from vss_restore.local import LocalEngine
 
@@ -74,8 +75,15 @@ def demo_server(aws: None) -> tuple[EC2Client, str]:
 def deployed_demo_server(
     engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[EC2Client, str]:
-    """The demo server and its snapshot sets, and the emulator's restore state machine named
-    as a deployed one is (``VSS_RESTORE_STATE_MACHINE_ARN``)."""
+    """The demo server and its snapshot sets, and the emulator's state machines named as
+    deployed ones are (``VSS_RESTORE_STATE_MACHINE_ARN`` and the drill's and mount's)."""
     ec2 = boto3.client("ec2", region_name=engine.region)
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    name_deployed_machines(monkeypatch, engine)
     return ec2, demo.seed(ec2, datetime.now(UTC))
+
+
+def name_deployed_machines(monkeypatch: pytest.MonkeyPatch, engine: LocalEngine) -> None:
+    """What a deployed stack's outputs say: the restore, drill and mount machines' ARNs."""
+    monkeypatch.setenv(STATE_MACHINE_ARN_ENV, engine.state_machine_arn)
+    for capability, variable in CAPABILITY_MACHINE_ENV.items():
+        monkeypatch.setenv(variable, engine.machine_arn(capability))

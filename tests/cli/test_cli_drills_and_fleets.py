@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET
+from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET, name_deployed_machines
 from vss_restore import demo, tags
 from vss_restore.local import LocalEngine, world
 
@@ -96,7 +96,7 @@ def test_failed_validation_exits_1_with_the_named_error(
 
     _, instance, subnet, group = drill_world
     engine.ssm.respond(DOCUMENT, CommandOutcome("Failed", "disk E: missing", response_code=1))
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    name_deployed_machines(monkeypatch, engine)
     common = ("--region", engine.region)
 
     started = cli(

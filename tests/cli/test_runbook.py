@@ -24,7 +24,7 @@ import pytest
 from botocore import xform_name
 from botocore.model import OperationModel, Shape
 
-from tests.cli.conftest import Outcome
+from tests.cli.conftest import Outcome, name_deployed_machines
 from vss_restore import demo, lock, tags
 from vss_restore.cli.target import LOCK_TABLE_ENV
 from vss_restore.local import Fault, LocalEngine
@@ -207,7 +207,7 @@ def _failed_world(
         engine.inject(fault)  # the workflow's calls only: the runbook's own calls are not refused
     execution = engine.run({"InstanceId": instance, **request}).execution_arn
     # What the stack's outputs would say: the state machine and the lock table.
-    monkeypatch.setenv("VSS_RESTORE_STATE_MACHINE_ARN", engine.state_machine_arn)
+    name_deployed_machines(monkeypatch, engine)
     monkeypatch.setenv(LOCK_TABLE_ENV, LOCK_TABLE_NAME)
     variables = {"INSTANCE": instance, "EXECUTION": execution}
     return Failed(engine, instance, execution, originals, Shell(cli, engine.region, variables))

@@ -287,7 +287,26 @@ def test_engine_creates_no_state_machine_until_one_is_asked_for() -> None:
         fleet_arn = engine.fleet_state_machine_arn
         after = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
 
-    # THEN nothing was parsed or created before, and the fleet brought its restore machine
+    # THEN nothing was parsed or created before, and the fleet brought the machines it may
+    # start (restores, drills, mounts: its request's Mode decides)
     assert before == []
     assert fleet_arn.endswith(":vss-restore-fleet")
-    assert after == {STATE_MACHINE_NAME, "vss-restore-fleet"}
+    assert after == {
+        STATE_MACHINE_NAME,
+        "vss-restore-drill",
+        "vss-restore-mount",
+        "vss-restore-fleet",
+    }
+
+
+def test_a_request_runs_on_its_mode_s_machine() -> None:
+    # GIVEN an engine / WHEN a drill's and a mount's dry runs are started by their requests
+    with LocalEngine(region=REGION) as engine:
+        drill = engine.start({"InstanceId": "i-0123456789abcdef0", "Mode": "Clone"})
+        mount = engine.start({"InstanceId": "i-0123456789abcdef0", "Mode": "Mount"})
+        restore = engine.start({"InstanceId": "i-0123456789abcdef0"})
+
+    # THEN each went to its capability's machine
+    assert ":execution:vss-restore-drill:" in drill
+    assert ":execution:vss-restore-mount:" in mount
+    assert f":execution:{STATE_MACHINE_NAME}:" in restore

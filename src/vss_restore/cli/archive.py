@@ -8,8 +8,8 @@ megabyte each). The newest ``KEEP`` are kept; older ones are removed as new ones
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from pathlib import Path
 
 from vss_restore.executions import ExecutionRecord

@@ -183,7 +183,7 @@ def no_warm_up(states: dict[str, Any]) -> None:
     """The definition without its warm-up branch (``--strategies`` judges the branch again:
     it stays only while its paired gain exceeds the spread of identical runs)."""
     branches = states["PrepareVolumesAndStop"]["Branches"]
-    branches[:] = [b for b in branches if not b["StartAt"].startswith("WarmUp")]
+    branches[:] = [b for b in branches if not b["StartAt"].endswith("WarmUp")]
 
 
 STRATEGIES = {
