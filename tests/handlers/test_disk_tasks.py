@@ -1,0 +1,285 @@
+"""Windows disks through SSM (Modes "Online" and "Mount"): RequireManagedInstance,
+SendDiskCommand and WaitDiskCommand, with the events of an online restore's states.
+
+The emulator's Windows guests run the project's disk document: a command takes effect when
+it is first seen finished, and reports ``InProgress`` the first time it is looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.handlers.conftest import CallTask
+from tests.handlers.emulator import Malformed, misplaced_refusals
+from tests.handlers.events import LIMITS, REMOVED
+from tests.handlers.mode_events import LONG_AGO, Execution, online_request
+from tests.handlers.mode_worlds import (
+    Inventory,
+    commands,
+    default_amis_only,
+    vss_set,
+    windows_server,
+)
+from vss_restore.errors import (
+    DiskCommandFailed,
+    InstanceNotManaged,
+    InstanceNotRunning,
+    TerminalError,
+    WaitTimedOut,
+)
+from vss_restore.local import LocalEngine, world
+from vss_restore.windows_disks import DiskCommandResult, document_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+SERVICE = "MSSQLSERVER"
+StartOnline = Callable[..., Execution]
+
+
+@pytest.fixture(autouse=True)
+def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    default_amis_only(monkeypatch)
+
+
+@pytest.fixture
+def server(ec2: EC2Client) -> str:
+    """A running server with two data volumes (xvdf, xvdg), and its VSS set."""
+    instance_id = windows_server(ec2, disks=world.DEMO_DISKS[:3])
+    vss_set(ec2, instance_id)
+    return instance_id
+
+
+@pytest.fixture
+def start_online(call_task: CallTask, server: str) -> StartOnline:
+    """An online restore of the server, validated, its set found and its data volumes planned."""
+
+    def start(**options: Any) -> Execution:
+        run = Execution.start(call_task, online_request(server, **options))
+        run.found()
+        run.step("PlanRestore", run.plan_restore(), "Plan")
+        return run
+
+    return start
+
+
+def data_volumes(ec2: EC2Client, instance_id: str) -> list[str]:
+    return [v for d, v in sorted(world.attached(ec2, instance_id).items()) if d != "/dev/sda1"]
+
+
+# --- RequireManagedInstance --------------------------------------------------------------------
+
+
+def test_require_managed_instance_accepts_a_running_managed_instance_and_changes_nothing(
+    ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore of a running Windows server whose SSM agent is online
+    run = start_online()
+    before = Inventory.capture(ec2)
+
+    # WHEN the instance is checked / THEN it passes (no output: ResultPath null), unchanged
+    assert run.step("RequireManagedInstance", run.require_managed_instance(), None) is None
+    assert Inventory.capture(ec2) == before
+
+
+@pytest.mark.parametrize(
+    ("make_unfit", "error", "says"),
+    [
+        (lambda e, ec2, i: ec2.stop_instances(InstanceIds=[i]), InstanceNotRunning, "stopped"),
+        (
+            lambda e, ec2, i: ec2.terminate_instances(InstanceIds=[i]),
+            InstanceNotRunning,
+            "terminated",
+        ),
+        (lambda e, ec2, i: e.guests.unmanaged.add(i), InstanceNotManaged, "not registered"),
+    ],
+    ids=["stopped", "terminated", "agent-offline"],
+)
+def test_require_managed_instance_refuses_an_instance_whose_disks_cannot_be_changed(
+    engine: LocalEngine,
+    ec2: EC2Client,
+    start_online: StartOnline,
+    make_unfit: Callable[[LocalEngine, EC2Client, str], object],
+    error: type[TerminalError],
+    says: str,
+) -> None:
+    # GIVEN an online restore whose instance is stopped, gone, or not managed by SSM now
+    run = start_online()
+    make_unfit(engine, ec2, run.instance_id)
+    before = Inventory.capture(ec2)
+
+    # WHEN it is checked / THEN the named error says why and names the instance; no change
+    with pytest.raises(error, match=says) as refused:
+        run.step("RequireManagedInstance", run.require_managed_instance(), None)
+    assert run.instance_id in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
+    assert Inventory.capture(ec2) == before
+
+
+# --- SendDiskCommand ---------------------------------------------------------------------------
+
+
+def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
+    ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore that stops SQL Server, its data volumes planned
+    run = start_online(stop_services=[SERVICE])
+    originals = data_volumes(ec2, run.instance_id)
+    event = run.take_disks_offline()
+
+    # WHEN TakeDisksOffline runs, and runs again (a retry after a lost answer)
+    sent = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+    again = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+
+    # THEN one command of the project's document went to the instance: Offline, the
+    # originals, the service; its answer says when (the state's entry) and what
+    (command,) = commands(run.instance_id)
+    assert (
+        again
+        == sent
+        == {
+            "CommandId": command["CommandId"],
+            "SentAt": event["EnteredTime"],
+            "VolumeIds": originals,
+        }
+    )
+    assert command["DocumentName"] == document_name()
+    assert command["Parameters"] == {
+        "Action": ["Offline"],
+        "VolumeIds": [",".join(originals)],
+        "Services": [SERVICE],
+    }
+    assert "TakeDisksOffline" in command["Comment"]
+
+
+def test_send_disk_command_takes_only_the_attached_volumes_when_the_rollback_asks_for_them(
+    ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore whose two restored volumes were created, none attached yet
+    run = start_online()
+    created = run.step("CreateVolumes", run.create_volumes(), "Prepared.Created")
+
+    # WHEN the rollback takes the restored disks offline / THEN there is nothing to send
+    nothing = run.step("SendDiskCommand", run.rollback_disks_offline(), None)
+    assert (nothing["CommandId"], nothing["VolumeIds"]) == (None, [])
+    assert commands(run.instance_id) == []
+
+    # ... and once one of them reached the instance, only that one's disk is taken offline
+    reached = created[0]["VolumeId"]
+    ec2.attach_volume(VolumeId=reached, InstanceId=run.instance_id, Device="xvdp")
+    sent = run.step("SendDiskCommand", run.rollback_disks_offline(), None)
+    (command,) = commands(run.instance_id)
+    assert (sent["CommandId"], sent["VolumeIds"]) == (command["CommandId"], [reached])
+    assert command["Parameters"]["VolumeIds"] == [reached]
+
+
+def test_send_disk_command_fails_with_disk_command_failed_naming_the_step_when_ssm_refuses(
+    ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore whose instance was stopped since it was checked
+    run = start_online()
+    ec2.stop_instances(InstanceIds=[run.instance_id])
+    before = Inventory.capture(ec2)
+
+    # WHEN its disks are to be taken offline / THEN DiskCommandFailed; nothing was sent
+    with pytest.raises(DiskCommandFailed, match="TakeDisksOffline: SSM refused"):
+        run.step("SendDiskCommand", run.take_disks_offline(), None)
+    assert Inventory.capture(ec2) == before
+
+
+# --- WaitDiskCommand ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("immediate_waits")
+def test_wait_disk_command_returns_what_the_document_did_once_it_has_succeeded(
+    engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN the originals' disks sent offline, SQL Server stopped first
+    run = start_online(stop_services=[SERVICE])
+    originals = data_volumes(ec2, run.instance_id)
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+
+    # WHEN it is awaited while it runs, past the state's limit / THEN WaitTimedOut names it
+    waiting = run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline", entered_ago=LONG_AGO)
+    with pytest.raises(WaitTimedOut, match=f"limit {LIMITS.DiskCommandTimeoutSeconds} s"):
+        run.step("WaitDiskCommand", waiting, None)
+
+    # ... and once it has finished, its result: each disk offline, the service stopped
+    result = DiskCommandResult.model_validate(
+        run.step(
+            "WaitDiskCommand",
+            run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline"),
+            "Disks.Offline",
+        )
+    )
+    assert (result.step, result.status) == ("TakeDisksOffline", "Success")
+    assert result.command_id == run.data["Disks"]["OfflineSent"]["CommandId"]
+    assert [(d.volume_id, d.offline) for d in result.disks] == [(v, True) for v in originals]
+    assert [(s.name, s.status) for s in result.services] == [(SERVICE, "Stopped")]
+    assert "VSS-RESTORE-RESULT" in result.output_excerpt
+    # ... which is what Windows holds now
+    assert not any(engine.guests.disk_online(v) for v in originals)
+    assert engine.guests.stopped_services[run.instance_id] == [SERVICE]
+
+
+@pytest.mark.parametrize(
+    ("windows", "says"),
+    [
+        (lambda e, i: e.guests.fail_next("Offline", "Set-Disk : Access denied"), "Access denied"),
+        (lambda e, i: e.guests.known_services.update({i: {"W3SVC"}}), "Cannot find any service"),
+    ],
+    ids=["disk-refused", "no-such-service"],
+)
+def test_wait_disk_command_fails_with_the_commands_output_when_the_document_failed(
+    engine: LocalEngine,
+    ec2: EC2Client,
+    start_online: StartOnline,
+    windows: Callable[[LocalEngine, str], object],
+    says: str,
+) -> None:
+    # GIVEN a server where the document fails (a disk Windows will not take offline, or a
+    # service it does not have), and the originals' disks sent offline
+    run = start_online(stop_services=[SERVICE])
+    windows(engine, run.instance_id)
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+
+    # WHEN it is awaited / THEN DiskCommandFailed names the step and ends with the output
+    with pytest.raises(DiskCommandFailed, match=says) as failed:
+        run.step(
+            "WaitDiskCommand", run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline"), None
+        )
+    assert str(failed.value).startswith("TakeDisksOffline: ")
+
+    # ... and Windows changed nothing: the disks are online, no service was stopped
+    assert all(engine.guests.disk_online(v) for v in data_volumes(ec2, run.instance_id))
+    assert engine.guests.stopped_services.get(run.instance_id, []) == []
+
+
+# --- the tasks' input models -------------------------------------------------------------------
+
+
+def test_disk_tasks_refuse_a_malformed_event_naming_the_field_before_any_aws_call(
+    engine: LocalEngine, call_task: CallTask, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore whose disks were sent offline
+    run = start_online()
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+    events = {
+        "RequireManagedInstance": run.require_managed_instance(),
+        "SendDiskCommand": run.take_disks_offline(),
+        "WaitDiskCommand": run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline"),
+    }
+
+    # WHEN each task gets its event without a field, or with a value its state never passes
+    # THEN its input model names that field, before any AWS call
+    cases = [
+        Malformed("RequireManagedInstance", "Mode", REMOVED, ("Mode",)),
+        Malformed("SendDiskCommand", "Action", "Eject", ("Action",)),
+        Malformed("SendDiskCommand", "VolumeIds", [], ("VolumeIds",)),
+        Malformed("SendDiskCommand", "AttachedOnly", "yes", ("AttachedOnly",)),
+        Malformed("WaitDiskCommand", "CommandId", REMOVED, ("CommandId",)),
+    ]
+    assert misplaced_refusals(engine, call_task, events.__getitem__, cases) == []
