@@ -19,7 +19,7 @@ from vss_restore.models import (
     RestoreReport,
 )
 from vss_restore.mounts import MountReport, build_mount_report
-from vss_restore.report import build_report
+from vss_restore.report import build_report, error_message
 from vss_restore.waiting import utcnow
 from vss_restore.windows_disks import DiskCommandResult
 
@@ -76,9 +76,8 @@ def handler(event: dict[str, Any]) -> RestoreReport:
         return _mount_report(doc, doc.request)
     warnings = list(doc.finalized.get("Warnings", []))
     if doc.finalize_error:
-        warnings.append(
-            f"replaced volumes were not finalized: {doc.finalize_error.get('Cause', '')}"
-        )
+        _, message = error_message(doc.finalize_error)  # the message, not Lambda's document
+        warnings.append(f"replaced volumes were not finalized: {message}")
     stop_requested_at = doc.prepared.stop.get("StopRequestedAt") if doc.prepared else None
     ec2 = clients.ec2()
     created = doc.prepared.created if doc.prepared else []
