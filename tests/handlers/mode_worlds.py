@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import moto
 import pytest
 from moto.utilities.utils import load_resource
 
@@ -39,8 +41,12 @@ def default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @functools.cache
 def _default_amis_file() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="vss-restore-handlers-")) / "default-amis.json"
-    path.write_text(json.dumps(load_resource("ec2/resources/amis.json")))
+    """moto's default AMIs as a file (one per moto version, shared by the test processes)."""
+    path = Path(tempfile.gettempdir()) / f"vss-restore-moto-{moto.__version__}-amis.json"
+    if not path.exists():
+        written = path.with_suffix(f".{os.getpid()}.tmp")
+        written.write_text(json.dumps(load_resource("ec2/resources/amis.json")))
+        written.replace(path)  # atomic: another process reads the whole file or none
     return path
 
 
