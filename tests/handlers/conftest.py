@@ -76,5 +76,5 @@ def immediate_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     the stack's: ``pytest.mark.usefixtures("immediate_waits")`` puts it first.
     """
     if WAIT_IN_TASK_ENV in os.environ:
-        pytest.fail(f"immediate_waits came after the engine had set {WAIT_IN_TASK_ENV}")
+        pytest.fail(f"{WAIT_IN_TASK_ENV} is set already (by the engine: request this first)")
     monkeypatch.setenv(WAIT_IN_TASK_ENV, "0")
