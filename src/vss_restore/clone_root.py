@@ -76,6 +76,10 @@ def _image_root_volumes(ec2: EC2Client, plan: ClonePlan, keep: str) -> list[str]
     return [v["VolumeId"] for v in found if v["VolumeId"] != keep]
 
 
+# A clone in these states will never run again.
+ENDED_STATES = ("shutting-down", "terminated")
+
+
 def swap_clone_root(
     ec2: EC2Client, plan: ClonePlan, clone_id: str, entered_at: datetime, timeout_seconds: int
 ) -> CloneRoot:
@@ -99,6 +103,10 @@ def swap_clone_root(
         state = power_state(raw)
         if holder.get("VolumeId") == new_id and holder.get("Status") == "attached":
             return _finish(ec2, plan, clone_id, new_id, state)
+        if state in ENDED_STATES:
+            # EC2 ended it (say, its role may not use a volume's KMS key): no wait helps.
+            reason = raw.get("StateReason", {}).get("Message") or "no reason given"
+            raise CloneLaunchFailed(f"clone {clone_id} is {state}: {reason}")
         volumes_available(ec2, created, entered_at, timeout_seconds, now)
         if state == "running":
             stop_instance(ec2, clone_id)
