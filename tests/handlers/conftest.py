@@ -24,10 +24,11 @@ from vss_restore.waiting import WAIT_IN_TASK_ENV
 CallTask = Callable[[str, dict[str, Any]], Any]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _cheaper_emulator_starts() -> Iterator[None]:
     """What every test's emulator start costs, paid less often (measured on the in-place
-    tasks' tests: a third less CPU in all):
+    tasks' tests: a third less CPU in all); undone when this tier's tests are done, so no
+    other test runs with it:
 
     - one botocore loader for the run: each start makes a new default boto3 session, which
       would read the AWS service models from disk again (about 0.3 s of CPU a test);
