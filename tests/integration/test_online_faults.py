@@ -134,7 +134,9 @@ def test_disks_that_do_not_come_online_roll_back_to_the_originals_with_services_
     # ... the restored disks were taken offline before their volumes were detached; the
     # originals are back, their disks online, SQL Server running; nothing was stopped
     path = done.result.state_path()
-    assert path.index("WaitDiskCommandRollbackDisksOffline") < path.index("ReattachOriginalVolumesOnline")
+    assert path.index("WaitDiskCommandRollbackDisksOffline") < path.index(
+        "ReattachOriginalVolumesOnline"
+    )
     assert InstanceState.capture(ec2, instance_with_volumes) == done.before
     assert all(engine.guests.disk_online(v) for v in done.before.volumes.values())
     assert engine.guests.stopped_services[instance_with_volumes] == []
