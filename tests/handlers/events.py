@@ -42,9 +42,9 @@ Event = dict[str, Any]
 Document = dict[str, Any]
 
 
-def execution_arn() -> str:
-    """``$$.Execution.Id`` of a new execution of the restore machine."""
-    return f"arn:aws:states:{REGION}:{DEFAULT_ACCOUNT_ID}:execution:vss-restore:{uuid.uuid4().hex}"
+def execution_arn(machine: str = "vss-restore") -> str:
+    """``$$.Execution.Id`` of a new execution of the state machine named ``machine``."""
+    return f"arn:aws:states:{REGION}:{DEFAULT_ACCOUNT_ID}:execution:{machine}:{uuid.uuid4().hex}"
 
 
 def now() -> datetime:

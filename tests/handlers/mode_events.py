@@ -13,16 +13,13 @@ given stand-in machines (``stand_in_definition``) to start.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
-
 from tests.handlers.conftest import CallTask
-from tests.handlers.events import LIMITS, REGION, now
+from tests.handlers.events import LIMITS, execution_arn, now
 from vss_restore.capabilities import CAPABILITY_MODES, capability_of
 from vss_restore.errors import ResourceNotReady
 from vss_restore.local.engine import FLEET_STATE_MACHINE_NAME, MACHINE_NAMES
@@ -34,11 +31,6 @@ LONG_AGO = timedelta(hours=3)
 # How often a test's chain of tasks calls a polling task again on ResourceNotReady, as its
 # state's Retry would (under ``immediate_waits`` a task polls once per call).
 RETRIES = 3
-
-
-def execution_arn(machine: str) -> str:
-    """``$$.Execution.Id`` of a new execution of the state machine named ``machine``."""
-    return f"arn:aws:states:{REGION}:{DEFAULT_ACCOUNT_ID}:execution:{machine}:{uuid.uuid4()}"
 
 
 def wait_fields(limit: int, *, entered_ago: timedelta = timedelta(0)) -> dict[str, Any]:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import moto
-import pytest
-from moto.utilities.utils import load_resource
 
 from tests.handlers.events import REGION
 from vss_restore import tags
@@ -24,30 +17,6 @@ from vss_restore.local import world
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm.type_defs import CommandTypeDef
-
-
-def default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulator's EC2 offers the 44 AMIs moto ships by default, not also the 1,300
-    "latest" ones of the Region (with a volume and a snapshot behind each), which moto builds
-    anew for every emulator and every volume or snapshot query then reads through: a third
-    of a second of CPU a test, for AMIs no task here looks at (tasks read AMIs by id, and
-    the world builder's Windows AMI is one of the defaults).
-
-    moto checks that ``MOTO_AMIS_PATH`` is set when it builds a Region's backend, and reads
-    the file it names when it is imported: a process started from a test reads those 44.
-    """
-    monkeypatch.setenv("MOTO_AMIS_PATH", str(_default_amis_file()))
-
-
-@functools.cache
-def _default_amis_file() -> Path:
-    """moto's default AMIs as a file (one per moto version, shared by the test processes)."""
-    path = Path(tempfile.gettempdir()) / f"vss-restore-moto-{moto.__version__}-amis.json"
-    if not path.exists():
-        written = path.with_suffix(f".{os.getpid()}.tmp")
-        written.write_text(json.dumps(load_resource("ec2/resources/amis.json")))
-        written.replace(path)  # atomic: another process reads the whole file or none
-    return path
 
 
 # A Windows server with a root and one data volume: the least a drill, a mount or an online

@@ -19,7 +19,6 @@ from tests.handlers.mode_events import LONG_AGO, Execution, online_request
 from tests.handlers.mode_worlds import (
     Inventory,
     commands,
-    default_amis_only,
     vss_set,
     windows_server,
 )
@@ -38,11 +37,6 @@ if TYPE_CHECKING:
 
 SERVICE = "MSSQLSERVER"
 StartOnline = Callable[..., Execution]
-
-
-@pytest.fixture(autouse=True)
-def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    default_amis_only(monkeypatch)
 
 
 @pytest.fixture

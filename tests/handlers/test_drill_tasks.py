@@ -22,7 +22,6 @@ from tests.handlers.mode_worlds import (
     DrillEvents,
     Inventory,
     commands,
-    default_amis_only,
     drill_tagged,
     instance,
     metric_dimensions,
@@ -56,11 +55,6 @@ DOCUMENT = "AWS-RunPowerShellScript"
 CHECK = {"commands": ["Get-Disk | Format-Table"]}
 ROOT = "/dev/sda1"
 StartDrill = Callable[..., Execution]
-
-
-@pytest.fixture(autouse=True)
-def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    default_amis_only(monkeypatch)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from tests.handlers.conftest import CallTask
 from tests.handlers.events import REGION
 from tests.handlers.mode_events import resolve_fleet, run_fleet, stand_in_definition
-from tests.handlers.mode_worlds import default_amis_only, windows_server
+from tests.handlers.mode_worlds import windows_server
 from vss_restore.errors import InvalidRequest, ResourceNotReady
 from vss_restore.fleet import child_name
 
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 TIER = {"Key": "Tier", "Values": ["app"]}
 RESTORED = {"SnapshotSetId": "set-1", "DowntimeSeconds": 42.0}
 DRILLED = {"SnapshotSetId": "set-1", "RtoSeconds": 310.5, "CloneInstanceId": "i-0c10e0000000000aa"}
-
-
-@pytest.fixture(autouse=True)
-def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    default_amis_only(monkeypatch)
 
 
 @pytest.fixture

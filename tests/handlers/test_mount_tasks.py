@@ -18,7 +18,6 @@ from tests.handlers.mode_events import LONG_AGO, RETRIES, Execution, mount_reque
 from tests.handlers.mode_worlds import (
     Inventory,
     commands,
-    default_amis_only,
     retag,
     volume,
     volume_ids,
@@ -42,11 +41,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 StartMount = Callable[..., Execution]
-
-
-@pytest.fixture(autouse=True)
-def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    default_amis_only(monkeypatch)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from tests.handlers.mode_events import Execution, online_request
 from tests.handlers.mode_worlds import (
     Inventory,
     commands,
-    default_amis_only,
     vss_set,
     windows_server,
 )
@@ -34,11 +33,6 @@ if TYPE_CHECKING:
 DOCUMENT = "vss-restore-validation-sql"
 CHECK = {"commands": ["Invoke-Sqlcmd 'SELECT 1'"]}
 StartOnline = Callable[..., Execution]
-
-
-@pytest.fixture(autouse=True)
-def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    default_amis_only(monkeypatch)
 
 
 @pytest.fixture
