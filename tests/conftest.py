@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import moto
 import pytest
 from hypothesis import settings
 from moto import mock_aws
-from moto.utilities.utils import load_resource
 
 from vss_restore import clients
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.engine import default_amis_file
 from vss_restore.settings import forget_settings
 
 if TYPE_CHECKING:
@@ -55,27 +50,9 @@ def _settings_read_afresh() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _default_amis_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulator's EC2 offers the 44 AMIs moto ships by default, not also the 1,300
-    "latest" ones of the Region (with a volume and a snapshot behind each), which moto builds
-    anew for every emulator and every volume or snapshot query then reads through: a third
-    of a second of CPU a test, for AMIs no task here looks at (tasks read AMIs by id, and
-    the world builder's Windows AMI is one of the defaults).
-
-    moto checks that ``MOTO_AMIS_PATH`` is set when it builds a Region's backend, and reads
-    the file it names when it is imported: a process started from a test reads those 44.
-    """
-    monkeypatch.setenv("MOTO_AMIS_PATH", str(_default_amis_file()))
-
-
-@functools.cache
-def _default_amis_file() -> Path:
-    """moto's default AMIs as a file (one per moto version, shared by the test processes)."""
-    path = Path(tempfile.gettempdir()) / f"vss-restore-moto-{moto.__version__}-amis.json"
-    if not path.exists():
-        written = path.with_suffix(f".{os.getpid()}.tmp")
-        written.write_text(json.dumps(load_resource("ec2/resources/amis.json")))
-        written.replace(path)  # atomic: another process reads the whole file or none
-    return path
+    """A bare emulator (``aws``, ``mock_aws``) offers the same AMIs as the engine's: moto's
+    default ones only (see ``default_amis_file``)."""
+    monkeypatch.setenv("MOTO_AMIS_PATH", str(default_amis_file()))
 
 
 @pytest.fixture

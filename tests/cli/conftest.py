@@ -22,7 +22,7 @@ from vss_restore.local import LocalEngine
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-DEMO_INSTANCE = "i-3306bd39d925c575b"  # fixed by the local id seed
+DEMO_INSTANCE = "i-99b1196fe104baa77"  # fixed by the local id seed
 LATEST_COMPLETE_SET = SETS[1][0]
 INCOMPLETE_SET = SETS[2][0]
 

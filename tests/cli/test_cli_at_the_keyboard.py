@@ -73,7 +73,7 @@ def test_yes_logs_what_was_approved_and_where_when_it_asks_nothing(cli: Any) -> 
     outcome = cli("--local", "restore", "--yes")
 
     assert outcome.exit_code == 0, outcome.stderr
-    assert "Approved with --yes: restore i-3306bd39d925c575b (web01) from snapshot set " in (
+    assert "Approved with --yes: restore i-99b1196fe104baa77 (web01) from snapshot set " in (
         outcome.stderr
     )
     assert LATEST_COMPLETE_SET in outcome.stderr
@@ -163,7 +163,7 @@ def test_a_rolled_back_restore_prints_one_block_within_80_columns_when_shown_as_
     assert block.startswith("FAILED: SwapFailed at AttachRestoredVolumes")
     assert "Volumes now" in block
     assert "Undone        Instance running, as before the restore." in block
-    assert re.search(r"vss-restore --local report i-3306bd39d925c575b-[0-9a-f]{12}", block)
+    assert re.search(r"vss-restore --local report i-99b1196fe104baa77-[0-9a-f]{12}", block)
     assert all(len(line) <= 80 for line in block.splitlines()), block
     assert "Planned volumes" not in outcome.stdout  # the block says where each volume is
     assert "What happened" not in outcome.stderr  # printed once
@@ -215,7 +215,7 @@ def test_report_markdown_summarises_a_failure_for_an_incident_channel(cli: Any) 
     lines = outcome.stdout.splitlines()
     assert outcome.exit_code == 1
     assert lines[0] == (
-        "**Restore FAILED: SwapFailed at AttachRestoredVolumes** · `i-3306bd39d925c575b` "
+        "**Restore FAILED: SwapFailed at AttachRestoredVolumes** · `i-99b1196fe104baa77` "
         "(web01) · account `123456789012` · us-east-1"
     )
     assert any(line.startswith("- Undone: ") and "Lock released." in line for line in lines)
@@ -355,7 +355,7 @@ def test_history_says_there_are_no_executions_rather_than_an_empty_table(cli: An
     outcome = cli("--local", "--output", "table", "history")
 
     assert outcome.exit_code == 0
-    assert outcome.stdout.startswith("No executions of i-3306bd39d925c575b yet")
+    assert outcome.stdout.startswith("No executions of i-99b1196fe104baa77 yet")
 
 
 def test_a_dry_run_shows_no_rto_or_downtime(cli: Any) -> None:
@@ -412,7 +412,7 @@ def test_aws_default_output_is_honoured_when_no_output_is_given(
 
     outcome = cli("--local", "sets")
 
-    assert outcome.stdout.splitlines()[0] == "i-3306bd39d925c575b"
+    assert outcome.stdout.splitlines()[0] == "i-99b1196fe104baa77"
     assert "\t" in outcome.stdout
 
 

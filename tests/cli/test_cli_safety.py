@@ -105,7 +105,7 @@ def test_confirmation_shows_the_set_its_age_the_skipped_sets_and_each_volume_rep
     # THEN the question said what would be lost, and nothing ran
     question = outcome.stderr
     assert outcome.exit_code == 2
-    assert "i-3306bd39d925c575b (web01) is running: it will be STOPPED" in question
+    assert "i-99b1196fe104baa77 (web01) is running: it will be STOPPED" in question
     assert f"Snapshot set  {LATEST_COMPLETE_SET}" in question
     assert "1 d 0 h ago" in question
     assert "LOST" in question

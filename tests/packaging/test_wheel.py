@@ -20,7 +20,7 @@ from vss_restore.tasks import FLEET_TASKS, TASKS
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements" / "dev.lock"
-DEMO_INSTANCE = "i-3306bd39d925c575b"  # the demo server, fixed by the local id seed
+DEMO_INSTANCE = "i-99b1196fe104baa77"  # the demo server, fixed by the local id seed
 # Generous: a bound on a hung process, not on how fast this machine is.
 STEP_TIMEOUT = 900
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import moto
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.utilities.utils import load_resource
 
 from vss_restore import clients
 from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, Machine, capability_of
@@ -104,6 +109,18 @@ class ExecutionResult:
         ]
 
 
+@functools.cache
+def default_amis_file() -> Path:
+    """moto's default AMIs as a file (one per moto version, shared by processes): moto reads
+    the file ``MOTO_AMIS_PATH`` names when a process that has it set imports moto."""
+    path = Path(tempfile.gettempdir()) / f"vss-restore-moto-{moto.__version__}-amis.json"
+    if not path.exists():
+        written = path.with_suffix(f".{os.getpid()}.tmp")
+        written.write_text(json.dumps(load_resource("ec2/resources/amis.json")))
+        written.replace(path)  # atomic: another process reads the whole file or none
+    return path
+
+
 class LocalEngine:
     """Run the state machines (restore, drill, mount, fleet) in-process on moto.
 
@@ -167,6 +184,10 @@ class LocalEngine:
         # The tasks' clients take their region from the environment: it must be the engine's.
         self._set_env({"AWS_DEFAULT_REGION": self.region}, keep_existing=False)
         self._set_env(_TASK_ENVIRONMENT, keep_existing=True)
+        # EC2 offers moto's 44 default AMIs, not also the Region's 1,300 latest ones it
+        # would build (each with a volume and a snapshot) for every emulator: no task reads
+        # an AMI but by id, and the world's Windows AMI is a default one.
+        self._set_env({"MOTO_AMIS_PATH": str(default_amis_file())}, keep_existing=True)
         # The handlers run in this process: they read the environment just set (a bad value
         # fails here, naming its variable, as it would fail a function's cold start).
         try:
