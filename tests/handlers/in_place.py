@@ -95,6 +95,11 @@ class InPlaceRun:
     def __post_init__(self) -> None:
         self.document = dict(self.request)  # the execution's input
 
+    @classmethod
+    def of(cls, call: CallTask, server: Server, **request: Any) -> InPlaceRun:
+        """An in-place restore of ``server`` with these request fields (snake_case)."""
+        return cls(call, events.in_place_request(server.instance_id, **request))
+
     def event(self, task: str, *, entered_ago: timedelta = timedelta(0)) -> Event:
         """The event ``task``'s state gives it now (entered ``entered_ago``)."""
         context = Context.of(self.execution, entered_ago=entered_ago)

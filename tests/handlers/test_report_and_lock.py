@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Emulator, Malformed, misplaced_refusals
-from tests.handlers.events import LIMITS, REMOVED, in_place_request, now
+from tests.handlers.events import LIMITS, REMOVED, now
 from tests.handlers.in_place import InPlaceRun, Server
 from vss_restore.errors import RestoreInProgress, RollbackFailed, StartFailed, SwapFailed
 from vss_restore.local import Fault, LocalEngine
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 pytestmark = pytest.mark.usefixtures("immediate_waits")
-
-
-def _restore(call_task: CallTask, server: Server, **request: Any) -> InPlaceRun:
-    return InPlaceRun(call_task, in_place_request(server.instance_id, **request))
 
 
 # --- AcquireLock and ReleaseLock -----------------------------------------------------------
@@ -36,7 +32,7 @@ def test_acquire_lock_takes_the_free_lock_for_this_execution_until_its_time_to_l
     # GIVEN a server no restore holds
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     asked_from = now()
 
     # WHEN AcquireLock runs
@@ -62,8 +58,8 @@ def test_acquire_lock_fails_with_restore_in_progress_naming_the_holder_when_anot
     # GIVEN another restore of the instance holding its lock
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    holder = _restore(call_task, server).through("AcquireLock")
-    run = _restore(call_task, server).through("ValidateRequest")
+    holder = InPlaceRun.of(call_task, server).through("AcquireLock")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     before = aws.held()
 
     # WHEN this one asks for the lock, THEN it is refused, naming the holder; the lock stays
@@ -78,7 +74,7 @@ def test_release_lock_frees_the_lock_this_execution_holds(
     # GIVEN the lock this execution took
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("AcquireLock")
+    run = InPlaceRun.of(call_task, server).through("AcquireLock")
 
     # WHEN ReleaseLock runs, THEN the lock item is gone
     assert run.run("ReleaseLock") == {"Released": True}
@@ -86,7 +82,7 @@ def test_release_lock_frees_the_lock_this_execution_holds(
 
 
 def _held_by_another(call_task: CallTask, server: Server) -> str | None:
-    return _restore(call_task, server).through("AcquireLock").execution
+    return InPlaceRun.of(call_task, server).through("AcquireLock").execution
 
 
 def _free(call_task: CallTask, server: Server) -> str | None:
@@ -103,7 +99,7 @@ def test_release_lock_says_it_released_nothing_and_leaves_a_lock_this_execution_
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
     holder = given(call_task, server)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
 
     # WHEN this execution releases the lock, THEN it says so and the holder keeps it
     assert run.run("ReleaseLock") == {"Released": False}
@@ -119,7 +115,7 @@ def test_build_report_reports_the_restore_from_the_state_data_the_tasks_made(
     # GIVEN a restore that went through to FinalizeReplacedVolumes
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("FinalizeReplacedVolumes")
+    run = InPlaceRun.of(call_task, server).through("FinalizeReplacedVolumes")
 
     # WHEN BuildReport runs
     report = run.run("BuildReport")
@@ -151,7 +147,7 @@ def test_build_report_of_a_dry_run_lists_the_plan_and_says_nothing_was_touched(
     # GIVEN a dry run, which goes from PlanRestore to BuildReport
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server, dry_run=True).through("PlanRestore")
+    run = InPlaceRun.of(call_task, server, dry_run=True).through("PlanRestore")
     before = aws.held()
 
     # WHEN BuildReport runs
@@ -172,7 +168,7 @@ def test_build_report_warns_with_the_error_message_when_the_replaced_volumes_wer
     # GIVEN a restore whose FinalizeReplacedVolumes failed (EC2 refused its tags), which the
     # workflow records in FinalizeError and carries on
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("WaitStatusChecks")
+    run = InPlaceRun.of(call_task, server).through("WaitStatusChecks")
     engine.inject(Fault("ec2.CreateTags", code="UnauthorizedOperation", permanent=True))
     with pytest.raises(ClientError, match="UnauthorizedOperation") as failed:
         run.run("FinalizeReplacedVolumes")
@@ -198,7 +194,7 @@ def test_summarize_failure_says_what_failed_and_what_each_rollback_task_did(
 ) -> None:
     # GIVEN a restore whose start was refused after the swap, rolled back task by task
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("SetDeleteOnTermination")
+    run = InPlaceRun.of(call_task, server).through("SetDeleteOnTermination")
     engine.inject(Fault("ec2.StartInstances", code="UnauthorizedOperation"))
     with pytest.raises(StartFailed) as failed:
         run.run("StartInstance")
@@ -227,7 +223,7 @@ def test_summarize_failure_is_rollback_failed_saying_where_things_are_when_the_r
     # GIVEN an attach refused in the swap, then a rollback that cannot put xvdf's original
     # back (someone attached it elsewhere), and MarkLeftovers' account of what is where
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("WaitOriginalsDetached")
+    run = InPlaceRun.of(call_task, server).through("WaitOriginalsDetached")
     engine.inject(Fault("ec2.AttachVolume", code="AttachmentLimitExceeded"))
     with pytest.raises(SwapFailed) as failed:
         run.run("AttachRestoredVolumes")
@@ -260,7 +256,7 @@ def test_each_task_refuses_a_malformed_event_naming_the_field_before_any_aws_cal
     # GIVEN the events a restore gives these tasks, each with one field as the workflow
     # never sends it
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("PlanRestore")
+    run = InPlaceRun.of(call_task, server).through("PlanRestore")
     cases = [
         Malformed("AcquireLock", "TtlSeconds", "0", ("TtlSeconds",)),
         Malformed("AcquireLock", "LockTable", "x", ("LockTable",)),

@@ -3,13 +3,13 @@ MarkLeftovers when the rollback itself fails."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import AwsCalls, Emulator, Malformed, misplaced_refusals
-from tests.handlers.events import REMOVED, in_place_request
+from tests.handlers.events import REMOVED
 from tests.handlers.in_place import InPlaceRun, Server, waits_until
 from vss_restore import tags
 from vss_restore.errors import ResourceNotReady, RollbackFailed
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 pytestmark = pytest.mark.usefixtures("immediate_waits")
-
-
-def _restore(call_task: CallTask, server: Server, **request: Any) -> InPlaceRun:
-    return InPlaceRun(call_task, in_place_request(server.instance_id, **request))
 
 
 # --- ReattachOriginalVolumes ---------------------------------------------------------------
@@ -35,7 +31,7 @@ def test_reattach_original_volumes_puts_every_original_back_with_its_flag_one_st
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
     flags = aws.delete_on_termination(server.instance_id)
-    run = _restore(call_task, server).through("SetDeleteOnTermination")
+    run = InPlaceRun.of(call_task, server).through("SetDeleteOnTermination")
 
     # WHEN ReattachOriginalVolumes runs until it stops asking for another call
     with pytest.raises(ResourceNotReady, match="detaching") as first_step:
@@ -58,7 +54,7 @@ def test_reattach_original_volumes_stops_an_instance_that_runs_on_the_restored_v
     # GIVEN a restore that failed after the start (say, its status checks)
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitInstanceRunning")
+    run = InPlaceRun.of(call_task, server).through("WaitInstanceRunning")
 
     # WHEN ReattachOriginalVolumes runs once
     with pytest.raises(ResourceNotReady, match="stopping it"):
@@ -78,7 +74,7 @@ def test_reattach_original_volumes_changes_nothing_when_the_swap_had_not_begun(
     # GIVEN a restore that failed while it created the volumes (the instance running)
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     before = aws.held()
 
     # WHEN ReattachOriginalVolumes runs, THEN every original is home already: nothing to do
@@ -94,7 +90,7 @@ def test_reattach_original_volumes_fails_with_rollback_failed_when_an_original_i
     # GIVEN xvdf's original moved to another device while the instance was stopped
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitOriginalsDetached")
+    run = InPlaceRun.of(call_task, server).through("WaitOriginalsDetached")
     original = run.originals["xvdf"]
     ec2.attach_volume(VolumeId=original, InstanceId=server.instance_id, Device="xvdk")
 
@@ -115,7 +111,7 @@ def test_restore_power_state_brings_the_instance_back_to_the_state_it_had(
     # (or started) by it
     server = Server.build(ec2, running=running)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("FindSnapshotSet")
+    run = InPlaceRun.of(call_task, server).through("FindSnapshotSet")
     run.run(then)
     was = run.document["Found"]["Instance"]["State"]
     assert aws.power_state(server.instance_id) != was
@@ -133,7 +129,7 @@ def test_restore_power_state_makes_no_call_when_the_instance_is_as_it_was(
 ) -> None:
     # GIVEN a restore that failed before it stopped the running server
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("FindSnapshotSet")
+    run = InPlaceRun.of(call_task, server).through("FindSnapshotSet")
     calls = AwsCalls(engine)
 
     # WHEN RestorePowerState runs, THEN the server is running as it was ...
@@ -151,7 +147,7 @@ def test_restore_power_state_fails_with_rollback_failed_when_ec2_refuses_the_sta
     # GIVEN the server the restore stopped, and EC2 refusing to start it
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("FindSnapshotSet")
+    run = InPlaceRun.of(call_task, server).through("FindSnapshotSet")
     run.run("StopInstance")
     engine.inject(Fault("ec2.StartInstances", code="UnauthorizedOperation", permanent=True))
 
@@ -170,7 +166,7 @@ def test_delete_restored_volumes_deletes_what_this_execution_created_and_nothing
     # GIVEN the volumes this restore created, and one another execution created
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitVolumesAvailable")
+    run = InPlaceRun.of(call_task, server).through("WaitVolumesAvailable")
     zone = run.plan.volumes[0].availability_zone
     others = ec2.create_volume(
         AvailabilityZone=zone,
@@ -201,7 +197,7 @@ def test_delete_restored_volumes_waits_while_a_restored_volume_is_still_attached
     # GIVEN the restored volumes still attached (the originals not yet back)
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitRestoredAttached")
+    run = InPlaceRun.of(call_task, server).through("WaitRestoredAttached")
 
     # WHEN DeleteRestoredVolumes runs before, long after, and once the originals are back
     waited_for, cleanup = waits_until(
@@ -221,7 +217,7 @@ def test_delete_restored_volumes_tags_a_volume_it_may_not_delete_and_says_it_is_
     # GIVEN the restored volumes, and EC2 refusing to delete them
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitVolumesAvailable")
+    run = InPlaceRun.of(call_task, server).through("WaitVolumesAvailable")
     engine.inject(Fault("ec2.DeleteVolume", code="UnauthorizedOperation", permanent=True))
 
     # WHEN DeleteRestoredVolumes runs
@@ -245,7 +241,7 @@ def test_mark_leftovers_tags_what_this_execution_created_and_says_where_everythi
     # GIVEN a rollback that failed with the restored volumes on the devices
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitRestoredAttached")
+    run = InPlaceRun.of(call_task, server).through("WaitRestoredAttached")
 
     # WHEN MarkLeftovers runs
     leftovers = run.run("MarkLeftovers")
@@ -271,7 +267,7 @@ def test_each_task_refuses_a_malformed_event_naming_the_field_before_any_aws_cal
     # GIVEN the events a restore gives these tasks, each with one field as the workflow
     # never sends it
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     cases = [
         Malformed("ReattachOriginalVolumes", "Instance.Volumes", REMOVED, ("Instance", "Volumes")),
         Malformed("ReattachOriginalVolumes", "Online", 1, ("Online",)),

@@ -5,13 +5,13 @@ FinalizeReplacedVolumes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Emulator, Malformed, Shown, misplaced_refusals
-from tests.handlers.events import REMOVED, in_place_request
+from tests.handlers.events import REMOVED
 from tests.handlers.in_place import InPlaceRun, Server, waits_until
 from vss_restore import tags
 from vss_restore.errors import SwapFailed
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.usefixtures("immediate_waits")
 
 
-def _restore(call_task: CallTask, server: Server, **request: Any) -> InPlaceRun:
-    return InPlaceRun(call_task, in_place_request(server.instance_id, **request))
-
-
 # --- DetachOriginalVolumes and WaitOriginalsDetached ---------------------------------------
 
 
@@ -36,7 +32,7 @@ def test_detach_original_volumes_detaches_the_planned_devices_originals_and_noth
     # GIVEN the stopped instance, a restore of its data devices, their volumes created
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server, devices=["xvdf", "xvdg"]).through("WaitInstanceStopped")
+    run = InPlaceRun.of(call_task, server, devices=["xvdf", "xvdg"]).through("WaitInstanceStopped")
     root = aws.attached(server.instance_id)["/dev/sda1"]
 
     # WHEN DetachOriginalVolumes runs
@@ -77,7 +73,7 @@ def test_detach_original_volumes_fails_with_swap_failed_and_detaches_nothing_whe
     # GIVEN the volumes created, and an instance that runs or was changed under the restore
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitVolumesAvailable")
+    run = InPlaceRun.of(call_task, server).through("WaitVolumesAvailable")
     given(run, ec2)
     before = aws.held()
 
@@ -92,7 +88,7 @@ def test_wait_originals_detached_waits_while_a_planned_device_holds_its_original
 ) -> None:
     # GIVEN a read of the instance before the detach has taken effect
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("WaitInstanceStopped")
+    run = InPlaceRun.of(call_task, server).through("WaitInstanceStopped")
 
     # WHEN WaitOriginalsDetached runs before, long after, and once the originals are detached
     waited_for, output = waits_until(
@@ -115,7 +111,7 @@ def test_attach_restored_volumes_puts_each_new_volume_at_its_device_root_first(
     # GIVEN the originals detached from the stopped instance
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitOriginalsDetached")
+    run = InPlaceRun.of(call_task, server).through("WaitOriginalsDetached")
 
     # WHEN AttachRestoredVolumes runs
     attached = run.run("AttachRestoredVolumes")
@@ -165,7 +161,7 @@ def test_attach_restored_volumes_fails_with_swap_failed_and_attaches_nothing_whe
     # GIVEN a device still taken, an instance running, or an attach EC2 refuses
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitVolumesAvailable")
+    run = InPlaceRun.of(call_task, server).through("WaitVolumesAvailable")
     given(engine, run)
     before = aws.held()
 
@@ -180,7 +176,7 @@ def test_wait_restored_attached_waits_while_a_new_volume_is_attaching(
 ) -> None:
     # GIVEN the new volumes attached, xvdf's attachment still attaching
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("AttachRestoredVolumes")
+    run = InPlaceRun.of(call_task, server).through("AttachRestoredVolumes")
     shown = Shown.on(engine)
     shown.attachments[run.created["xvdf"]] = "attaching"
 
@@ -197,7 +193,7 @@ def test_wait_restored_attached_fails_with_swap_failed_when_a_device_holds_anoth
 ) -> None:
     # GIVEN the stopped instance, whose devices still hold their originals
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("WaitInstanceStopped")
+    run = InPlaceRun.of(call_task, server).through("WaitInstanceStopped")
 
     # WHEN WaitRestoredAttached runs, THEN waiting cannot help: SwapFailed names the device
     root = run.originals["/dev/sda1"]
@@ -215,7 +211,7 @@ def test_set_delete_on_termination_gives_each_new_volume_the_flag_its_original_h
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
     flags_before = aws.delete_on_termination(server.instance_id)
-    run = _restore(call_task, server).through("WaitRestoredAttached")
+    run = InPlaceRun.of(call_task, server).through("WaitRestoredAttached")
 
     # WHEN SetDeleteOnTermination runs
     changed = run.run("SetDeleteOnTermination")
@@ -235,7 +231,7 @@ def test_set_delete_on_termination_fails_with_swap_failed_and_changes_nothing_wh
     # GIVEN the new volumes attached, and EC2 refusing to change their flags
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitRestoredAttached")
+    run = InPlaceRun.of(call_task, server).through("WaitRestoredAttached")
     engine.inject(Fault("ec2.ModifyInstanceAttribute", code="UnauthorizedOperation"))
     before = aws.held()
 
@@ -254,7 +250,7 @@ def test_finalize_replaced_volumes_marks_new_and_replaced_volumes_and_keeps_the_
     # GIVEN a restore whose instance passed its status checks on the new volumes
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("WaitStatusChecks")
+    run = InPlaceRun.of(call_task, server).through("WaitStatusChecks")
 
     # WHEN FinalizeReplacedVolumes runs (DeleteReplacedVolumes false)
     finalized = run.run("FinalizeReplacedVolumes")
@@ -276,7 +272,7 @@ def test_finalize_replaced_volumes_deletes_the_replaced_volumes_when_asked_also_
     # GIVEN a restore that asked for its replaced volumes to be deleted
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server, delete_replaced_volumes=True).through("WaitStatusChecks")
+    run = InPlaceRun.of(call_task, server, delete_replaced_volumes=True).through("WaitStatusChecks")
 
     # WHEN FinalizeReplacedVolumes runs
     finalized = run.run("FinalizeReplacedVolumes")
@@ -295,7 +291,7 @@ def test_finalize_replaced_volumes_keeps_a_volume_it_may_not_delete_and_warns_of
     # GIVEN EC2 refuses to delete the replaced volumes
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server, delete_replaced_volumes=True).through("WaitStatusChecks")
+    run = InPlaceRun.of(call_task, server, delete_replaced_volumes=True).through("WaitStatusChecks")
     engine.inject(Fault("ec2.DeleteVolume", code="VolumeInUse", permanent=True))
 
     # WHEN FinalizeReplacedVolumes runs
@@ -319,7 +315,7 @@ def test_each_task_refuses_a_malformed_event_naming_the_field_before_any_aws_cal
     # GIVEN the events a restore gives these tasks, each with one field as the workflow
     # never sends it
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     cases = [
         Malformed("DetachOriginalVolumes", "Online", "yes", ("Online",)),
         Malformed("DetachOriginalVolumes", "Created", REMOVED, ("Created",)),

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import AwsCalls, Emulator, Malformed, Shown, misplaced_refusals
-from tests.handlers.events import REMOVED, in_place_request, now
+from tests.handlers.events import REMOVED, now
 from tests.handlers.in_place import InPlaceRun, Server, waits_until
 from vss_restore import tags
 from vss_restore.errors import (
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.usefixtures("immediate_waits")
 
 
-def _restore(call_task: CallTask, server: Server, **request: Any) -> InPlaceRun:
-    return InPlaceRun(call_task, in_place_request(server.instance_id, **request))
-
-
 # --- CreateVolumes -------------------------------------------------------------------------
 
 
@@ -44,7 +40,7 @@ def test_create_volumes_creates_each_planned_volume_from_its_snapshot_as_the_pla
     # GIVEN a plan
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("PlanRestore")
+    run = InPlaceRun.of(call_task, server).through("PlanRestore")
     attached_before = aws.attached(server.instance_id)
 
     # WHEN CreateVolumes runs
@@ -76,7 +72,7 @@ def test_create_volumes_makes_no_second_volume_when_it_runs_again(
     # GIVEN the volumes a first CreateVolumes made
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     first = run.created
 
     # WHEN the task runs again (a retry after a lost answer)
@@ -93,7 +89,7 @@ def test_create_volumes_fails_with_volume_creation_failed_naming_the_device_when
     # GIVEN EC2 refuses every CreateVolume (the account's volume quota is reached)
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("PlanRestore")
+    run = InPlaceRun.of(call_task, server).through("PlanRestore")
     engine.inject(Fault("ec2.CreateVolume", code="VolumeLimitExceeded", permanent=True))
     before = aws.held()
 
@@ -113,7 +109,7 @@ def test_wait_volumes_available_waits_while_a_volume_is_creating_and_returns_onc
 ) -> None:
     # GIVEN the volumes created, xvdf's still creating
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     shown = Shown.on(engine)
     shown.volume_states[run.created["xvdf"]] = "creating"
 
@@ -130,7 +126,7 @@ def test_wait_volumes_available_fails_with_volume_creation_failed_when_a_volume_
 ) -> None:
     # GIVEN the volumes created, xvdg's ended in error
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     Shown.on(engine).volume_states[run.created["xvdg"]] = "error"
 
     # WHEN WaitVolumesAvailable runs, THEN waiting cannot help: it names the volume
@@ -147,7 +143,7 @@ def test_stop_instance_stops_a_running_instance_and_says_when_the_downtime_began
     # GIVEN a running server
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     asked_from = now()
 
     # WHEN StopInstance runs
@@ -164,7 +160,7 @@ def test_stop_instance_leaves_a_stopped_instance_alone_and_says_it_was_not_runni
 ) -> None:
     # GIVEN a stopped server
     server = Server.build(ec2, running=False)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     calls = AwsCalls(engine)
 
     # WHEN StopInstance runs
@@ -200,7 +196,7 @@ def test_stop_instance_raises_its_named_error_and_leaves_the_instance_running_wh
     # GIVEN an instance still pending (IncorrectState: retried), or one EC2 will not stop
     server = Server.build(ec2)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     given(engine, server.instance_id)
 
     # WHEN StopInstance runs, THEN its named error; the instance still runs
@@ -214,7 +210,7 @@ def test_wait_instance_stopped_waits_while_the_instance_is_stopping(
 ) -> None:
     # GIVEN a server asked to stop, still stopping
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     run.run("StopInstance")
     shown = Shown.on(engine)
     shown.instance_states[server.instance_id] = "stopping"
@@ -236,7 +232,7 @@ def test_start_instance_starts_a_stopped_instance_and_says_when_it_asked(
     # GIVEN a stopped server
     server = Server.build(ec2, running=False)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     asked_from = now()
 
     # WHEN StartInstance runs
@@ -252,7 +248,7 @@ def test_start_instance_makes_no_call_to_start_an_instance_that_already_runs(
 ) -> None:
     # GIVEN a running server
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     calls = AwsCalls(engine)
 
     # WHEN StartInstance runs
@@ -287,7 +283,7 @@ def test_start_instance_raises_its_named_error_and_leaves_the_instance_stopped_w
     # GIVEN a server still stopping (IncorrectState: retried), or one EC2 will not start
     server = Server.build(ec2, running=False)
     aws = Emulator.of(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     given(engine, server.instance_id)
 
     # WHEN StartInstance runs, THEN its named error; the server is still stopped
@@ -301,7 +297,7 @@ def test_wait_instance_running_waits_while_pending_and_returns_when_it_ran(
 ) -> None:
     # GIVEN a server just started, still pending
     server = Server.build(ec2, running=False)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     run.run("StartInstance")
     shown = Shown.on(engine)
     shown.instance_states[server.instance_id] = "pending"
@@ -331,7 +327,7 @@ def test_wait_instance_running_takes_a_stopped_instance_for_a_failed_start_only_
     # GIVEN an instance that reads stopped after StartInstance (a read that lags, or a start
     # that did not take)
     server = Server.build(ec2, running=False)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     Shown.on(engine).instance_states[server.instance_id] = "stopped"
 
     # WHEN WaitInstanceRunning runs that long after its state was entered
@@ -345,7 +341,7 @@ def test_wait_status_checks_waits_while_they_initialize_and_returns_the_healthy_
 ) -> None:
     # GIVEN a running server whose status checks are initializing
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     shown = Shown.on(engine)
     shown.status_checks[server.instance_id] = ("initializing", "initializing")
 
@@ -375,7 +371,7 @@ def test_wait_status_checks_fails_with_start_failed_when_a_check_is_impaired_or_
 ) -> None:
     # GIVEN a check reported impaired, or the instance stopped while they were awaited
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("ValidateRequest")
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
     given(Shown.on(engine), server.instance_id)
 
     # WHEN WaitStatusChecks runs, THEN waiting cannot help: StartFailed
@@ -391,7 +387,7 @@ def test_wait_volumes_initialized_waits_for_each_volume_still_loading_and_says_w
 ) -> None:
     # GIVEN restored volumes: xvdf 40 % initialized, xvdg's progress not reported yet
     server = Server.build(ec2)
-    run = _restore(call_task, server, wait_for_initialization=True).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server, wait_for_initialization=True).through("CreateVolumes")
     shown = Shown.on(engine)
     shown.initialization.update({run.created["xvdf"]: 40, run.created["xvdg"]: None})
 
@@ -414,7 +410,7 @@ def test_each_task_refuses_a_malformed_event_naming_the_field_before_any_aws_cal
     # GIVEN the events a restore gives these tasks, each with one field as the workflow
     # never sends it
     server = Server.build(ec2)
-    run = _restore(call_task, server).through("CreateVolumes")
+    run = InPlaceRun.of(call_task, server).through("CreateVolumes")
     cases = [
         Malformed(
             "CreateVolumes",

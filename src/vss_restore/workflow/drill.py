@@ -18,7 +18,7 @@ from vss_restore.workflow.asl import (
     when,
 )
 from vss_restore.workflow.parts import failure_end, request_check
-from vss_restore.workflow.restore import WAIT
+from vss_restore.workflow.restore import EXECUTION_CLEANUP, WAIT
 
 MODES = CAPABILITY_MODES["drill"]
 CLONE = "$.Clone.InstanceId"
@@ -189,11 +189,7 @@ def _report(states: States) -> None:
         "CleanupDrill",
         task(
             "CleanupDrill",
-            {
-                "Execution.$": "$.Execution",
-                **WAIT,
-                "TimeoutSeconds": "${RollbackWaitTimeoutSeconds}",
-            },
+            EXECUTION_CLEANUP,
             comment="Terminate the clone and delete its volumes; wait until they are gone.",
             result_path="$.Cleanup",
             on_error="BuildDrillReport",

@@ -22,6 +22,7 @@ from vss_restore.workflow.parts import (
     request_check,
 )
 from vss_restore.workflow.restore import (
+    EXECUTION_CLEANUP,
     RELEASE_AFTER_FAILURE,
     WAIT,
     DiskStep,
@@ -81,11 +82,7 @@ def definition() -> dict[str, Any]:
         UNMOUNT,
         task(
             "UnmountVolumes",
-            {
-                "Execution.$": "$.Execution",
-                **WAIT,
-                "TimeoutSeconds": "${RollbackWaitTimeoutSeconds}",
-            },
+            EXECUTION_CLEANUP,
             comment=(
                 "Rollback of a mount: the disks of this execution's volumes offline, then detach "
                 "and delete them (found by tag); tag what cannot be removed. If this fails the "

@@ -36,6 +36,10 @@ from vss_restore.workflow.parts import (
 MODES = CAPABILITY_MODES["restore"]
 INSTANCE = "$.Request.InstanceId"
 WAIT = {"EnteredTime.$": "$$.State.EnteredTime"}  # every wait measures its own time limit
+# An undo's wait (and a drill's cleanup): the rollback's time limit.
+ROLLBACK_WAIT = {**WAIT, "TimeoutSeconds": "${RollbackWaitTimeoutSeconds}"}
+# What an undo of everything this execution created (found by its tags) is given.
+EXECUTION_CLEANUP = {"Execution.$": "$.Execution", **ROLLBACK_WAIT}
 # Where a failure goes once the instance may have changed: its original volumes back.
 REATTACH = "ReattachOriginalVolumes"
 ROLLBACK_FAILED = "MarkLeftovers"
@@ -426,12 +430,11 @@ def release_after_failure(states: States, instance_path: str) -> None:
 
 
 def _rollback(states: States) -> None:
-    rollback_wait = {**WAIT, "TimeoutSeconds": "${RollbackWaitTimeoutSeconds}"}
     states.add(
         REATTACH,
         task(
             "ReattachOriginalVolumes",
-            {"Plan.$": "$.Plan", "Instance.$": "$.Found.Instance", **rollback_wait},
+            {"Plan.$": "$.Plan", "Instance.$": "$.Found.Instance", **ROLLBACK_WAIT},
             comment="Rollback after the swap began: every planned device back on its original volume.",
             result_path="$.RollbackVolumes",
             on_error=ROLLBACK_FAILED,
@@ -444,7 +447,7 @@ def _rollback(states: States) -> None:
         "RestorePowerState",
         task(
             "RestorePowerState",
-            {"InstanceId.$": INSTANCE, "Wanted.$": "$.Found.Instance.State", **rollback_wait},
+            {"InstanceId.$": INSTANCE, "Wanted.$": "$.Found.Instance.State", **ROLLBACK_WAIT},
             comment="Rollback: the power state the instance had before the restore.",
             result_path="$.RollbackPower",
             on_error=ROLLBACK_FAILED,
@@ -457,7 +460,7 @@ def _rollback(states: States) -> None:
         "DeleteRestoredVolumes",
         task(
             "DeleteRestoredVolumes",
-            {"Execution.$": "$.Execution", **rollback_wait},
+            EXECUTION_CLEANUP,
             comment=(
                 "Rollback: delete every volume this execution created (found by tag); tag what "
                 "cannot be deleted."
@@ -753,8 +756,7 @@ def _online_rollback(states: States) -> None:
             {
                 "Plan.$": "$.Plan",
                 "Instance.$": "$.Found.Instance",
-                **WAIT,
-                "TimeoutSeconds": "${RollbackWaitTimeoutSeconds}",
+                **ROLLBACK_WAIT,
                 "Online": True,
             },
             comment=(
