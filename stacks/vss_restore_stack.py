@@ -93,6 +93,7 @@ class VssRestoreStack(Stack):
                 **{c: m.state_machine for c, m in machines.items()},
                 "fleet": fleet.state_machine,
             },
+            lock_table_arn=lock.table.table_arn,
         )
         self.drills = DrillSchedules(
             self,
@@ -119,11 +120,14 @@ class VssRestoreStack(Stack):
             )
         CfnOutput(self, "FleetStateMachineArn", value=fleet.state_machine.state_machine_arn)
         for name, policy in self.operators.policies.items():
+            viewer = name == "viewer"
             CfnOutput(
                 self,
-                f"{name.title()}OperatorPolicyArn",
+                "ViewerPolicyArn" if viewer else f"{name.title()}OperatorPolicyArn",
                 value=policy.managed_policy_arn,
-                description=f"Attach to whoever may start {name} executions (and only those)",
+                description="Attach to whoever may read executions and sets, starting nothing"
+                if viewer
+                else f"Attach to whoever may start {name} executions (and only those)",
             )
         CfnOutput(self, "TopicArn", value=watch.topic.topic_arn)
         CfnOutput(

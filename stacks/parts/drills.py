@@ -33,12 +33,20 @@ class DrillSchedules(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # The stack's own schedule group: the role trusts Scheduler only for schedules in it,
+        # not for any schedule of the account (confused-deputy guard, as AWS's setup guide).
+        self.group = scheduler.CfnScheduleGroup(
+            self, "Group", name=f"{stack.stack_name}-vss-restore"
+        )
         role = iam.Role(
             self,
             "SchedulerRole",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnEquals": {"aws:SourceArn": self.group.attr_arn},
+                },
             ),
             description="EventBridge Scheduler: vss-restore drills and their cleanup",
         )
@@ -67,6 +75,7 @@ class DrillSchedules(Construct):
             self,
             "CleanupExpiredDrills",
             description="vss-restore: remove drill clones and volumes past vss-restore:expires-at",
+            group_name=self.group.name,
             schedule_expression="rate(1 day)",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
                 mode="FLEXIBLE", maximum_window_in_minutes=60
@@ -83,6 +92,7 @@ class DrillSchedules(Construct):
             self,
             "UnmountExpiredMounts",
             description="vss-restore: unmount volumes past vss-restore:mount-expires-at",
+            group_name=self.group.name,
             schedule_expression="rate(1 hour)",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
                 mode="FLEXIBLE", maximum_window_in_minutes=15
@@ -102,6 +112,7 @@ class DrillSchedules(Construct):
             self,
             "GameDayDrills",
             description="vss-restore: clone drills of the tagged instances (fleet machine)",
+            group_name=self.group.name,
             schedule_expression=schedule.expression,
             schedule_expression_timezone=schedule.timezone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),

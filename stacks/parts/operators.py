@@ -35,12 +35,26 @@ def _execution_arns(machine: sfn.StateMachine) -> str:
     )
 
 
+# What `status`, `report`, `history`, `sets`, `plan --ec2-only` and `inspect` read, and only that.
+VIEWER_READS_ANYWHERE = [
+    "ec2:DescribeInstances",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeVolumes",
+    "cloudtrail:LookupEvents",  # who started an execution
+]
+
+
 class OperatorPolicies(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, machines: dict[Machine, sfn.StateMachine]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        machines: dict[Machine, sfn.StateMachine],
+        lock_table_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.policies: dict[Machine, iam.ManagedPolicy] = {}
+        self.policies: dict[str, iam.ManagedPolicy] = {}
         for name, machine in machines.items():
             policy = iam.ManagedPolicy(
                 self,
@@ -81,3 +95,54 @@ class OperatorPolicies(Construct):
                 ],
             )
             self.policies[name] = policy
+        self.policies["viewer"] = self._viewer(list(machines.values()), lock_table_arn)
+
+    def _viewer(self, machines: list[sfn.StateMachine], lock_table_arn: str) -> iam.ManagedPolicy:
+        """Reads every machine's executions, the instances' sets and the locks; starts,
+        stops and changes nothing."""
+        stack = Stack.of(self)
+        policy = iam.ManagedPolicy(
+            self,
+            "Viewer",
+            description="vss-restore: read executions, reports, snapshot sets and locks only",
+            statements=[
+                iam.PolicyStatement(
+                    sid="Machines",
+                    actions=["states:ListExecutions", "states:DescribeStateMachine"],
+                    resources=[m.state_machine_arn for m in machines],
+                ),
+                iam.PolicyStatement(
+                    sid="Executions",
+                    actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                    resources=[_execution_arns(m) for m in machines],
+                ),
+                iam.PolicyStatement(
+                    sid="Locks", actions=["dynamodb:GetItem"], resources=[lock_table_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="StackOutputs",
+                    actions=["cloudformation:DescribeStacks"],
+                    resources=[stack.stack_id],
+                ),
+                # These support no resource-level permissions.
+                iam.PolicyStatement(sid="Reads", actions=VIEWER_READS_ANYWHERE, resources=["*"]),
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Read-only: the machines' own executions ('execution:<name>:*'), and "
+                        "EC2 Describe* and CloudTrail LookupEvents, which support no resource-level "
+                        "permissions."
+                    ),
+                    applies_to=[
+                        "Resource::*",
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"},
+                    ],
+                )
+            ],
+        )
+        return policy

@@ -93,3 +93,54 @@ def test_drills_can_be_granted_without_restores(template: Template) -> None:
     assert not [
         t for t in RESTORE_ONLY_TASKS if any(t.lower() in h.replace("_", "") for h in handlers)
     ]
+
+
+def test_scheduler_role_is_trusted_only_for_the_stack_s_own_schedules(template: Template) -> None:
+    # GIVEN the role the schedules assume, and the stack's schedule group
+    roles = _of_type(template, "AWS::IAM::Role")
+    (scheduler_role,) = [
+        r
+        for r in roles.values()
+        if any(
+            s["Principal"].get("Service") == "scheduler.amazonaws.com"
+            for s in r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+    ]
+    (group_id,) = _of_type(template, "AWS::Scheduler::ScheduleGroup")
+    (trust,) = scheduler_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    # THEN Scheduler may assume it only for a schedule of that group (not any of the account)
+    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+    # ... and every schedule of the stack is in it
+    schedules = _of_type(template, "AWS::Scheduler::Schedule").values()
+    assert schedules
+    group_name = _of_type(template, "AWS::Scheduler::ScheduleGroup")[group_id]["Properties"]["Name"]
+    assert all(s["Properties"]["GroupName"] == group_name for s in schedules)
+
+
+READ_ONLY_VERBS = ("Describe", "Get", "List", "Lookup")
+
+
+def test_viewer_policy_reads_every_machine_and_starts_stops_or_changes_nothing(
+    template: Template,
+) -> None:
+    # GIVEN the viewer policy (status, report, history, sets, inspect)
+    (document,) = [
+        p["Properties"]["PolicyDocument"]
+        for k, p in _of_type(template, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("OperatorsViewer")
+    ]
+    actions = [
+        a
+        for s in document["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+
+    # THEN every action only reads ...
+    assert actions
+    assert [a for a in actions if not a.split(":")[1].startswith(READ_ONLY_VERBS)] == []
+    # ... and it reads the executions of every machine
+    text = json.dumps(document)
+    assert all(_machine_id(template, m) in text for m in MACHINES)
+    assert "ViewerPolicyArn" in template.find_outputs("*")
