@@ -9,8 +9,9 @@ involves. The decisions are written to ``build/iam-conformance.json``.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_cdk.assertions import Template
+from stacks.parts.permissions import CREATE, DRILL, KMS_CONCERNS, MOUNT, POWER, SWAP
 
 from vss_restore import tags
 from vss_restore.definition import repo_root
@@ -89,6 +91,9 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     subnet_id, group_id = world.isolated_subnet(ec2)
     two_disks = world.DEMO_DISKS[:2]
+    # Every server but the fleet's has the four demo disks, one under a customer KMS key of
+    # its own (xvdh): the restores, the mount and the drills use that key through EC2.
+    assert [d.device for d in world.DEMO_DISKS if d.kms_key_id == "create"] == ["xvdh"]
     servers = {
         name: _server(ec2, name, two_disks if name.startswith("fleet") else world.DEMO_DISKS)
         for name in (
@@ -210,10 +215,9 @@ def recorded() -> Iterator[Recorded]:
             yield Recorded(recorder.calls, statuses)
 
 
-@pytest.fixture(scope="module")
-def policies(template: Template) -> dict[str, list[Statement]]:
+def _policies(template: Mapping[str, Any]) -> dict[str, list[Statement]]:
     return function_policies(
-        template.to_json(),
+        template,
         lambda module: f"{FUNCTION_PREFIX}{module}",
         region=REGION,
         names={
@@ -224,6 +228,11 @@ def policies(template: Template) -> dict[str, list[Statement]]:
             "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
         },
     )
+
+
+@pytest.fixture(scope="module")
+def policies(template: Template) -> dict[str, list[Statement]]:
+    return _policies(template.to_json())
 
 
 @pytest.fixture(scope="module")
@@ -322,3 +331,62 @@ def test_no_call_is_limited_only_by_a_resource_the_caller_may_leave_out(
 
     # THEN no guard sits on a resource the request may simply not name
     assert found == [], "\n".join(found)
+
+
+def _without_kms(template: Mapping[str, Any], concern: str) -> dict[str, Any]:
+    """The template with every KMS statement taken out of ``concern``'s role (the role its
+    ``<Concern>RoleArn`` output names)."""
+    changed = copy.deepcopy(dict(template))
+    role = changed["Outputs"][f"{concern}RoleArn"]["Value"]["Fn::GetAtt"][0]
+    removed = 0
+    for resource in changed["Resources"].values():
+        if (
+            resource["Type"] != "AWS::IAM::Policy"
+            or {"Ref": role} not in resource["Properties"]["Roles"]
+        ):
+            continue
+        document = resource["Properties"]["PolicyDocument"]
+        kept = [
+            s
+            for s in document["Statement"]
+            if not all(str(a).startswith("kms:") for a in _as_list(s["Action"]))
+        ]
+        removed += len(document["Statement"]) - len(kept)
+        document["Statement"] = kept
+    assert removed, f"the {concern} role has no KMS statement to take out"
+    return changed
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# The tasks that use a customer key through EC2 in the scenarios (the restore's and the
+# mount's volumes include one under a customer key), by the role they run with.
+KEY_USERS = {
+    CREATE: {"create_volumes"},
+    POWER: {"start_instance", "restore_power_state"},
+    SWAP: {"attach_restored_volumes", "reattach_original_volumes"},
+    DRILL: {"launch_clone", "swap_clone_root"},
+    MOUNT: {"attach_mount_volumes"},
+}
+
+
+@pytest.mark.parametrize("concern", KMS_CONCERNS)
+def test_a_role_without_its_kms_statements_fails_the_check_on_the_customer_key(
+    concern: str, template: Template, recorded: Recorded
+) -> None:
+    # GIVEN the stack with the KMS statements taken out of one role
+    policies = _policies(_without_kms(template.to_json(), concern))
+
+    # WHEN the scenarios' calls are decided against it
+    denied = [r for r in check(recorded.calls, policies) if not r.allowed]
+
+    # THEN exactly that role's tasks that use the customer key are denied, only on the key:
+    # the grant EBS needs and the decrypt, as AWS would refuse them
+    assert {r.function.removeprefix(FUNCTION_PREFIX) for r in denied} == KEY_USERS[concern]
+    assert {(r.action, r.resource_type) for r in denied} >= {
+        ("kms:CreateGrant", "key"),
+        ("kms:Decrypt", "key"),
+    }
+    assert {r.resource_type for r in denied} == {"key"}

@@ -11,6 +11,7 @@ from vss_restore import clients
 from vss_restore.local.iam_conformance import (
     CallRecorder,
     check,
+    facts_now,
     function_policies,
     guard_bypasses,
 )
@@ -263,3 +264,25 @@ def test_recorder_keeps_calls_made_inside_a_function_with_the_tags_they_had_then
         ACCOUNT,
         {"VolumeId": volume_id},
     )
+
+
+@pytest.mark.usefixtures("aws")
+def test_facts_name_the_customer_key_of_volumes_and_snapshots_only() -> None:
+    # GIVEN a volume with a customer key, its snapshot, a volume made from that snapshot
+    # without naming a key, and a volume encrypted with the AWS managed key (aws/ebs)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    zone = "us-east-1a"
+    secure = ec2.create_volume(AvailabilityZone=zone, Size=1, Encrypted=True, KmsKeyId=key)[
+        "VolumeId"
+    ]
+    snapshot = ec2.create_snapshot(VolumeId=secure)["SnapshotId"]
+    copied = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshot)["VolumeId"]
+    managed = ec2.create_volume(AvailabilityZone=zone, Size=1, Encrypted=True)["VolumeId"]
+    plain = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+
+    # WHEN a call names them all
+    facts = facts_now(ACCOUNT, REGION, {"Ids": [secure, snapshot, copied, managed, plain]})
+
+    # THEN each one under the customer key is known with it, the others are not
+    assert facts.kms_keys == {secure: key, snapshot: key, copied: key}

@@ -135,9 +135,7 @@ def test_resource_tags_become_keys_only_where_the_reference_provides_them() -> N
 
 
 def test_start_of_an_instance_with_a_customer_key_volume_needs_the_key() -> None:
-    facts = Facts(
-        devices={"i-1": {"/dev/sda1": "vol-1", "xvdf": "vol-2"}}, volume_keys={"vol-2": KEY}
-    )
+    facts = Facts(devices={"i-1": {"/dev/sda1": "vol-1", "xvdf": "vol-2"}}, kms_keys={"vol-2": KEY})
 
     found = authorizations(call("ec2", "StartInstances", {"InstanceIds": ["i-1"]}, facts))
 
@@ -145,6 +143,48 @@ def test_start_of_an_instance_with_a_customer_key_volume_needs_the_key() -> None
         ("ec2:StartInstances", f"{ARN}:instance/i-1"),
         ("kms:CreateGrant", KEY),
         ("kms:Decrypt", KEY),
+    ]
+
+
+def test_attaching_a_customer_key_volume_needs_the_key() -> None:
+    # GIVEN vol-2 is encrypted with a customer key, vol-1 is not
+    facts = Facts(kms_keys={"vol-2": KEY})
+
+    # WHEN each is attached
+    def attach(volume: str) -> list[tuple[str, str]]:
+        params = {"VolumeId": volume, "InstanceId": "i-1", "Device": "xvdf"}
+        return [
+            (a.action, a.resource)
+            for a in authorizations(call("ec2", "AttachVolume", params, facts))
+        ]
+
+    # THEN only the encrypted one also needs the grant and the decrypt, on its key, via EC2
+    assert attach("vol-1") == [
+        ("ec2:AttachVolume", f"{ARN}:instance/i-1"),
+        ("ec2:AttachVolume", f"{ARN}:volume/vol-1"),
+    ]
+    assert attach("vol-2") == [
+        ("ec2:AttachVolume", f"{ARN}:instance/i-1"),
+        ("ec2:AttachVolume", f"{ARN}:volume/vol-2"),
+        ("kms:CreateGrant", KEY),
+        ("kms:Decrypt", KEY),
+    ]
+
+
+def test_a_volume_from_a_customer_key_snapshot_needs_the_snapshots_key() -> None:
+    # GIVEN a snapshot encrypted with a customer key, and a volume made from it without KmsKeyId
+    facts = Facts(kms_keys={"snap-1": KEY})
+    params = {"SnapshotId": "snap-1", "AvailabilityZone": "us-east-1a"}
+
+    # WHEN its authorizations are listed
+    found = authorizations(call("ec2", "CreateVolume", params, facts))
+
+    # THEN EBS creates it with the snapshot's key, which the caller must let it use
+    assert sorted(a.action for a in found if a.resource == KEY) == [
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
     ]
 
 

@@ -27,7 +27,9 @@ from typing import Any
 import botocore.session
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import Snapshot
 from moto.iam.models import iam_backends
+from moto.kms.models import kms_backends
 
 from vss_restore.local.iam_policy import (
     Decision,
@@ -84,8 +86,35 @@ def _instance(backend: Any, instance_id: str) -> Any:
     return None
 
 
+def _key_of(backend: Any, resource: Any) -> str | None:
+    """The KMS key a volume or snapshot is encrypted with.
+
+    moto records none on a snapshot, nor on a volume created from an encrypted snapshot
+    without ``KmsKeyId``: AWS uses the source's key there, so the source's is followed.
+    """
+    if resource is None or not resource.encrypted:
+        return None
+    if resource.kms_key_id:
+        return str(resource.kms_key_id)
+    if isinstance(resource, Snapshot):
+        return _key_of(backend, resource.volume)
+    return _key_of(backend, backend.snapshots.get(resource.snapshot_id))
+
+
+def _aws_managed_keys(account: str, region: str) -> set[str]:
+    """Ids and ARNs of the AWS managed keys (``aws/ebs``): their key policy lets every
+    principal of the account use them through EC2, so no role needs them in its policy."""
+    return {
+        reference
+        for key in list(kms_backends[account][region].keys.values())
+        if any(alias.startswith("alias/aws/") for alias in list(key.aliases))
+        for reference in (str(key.id), str(key.arn))
+    }
+
+
 def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
-    """Tags and device mappings of the EC2 resources ``params`` names, as the emulator holds them.
+    """Tags, device mappings and customer KMS keys of the EC2 resources ``params`` names, as
+    the emulator holds them.
 
     Other tasks change the emulator from other threads meanwhile: every collection is
     copied (``list()`` of a dict view is atomic under the GIL) before it is walked.
@@ -101,14 +130,16 @@ def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
             device: str(mapping.volume_id)
             for device, mapping in list(instance.block_device_mapping.items())
         }
-    volume_keys = {}
-    for volume_id in {v for mapping in devices.values() for v in mapping.values()}:
-        volume = backend.volumes.get(volume_id)
-        if volume is not None and volume.encrypted and volume.kms_key_id:
-            volume_keys[volume_id] = str(volume.kms_key_id)
     # The volumes on the named instances' devices are resources of some calls too
     # (ModifyInstanceAttribute names devices, not volumes): their tags count as well.
     tagged = ids | {v for mapping in devices.values() for v in mapping.values()}
+    aws_managed = _aws_managed_keys(account, region)
+    kms_keys = {}
+    for resource_id in sorted(i for i in tagged if i.startswith(("vol-", "snap-"))):
+        resource = backend.volumes.get(resource_id) or backend.snapshots.get(resource_id)
+        key = _key_of(backend, resource)
+        if key is not None and key not in aws_managed:
+            kms_keys[resource_id] = key
     owners = {
         i: str(backend.snapshots[i].owner_id)
         for i in ids
@@ -119,7 +150,7 @@ def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
         owners=owners,
         devices=devices,
         instance_profile_roles=_instance_profile_roles(account, params),
-        volume_keys=volume_keys,
+        kms_keys=kms_keys,
     )
 
 

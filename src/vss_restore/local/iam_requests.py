@@ -33,9 +33,10 @@ class Facts:
 
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     devices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # device → volume
-    # instance profile ARN → its role's ARN; volume id → its KMS key
+    # instance profile ARN → its role's ARN
     instance_profile_roles: Mapping[str, str] = field(default_factory=dict)
-    volume_keys: Mapping[str, str] = field(default_factory=dict)
+    # volume or snapshot id → the customer KMS key it is encrypted with (none: no such key)
+    kms_keys: Mapping[str, str] = field(default_factory=dict)
     # snapshot or image id → the account that owns it (``ec2:Owner``)
     owners: Mapping[str, str] = field(default_factory=dict)
 
@@ -210,36 +211,53 @@ ONE_OF: dict[str, frozenset[str]] = {
 PASSED_ROLES: dict[str, Ids] = {"ec2:RunInstances": _instance_profile_roles}
 
 
-def _launch_keys(params: Mapping[str, Any], _: Facts) -> list[str]:
-    return [
-        str(m["Ebs"]["KmsKeyId"])
-        for m in params.get("BlockDeviceMappings") or []
-        if (m.get("Ebs") or {}).get("KmsKeyId")
+def _launch_keys(params: Mapping[str, Any], facts: Facts) -> list[str]:
+    mappings = [m.get("Ebs") or {} for m in params.get("BlockDeviceMappings") or []]
+    return [str(ebs["KmsKeyId"]) for ebs in mappings if ebs.get("KmsKeyId")] + [
+        facts.kms_keys[str(ebs["SnapshotId"])]
+        for ebs in mappings
+        if str(ebs.get("SnapshotId")) in facts.kms_keys
     ]
+
+
+def _created_volume_keys(params: Mapping[str, Any], facts: Facts) -> list[str]:
+    # The key the request names (KmsKeyId), and the snapshot's, whose data key EBS decrypts;
+    # without KmsKeyId the new volume takes the snapshot's key.
+    return [
+        *one("KmsKeyId")(params, facts),
+        *(facts.kms_keys[s] for s in one("SnapshotId")(params, facts) if s in facts.kms_keys),
+    ]
+
+
+def _volume_key(params: Mapping[str, Any], facts: Facts) -> list[str]:
+    return [facts.kms_keys[v] for v in one("VolumeId")(params, facts) if v in facts.kms_keys]
 
 
 def _keys_of_instances(params: Mapping[str, Any], facts: Facts) -> list[str]:
     return [
-        facts.volume_keys[volume]
+        facts.kms_keys[volume]
         for instance in params.get("InstanceIds") or []
         for volume in facts.devices.get(str(instance), {}).values()
-        if volume in facts.volume_keys
+        if volume in facts.kms_keys
     ]
 
 
 # EBS uses a volume's customer key on the caller's behalf (kms:ViaService = EC2), and
 # needs the caller's kms:CreateGrant for itself: creating an encrypted volume (or a clone's)
-# generates and decrypts its data key; starting an instance lets EC2 decrypt it again.
+# generates and decrypts its data key; attaching one, or starting an instance with one,
+# lets EC2 decrypt it again for that instance.
 _CREATE_WITH_KEY = (
     "kms:CreateGrant",
     "kms:Decrypt",
     "kms:DescribeKey",
     "kms:GenerateDataKeyWithoutPlaintext",
 )
+_USE_KEY = ("kms:CreateGrant", "kms:Decrypt")
 KEYS_USED: dict[str, tuple[Ids, tuple[str, ...]]] = {
-    "ec2:CreateVolume": (one("KmsKeyId"), _CREATE_WITH_KEY),
+    "ec2:CreateVolume": (_created_volume_keys, _CREATE_WITH_KEY),
     "ec2:RunInstances": (_launch_keys, _CREATE_WITH_KEY),
-    "ec2:StartInstances": (_keys_of_instances, ("kms:CreateGrant", "kms:Decrypt")),
+    "ec2:AttachVolume": (_volume_key, _USE_KEY),
+    "ec2:StartInstances": (_keys_of_instances, _USE_KEY),
 }
 
 _SERVICE_PREFIXES = {"stepfunctions": "states"}
