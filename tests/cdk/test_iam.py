@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -10,9 +11,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from stacks.config import DeploymentConfig, InvalidContext
+from stacks.parts.permissions import KMS_CONCERNS, SWAP
 
 from tests.cdk.conftest import Synth
 from vss_restore import tags
+from vss_restore.definition import repo_root
 
 DESTRUCTIVE = {
     "ec2:DeleteVolume",
@@ -346,6 +349,53 @@ def test_kms_statements_name_the_configured_keys_only(synth: Synth) -> None:
     kms = [s for s in _statements(template) if any(a.startswith("kms:") for a in s["Action"])]
     assert kms
     assert all(s["Resource"] == [key] for s in kms)
+
+
+def _kms_statements_of(template: Template, concern: str) -> list[dict[str, Any]]:
+    """The KMS statements of the role the stack's ``<Concern>RoleArn`` output names."""
+    role = template.to_json()["Outputs"][f"{concern}RoleArn"]["Value"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(a).startswith("kms:") for a in _as_list(statement["Action"]))
+    ]
+
+
+@pytest.mark.parametrize("concern", KMS_CONCERNS)
+def test_each_role_that_uses_keys_has_the_swap_roles_kms_grants(
+    template: Template, concern: str
+) -> None:
+    # GIVEN a role whose ARN the stack outputs for key policies (the Mount role among them)
+    statements = _kms_statements_of(template, concern)
+
+    # THEN it may use the key through EC2 and create the grant EBS needs, as the Swap role may
+    grant = next(s for s in statements if s["Action"] == "kms:CreateGrant")
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert any(
+        "kms:Decrypt" in s["Action"] and "kms:DescribeKey" in s["Action"] for s in statements
+    )
+    assert statements == _kms_statements_of(template, SWAP)
+
+
+def test_key_policy_samples_name_every_role_that_uses_keys(template: Template) -> None:
+    # GIVEN the guide's section on the KMS keys of the volumes
+    guide = (repo_root() / "docs" / "permissions.md").read_text()
+    section = guide[guide.index("## KMS keys of your volumes") :]
+    section = section[: section.index("\n## ")] if "\n## " in section else section
+
+    # THEN its table of outputs and each key-policy statement's principals (same account and
+    # cross account) name exactly the roles the stack outputs for key policies
+    outputs = re.findall(r"^\| `(\w+)RoleArn` \|", section, re.M)
+    principals = [
+        re.findall(r"role/VssRestore-Roles(\w+?)RoleEXAMPLE", block)
+        for block in re.findall(r'"Principal": \{"AWS": \[(.*?)\]\}', section, re.S)
+    ]
+    assert sorted(outputs) == sorted(KMS_CONCERNS)
+    assert len(principals) == 4  # two statements, same account and cross account
+    assert all(sorted(roles) == sorted(KMS_CONCERNS) for roles in principals), principals
+    assert {f"{c}RoleArn" for c in KMS_CONCERNS} <= set(template.find_outputs("*"))
 
 
 def test_opt_in_tag_is_configurable(synth: Synth) -> None:
