@@ -10,7 +10,8 @@ from vss_restore.lambda_task import task
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    fleet, options = parse_fleet_request(event.get("Request"))
+    # Modes: those this fleet machine runs (from its definition, not the request).
+    fleet, options = parse_fleet_request(event.get("Request"), event.get("Modes"))
     if fleet.instances is not None:
         instances = list(fleet.instances)
     else:

@@ -79,11 +79,22 @@ class VssRestoreStack(Stack):
             for capability in CAPABILITY_MODES
         }
         restore = machines["restore"]
+        fleet_tasks = {t: f for t, f in tasks.functions.items() if t in FLEET_TASKS}
         fleet = FleetStateMachine(
             self,
             "FleetMachine",
-            functions={t: f for t, f in tasks.functions.items() if t in FLEET_TASKS},
-            machines={c: m.state_machine for c, m in machines.items()},
+            functions=fleet_tasks,
+            fleet="fleet",
+            children=restore.state_machine,
+            log_retention=retention,
+        )
+        # Scheduled game days run here: whoever may start it may drill, never restore.
+        drill_fleet = FleetStateMachine(
+            self,
+            "DrillFleetMachine",
+            functions=fleet_tasks,
+            fleet="drill-fleet",
+            children=machines["drill"].state_machine,
             log_retention=retention,
         )
         self.operators = OperatorPolicies(
@@ -92,13 +103,14 @@ class VssRestoreStack(Stack):
             machines={
                 **{c: m.state_machine for c, m in machines.items()},
                 "fleet": fleet.state_machine,
+                "drill-fleet": drill_fleet.state_machine,
             },
             lock_table_arn=lock.table.table_arn,
         )
         self.drills = DrillSchedules(
             self,
             "Drills",
-            fleet=fleet.state_machine,
+            fleet=drill_fleet.state_machine,
             cleanup=tasks.functions["CleanupDrill"],
             unmount=tasks.functions["UnmountVolumes"],
             schedule=config.drill_schedule,
@@ -119,11 +131,16 @@ class VssRestoreStack(Stack):
                 value=machines[capability].state_machine.state_machine_arn,
             )
         CfnOutput(self, "FleetStateMachineArn", value=fleet.state_machine.state_machine_arn)
+        CfnOutput(
+            self, "DrillFleetStateMachineArn", value=drill_fleet.state_machine.state_machine_arn
+        )
         for name, policy in self.operators.policies.items():
             viewer = name == "viewer"
             CfnOutput(
                 self,
-                "ViewerPolicyArn" if viewer else f"{name.title()}OperatorPolicyArn",
+                "ViewerPolicyArn"
+                if viewer
+                else f"{name.title().replace('-', '')}OperatorPolicyArn",
                 value=policy.managed_policy_arn,
                 description="Attach to whoever may read executions and sets, starting nothing"
                 if viewer

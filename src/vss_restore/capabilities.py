@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 Capability = Literal["restore", "drill", "mount"]
-Machine = Literal["restore", "drill", "mount", "fleet"]
+Machine = Literal["restore", "drill", "mount", "fleet", "drill-fleet"]
+# The fleet machines: many restores, or many drills (scheduled game days), granted apart.
+FleetMachine = Literal["fleet", "drill-fleet"]
 
 # The request modes each capability's machine runs (a fleet starts restores or drills).
 CAPABILITY_MODES: dict[Capability, tuple[str, ...]] = {
@@ -17,8 +19,10 @@ CAPABILITY_MODES: dict[Capability, tuple[str, ...]] = {
     "drill": ("Clone",),
     "mount": ("Mount",),
 }
-MACHINES: tuple[Machine, ...] = ("restore", "drill", "mount", "fleet")
-# The ``${...}`` placeholder by which a definition (the fleet's) names another machine.
+MACHINES: tuple[Machine, ...] = ("restore", "drill", "mount", "fleet", "drill-fleet")
+# The capability whose executions each fleet machine starts.
+FLEET_CAPABILITY: dict[str, Capability] = {"fleet": "restore", "drill-fleet": "drill"}
+# The ``${...}`` placeholder by which a definition (a fleet's) names another machine.
 MACHINE_ARN_PLACEHOLDERS: dict[Capability, str] = {
     "restore": "RestoreStateMachineArn",
     "drill": "DrillStateMachineArn",
@@ -36,3 +40,8 @@ def capability_of(request: object) -> Capability:
         if mode in modes:
             return capability
     return "restore"
+
+
+def fleet_machine_of(request: object) -> FleetMachine:
+    """The fleet machine for a fleet request: drills (Mode "Clone") have their own."""
+    return "drill-fleet" if capability_of(request) == "drill" else "fleet"

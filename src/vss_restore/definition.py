@@ -18,7 +18,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, MACHINES, Capability, Machine
+from vss_restore.capabilities import (
+    FLEET_CAPABILITY,
+    MACHINE_ARN_PLACEHOLDERS,
+    MACHINES,
+    Capability,
+    Machine,
+)
 from vss_restore.tasks import FLEET_TASKS, TASKS, function_arn_placeholder
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -126,7 +132,7 @@ def render_for_lint(name: Machine = "restore") -> str:
     }
     values = (
         fleet_substitutions(arns, machines)
-        if name == "fleet"
+        if name in FLEET_CAPABILITY
         else substitutions(arns, "vss-restore-locks", Limits())
     )
     return render(definition_path(name).read_text(), values)

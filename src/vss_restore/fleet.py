@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationError, mode
 
 from vss_restore.capabilities import capability_of
 from vss_restore.errors import InvalidRequest, ResourceNotReady, TerminalError
-from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request
+from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request, require_mode
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -99,8 +99,11 @@ class FleetRequest(Model):
         return self
 
 
-def parse_fleet_request(payload: object) -> tuple[FleetRequest, dict[str, Any]]:
-    """The fleet settings and the restore options every instance gets; ``InvalidRequest``."""
+def parse_fleet_request(
+    payload: object, modes: Collection[str] | None = None
+) -> tuple[FleetRequest, dict[str, Any]]:
+    """The fleet settings and the restore options every instance gets; ``InvalidRequest``.
+    ``modes``: those the fleet machine runs (None: any)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("$", "the request must be a JSON object")
     for name in PER_INSTANCE_ONLY:
@@ -112,7 +115,8 @@ def parse_fleet_request(payload: object) -> tuple[FleetRequest, dict[str, Any]]:
         fleet = FleetRequest.model_validate(fleet_part)
     except ValidationError as err:
         raise invalid_request(err) from err
-    # The options are validated as the restore machine will validate them.
+    require_mode(str(options.get("Mode", "InPlace")), modes, fleet=True)
+    # The options are validated as the restore (or drill) machine will validate them.
     RestoreRequest.parse({"InstanceId": "i-00000000", **options})
     return fleet, options
 

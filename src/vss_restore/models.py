@@ -24,7 +24,7 @@ from pydantic import (
     model_serializer,
 )
 
-from vss_restore.capabilities import capability_of
+from vss_restore.capabilities import capability_of, fleet_machine_of
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
 from vss_restore.errors import InvalidRequest
 from vss_restore.initialization import (
@@ -420,12 +420,16 @@ CarriedClone = Annotated[CloneRequest, BeforeValidator(_carried_fields)]
 CarriedMount = Annotated[MountRequest, BeforeValidator(_carried_fields)]
 
 
-def require_mode(mode: str, modes: Collection[str] | None) -> None:
-    """``InvalidRequest`` on ``Mode`` unless this state machine runs ``mode`` (None: any)."""
+def require_mode(mode: str, modes: Collection[str] | None, *, fleet: bool = False) -> None:
+    """``InvalidRequest`` on ``Mode`` unless this state machine runs ``mode`` (None: any);
+    it names the machine that does (``fleet``: the fleet machine that does)."""
     if modes is None or mode in modes:
         return
     runs = " or ".join(f'"{m}"' for m in modes)
-    machine = capability_of({"Mode": mode})
+    request = {"Mode": mode}
+    if fleet and capability_of(request) == "mount":
+        raise InvalidRequest("Mode", f'"{mode}" is run by no fleet machine: one instance at a time')
+    machine = fleet_machine_of(request) if fleet else capability_of(request)
     raise InvalidRequest(
         "Mode",
         f'"{mode}" is not run by this state machine (it runs {runs}): start the {machine} '

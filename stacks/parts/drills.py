@@ -111,7 +111,7 @@ class DrillSchedules(Construct):
         self.drills = scheduler.CfnSchedule(
             self,
             "GameDayDrills",
-            description="vss-restore: clone drills of the tagged instances (fleet machine)",
+            description="vss-restore: clone drills of the tagged instances (drill fleet machine)",
             group_name=self.group.name,
             schedule_expression=schedule.expression,
             schedule_expression_timezone=schedule.timezone,

@@ -20,7 +20,8 @@ DESCRIPTIONS: dict[Machine, str] = {
     "restore": "vss-restore: restore instances in place (Modes InPlace and Online)",
     "drill": "vss-restore: run drills (clones in an isolated subnet; the source is only read)",
     "mount": "vss-restore: mount snapshot sets read-only beside an instance's volumes",
-    "fleet": "vss-restore: restore or drill many instances at once (fleet machine)",
+    "fleet": "vss-restore: restore many instances at once (fleet machine)",
+    "drill-fleet": "vss-restore: drill many instances at once (drill fleet machine)",
 }
 
 
@@ -58,7 +59,7 @@ class OperatorPolicies(Construct):
         for name, machine in machines.items():
             policy = iam.ManagedPolicy(
                 self,
-                name.title(),
+                name.title().replace("-", ""),
                 description=DESCRIPTIONS[name],
                 statements=[
                     iam.PolicyStatement(

@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from vss_restore.capabilities import Capability, Machine
+from vss_restore.capabilities import FLEET_CAPABILITY, Capability, FleetMachine, Machine
 from vss_restore.definition import (
     Limits,
     definition_path,
@@ -132,11 +132,12 @@ class CapabilityStateMachine(Construct):
 
 
 class FleetStateMachine(Construct):
-    """Many restores or drills, wave by wave: RunFleet starts child executions of the
-    restore, drill or mount machine, by the fleet's Mode.
+    """Many restores (``fleet``) or many drills (``drill-fleet``), wave by wave: RunFleet
+    starts child executions of the one machine the fleet's definition names.
 
     The fleet machine itself only invokes its tasks; RunFleet's role may start restores and
-    read them, never stop one (a stopped fleet lets its restores finish or roll back).
+    drills and read them, never stop one (a stopped fleet lets its restores finish or roll
+    back). Which of them a fleet starts is fixed by its definition, not by its request.
     """
 
     def __init__(
@@ -145,28 +146,27 @@ class FleetStateMachine(Construct):
         construct_id: str,
         *,
         functions: dict[str, lambda_.Function],
-        machines: dict[Capability, sfn.StateMachine],
+        fleet: FleetMachine,
+        children: sfn.StateMachine,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         values = fleet_substitutions(
             {task: fn.function_arn for task, fn in functions.items()},
-            {capability: m.state_machine_arn for capability, m in machines.items()},
+            {FLEET_CAPABILITY[fleet]: children.state_machine_arn},
         )
         stack = Stack.of(self)
         self.log_group, self.state_machine = logged_state_machine(
             self,
-            "fleet",
+            fleet,
             values,
             functions,
             log_retention,
-            machine_name=f"{stack.stack_name}-fleet",
+            machine_name=f"{stack.stack_name}-{fleet}",
         )
         run_fleet = functions["RunFleet"]
-        # A fleet's Mode says which machine its children run on (restores or drills).
-        for child_machine in machines.values():
-            child_machine.grant_start_execution(run_fleet)
-            child_machine.grant_execution(run_fleet, "states:DescribeExecution")
+        children.grant_start_execution(run_fleet)
+        children.grant_execution(run_fleet, "states:DescribeExecution")
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
             [

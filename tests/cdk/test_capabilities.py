@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ MACHINE_IDS = {
     "drill": "DrillMachineDrill",
     "mount": "MountMachineMount",
     "fleet": "FleetMachineFleet",
+    "drill-fleet": "DrillFleetMachineDrillFleet",
 }
 # Tasks only an in-place restore runs: the drill machine must not be able to invoke them.
 RESTORE_ONLY_TASKS = ("StopInstance", "DetachOriginalVolumes", "ReattachOriginalVolumes")
@@ -28,12 +30,14 @@ def _of_type(template: Template, kind: str) -> dict[str, Any]:
 
 def _machine_id(template: Template, machine: str) -> str:
     machines = _of_type(template, "AWS::StepFunctions::StateMachine")
-    return next(k for k in machines if k.startswith(MACHINE_IDS[machine]))
+    logical_id = re.compile(f"^{MACHINE_IDS[machine]}[0-9A-F]{{8}}$")
+    return next(k for k in machines if logical_id.match(k))
 
 
 def _operator_policy(template: Template, machine: str) -> dict[str, Any]:
     policies = _of_type(template, "AWS::IAM::ManagedPolicy")
-    (policy,) = [p for k, p in policies.items() if k.startswith(f"Operators{machine.title()}")]
+    logical_id = re.compile(f"^Operators{machine.title().replace('-', '')}[0-9A-F]{{8}}$")
+    (policy,) = [p for k, p in policies.items() if logical_id.match(k)]
     return dict(policy["Properties"]["PolicyDocument"])
 
 
@@ -47,6 +51,7 @@ def test_each_capability_is_its_own_state_machine(template: Template) -> None:
         "DrillStateMachineArn",
         "MountStateMachineArn",
         "FleetStateMachineArn",
+        "DrillFleetStateMachineArn",
     } <= outputs
 
 
@@ -65,6 +70,17 @@ def test_an_operator_policy_grants_its_own_machine_and_no_other(
     others = [_machine_id(template, m) for m in MACHINES if m != machine]
     assert [other for other in others if other in text] == []
     assert "*" not in [s["Resource"] for s in document["Statement"]]
+
+
+def test_scheduled_drills_run_on_a_fleet_that_can_start_drills_only(template: Template) -> None:
+    # GIVEN the drill fleet machine's definition substitutions and the game-day schedule
+    machines = _of_type(template, "AWS::StepFunctions::StateMachine")
+    drill_fleet = machines[_machine_id(template, "drill-fleet")]["Properties"]
+    children = drill_fleet["DefinitionSubstitutions"]
+
+    # THEN the only machine it can start is the drill machine
+    refs = [v for k, v in children.items() if k.endswith("StateMachineArn")]
+    assert refs == [{"Ref": _machine_id(template, "drill")}]
 
 
 def test_drills_can_be_granted_without_restores(template: Template) -> None:

@@ -119,6 +119,7 @@ MACHINE_PREFIXES = {
     "drill": "DrillMachineDrill",
     "mount": "MountMachineMount",
     "fleet": "FleetMachineFleet",
+    "drill-fleet": "DrillFleetMachineDrillFleet",
 }
 
 
@@ -159,7 +160,9 @@ def test_fleet_task_starts_and_follows_restores_and_nothing_may_stop_one(
     substitutions = fleet["DefinitionSubstitutions"]
     assert substitutions["RestoreStateMachineArn"] == {"Ref": restore_id}
     assert set(substitutions) == placeholders(definition_path("fleet").read_text())
-    children = [{"Ref": k} for k in machines if not k.startswith("FleetMachine")]
+    children = [
+        {"Ref": k} for k in machines if k.startswith(("StateMachineRestore", "DrillMachineDrill"))
+    ]
     statements = [
         (p["Properties"]["Roles"][0]["Ref"], s)
         for p in _resources(template, "AWS::IAM::Policy").values()
@@ -197,7 +200,7 @@ def test_log_groups_keep_logs_for_the_configured_retention(synth: Synth) -> None
     _, monthly = synth(logRetentionDays=30)
     for template, days in ((default, 90), (monthly, 30)):
         groups = _resources(template, "AWS::Logs::LogGroup")
-        assert len(groups) == 5  # tasks; restore, drill, mount and fleet executions
+        assert len(groups) == 6  # tasks; restore, drill, mount, fleet, drill fleet executions
         assert all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
 
 
@@ -325,7 +328,7 @@ def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Tem
     capability_machines = {
         k
         for k in _resources(template, "AWS::StepFunctions::StateMachine")
-        if not k.startswith("FleetMachine")
+        if not k.startswith(("FleetMachine", "DrillFleetMachine"))
     }
     for metrics in summed:
         machines_summed = {
@@ -450,7 +453,7 @@ def test_drill_schedule_starts_clone_drills_of_the_tagged_instances(synth: Synth
     _, template = synth(drillSchedule=DRILL_CONTEXT)
     drills = next(v for k, v in _schedules(template).items() if "GameDay" in k)
     assert drills["ScheduleExpression"] == DRILL_CONTEXT["expression"]
-    assert drills["Target"]["Arn"]["Ref"].startswith("FleetMachine")
+    assert drills["Target"]["Arn"]["Ref"].startswith("DrillFleetMachine")
     request = json.loads(drills["Target"]["Input"])
     assert request["Mode"] == "Clone"
     assert request["TagFilter"] == {"Key": "GameDay", "Values": ["weekly"]}

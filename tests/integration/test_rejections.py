@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.conftest import VssSetFactory
 from tests.integration.conftest import RestoreRunner
-from vss_restore.capabilities import Machine
+from vss_restore.capabilities import FLEET_CAPABILITY, Machine
 from vss_restore.local import LocalEngine
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
@@ -199,4 +200,38 @@ def test_a_machine_refuses_a_request_for_another_capability_and_changes_nothing(
     assert result.cause.startswith("InvalidRequest: Mode: ")
     assert f"start the {runs} state machine" in result.cause
     assert "ValidateRequest" in result.state_path()
+    unchanged()
+
+
+@pytest.mark.parametrize(
+    ("machine", "fields", "runs"),
+    [("drill-fleet", {}, "fleet"), ("fleet", {"Mode": "Clone"}, "drill-fleet")],
+)
+def test_a_fleet_machine_refuses_requests_of_the_other_capability_and_starts_nothing(
+    engine: LocalEngine,
+    instance_with_volumes: str,
+    unchanged: Callable[[], None],
+    machine: Machine,
+    fields: dict[str, Any],
+    runs: str,
+) -> None:
+    # GIVEN a fleet request for the other fleet's capability (whoever may start scheduled
+    # drills must not restore a fleet by asking for another Mode)
+    request = {"Instances": [instance_with_volumes], "DryRun": True, **fields}
+
+    # WHEN started on that machine itself
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    result = engine.wait(
+        sfn.start_execution(
+            stateMachineArn=engine.machine_arn(machine), name="f-1", input=json.dumps(request)
+        )["executionArn"]
+    )
+
+    # THEN refused on Mode before any child starts, and nothing changed
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    message = json.loads(result.cause or "{}")["errorMessage"]
+    assert message.startswith("Mode: ")
+    assert message.endswith(f"start the {runs} state machine")
+    children = engine.machine_arn(FLEET_CAPABILITY[machine])
+    assert sfn.list_executions(stateMachineArn=children)["executions"] == []
     unchanged()

@@ -287,16 +287,11 @@ def test_engine_creates_no_state_machine_until_one_is_asked_for() -> None:
         fleet_arn = engine.fleet_state_machine_arn
         after = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
 
-    # THEN nothing was parsed or created before, and the fleet brought the machines it may
-    # start (restores, drills, mounts: its request's Mode decides)
+    # THEN nothing was parsed or created before, and the fleet brought the one machine it
+    # starts (the restore machine: drills have a fleet machine of their own)
     assert before == []
     assert fleet_arn.endswith(":vss-restore-fleet")
-    assert after == {
-        STATE_MACHINE_NAME,
-        "vss-restore-drill",
-        "vss-restore-mount",
-        "vss-restore-fleet",
-    }
+    assert after == {STATE_MACHINE_NAME, "vss-restore-fleet"}
 
 
 def test_a_request_runs_on_its_mode_s_machine() -> None:

@@ -20,7 +20,12 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from vss_restore.aws_errors import error_code
-from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, Capability, capability_of
+from vss_restore.capabilities import (
+    MACHINE_ARN_PLACEHOLDERS,
+    Capability,
+    capability_of,
+    fleet_machine_of,
+)
 from vss_restore.cli.archive import LocalArchive, default_archive_dir
 from vss_restore.cli.place import Place, aws_place, remembered
 from vss_restore.executions import (
@@ -46,6 +51,8 @@ CAPABILITY_MACHINE_ENV: dict[Capability, str] = {
     "drill": "VSS_RESTORE_DRILL_STATE_MACHINE_ARN",
     "mount": "VSS_RESTORE_MOUNT_STATE_MACHINE_ARN",
 }
+# The fleet of drills (scheduled game days): its own machine, granted apart from restores.
+DRILL_FLEET_STATE_MACHINE_ARN_ENV = "VSS_RESTORE_DRILL_FLEET_STATE_MACHINE_ARN"
 STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
 LOCK_TABLE_ENV = "VSS_RESTORE_LOCK_TABLE"
 DEFAULT_STACK_NAME = "VssRestore"
@@ -104,8 +111,9 @@ class Target:
     archive: LocalArchive | None = None
     demo_instance_id: str | None = None
     poll_seconds: float = 2.0
-    # The fleet machine, looked up only by the commands that need it.
+    # The fleet machines, looked up only by the commands that need them.
     fleet_state_machine: Callable[[], str | None] = lambda: None
+    drill_fleet_state_machine: Callable[[], str | None] = lambda: None
     # The drill and mount machines, looked up only by the commands that need them.
     capability_machine: Callable[[Capability], str | None] = lambda _: None
     # Local only: an isolated subnet and security group for the demo server's drills.
@@ -156,12 +164,15 @@ class Target:
         other may have run on the restore, drill or mount machine: the one that has it)."""
         if given.startswith("arn:"):
             return given
-        if is_fleet_execution(given):
-            return execution_arn(self.fleet_state_machine() or self.state_machine_arn, given)
         stored = self.archive.by_name(given) if self.archive else None
         if stored is not None:
             return stored.arn
-        candidates = [execution_arn(machine, given) for machine in self._machine_arns()]
+        if is_fleet_execution(given):
+            fleets = [self.fleet_state_machine(), self.drill_fleet_state_machine()]
+            machines = [m for m in fleets if m] or [self.state_machine_arn]
+        else:
+            machines = self._machine_arns()
+        candidates = [execution_arn(machine, given) for machine in machines]
         for candidate in candidates:
             try:
                 self.sfn.describe_execution(executionArn=candidate)
@@ -208,11 +219,15 @@ class Target:
         )["executionArn"]
 
     def start_fleet(self, request: dict[str, Any]) -> str:
-        arn = self.fleet_state_machine()
+        """Start a fleet on its machine: drills (Mode "Clone") on the drill fleet's."""
+        drills = fleet_machine_of(request) == "drill-fleet"
+        arn = self.drill_fleet_state_machine() if drills else self.fleet_state_machine()
         if not arn:
+            variable = DRILL_FLEET_STATE_MACHINE_ARN_ENV if drills else FLEET_STATE_MACHINE_ARN_ENV
+            output = "DrillFleetStateMachineArn" if drills else "FleetStateMachineArn"
             raise CliError(
-                f"no fleet state machine: set {FLEET_STATE_MACHINE_ARN_ENV}, or deploy the "
-                "stack (its FleetStateMachineArn output is read)",
+                f"no {'drill ' if drills else ''}fleet state machine: set {variable}, or deploy "
+                f"the stack (its {output} output is read)",
                 2,
             )
         return self.sfn.start_execution(
@@ -350,6 +365,10 @@ def aws_target(options: Options) -> Iterator[Target]:
             os.environ.get(FLEET_STATE_MACHINE_ARN_ENV)
             or _stack_output(session, options, "FleetStateMachineArn")
         ),
+        drill_fleet_state_machine=lambda: (
+            os.environ.get(DRILL_FLEET_STATE_MACHINE_ARN_ENV)
+            or _stack_output(session, options, "DrillFleetStateMachineArn")
+        ),
         ssm=session.client("ssm", endpoint_url=options.endpoint_url),
         disks_document=lambda: _stack_output(session, options, "DisksDocumentName"),
         place=remembered(lambda: aws_place(session, options.profile, options.endpoint_url)),
@@ -449,6 +468,7 @@ def local_target(options: Options) -> Iterator[Target]:
             demo_instance_id=instance_id,
             poll_seconds=0.05,
             fleet_state_machine=lambda: engine.fleet_state_machine_arn,
+            drill_fleet_state_machine=lambda: engine.machine_arn("drill-fleet"),
             drill_network=drill_network,
             ssm=boto3.client("ssm", region_name=engine.region),
             place=remembered(lambda: Place(engine.region, engine.account_id, local=True)),

@@ -21,7 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.utilities.utils import load_resource
 
 from vss_restore import clients
-from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS, Machine, capability_of
+from vss_restore.capabilities import FLEET_CAPABILITY, Machine, capability_of, fleet_machine_of
 from vss_restore.definition import (
     Limits,
     definition_path,
@@ -68,6 +68,7 @@ MACHINE_NAMES: dict[Machine, str] = {
     "drill": f"{STATE_MACHINE_NAME}-drill",
     "mount": f"{STATE_MACHINE_NAME}-mount",
     "fleet": FLEET_STATE_MACHINE_NAME,
+    "drill-fleet": f"{STATE_MACHINE_NAME}-drill-fleet",
 }
 ALL_TASKS = {**TASKS, **FLEET_TASKS}
 LOCK_TABLE_NAME = "vss-restore-locks"
@@ -363,10 +364,11 @@ class LocalEngine:
         return self._machine_arns[machine]
 
     def _definition_text(self, machine: Machine) -> str:
-        if machine == "fleet":
+        capability = FLEET_CAPABILITY.get(machine)
+        if capability is not None:
             values = fleet_substitutions(
                 {t: self.function_arn(t) for t in FLEET_TASKS},
-                {c: self.machine_arn(c) for c in MACHINE_ARN_PLACEHOLDERS},
+                {capability: self.machine_arn(capability)},
             )
         else:
             values = substitutions(
@@ -393,7 +395,9 @@ class LocalEngine:
         """Start an execution (always named, as AWS does) and return its ARN; the request's
         Mode picks the machine unless ``machine`` is given."""
         machine = machine or capability_of(request)
-        fleet = machine == "fleet"
+        if machine == "fleet":
+            machine = fleet_machine_of(request)  # a fleet of drills has its own machine
+        fleet = machine in FLEET_CAPABILITY
         # Deployed before the simulation begins: setting up the world stays instant.
         machine_arn = self.machine_arn(machine)
         self.begin_simulation()

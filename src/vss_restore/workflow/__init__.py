@@ -19,6 +19,7 @@ MACHINES: dict[Machine, Callable[[], dict[str, Any]]] = {
     "drill": drill.definition,
     "mount": mount.definition,
     "fleet": fleet.definition,
+    "drill-fleet": lambda: fleet.definition("drill-fleet"),
 }
 
 

@@ -1,21 +1,36 @@
-"""The fleet state machine: one restore (or drill) execution per instance, wave by wave."""
+"""The fleet state machines: one restore (or, on the drill fleet, one drill) execution per
+instance, wave by wave. Each starts only its capability's machine, so that whoever may run
+scheduled drills may not restore."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from vss_restore.capabilities import MACHINE_ARN_PLACEHOLDERS
+from vss_restore.capabilities import (
+    CAPABILITY_MODES,
+    FLEET_CAPABILITY,
+    MACHINE_ARN_PLACEHOLDERS,
+    FleetMachine,
+)
 from vss_restore.workflow.asl import POLL_FLEET, States, choice, fail, machine, succeed, task, when
 
 
-def definition() -> dict[str, Any]:
+def definition(fleet: FleetMachine = "fleet") -> dict[str, Any]:
+    capability = FLEET_CAPABILITY[fleet]
     states = States()
     states.add(
         "ResolveFleet",
         task(
             "ResolveFleet",
-            {"Request.$": "$", "Execution.$": "$$.Execution.Id"},
-            comment="Validate the request, resolve TagFilter, plan the waves: nothing starts on bad input.",
+            {
+                "Request.$": "$",
+                "Execution.$": "$$.Execution.Id",
+                "Modes": list(CAPABILITY_MODES[capability]),
+            },
+            comment=(
+                "Validate the request (its Mode must be one this fleet runs), resolve TagFilter, "
+                "plan the waves: nothing starts on bad input."
+            ),
             result_path="$.Fleet",
             on_error="FleetRejected",
             next_state="RunFleet",
@@ -27,11 +42,8 @@ def definition() -> dict[str, Any]:
             "RunFleet",
             {
                 "Fleet.$": "$.Fleet",
-                # The machine of each capability a fleet may start (its request's Mode decides).
-                "StateMachines": {
-                    capability: "${" + placeholder + "}"
-                    for capability, placeholder in MACHINE_ARN_PLACEHOLDERS.items()
-                },
+                # The one machine this fleet starts (its requests' Mode is checked above).
+                "StateMachines": {capability: "${" + MACHINE_ARN_PLACEHOLDERS[capability] + "}"},
             },
             comment=(
                 "Start each instance's restore (wave by wave, StartIntervalSeconds apart, at most "
@@ -67,8 +79,8 @@ def definition() -> dict[str, Any]:
     )
     states.add("FleetRejected", fail("$.Error.Error", "$.Error.Cause"))
     return machine(
-        "vss-restore fleet: one restore execution per instance, wave by wave, at most "
-        "MaxConcurrency at a time; past ToleratedFailurePercentage no further restore starts, "
+        f"vss-restore {fleet}: one {capability} execution per instance, wave by wave, at most "
+        f"MaxConcurrency at a time; past ToleratedFailurePercentage no further {capability} starts, "
         "and the fleet fails once the started ones have ended.",
         "ResolveFleet",
         states,
