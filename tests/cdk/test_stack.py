@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 from stacks.config import DrillSchedule, InvalidContext
+from stacks.parts.permissions import KMS_CONCERNS
 from stacks.vss_restore_stack import VssRestoreStack
 
 from tests.cdk.conftest import Synth
@@ -289,7 +290,7 @@ def test_roles_that_use_kms_keys_are_stack_outputs(template: Template) -> None:
 
     # THEN each role that uses volume keys through EC2 has its ARN among them
     roles = _resources(template, "AWS::IAM::Role")
-    for concern in ("CreateVolumes", "Power", "Swap", "Drill"):
+    for concern in KMS_CONCERNS:
         value = outputs[f"{concern}RoleArn"]["Value"]
         assert value["Fn::GetAtt"][1] == "Arn"
         assert value["Fn::GetAtt"][0] in roles
