@@ -2,7 +2,8 @@
 
 ``{"Execution", "EnteredTime", "TimeoutSeconds"}`` (a mount's rollback): disks offline,
 detach, delete; tag what stays. ``{"Expired": true}`` (the daily schedule): unmount every
-mount whose ``vss-restore:mount-expires-at`` has passed, as ``vss-restore cleanup`` does.
+mount whose ``vss-restore:mount-expires-at`` has passed, as ``vss-restore cleanup`` does;
+a volume whose expiry cannot be read is left alone and named in ``Warnings``.
 """
 
 from typing import Any
@@ -36,9 +37,10 @@ def handler(event: dict[str, Any]) -> Unmounted | dict[str, Any]:
     ec2, ssm = clients.ec2(), clients.ssm()
     if "Expired" in event:
         Expired.model_validate(event)
-        removed = remove_expired_mounts(ec2, ssm, utcnow())
-        logger.info("expired mounts removed", extra={"unmounted": removed})
-        return {"Unmounted": removed}
+        skipped: list[str] = []
+        removed = remove_expired_mounts(ec2, ssm, utcnow(), warnings=skipped)
+        logger.info("expired mounts removed", extra={"unmounted": removed, "warnings": skipped})
+        return {"Unmounted": removed, "Warnings": skipped}
     parsed = Event.model_validate(event)
     first_seen = [v["VolumeId"] for v in mount_volumes(ec2, parsed.execution)]
     last = poll(

@@ -422,8 +422,12 @@ def _unmount_step(
     return Unmounted(deleted=cleanup.deleted, left_behind=cleanup.left_behind)
 
 
-def expired_mounts(ec2: EC2Client, now: datetime) -> dict[str, list[dict[str, Any]]]:
-    """Execution → its mount volumes, for every mount whose ``mount-expires-at`` has passed."""
+def expired_mounts(
+    ec2: EC2Client, now: datetime, warnings: list[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Execution → its mount volumes, for every mount whose ``mount-expires-at`` has passed;
+    a volume whose expiry cannot be read is skipped, and ``warnings`` says so."""
+    skipped = warnings if warnings is not None else []
     pages = ec2.get_paginator("describe_volumes").paginate(
         Filters=[
             {"Name": f"tag:{tags.CREATED_BY}", "Values": [tags.CREATED_BY_VALUE]},
@@ -434,16 +438,11 @@ def expired_mounts(ec2: EC2Client, now: datetime) -> dict[str, list[dict[str, An
     for page in pages:
         for volume in page["Volumes"]:
             labels = tags.tag_dict(volume.get("Tags"))
-            if is_mount_volume(volume) and _expired(labels, now):
+            if is_mount_volume(volume) and tags.expired(
+                volume["VolumeId"], labels, tags.MOUNT_EXPIRES_AT, now, skipped
+            ):
                 by_execution.setdefault(labels.get(tags.EXECUTION, ""), []).append(dict(volume))
     return by_execution
-
-
-def _expired(labels: Mapping[str, str], now: datetime) -> bool:
-    try:
-        return datetime.fromisoformat(labels.get(tags.MOUNT_EXPIRES_AT, "")) <= now
-    except ValueError:
-        return False  # no readable expiry: leave it to a human
 
 
 def unmounted(first_seen: Collection[str], last: Unmounted) -> Unmounted:
@@ -497,11 +496,13 @@ def remove_expired_mounts(
     document: str | None = None,
     dry_run: bool = False,
     interval_seconds: float = 2.0,
+    warnings: list[str] | None = None,
 ) -> list[str]:
     """``cleanup``: unmount every mount whose expiry has passed; the volumes removed (with
     ``dry_run``: the volumes that would be, and nothing changes). A mount that cannot be
-    removed does not hold up the others: its error is raised once they have been tried."""
-    expired = {e: found for e, found in expired_mounts(ec2, now).items() if e}
+    removed does not hold up the others: its error is raised once they have been tried.
+    A volume whose expiry cannot be read is left alone, said in ``warnings``."""
+    expired = {e: found for e, found in expired_mounts(ec2, now, warnings).items() if e}
     if dry_run:
         return sorted(v["VolumeId"] for found in expired.values() for v in found)
     removed: list[str] = []

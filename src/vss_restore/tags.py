@@ -9,6 +9,7 @@ execution leaves behind can be found and cleaned up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -90,3 +91,23 @@ def lineage_value(replaced_volume_id: str, replaced_volume_lineage: str) -> str:
             break
         value = candidate
     return value
+
+
+def expiry(value: str) -> datetime:
+    """An expiry tag's moment: any ISO-8601 form, no offset read as UTC, a date alone as its
+    midnight UTC (people write these tags by hand). ``ValueError`` when it is none."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def expired(
+    resource_id: str, labels: Mapping[str, str], key: str, now: datetime, warnings: list[str]
+) -> bool:
+    """Whether the expiry under ``key`` has passed at ``now``. An unreadable or missing one is
+    not: the resource is left alone and ``warnings`` says so, and a scheduled pass goes on."""
+    value = labels.get(key)
+    try:
+        return expiry(value or "") <= now
+    except ValueError:
+        warnings.append(f"{resource_id} skipped: {key} {value!r} is not an ISO-8601 date or time")
+        return False

@@ -324,9 +324,33 @@ def test_unmount_volumes_removes_only_expired_mounts_when_called_by_the_schedule
     done = call_task("UnmountVolumes", {"Expired": True})
 
     # THEN the expired mount is gone; the other is still mounted
-    assert done == {"Unmounted": [old]}
+    assert done == {"Unmounted": [old], "Warnings": []}
     assert old not in volume_ids(ec2)
     assert world.attached(ec2, server)[volume(ec2, new)["Attachments"][0]["Device"]] == new
+
+
+def test_unmount_volumes_reads_any_iso_expiry_and_skips_an_unreadable_one_when_scheduled(
+    call_task: CallTask, ec2: EC2Client, start_mount: StartMount, server: str
+) -> None:
+    # GIVEN three mounts: one expired as the mount writes it, one expired at a time written
+    # by hand without an offset, one whose expiry is no date at all
+    expired, by_hand, garbled = start_mount(), start_mount(), start_mount()
+    (first,) = mounted(expired)
+    (second,) = mounted(by_hand)
+    (kept,) = mounted(garbled)
+    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
+    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T08:30", by_hand.execution)
+    retag(ec2, tags.MOUNT_EXPIRES_AT, "31/12/2026", garbled.execution)
+
+    # WHEN the schedule calls the unmount
+    done = call_task("UnmountVolumes", {"Expired": True})
+
+    # THEN both expired mounts are gone; the garbled one is named and still mounted
+    assert done["Unmounted"] == sorted([first, second])
+    assert {first, second}.isdisjoint(volume_ids(ec2))
+    [warning] = done["Warnings"]
+    assert warning.startswith(f"{kept} skipped: {tags.MOUNT_EXPIRES_AT} '31/12/2026'")
+    assert world.attached(ec2, server)[volume(ec2, kept)["Attachments"][0]["Device"]] == kept
 
 
 # --- the tasks' input models -------------------------------------------------------------------
