@@ -3,7 +3,8 @@
 ``{"Execution", "EnteredTime", "TimeoutSeconds"}`` removes that execution's resources and
 waits until they are gone. ``{"Expired": true}`` makes one pass over every resource tagged
 ``vss-restore:drill`` whose ``vss-restore:expires-at`` has passed (the daily schedule and
-``vss-restore cleanup``).
+``vss-restore cleanup``); one whose expiry cannot be read is left alone and named in
+``Warnings``.
 """
 
 from typing import Any
@@ -42,6 +43,7 @@ def handler(event: dict[str, Any]) -> CleanupPass:
             "deleted_volumes": done.deleted,
             "deleted_groups": done.deleted_groups,
             "pending": done.pending,
+            "warnings": done.warnings,
         },
     )
     return done

@@ -27,7 +27,12 @@ from pydantic import Field
 
 from vss_restore import tags
 from vss_restore.aws_errors import error_code, failing_as
-from vss_restore.errors import CloneLaunchFailed, InvalidRequest, ResourceNotReady
+from vss_restore.errors import (
+    CloneLaunchFailed,
+    DrillCleanupFailed,
+    InvalidRequest,
+    ResourceNotReady,
+)
 from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
@@ -367,11 +372,10 @@ def launch_clone(ec2: EC2Client, plan: ClonePlan) -> LaunchedClone:
     )
 
 
-def _expired(labels: Mapping[str, str], now: datetime) -> bool:
-    try:
-        return datetime.fromisoformat(labels.get(tags.EXPIRES_AT, "")) <= now
-    except ValueError:
-        return False  # no readable expiry: leave it to a human
+# A terminated clone's network interface lets go of its group within a minute or two: a
+# group EC2 still says is in use this many checks later (POLL_POWER_SECONDS apart) is held by
+# something else, and the drill ends instead of polling until its retries run out.
+GROUP_RELEASE_CHECKS = 90
 
 
 class CleanupPass(Model):
@@ -381,6 +385,10 @@ class CleanupPass(Model):
     deleted: list[str] = Field(default_factory=list, alias="DeletedVolumes")
     deleted_groups: list[str] = Field(default_factory=list, alias="DeletedSecurityGroups")
     pending: list[str] = Field(default_factory=list, alias="Pending")
+    # Groups EC2 said were still in use (each also pending).
+    groups_in_use: list[str] = Field(default_factory=list, alias="GroupsInUse")
+    # A scheduled pass: the resources it skipped, and why.
+    warnings: list[str] = Field(default_factory=list, alias="Warnings")
 
 
 def cleanup_pass(
@@ -399,28 +407,35 @@ def cleanup_pass(
     if (execution is None) == (now is None):
         raise ValueError("give exactly one of execution and now")
 
-    def selected(labels: Mapping[str, str]) -> bool:
-        return execution is not None or (now is not None and _expired(labels, now))
-
     done = CleanupPass()
+
+    def selected(resource_id: str, labels: Mapping[str, str]) -> bool:
+        if now is None:
+            return True
+        return tags.expired(resource_id, labels, tags.EXPIRES_AT, now, done.warnings)
+
     instances = [
         i
         for i in _drill_instances(ec2, execution)
-        if i["State"]["Name"] != "terminated" and selected(tags.tag_dict(i.get("Tags")))
+        if i["State"]["Name"] != "terminated"
+        and selected(i["InstanceId"], tags.tag_dict(i.get("Tags")))
     ]
     to_terminate = [i["InstanceId"] for i in instances if i["State"]["Name"] != "shutting-down"]
     if to_terminate and not dry_run:
         ec2.terminate_instances(InstanceIds=to_terminate)
     done.terminated.extend(to_terminate)
     done.pending.extend(i["InstanceId"] for i in instances)
-    for volume in _selected(ec2, "describe_volumes", "Volumes", execution, selected):
+    for volume in _selected(ec2, "describe_volumes", "Volumes", "VolumeId", execution, selected):
         if volume["State"] == "available":
             if not dry_run:
                 ec2.delete_volume(VolumeId=volume["VolumeId"])
             done.deleted.append(volume["VolumeId"])
         elif volume["State"] != "deleting":
             done.pending.append(volume["VolumeId"])
-    for group in _selected(ec2, "describe_security_groups", "SecurityGroups", execution, selected):
+    groups = _selected(
+        ec2, "describe_security_groups", "SecurityGroups", "GroupId", execution, selected
+    )
+    for group in groups:
         if dry_run:
             done.deleted_groups.append(str(group["GroupId"]))
         else:
@@ -432,12 +447,18 @@ def _selected(
     ec2: EC2Client,
     operation: str,
     key: str,
+    id_key: str,
     execution: str | None,
-    selected: Callable[[Mapping[str, str]], bool],
+    selected: Callable[[str, Mapping[str, str]], bool],
 ) -> list[dict[str, Any]]:
     """The drill-tagged resources one paginated Describe call lists, as ``selected`` keeps."""
     pages = cast("Any", ec2).get_paginator(operation).paginate(Filters=_drill_filters(execution))
-    return [dict(r) for page in pages for r in page[key] if selected(tags.tag_dict(r.get("Tags")))]
+    return [
+        dict(r)
+        for page in pages
+        for r in page[key]
+        if selected(str(r[id_key]), tags.tag_dict(r.get("Tags")))
+    ]
 
 
 def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> None:
@@ -452,6 +473,7 @@ def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> None:
         if code != "DependencyViolation":
             raise
         done.pending.append(group_id)
+        done.groups_in_use.append(group_id)
         return
     done.deleted_groups.append(group_id)
 
@@ -462,15 +484,30 @@ def remove_drill(
     """Remove this execution's drill resources, polling until nothing is left.
 
     ``ResourceNotReady`` when the in-task budget runs out first (the state machine polls
-    again), ``WaitTimedOut`` past ``timeout_seconds`` since the state was entered.
+    again), ``WaitTimedOut`` past ``timeout_seconds`` since the state was entered, and
+    ``DrillCleanupFailed`` when only a group is left and EC2 still says it is in use
+    ``GROUP_RELEASE_CHECKS`` checks in a row (its drill and expiry tags stay, for ``cleanup``).
     """
     removed = CleanupPass()
+    only_groups_left = 0
 
     def attempt(_: datetime) -> CleanupPass:
+        nonlocal only_groups_left
         step = cleanup_pass(ec2, execution=execution)
         removed.terminated.extend(step.terminated)
         removed.deleted.extend(step.deleted)
         removed.deleted_groups.extend(step.deleted_groups)
+        if step.pending and step.pending == step.groups_in_use:
+            only_groups_left += 1
+            if only_groups_left >= GROUP_RELEASE_CHECKS:
+                raise DrillCleanupFailed(
+                    f"isolation group {', '.join(step.groups_in_use)} still in use "
+                    f"{only_groups_left} checks after the clone was gone (DependencyViolation); "
+                    f"it keeps its {tags.DRILL} and {tags.EXPIRES_AT} tags for the scheduled "
+                    "cleanup"
+                )
+        else:
+            only_groups_left = 0
         if step.pending:
             raise ResourceNotReady(f"drill resources {', '.join(step.pending)} still being removed")
         return removed

@@ -530,6 +530,32 @@ def test_cleanup_drill_removes_only_expired_drills_when_called_by_the_schedule(
     assert drill_tagged(ec2, fresh.execution) == fresh_before
 
 
+def test_cleanup_drill_reads_any_iso_expiry_and_skips_an_unreadable_one_when_scheduled(
+    call_task: CallTask, ec2: EC2Client, start_drill: StartDrill
+) -> None:
+    # GIVEN three kept clones: one expired as the drill writes it, one expired on a date
+    # written by hand (no time, no offset), one whose expiry is no date at all
+    expired, by_hand, garbled = (start_drill(keep_clone=True) for _ in range(3))
+    for run in (expired, by_hand, garbled):
+        launch(run)
+    retag(ec2, tags.EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
+    retag(ec2, tags.EXPIRES_AT, "2020-01-01", by_hand.execution)
+    retag(ec2, tags.EXPIRES_AT, "next tuesday", garbled.execution)
+    garbled_before = drill_tagged(ec2, garbled.execution)
+
+    # WHEN the daily schedule calls the cleanup
+    removed = CleanupPass.model_validate(call_task("CleanupDrill", {"Expired": True}))
+
+    # THEN both expired clones are terminated; the garbled one is untouched, and each of its
+    # resources is named in the pass's warnings
+    assert sorted(removed.terminated) == sorted([expired.clone_id, by_hand.clone_id])
+    assert drill_tagged(ec2, by_hand.execution)[0] == {by_hand.clone_id: "terminated"}
+    assert drill_tagged(ec2, garbled.execution) == garbled_before
+    instances, volumes, groups = garbled_before
+    assert sorted(w.split()[0] for w in removed.warnings) == sorted([*instances, *volumes, *groups])
+    assert all("'next tuesday'" in w for w in removed.warnings)
+
+
 def test_cleanup_drill_lets_ec2s_refusal_through_and_the_report_says_what_was_left(
     engine: LocalEngine, ec2: EC2Client, start_drill: StartDrill
 ) -> None:

@@ -8,9 +8,12 @@ import pytest
 
 from tests.conftest import VssSetFactory
 from tests.integration.test_drill import DOCUMENT, drill_groups, drill_resources
+from vss_restore import tags
+from vss_restore.definition import Limits
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.engine import ExecutionTimeout
 from vss_restore.local.faults import Fault, fault_of_kind
-from vss_restore.local.invariants import InstanceState
+from vss_restore.local.invariants import InstanceState, check_drill_invariants
 
 # Every call a drill makes that changes something, or whose answer decides the drill.
 DRILL_OPERATIONS = (
@@ -145,3 +148,32 @@ def test_drill_refused_for_good_in_the_group_or_root_swap_fails_and_leaves_nothi
     assert result.cause is not None
     assert "UnauthorizedOperation" in result.cause, result.cause
     assert_nothing_left_and_source_untouched(ec2, instance_with_volumes, before, result)
+
+
+def test_drill_whose_isolation_group_stays_in_use_ends_drill_cleanup_failed_in_bounded_time(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN a set, and an isolation group EC2 says is in use at every attempt to delete it
+    vss_set("set-1", hours_ago=2)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+    in_use = Fault("ec2.DeleteSecurityGroup", code="DependencyViolation", permanent=True)
+
+    # WHEN a drill runs
+    try:
+        result, injected = run_drill_under(engine, ec2, instance_with_volumes, in_use)
+    except ExecutionTimeout as err:
+        pytest.fail(f"the drill never ended: {err}")
+
+    # THEN it ends DrillCleanupFailed, its cause naming the group, within the cleanup's own
+    # limit on the engine's clock (the retry intervals and polls it waited)
+    assert injected >= 1
+    assert (result.status, result.error) == ("FAILED", "DrillCleanupFailed"), result.cause
+    [group] = drill_groups(ec2)
+    assert group["GroupId"] in (result.cause or "")
+    assert sum(engine.clock.slept) < Limits().RollbackWaitTimeoutSeconds
+    # ... the clone is gone, and the group keeps the drill's tags for the scheduled cleanup
+    assert set(drill_resources(ec2)[0].values()) == {"terminated"}
+    labels = tags.tag_dict(group.get("Tags"))
+    assert labels[tags.DRILL] == instance_with_volumes
+    assert tags.EXPIRES_AT in labels
+    assert check_drill_invariants(ec2, before, result) == []
