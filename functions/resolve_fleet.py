@@ -6,12 +6,16 @@ from vss_restore import clients
 from vss_restore.fleet import parse_fleet_request, plan_waves
 from vss_restore.instance import instances_tagged
 from vss_restore.lambda_task import task
+from vss_restore.run_command import require_vetted_document
 
 
 @task
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     # Modes: those this fleet machine runs (from its definition, not the request).
     fleet, options = parse_fleet_request(event.get("Request"), event.get("Modes"))
+    if isinstance(options.get("ValidationDocument"), str):
+        # Refused once here, as each instance's ValidateRequest would refuse it.
+        require_vetted_document(options["ValidationDocument"], event["Execution"])
     if fleet.instances is not None:
         instances = list(fleet.instances)
     else:

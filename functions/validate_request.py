@@ -1,4 +1,6 @@
-"""ValidateRequest: reject bad input and unknown or unrestorable instances before any change."""
+"""ValidateRequest: reject bad input, unknown or unrestorable instances, and what the guardrails
+refuse (an unvetted validation document, an exposed place for a clone, a mount target that is
+neither the source nor a recovery host), before any change."""
 
 from typing import Any
 
@@ -6,7 +8,7 @@ from pydantic import AwareDatetime, Field
 
 from vss_restore import clients
 from vss_restore.discovery import target_devices
-from vss_restore.drill import check_clone_target
+from vss_restore.drill import ClonePlacement, check_clone_target
 from vss_restore.initialization import require_sdk_support
 from vss_restore.instance import describe_instance, instance_facts
 from vss_restore.lambda_task import logger, task
@@ -20,7 +22,8 @@ from vss_restore.models import (
     Validates,
 )
 from vss_restore.opt_in import OptInTag
-from vss_restore.run_command import require_document
+from vss_restore.recovery_host import RecoveryHostTag, check_mount_target
+from vss_restore.run_command import require_document, require_vetted_document
 
 
 class Event(Model):
@@ -47,8 +50,9 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     if isinstance(request, OnlineRequest):
         target_devices(request, facts)  # data devices only: the root is InvalidRequest
     if isinstance(request, CloneRequest):
-        check_clone_target(clients.ec2(), request, raw)
+        check_clone_target(clients.ec2(), request, raw, ClonePlacement.configured())
     if isinstance(request, Validates) and request.validation_document:
+        require_vetted_document(request.validation_document, parsed.execution)
         require_document(clients.ssm(), request.validation_document)
     validated = {
         "Request": request.to_payload(),
@@ -58,6 +62,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     if isinstance(request, MountRequest):
         # The instance the volumes go to (the source itself unless TargetInstanceId).
         target = describe_instance(clients.ec2(), request.mount_target)
+        check_mount_target(request, target, RecoveryHostTag.configured())
         if opt_in is not None:
             opt_in.require(target)
         validated["MountTarget"] = request.mount_target

@@ -8,11 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, Node
 
 from vss_restore.definition import Limits
 from vss_restore.errors import InvalidRequest
 from vss_restore.fleet import parse_fleet_request
+from vss_restore.run_command import check_validation_document
+from vss_restore.settings import (
+    CLONE_EXPOSED_SUBNETS_ENV,
+    CLONE_OPEN_GROUPS_ENV,
+    RECOVERY_HOST_TAG_KEY_ENV,
+    RECOVERY_HOST_TAG_VALUE_ENV,
+    VALIDATION_DOCUMENTS_ENV,
+    InvalidSettings,
+    Settings,
+)
 
 # The retention periods CloudWatch Logs accepts, in days.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -96,6 +106,61 @@ class DrillSchedule:
             raise InvalidContext(f"drillSchedule.{err.field}: {err.reason}") from err
         return cls(expression=expression, timezone=timezone, fleet_request=request)
 
+    def check_document(self, listed: tuple[str, ...]) -> None:
+        """Its ValidationDocument is one ValidateRequest will run (the account's own
+        ``vss-restore-validation-*`` or a ``validationDocuments`` one), or synthesis fails:
+        every scheduled drill would be refused."""
+        document = self.fleet_request.get("ValidationDocument")
+        if not isinstance(document, str):
+            return
+        try:
+            check_validation_document(document, listed=listed, account=None)
+        except InvalidRequest as err:
+            raise InvalidContext(f"drillSchedule.{err.field}: {err.reason}") from err
+
+
+# The guardrails' exceptions (docs/deploying.md): context key → the functions' variable.
+GUARDRAIL_CONTEXT = {
+    "validationDocuments": VALIDATION_DOCUMENTS_ENV,
+    "cloneExposedSubnetIds": CLONE_EXPOSED_SUBNETS_ENV,
+    "cloneOpenSecurityGroupIds": CLONE_OPEN_GROUPS_ENV,
+    "recoveryHostTagKey": RECOVERY_HOST_TAG_KEY_ENV,
+    "recoveryHostTagValue": RECOVERY_HOST_TAG_VALUE_ENV,
+}
+_LIST_KEYS = ("validationDocuments", "cloneExposedSubnetIds", "cloneOpenSecurityGroupIds")
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """What ValidateRequest lets a request do beyond its rules, as the deployment says: the
+    documents a drill or an online restore may run besides this account's
+    ``vss-restore-validation-*`` ones, the subnets routing to an internet gateway and the
+    security groups with inbound rules a clone may use, the tag of recovery hosts (instances
+    a mount may go to besides its source). Checked at synthesis as a cold start checks them.
+    """
+
+    environment: dict[str, str] = field(default_factory=dict)  # the functions' variables
+    validation_documents: tuple[str, ...] = ()
+
+    @classmethod
+    def from_context(cls, node: Node) -> Guardrails:
+        environment: dict[str, str] = {}
+        for key, variable in GUARDRAIL_CONTEXT.items():
+            value = node.try_get_context(key)
+            if value is None or value == "":
+                continue
+            environment[variable] = (
+                ",".join(_string_list(value)) if key in _LIST_KEYS else str(value)
+            )
+        try:
+            read = Settings.from_environ(environment)
+        except InvalidSettings as err:
+            message = str(err)
+            for key, variable in GUARDRAIL_CONTEXT.items():
+                message = message.replace(variable, key)
+            raise InvalidContext(message) from err
+        return cls(environment=environment, validation_documents=read.validation_documents)
+
 
 @dataclass(frozen=True)
 class DeploymentConfig:
@@ -108,6 +173,7 @@ class DeploymentConfig:
     log_retention_days: int = 90
     limits: Limits = field(default_factory=Limits)
     drill_schedule: DrillSchedule | None = None
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -142,6 +208,10 @@ class DeploymentConfig:
         email = node.try_get_context("notificationEmail") or None
         if email is not None and "@" not in str(email):
             raise InvalidContext(f"notificationEmail: {email!r} is not an e-mail address")
+        guardrails = Guardrails.from_context(node)
+        drill_schedule = DrillSchedule.from_context(schedule) if schedule else None
+        if drill_schedule is not None:
+            drill_schedule.check_document(guardrails.validation_documents)
         return cls(
             opt_in_tag_key=str(node.try_get_context("optInTagKey") or cls.opt_in_tag_key),
             opt_in_tag_value=str(node.try_get_context("optInTagValue") or cls.opt_in_tag_value),
@@ -149,5 +219,6 @@ class DeploymentConfig:
             drill_instance_role_arns=tuple(roles),
             notification_email=str(email) if email else None,
             log_retention_days=retention,
-            drill_schedule=DrillSchedule.from_context(schedule) if schedule else None,
+            drill_schedule=drill_schedule,
+            guardrails=guardrails,
         )

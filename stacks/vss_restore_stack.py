@@ -64,6 +64,7 @@ class VssRestoreStack(Stack):
             log_group=task_logs,
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
             disks_document=disks.ref,
+            guardrails=config.guardrails.environment,
         )
         # One machine per capability ("StateMachine" is the restore machine's first id).
         machines = {

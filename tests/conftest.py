@@ -15,7 +15,12 @@ from moto import mock_aws
 from vss_restore import clients
 from vss_restore.local import LocalEngine, world
 from vss_restore.local.engine import default_amis_file
-from vss_restore.settings import forget_settings
+from vss_restore.settings import (
+    RECOVERY_HOST_TAG_KEY_ENV,
+    RECOVERY_HOST_TAG_VALUE_ENV,
+    forget_settings,
+    reload_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -79,6 +84,33 @@ def ec2(engine: LocalEngine) -> EC2Client:
 def instance_with_volumes(ec2: EC2Client) -> str:
     """A running Windows instance with the demo's four volumes (root gp3, gp3+IOPS, io2, CMK)."""
     return world.windows_instance(ec2)
+
+
+@pytest.fixture
+def validation_document(engine: LocalEngine) -> str:
+    """The operator's validation document of the demo world (a name a drill may run)."""
+    return world.validation_document(boto3.client("ssm", region_name=REGION))
+
+
+# The tag a deployment with recovery hosts gives them (RECOVERY_HOST_TAG_KEY/_VALUE).
+RECOVERY_HOST_TAG = ("vss-restore:recovery-host", "true")
+RecoveryHosts = Callable[[str], None]
+
+
+@pytest.fixture
+def recovery_hosts(monkeypatch: pytest.MonkeyPatch) -> RecoveryHosts:
+    """A deployment whose mounts may go to recovery hosts; call it to make an instance one."""
+    key, value = RECOVERY_HOST_TAG
+    monkeypatch.setenv(RECOVERY_HOST_TAG_KEY_ENV, key)
+    monkeypatch.setenv(RECOVERY_HOST_TAG_VALUE_ENV, value)
+    reload_settings()  # an engine that has started read the environment then
+
+    def make(instance_id: str) -> None:
+        boto3.client("ec2", region_name=REGION).create_tags(
+            Resources=[instance_id], Tags=[{"Key": key, "Value": value}]
+        )
+
+    return make
 
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -1,24 +1,26 @@
 """Clone drills: prove a snapshot set restores, without touching the source instance.
 
 A drill launches a new instance from the source's AMI and attributes, with the set's data
-snapshots mapped at their devices, in the subnet the request names (ideally an isolated one).
+snapshots mapped at their devices, in the subnet the request names (one without a route to
+an internet gateway, unless the deployment allows it; never with a public address).
 EC2 refuses another snapshot for an AMI's root device at launch, so the clone's root is
 swapped afterwards for a volume created from the set's root snapshot (``clone_root``).
-Unless the request names security groups, the clone runs in a group of its own with no
-inbound rule and outbound HTTPS only: a domain-joined clone boots with the source's computer
-identity and must not reach a domain controller. Clone disks are never attached to the
-source: Windows would see two disks with one signature and take one offline. The clone is
-checked (running, status checks, optionally an SSM Run Command document), reported on, and
-removed unless ``KeepClone``. Everything a
-drill creates (clone, volumes, isolation group) carries ``vss-restore:drill`` (the source),
-``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can remove what a
-drill could not.
+Unless the request names security groups (without inbound rules, unless the deployment
+allows them), the clone runs in a group of its own with no inbound rule and outbound HTTPS
+only: a domain-joined clone boots with the source's computer identity and must not reach a
+domain controller. Clone disks are never attached to the source: Windows would see two disks
+with one signature and take one offline. The clone is checked (running, status checks,
+optionally an SSM Run Command document), reported on, and removed unless ``KeepClone``.
+Everything a drill creates (clone, volumes, isolation group) carries ``vss-restore:drill``
+(the source), ``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can
+remove what a drill could not.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -35,6 +37,7 @@ from vss_restore.errors import (
 )
 from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
+from vss_restore.settings import settings
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
 if TYPE_CHECKING:
@@ -77,8 +80,8 @@ class ClonePlan(Model):
 
     ``Launch`` maps the set's data volumes; the AMI's root stays as the AMI has it and is
     replaced after launch by ``RootVolume`` (None when the set holds no root snapshot).
-    ``Launch`` has no ``SecurityGroupIds`` when ``Isolate``: the isolation group is created
-    in ``VpcId`` just before the launch.
+    ``Launch`` has one network interface, without a public address; it has no ``Groups``
+    when ``Isolate``: the isolation group is created in ``VpcId`` just before the launch.
     """
 
     source_instance_id: str = Field(alias="SourceInstanceId")
@@ -158,9 +161,10 @@ def plan_clone(
 
     Each volume keeps its original's type, size, IOPS, throughput and key, as an in-place
     restore does. Network identity is never copied (no private IP, no ENI): the clone gets
-    its own address in ``subnet``, and the source's security groups only if the request
-    names them. Every volume gets the request's ``InitializationRate``, except those from
-    ``fast_restored`` snapshots (fast snapshot restore enabled in the subnet's zone).
+    its own interface in ``subnet``, never a public address, and the source's security
+    groups only if the request names them. Every volume gets the request's
+    ``InitializationRate``, except those from ``fast_restored`` snapshots (fast snapshot
+    restore enabled in the subnet's zone).
     """
     specs = volume_specs(
         facts,
@@ -186,12 +190,21 @@ def plan_clone(
             }
         )
     subnet_id = subnet["SubnetId"]
+    interface: dict[str, Any] = {
+        "DeviceIndex": 0,
+        "SubnetId": subnet_id,
+        # Never reachable from the internet, whatever the subnet's default.
+        "AssociatePublicIpAddress": False,
+        "DeleteOnTermination": True,
+    }
+    if request.security_group_ids:
+        interface["Groups"] = list(request.security_group_ids)
     launch: dict[str, Any] = {
         "ImageId": source["ImageId"],
         "InstanceType": request.instance_type or source["InstanceType"],
         "MinCount": 1,
         "MaxCount": 1,
-        "SubnetId": subnet_id,
+        "NetworkInterfaces": [interface],
         "BlockDeviceMappings": [_block_device_mapping(s) for s in specs if s is not root],
         "EbsOptimized": bool(source.get("EbsOptimized", False)),
         "DisableApiTermination": False,
@@ -218,8 +231,6 @@ def plan_clone(
     tenancy = source.get("Placement", {}).get("Tenancy")
     if tenancy and tenancy != "default":
         launch["Placement"] = {"Tenancy": tenancy}
-    if request.security_group_ids:
-        launch["SecurityGroupIds"] = list(request.security_group_ids)
     warnings = []
     if subnet_id == source.get("SubnetId"):
         warnings.append(
@@ -247,8 +258,131 @@ def plan_clone(
     )
 
 
-def check_clone_target(ec2: EC2Client, request: CloneRequest, source: Mapping[str, Any]) -> None:
-    """The subnet and security groups exist and share a VPC; ``InvalidRequest`` otherwise."""
+@dataclass(frozen=True)
+class ClonePlacement:
+    """What the deployment lets a request choose for a clone beyond the rules (its settings):
+    subnets that route to an internet gateway, security groups with inbound rules."""
+
+    exposed_subnet_ids: frozenset[str] = frozenset()
+    open_security_group_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def configured(cls) -> ClonePlacement:
+        """``CLONE_EXPOSED_SUBNET_IDS``, ``CLONE_OPEN_SECURITY_GROUP_IDS`` as the stack sets them."""
+        read = settings()
+        return cls(
+            frozenset(read.clone_exposed_subnet_ids),
+            frozenset(read.clone_open_security_group_ids),
+        )
+
+
+def internet_gateway_routes(route_tables: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each route of ``route_tables`` to an internet gateway, as "destination → igw-…" (pure).
+
+    Any destination counts, ``0.0.0.0/0`` and ``::/0`` above all: a subnet with such a route
+    is public, and only the want of a public address keeps its instances out of reach.
+    """
+    return [
+        f"{_destination(route)} → {route['GatewayId']}"
+        for table in route_tables
+        for route in table.get("Routes", [])
+        if str(route.get("GatewayId", "")).startswith("igw-")
+    ]
+
+
+def _destination(route: Mapping[str, Any]) -> str:
+    for key in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId"):
+        if route.get(key):
+            return str(route[key])
+    return "?"
+
+
+def check_clone_subnet(
+    subnet_id: str, route_tables: Iterable[Mapping[str, Any]], placement: ClonePlacement
+) -> None:
+    """``InvalidRequest`` naming SubnetId if the subnet routes to an internet gateway and the
+    deployment does not allow it (pure)."""
+    routes = internet_gateway_routes(route_tables)
+    if routes and subnet_id not in placement.exposed_subnet_ids:
+        raise InvalidRequest(
+            "SubnetId",
+            f"{subnet_id} routes to an internet gateway ({', '.join(routes)}): a clone holds "
+            "the source's data and Windows identity, so it goes only into a subnet without "
+            "such a route (give SubnetId of an isolated subnet), unless the deployment allows "
+            "this one (CLONE_EXPOSED_SUBNET_IDS, context cloneExposedSubnetIds)",
+        )
+
+
+def inbound_rules(group: Mapping[str, Any]) -> list[str]:
+    """A security group's inbound rules, each as "what from where" (pure)."""
+    found = []
+    for rule in group.get("IpPermissions", []):
+        protocol = str(rule.get("IpProtocol"))
+        what = "all traffic" if protocol == "-1" else f"{protocol} {_ports(rule)}"
+        sources = [
+            *(r["CidrIp"] for r in rule.get("IpRanges", [])),
+            *(r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])),
+            *(p["GroupId"] for p in rule.get("UserIdGroupPairs", []) if p.get("GroupId")),
+            *(p["PrefixListId"] for p in rule.get("PrefixListIds", [])),
+        ]
+        found.append(f"{what} from {', '.join(sources) or '?'}")
+    return found
+
+
+def _ports(rule: Mapping[str, Any]) -> str:
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    if low in (None, -1):
+        return "all ports"
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def check_clone_groups(
+    groups: Iterable[Mapping[str, Any]], vpc_id: str, placement: ClonePlacement
+) -> None:
+    """``InvalidRequest`` naming SecurityGroupIds for a group outside the clone's VPC, or with
+    an inbound rule that the deployment does not allow (pure)."""
+    for group in groups:
+        group_id = group["GroupId"]
+        if group.get("VpcId") != vpc_id:
+            raise InvalidRequest(
+                "SecurityGroupIds", f"{group_id} is not in the clone's subnet's VPC {vpc_id}"
+            )
+        rules = inbound_rules(group)
+        if rules and group_id not in placement.open_security_group_ids:
+            raise InvalidRequest(
+                "SecurityGroupIds",
+                f"{group_id} allows inbound traffic ({'; '.join(rules)}): a clone runs only in "
+                "groups without an inbound rule (leave SecurityGroupIds out and the drill makes "
+                "its own isolation group), unless the deployment allows this one "
+                "(CLONE_OPEN_SECURITY_GROUP_IDS, context cloneOpenSecurityGroupIds)",
+            )
+
+
+def subnet_route_tables(ec2: EC2Client, subnet: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The route table that decides a subnet's traffic: its own, else its VPC's main one."""
+    own = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
+    )["RouteTables"]
+    if own:
+        return [dict(t) for t in own]
+    main = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"]
+    return [dict(t) for t in main]
+
+
+def check_clone_target(
+    ec2: EC2Client, request: CloneRequest, source: Mapping[str, Any], placement: ClonePlacement
+) -> None:
+    """The clone's place is one the caller may choose; ``InvalidRequest`` otherwise.
+
+    The subnet (the request's, else the source's) exists and has no route to an internet
+    gateway; the request's security groups exist, are in its VPC and have no inbound rule;
+    ``placement`` lists the exceptions the deployment allows.
+    """
     subnet_id = request.subnet_id or source.get("SubnetId")
     if not subnet_id:
         raise InvalidRequest("SubnetId", "the source instance has no subnet; give one")
@@ -258,6 +392,7 @@ def check_clone_target(ec2: EC2Client, request: CloneRequest, source: Mapping[st
         if error_code(err).startswith("InvalidSubnetID"):
             raise InvalidRequest("SubnetId", f"{subnet_id} does not exist") from err
         raise
+    check_clone_subnet(subnet_id, subnet_route_tables(ec2, subnet), placement)
     if not request.security_group_ids:
         return
     try:
@@ -266,12 +401,7 @@ def check_clone_target(ec2: EC2Client, request: CloneRequest, source: Mapping[st
         if error_code(err).startswith("InvalidGroup"):
             raise InvalidRequest("SecurityGroupIds", "a security group does not exist") from err
         raise
-    for group in groups["SecurityGroups"]:
-        if group.get("VpcId") != subnet["VpcId"]:
-            raise InvalidRequest(
-                "SecurityGroupIds",
-                f"{group['GroupId']} is not in {subnet_id}'s VPC {subnet['VpcId']}",
-            )
+    check_clone_groups(groups["SecurityGroups"], subnet["VpcId"], placement)
 
 
 def _drill_filters(execution: str | None) -> list[Any]:
@@ -355,9 +485,10 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
 def launch_clone(ec2: EC2Client, plan: ClonePlan) -> LaunchedClone:
     """Launch the clone once per execution (a retry finds the first; ``ClientToken`` too)."""
     isolation_group_id = ensure_isolation_group(ec2, plan) if plan.isolate else None
-    launch = dict(plan.launch)
+    interface = dict(plan.launch["NetworkInterfaces"][0])
     if isolation_group_id:
-        launch["SecurityGroupIds"] = [isolation_group_id]
+        interface["Groups"] = [isolation_group_id]
+    launch = {**plan.launch, "NetworkInterfaces": [interface]}
     existing = find_clone(ec2, plan.execution)
     if existing is not None:
         instance_id = str(existing["InstanceId"])
@@ -367,7 +498,7 @@ def launch_clone(ec2: EC2Client, plan: ClonePlan) -> LaunchedClone:
         instance_id = str(launched["Instances"][0]["InstanceId"])
     return LaunchedClone(
         instance_id=instance_id,
-        security_group_ids=list(launch["SecurityGroupIds"]),
+        security_group_ids=list(interface["Groups"]),
         isolation_group_id=isolation_group_id,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,12 @@ from pydantic import (
 from vss_restore.capabilities import capability_of, fleet_machine_of
 from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
 from vss_restore.errors import InvalidRequest
+from vss_restore.identifiers import (
+    DOCUMENT_NAME_OR_ARN,
+    check_security_group_id,
+    check_subnet_id,
+    resource_id,
+)
 from vss_restore.initialization import (
     DEFAULT,
     MAX_RATE_MIBPS,
@@ -34,40 +40,13 @@ from vss_restore.initialization import (
     InitializationMode,
 )
 
-
-def _resource_id(prefix: str, lengths: str, example: str) -> Callable[[str], str]:
-    """A check of an EC2 id whose error says what a valid id looks like, not a regex."""
-    hex_digits = "[0-9a-f]{8}([0-9a-f]{9})?" if lengths == "8 or 17" else "[0-9a-f]{8,17}"
-    pattern = re.compile(rf"{prefix}-{hex_digits}")
-
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a valid id: expected {prefix}- followed by {lengths} "
-                f"lowercase hexadecimal characters, e.g. {example}"
-            )
-        return value
-
-    return check
-
-
-InstanceId = Annotated[str, AfterValidator(_resource_id("i", "8 or 17", "i-0123456789abcdef0"))]
-VolumeId = Annotated[str, AfterValidator(_resource_id("vol", "8 to 17", "vol-0123456789abcdef0"))]
-SubnetId = Annotated[
-    str, AfterValidator(_resource_id("subnet", "8 to 17", "subnet-0123456789abcdef0"))
-]
-SecurityGroupId = Annotated[
-    str, AfterValidator(_resource_id("sg", "8 to 17", "sg-0123456789abcdef0"))
-]
+InstanceId = Annotated[str, AfterValidator(resource_id("i", "8 or 17", "i-0123456789abcdef0"))]
+VolumeId = Annotated[str, AfterValidator(resource_id("vol", "8 to 17", "vol-0123456789abcdef0"))]
+SubnetId = Annotated[str, AfterValidator(check_subnet_id)]
+SecurityGroupId = Annotated[str, AfterValidator(check_security_group_id)]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")]
-# SSM document names: letters, digits, _ - . (AWS-owned names included), or a document ARN.
-DocumentName = Annotated[
-    str, StringConstraints(pattern=r"^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$")
-]
+DocumentName = Annotated[str, StringConstraints(pattern=DOCUMENT_NAME_OR_ARN)]
 Mode = Literal["InPlace", "Clone", "Online", "Mount"]
-# Mode "Online" validates on the production instance itself: there, Run Command runs only
-# the project's documents and the operator's own with this prefix (the IAM policy says so).
-ONLINE_VALIDATION_PREFIX = "vss-restore-validation-"
 # Mounted volumes are removed once expired: from one hour to 30 days after the mount.
 DEFAULT_MOUNT_HOURS = 24
 MAX_MOUNT_HOURS = 720
@@ -290,17 +269,6 @@ class OnlineRequest(ReplacesVolumes, Validates):
                 "Devices",
                 f"lists the root device {WINDOWS_ROOT_DEVICE}: an online restore never "
                 'replaces the boot volume (restore it with Mode "InPlace")',
-            )
-        document = self.validation_document
-        if document is not None and not document.rsplit("/", 1)[-1].startswith(
-            ONLINE_VALIDATION_PREFIX
-        ):
-            raise InvalidRequest(
-                "ValidationDocument",
-                f"{document!r} is not named {ONLINE_VALIDATION_PREFIX}*: an online "
-                "restore validates on the production instance itself, where vss-restore runs only "
-                f"its own documents and yours whose name starts with {ONLINE_VALIDATION_PREFIX} "
-                "(create yours under such a name)",
             )
         super()._refuse_contradictions()
 

@@ -20,17 +20,38 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from vss_restore.identifiers import (
+    DOCUMENT_NAME_OR_ARN,
+    check_security_group_id,
+    check_subnet_id,
+)
+
 OPT_IN_TAG_KEY_ENV = "OPT_IN_TAG_KEY"
 OPT_IN_TAG_VALUE_ENV = "OPT_IN_TAG_VALUE"
 DISKS_DOCUMENT_ENV = "DISKS_DOCUMENT_NAME"
 WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
+VALIDATION_DOCUMENTS_ENV = "VALIDATION_DOCUMENTS"
+CLONE_EXPOSED_SUBNETS_ENV = "CLONE_EXPOSED_SUBNET_IDS"
+CLONE_OPEN_GROUPS_ENV = "CLONE_OPEN_SECURITY_GROUP_IDS"
+RECOVERY_HOST_TAG_KEY_ENV = "RECOVERY_HOST_TAG_KEY"
+RECOVERY_HOST_TAG_VALUE_ENV = "RECOVERY_HOST_TAG_VALUE"
 DEFAULT_OPT_IN_TAG_VALUE = "true"
+DEFAULT_RECOVERY_HOST_TAG_VALUE = "true"
 DEFAULT_DISKS_DOCUMENT = "vss-restore-windows-disks"
 # A polling function's timeout is its budget plus a minute, within Lambda's 900 seconds.
 MAX_WAIT_IN_TASK_SECONDS = 840
 # EC2's limits on tags: keys of 1 to 128 characters, not starting with the reserved "aws:".
 _TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
 _DOCUMENT_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,128}")
+# A tag value set without its key: the pair's check would silently not happen.
+_TAG_PAIRS = (
+    (OPT_IN_TAG_KEY_ENV, OPT_IN_TAG_VALUE_ENV, "no opt-in tag would be checked"),
+    (
+        RECOVERY_HOST_TAG_KEY_ENV,
+        RECOVERY_HOST_TAG_VALUE_ENV,
+        "no instance would be a recovery host",
+    ),
+)
 
 
 class InvalidSettings(ValueError):
@@ -39,7 +60,7 @@ class InvalidSettings(ValueError):
 
 def _tag_key(key: str) -> str:
     if not key:
-        raise ValueError("is empty: leave it unset to check no opt-in tag")
+        raise ValueError("is empty: leave it unset instead")
     if key != key.strip():
         raise ValueError("has spaces at an end: tags are matched exactly")
     if len(key) > _TAG_KEY_MAX:
@@ -59,6 +80,24 @@ def _document_name(name: str) -> str:
     if not _DOCUMENT_NAME.fullmatch(name):
         raise ValueError("is not an SSM document name (3 to 128 letters, digits, '_', '-' or '.')")
     return name
+
+
+def _validation_document(name: str) -> str:
+    if not re.fullmatch(DOCUMENT_NAME_OR_ARN, name):
+        raise ValueError(f"{name!r} is not an SSM document name or ARN")
+    return name
+
+
+def _comma_separated(value: object) -> object:
+    """A list variable: items separated by commas, spaces around them ignored ("": none)."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return ()
+    items = tuple(item.strip() for item in value.split(","))
+    if "" in items:
+        raise ValueError("has an empty item between commas")
+    return items
 
 
 def _whole_seconds(value: object) -> object:
@@ -92,6 +131,30 @@ class Settings(BaseModel):
     disks_document: Annotated[str, AfterValidator(_document_name)] = Field(
         default=DEFAULT_DISKS_DOCUMENT, alias=DISKS_DOCUMENT_ENV
     )
+    # Guardrails (ValidateRequest). The documents a drill or an online restore may run besides
+    # this account's own vss-restore-validation-* ones.
+    validation_documents: Annotated[
+        tuple[Annotated[str, AfterValidator(_validation_document)], ...],
+        BeforeValidator(_comma_separated),
+    ] = Field(default=(), alias=VALIDATION_DOCUMENTS_ENV)
+    # Subnets a clone may go into although they route to an internet gateway.
+    clone_exposed_subnet_ids: Annotated[
+        tuple[Annotated[str, AfterValidator(check_subnet_id)], ...],
+        BeforeValidator(_comma_separated),
+    ] = Field(default=(), alias=CLONE_EXPOSED_SUBNETS_ENV)
+    # Security groups a request may give a clone although they have inbound rules.
+    clone_open_security_group_ids: Annotated[
+        tuple[Annotated[str, AfterValidator(check_security_group_id)], ...],
+        BeforeValidator(_comma_separated),
+    ] = Field(default=(), alias=CLONE_OPEN_GROUPS_ENV)
+    # A mount goes to another instance than its source only if that one has this tag
+    # (None: a mount goes only to its source).
+    recovery_host_tag_key: Annotated[str, AfterValidator(_tag_key)] | None = Field(
+        default=None, alias=RECOVERY_HOST_TAG_KEY_ENV
+    )
+    recovery_host_tag_value: Annotated[str, AfterValidator(_tag_value)] = Field(
+        default=DEFAULT_RECOVERY_HOST_TAG_VALUE, alias=RECOVERY_HOST_TAG_VALUE_ENV
+    )
     # How long a polling task waits in one invocation (0: it checks once).
     wait_in_task_seconds: Annotated[
         int, BeforeValidator(_whole_seconds), AfterValidator(_budget_in_range)
@@ -108,12 +171,11 @@ class Settings(BaseModel):
             raise InvalidSettings(
                 "\n".join(_problem(error["loc"], error["msg"], given) for error in err.errors())
             ) from err
-        if read.opt_in_tag_key is None and OPT_IN_TAG_VALUE_ENV in given:
-            value = json.dumps(given[OPT_IN_TAG_VALUE_ENV])
-            raise InvalidSettings(
-                f"{OPT_IN_TAG_VALUE_ENV}={value}: set without {OPT_IN_TAG_KEY_ENV}, so no "
-                "opt-in tag would be checked"
-            )
+        for key, value, consequence in _TAG_PAIRS:
+            if key not in given and value in given:
+                raise InvalidSettings(
+                    f"{value}={json.dumps(given[value])}: set without {key}, so {consequence}"
+                )
         return read
 
 

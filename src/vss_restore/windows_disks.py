@@ -41,6 +41,8 @@ DISK_ACTIONS: tuple[DiskAction, ...] = ("Offline", "Online", "MountReadOnly")
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9_.$-]{1,256}$"
 _VOLUME_ID = r"vol-[0-9a-f]{8,17}"
 _SERVICE = SERVICE_NAME_PATTERN.strip("^$")
+# A document parameter of up to 20 such names, comma-separated ("": none).
+SERVICE_LIST_PATTERN = rf"^({_SERVICE}(,{_SERVICE}){{0,19}})?$"
 
 
 def document_name() -> str:
@@ -69,7 +71,7 @@ def document_content() -> dict[str, Any]:
                 "default": "",
                 "description": "Comma-separated Windows service names (stopped before "
                 "Offline, started after Online)",
-                "allowedPattern": rf"^({_SERVICE}(,{_SERVICE}){{0,19}})?$",
+                "allowedPattern": SERVICE_LIST_PATTERN,
             },
         },
         "mainSteps": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -33,6 +35,7 @@ class TaskFunctions(Construct):
         log_group: logs.ILogGroup,
         opt_in_tag: tuple[str, str],
         disks_document: str,
+        guardrails: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(assets.code_dir))
@@ -69,6 +72,8 @@ class TaskFunctions(Construct):
                     "OPT_IN_TAG_KEY": opt_in_tag[0],
                     "OPT_IN_TAG_VALUE": opt_in_tag[1],
                     DISKS_DOCUMENT_ENV: disks_document,
+                    # ValidateRequest's guardrails: what the deployment allows beyond them.
+                    **guardrails,
                     **(
                         {WAIT_IN_TASK_ENV: str(POLL_IN_TASK_SECONDS)}
                         if task in POLLING_TASKS

@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.config import DeploymentConfig
 from vss_restore import tags
 from vss_restore.drill import METRIC_NAMESPACE
-from vss_restore.models import ONLINE_VALIDATION_PREFIX
+from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
 
 (
     READ,
@@ -110,7 +110,7 @@ ROLE_OF_TASK: dict[str, str] = {
     "WaitOnlineValidation": ONLINE_VALIDATE,
 }
 # Mode "Online": the only documents a validation may run on a production instance.
-ONLINE_VALIDATION_DOCUMENTS = f"{ONLINE_VALIDATION_PREFIX}*"
+ONLINE_VALIDATION_DOCUMENTS = f"{VALIDATION_DOCUMENT_PREFIX}*"
 
 DESCRIBE_ACTIONS = [
     "ec2:DescribeInstances",
@@ -120,6 +120,8 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeImages",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    # A clone goes only into a subnet without a route to an internet gateway (ValidateRequest).
+    "ec2:DescribeRouteTables",
     # Volume initialization: fast snapshot restore per snapshot and zone (planning), and
     # each restored volume's initialization progress (WaitForInitialization).
     "ec2:DescribeFastSnapshotRestores",
@@ -641,14 +643,16 @@ class TaskRoles(Construct):
                 conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
             )
         )
-        # ...with this account's validation documents only (ValidateRequest refuses others).
+        # ...with this account's validation documents only (ValidateRequest refuses others),
+        # and the ones the deployment lists (validationDocuments), which ValidateRequest accepts.
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunOwnValidationDocumentsOnly",
                 actions=["ssm:SendCommand"],
                 resources=[
                     f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
-                    f"document/{ONLINE_VALIDATION_DOCUMENTS}"
+                    f"document/{ONLINE_VALIDATION_DOCUMENTS}",
+                    *self._listed_documents(),
                 ],
             )
         )
@@ -660,6 +664,21 @@ class TaskRoles(Construct):
                 resources=["*"],
             )
         )
+
+    def _listed_documents(self) -> list[str]:
+        """The ``validationDocuments`` as SendCommand's resources: an ARN as it is, a name as
+        this account's document or AWS's (SSM looks a name up among both)."""
+        stack = Stack.of(self)
+        found: list[str] = []
+        for document in self._config.guardrails.validation_documents:
+            if document.startswith("arn:"):
+                found.append(document)
+            else:
+                found += [
+                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/{document}",
+                    f"arn:{stack.partition}:ssm:{stack.region}::document/{document}",
+                ]
+        return found
 
     def _publish(self, role: iam.Role) -> None:
         stack = Stack.of(self)

@@ -542,6 +542,17 @@ def _policies_with(template: Template, sid: str) -> list[list[dict[str, Any]]]:
     return found
 
 
+def _sendable_documents(statements: list[dict[str, Any]]) -> list[str]:
+    """The documents the statements let ``ssm:SendCommand`` run."""
+    return [
+        _resource_text(r)
+        for st in statements
+        if "ssm:SendCommand" in _as_list(st["Action"])
+        for r in _as_list(st["Resource"])
+        if ":document/" in _resource_text(r)
+    ]
+
+
 def test_on_opted_in_instances_only_the_stacks_disk_document_can_be_run(
     template: Template,
 ) -> None:
@@ -549,13 +560,7 @@ def test_on_opted_in_instances_only_the_stacks_disk_document_can_be_run(
     (statements,) = _policies_with(template, "RunDiskDocumentOnOptedInInstances")
 
     # THEN the only documents it may run are the stack's own disk document
-    documents = [
-        _resource_text(r)
-        for st in statements
-        if "ssm:SendCommand" in _as_list(st["Action"])
-        for r in _as_list(st["Resource"])
-        if ":document/" in _resource_text(r)
-    ]
+    documents = _sendable_documents(statements)
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
     disk_documents = template.find_resources("AWS::SSM::Document")
     assert len(disk_documents) == 1
@@ -568,13 +573,7 @@ def test_on_opted_in_instances_online_validation_runs_only_vss_restore_validatio
     (statements,) = _policies_with(template, "RunValidationOnOptedInInstances")
 
     # THEN it may run only this account's documents named vss-restore-validation-*
-    documents = [
-        _resource_text(r)
-        for st in statements
-        if "ssm:SendCommand" in _as_list(st["Action"])
-        for r in _as_list(st["Resource"])
-        if ":document/" in _resource_text(r)
-    ]
+    documents = _sendable_documents(statements)
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*"]
     # ... and only RunOnlineValidation and WaitOnlineValidation run with that role
     role_ids = {
@@ -682,11 +681,30 @@ def test_mount_role_runs_only_the_stacks_disk_document_on_opted_in_instances(
     (statements,) = _policies_with(template, "RunDiskDocumentToUnmountOnOptedInInstances")
 
     # THEN the only document it may run is the stack's disk document
-    documents = [
-        _resource_text(r)
-        for st in statements
-        if "ssm:SendCommand" in _as_list(st["Action"])
-        for r in _as_list(st["Resource"])
-        if ":document/" in _resource_text(r)
-    ]
+    documents = _sendable_documents(statements)
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
+
+
+def test_online_validation_may_also_run_the_documents_the_deployment_lists(synth: Synth) -> None:
+    # GIVEN a deployment that lists a document by name and one by ARN
+    shared = "arn:aws:ssm:us-east-1:111122223333:document/Ops-Check"
+    _, template = synth(validationDocuments=["Ops-SqlCheck", shared])
+
+    # THEN an online restore's validation may run them too (ValidateRequest lets them through):
+    # a name as this account's document or AWS's, an ARN as it is
+    (statements,) = _policies_with(template, "RunValidationOnOptedInInstances")
+    documents = _sendable_documents(statements)
+    assert documents == [
+        "arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*",
+        "arn:<token>:ssm:<token>:<account>:document/Ops-SqlCheck",
+        "arn:<token>:ssm:<token>::document/Ops-SqlCheck",
+        shared,
+    ]
+
+
+def test_validate_request_may_read_route_tables_to_keep_clones_out_of_public_subnets(
+    template: Template,
+) -> None:
+    reading = [s for s in _statements(template) if s.get("Sid") == "ReadEc2State"]
+    assert reading
+    assert all("ec2:DescribeRouteTables" in s["Action"] for s in reading)

@@ -22,6 +22,7 @@ import pytest
 from aws_cdk.assertions import Template
 from stacks.parts.permissions import CREATE, DRILL, KMS_CONCERNS, MOUNT, POWER, SWAP
 
+from tests.conftest import RECOVERY_HOST_TAG
 from vss_restore import tags
 from vss_restore.definition import repo_root
 from vss_restore.local import Fault, LocalEngine, world
@@ -110,9 +111,13 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "onlinerollback",
         )
     }
-    # A recovery host for mounts: opted in, with no set of its own.
+    # A recovery host for mounts: opted in, tagged as one, with no set of its own.
     recovery = world.windows_instance(ec2, world.DEMO_DISKS[:1], name="recovery")
-    ec2.create_tags(Resources=[recovery], Tags=tags.tag_list(OPT_IN))
+    ec2.create_tags(
+        Resources=[recovery],
+        Tags=tags.tag_list({**OPT_IN, RECOVERY_HOST_TAG[0]: RECOVERY_HOST_TAG[1]}),
+    )
+    _validation_document()
     for name in ("fleet1", "fleet2"):
         ec2.create_tags(Resources=[servers[name]], Tags=[{"Key": "Tier", "Value": "app"}])
     statuses = {}
@@ -137,8 +142,7 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "Mode": "Clone",
             "SubnetId": subnet_id,
             "SecurityGroupIds": [group_id],
-            "ValidationDocument": "AWS-RunPowerShellScript",
-            "ValidationParameters": {"commands": ["Get-Disk"]},
+            "ValidationDocument": ONLINE_VALIDATION_DOCUMENT,
             "KeepClone": True,
         }
     ).status
@@ -162,7 +166,6 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
     statuses["mount rollback"] = engine.run(mount).error or "no error"
     # Online restores: one with a validation document of the operator's, one whose new disks
     # do not come online, so the rollback takes them offline and brings the originals back.
-    _validation_document()
     statuses["online"] = engine.run(
         {
             "InstanceId": servers["online"],
@@ -205,6 +208,9 @@ def recorded() -> Iterator[Recorded]:
             # As the stack configures the tasks: refuse servers that have not opted in.
             "OPT_IN_TAG_KEY": "vss-restore:enabled",
             "OPT_IN_TAG_VALUE": "true",
+            # ...and lets mounts go to recovery hosts.
+            "RECOVERY_HOST_TAG_KEY": RECOVERY_HOST_TAG[0],
+            "RECOVERY_HOST_TAG_VALUE": RECOVERY_HOST_TAG[1],
         }.items():
             env.setenv(key, value)
         env.delenv("AWS_PROFILE", raising=False)

@@ -12,7 +12,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
-from stacks.config import DrillSchedule, InvalidContext
+from stacks.config import DeploymentConfig, DrillSchedule, InvalidContext
 from stacks.parts.permissions import KMS_CONCERNS
 from stacks.vss_restore_stack import VssRestoreStack
 
@@ -419,7 +419,7 @@ DRILL_CONTEXT = {
     "tagValues": ["weekly"],
     "SubnetId": "subnet-0a0b0c0d0e0f01234",
     "SecurityGroupIds": ["sg-0d0d0d0d0d0d0d0d0"],
-    "ValidationDocument": "AWS-RunPowerShellScript",
+    "ValidationDocument": "vss-restore-validation-services",
 }
 
 
@@ -480,3 +480,80 @@ def test_a_failed_drill_raises_an_alarm_on_the_topic(template: Template) -> None
     assert (drill["Namespace"], drill["MetricName"]) == ("VssRestore", "DrillSucceeded")
     assert drill["ComparisonOperator"] == "LessThanThreshold"
     assert drill["AlarmActions"]
+
+
+# --- guardrails: what the deployment allows beyond ValidateRequest's rules --------------------
+
+GUARDRAIL_VARIABLES = (
+    "VALIDATION_DOCUMENTS",
+    "CLONE_EXPOSED_SUBNET_IDS",
+    "CLONE_OPEN_SECURITY_GROUP_IDS",
+    "RECOVERY_HOST_TAG_KEY",
+    "RECOVERY_HOST_TAG_VALUE",
+)
+
+
+def test_guardrails_allow_nothing_more_when_the_context_names_nothing(template: Template) -> None:
+    for props in _functions_by_logical_id(template).values():
+        assert not set(GUARDRAIL_VARIABLES) & set(props["Environment"]["Variables"])
+
+
+def test_guardrail_context_reaches_the_functions_environment(synth: Synth) -> None:
+    # GIVEN a deployment that lists documents, allows a subnet and a group, has recovery hosts
+    _, template = synth(
+        validationDocuments="Ops-SqlCheck, AWS-RunPowerShellScript",
+        cloneExposedSubnetIds=["subnet-0a0b0c0d0e0f01234"],
+        cloneOpenSecurityGroupIds="sg-0d0d0d0d0d0d0d0d0",
+        recoveryHostTagKey="Role",
+        recoveryHostTagValue="recovery",
+    )
+
+    # THEN every function reads them as its settings do
+    for props in _functions_by_logical_id(template).values():
+        variables = props["Environment"]["Variables"]
+        assert {k: variables[k] for k in GUARDRAIL_VARIABLES} == {
+            "VALIDATION_DOCUMENTS": "Ops-SqlCheck,AWS-RunPowerShellScript",
+            "CLONE_EXPOSED_SUBNET_IDS": "subnet-0a0b0c0d0e0f01234",
+            "CLONE_OPEN_SECURITY_GROUP_IDS": "sg-0d0d0d0d0d0d0d0d0",
+            "RECOVERY_HOST_TAG_KEY": "Role",
+            "RECOVERY_HOST_TAG_VALUE": "recovery",
+        }
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"validationDocuments": "Ops-Check,my check"}, "validationDocuments="),
+        ({"cloneExposedSubnetIds": ["subnet-1"]}, "cloneExposedSubnetIds="),
+        ({"cloneOpenSecurityGroupIds": ["sg-0d0d0d0d", "vpc-0e0e0e0e"]}, "is not a valid id"),
+        ({"recoveryHostTagKey": "aws:recovery"}, "recoveryHostTagKey="),
+        ({"recoveryHostTagValue": "yes"}, "set without recoveryHostTagKey"),
+    ],
+)
+def test_bad_guardrail_context_fails_synthesis_naming_the_key(
+    context: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidContext, match=message):
+        DeploymentConfig.from_context(cdk.App(context=context))
+
+
+def test_drill_schedule_must_name_a_document_that_validate_request_runs() -> None:
+    # GIVEN a game day whose validation is AWS's PowerShell document, not listed
+    app = cdk.App(
+        context={
+            "drillSchedule": {**DRILL_CONTEXT, "ValidationDocument": "AWS-RunPowerShellScript"}
+        }
+    )
+
+    # WHEN / THEN synthesis fails, naming the key: every scheduled drill would be refused
+    with pytest.raises(InvalidContext, match=r"^drillSchedule\.ValidationDocument: "):
+        DeploymentConfig.from_context(app)
+
+    # ... and passes once the deployment lists it
+    listed = cdk.App(
+        context={
+            "drillSchedule": {**DRILL_CONTEXT, "ValidationDocument": "AWS-RunPowerShellScript"},
+            "validationDocuments": "AWS-RunPowerShellScript",
+        }
+    )
+    assert DeploymentConfig.from_context(listed).drill_schedule is not None

@@ -12,7 +12,7 @@ from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET, name_deployed
 from vss_restore import demo, tags
 from vss_restore.local import LocalEngine, world
 
-DOCUMENT = "AWS-RunPowerShellScript"
+DOCUMENT = world.VALIDATION_DOCUMENT  # the demo world's own, as --local has it
 
 
 @pytest.fixture
@@ -21,6 +21,7 @@ def drill_world(engine: LocalEngine) -> tuple[Any, str, str, str]:
     ec2 = boto3.client("ec2", region_name=engine.region)
     instance = demo.seed(ec2, datetime.now(UTC))
     subnet, group = world.isolated_subnet(ec2)
+    world.validation_document(boto3.client("ssm", region_name=engine.region))
     return ec2, instance, subnet, group
 
 
@@ -33,9 +34,7 @@ def test_drill_clones_the_demo_server_in_an_isolated_subnet_and_removes_the_clon
         "--validation-document",
         DOCUMENT,
         "--validation-parameter",
-        "commands=Get-Disk",
-        "--validation-parameter",
-        "commands=Get-Service W3SVC",
+        "Services=W3SVC,MSSQLSERVER",
     )
 
     assert outcome.exit_code == 0, outcome.stderr
@@ -111,7 +110,7 @@ def test_failed_validation_exits_1_with_the_named_error(
         "--validation-document",
         DOCUMENT,
         "--validation-parameter",
-        "commands=Get-Disk",
+        "Services=W3SVC",
     )
     assert started.exit_code == 0, started.stderr
     result = engine.wait(started.json["ExecutionArn"])

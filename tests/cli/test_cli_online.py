@@ -76,9 +76,8 @@ def test_online_confirmation_says_the_instance_stays_running_and_which_disks_and
     [
         (["--devices", "/dev/sda1"], "--devices"),
         (["--no-power-on"], "--no-power-on: an online restore never stops the instance"),
-        (["--validation-document", "AWS-RunPowerShellScript"], "vss-restore-validation-"),
     ],
-    ids=["root-device", "no-power-on", "validation-document"],
+    ids=["root-device", "no-power-on"],
 )
 def test_restore_online_refuses_what_it_cannot_do_and_starts_nothing(
     cli: Any, args: list[str], message: str
@@ -89,6 +88,27 @@ def test_restore_online_refuses_what_it_cannot_do_and_starts_nothing(
     # THEN it is refused as bad input, naming what is wrong; no execution was started
     assert_refused(outcome, message)
     assert "Started" not in outcome.stderr
+
+
+def test_restore_online_with_an_unvetted_document_is_refused_by_the_workflow_changing_nothing(
+    cli: Any,
+) -> None:
+    # WHEN an online restore names AWS's PowerShell document (the deployment's list decides,
+    # so the workflow's ValidateRequest refuses it, not the command line)
+    outcome = cli(
+        "--local",
+        "restore",
+        "--online",
+        "--validation-document",
+        "AWS-RunPowerShellScript",
+        "--wait",
+        "--yes",
+    )
+
+    # THEN it ends as bad input naming the field and the names that run; nothing changed
+    assert_refused(outcome, "InvalidRequest at ValidateRequest", "vss-restore-validation-*")
+    assert "ValidationDocument" in outcome.stderr
+    assert "Nothing on the instance had been changed" in " ".join(outcome.stderr.split())
 
 
 def test_stop_service_without_online_is_refused(cli: Any) -> None:

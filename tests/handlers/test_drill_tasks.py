@@ -51,8 +51,8 @@ from vss_restore.local.invariants import InstanceState
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-DOCUMENT = "AWS-RunPowerShellScript"
-CHECK = {"commands": ["Get-Disk | Format-Table"]}
+DOCUMENT = world.VALIDATION_DOCUMENT  # the operator's, as ValidateRequest lets a drill run
+CHECK = {"Services": ["W3SVC,MSSQLSERVER"]}
 ROOT = "/dev/sda1"
 StartDrill = Callable[..., Execution]
 
@@ -76,9 +76,14 @@ def snapshots(ec2: EC2Client, server: str) -> dict[str, str]:
 
 @pytest.fixture
 def start_drill(
-    call_task: CallTask, server: str, subnet: str, snapshots: dict[str, str]
+    call_task: CallTask,
+    server: str,
+    subnet: str,
+    snapshots: dict[str, str],
+    validation_document: str,
 ) -> StartDrill:
     """A drill of the server into the subnet, validated and its set found."""
+    del validation_document  # created, so that a drill may name it
 
     def start(**options: Any) -> Execution:
         run = Execution.start(call_task, drill_request(server, subnet, **options))
@@ -144,7 +149,8 @@ def test_plan_clone_plans_the_sets_snapshots_in_the_requested_subnet_when_the_se
 
     # THEN the plan launches in that subnet and its VPC, from the source's AMI, with the set
     subnet_found = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]
-    assert planned.launch["SubnetId"] == subnet
+    (interface,) = planned.launch["NetworkInterfaces"]
+    assert (interface["SubnetId"], interface["AssociatePublicIpAddress"]) == (subnet, False)
     assert planned.vpc_id == subnet_found["VpcId"]
     assert planned.launch["ImageId"] == instance(ec2, run.instance_id)["ImageId"]
     assert {v.device: v.snapshot_id for v in planned.volumes} == snapshots
@@ -153,7 +159,7 @@ def test_plan_clone_plans_the_sets_snapshots_in_the_requested_subnet_when_the_se
     assert planned.root_volume.snapshot_id == snapshots[ROOT]
     assert planned.root_volume.availability_zone == subnet_found["AvailabilityZone"]
     # ... in an isolation group of its own, expiring a day from now, for this execution
-    assert (planned.isolate, "SecurityGroupIds" in planned.launch) == (True, False)
+    assert (planned.isolate, "Groups" in interface) == (True, False)
     assert planned.execution == run.execution
     assert timedelta(hours=23) < planned.expires_at - datetime.now(UTC) <= timedelta(hours=24)
     # ... and planning launched, created and sent nothing
@@ -172,7 +178,7 @@ def test_plan_clone_launches_in_the_sources_subnet_and_warns_when_the_request_na
 
     # THEN it goes to the source's subnet, and the plan says why that is not isolated
     source_subnet = instance(ec2, server)["SubnetId"]
-    assert planned.launch["SubnetId"] == source_subnet
+    assert planned.launch["NetworkInterfaces"][0]["SubnetId"] == source_subnet
     assert any(source_subnet in warning for warning in planned.warnings)
 
 
@@ -378,8 +384,8 @@ def test_run_validation_sends_the_document_to_the_clone_once_when_retried(
 def test_run_validation_fails_with_drill_validation_failed_and_sends_nothing_when_ssm_refuses(
     ec2: EC2Client, start_drill: StartDrill
 ) -> None:
-    # GIVEN a document that needs a parameter the request does not give
-    run = start_drill(document=DOCUMENT)
+    # GIVEN a parameter value that the document's allowedPattern refuses
+    run = start_drill(document=DOCUMENT, parameters={"Services": ["W3SVC'; Stop-Computer"]})
     ready(run)
     before = Inventory.capture(ec2)
 

@@ -130,8 +130,19 @@ def test_resolve_fleet_keeps_the_requests_waves_and_settings_for_a_fleet_of_dril
         ({"TagFilter": TIER, "Waves": [["i-0123456789abcdef0"]]}, "Waves"),
         ({"TagFilter": TIER, "InstanceId": "i-0123456789abcdef0"}, "InstanceId"),
         ({"TagFilter": TIER, "Mode": "Clone", "StopServices": ["W3SVC"]}, "StopServices"),
+        (
+            {"TagFilter": TIER, "Mode": "Clone", "ValidationDocument": "AWS-RunPowerShellScript"},
+            "ValidationDocument",
+        ),
     ],
-    ids=["no-request", "no-match", "waves-not-the-fleet", "one-instance-field", "mode-field"],
+    ids=[
+        "no-request",
+        "no-match",
+        "waves-not-the-fleet",
+        "one-instance-field",
+        "mode-field",
+        "unvetted-document",
+    ],
 )
 def test_resolve_fleet_fails_with_invalid_request_naming_the_field_and_starts_nothing(
     call_task: CallTask,

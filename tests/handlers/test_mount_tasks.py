@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.conftest import RecoveryHosts
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Malformed, misplaced_refusals
 from tests.handlers.events import LIMITS, REMOVED
@@ -55,11 +56,15 @@ def snapshots(ec2: EC2Client, server: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_mount(call_task: CallTask, server: str, snapshots: dict[str, str]) -> StartMount:
-    """A mount of the server's set (on the server itself unless ``target``), validated and
-    its set found."""
+def start_mount(
+    call_task: CallTask, server: str, snapshots: dict[str, str], recovery_hosts: RecoveryHosts
+) -> StartMount:
+    """A mount of the server's set (on the server itself unless ``target``, which is made a
+    recovery host), validated and its set found."""
 
     def start(**options: Any) -> Execution:
+        if options.get("target"):
+            recovery_hosts(options["target"])
         run = Execution.start(call_task, mount_request(server, **options))
         run.found()
         return run

@@ -17,8 +17,10 @@ from vss_restore.local import ExecutionResult, LocalEngine, world
 from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
+from vss_restore.settings import reload_settings
 
-DOCUMENT = "AWS-RunPowerShellScript"
+DOCUMENT = world.VALIDATION_DOCUMENT  # the operator's, named as a drill may run it
+CHECK = {"Services": ["W3SVC"]}
 
 
 @pytest.fixture
@@ -91,6 +93,7 @@ def failed_report(engine: LocalEngine, result: ExecutionResult) -> dict[str, Any
     return report
 
 
+@pytest.mark.usefixtures("validation_document")
 def test_drill_proves_the_set_on_a_clone_and_leaves_the_source_alone(
     engine: LocalEngine,
     ec2: Any,
@@ -109,7 +112,7 @@ def test_drill_proves_the_set_on_a_clone_and_leaves_the_source_alone(
             "InstanceId": instance_with_volumes,
             **drill_target,
             "ValidationDocument": DOCUMENT,
-            "ValidationParameters": {"commands": ["Get-Disk"]},
+            "ValidationParameters": CHECK,
         }
     )
 
@@ -206,6 +209,7 @@ def test_clone_keeps_the_originals_settings_in_the_given_subnet(
     assert InstanceState.capture(ec2, instance_with_volumes) == before
 
 
+@pytest.mark.usefixtures("validation_document")
 def test_failed_validation_fails_the_drill_and_still_removes_everything(
     engine: LocalEngine,
     ec2: Any,
@@ -227,7 +231,7 @@ def test_failed_validation_fails_the_drill_and_still_removes_everything(
             "InstanceId": instance_with_volumes,
             **drill_target,
             "ValidationDocument": DOCUMENT,
-            "ValidationParameters": {"commands": ["Get-Service W3SVC"]},
+            "ValidationParameters": CHECK,
         }
     )
 
@@ -294,14 +298,18 @@ def test_dry_run_drill_plans_the_clone_and_launches_nothing(
     assert report is not None
     assert (report["Status"], report["Clone"]) == ("DryRun", "planned")
     launch = report["Launch"]
-    assert launch["SubnetId"] == drill_target["SubnetId"]
+    (interface,) = launch["NetworkInterfaces"]
+    assert (interface["SubnetId"], interface["AssociatePublicIpAddress"]) == (
+        drill_target["SubnetId"],
+        False,
+    )
     # ... the set's data volumes are mapped at launch; the root is swapped in after launch
     root = "/dev/sda1"
     assert {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in launch["BlockDeviceMappings"]} == {
         d: s for d, s in snapshots.items() if d != root
     }
     assert {v["Device"]: v["SnapshotId"] for v in report["Volumes"]} == snapshots
-    assert "SecurityGroupIds" not in launch  # the isolation group is made at launch
+    assert "Groups" not in interface  # the isolation group is made at launch
     assert drill_resources(ec2) == ({}, [])
     assert drill_groups(ec2) == []
 
@@ -336,7 +344,9 @@ def test_drill_of_a_stopped_server_leaves_it_stopped(
         ({"SecurityGroupIds": ["sg-0123456789abcdef0"]}, "SecurityGroupIds"),
         ({"InstanceType": "M5 Large"}, "InstanceType"),
         ({"ValidationParameters": {"commands": ["dir"]}}, "ValidationParameters"),
-        ({"ValidationDocument": "No-Such-Document"}, "ValidationDocument"),
+        ({"ValidationDocument": "vss-restore-validation-none"}, "ValidationDocument"),
+        # AWS's own document would run any command the request gives, as SYSTEM
+        ({"ValidationDocument": "AWS-RunPowerShellScript"}, "ValidationDocument"),
         ({"DryRun": True, "KeepClone": True}, "KeepClone"),
     ],
 )
@@ -592,3 +602,178 @@ def test_named_security_groups_are_used_and_no_isolation_group_is_made(
     assert any("requested security groups" in w for w in report["Warnings"])
     assert drill_groups(ec2) == []
     assert ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+
+
+# --- guardrails: what a drill runs, and where --------------------------------------------------
+
+
+def _exposed_subnet(ec2: Any, *, own_table: bool, route: dict[str, str]) -> str:
+    """A subnet whose traffic reaches an internet gateway: through a route table of its own,
+    or (no table of its own) through its VPC's main one."""
+    subnet_id, _ = world.isolated_subnet(ec2)
+    vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    if own_table:
+        table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+    else:
+        main = [
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+        table = ec2.describe_route_tables(Filters=main)["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, GatewayId=gateway, **route)
+    return subnet_id
+
+
+def _refused_and_nothing_made(ec2: Any, result: ExecutionResult, field: str) -> str:
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert result.cause is not None
+    assert result.cause.startswith(f"InvalidRequest: {field}: "), result.cause
+    assert drill_resources(ec2) == ({}, [])
+    assert drill_groups(ec2) == []
+    return result.cause
+
+
+@pytest.mark.parametrize(
+    ("own_table", "route"),
+    [
+        (True, {"DestinationCidrBlock": "0.0.0.0/0"}),
+        (False, {"DestinationIpv6CidrBlock": "::/0"}),
+    ],
+    ids=["own-table-ipv4", "main-table-ipv6"],
+)
+def test_drill_into_a_subnet_routed_to_an_internet_gateway_is_refused_and_makes_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    own_table: bool,
+    route: dict[str, str],
+) -> None:
+    # GIVEN a set, and a public subnet
+    vss_set("set-1", hours_ago=2)
+    subnet_id = _exposed_subnet(ec2, own_table=own_table, route=route)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN a drill asks for it
+    result = engine.run(
+        {"InstanceId": instance_with_volumes, "Mode": "Clone", "SubnetId": subnet_id}
+    )
+
+    # THEN SubnetId is refused, naming the route; no clone, volume or group was made
+    cause = _refused_and_nothing_made(ec2, result, "SubnetId")
+    assert (
+        f"{subnet_id} routes to an internet gateway ({next(iter(route.values()))} → igw-" in cause
+    )
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_drill_into_an_exposed_subnet_the_deployment_allows_launches_no_public_address(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a public subnet that gives its instances public addresses, allowed by the deployment
+    vss_set("set-1", hours_ago=2)
+    subnet_id = _exposed_subnet(ec2, own_table=True, route={"DestinationCidrBlock": "0.0.0.0/0"})
+    ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    monkeypatch.setenv("CLONE_EXPOSED_SUBNET_IDS", subnet_id)
+    reload_settings()
+
+    # WHEN a drill keeps its clone there
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            "Mode": "Clone",
+            "SubnetId": subnet_id,
+            "KeepClone": True,
+        }
+    )
+
+    # THEN the clone runs there, without a public address all the same
+    assert result.status == "SUCCEEDED", result.cause
+    clone_id = (result.output or {})["CloneInstanceId"]
+    clone = ec2.describe_instances(InstanceIds=[clone_id])["Reservations"][0]["Instances"][0]
+    assert clone["SubnetId"] == subnet_id
+    assert "PublicIpAddress" not in clone
+    assert [i.get("Association", {}).get("PublicIp") for i in clone["NetworkInterfaces"]] == [None]
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["refused", "allowed-by-deployment"])
+def test_drill_in_a_security_group_with_an_inbound_rule_runs_only_where_the_deployment_allows_it(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    allowed: bool,
+) -> None:
+    # GIVEN a group of the subnet's VPC that lets RDP in from anywhere
+    vss_set("set-1", hours_ago=2)
+    vpc_id = ec2.describe_subnets(SubnetIds=[drill_target["SubnetId"]])["Subnets"][0]["VpcId"]
+    group_id = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc_id)[
+        "GroupId"
+    ]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 3389,
+                "ToPort": 3389,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    if allowed:
+        monkeypatch.setenv("CLONE_OPEN_SECURITY_GROUP_IDS", group_id)
+        reload_settings()
+
+    # WHEN a drill names it
+    result = engine.run(
+        {"InstanceId": instance_with_volumes, **drill_target, "SecurityGroupIds": [group_id]}
+    )
+
+    # THEN it is refused, naming the rule, and nothing was made; unless the deployment allows it
+    if allowed:
+        assert result.status == "SUCCEEDED", result.cause
+        assert (result.output or {})["SecurityGroups"] == [
+            {"GroupId": group_id, "Isolation": False}
+        ]
+        return
+    cause = _refused_and_nothing_made(ec2, result, "SecurityGroupIds")
+    assert f"{group_id} allows inbound traffic (tcp 3389 from 0.0.0.0/0)" in cause
+
+
+def test_drill_runs_a_document_the_deployment_lists(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a deployment that lists AWS's PowerShell document (refused otherwise)
+    vss_set("set-1", hours_ago=2)
+    monkeypatch.setenv("VALIDATION_DOCUMENTS", "Ops-Check, AWS-RunPowerShellScript")
+    reload_settings()
+
+    # WHEN a drill names it
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            **drill_target,
+            "ValidationDocument": "AWS-RunPowerShellScript",
+            "ValidationParameters": {"commands": ["Get-Disk"]},
+        }
+    )
+
+    # THEN it runs on the clone
+    assert result.status == "SUCCEEDED", result.cause
+    validation = (result.output or {})["Validation"]
+    assert (validation["Document"], validation["Status"]) == ("AWS-RunPowerShellScript", "Success")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import VssSetFactory
-from tests.integration.test_drill import DOCUMENT, drill_groups, drill_resources
+from tests.integration.test_drill import CHECK, drill_groups, drill_resources
 from vss_restore import tags
 from vss_restore.definition import Limits
 from vss_restore.local import LocalEngine, world
@@ -55,14 +56,15 @@ def run_drill_under(
 ) -> tuple[Any, int]:
     """A drill with validation, in the isolation group, while ``fault`` strikes."""
     subnet, _ = world.isolated_subnet(ec2)
+    document = world.validation_document(boto3.client("ssm", region_name=engine.region))
     injector = engine.inject(fault)
     result = engine.run(
         {
             "InstanceId": instance_id,
             "Mode": "Clone",
             "SubnetId": subnet,
-            "ValidationDocument": DOCUMENT,
-            "ValidationParameters": {"commands": ["Get-Disk"]},
+            "ValidationDocument": document,
+            "ValidationParameters": CHECK,
         },
         timeout=120,
     )

@@ -10,13 +10,14 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import VssSetFactory
+from tests.conftest import RECOVERY_HOST_TAG, RecoveryHosts, VssSetFactory
 from tests.integration.helpers import attached, power_state, volume_tags, volumes_of
 from vss_restore import tags
 from vss_restore.local import ExecutionResult, Fault, LocalEngine, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
 from vss_restore.mounts import MOUNT_DEVICE_NAMES
+from vss_restore.settings import reload_settings
 
 DATA_DEVICES = ["xvdf", "xvdg", "xvdh"]
 
@@ -34,9 +35,11 @@ def stops(engine: LocalEngine) -> list[str]:
 
 
 @pytest.fixture
-def target(ec2: Any) -> str:
+def target(ec2: Any, recovery_hosts: RecoveryHosts) -> str:
     """A running recovery host with a root and one data volume, in another zone."""
-    return world.windows_instance(ec2, world.DEMO_DISKS[:2], name="recovery", az="us-east-1b")
+    host = world.windows_instance(ec2, world.DEMO_DISKS[:2], name="recovery", az="us-east-1b")
+    recovery_hosts(host)
+    return host
 
 
 def _locks() -> list[Any]:
@@ -250,6 +253,12 @@ def _too_long(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
     return {"TargetInstanceId": target, "ExpiresInHours": 0}
 
 
+def _not_a_recovery_host(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
+    """Another running, managed instance of the account, without the recovery-host tag."""
+    ec2.delete_tags(Resources=[target], Tags=[{"Key": RECOVERY_HOST_TAG[0]}])
+    return {"TargetInstanceId": target}
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
@@ -258,8 +267,9 @@ def _too_long(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
         (_unknown, "InstanceNotFound"),
         (_full, "NoFreeDevice"),
         (_too_long, "InvalidRequest"),
+        (_not_a_recovery_host, "InvalidRequest"),
     ],
-    ids=["stopped", "unmanaged", "unknown", "no-free-device", "bad-expiry"],
+    ids=["stopped", "unmanaged", "unknown", "no-free-device", "bad-expiry", "not-recovery-host"],
 )
 def test_mount_fails_with_a_named_error_and_changes_nothing_when_the_target_cannot_take_it(
     engine: LocalEngine,
@@ -284,6 +294,37 @@ def test_mount_fails_with_a_named_error_and_changes_nothing_when_the_target_cann
     assert (result.status, result.error) == ("FAILED", error), result.cause
     assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
     assert InstanceState.capture(ec2, instance_with_volumes) == source_before
+    assert InstanceState.capture(ec2, target) == target_before
+    assert _locks() == []
+
+
+def test_mount_on_another_instance_is_refused_where_the_deployment_has_no_recovery_hosts(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a deployment without RECOVERY_HOST_TAG_KEY, and an instance tagged as a host anyway
+    vss_set("set-1", hours_ago=2)
+    monkeypatch.delenv("RECOVERY_HOST_TAG_KEY")
+    monkeypatch.delenv("RECOVERY_HOST_TAG_VALUE")
+    reload_settings()
+    target_before = InstanceState.capture(ec2, target)
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+    # WHEN the set is mounted there
+    result = engine.run(
+        {"InstanceId": instance_with_volumes, "Mode": "Mount", "TargetInstanceId": target}
+    )
+
+    # THEN TargetInstanceId is refused (the set goes only to its own instance), nothing changed
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert result.cause is not None
+    assert "InvalidRequest: TargetInstanceId: " in result.cause
+    assert "RECOVERY_HOST_TAG_KEY" in result.cause
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
     assert InstanceState.capture(ec2, target) == target_before
     assert _locks() == []
 

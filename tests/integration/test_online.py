@@ -26,6 +26,7 @@ from vss_restore.errors import InvalidRequest
 from vss_restore.local import LocalEngine, world
 from vss_restore.local.invariants import InstanceState
 from vss_restore.models import AttachedVolume, InstanceFacts, RestoreRequest
+from vss_restore.settings import reload_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.type_defs import CommandTypeDef
@@ -44,8 +45,8 @@ def _ssm_commands(instance_id: str) -> list[CommandTypeDef]:
     return list(ssm.list_commands(InstanceId=instance_id)["Commands"])
 
 
-def _validation_document() -> None:
-    """An operator's validation document under the name an online restore accepts."""
+def _validation_document(name: str = VALIDATION_DOCUMENT) -> None:
+    """An operator's validation document (by default under a name an online restore runs)."""
     content = {
         "schemaVersion": "2.2",
         "description": "checks SQL Server answers",
@@ -59,7 +60,7 @@ def _validation_document() -> None:
         ],
     }
     boto3.client("ssm", region_name="us-east-1").create_document(
-        Name=VALIDATION_DOCUMENT, Content=json.dumps(content), DocumentType="Command"
+        Name=name, Content=json.dumps(content), DocumentType="Command"
     )
 
 
@@ -168,6 +169,29 @@ def test_online_restore_runs_the_validation_on_the_instance_when_a_document_is_g
     documents = [c["DocumentName"] for c in _ssm_commands(instance_with_volumes)]
     assert VALIDATION_DOCUMENT in documents
     watch.assert_never_stopped_nor_detached_online()
+
+
+def test_online_restore_runs_a_document_the_deployment_lists_as_a_drill_would(
+    engine: LocalEngine,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a document under another name, which the deployment lists (drills share the list)
+    vss_set("set-1", hours_ago=1)
+    _validation_document("Ops-SqlCheck")
+    monkeypatch.setenv("VALIDATION_DOCUMENTS", "Ops-SqlCheck")
+    reload_settings()
+
+    # WHEN an online restore names it / THEN it runs on the instance
+    done = restore(
+        Mode="Online",
+        ValidationDocument="Ops-SqlCheck",
+        ValidationParameters={"commands": ["Invoke-Sqlcmd 'select 1'"]},
+    )
+    assert done.report["Status"] == "Succeeded"
+    assert "Ops-SqlCheck" in [c["DocumentName"] for c in _ssm_commands(instance_with_volumes)]
 
 
 def test_online_dry_run_plans_the_data_devices_and_changes_nothing(

@@ -439,6 +439,54 @@ def test_plain_moto_gives_no_root_volume_beside_data_mappings() -> None:
         assert image["RootDeviceName"] not in attached(ec2, instance_id)
 
 
+def _launch_on_an_interface(ec2: EC2Client) -> tuple[str, str]:
+    """An instance whose security group is given on its network interface (as a clone's)."""
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    group_id = ec2.create_security_group(
+        GroupName="on-the-interface", Description="test", VpcId=subnet["VpcId"]
+    )["GroupId"]
+    instance_id = ec2.run_instances(
+        ImageId=_image(ec2)["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnet["SubnetId"],
+                "Groups": [group_id],
+                "AssociatePublicIpAddress": False,
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    return instance_id, group_id
+
+
+def _groups_of(ec2: EC2Client, instance_id: str) -> list[str]:
+    raw = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return [g["GroupId"] for g in raw["SecurityGroups"]]
+
+
+def test_run_instances_gives_the_instance_its_interfaces_security_groups(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN / WHEN an instance launched with its group on its network interface
+    instance_id, group_id = _launch_on_an_interface(ec2)
+
+    # THEN EC2 describes the group as the instance's, and finds the instance by it
+    assert _groups_of(ec2, instance_id) == [group_id]
+    by_group = ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [group_id]}])
+    assert [i["InstanceId"] for r in by_group["Reservations"] for i in r["Instances"]] == [
+        instance_id
+    ]
+
+
+def test_plain_moto_lists_no_group_for_an_instance_launched_on_an_interface() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        instance_id, _ = _launch_on_an_interface(ec2)
+        assert _groups_of(ec2, instance_id) == []
+
+
 # --- SSM Run Command ----------------------------------------------------------------------
 
 DOCUMENT = "AWS-RunPowerShellScript"

@@ -205,3 +205,18 @@ def test_missing_required_names_a_resource_type_the_request_did_not_give() -> No
 
     # THEN the reference's required security-group is reported missing
     assert missing_required(launch, authorizations(launch)) == ["security-group"]
+
+
+def test_a_launch_on_a_network_interface_is_decided_on_the_interfaces_subnet_and_groups() -> None:
+    # GIVEN a launch whose subnet and groups are on its network interface (a drill's clone)
+    interface = {"DeviceIndex": 0, "SubnetId": "subnet-1", "Groups": ["sg-1"]}
+    launch = call("ec2", "RunInstances", {"ImageId": "ami-1", "NetworkInterfaces": [interface]})
+
+    # THEN IAM decides it on that subnet and those groups, as for a launch that names them
+    found = authorizations(launch)
+    assert [
+        (kind, resource)
+        for action, kind, resource, _ in pairs(found)
+        if action == "ec2:RunInstances" and kind in ("subnet", "security-group")
+    ] == [("subnet", f"{ARN}:subnet/subnet-1"), ("security-group", f"{ARN}:security-group/sg-1")]
+    assert missing_required(launch, found) == []

@@ -144,8 +144,18 @@ def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None
 
     launch = plan.launch
     assert (launch["ImageId"], launch["InstanceType"]) == (SOURCE["ImageId"], "t3.large")
-    assert launch["SubnetId"] == ISOLATED["SubnetId"]
-    assert launch["SecurityGroupIds"] == ISOLATED["SecurityGroupIds"]
+    # ... in the subnet and groups asked for, on one interface without a public address
+    assert launch["NetworkInterfaces"] == [
+        {
+            "DeviceIndex": 0,
+            "SubnetId": ISOLATED["SubnetId"],
+            "Groups": ISOLATED["SecurityGroupIds"],
+            "AssociatePublicIpAddress": False,
+            "DeleteOnTermination": True,
+        }
+    ]
+    assert "SubnetId" not in launch
+    assert "SecurityGroupIds" not in launch
     assert plan.isolate is False
     assert launch["KeyName"] == "ops"
     assert launch["IamInstanceProfile"] == SOURCE["IamInstanceProfile"]
@@ -153,7 +163,7 @@ def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None
     assert launch["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled"}
     # ... never the source's network identity
     assert "PrivateIpAddress" not in launch
-    assert "NetworkInterfaces" not in launch
+    assert not {"PrivateIpAddress", "NetworkInterfaceId"} & set(launch["NetworkInterfaces"][0])
     assert len(plan.warnings) == 1
     assert "requested security groups" in plan.warnings[0]
 
@@ -171,9 +181,13 @@ def test_clone_defaults_to_the_sources_subnet_in_an_isolation_group_and_warns() 
         NOW,
     )
 
-    assert plan.launch["SubnetId"] == SOURCE["SubnetId"]
+    (interface,) = plan.launch["NetworkInterfaces"]
+    assert (interface["SubnetId"], interface["AssociatePublicIpAddress"]) == (
+        SOURCE["SubnetId"],
+        False,
+    )
     # ... never in the source's groups: the isolation group is made at launch
-    assert "SecurityGroupIds" not in plan.launch
+    assert "Groups" not in interface
     assert (plan.isolate, plan.vpc_id) == (True, "vpc-0a0a0a0a0a0a0a0a0")
     assert plan.launch["InstanceType"] == "m5.xlarge"
     assert len(plan.warnings) == 1

@@ -34,22 +34,16 @@ def test_online_keeps_its_services_and_validation() -> None:
     assert request.stop_services == ["MSSQLSERVER", "MSSQL$REPORTS"]
 
 
-@pytest.mark.parametrize(
-    "document", ["AWS-RunPowerShellScript", "arn:aws:ssm:us-east-1:123456789012:document/check"]
-)
-def test_online_refuses_a_validation_document_not_named_vss_restore_validation(
-    document: str,
-) -> None:
-    # GIVEN / WHEN an online restore names a document outside the prefix
-    with pytest.raises(InvalidRequest) as refused:
-        RestoreRequest.parse(
-            {"InstanceId": INSTANCE_ID, "Mode": "Online", "ValidationDocument": document}
-        )
+def test_online_leaves_which_validation_documents_may_run_to_validate_request() -> None:
+    # GIVEN / WHEN an online restore names any document (the deployment may list it)
+    request = RestoreRequest.parse(
+        {"InstanceId": INSTANCE_ID, "Mode": "Online", "ValidationDocument": "Ops-SqlCheck"}
+    )
 
-    # THEN InvalidRequest names ValidationDocument and says why
-    assert refused.value.field == "ValidationDocument"
-    assert "vss-restore-validation-" in refused.value.reason
-    assert "production instance" in refused.value.reason
+    # THEN the request is well formed: which documents run is ValidateRequest's guardrail,
+    # with the deployment's settings (see test_guardrails)
+    assert isinstance(request, OnlineRequest)
+    assert request.validation_document == "Ops-SqlCheck"
 
 
 def test_mount_defaults_to_the_instance_itself_for_a_day() -> None:

@@ -10,11 +10,16 @@ import pytest
 
 from vss_restore.local import LocalEngine
 from vss_restore.settings import (
+    CLONE_EXPOSED_SUBNETS_ENV,
+    CLONE_OPEN_GROUPS_ENV,
     DEFAULT_DISKS_DOCUMENT,
     DISKS_DOCUMENT_ENV,
     MAX_WAIT_IN_TASK_SECONDS,
     OPT_IN_TAG_KEY_ENV,
     OPT_IN_TAG_VALUE_ENV,
+    RECOVERY_HOST_TAG_KEY_ENV,
+    RECOVERY_HOST_TAG_VALUE_ENV,
+    VALIDATION_DOCUMENTS_ENV,
     WAIT_IN_TASK_ENV,
     InvalidSettings,
     Settings,
@@ -22,7 +27,17 @@ from vss_restore.settings import (
     settings,
 )
 
-ALL_NAMES = (OPT_IN_TAG_KEY_ENV, OPT_IN_TAG_VALUE_ENV, DISKS_DOCUMENT_ENV, WAIT_IN_TASK_ENV)
+ALL_NAMES = (
+    OPT_IN_TAG_KEY_ENV,
+    OPT_IN_TAG_VALUE_ENV,
+    DISKS_DOCUMENT_ENV,
+    WAIT_IN_TASK_ENV,
+    VALIDATION_DOCUMENTS_ENV,
+    CLONE_EXPOSED_SUBNETS_ENV,
+    CLONE_OPEN_GROUPS_ENV,
+    RECOVERY_HOST_TAG_KEY_ENV,
+    RECOVERY_HOST_TAG_VALUE_ENV,
+)
 
 
 def refusal(environ: dict[str, str]) -> str:
@@ -47,6 +62,12 @@ def refusal(environ: dict[str, str]) -> str:
         (DISKS_DOCUMENT_ENV, "", "not an SSM document name"),
         (DISKS_DOCUMENT_ENV, "my document", "not an SSM document name"),
         (DISKS_DOCUMENT_ENV, "ab", "not an SSM document name"),
+        (VALIDATION_DOCUMENTS_ENV, "Ops-Check,,Ops-Other", "empty item between commas"),
+        (VALIDATION_DOCUMENTS_ENV, "Ops-Check,my check", "'my check' is not an SSM document"),
+        (CLONE_EXPOSED_SUBNETS_ENV, "subnet-1", "'subnet-1' is not a valid id"),
+        (CLONE_OPEN_GROUPS_ENV, "sg-0d0d0d0d,subnet-0a0b0c0d", "'subnet-0a0b0c0d' is not a valid"),
+        (RECOVERY_HOST_TAG_KEY_ENV, "", "is empty"),
+        (RECOVERY_HOST_TAG_KEY_ENV, "aws:recovery", "reserves"),
     ],
 )
 def test_settings_refuse_a_bad_value_naming_the_variable_when_read(
@@ -71,6 +92,14 @@ def test_settings_refuse_an_opt_in_value_when_no_key_is_set() -> None:
     assert message.startswith(f'{OPT_IN_TAG_VALUE_ENV}="yes": set without {OPT_IN_TAG_KEY_ENV}')
 
 
+def test_settings_refuse_a_recovery_host_value_when_no_key_is_set() -> None:
+    message = refusal({RECOVERY_HOST_TAG_VALUE_ENV: "yes"})
+    assert message == (
+        f'{RECOVERY_HOST_TAG_VALUE_ENV}="yes": set without {RECOVERY_HOST_TAG_KEY_ENV}, so no '
+        "instance would be a recovery host"
+    )
+
+
 def test_settings_refuse_an_opt_in_value_longer_than_ec2_allows() -> None:
     message = refusal({OPT_IN_TAG_KEY_ENV: "k", OPT_IN_TAG_VALUE_ENV: "v" * 257})
     assert message.startswith(f"{OPT_IN_TAG_VALUE_ENV}=")
@@ -92,6 +121,11 @@ def test_settings_keep_good_values_when_all_are_set() -> None:
             OPT_IN_TAG_VALUE_ENV: "",
             DISKS_DOCUMENT_ENV: "vss-restore-WindowsDisks-1A2B3C4D5E6F",
             WAIT_IN_TASK_ENV: "600",
+            VALIDATION_DOCUMENTS_ENV: " Ops-Check , arn:aws:ssm:us-east-1:123456789012:document/X1 ",
+            CLONE_EXPOSED_SUBNETS_ENV: "subnet-0a0b0c0d0e0f01234",
+            CLONE_OPEN_GROUPS_ENV: "",
+            RECOVERY_HOST_TAG_KEY_ENV: "Role",
+            RECOVERY_HOST_TAG_VALUE_ENV: "recovery",
             "UNRELATED": "ignored",
         }
     )
@@ -99,6 +133,14 @@ def test_settings_keep_good_values_when_all_are_set() -> None:
     assert read.opt_in_tag_value == ""
     assert read.disks_document == "vss-restore-WindowsDisks-1A2B3C4D5E6F"
     assert read.wait_in_task_seconds == 600
+    # ... a list variable's items, without the spaces around them ("": none)
+    assert read.validation_documents == (
+        "Ops-Check",
+        "arn:aws:ssm:us-east-1:123456789012:document/X1",
+    )
+    assert read.clone_exposed_subnet_ids == ("subnet-0a0b0c0d0e0f01234",)
+    assert read.clone_open_security_group_ids == ()
+    assert (read.recovery_host_tag_key, read.recovery_host_tag_value) == ("Role", "recovery")
 
 
 def test_settings_defaults_are_the_production_defaults_when_nothing_is_set() -> None:
@@ -109,6 +151,10 @@ def test_settings_defaults_are_the_production_defaults_when_nothing_is_set() -> 
     assert read.disks_document == DEFAULT_DISKS_DOCUMENT == "vss-restore-windows-disks"
     # Functions that are not polling tasks check once and hand over to the Retry.
     assert read.wait_in_task_seconds == 0
+    # The guardrails allow nothing beyond their rules; a mount goes only to its source.
+    assert read.validation_documents == ()
+    assert (read.clone_exposed_subnet_ids, read.clone_open_security_group_ids) == ((), ())
+    assert (read.recovery_host_tag_key, read.recovery_host_tag_value) == (None, "true")
 
 
 def test_settings_are_read_once_until_reloaded_when_the_environment_changes(

@@ -74,7 +74,8 @@ def drill(
         str | None,
         typer.Option(
             "--validation-document",
-            help="SSM document to run on the clone, e.g. AWS-RunPowerShellScript.",
+            help="Your SSM document (named vss-restore-validation-*, or one the deployment "
+            "lists) run on the clone; --local has vss-restore-validation-services.",
         ),
     ] = None,
     validation_parameters: Annotated[

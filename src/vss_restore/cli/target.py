@@ -447,6 +447,7 @@ def local_target(options: Options) -> Iterator[Target]:
         ec2 = boto3.client("ec2", region_name=engine.region)
         instance_id = demo.seed(ec2, datetime.now(UTC))
         drill_network = world.isolated_subnet(ec2)
+        world.validation_document(boto3.client("ssm", region_name=engine.region))
         fleet: list[str] = []
 
         def complete_world() -> None:

@@ -73,7 +73,6 @@ ROLLBACK_TRIGGERS = (
 # make test: a transient refusal and a task run again at each rollback call.
 REDUCED_ROLLBACK_KINDS = ("InternalError", "CrashAfterCall")
 DOUBLE_FAULT_RUNS = 60
-DRILL_DOCUMENT = "AWS-RunPowerShellScript"
 # make test: an online restore's calls each answered too late (applied, answer lost) and
 # refused for good.
 REDUCED_ONLINE_KINDS = ("ResponseLost",)
@@ -155,6 +154,7 @@ def _restore_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
 def _drill_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
     ec2, instance_id, _ = _restore_world(engine)
     subnet_id, _ = world.isolated_subnet(ec2)
+    document = world.validation_document(boto3.client("ssm", region_name=engine.region))
     # No SecurityGroupIds: the drill makes (and removes) its own isolation group.
     return (
         ec2,
@@ -163,9 +163,9 @@ def _drill_world(engine: LocalEngine) -> tuple[Any, str, dict[str, Any]]:
             "InstanceId": instance_id,
             "Mode": "Clone",
             "SubnetId": subnet_id,
-            "ValidationDocument": DRILL_DOCUMENT,
-            # SSM refuses the document without its required parameter.
-            "ValidationParameters": {"commands": ["Get-Service"]},
+            "ValidationDocument": document,
+            # SSM checks the parameter against the document's allowedPattern.
+            "ValidationParameters": {"Services": ["W3SVC"]},
         },
     )
 

@@ -35,6 +35,7 @@ from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
     Ec2Fidelity,
+    RunInstancesInterfaceGroups,
     RunInstancesRootDevice,
     RunInstancesVolumeSettings,
     SfnIntegrationCase,
@@ -273,6 +274,7 @@ class LocalEngine:
             *self.ssm.guests.hooks(),
             *self.stop_fidelity.hooks(),
             *RunInstancesRootDevice().hooks(),
+            *RunInstancesInterfaceGroups().hooks(),
             *self.launch_fidelity.hooks(),
         ]:
             self._register(event_name, hook)

@@ -24,7 +24,9 @@ each has its own test. Only the local engine installs them; product code never s
 - ``RunInstances`` refuses a mapping of the AMI's root device to another snapshot
   (``InvalidBlockDeviceMapping``: a launch may resize or retype the root, never replace its
   snapshot), and an instance launched with block device mappings still gets its AMI's root
-  volume, created from the AMI's root snapshot (``RunInstancesRootDevice``).
+  volume, created from the AMI's root snapshot (``RunInstancesRootDevice``). An instance
+  launched with its security groups on its network interface has them as its own, as EC2
+  describes it (``RunInstancesInterfaceGroups``); moto lists no group for it.
 - Volume initialization (``VolumeInitialization``): ``CreateVolume`` and ``RunInstances``
   mappings refuse a ``VolumeInitializationRate`` outside 100-300 MiB/s or without a snapshot
   (``InvalidParameterValue``) and keep the rate on the volume (moto drops it);
@@ -757,6 +759,28 @@ class RunInstancesRootDevice:
             )
         body[snapshot_key] = root_snapshot
         return None
+
+
+class RunInstancesInterfaceGroups:
+    """An instance launched with ``NetworkInterfaces`` has its primary interface's security
+    groups as its own (``SecurityGroups``, the ``instance.group-id`` filter), as EC2 says;
+    moto keeps only groups given as ``SecurityGroupIds`` there."""
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [("after-call.ec2.RunInstances", self.after_run_instances)]
+
+    def after_run_instances(
+        self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
+        for launched in parsed.get("Instances") or []:
+            instance = _instance(backend, launched.get("InstanceId"))
+            if instance is None or instance.security_groups or 0 not in instance.nics:
+                continue
+            instance.security_groups = list(instance.nics[0]._group_set)
+            launched["SecurityGroups"] = [
+                {"GroupId": g.id, "GroupName": g.name} for g in instance.security_groups
+            ]
 
 
 def _mapped_devices(body: dict[str, Any]) -> dict[int, str]:

@@ -123,6 +123,23 @@ def _launch_snapshots(params: Mapping[str, Any], _: Facts) -> list[str]:
     ]
 
 
+def _launch_subnets(params: Mapping[str, Any], _: Facts) -> list[str]:
+    # The instance's subnet, or (NetworkInterfaces) each interface's.
+    interfaces = params.get("NetworkInterfaces") or []
+    given = [params.get("SubnetId"), *(i.get("SubnetId") for i in interfaces)]
+    return [str(s) for s in given if s]
+
+
+def _launch_groups(params: Mapping[str, Any], _: Facts) -> list[str]:
+    # The instance's security groups, or (NetworkInterfaces) each interface's.
+    interfaces = params.get("NetworkInterfaces") or []
+    given = [
+        *(params.get("SecurityGroupIds") or []),
+        *(g for i in interfaces for g in i.get("Groups") or []),
+    ]
+    return [str(g) for g in given]
+
+
 def _tagged_resources(params: Mapping[str, Any], _: Facts) -> list[str]:
     return [str(r) for r in params.get("Resources") or []]
 
@@ -153,6 +170,7 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:DescribeImages": (),
     "ec2:DescribeSubnets": (),
     "ec2:DescribeSecurityGroups": (),
+    "ec2:DescribeRouteTables": (),
     "ec2:DescribeTags": (),
     "ec2:DescribeFastSnapshotRestores": (),
     "ec2:DescribeVolumeStatus": (),
@@ -179,8 +197,8 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
         ("volume", created),
         ("network-interface", created),
         ("image", one("ImageId")),
-        ("subnet", one("SubnetId")),
-        ("security-group", every("SecurityGroupIds")),
+        ("subnet", _launch_subnets),
+        ("security-group", _launch_groups),
         ("snapshot", _launch_snapshots),
         ("key-pair", one("KeyName")),
     ),

@@ -7,6 +7,7 @@ time or a ``pending`` state).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,11 +20,16 @@ from moto.moto_api._internal import mock_random
 
 from vss_restore import tags
 from vss_restore.devices import WINDOWS_ROOT_DEVICE
+from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
+from vss_restore.windows_disks import SERVICE_LIST_PATTERN
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ssm import SSMClient
 
 DEFAULT_AZ = "us-east-1a"
+# The operator's validation document of the demo world (``validation_document``).
+VALIDATION_DOCUMENT = f"{VALIDATION_DOCUMENT_PREFIX}services"
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,50 @@ def isolated_subnet(ec2: EC2Client, az: str = DEFAULT_AZ) -> tuple[str, str]:
         IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
     return subnet_id, group_id
+
+
+def validation_document(ssm: SSMClient) -> str:
+    """An operator's validation document, under a name a drill or an online restore runs:
+    it lists the disks, and fails if one is offline or a service of ``Services`` is not
+    running. Its one parameter is a list of service names (``allowedPattern``), so a
+    request chooses what it checks, never what it runs. Created once; its name."""
+    script = [
+        "$services = @('{{ Services }}'.Split(',') | Where-Object { $_ })",
+        "Get-Disk | Format-Table -AutoSize Number, SerialNumber, OperationalStatus, IsReadOnly"
+        " | Out-String -Width 200",
+        "$offline = @(Get-Disk | Where-Object IsOffline)",
+        "$stopped = @($services | Where-Object {"
+        " (Get-Service -Name $_ -ErrorAction SilentlyContinue).Status -ne 'Running' })",
+        "if ($offline -or $stopped) {",
+        "  \"offline disks: $($offline.Number -join ', '); not running: $($stopped -join ', ')\"",
+        "  exit 1",
+        "}",
+    ]
+    content = {
+        "schemaVersion": "2.2",
+        "description": "vss-restore validation: disks online, these services running",
+        "parameters": {
+            "Services": {
+                "type": "String",
+                "default": "",
+                "description": "Comma-separated Windows service names that must be running",
+                "allowedPattern": SERVICE_LIST_PATTERN,
+            }
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runPowerShellScript",
+                "name": "check",
+                "precondition": {"StringEquals": ["platformType", "Windows"]},
+                "inputs": {"runCommand": script},
+            }
+        ],
+    }
+    with contextlib.suppress(ssm.exceptions.DocumentAlreadyExists):
+        ssm.create_document(
+            Name=VALIDATION_DOCUMENT, Content=json.dumps(content), DocumentType="Command"
+        )
+    return VALIDATION_DOCUMENT
 
 
 def attached(ec2: EC2Client, instance_id: str) -> dict[str, str]:
