@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vss_restore import clients
+from vss_restore import clients, records
 from vss_restore.lambda_task import logger, task
 from vss_restore.task_events import WaitEvent
 from vss_restore.volumes import delete_volumes_of_execution
@@ -19,7 +19,13 @@ class Event(WaitEvent):
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     cleanup = delete_volumes_of_execution(
-        clients.ec2(), parsed.execution, parsed.entered_at, parsed.timeout_seconds, utcnow()
+        clients.ec2(),
+        records.configured(),
+        parsed.execution,
+        "restore",
+        parsed.entered_at,
+        parsed.timeout_seconds,
+        utcnow(),
     )
     logger.info(
         "restored volumes deleted",

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool
 
-from vss_restore import clients
+from vss_restore import clients, records
 from vss_restore.lambda_task import logger, task
 from vss_restore.task_events import SwapEvent
 from vss_restore.volumes import finalize_replaced
@@ -18,7 +18,11 @@ class Event(SwapEvent):
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     parsed = Event.model_validate(event)
     warnings = finalize_replaced(
-        clients.ec2(), parsed.plan, parsed.created, parsed.delete_replaced_volumes
+        clients.ec2(),
+        records.configured(),
+        parsed.plan,
+        parsed.created,
+        parsed.delete_replaced_volumes,
     )
     fate = "deleted" if parsed.delete_replaced_volumes else "kept"
     logger.info(

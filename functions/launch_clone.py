@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vss_restore import clients
+from vss_restore import clients, records
 from vss_restore.drill import ClonePlan, LaunchedClone, launch_clone
 from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
@@ -17,7 +17,7 @@ class Event(Model):
 @task
 def handler(event: dict[str, Any]) -> LaunchedClone:
     plan = Event.model_validate(event).plan
-    clone = launch_clone(clients.ec2(), plan)
+    clone = launch_clone(clients.ec2(), plan, records.configured())
     logger.info(
         "clone launched",
         extra={

@@ -1,21 +1,22 @@
 """UnmountVolumes: a mount's rollback; or, scheduled, the removal of every expired mount.
 
 ``{"Execution", "EnteredTime", "TimeoutSeconds"}`` (a mount's rollback): disks offline,
-detach, delete; tag what stays. ``{"Expired": true}`` (the daily schedule): unmount every
-mount whose ``vss-restore:mount-expires-at`` has passed, as ``vss-restore cleanup`` does;
-a volume whose expiry cannot be read is left alone and named in ``Warnings``.
+detach, delete; tag what stays. ``{"Expired": true}`` (the hourly schedule): unmount every
+recorded mount whose expiry has passed, as ``vss-restore cleanup`` does; only volumes a
+mount recorded creating are touched, and one tagged as a mount's with no record is named in
+``Warnings``.
 """
 
 from typing import Any
 
 from pydantic import Field
 
-from vss_restore import clients
+from vss_restore import clients, records
 from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 from vss_restore.mounts import (
     Unmounted,
-    mount_volumes,
+    recorded_mount_volumes,
     remove_expired_mounts,
     unmount_step,
     unmounted,
@@ -34,20 +35,21 @@ class Expired(Model):
 
 @task
 def handler(event: dict[str, Any]) -> Unmounted | dict[str, Any]:
-    ec2, ssm = clients.ec2(), clients.ssm()
+    ec2, ssm, recorded = clients.ec2(), clients.ssm(), records.configured()
     if "Expired" in event:
         Expired.model_validate(event)
         skipped: list[str] = []
-        removed = remove_expired_mounts(ec2, ssm, utcnow(), warnings=skipped)
+        removed = remove_expired_mounts(ec2, ssm, recorded, utcnow(), warnings=skipped)
         logger.info("expired mounts removed", extra={"unmounted": removed, "warnings": skipped})
         return {"Unmounted": removed, "Warnings": skipped}
     parsed = Event.model_validate(event)
-    first_seen = [v["VolumeId"] for v in mount_volumes(ec2, parsed.execution)]
+    first_seen = [v["VolumeId"] for v in recorded_mount_volumes(ec2, recorded, parsed.execution)]
     last = poll(
         lambda now: unmount_step(
             ec2,
             ssm,
-            mount_volumes(ec2, parsed.execution),
+            recorded,
+            recorded_mount_volumes(ec2, recorded, parsed.execution),
             parsed.execution,
             parsed.entered_at,
             parsed.timeout_seconds,

@@ -12,12 +12,13 @@ from stacks.config import DeploymentConfig
 from stacks.parts.bundle import LambdaAssets
 from stacks.parts.drills import DrillSchedules
 from stacks.parts.functions import TaskFunctions
-from stacks.parts.lock_table import LockTable
+from stacks.parts.lock_table import LockTable, RecordsTable
 from stacks.parts.monitoring import Monitoring
 from stacks.parts.operators import OperatorPolicies
 from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
 from stacks.parts.state_machine import CapabilityStateMachine, FleetStateMachine
 from vss_restore.capabilities import CAPABILITY_MODES, MACHINE_ARN_PLACEHOLDERS
+from vss_restore.settings import RECORDS_TABLE_ENV
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.windows_disks import document_content
 
@@ -36,6 +37,7 @@ class VssRestoreStack(Stack):
         config = config or DeploymentConfig.from_context(self)
         retention = config.log_retention
         lock = LockTable(self, "Lock")
+        created = RecordsTable(self, "Records")
         task_logs = logs.LogGroup(
             self, "TaskLogs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
@@ -53,6 +55,7 @@ class VssRestoreStack(Stack):
             "Roles",
             config=config,
             lock_table=lock.table,
+            records_table=created.table,
             log_group=task_logs,
             disks_document=disks.ref,
         )
@@ -64,7 +67,10 @@ class VssRestoreStack(Stack):
             log_group=task_logs,
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
             disks_document=disks.ref,
-            guardrails=config.guardrails.environment,
+            guardrails={
+                **config.guardrails.environment,
+                RECORDS_TABLE_ENV: created.table.table_name,
+            },
         )
         # One machine per capability ("StateMachine" is the restore machine's first id).
         machines = {
@@ -107,6 +113,7 @@ class VssRestoreStack(Stack):
                 "drill-fleet": drill_fleet.state_machine,
             },
             lock_table_arn=lock.table.table_arn,
+            records_table_arn=created.table.table_arn,
         )
         self.drills = DrillSchedules(
             self,
@@ -157,6 +164,7 @@ class VssRestoreStack(Stack):
             ),
         )
         CfnOutput(self, "LockTableName", value=lock.table.table_name)
+        CfnOutput(self, "RecordsTableName", value=created.table.table_name)
         CfnOutput(self, "DisksDocumentName", value=disks.ref)
         # Customer KMS keys of the volumes must let these roles use them through EC2.
         for concern in KMS_CONCERNS:

@@ -14,7 +14,8 @@ from moto import mock_aws
 
 from vss_restore import clients
 from vss_restore.local import LocalEngine, world
-from vss_restore.local.engine import default_amis_file
+from vss_restore.local.engine import RECORDS_TABLE_NAME, default_amis_file
+from vss_restore.records import TABLE_SCHEMA, Records
 from vss_restore.settings import (
     RECOVERY_HOST_TAG_KEY_ENV,
     RECOVERY_HOST_TAG_VALUE_ENV,
@@ -70,6 +71,14 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
+def bare_records(aws: None) -> Records:
+    """A records table in the bare emulator, as the stack creates it."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName=RECORDS_TABLE_NAME, **TABLE_SCHEMA)  # type: ignore[arg-type]
+    return Records(ddb, RECORDS_TABLE_NAME)
+
+
+@pytest.fixture
 def engine() -> Iterator[LocalEngine]:
     with LocalEngine(region=REGION) as local:
         yield local
@@ -78,6 +87,12 @@ def engine() -> Iterator[LocalEngine]:
 @pytest.fixture
 def ec2(engine: LocalEngine) -> EC2Client:
     return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def records(engine: LocalEngine) -> Records:
+    """The engine's table of what vss-restore created (as the stack's, which cleanups read)."""
+    return Records(boto3.client("dynamodb", region_name=engine.region), RECORDS_TABLE_NAME)
 
 
 @pytest.fixture

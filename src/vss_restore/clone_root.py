@@ -23,6 +23,7 @@ from vss_restore.errors import CloneLaunchFailed
 from vss_restore.instance import attached_volumes, describe_instance, power_state
 from vss_restore.models import Model, RestorePlan
 from vss_restore.power import start_instance, stop_instance
+from vss_restore.records import Records
 from vss_restore.swap import (
     attach_restored,
     detach_originals,
@@ -62,10 +63,12 @@ def _swap_plan(plan: ClonePlan, clone_id: str, image_root_id: str) -> RestorePla
     )
 
 
-def _image_root_volumes(ec2: EC2Client, plan: ClonePlan, keep: str) -> list[str]:
-    """This drill's detached volumes made from the AMI's root snapshot (not ``keep``)."""
+def _image_root_volumes(ec2: EC2Client, records: Records, plan: ClonePlan, keep: str) -> list[str]:
+    """This drill's detached volumes made from the AMI's root snapshot (not ``keep``), of
+    those it recorded."""
     if not plan.image_root_snapshot_id:
         return []
+    ours = {r.resource_id for r in records.of_execution(plan.execution, "drill")}
     found = ec2.describe_volumes(
         Filters=[
             {"Name": f"tag:{tags.EXECUTION}", "Values": [plan.execution[: tags.MAX_TAG_VALUE]]},
@@ -73,7 +76,7 @@ def _image_root_volumes(ec2: EC2Client, plan: ClonePlan, keep: str) -> list[str]
             {"Name": "status", "Values": ["available"]},
         ]
     )["Volumes"]
-    return [v["VolumeId"] for v in found if v["VolumeId"] != keep]
+    return [v["VolumeId"] for v in found if v["VolumeId"] != keep and v["VolumeId"] in ours]
 
 
 # A clone in these states will never run again.
@@ -81,7 +84,12 @@ ENDED_STATES = ("shutting-down", "terminated")
 
 
 def swap_clone_root(
-    ec2: EC2Client, plan: ClonePlan, clone_id: str, entered_at: datetime, timeout_seconds: int
+    ec2: EC2Client,
+    records: Records,
+    plan: ClonePlan,
+    clone_id: str,
+    entered_at: datetime,
+    timeout_seconds: int,
 ) -> CloneRoot:
     """Converge the clone onto the set's root volume, then start it.
 
@@ -94,15 +102,19 @@ def swap_clone_root(
         return CloneRoot(swapped=False, device=plan.root_device)
     device = plan.root_device
     # Creating needs only the spec; which volume it replaces is known once the clone is read.
-    created = create_volumes(ec2, _swap_plan(plan, clone_id, NOT_YET_KNOWN))
+    created = create_volumes(ec2, _swap_plan(plan, clone_id, NOT_YET_KNOWN), records)
     new_id = created[0].volume_id
 
     def step(now: datetime) -> CloneRoot:
         raw = describe_instance(ec2, clone_id)
-        holder = attached_volumes(raw).get(device, {})
+        on_clone = attached_volumes(raw)
+        # The disks RunInstances made for the clone (the AMI's root among them) are the
+        # drill's too: recorded before any is detached.
+        records.created([v["VolumeId"] for v in on_clone.values()], plan.execution, plan.labels)
+        holder = on_clone.get(device, {})
         state = power_state(raw)
         if holder.get("VolumeId") == new_id and holder.get("Status") == "attached":
-            return _finish(ec2, plan, clone_id, new_id, state)
+            return _finish(ec2, records, plan, clone_id, new_id, state)
         if state in ENDED_STATES:
             # EC2 ended it (say, its role may not use a volume's KMS key): no wait helps.
             reason = raw.get("StateReason", {}).get("Message") or "no reason given"
@@ -118,19 +130,22 @@ def swap_clone_root(
         devices_free(ec2, swap, entered_at, timeout_seconds, now)
         attach_restored(ec2, swap, created)
         restored_attached(ec2, swap, created, entered_at, timeout_seconds, now)
-        return _finish(ec2, plan, clone_id, new_id, "stopped")
+        return _finish(ec2, records, plan, clone_id, new_id, "stopped")
 
     with failing_as(CloneLaunchFailed, f"giving clone {clone_id} the set's root volume"):
         return poll_within(step, POLL_POWER_SECONDS, entered_at, timeout_seconds)
 
 
-def _finish(ec2: EC2Client, plan: ClonePlan, clone_id: str, new_id: str, state: str) -> CloneRoot:
+def _finish(
+    ec2: EC2Client, records: Records, plan: ClonePlan, clone_id: str, new_id: str, state: str
+) -> CloneRoot:
     """Root swapped: it goes with the clone, the AMI's root goes now, the clone starts."""
     set_delete_on_termination(ec2, clone_id, {plan.root_device: True})
-    image_roots = _image_root_volumes(ec2, plan, keep=new_id)
+    image_roots = _image_root_volumes(ec2, records, plan, keep=new_id)
     for volume_id in image_roots:
         try:
             ec2.delete_volume(VolumeId=volume_id)
+            records.forget([volume_id])
         except ClientError as err:
             if error_code(err) in TRANSIENT_CODES:
                 raise

@@ -19,7 +19,7 @@ remove what a drill could not.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
@@ -37,7 +37,9 @@ from vss_restore.errors import (
 )
 from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
+from vss_restore.records import Records, unrecorded
 from vss_restore.settings import settings
+from vss_restore.volumes import volumes_by_id
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
 if TYPE_CHECKING:
@@ -419,10 +421,16 @@ def _drill_instances(ec2: EC2Client, execution: str | None) -> list[dict[str, An
     return [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
-def find_clone(ec2: EC2Client, execution: str) -> dict[str, Any] | None:
-    """This execution's clone, if it was launched and is not gone."""
+def find_clone(ec2: EC2Client, execution: str, client_token: str) -> dict[str, Any] | None:
+    """This execution's clone, if it was launched and is not gone: tagged as its clone and
+    launched with its client token (which no one can give an instance afterwards)."""
     return next(
-        (i for i in _drill_instances(ec2, execution) if i["State"]["Name"] not in _GONE), None
+        (
+            i
+            for i in _drill_instances(ec2, execution)
+            if i["State"]["Name"] not in _GONE and i.get("ClientToken") == client_token
+        ),
+        None,
     )
 
 
@@ -482,20 +490,24 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
     return group_id
 
 
-def launch_clone(ec2: EC2Client, plan: ClonePlan) -> LaunchedClone:
-    """Launch the clone once per execution (a retry finds the first; ``ClientToken`` too)."""
+def launch_clone(ec2: EC2Client, plan: ClonePlan, records: Records) -> LaunchedClone:
+    """Launch the clone once per execution (a retry finds the first; ``ClientToken`` too),
+    and record it and its isolation group as the drill's."""
     isolation_group_id = ensure_isolation_group(ec2, plan) if plan.isolate else None
+    if isolation_group_id:
+        records.created([isolation_group_id], plan.execution, plan.labels)
     interface = dict(plan.launch["NetworkInterfaces"][0])
     if isolation_group_id:
         interface["Groups"] = [isolation_group_id]
     launch = {**plan.launch, "NetworkInterfaces": [interface]}
-    existing = find_clone(ec2, plan.execution)
+    existing = find_clone(ec2, plan.execution, plan.launch["ClientToken"])
     if existing is not None:
         instance_id = str(existing["InstanceId"])
     else:
         with failing_as(CloneLaunchFailed, f"launching a clone of {plan.source_instance_id}"):
             launched = ec2.run_instances(**launch)
         instance_id = str(launched["Instances"][0]["InstanceId"])
+    records.created([instance_id], plan.execution, plan.labels)
     return LaunchedClone(
         instance_id=instance_id,
         security_group_ids=list(interface["Groups"]),
@@ -518,12 +530,15 @@ class CleanupPass(Model):
     pending: list[str] = Field(default_factory=list, alias="Pending")
     # Groups EC2 said were still in use (each also pending).
     groups_in_use: list[str] = Field(default_factory=list, alias="GroupsInUse")
-    # A scheduled pass: the resources it skipped, and why.
+    # Resources carrying drill tags that no drill recorded creating: left alone.
+    unrecorded: list[str] = Field(default_factory=list, alias="Unrecorded")
+    # What the pass left alone, and why.
     warnings: list[str] = Field(default_factory=list, alias="Warnings")
 
 
 def cleanup_pass(
     ec2: EC2Client,
+    records: Records,
     *,
     execution: str | None = None,
     now: datetime | None = None,
@@ -531,86 +546,132 @@ def cleanup_pass(
 ) -> CleanupPass:
     """Terminate drill instances, delete detached drill volumes and unused drill groups, once.
 
-    With ``execution``: that drill's resources. With ``now`` instead: every drill resource
-    whose ``vss-restore:expires-at`` has passed. Only resources tagged ``vss-restore:drill``
-    are ever touched; ``dry_run`` lists what would go and changes nothing.
+    With ``execution``: the resources that drill recorded creating. With ``now`` instead:
+    every recorded drill resource whose expiry (the one it was created with) has passed.
+    Only recorded ids are ever touched: a resource carrying drill tags without a record is
+    named in ``Unrecorded`` and ``Warnings`` and left alone. ``dry_run`` lists what would go
+    and changes nothing. The records of what is gone are forgotten.
     """
     if (execution is None) == (now is None):
         raise ValueError("give exactly one of execution and now")
-
+    chosen = (
+        records.of_execution(execution, "drill")
+        if execution is not None
+        else records.expired("drill", cast("datetime", now))
+    )
+    ids = {r.resource_id for r in chosen}
     done = CleanupPass()
+    gone: set[str] = set()
+    _report_unrecorded(ec2, execution, records, ids, done)
 
-    def selected(resource_id: str, labels: Mapping[str, str]) -> bool:
-        if now is None:
-            return True
-        return tags.expired(resource_id, labels, tags.EXPIRES_AT, now, done.warnings)
-
+    instance_ids = sorted(i for i in ids if i.startswith("i-"))
     instances = [
-        i
-        for i in _drill_instances(ec2, execution)
-        if i["State"]["Name"] != "terminated"
-        and selected(i["InstanceId"], tags.tag_dict(i.get("Tags")))
+        i for i in _instances_by_id(ec2, instance_ids) if i["State"]["Name"] != "terminated"
     ]
+    gone.update(set(instance_ids) - {i["InstanceId"] for i in instances})
     to_terminate = [i["InstanceId"] for i in instances if i["State"]["Name"] != "shutting-down"]
     if to_terminate and not dry_run:
         ec2.terminate_instances(InstanceIds=to_terminate)
     done.terminated.extend(to_terminate)
     done.pending.extend(i["InstanceId"] for i in instances)
-    for volume in _selected(ec2, "describe_volumes", "Volumes", "VolumeId", execution, selected):
+
+    volume_ids = sorted(i for i in ids if i.startswith("vol-"))
+    volumes = volumes_by_id(ec2, volume_ids)
+    gone.update(set(volume_ids) - {v["VolumeId"] for v in volumes})
+    for volume in volumes:
         if volume["State"] == "available":
             if not dry_run:
                 ec2.delete_volume(VolumeId=volume["VolumeId"])
+                gone.add(volume["VolumeId"])
             done.deleted.append(volume["VolumeId"])
         elif volume["State"] != "deleting":
             done.pending.append(volume["VolumeId"])
-    groups = _selected(
-        ec2, "describe_security_groups", "SecurityGroups", "GroupId", execution, selected
-    )
-    for group in groups:
+
+    group_ids = sorted(i for i in ids if i.startswith("sg-"))
+    groups = _groups_by_id(ec2, group_ids)
+    gone.update(set(group_ids) - set(groups))
+    for group_id in groups:
         if dry_run:
-            done.deleted_groups.append(str(group["GroupId"]))
-        else:
-            _remove_group(ec2, str(group["GroupId"]), done)
+            done.deleted_groups.append(group_id)
+        elif _remove_group(ec2, group_id, done):
+            gone.add(group_id)
+    if not dry_run:
+        records.forget(gone)
     return done
 
 
-def _selected(
+def _report_unrecorded(
     ec2: EC2Client,
-    operation: str,
-    key: str,
-    id_key: str,
     execution: str | None,
-    selected: Callable[[str, Mapping[str, str]], bool],
-) -> list[dict[str, Any]]:
-    """The drill-tagged resources one paginated Describe call lists, as ``selected`` keeps."""
-    pages = cast("Any", ec2).get_paginator(operation).paginate(Filters=_drill_filters(execution))
-    return [
-        dict(r)
-        for page in pages
-        for r in page[key]
-        if selected(str(r[id_key]), tags.tag_dict(r.get("Tags")))
+    records: Records,
+    recorded: set[str],
+    done: CleanupPass,
+) -> None:
+    """Name each live resource tagged as a drill's (this execution's) that has no record."""
+    if execution is None:
+        # The scheduled pass: any record at all (expired or not) makes a resource ours.
+        recorded = recorded | {r.resource_id for r in records.all_of("drill")}
+    tagged = [
+        str(i["InstanceId"])
+        for i in _drill_instances(ec2, execution)
+        if i["State"]["Name"] not in _GONE
     ]
+    volumes = ec2.get_paginator("describe_volumes").paginate(Filters=_drill_filters(execution))
+    tagged.extend(
+        v["VolumeId"]
+        for page in volumes
+        for v in page["Volumes"]
+        # A recorded clone's own disks (made by its launch) go when it is terminated.
+        if not any(a.get("InstanceId") in recorded for a in v.get("Attachments") or [])
+    )
+    groups = ec2.get_paginator("describe_security_groups").paginate(
+        Filters=_drill_filters(execution)
+    )
+    tagged.extend(g["GroupId"] for page in groups for g in page["SecurityGroups"])
+    found = [t for t in tagged if t not in recorded]
+    done.unrecorded.extend(found)
+    done.warnings.extend(unrecorded("drill", found))
 
 
-def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> None:
-    """Delete a drill group; pending while a clone that is going away still holds it."""
+def _instances_by_id(ec2: EC2Client, instance_ids: list[str]) -> list[dict[str, Any]]:
+    if not instance_ids:
+        return []
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-id", "Values": instance_ids}]
+    )
+    return [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def _groups_by_id(ec2: EC2Client, group_ids: list[str]) -> list[str]:
+    if not group_ids:
+        return []
+    pages = ec2.get_paginator("describe_security_groups").paginate(
+        Filters=[{"Name": "group-id", "Values": group_ids}]
+    )
+    return [str(g["GroupId"]) for page in pages for g in page["SecurityGroups"]]
+
+
+def _remove_group(ec2: EC2Client, group_id: str, done: CleanupPass) -> bool:
+    """Delete a drill group (True: it is gone); pending while a clone that is going away
+    still holds it."""
     try:
         ec2.delete_security_group(GroupId=group_id)
     except ClientError as err:
         code = error_code(err)
         if code == "InvalidGroup.NotFound":
-            return
+            return True
         # A terminated instance's network interface lets go of its groups a little later.
         if code != "DependencyViolation":
             raise
         done.pending.append(group_id)
         done.groups_in_use.append(group_id)
-        return
+        return False
     done.deleted_groups.append(group_id)
+    return True
 
 
 def remove_drill(
-    ec2: EC2Client, execution: str, entered_at: datetime, timeout_seconds: int
+    ec2: EC2Client, records: Records, execution: str, entered_at: datetime, timeout_seconds: int
 ) -> CleanupPass:
     """Remove this execution's drill resources, polling until nothing is left.
 
@@ -624,7 +685,9 @@ def remove_drill(
 
     def attempt(_: datetime) -> CleanupPass:
         nonlocal only_groups_left
-        step = cleanup_pass(ec2, execution=execution)
+        step = cleanup_pass(ec2, records, execution=execution)
+        removed.unrecorded[:] = step.unrecorded
+        removed.warnings[:] = step.warnings
         removed.terminated.extend(step.terminated)
         removed.deleted.extend(step.deleted)
         removed.deleted_groups.extend(step.deleted_groups)

@@ -41,8 +41,9 @@ from vss_restore.models import (
     VolumeSpec,
 )
 from vss_restore.planning import volume_specs
+from vss_restore.records import Records, unrecorded
 from vss_restore.swap import all_at_once, attach_call, detach_call, new_volume_ids
-from vss_restore.volumes import delete_volumes_of_execution, mark_for_cleanup
+from vss_restore.volumes import delete_volumes_of_execution, mark_for_cleanup, volumes_by_id
 from vss_restore.waiting import not_ready
 from vss_restore.windows_disks import (
     DiskCommandResult,
@@ -323,6 +324,14 @@ def is_mount_volume(volume: Mapping[str, Any], execution: str | None = None) -> 
     )
 
 
+def recorded_mount_volumes(
+    ec2: EC2Client, records: Records, execution: str
+) -> list[dict[str, Any]]:
+    """The volumes ``execution``'s mount recorded creating that still exist: the only ones an
+    unmount or a cleanup may take away."""
+    return volumes_by_id(ec2, [r.resource_id for r in records.of_execution(execution, "mount")])
+
+
 def mount_volumes(ec2: EC2Client, execution: str) -> list[dict[str, Any]]:
     """The volumes ``execution``'s mount created, found by their tags."""
     pages = ec2.get_paginator("describe_volumes").paginate(
@@ -353,6 +362,7 @@ def _attachment(volume: Mapping[str, Any]) -> dict[str, Any] | None:
 def unmount_step(
     ec2: EC2Client,
     ssm: SSMClient,
+    records: Records,
     volumes: list[dict[str, Any]],
     execution: str,
     entered_at: datetime,
@@ -370,7 +380,7 @@ def unmount_step(
     """
     try:
         return _unmount_step(
-            ec2, ssm, volumes, execution, entered_at, timeout_seconds, now, document, step
+            ec2, ssm, records, volumes, execution, entered_at, timeout_seconds, now, document, step
         )
     except (WaitTimedOut, DiskCommandFailed):
         live = [v["VolumeId"] for v in volumes if v.get("State") not in ("deleting", "deleted")]
@@ -381,6 +391,7 @@ def unmount_step(
 def _unmount_step(
     ec2: EC2Client,
     ssm: SSMClient,
+    records: Records,
     volumes: list[dict[str, Any]],
     execution: str,
     entered_at: datetime,
@@ -418,30 +429,31 @@ def _unmount_step(
             ]
         )
     # Then delete them (tagging what cannot be), as a restore's rollback deletes its volumes.
-    cleanup = delete_volumes_of_execution(ec2, execution, entered_at, timeout_seconds, now)
+    cleanup = delete_volumes_of_execution(
+        ec2, records, execution, "mount", entered_at, timeout_seconds, now
+    )
     return Unmounted(deleted=cleanup.deleted, left_behind=cleanup.left_behind)
 
 
 def expired_mounts(
-    ec2: EC2Client, now: datetime, warnings: list[str] | None = None
+    ec2: EC2Client, records: Records, now: datetime, warnings: list[str] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Execution → its mount volumes, for every mount whose ``mount-expires-at`` has passed;
-    a volume whose expiry cannot be read is skipped, and ``warnings`` says so."""
-    skipped = warnings if warnings is not None else []
-    pages = ec2.get_paginator("describe_volumes").paginate(
-        Filters=[
-            {"Name": f"tag:{tags.CREATED_BY}", "Values": [tags.CREATED_BY_VALUE]},
-            {"Name": "tag-key", "Values": [tags.MOUNTED_ON]},
-        ]
-    )
+    """Execution → its mount volumes, for every recorded mount whose expiry (the one it was
+    created with) has passed. A volume tagged as a mount's with no record is left alone, and
+    ``warnings`` names it."""
+    expired = records.expired("mount", now)
+    found = {v["VolumeId"]: v for v in volumes_by_id(ec2, [r.resource_id for r in expired])}
     by_execution: dict[str, list[dict[str, Any]]] = {}
-    for page in pages:
-        for volume in page["Volumes"]:
-            labels = tags.tag_dict(volume.get("Tags"))
-            if is_mount_volume(volume) and tags.expired(
-                volume["VolumeId"], labels, tags.MOUNT_EXPIRES_AT, now, skipped
-            ):
-                by_execution.setdefault(labels.get(tags.EXECUTION, ""), []).append(dict(volume))
+    for record in expired:
+        if record.resource_id in found:
+            by_execution.setdefault(record.execution, []).append(found[record.resource_id])
+    if warnings is not None:
+        pages = ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": "tag-key", "Values": [tags.MOUNTED_ON]}]
+        )
+        tagged = [v["VolumeId"] for page in pages for v in page["Volumes"]]
+        ours = {r.resource_id for r in records.all_of("mount")}
+        warnings.extend(unrecorded("mount", [t for t in tagged if t not in ours]))
     return by_execution
 
 
@@ -456,6 +468,7 @@ def unmounted(first_seen: Collection[str], last: Unmounted) -> Unmounted:
 def unmount(
     ec2: EC2Client,
     ssm: SSMClient,
+    records: Records,
     execution: str,
     *,
     document: str | None = None,
@@ -463,19 +476,20 @@ def unmount(
     interval_seconds: float = 2.0,
 ) -> Unmounted:
     """Take ``execution``'s mount away (``unmount`` and ``cleanup``): disks offline, detach,
-    delete; only volumes tagged as that execution's mounts are touched. Safe to repeat.
+    delete; only volumes that execution's mount recorded creating are touched. Safe to repeat.
 
     Each call sends its own disk command (its step name is drawn for the call): a command
     that failed before, say while the agent was offline, is not reused."""
     step = f"Unmount-{uuid.uuid4().hex[:12]}"
-    first_seen = [v["VolumeId"] for v in mount_volumes(ec2, execution)]
+    first_seen = [v["VolumeId"] for v in recorded_mount_volumes(ec2, records, execution)]
     entered_at = waiting.utcnow()
     while True:
         try:
             last = unmount_step(
                 ec2,
                 ssm,
-                mount_volumes(ec2, execution),
+                records,
+                recorded_mount_volumes(ec2, records, execution),
                 execution,
                 entered_at,
                 timeout_seconds,
@@ -491,6 +505,7 @@ def unmount(
 def remove_expired_mounts(
     ec2: EC2Client,
     ssm: SSMClient,
+    records: Records,
     now: datetime,
     *,
     document: str | None = None,
@@ -501,8 +516,8 @@ def remove_expired_mounts(
     """``cleanup``: unmount every mount whose expiry has passed; the volumes removed (with
     ``dry_run``: the volumes that would be, and nothing changes). A mount that cannot be
     removed does not hold up the others: its error is raised once they have been tried.
-    A volume whose expiry cannot be read is left alone, said in ``warnings``."""
-    expired = {e: found for e, found in expired_mounts(ec2, now, warnings).items() if e}
+    A volume tagged as a mount's with no record is left alone, said in ``warnings``."""
+    expired = expired_mounts(ec2, records, now, warnings)
     if dry_run:
         return sorted(v["VolumeId"] for found in expired.values() for v in found)
     removed: list[str] = []
@@ -510,7 +525,7 @@ def remove_expired_mounts(
     for execution in sorted(expired):
         try:
             done = unmount(
-                ec2, ssm, execution, document=document, interval_seconds=interval_seconds
+                ec2, ssm, records, execution, document=document, interval_seconds=interval_seconds
             )
         except TerminalError as err:  # tagged cleanup-required; the others still go
             failures.append(err)

@@ -34,6 +34,7 @@ VALIDATION_DOCUMENTS_ENV = "VALIDATION_DOCUMENTS"
 CLONE_EXPOSED_SUBNETS_ENV = "CLONE_EXPOSED_SUBNET_IDS"
 CLONE_OPEN_GROUPS_ENV = "CLONE_OPEN_SECURITY_GROUP_IDS"
 RECOVERY_HOST_TAG_KEY_ENV = "RECOVERY_HOST_TAG_KEY"
+RECORDS_TABLE_ENV = "RECORDS_TABLE_NAME"
 RECOVERY_HOST_TAG_VALUE_ENV = "RECOVERY_HOST_TAG_VALUE"
 DEFAULT_OPT_IN_TAG_VALUE = "true"
 DEFAULT_RECOVERY_HOST_TAG_VALUE = "true"
@@ -79,6 +80,12 @@ def _tag_value(value: str) -> str:
 def _document_name(name: str) -> str:
     if not _DOCUMENT_NAME.fullmatch(name):
         raise ValueError("is not an SSM document name (3 to 128 letters, digits, '_', '-' or '.')")
+    return name
+
+
+def _table_name(name: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z0-9_.-]{3,255}", name):
+        raise ValueError("is not a DynamoDB table name (3 to 255 letters, digits, '_', '-' or '.')")
     return name
 
 
@@ -154,6 +161,10 @@ class Settings(BaseModel):
     )
     recovery_host_tag_value: Annotated[str, AfterValidator(_tag_value)] = Field(
         default=DEFAULT_RECOVERY_HOST_TAG_VALUE, alias=RECOVERY_HOST_TAG_VALUE_ENV
+    )
+    # The table of what vss-restore created: cleanups remove only what it records.
+    records_table: Annotated[str, AfterValidator(_table_name)] | None = Field(
+        default=None, alias=RECORDS_TABLE_ENV
     )
     # How long a polling task waits in one invocation (0: it checks once).
     wait_in_task_seconds: Annotated[

@@ -98,16 +98,3 @@ def expiry(value: str) -> datetime:
     midnight UTC (people write these tags by hand). ``ValueError`` when it is none."""
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def expired(
-    resource_id: str, labels: Mapping[str, str], key: str, now: datetime, warnings: list[str]
-) -> bool:
-    """Whether the expiry under ``key`` has passed at ``now``. An unreadable or missing one is
-    not: the resource is left alone and ``warnings`` says so, and a scheduled pass goes on."""
-    value = labels.get(key)
-    try:
-        return expiry(value or "") <= now
-    except ValueError:
-        warnings.append(f"{resource_id} skipped: {key} {value!r} is not an ISO-8601 date or time")
-        return False

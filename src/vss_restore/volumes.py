@@ -13,10 +13,14 @@ from vss_restore.aws_errors import TRANSIENT_CODES, error_code, failing_as
 from vss_restore.errors import VolumeCreationFailed
 from vss_restore.instance import attached_volumes, describe_instance
 from vss_restore.models import CreatedVolume, RestorePlan, VolumeSpec
+from vss_restore.records import Purpose, Records
 from vss_restore.waiting import not_ready
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+
+# EC2 takes at most 200 values in one filter.
+_FILTER_VALUES = 200
 
 
 def create_volume_kwargs(spec: VolumeSpec, user_tags: dict[str, str]) -> dict[str, Any]:
@@ -58,9 +62,9 @@ def original_tags(ec2: EC2Client, plan: RestorePlan) -> dict[str, dict[str, str]
     return {v["VolumeId"]: tags.tag_dict(v.get("Tags")) for v in found}
 
 
-def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
-    """Create every planned volume, with its original's user tags; safe to repeat (each
-    carries its ClientToken)."""
+def create_volumes(ec2: EC2Client, plan: RestorePlan, records: Records) -> list[CreatedVolume]:
+    """Create every planned volume, with its original's user tags, and record each; safe to
+    repeat (each carries its ClientToken, so a retry finds and records the first)."""
     with failing_as(VolumeCreationFailed, "DescribeVolumes of the volumes to replace"):
         user_tags = original_tags(ec2, plan)
     created: list[CreatedVolume] = []
@@ -70,6 +74,7 @@ def create_volumes(ec2: EC2Client, plan: RestorePlan) -> list[CreatedVolume]:
             VolumeCreationFailed, f"{spec.device}: CreateVolume from {spec.snapshot_id}"
         ):
             volume = ec2.create_volume(**kwargs)
+        records.created([volume["VolumeId"]], plan.execution, spec.tags)
         created.append(CreatedVolume(device=spec.device, volume_id=volume["VolumeId"]))
     return created
 
@@ -113,6 +118,18 @@ def volumes_of_execution(ec2: EC2Client, execution: str) -> list[dict[str, Any]]
     return [dict(v) for page in pages for v in page["Volumes"]]
 
 
+def volumes_by_id(ec2: EC2Client, volume_ids: list[str]) -> list[dict[str, Any]]:
+    """Those of ``volume_ids`` that exist (a filter: one that is gone is simply not listed)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(volume_ids), _FILTER_VALUES):
+        chunk = volume_ids[start : start + _FILTER_VALUES]
+        pages = ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": "volume-id", "Values": chunk}]
+        )
+        found.extend(dict(v) for page in pages for v in page["Volumes"])
+    return found
+
+
 @dataclass
 class Cleanup:
     deleted: list[str] = field(default_factory=list)
@@ -120,12 +137,27 @@ class Cleanup:
 
 
 def delete_volumes_of_execution(
-    ec2: EC2Client, execution: str, entered_at: datetime, timeout_seconds: int, now: datetime
+    ec2: EC2Client,
+    records: Records,
+    execution: str,
+    purpose: Purpose,
+    entered_at: datetime,
+    timeout_seconds: int,
+    now: datetime,
 ) -> Cleanup:
-    """Delete what this execution created; tag for cleanup whatever cannot be deleted."""
+    """Delete the volumes this execution recorded creating (for ``purpose``); tag for cleanup
+    whatever cannot be deleted. A volume tagged with the execution but not recorded is left
+    alone and named in ``left_behind``: a tag is not proof that we created it."""
     cleanup = Cleanup()
+    recorded = [r.resource_id for r in records.of_execution(execution, purpose)]
+    tagged = [v["VolumeId"] for v in volumes_of_execution(ec2, execution)]
+    cleanup.left_behind.extend(
+        f"{volume_id} (tagged with this execution, not recorded as created by it: left alone)"
+        for volume_id in tagged
+        if volume_id not in recorded
+    )
     busy: list[str] = []
-    for volume in volumes_of_execution(ec2, execution):
+    for volume in volumes_by_id(ec2, recorded):
         volume_id, state = volume["VolumeId"], volume["State"]
         if state in ("deleting", "deleted"):
             cleanup.deleted.append(volume_id)
@@ -140,6 +172,7 @@ def delete_volumes_of_execution(
                 cleanup.left_behind.append(f"{volume_id} ({error_code(err)})")
         else:
             busy.append(f"{volume_id} ({state})")
+    records.forget(cleanup.deleted)
     if busy:
         not_ready("volumes still busy: " + ", ".join(busy), entered_at, timeout_seconds, now)
     return cleanup
@@ -153,9 +186,15 @@ def mark_for_cleanup(ec2: EC2Client, volume_ids: list[str]) -> None:
 
 
 def finalize_replaced(
-    ec2: EC2Client, plan: RestorePlan, created: list[CreatedVolume], delete: bool
+    ec2: EC2Client,
+    records: Records,
+    plan: RestorePlan,
+    created: list[CreatedVolume],
+    delete: bool,
 ) -> list[str]:
-    """After success: mark new volumes restored; mark replaced ones, then delete them if asked.
+    """After success: mark new volumes restored and forget their records (they are in
+    production use now: no cleanup may reach them); mark replaced ones, then delete them if
+    asked.
 
     The mark (``vss-restore:status=replaced``) comes first: it records what replaced the
     volume, and it is the tag the deployed IAM policy requires before a DeleteVolume.
@@ -165,6 +204,7 @@ def finalize_replaced(
     ec2.create_tags(
         Resources=list(new_ids.values()), Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_RESTORED}]
     )
+    records.forget(list(new_ids.values()))
     marked: list[str] = []
     for spec in plan.volumes:
         try:

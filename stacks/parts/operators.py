@@ -14,6 +14,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from vss_restore.capabilities import Machine
+from vss_restore.records import BY_EXECUTION
 
 # What each capability means for the one who starts it.
 DESCRIPTIONS: dict[Machine, str] = {
@@ -53,6 +54,7 @@ class OperatorPolicies(Construct):
         *,
         machines: dict[Machine, sfn.StateMachine],
         lock_table_arn: str,
+        records_table_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.policies: dict[str, iam.ManagedPolicy] = {}
@@ -96,11 +98,15 @@ class OperatorPolicies(Construct):
                 ],
             )
             self.policies[name] = policy
-        self.policies["viewer"] = self._viewer(list(machines.values()), lock_table_arn)
+        self.policies["viewer"] = self._viewer(
+            list(machines.values()), lock_table_arn, records_table_arn
+        )
 
-    def _viewer(self, machines: list[sfn.StateMachine], lock_table_arn: str) -> iam.ManagedPolicy:
-        """Reads every machine's executions, the instances' sets and the locks; starts,
-        stops and changes nothing."""
+    def _viewer(
+        self, machines: list[sfn.StateMachine], lock_table_arn: str, records_table_arn: str
+    ) -> iam.ManagedPolicy:
+        """Reads every machine's executions, the instances' sets, the locks and the records of
+        what was created; starts, stops and changes nothing."""
         stack = Stack.of(self)
         policy = iam.ManagedPolicy(
             self,
@@ -119,6 +125,11 @@ class OperatorPolicies(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="Locks", actions=["dynamodb:GetItem"], resources=[lock_table_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="RecordsOfWhatWasCreated",
+                    actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                    resources=[records_table_arn, f"{records_table_arn}/index/{BY_EXECUTION}"],
                 ),
                 iam.PolicyStatement(
                     sid="StackOutputs",

@@ -19,7 +19,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
-from vss_restore import tags
+from vss_restore import records, tags
 from vss_restore.drill import METRIC_NAMESPACE
 from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
 
@@ -164,6 +164,7 @@ class TaskRoles(Construct):
         *,
         config: DeploymentConfig,
         lock_table: ITableV2,
+        records_table: ITableV2,
         log_group: logs.ILogGroup,
         disks_document: str,
     ) -> None:
@@ -199,6 +200,7 @@ class TaskRoles(Construct):
         lock_table.grant(
             self.roles[LOCK], "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"
         )
+        self._records(records_table)
         for concern in (READ, CREATE, POWER, SWAP, FINALIZE, CLEANUP, DRILL, MOUNT):
             self._describe(self.roles[concern])
         self._create_volumes(self.roles[CREATE])
@@ -231,6 +233,28 @@ class TaskRoles(Construct):
             resources=[f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*"],
             conditions={"StringEquals": {"ec2:Owner": stack.account}},
         )
+
+    def _records(self, table: ITableV2) -> None:
+        """Who writes and reads the records of what was created (cleanups go by them)."""
+        write = "dynamodb:BatchWriteItem"
+        query = ("dynamodb:Query",)
+        scan = ("dynamodb:Scan",)
+        needs = {
+            CREATE: (write,),  # records each volume it creates
+            FINALIZE: (write,),  # forgets a succeeded restore's volumes: production now
+            CLEANUP: (write, *query),  # a rollback deletes only what its execution recorded
+            DRILL: (write, *query, *scan),  # records clones; the daily pass scans expiries
+            MOUNT: (write, *query, *scan),  # the hourly pass of expired mounts
+        }
+        for concern, actions in needs.items():
+            self.roles[concern].add_to_policy(
+                iam.PolicyStatement(
+                    sid="RecordsOfWhatWasCreated",
+                    actions=list(actions),
+                    # An execution's records are read through the table's one index.
+                    resources=[table.table_arn, f"{table.table_arn}/index/{records.BY_EXECUTION}"],
+                )
+            )
 
     def role_for(self, task: str) -> iam.Role:
         return self.roles[ROLE_OF_TASK[task]]

@@ -135,7 +135,7 @@ def test_scheduler_role_is_trusted_only_for_the_stack_s_own_schedules(template: 
     assert all(s["Properties"]["GroupName"] == group_name for s in schedules)
 
 
-READ_ONLY_VERBS = ("Describe", "Get", "List", "Lookup")
+READ_ONLY_VERBS = ("Describe", "Get", "List", "Lookup", "Query", "Scan")
 
 
 def test_viewer_policy_reads_every_machine_and_starts_stops_or_changes_nothing(

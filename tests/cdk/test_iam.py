@@ -413,18 +413,32 @@ def test_opt_in_tag_is_configurable(synth: Synth) -> None:
     )
 
 
-def test_lock_role_reaches_only_the_lock_table(template: Template) -> None:
+def test_task_roles_reach_only_the_lock_and_records_tables_with_item_calls(
+    template: Template,
+) -> None:
     dynamo = [
         s for s in _statements(template) if any(a.startswith("dynamodb:") for a in s["Action"])
     ]
+    tables = {json.dumps(s["Resource"], sort_keys=True): set(s["Action"]) for s in dynamo}
     assert dynamo
     for statement in dynamo:
-        assert set(statement["Action"]) <= {
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:DeleteItem",
-        }
-        assert all(isinstance(r, dict) for r in statement["Resource"])  # the table's ARN, not "*"
+        where = json.dumps(statement["Resource"])
+        # the tables' own ARNs (and the records' one index), never "*"
+        assert "*" not in where
+        if "RecordsTable" in where:
+            assert set(statement["Action"]) <= {
+                "dynamodb:BatchWriteItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+            }
+        else:
+            assert "LockTable" in where
+            assert set(statement["Action"]) <= {
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:DeleteItem",
+            }
+    assert len(tables) == 2
 
 
 # --- clone drills --------------------------------------------------------------------------

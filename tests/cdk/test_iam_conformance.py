@@ -26,7 +26,7 @@ from tests.conftest import RECOVERY_HOST_TAG
 from vss_restore import tags
 from vss_restore.definition import repo_root
 from vss_restore.local import Fault, LocalEngine, world
-from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME
+from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME, RECORDS_TABLE_NAME
 from vss_restore.local.iam_conformance import (
     CallRecorder,
     Row,
@@ -37,6 +37,7 @@ from vss_restore.local.iam_conformance import (
 )
 from vss_restore.local.iam_policy import Statement
 from vss_restore.local.iam_requests import Call
+from vss_restore.records import Records
 from vss_restore.windows_disks import DEFAULT_DISKS_DOCUMENT
 
 REGION = "us-east-1"
@@ -60,16 +61,9 @@ def _server(ec2: Any, name: str, disks: tuple[world.Disk, ...] = world.DEMO_DISK
 
 
 def _expire_drill_resources(ec2: Any) -> None:
-    past = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
-    kept = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": [tags.DRILL]}])
-    ids = [i["InstanceId"] for r in kept["Reservations"] for i in r["Instances"]]
-    ids += [
-        v["VolumeId"]
-        for v in ec2.describe_volumes(Filters=[{"Name": "tag-key", "Values": [tags.DRILL]}])[
-            "Volumes"
-        ]
-    ]
-    ec2.create_tags(Resources=ids, Tags=[{"Key": tags.EXPIRES_AT, "Value": past}])
+    """A day passes: every drill's records expire."""
+    ddb = boto3.client("dynamodb", region_name=ec2.meta.region_name)
+    Records(ddb, RECORDS_TABLE_NAME).age(None, "drill", datetime.now(UTC) - timedelta(days=1))
 
 
 ONLINE_VALIDATION_DOCUMENT = "vss-restore-validation-check"
@@ -227,7 +221,8 @@ def _policies(template: Mapping[str, Any]) -> dict[str, list[Statement]]:
         lambda module: f"{FUNCTION_PREFIX}{module}",
         region=REGION,
         names={
-            "AWS::DynamoDB::GlobalTable": LOCK_TABLE_NAME,
+            "LockTable": LOCK_TABLE_NAME,
+            "RecordsTable": RECORDS_TABLE_NAME,
             "StateMachineRestore": "vss-restore",
             "DrillMachineDrill": "vss-restore-drill",
             "MountMachineMount": "vss-restore-mount",

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from vss_restore import demo
 from vss_restore.cli import app
 from vss_restore.cli.archive import ARCHIVE_DIR_ENV
-from vss_restore.cli.target import CAPABILITY_MACHINE_ENV, STATE_MACHINE_ARN_ENV
+from vss_restore.cli.target import CAPABILITY_MACHINE_ENV, RECORDS_TABLE_ENV, STATE_MACHINE_ARN_ENV
 from vss_restore.demo import SETS
 from vss_restore.local import LocalEngine
+from vss_restore.local.engine import RECORDS_TABLE_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -83,7 +84,9 @@ def deployed_demo_server(
 
 
 def name_deployed_machines(monkeypatch: pytest.MonkeyPatch, engine: LocalEngine) -> None:
-    """What a deployed stack's outputs say: the restore, drill and mount machines' ARNs."""
+    """What a deployed stack's outputs say: the restore, drill and mount machines' ARNs, and
+    the table of what was created."""
     monkeypatch.setenv(STATE_MACHINE_ARN_ENV, engine.state_machine_arn)
+    monkeypatch.setenv(RECORDS_TABLE_ENV, RECORDS_TABLE_NAME)
     for capability, variable in CAPABILITY_MACHINE_ENV.items():
         monkeypatch.setenv(variable, engine.machine_arn(capability))

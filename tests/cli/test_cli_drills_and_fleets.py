@@ -9,15 +9,20 @@ import boto3
 import pytest
 
 from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET, name_deployed_machines
-from vss_restore import demo, tags
+from vss_restore import demo
+from vss_restore.cli.target import RECORDS_TABLE_ENV
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.engine import RECORDS_TABLE_NAME
+from vss_restore.records import Records
 
 DOCUMENT = world.VALIDATION_DOCUMENT  # the demo world's own, as --local has it
 
 
 @pytest.fixture
-def drill_world(engine: LocalEngine) -> tuple[Any, str, str, str]:
-    """The demo server in the test's emulator, and an isolated subnet and group for drills."""
+def drill_world(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, str, str]:
+    """The demo server in the test's emulator, and an isolated subnet and group for drills
+    (and the records table, as a deployed stack's output names it)."""
+    monkeypatch.setenv(RECORDS_TABLE_ENV, RECORDS_TABLE_NAME)
     ec2 = boto3.client("ec2", region_name=engine.region)
     instance = demo.seed(ec2, datetime.now(UTC))
     subnet, group = world.isolated_subnet(ec2)
@@ -138,8 +143,8 @@ def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
     )
     assert kept.output is not None
     clone = kept.output["CloneInstanceId"]
-    ec2.create_tags(
-        Resources=[clone], Tags=[{"Key": tags.EXPIRES_AT, "Value": "2020-01-01T00:00:00+00:00"}]
+    Records(boto3.client("dynamodb", region_name=engine.region), RECORDS_TABLE_NAME).age(
+        kept.execution_arn, "drill", datetime(2020, 1, 1, tzinfo=UTC)
     )
 
     # WHEN cleanup runs with --dry-run, then for real

@@ -13,6 +13,8 @@ from vss_restore import tags
 from vss_restore.cli import target
 from vss_restore.cli.mounts import mount_approval
 from vss_restore.local import ExecutionResult, LocalEngine
+from vss_restore.local.engine import RECORDS_TABLE_NAME
+from vss_restore.records import Records
 
 
 def test_mount_local_mounts_the_demo_servers_data_volumes_read_only(cli: Any) -> None:
@@ -195,9 +197,8 @@ def test_cleanup_unmounts_only_expired_mounts_and_lists_them_first_with_dry_run(
     ec2, instance, expired = mounted
     current = engine.run({"InstanceId": instance, "Mode": "Mount", "Devices": ["xvdg"]})
     assert current.status == "SUCCEEDED", current.cause
-    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-    ec2.create_tags(
-        Resources=_volume_ids(expired), Tags=[{"Key": tags.MOUNT_EXPIRES_AT, "Value": past}]
+    Records(boto3.client("dynamodb", region_name=engine.region), RECORDS_TABLE_NAME).age(
+        expired.execution_arn, "mount", datetime.now(UTC) - timedelta(hours=1)
     )
 
     # WHEN cleanup runs with --dry-run, then for real

@@ -148,6 +148,21 @@ class DrillEvents:
         return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
+def forge_cleanup_tags(ec2: EC2Client, resource_ids: list[str], execution: str) -> None:
+    """What anyone allowed ``ec2:CreateTags`` can do: give resources every tag a drill's and a
+    mount's resources carry, for ``execution``, with expiries long past."""
+    past = "2020-01-01T00:00:00+00:00"
+    forged = {
+        tags.CREATED_BY: tags.CREATED_BY_VALUE,
+        tags.DRILL: "i-0123456789abcdef0",
+        tags.EXPIRES_AT: past,
+        tags.MOUNTED_ON: "i-0123456789abcdef0",
+        tags.MOUNT_EXPIRES_AT: past,
+        tags.EXECUTION: execution,
+    }
+    ec2.create_tags(Resources=resource_ids, Tags=tags.tag_list(forged))
+
+
 def metric_dimensions(name: str) -> list[dict[str, str]]:
     """The dimension sets a vss-restore metric was put with."""
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)

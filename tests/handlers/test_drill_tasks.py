@@ -23,6 +23,7 @@ from tests.handlers.mode_worlds import (
     Inventory,
     commands,
     drill_tagged,
+    forge_cleanup_tags,
     instance,
     metric_dimensions,
     metric_values,
@@ -47,6 +48,7 @@ from vss_restore.local import LocalEngine, world
 from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
+from vss_restore.records import Records
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -91,6 +93,10 @@ def start_drill(
         return run
 
     return start
+
+
+# A moment every recorded expiry in these tests is past.
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def plan(run: Execution) -> ClonePlan:
@@ -518,13 +524,13 @@ def test_cleanup_drill_hands_over_to_the_retry_until_the_clone_is_gone(
 
 
 def test_cleanup_drill_removes_only_expired_drills_when_called_by_the_schedule(
-    call_task: CallTask, ec2: EC2Client, start_drill: StartDrill
+    call_task: CallTask, ec2: EC2Client, records: Records, start_drill: StartDrill
 ) -> None:
-    # GIVEN a kept clone whose expiry has passed, and one that has a day to go
+    # GIVEN a kept clone whose recorded expiry has passed, and one that has a day to go
     expired, fresh = start_drill(keep_clone=True), start_drill(keep_clone=True)
     launch(expired)
     launch(fresh)
-    retag(ec2, tags.EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
+    records.age(expired.execution, "drill", PAST)
     fresh_before = drill_tagged(ec2, fresh.execution)
 
     # WHEN the daily schedule calls the cleanup
@@ -534,32 +540,49 @@ def test_cleanup_drill_removes_only_expired_drills_when_called_by_the_schedule(
     assert removed.terminated == [expired.clone_id]
     assert drill_tagged(ec2, expired.execution)[0] == {expired.clone_id: "terminated"}
     assert drill_tagged(ec2, fresh.execution) == fresh_before
+    assert removed.unrecorded == []
 
 
-def test_cleanup_drill_reads_any_iso_expiry_and_skips_an_unreadable_one_when_scheduled(
+def test_cleanup_drill_goes_by_the_recorded_expiry_whatever_the_expiry_tags_say(
     call_task: CallTask, ec2: EC2Client, start_drill: StartDrill
 ) -> None:
-    # GIVEN three kept clones: one expired as the drill writes it, one expired on a date
-    # written by hand (no time, no offset), one whose expiry is no date at all
-    expired, by_hand, garbled = (start_drill(keep_clone=True) for _ in range(3))
-    for run in (expired, by_hand, garbled):
+    # GIVEN two kept clones within their day: one's expiry tag back-dated, one's garbled
+    back_dated, garbled = start_drill(keep_clone=True), start_drill(keep_clone=True)
+    for run in (back_dated, garbled):
         launch(run)
-    retag(ec2, tags.EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
-    retag(ec2, tags.EXPIRES_AT, "2020-01-01", by_hand.execution)
+    retag(ec2, tags.EXPIRES_AT, "2020-01-01", back_dated.execution)
     retag(ec2, tags.EXPIRES_AT, "next tuesday", garbled.execution)
-    garbled_before = drill_tagged(ec2, garbled.execution)
+    before = [drill_tagged(ec2, run.execution) for run in (back_dated, garbled)]
 
     # WHEN the daily schedule calls the cleanup
     removed = CleanupPass.model_validate(call_task("CleanupDrill", {"Expired": True}))
 
-    # THEN both expired clones are terminated; the garbled one is untouched, and each of its
-    # resources is named in the pass's warnings
-    assert sorted(removed.terminated) == sorted([expired.clone_id, by_hand.clone_id])
-    assert drill_tagged(ec2, by_hand.execution)[0] == {by_hand.clone_id: "terminated"}
-    assert drill_tagged(ec2, garbled.execution) == garbled_before
-    instances, volumes, groups = garbled_before
-    assert sorted(w.split()[0] for w in removed.warnings) == sorted([*instances, *volumes, *groups])
-    assert all("'next tuesday'" in w for w in removed.warnings)
+    # THEN the pass completes and removes neither: the tags are not what it reads
+    assert (removed.terminated, removed.deleted, removed.deleted_groups) == ([], [], [])
+    assert [drill_tagged(ec2, run.execution) for run in (back_dated, garbled)] == before
+    assert removed.warnings == []
+
+
+def test_a_drills_own_cleanup_leaves_a_server_given_its_execution_tags_alone(
+    ec2: EC2Client, start_drill: StartDrill
+) -> None:
+    # GIVEN a launched drill, and a production server someone tagged as that drill's
+    run = start_drill()
+    launch(run)
+    production = world.windows_instance(ec2, world.DEMO_DISKS[:1], name="production")
+    disks = list(world.attached(ec2, production).values())
+    forge_cleanup_tags(ec2, [production, *disks], execution=run.execution)
+    before = InstanceState.capture(ec2, production)
+
+    # WHEN the drill removes what it created
+    removed = CleanupPass.model_validate(
+        run.step("CleanupDrill", run.cleanup_drill(), "Cleanup", retries=RETRIES)
+    )
+
+    # THEN its clone is gone, the server is as it was, and the drill names it
+    assert removed.terminated == [run.clone_id]
+    assert InstanceState.capture(ec2, production) == before
+    assert sorted(removed.unrecorded) == sorted([production, *disks])
 
 
 def test_cleanup_drill_lets_ec2s_refusal_through_and_the_report_says_what_was_left(

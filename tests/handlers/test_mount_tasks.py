@@ -19,6 +19,8 @@ from tests.handlers.mode_events import LONG_AGO, RETRIES, Execution, mount_reque
 from tests.handlers.mode_worlds import (
     Inventory,
     commands,
+    forge_cleanup_tags,
+    instance,
     retag,
     volume,
     volume_ids,
@@ -26,6 +28,7 @@ from tests.handlers.mode_worlds import (
     windows_server,
 )
 from vss_restore import tags
+from vss_restore.drill import CleanupPass
 from vss_restore.errors import (
     DiskCommandFailed,
     InstanceNotFound,
@@ -35,8 +38,10 @@ from vss_restore.errors import (
     WaitTimedOut,
 )
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.invariants import InstanceState
 from vss_restore.models import RestorePlan
 from vss_restore.mounts import MOUNT_DEVICE_NAMES, Unmounted
+from vss_restore.records import Records
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -70,6 +75,12 @@ def start_mount(
         return run
 
     return start
+
+
+# An execution no one ran, named in forged tags.
+FORGED_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:vss-restore-mount:forged"
+# A moment every recorded expiry in these tests is past.
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def plan(run: Execution) -> RestorePlan:
@@ -317,45 +328,72 @@ def test_unmount_volumes_tags_what_stays_for_cleanup_when_the_disk_command_fails
 
 
 def test_unmount_volumes_removes_only_expired_mounts_when_called_by_the_schedule(
-    call_task: CallTask, ec2: EC2Client, start_mount: StartMount, server: str
+    call_task: CallTask, ec2: EC2Client, records: Records, start_mount: StartMount, server: str
 ) -> None:
-    # GIVEN two mounts of the server's set, the first one past its expiry
+    # GIVEN two mounts of the server's set, the first one past its recorded expiry
     expired, fresh = start_mount(), start_mount()
     (old,) = mounted(expired)
     (new,) = mounted(fresh)
-    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
+    records.age(expired.execution, "mount", PAST)
 
-    # WHEN the daily schedule calls the unmount
+    # WHEN the hourly schedule calls the unmount
     done = call_task("UnmountVolumes", {"Expired": True})
 
-    # THEN the expired mount is gone; the other is still mounted
+    # THEN the expired mount is gone (and its record); the other is still mounted
     assert done == {"Unmounted": [old], "Warnings": []}
     assert old not in volume_ids(ec2)
+    assert records.of_execution(expired.execution, "mount") == []
     assert world.attached(ec2, server)[volume(ec2, new)["Attachments"][0]["Device"]] == new
 
 
-def test_unmount_volumes_reads_any_iso_expiry_and_skips_an_unreadable_one_when_scheduled(
+def test_unmount_volumes_goes_by_the_recorded_expiry_whatever_the_expiry_tags_say(
     call_task: CallTask, ec2: EC2Client, start_mount: StartMount, server: str
 ) -> None:
-    # GIVEN three mounts: one expired as the mount writes it, one expired at a time written
-    # by hand without an offset, one whose expiry is no date at all
-    expired, by_hand, garbled = start_mount(), start_mount(), start_mount()
-    (first,) = mounted(expired)
-    (second,) = mounted(by_hand)
-    (kept,) = mounted(garbled)
-    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T00:00:00+00:00", expired.execution)
-    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T08:30", by_hand.execution)
+    # GIVEN two mounts within their hours: one's expiry tag back-dated, one's garbled
+    back_dated, garbled = start_mount(), start_mount()
+    (first,) = mounted(back_dated)
+    (second,) = mounted(garbled)
+    retag(ec2, tags.MOUNT_EXPIRES_AT, "2020-01-01T08:30", back_dated.execution)
     retag(ec2, tags.MOUNT_EXPIRES_AT, "31/12/2026", garbled.execution)
 
     # WHEN the schedule calls the unmount
     done = call_task("UnmountVolumes", {"Expired": True})
 
-    # THEN both expired mounts are gone; the garbled one is named and still mounted
-    assert done["Unmounted"] == sorted([first, second])
-    assert {first, second}.isdisjoint(volume_ids(ec2))
-    [warning] = done["Warnings"]
-    assert warning.startswith(f"{kept} skipped: {tags.MOUNT_EXPIRES_AT} '31/12/2026'")
-    assert world.attached(ec2, server)[volume(ec2, kept)["Attachments"][0]["Device"]] == kept
+    # THEN the pass completes and both are still mounted: the tags are not what it reads
+    assert done == {"Unmounted": [], "Warnings": []}
+    attached = set(world.attached(ec2, server).values())
+    assert {first, second} <= attached
+
+
+def test_scheduled_passes_leave_a_production_server_with_forged_tags_alone_and_report_it(
+    call_task: CallTask, ec2: EC2Client, records: Records, start_mount: StartMount, server: str
+) -> None:
+    # GIVEN a production server whose instance and volumes carry forged drill and mount
+    # tags (expired), beside a real mount past its recorded expiry
+    production = world.windows_instance(ec2, world.DEMO_DISKS[:2], name="production")
+    disks = sorted(world.attached(ec2, production).values())
+    forge_cleanup_tags(
+        ec2,
+        [production, *disks],
+        execution="arn:aws:states:us-east-1:123456789012:execution:vss-restore-mount:forged",
+    )
+    expired = start_mount()
+    (old,) = mounted(expired)
+    records.age(expired.execution, "mount", PAST)
+    before = InstanceState.capture(ec2, production)
+
+    # WHEN the daily drill cleanup and the hourly mount expiry run
+    drills = CleanupPass.model_validate(call_task("CleanupDrill", {"Expired": True}))
+    mounts = call_task("UnmountVolumes", {"Expired": True})
+
+    # THEN the real mount is gone, the production server is exactly as it was...
+    assert mounts["Unmounted"] == [old]
+    assert InstanceState.capture(ec2, production) == before
+    assert instance(ec2, production)["State"]["Name"] == "running"
+    # ... and both passes name what they left alone
+    assert sorted(drills.unrecorded) == sorted([production, *disks])
+    assert {w.split()[0] for w in mounts["Warnings"]} == set(disks)
+    assert all("no record of creating it" in w for w in [*drills.warnings, *mounts["Warnings"]])
 
 
 # --- the tasks' input models -------------------------------------------------------------------

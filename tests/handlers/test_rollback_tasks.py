@@ -191,6 +191,32 @@ def test_delete_restored_volumes_deletes_what_this_execution_created_and_nothing
     assert aws.attached(server.instance_id) == attached
 
 
+def test_delete_restored_volumes_leaves_a_volume_given_this_executions_tag_alone(
+    call_task: CallTask, ec2: EC2Client
+) -> None:
+    # GIVEN the volumes this restore created, and a production volume someone tagged with
+    # this execution
+    server = Server.build(ec2)
+    aws = Emulator.of(ec2)
+    run = InPlaceRun.of(call_task, server).through("WaitVolumesAvailable")
+    forged = ec2.create_volume(
+        AvailabilityZone=run.plan.volumes[0].availability_zone,
+        Size=8,
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": tags.tag_list({tags.EXECUTION: run.execution})}
+        ],
+    )["VolumeId"]
+
+    # WHEN DeleteRestoredVolumes runs
+    cleanup = run.run("DeleteRestoredVolumes")
+
+    # THEN only what it recorded creating is deleted; the forged volume stays, named
+    assert sorted(cleanup["Deleted"]) == sorted(run.created.values())
+    assert aws.volume(forged) is not None
+    [left] = cleanup["LeftBehind"]
+    assert left.startswith(f"{forged} (tagged with this execution, not recorded")
+
+
 def test_delete_restored_volumes_waits_while_a_restored_volume_is_still_attached(
     call_task: CallTask, ec2: EC2Client
 ) -> None:

@@ -17,6 +17,7 @@ from vss_restore.local import ExecutionResult, LocalEngine, world
 from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
+from vss_restore.records import Records
 from vss_restore.settings import reload_settings
 
 DOCUMENT = world.VALIDATION_DOCUMENT  # the operator's, named as a drill may run it
@@ -402,6 +403,7 @@ def test_security_group_of_another_vpc_is_refused(
 def test_cleanup_removes_only_expired_drill_resources(
     engine: LocalEngine,
     ec2: Any,
+    records: Records,
     instance_with_volumes: str,
     vss_set: VssSetFactory,
     drill_target: dict[str, Any],
@@ -416,11 +418,11 @@ def test_cleanup_removes_only_expired_drill_resources(
     source = InstanceState.capture(ec2, instance_with_volumes)
 
     # WHEN the cleanup runs before the clone expires, nothing goes
-    early = cleanup_pass(ec2, now=datetime.now(UTC))
+    early = cleanup_pass(ec2, records, now=datetime.now(UTC))
     assert (early.terminated, early.deleted) == ([], [])
 
     # WHEN it runs after the expiry: the clone goes (its volumes with it), nothing else
-    late = cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
+    late = cleanup_pass(ec2, records, now=datetime.now(UTC) + timedelta(hours=25))
     assert late.terminated == [clone_id]
     instances, volumes = drill_resources(ec2)
     assert instances == {clone_id: "terminated"}
@@ -536,6 +538,7 @@ def test_every_device_of_the_clone_root_included_holds_a_volume_from_the_set(
 def test_kept_clone_keeps_its_isolation_group_tagged_to_expire(
     engine: LocalEngine,
     ec2: Any,
+    records: Records,
     instance_with_volumes: str,
     vss_set: VssSetFactory,
     drill_target: dict[str, Any],
@@ -569,8 +572,8 @@ def test_kept_clone_keeps_its_isolation_group_tagged_to_expire(
     assert labels[tags.EXECUTION] == result.execution_arn
     assert labels[tags.EXPIRES_AT] == report["ExpiresAt"].replace("Z", "+00:00")
     # WHEN cleanup runs after the expiry, the clone and then its group go
-    cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
-    cleanup_pass(ec2, now=datetime.now(UTC) + timedelta(hours=25))
+    cleanup_pass(ec2, records, now=datetime.now(UTC) + timedelta(hours=25))
+    cleanup_pass(ec2, records, now=datetime.now(UTC) + timedelta(hours=25))
     assert drill_groups(ec2) == []
 
 

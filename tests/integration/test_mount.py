@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -17,6 +17,7 @@ from vss_restore.local import ExecutionResult, Fault, LocalEngine, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.invariants import InstanceState
 from vss_restore.mounts import MOUNT_DEVICE_NAMES
+from vss_restore.records import Records
 from vss_restore.settings import reload_settings
 
 DATA_DEVICES = ["xvdf", "xvdg", "xvdh"]
@@ -419,20 +420,21 @@ def test_mount_rollback_tags_the_volumes_it_cannot_delete(
 
 
 def test_scheduled_unmount_removes_only_expired_mounts_and_leaves_live_volumes_alone(
-    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+    engine: LocalEngine,
+    ec2: Any,
+    records: Records,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
 ) -> None:
     # GIVEN two mounts of the instance's set, the first past its expiry
     vss_set("set-1", hours_ago=2)
     before = InstanceState.capture(ec2, instance_with_volumes)
-    expired = _mounts(engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount"}))
+    first = engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount"})
+    expired = _mounts(first)
     current = _mounts(
         engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount", "Devices": ["xvdf"]})
     )
-    past = (datetime.now().astimezone() - timedelta(minutes=5)).isoformat(timespec="seconds")
-    ec2.create_tags(
-        Resources=[m["VolumeId"] for m in expired],
-        Tags=[{"Key": tags.MOUNT_EXPIRES_AT, "Value": past}],
-    )
+    records.age(first.execution_arn, "mount", datetime.now(UTC) - timedelta(minutes=5))
 
     # WHEN the hourly schedule invokes UnmountVolumes as the stack configures it
     answer = boto3.client("lambda", region_name=engine.region).invoke(
@@ -451,7 +453,11 @@ def test_scheduled_unmount_removes_only_expired_mounts_and_leaves_live_volumes_a
 
 
 def test_scheduled_unmount_goes_on_past_a_mount_it_cannot_remove_and_retries_it_next_time(
-    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+    engine: LocalEngine,
+    ec2: Any,
+    records: Records,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
 ) -> None:
     # GIVEN two expired mounts, and Windows refusing the next disk offline
     vss_set("set-1", hours_ago=2)
@@ -460,8 +466,7 @@ def test_scheduled_unmount_goes_on_past_a_mount_it_cannot_remove_and_retries_it_
         for d in ("xvdf", "xvdg")
     ]
     volume_ids = [m["VolumeId"] for found in mounts for m in found]
-    past = (datetime.now().astimezone() - timedelta(minutes=5)).isoformat(timespec="seconds")
-    ec2.create_tags(Resources=volume_ids, Tags=[{"Key": tags.MOUNT_EXPIRES_AT, "Value": past}])
+    records.age(None, "mount", datetime.now(UTC) - timedelta(minutes=5))
     engine.guests.fail_next("Offline", "Set-Disk : The disk is in use")
     invoke = boto3.client("lambda", region_name=engine.region).invoke
 

@@ -9,6 +9,7 @@ import boto3
 from vss_restore import tags
 from vss_restore.models import RestorePlan, VolumeSpec
 from vss_restore.planning import client_token
+from vss_restore.records import Records
 from vss_restore.volumes import create_volumes
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _tags_of(ec2: EC2Client, volume_id: str) -> dict[str, str]:
 
 
 def test_create_volumes_copies_user_tags_but_not_reserved_ones_when_original_is_tagged(
-    aws: None,
+    bare_records: Records,
 ) -> None:
     # GIVEN an original with user tags, tags of an earlier restore, and a plan of our own tags
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -60,14 +61,14 @@ def test_create_volumes_copies_user_tags_but_not_reserved_ones_when_original_is_
     )
 
     # WHEN
-    created = create_volumes(ec2, plan)
+    created = create_volumes(ec2, plan, bare_records)
 
     # THEN the new volume has the user tags and ours, not the earlier restore's
     assert _tags_of(ec2, created[0].volume_id) == {"Name": "data-f", "CostCenter": "42", **OURS}
 
 
 def test_create_volumes_stays_within_ec2_tag_limit_when_original_has_fifty_long_tags(
-    aws: None,
+    bare_records: Records,
 ) -> None:
     # GIVEN an original with EC2's maximum: 50 tags of 128-character keys, 256-character values
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -75,7 +76,7 @@ def test_create_volumes_stays_within_ec2_tag_limit_when_original_has_fifty_long_
     plan = _plan(ec2, many)
 
     # WHEN
-    created = create_volumes(ec2, plan)
+    created = create_volumes(ec2, plan, bare_records)
 
     # THEN all our tags, and as many of the user's as leave room: 50 in all
     labels = _tags_of(ec2, created[0].volume_id)

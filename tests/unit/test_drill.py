@@ -372,6 +372,6 @@ def test_kept_and_unlaunched_and_dry_run_clones() -> None:
 
 def test_cleanup_pass_needs_exactly_one_selection() -> None:
     with pytest.raises(ValueError, match="exactly one"):
-        cleanup_pass(None, execution=None, now=None)  # type: ignore[arg-type]
+        cleanup_pass(None, None, execution=None, now=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="exactly one"):
-        cleanup_pass(None, execution="x", now=NOW)  # type: ignore[arg-type]
+        cleanup_pass(None, None, execution="x", now=NOW)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Reading an expiry tag: any ISO-8601 form; an unreadable one is named, never raised."""
+"""Reading an expiry: any ISO-8601 form, no offset read as UTC."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vss_restore import tags
+from vss_restore import records, tags
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -39,27 +39,25 @@ def test_expiry_reads_any_iso_form_with_utc_when_no_offset_is_written(
         ("2026-12-07", False),
     ],
 )
-def test_expired_compares_a_naive_expiry_with_an_aware_now_without_a_warning(
-    written: str, passed: bool
+def test_a_record_compares_a_naive_expiry_with_an_aware_now(written: str, passed: bool) -> None:
+    # GIVEN a resource created with an expiry with or without an offset
+    record = records.Record("vol-1", "exec", "drill", records.expiry_of({tags.EXPIRES_AT: written}))
+
+    # WHEN it is compared with an aware now / THEN no TypeError
+    assert record.expired(NOW) is passed
+
+
+@pytest.mark.parametrize(
+    ("labels", "purpose"),
+    [
+        ({tags.DRILL: "i-1", tags.EXPIRES_AT: "2026-12-07"}, "drill"),
+        ({tags.MOUNTED_ON: "i-2", tags.MOUNT_EXPIRES_AT: "2026-12-07"}, "mount"),
+        ({tags.EXECUTION: "exec"}, "restore"),
+    ],
+)
+def test_what_a_resource_was_created_for_comes_from_the_tags_it_is_created_with(
+    labels: dict[str, str], purpose: str
 ) -> None:
-    # GIVEN an expiry with or without an offset
-    warnings: list[str] = []
-
-    # WHEN it is compared with an aware now / THEN no TypeError, and no warning
-    assert tags.expired("vol-1", {tags.EXPIRES_AT: written}, tags.EXPIRES_AT, NOW, warnings) is (
-        passed
-    )
-    assert warnings == []
-
-
-@pytest.mark.parametrize("labels", [{tags.EXPIRES_AT: "garbage"}, {tags.EXPIRES_AT: ""}, {}])
-def test_expired_names_an_unreadable_or_missing_expiry_and_keeps_the_resource(
-    labels: dict[str, str],
-) -> None:
-    # GIVEN an expiry that is no date, or none
-    warnings: list[str] = []
-
-    # WHEN it is read / THEN the resource has not expired, and the warning names it
-    assert not tags.expired("sg-1", labels, tags.EXPIRES_AT, NOW, warnings)
-    [warning] = warnings
-    assert warning.startswith(f"sg-1 skipped: {tags.EXPIRES_AT}")
+    assert records.purpose_of(labels) == purpose
+    # ... and only a restore's has no expiry: its rollback alone may remove it
+    assert (records.expiry_of(labels) is None) is (purpose == "restore")

@@ -147,8 +147,8 @@ def cleanup(
 
         def sweep(dry: bool) -> CleanupPass:
             if execution_arn:
-                return cleanup_pass(ec2, execution=execution_arn, dry_run=dry)
-            return cleanup_pass(ec2, now=datetime.now(UTC), dry_run=dry)
+                return cleanup_pass(ec2, clients.records, execution=execution_arn, dry_run=dry)
+            return cleanup_pass(ec2, clients.records, now=datetime.now(UTC), dry_run=dry)
 
         def unmount_expired(dry: bool) -> list[str]:
             if execution_arn:
@@ -156,6 +156,7 @@ def cleanup(
             return remove_expired_mounts(
                 clients.ec2,
                 clients.ssm,
+                clients.records,
                 datetime.now(UTC),
                 document=clients.disks_document,
                 dry_run=dry,

@@ -48,7 +48,7 @@ from vss_restore.mounts import (
     Unmounted,
     free_devices,
     is_mount_volume,
-    mount_volumes,
+    recorded_mount_volumes,
     unmount,
 )
 
@@ -263,14 +263,16 @@ def unmount_command(
                 2,
             )
         listed = _refuse_untagged(target.ec2, record)
-        present = [v["VolumeId"] for v in mount_volumes(target.ec2, record.arn)]
+        clients = target.disk_clients()
+        present = [
+            v["VolumeId"] for v in recorded_mount_volumes(target.ec2, clients.records, record.arn)
+        ]
         if present:
             question = (
                 f"Take {len(present)} mounted volume(s) of {record.name} offline, detach and "
                 f"DELETE them ({', '.join(present)})?"
             )
             _approve(target.place, question, question.rstrip("?").lower(), yes)
-        clients = target.disk_clients()
         done = _unmount(clients, record.arn, target.poll_seconds)
     gone = sorted(set(listed) - set(present))
     _print_unmounted(
@@ -286,6 +288,7 @@ def _unmount(clients: DiskClients, execution: str, interval_seconds: float) -> U
     return unmount(
         clients.ec2,
         clients.ssm,
+        clients.records,
         execution,
         document=clients.disks_document,
         interval_seconds=interval_seconds,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from vss_restore.executions import (
 )
 from vss_restore.fleet import execution_arn
 from vss_restore.instance import instances_named
+from vss_restore.records import Records
 from vss_restore.starter import started_by
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ CAPABILITY_MACHINE_ENV: dict[Capability, str] = {
 DRILL_FLEET_STATE_MACHINE_ARN_ENV = "VSS_RESTORE_DRILL_FLEET_STATE_MACHINE_ARN"
 STACK_NAME_ENV = "VSS_RESTORE_STACK_NAME"
 LOCK_TABLE_ENV = "VSS_RESTORE_LOCK_TABLE"
+RECORDS_TABLE_ENV = "VSS_RESTORE_RECORDS_TABLE"
 DEFAULT_STACK_NAME = "VssRestore"
 # Fixed emulator ids, so that the demo instance is the same in every --local command.
 LOCAL_ID_SEED = 2024
@@ -130,6 +133,8 @@ class Target:
     # The lock table (inspect, unlock): DynamoDB and the table's name, when it can be read.
     ddb: DynamoDBClient | None = None
     lock_table: Callable[[], str | None] = lambda: None
+    # The table of what vss-restore created (unmount, cleanup remove only what it records).
+    records_table: Callable[[], str | None] = lambda: None
 
     @property
     def local(self) -> bool:
@@ -257,7 +262,13 @@ class Target:
     def disk_clients(self) -> DiskClients:
         if self.ssm is None:
             raise CliError("this target has no SSM client to reach the disks with", 1)
-        return DiskClients(self.ec2, self.ssm, self.disks_document(), self.place)
+        return DiskClients(
+            self.ec2,
+            self.ssm,
+            self.disks_document(),
+            functools.cache(lambda: _records(self.ddb, self.records_table())),
+            self.place,
+        )
 
     def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
         found = {
@@ -377,7 +388,23 @@ def aws_target(options: Options) -> Iterator[Target]:
         lock_table=lambda: (
             os.environ.get(LOCK_TABLE_ENV) or _stack_output(session, options, "LockTableName")
         ),
+        records_table=lambda: _records_table(session, options),
     )
+
+
+def _records_table(session: boto3.Session, options: Options) -> str | None:
+    return os.environ.get(RECORDS_TABLE_ENV) or _stack_output(session, options, "RecordsTableName")
+
+
+def _records(ddb: DynamoDBClient | None, table: str | None) -> Records:
+    """The records cleanups go by; without them nothing may be removed, so no table is an error."""
+    if ddb is None or not table:
+        raise CliError(
+            "no record of what vss-restore created, and it removes nothing it did not record: "
+            f"set {RECORDS_TABLE_ENV}, or deploy the stack (its RecordsTableName output is read)",
+            2,
+        )
+    return Records(ddb, table)
 
 
 class CurrentStderr:
@@ -432,7 +459,7 @@ def local_target(options: Options) -> Iterator[Target]:
     try:
         from vss_restore import demo  # noqa: PLC0415 - needs the emulator extra
         from vss_restore.local import Fault, LocalEngine, world  # noqa: PLC0415
-        from vss_restore.local.engine import LOCK_TABLE_NAME  # noqa: PLC0415
+        from vss_restore.local.engine import LOCK_TABLE_NAME, RECORDS_TABLE_NAME  # noqa: PLC0415
     except ImportError as err:
         raise CliError(
             f"--local needs the embedded emulator: pip install 'vss-restore[local]' ({err})", 2
@@ -475,6 +502,7 @@ def local_target(options: Options) -> Iterator[Target]:
             place=remembered(lambda: Place(engine.region, engine.account_id, local=True)),
             ddb=boto3.client("dynamodb", region_name=engine.region),
             lock_table=lambda: LOCK_TABLE_NAME,
+            records_table=lambda: RECORDS_TABLE_NAME,
             complete_world=complete_world,
             started_by=lambda _: "you, on this machine (the local emulator)",
         )
@@ -488,7 +516,13 @@ class DiskClients:
     ec2: EC2Client
     ssm: SSMClient
     disks_document: str | None
+    # The records unmount and cleanup go by, looked up when first needed.
+    find_records: Callable[[], Records]
     place: Callable[[], Place] = lambda: Place("unknown")
+
+    @property
+    def records(self) -> Records:
+        return self.find_records()
 
 
 @contextmanager
@@ -497,17 +531,22 @@ def open_disk_clients(options: Options) -> Iterator[DiskClients]:
     output DisksDocumentName) when the stack can be read."""
     if options.local:
         with local_target(options) as target:
-            yield DiskClients(target.ec2, target.disk_clients().ssm, None, target.place)
+            yield target.disk_clients()
         return
     session = aws_session(options)
     try:
         document = _stack_output(session, options, "DisksDocumentName")
+        table = _records_table(session, options)
     except ClientError:
         document = None  # no stack to read: the document's default name
+        table = os.environ.get(RECORDS_TABLE_ENV)
     yield DiskClients(
         session.client("ec2", endpoint_url=options.endpoint_url),
         session.client("ssm", endpoint_url=options.endpoint_url),
         document,
+        functools.cache(
+            lambda: _records(session.client("dynamodb", endpoint_url=options.endpoint_url), table)
+        ),
         remembered(lambda: aws_place(session, options.profile, options.endpoint_url)),
     )
 

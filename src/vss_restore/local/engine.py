@@ -20,7 +20,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.utilities.utils import load_resource
 
-from vss_restore import clients
+from vss_restore import clients, records
 from vss_restore.capabilities import FLEET_CAPABILITY, Machine, capability_of, fleet_machine_of
 from vss_restore.definition import (
     Limits,
@@ -47,7 +47,7 @@ from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.parse_cache import ParsedDefinitions
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.local.windows_guests import WindowsGuests
-from vss_restore.settings import forget_settings, reload_settings
+from vss_restore.settings import RECORDS_TABLE_ENV, forget_settings, reload_settings
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import (
@@ -73,6 +73,7 @@ MACHINE_NAMES: dict[Machine, str] = {
 }
 ALL_TASKS = {**TASKS, **FLEET_TASKS}
 LOCK_TABLE_NAME = "vss-restore-locks"
+RECORDS_TABLE_NAME = "vss-restore-records"
 FUNCTION_PREFIX = "vss-restore-"
 # The interpreter logs every caught task error with its whole parse tree; the execution
 # history already holds each error, so only the emulator's criticals are worth seeing.
@@ -86,6 +87,7 @@ _TASK_ENVIRONMENT = {
     WAIT_IN_TASK_ENV: "600",
     # The stack's disk document (Mode "Online" and "Mount"), which the engine creates.
     DISKS_DOCUMENT_ENV: DEFAULT_DISKS_DOCUMENT,
+    RECORDS_TABLE_ENV: RECORDS_TABLE_NAME,
 }
 
 
@@ -353,6 +355,8 @@ class LocalEngine:
                 AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        if RECORDS_TABLE_NAME not in ddb.list_tables()["TableNames"]:
+            ddb.create_table(TableName=RECORDS_TABLE_NAME, **records.TABLE_SCHEMA)  # type: ignore[arg-type]
         self.ssm.add_aws_documents(self.region)
         self._put_disks_document()
 

@@ -144,6 +144,17 @@ def _tagged_resources(params: Mapping[str, Any], _: Facts) -> list[str]:
     return [str(r) for r in params.get("Resources") or []]
 
 
+def _batch_tables(params: Mapping[str, Any], _: Facts) -> list[str]:
+    return sorted(str(name) for name in params.get("RequestItems") or {})
+
+
+def _queried_table_or_index(params: Mapping[str, Any], _: Facts) -> list[str]:
+    # A query of an index is authorized on the index's ARN: table/<name>/index/<index>.
+    index = params.get("IndexName")
+    table = str(params.get("TableName"))
+    return [f"{table}/index/{index}" if index else table]
+
+
 def _event_buses(params: Mapping[str, Any], _: Facts) -> list[str]:
     return sorted({str(e.get("EventBusName") or "default") for e in params.get("Entries") or []})
 
@@ -207,6 +218,10 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "dynamodb:PutItem": (("table", one("TableName")),),
     "dynamodb:UpdateItem": (("table", one("TableName")),),
     "dynamodb:DeleteItem": (("table", one("TableName")),),
+    # The records of what was created (an execution's, through the table's index).
+    "dynamodb:BatchWriteItem": (("table", _batch_tables),),
+    "dynamodb:Query": (("table", _queried_table_or_index),),
+    "dynamodb:Scan": (("table", one("TableName")),),
     # Drills: validation, metrics, events.
     "ssm:DescribeDocument": (("document", one("Name")),),
     "ssm:SendCommand": (("document", one("DocumentName")), ("instance", every("InstanceIds"))),
