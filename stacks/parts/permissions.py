@@ -109,8 +109,9 @@ ROLE_OF_TASK: dict[str, str] = {
     "RunOnlineValidation": ONLINE_VALIDATE,
     "WaitOnlineValidation": ONLINE_VALIDATE,
 }
-# Mode "Online": the only documents a validation may run on a production instance.
-ONLINE_VALIDATION_DOCUMENTS = f"{VALIDATION_DOCUMENT_PREFIX}*"
+# The account's own documents a validation (drill or online restore) may run; the deployment
+# may list more (validationDocuments).
+VALIDATION_DOCUMENTS = f"{VALIDATION_DOCUMENT_PREFIX}*"
 
 DESCRIBE_ACTIONS = [
     "ec2:DescribeInstances",
@@ -519,7 +520,7 @@ class TaskRoles(Construct):
             f"arn:{stack.partition}:ssm:{stack.region}::document/*",
             f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/*",
         ]
-        # Run Command only on drill clones (any document: the request names it).
+        # Run Command only on drill clones...
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunCommandOnDrillClonesOnly",
@@ -528,9 +529,12 @@ class TaskRoles(Construct):
                 conditions={"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}},
             )
         )
+        # ...with the documents ValidateRequest lets a drill name, and no other.
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="RunDocuments", actions=["ssm:SendCommand"], resources=documents
+                sid="RunValidationDocumentsOnly",
+                actions=["ssm:SendCommand"],
+                resources=self._validation_documents(),
             )
         )
         # Reading command results has no resource-level permissions.
@@ -632,7 +636,6 @@ class TaskRoles(Construct):
         self._disk_document(role, document, "ToUnmount")
 
     def _online_validation(self, role: iam.Role) -> None:
-        stack = Stack.of(self)
         opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
         # Mode "Online": Run Command on instances that opted in...
         role.add_to_policy(
@@ -643,17 +646,12 @@ class TaskRoles(Construct):
                 conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
             )
         )
-        # ...with this account's validation documents only (ValidateRequest refuses others),
-        # and the ones the deployment lists (validationDocuments), which ValidateRequest accepts.
+        # ...with the documents ValidateRequest lets a validation name, and no other.
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunOwnValidationDocumentsOnly",
                 actions=["ssm:SendCommand"],
-                resources=[
-                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
-                    f"document/{ONLINE_VALIDATION_DOCUMENTS}",
-                    *self._listed_documents(),
-                ],
+                resources=self._validation_documents(),
             )
         )
         # Reading command results has no resource-level permissions.
@@ -664,6 +662,17 @@ class TaskRoles(Construct):
                 resources=["*"],
             )
         )
+
+    def _validation_documents(self) -> list[str]:
+        """What ValidateRequest lets a drill or an online restore run: this account's
+        ``vss-restore-validation-*`` documents and those the deployment lists
+        (``validationDocuments``); an AWS-owned document only if listed."""
+        stack = Stack.of(self)
+        return [
+            f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
+            f"document/{VALIDATION_DOCUMENTS}",
+            *self._listed_documents(),
+        ]
 
     def _listed_documents(self) -> list[str]:
         """The ``validationDocuments`` as SendCommand's resources: an ARN as it is, a name as

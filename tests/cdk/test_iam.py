@@ -685,14 +685,36 @@ def test_mount_role_runs_only_the_stacks_disk_document_on_opted_in_instances(
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
 
 
-def test_online_validation_may_also_run_the_documents_the_deployment_lists(synth: Synth) -> None:
+# The policies that run validation documents: an online restore's (on opted-in instances)
+# and a drill's (on its clones).
+VALIDATING = ("RunValidationOnOptedInInstances", "RunCommandOnDrillClonesOnly")
+
+
+@pytest.mark.parametrize("sid", VALIDATING)
+def test_validations_run_only_the_accounts_validation_documents_by_default(
+    sid: str, template: Template
+) -> None:
+    # GIVEN a deployment that lists no validation documents
+    (statements,) = _policies_with(template, sid)
+
+    # THEN a validation may run this account's vss-restore-validation-* documents and nothing
+    # else: no AWS-owned document (AWS-RunPowerShellScript), no other document of the account
+    assert _sendable_documents(statements) == [
+        "arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*"
+    ]
+
+
+@pytest.mark.parametrize("sid", VALIDATING)
+def test_validations_may_also_run_the_documents_the_deployment_lists(
+    sid: str, synth: Synth
+) -> None:
     # GIVEN a deployment that lists a document by name and one by ARN
     shared = "arn:aws:ssm:us-east-1:111122223333:document/Ops-Check"
     _, template = synth(validationDocuments=["Ops-SqlCheck", shared])
 
-    # THEN an online restore's validation may run them too (ValidateRequest lets them through):
-    # a name as this account's document or AWS's, an ARN as it is
-    (statements,) = _policies_with(template, "RunValidationOnOptedInInstances")
+    # THEN a validation may run them too (ValidateRequest lets them through): a name as this
+    # account's document or AWS's, an ARN as it is
+    (statements,) = _policies_with(template, sid)
     documents = _sendable_documents(statements)
     assert documents == [
         "arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*",
