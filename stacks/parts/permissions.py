@@ -150,6 +150,10 @@ KMS_ACTIONS = [
 # The roles that use customer KMS keys through EC2 (create, start, attach, launch): their
 # ARNs are stack outputs, for the key-policy statements such keys need.
 KMS_CONCERNS = (CREATE, POWER, SWAP, DRILL, MOUNT)
+# The task roles' IAM path: their ARNs are arn:aws:iam::<account>:role/vss-restore/<name>, so a
+# service control policy or permissions boundary can exempt them by pattern
+# (docs/examples/*-protect-vss-restore-tags.json).
+TASK_ROLE_PATH = "/vss-restore/"
 # What ModifyInstanceAttribute, AttachVolume and DetachVolume are authorized on besides
 # the instance (the Service Authorization Reference lists volume for all three).
 SWAP_VOLUME_ACTIONS = ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
@@ -194,6 +198,7 @@ class TaskRoles(Construct):
                 f"{concern}Role",
                 assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                 description=f"vss-restore tasks: {concern}",
+                path=TASK_ROLE_PATH,
             )
             log_group.grant_write(role)
             self.roles[concern] = role

@@ -11,7 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from stacks.config import DeploymentConfig, InvalidContext
-from stacks.parts.permissions import KMS_CONCERNS, SWAP
+from stacks.parts.permissions import KMS_CONCERNS, SWAP, TASK_ROLE_PATH
 
 from tests.cdk.conftest import Synth
 from vss_restore import tags
@@ -389,7 +389,7 @@ def test_key_policy_samples_name_every_role_that_uses_keys(template: Template) -
     # cross account) name exactly the roles the stack outputs for key policies
     outputs = re.findall(r"^\| `(\w+)RoleArn` \|", section, re.M)
     principals = [
-        re.findall(r"role/VssRestore-Roles(\w+?)RoleEXAMPLE", block)
+        re.findall(r"role/vss-restore/VssRestore-Roles(\w+?)RoleEXAMPLE", block)
         for block in re.findall(r'"Principal": \{"AWS": \[(.*?)\]\}', section, re.S)
     ]
     assert sorted(outputs) == sorted(KMS_CONCERNS)
@@ -730,3 +730,30 @@ def test_validate_request_may_read_route_tables_to_keep_clones_out_of_public_sub
     reading = [s for s in _statements(template) if s.get("Sid") == "ReadEc2State"]
     assert reading
     assert all("ec2:DescribeRouteTables" in s["Action"] for s in reading)
+
+
+def test_only_the_task_roles_carry_the_path_the_tag_protection_examples_exempt(
+    template: Template,
+) -> None:
+    # GIVEN the stack's roles, and the principal pattern of the example SCP and boundary
+    examples = repo_root() / "docs" / "examples"
+    patterns = {
+        s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        for name in ("scp-protect-vss-restore-tags.json", "boundary-protect-vss-restore-tags.json")
+        for s in json.loads((examples / name).read_text())["Statement"]
+        if s["Effect"] == "Deny"
+    }
+    roles = template.find_resources("AWS::IAM::Role")
+    tasks = {
+        logical_id
+        for logical_id, role in roles.items()
+        if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+
+    # THEN every Lambda task role has the path, and no other role (state machines, scheduler)
+    assert len(tasks) >= 14
+    for logical_id, role in roles.items():
+        path = role["Properties"].get("Path")
+        assert (path == TASK_ROLE_PATH) == (logical_id in tasks), logical_id
+    # ...and the examples exempt exactly the roles under that path
+    assert patterns == {f"arn:*:iam::*:role{TASK_ROLE_PATH}*"}
