@@ -220,6 +220,8 @@ class TaskRoles(Construct):
         self._online_validation(self.roles[ONLINE_VALIDATE])
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
+        for concern in (SWAP, DRILL):  # the roles allowed ModifyInstanceAttribute
+            self._no_user_data(self.roles[concern])
         self._explain_wildcards()
 
     def _arn(self, resource: str) -> str:
@@ -711,6 +713,22 @@ class TaskRoles(Construct):
                 resources=[
                     f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default"
                 ],
+            )
+        )
+
+    def _no_user_data(self, role: iam.Role) -> None:
+        # ModifyInstanceAttribute is for DeleteOnTermination (block device mappings) only, but
+        # IAM cannot allow one attribute: the Reference documents ec2:Attribute/${AttributeName}
+        # ("an attribute being set") on the instance, not the names. The user data, code run at
+        # boot, is refused by name (key names are case-insensitive); a call that sets no user
+        # data, as every task's, is untouched (docs/permissions.md).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NeverChangeUserData",
+                effect=iam.Effect.DENY,
+                actions=["ec2:ModifyInstanceAttribute"],
+                resources=[self._arn("instance/*")],
+                conditions={"Null": {"ec2:Attribute/UserData": "false"}},
             )
         )
 

@@ -129,7 +129,8 @@ def test_instance_changes_require_the_opt_in_tag(template: Template) -> None:
     on_instances = [
         s
         for s in statements
-        if changing & set(s["Action"])
+        if s["Effect"] == "Allow"
+        and changing & set(s["Action"])
         and any(":instance/" in _resource_text(r) for r in s["Resource"])
     ]
     assert {a for s in on_instances for a in s["Action"]} >= changing
@@ -507,7 +508,11 @@ def test_drill_role_swaps_roots_and_powers_only_drill_tagged_clones(template: Te
         "ec2:DetachVolume",
         "ec2:ModifyInstanceAttribute",
     }
-    granted = [s for s in statements if set(s["Roles"]) & drill and swapping & set(s["Action"])]
+    granted = [
+        s
+        for s in statements
+        if s["Effect"] == "Allow" and set(s["Roles"]) & drill and swapping & set(s["Action"])
+    ]
     assert granted
     assert all(s["Condition"] == DRILL_RESOURCE_TAG for s in granted)
     assert swapping <= {a for s in granted for a in s["Action"]}

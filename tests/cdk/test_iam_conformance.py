@@ -10,6 +10,7 @@ involves. The decisions are written to ``build/iam-conformance.json``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -396,3 +397,46 @@ def test_a_role_without_its_kms_statements_fails_the_check_on_the_customer_key(
         ("kms:Decrypt", "key"),
     }
     assert {r.resource_type for r in denied} == {"key"}
+
+
+def _without_sid(template: Mapping[str, Any], sid: str) -> dict[str, Any]:
+    """The template with every statement ``sid`` taken out of every role policy."""
+    changed = copy.deepcopy(dict(template))
+    removed = 0
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            document = resource["Properties"]["PolicyDocument"]
+            kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+            removed += len(document["Statement"]) - len(kept)
+            document["Statement"] = kept
+    assert removed, f"no statement {sid} to take out"
+    return changed
+
+
+def test_modify_instance_attribute_sets_delete_on_termination_never_the_user_data(
+    recorded: Recorded, template: Template
+) -> None:
+    # GIVEN the tasks' own ModifyInstanceAttribute calls (DeleteOnTermination by device), and
+    # the same calls on the same instances setting the user data instead
+    own = [c for c in recorded.calls if c.action == "ec2:ModifyInstanceAttribute"]
+    assert {c.function.removeprefix(FUNCTION_PREFIX) for c in own} >= {"set_delete_on_termination"}
+    user_data = [
+        dataclasses.replace(
+            c, params={"InstanceId": c.params["InstanceId"], "UserData": {"Value": "ZWNobyBoaQ=="}}
+        )
+        for c in own
+    ]
+    policies = _policies(template.to_json())
+
+    # WHEN both are decided against the stack's roles
+    allowed = check(own, policies)
+    refused = check(user_data, policies)
+
+    # THEN the tasks' calls pass and the user data is refused, explicitly, on every instance
+    assert all(r.allowed for r in allowed), [str(r) for r in allowed if not r.allowed]
+    assert {(r.resource_type, r.allowed, r.missing) for r in refused} == {
+        ("instance", False, "explicitly denied")
+    }
+    # ...by the stack's deny: without it the opt-in statement would let the user data through
+    unguarded = _policies(_without_sid(template.to_json(), "NeverChangeUserData"))
+    assert all(r.allowed for r in check(user_data, unguarded))
