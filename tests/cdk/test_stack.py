@@ -284,6 +284,21 @@ def test_topic_key_lets_both_publishers_encrypt_when_the_topic_uses_it(
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
+def test_topic_key_encrypts_the_topic_and_nothing_else(template: Template) -> None:
+    # GIVEN the topic's key, whose grants to EventBridge and CloudWatch carry no source
+    # condition (the topic policy names the publishers)
+    (topic_id,) = _resources(template, "AWS::SNS::Topic")
+    (key_id,) = _resources(template, "AWS::KMS::Key")
+
+    # THEN no resource but the topic names the key: the grants serve this topic only
+    users = {
+        logical_id
+        for logical_id, resource in template.to_json()["Resources"].items()
+        if logical_id != key_id and f'"{key_id}"' in json.dumps(resource)
+    }
+    assert users == {topic_id}
+
+
 def test_roles_that_use_kms_keys_are_stack_outputs(template: Template) -> None:
     # GIVEN the stack outputs
     outputs = template.find_outputs("*")
