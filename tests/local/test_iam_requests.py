@@ -225,6 +225,15 @@ def test_a_volume_from_a_customer_key_snapshot_needs_the_snapshots_key() -> None
     ]
 
 
+def test_a_lambda_invoke_is_decided_as_invoke_function_on_the_function() -> None:
+    # GIVEN a schedule's call on its target function (boto3's operation: Invoke)
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vss-restore-cleanup_drill"
+    found = authorizations(call("lambda", "Invoke", {"FunctionName": arn}))
+
+    # THEN IAM's name for it is lambda:InvokeFunction, on that function
+    assert pairs(found) == [("lambda:InvokeFunction", "function", arn, True)]
+
+
 def test_describe_calls_are_decided_on_everything() -> None:
     found = authorizations(call("ec2", "DescribeVolumes", {"VolumeIds": ["vol-1"]}))
 

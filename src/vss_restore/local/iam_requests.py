@@ -55,7 +55,8 @@ class Call:
 
     @property
     def action(self) -> str:
-        return f"{iam_prefix(self.service)}:{self.operation}"
+        action = f"{iam_prefix(self.service)}:{self.operation}"
+        return _ACTION_NAMES.get(action, action)
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,11 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:DescribeInstanceInformation": (),
     "cloudwatch:PutMetricData": (),
     "events:PutEvents": (("event-bus", _event_buses),),
-    # Fleets: each restore is started, then followed.
+    # Fleets: each restore is started, then followed (and the scheduled game days start the
+    # drill fleet machine).
     "states:StartExecution": (("statemachine", one("stateMachineArn")),),
+    # The schedules invoke the cleanup functions.
+    "lambda:InvokeFunction": (("function", one("FunctionName")),),
     "states:DescribeExecution": (("execution", one("executionArn")),),
 }
 # Resource types the reference lists as required where a call names one of them: a
@@ -279,6 +283,8 @@ KEYS_USED: dict[str, tuple[Ids, tuple[str, ...]]] = {
 }
 
 _SERVICE_PREFIXES = {"stepfunctions": "states"}
+# Operations whose IAM action has another name (Lambda's Invoke is lambda:InvokeFunction).
+_ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def iam_prefix(service: str) -> str:
