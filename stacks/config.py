@@ -17,6 +17,7 @@ from vss_restore.run_command import check_validation_document
 from vss_restore.settings import (
     CLONE_EXPOSED_SUBNETS_ENV,
     CLONE_OPEN_GROUPS_ENV,
+    DRILL_INSTANCE_TYPES_ENV,
     RECOVERY_HOST_TAG_KEY_ENV,
     RECOVERY_HOST_TAG_VALUE_ENV,
     VALIDATION_DOCUMENTS_ENV,
@@ -118,6 +119,18 @@ class DrillSchedule:
         except InvalidRequest as err:
             raise InvalidContext(f"drillSchedule.{err.field}: {err.reason}") from err
 
+    def check_instance_type(self, listed: tuple[str, ...]) -> None:
+        """Its InstanceType, if any, is one ``drillInstanceTypes`` lists, or synthesis fails:
+        the drill of every server of another type would be refused."""
+        wanted = self.fleet_request.get("InstanceType")
+        if wanted is not None and wanted not in listed:
+            raise InvalidContext(
+                f"drillSchedule.InstanceType: {wanted} is not in drillInstanceTypes "
+                f"({', '.join(listed) or 'none'}), so the drill of every server of another type "
+                "would be refused: add it there, or leave InstanceType out (each clone then has "
+                "its source's type)"
+            )
+
 
 # The guardrails' exceptions (docs/deploying.md): context key → the functions' variable.
 GUARDRAIL_CONTEXT = {
@@ -126,8 +139,14 @@ GUARDRAIL_CONTEXT = {
     "cloneOpenSecurityGroupIds": CLONE_OPEN_GROUPS_ENV,
     "recoveryHostTagKey": RECOVERY_HOST_TAG_KEY_ENV,
     "recoveryHostTagValue": RECOVERY_HOST_TAG_VALUE_ENV,
+    "drillInstanceTypes": DRILL_INSTANCE_TYPES_ENV,
 }
-_LIST_KEYS = ("validationDocuments", "cloneExposedSubnetIds", "cloneOpenSecurityGroupIds")
+_LIST_KEYS = (
+    "validationDocuments",
+    "cloneExposedSubnetIds",
+    "cloneOpenSecurityGroupIds",
+    "drillInstanceTypes",
+)
 
 
 @dataclass(frozen=True)
@@ -135,12 +154,14 @@ class Guardrails:
     """What ValidateRequest lets a request do beyond its rules, as the deployment says: the
     documents a drill or an online restore may run besides this account's
     ``vss-restore-validation-*`` ones, the subnets routing to an internet gateway and the
-    security groups with inbound rules a clone may use, the tag of recovery hosts (instances
-    a mount may go to besides its source). Checked at synthesis as a cold start checks them.
+    security groups with inbound rules a clone may use, the instance types a clone may have
+    besides its source's, the tag of recovery hosts (instances a mount may go to besides its
+    source). Checked at synthesis as a cold start checks them.
     """
 
     environment: dict[str, str] = field(default_factory=dict)  # the functions' variables
     validation_documents: tuple[str, ...] = ()
+    drill_instance_types: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, node: Node) -> Guardrails:
@@ -159,7 +180,11 @@ class Guardrails:
             for key, variable in GUARDRAIL_CONTEXT.items():
                 message = message.replace(variable, key)
             raise InvalidContext(message) from err
-        return cls(environment=environment, validation_documents=read.validation_documents)
+        return cls(
+            environment=environment,
+            validation_documents=read.validation_documents,
+            drill_instance_types=read.drill_instance_types,
+        )
 
 
 @dataclass(frozen=True)
@@ -212,6 +237,7 @@ class DeploymentConfig:
         drill_schedule = DrillSchedule.from_context(schedule) if schedule else None
         if drill_schedule is not None:
             drill_schedule.check_document(guardrails.validation_documents)
+            drill_schedule.check_instance_type(guardrails.drill_instance_types)
         return cls(
             opt_in_tag_key=str(node.try_get_context("optInTagKey") or cls.opt_in_tag_key),
             opt_in_tag_value=str(node.try_get_context("optInTagValue") or cls.opt_in_tag_value),

@@ -17,6 +17,7 @@ from vss_restore.local import LocalEngine, world
 from vss_restore.local.engine import RECORDS_TABLE_NAME, default_amis_file
 from vss_restore.records import TABLE_SCHEMA, Records
 from vss_restore.settings import (
+    DRILL_INSTANCE_TYPES_ENV,
     RECOVERY_HOST_TAG_KEY_ENV,
     RECOVERY_HOST_TAG_VALUE_ENV,
     forget_settings,
@@ -105,6 +106,18 @@ def instance_with_volumes(ec2: EC2Client) -> str:
 def validation_document(engine: LocalEngine) -> str:
     """The operator's validation document of the demo world (a name a drill may run)."""
     return world.validation_document(boto3.client("ssm", region_name=REGION))
+
+
+# The instance type a deployment lets drills use besides the source's own (DRILL_INSTANCE_TYPES).
+DRILL_INSTANCE_TYPE = "t3.large"
+
+
+@pytest.fixture
+def drill_instance_types(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A deployment whose drills may also use ``DRILL_INSTANCE_TYPE``; returns it."""
+    monkeypatch.setenv(DRILL_INSTANCE_TYPES_ENV, DRILL_INSTANCE_TYPE)
+    reload_settings()  # an engine that has started read the environment then
+    return DRILL_INSTANCE_TYPE
 
 
 # The tag a deployment with recovery hosts gives them (RECOVERY_HOST_TAG_KEY/_VALUE).

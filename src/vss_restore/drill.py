@@ -263,19 +263,39 @@ def plan_clone(
 @dataclass(frozen=True)
 class ClonePlacement:
     """What the deployment lets a request choose for a clone beyond the rules (its settings):
-    subnets that route to an internet gateway, security groups with inbound rules."""
+    subnets that route to an internet gateway, security groups with inbound rules, instance
+    types other than the source's."""
 
     exposed_subnet_ids: frozenset[str] = frozenset()
     open_security_group_ids: frozenset[str] = frozenset()
+    instance_types: frozenset[str] = frozenset()
 
     @classmethod
     def configured(cls) -> ClonePlacement:
-        """``CLONE_EXPOSED_SUBNET_IDS``, ``CLONE_OPEN_SECURITY_GROUP_IDS`` as the stack sets them."""
+        """``CLONE_EXPOSED_SUBNET_IDS``, ``CLONE_OPEN_SECURITY_GROUP_IDS``,
+        ``DRILL_INSTANCE_TYPES`` as the stack sets them."""
         read = settings()
         return cls(
             frozenset(read.clone_exposed_subnet_ids),
             frozenset(read.clone_open_security_group_ids),
+            frozenset(read.drill_instance_types),
         )
+
+
+def check_clone_instance_type(
+    requested: str | None, source_type: str, placement: ClonePlacement
+) -> None:
+    """``InvalidRequest`` naming InstanceType unless it is the source's own type or one the
+    deployment lists (pure). None: the clone has the source's type."""
+    if requested is None or requested == source_type or requested in placement.instance_types:
+        return
+    allowed = ", ".join(sorted(placement.instance_types)) or "none"
+    raise InvalidRequest(
+        "InstanceType",
+        f"{requested} is neither the source's own type ({source_type}) nor one the deployment "
+        f"allows for drills ({allowed}): leave InstanceType out, or have it added to "
+        "DRILL_INSTANCE_TYPES (context drillInstanceTypes)",
+    )
 
 
 def internet_gateway_routes(route_tables: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -381,10 +401,12 @@ def check_clone_target(
 ) -> None:
     """The clone's place is one the caller may choose; ``InvalidRequest`` otherwise.
 
-    The subnet (the request's, else the source's) exists and has no route to an internet
-    gateway; the request's security groups exist, are in its VPC and have no inbound rule;
-    ``placement`` lists the exceptions the deployment allows.
+    Its instance type is the source's or one the deployment lists; the subnet (the
+    request's, else the source's) exists and has no route to an internet gateway; the
+    request's security groups exist, are in its VPC and have no inbound rule; ``placement``
+    lists the exceptions the deployment allows.
     """
+    check_clone_instance_type(request.instance_type, str(source["InstanceType"]), placement)
     subnet_id = request.subnet_id or source.get("SubnetId")
     if not subnet_id:
         raise InvalidRequest("SubnetId", "the source instance has no subnet; give one")

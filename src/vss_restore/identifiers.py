@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 # SSM document names: letters, digits, _ - . (AWS-owned names included), or a document ARN.
 DOCUMENT_NAME_OR_ARN = r"^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$"
+# An EC2 instance type: family, a dot, size (m5.large, u-6tb1.metal).
+INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$"
 
 
 def resource_id(prefix: str, lengths: str, example: str) -> Callable[[str], str]:

@@ -29,6 +29,7 @@ from vss_restore.devices import WINDOWS_ROOT_DEVICE, is_valid_device
 from vss_restore.errors import InvalidRequest
 from vss_restore.identifiers import (
     DOCUMENT_NAME_OR_ARN,
+    INSTANCE_TYPE,
     check_security_group_id,
     check_subnet_id,
     resource_id,
@@ -44,7 +45,7 @@ InstanceId = Annotated[str, AfterValidator(resource_id("i", "8 or 17", "i-012345
 VolumeId = Annotated[str, AfterValidator(resource_id("vol", "8 to 17", "vol-0123456789abcdef0"))]
 SubnetId = Annotated[str, AfterValidator(check_subnet_id)]
 SecurityGroupId = Annotated[str, AfterValidator(check_security_group_id)]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")]
+InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE)]
 DocumentName = Annotated[str, StringConstraints(pattern=DOCUMENT_NAME_OR_ARN)]
 Mode = Literal["InPlace", "Clone", "Online", "Mount"]
 # Mounted volumes are removed once expired: from one hour to 30 days after the mount.

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from vss_restore.identifiers import (
     DOCUMENT_NAME_OR_ARN,
+    INSTANCE_TYPE,
     check_security_group_id,
     check_subnet_id,
 )
@@ -36,6 +37,7 @@ CLONE_OPEN_GROUPS_ENV = "CLONE_OPEN_SECURITY_GROUP_IDS"
 RECOVERY_HOST_TAG_KEY_ENV = "RECOVERY_HOST_TAG_KEY"
 RECORDS_TABLE_ENV = "RECORDS_TABLE_NAME"
 RECOVERY_HOST_TAG_VALUE_ENV = "RECOVERY_HOST_TAG_VALUE"
+DRILL_INSTANCE_TYPES_ENV = "DRILL_INSTANCE_TYPES"
 DEFAULT_OPT_IN_TAG_VALUE = "true"
 DEFAULT_RECOVERY_HOST_TAG_VALUE = "true"
 DEFAULT_DISKS_DOCUMENT = "vss-restore-windows-disks"
@@ -92,6 +94,12 @@ def _table_name(name: str) -> str:
 def _validation_document(name: str) -> str:
     if not re.fullmatch(DOCUMENT_NAME_OR_ARN, name):
         raise ValueError(f"{name!r} is not an SSM document name or ARN")
+    return name
+
+
+def _instance_type(name: str) -> str:
+    if not re.fullmatch(INSTANCE_TYPE, name):
+        raise ValueError(f"{name!r} is not an EC2 instance type (such as m5.large)")
     return name
 
 
@@ -154,6 +162,11 @@ class Settings(BaseModel):
         tuple[Annotated[str, AfterValidator(check_security_group_id)], ...],
         BeforeValidator(_comma_separated),
     ] = Field(default=(), alias=CLONE_OPEN_GROUPS_ENV)
+    # Instance types a drill's clone may have besides its source's own (none: only that).
+    drill_instance_types: Annotated[
+        tuple[Annotated[str, AfterValidator(_instance_type)], ...],
+        BeforeValidator(_comma_separated),
+    ] = Field(default=(), alias=DRILL_INSTANCE_TYPES_ENV)
     # A mount goes to another instance than its source only if that one has this tag
     # (None: a mount goes only to its source).
     recovery_host_tag_key: Annotated[str, AfterValidator(_tag_key)] | None = Field(

@@ -80,7 +80,9 @@ class Monitoring(Construct):
         )
         # EventBridge and CloudWatch alarms publish to the encrypted topic, so both need the
         # key (SNS's documented key policy for AWS event sources). The topic policy below,
-        # not the key, says which rule and which alarms may publish.
+        # not the key, says which rule and which alarms may publish: no source condition here,
+        # as AWS does not document one for these services' use of a topic's key (one the
+        # request lacks would drop every notification). The key encrypts this topic only.
         for service in (EVENTS, CLOUDWATCH):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "Outcomes", master_key=key, enforce_ssl=True)

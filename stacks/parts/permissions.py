@@ -109,8 +109,9 @@ ROLE_OF_TASK: dict[str, str] = {
     "RunOnlineValidation": ONLINE_VALIDATE,
     "WaitOnlineValidation": ONLINE_VALIDATE,
 }
-# Mode "Online": the only documents a validation may run on a production instance.
-ONLINE_VALIDATION_DOCUMENTS = f"{VALIDATION_DOCUMENT_PREFIX}*"
+# The account's own documents a validation (drill or online restore) may run; the deployment
+# may list more (validationDocuments).
+VALIDATION_DOCUMENTS = f"{VALIDATION_DOCUMENT_PREFIX}*"
 
 DESCRIBE_ACTIONS = [
     "ec2:DescribeInstances",
@@ -149,6 +150,10 @@ KMS_ACTIONS = [
 # The roles that use customer KMS keys through EC2 (create, start, attach, launch): their
 # ARNs are stack outputs, for the key-policy statements such keys need.
 KMS_CONCERNS = (CREATE, POWER, SWAP, DRILL, MOUNT)
+# The task roles' IAM path: their ARNs are arn:aws:iam::<account>:role/vss-restore/<name>, so a
+# service control policy or permissions boundary can exempt them by pattern
+# (docs/examples/*-protect-vss-restore-tags.json).
+TASK_ROLE_PATH = "/vss-restore/"
 # What ModifyInstanceAttribute, AttachVolume and DetachVolume are authorized on besides
 # the instance (the Service Authorization Reference lists volume for all three).
 SWAP_VOLUME_ACTIONS = ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
@@ -194,6 +199,7 @@ class TaskRoles(Construct):
                 f"{concern}Role",
                 assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                 description=f"vss-restore tasks: {concern}",
+                path=TASK_ROLE_PATH,
             )
             log_group.grant_write(role)
             self.roles[concern] = role
@@ -216,6 +222,8 @@ class TaskRoles(Construct):
         self._online_validation(self.roles[ONLINE_VALIDATE])
         for concern in KMS_CONCERNS:
             self._kms(self.roles[concern])
+        for concern in (SWAP, DRILL):  # the roles allowed ModifyInstanceAttribute
+            self._no_user_data(self.roles[concern])
         self._explain_wildcards()
 
     def _arn(self, resource: str) -> str:
@@ -543,7 +551,7 @@ class TaskRoles(Construct):
             f"arn:{stack.partition}:ssm:{stack.region}::document/*",
             f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:document/*",
         ]
-        # Run Command only on drill clones (any document: the request names it).
+        # Run Command only on drill clones...
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunCommandOnDrillClonesOnly",
@@ -552,9 +560,12 @@ class TaskRoles(Construct):
                 conditions={"StringLike": {f"ssm:resourceTag/{tags.DRILL}": "i-*"}},
             )
         )
+        # ...with the documents ValidateRequest lets a drill name, and no other.
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="RunDocuments", actions=["ssm:SendCommand"], resources=documents
+                sid="RunValidationDocumentsOnly",
+                actions=["ssm:SendCommand"],
+                resources=self._validation_documents(),
             )
         )
         # Reading command results has no resource-level permissions.
@@ -656,7 +667,6 @@ class TaskRoles(Construct):
         self._disk_document(role, document, "ToUnmount")
 
     def _online_validation(self, role: iam.Role) -> None:
-        stack = Stack.of(self)
         opt_in = f"ssm:resourceTag/{self._config.opt_in_tag_key}"
         # Mode "Online": Run Command on instances that opted in...
         role.add_to_policy(
@@ -667,17 +677,12 @@ class TaskRoles(Construct):
                 conditions={"StringEquals": {opt_in: self._config.opt_in_tag_value}},
             )
         )
-        # ...with this account's validation documents only (ValidateRequest refuses others),
-        # and the ones the deployment lists (validationDocuments), which ValidateRequest accepts.
+        # ...with the documents ValidateRequest lets a validation name, and no other.
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunOwnValidationDocumentsOnly",
                 actions=["ssm:SendCommand"],
-                resources=[
-                    f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
-                    f"document/{ONLINE_VALIDATION_DOCUMENTS}",
-                    *self._listed_documents(),
-                ],
+                resources=self._validation_documents(),
             )
         )
         # Reading command results has no resource-level permissions.
@@ -688,6 +693,17 @@ class TaskRoles(Construct):
                 resources=["*"],
             )
         )
+
+    def _validation_documents(self) -> list[str]:
+        """What ValidateRequest lets a drill or an online restore run: this account's
+        ``vss-restore-validation-*`` documents and those the deployment lists
+        (``validationDocuments``); an AWS-owned document only if listed."""
+        stack = Stack.of(self)
+        return [
+            f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:"
+            f"document/{VALIDATION_DOCUMENTS}",
+            *self._listed_documents(),
+        ]
 
     def _listed_documents(self) -> list[str]:
         """The ``validationDocuments`` as SendCommand's resources: an ARN as it is, a name as
@@ -721,6 +737,22 @@ class TaskRoles(Construct):
                 resources=[
                     f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default"
                 ],
+            )
+        )
+
+    def _no_user_data(self, role: iam.Role) -> None:
+        # ModifyInstanceAttribute is for DeleteOnTermination (block device mappings) only, but
+        # IAM cannot allow one attribute: the Reference documents ec2:Attribute/${AttributeName}
+        # ("an attribute being set") on the instance, not the names. The user data, code run at
+        # boot, is refused by name (key names are case-insensitive); a call that sets no user
+        # data, as every task's, is untouched (docs/permissions.md).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NeverChangeUserData",
+                effect=iam.Effect.DENY,
+                actions=["ec2:ModifyInstanceAttribute"],
+                resources=[self._arn("instance/*")],
+                conditions={"Null": {"ec2:Attribute/UserData": "false"}},
             )
         )
 

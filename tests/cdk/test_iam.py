@@ -11,7 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from stacks.config import DeploymentConfig, InvalidContext
-from stacks.parts.permissions import KMS_CONCERNS, SWAP
+from stacks.parts.permissions import KMS_CONCERNS, SWAP, TASK_ROLE_PATH
 
 from tests.cdk.conftest import Synth
 from vss_restore import tags
@@ -129,7 +129,8 @@ def test_instance_changes_require_the_opt_in_tag(template: Template) -> None:
     on_instances = [
         s
         for s in statements
-        if changing & set(s["Action"])
+        if s["Effect"] == "Allow"
+        and changing & set(s["Action"])
         and any(":instance/" in _resource_text(r) for r in s["Resource"])
     ]
     assert {a for s in on_instances for a in s["Action"]} >= changing
@@ -389,7 +390,7 @@ def test_key_policy_samples_name_every_role_that_uses_keys(template: Template) -
     # cross account) name exactly the roles the stack outputs for key policies
     outputs = re.findall(r"^\| `(\w+)RoleArn` \|", section, re.M)
     principals = [
-        re.findall(r"role/VssRestore-Roles(\w+?)RoleEXAMPLE", block)
+        re.findall(r"role/vss-restore/VssRestore-Roles(\w+?)RoleEXAMPLE", block)
         for block in re.findall(r'"Principal": \{"AWS": \[(.*?)\]\}', section, re.S)
     ]
     assert sorted(outputs) == sorted(KMS_CONCERNS)
@@ -521,7 +522,11 @@ def test_drill_role_swaps_roots_and_powers_only_drill_tagged_clones(template: Te
         "ec2:DetachVolume",
         "ec2:ModifyInstanceAttribute",
     }
-    granted = [s for s in statements if set(s["Roles"]) & drill and swapping & set(s["Action"])]
+    granted = [
+        s
+        for s in statements
+        if s["Effect"] == "Allow" and set(s["Roles"]) & drill and swapping & set(s["Action"])
+    ]
     assert granted
     assert all(s["Condition"] == DRILL_RESOURCE_TAG for s in granted)
     assert swapping <= {a for s in granted for a in s["Action"]}
@@ -699,14 +704,36 @@ def test_mount_role_runs_only_the_stacks_disk_document_on_opted_in_instances(
     assert documents == ["arn:<token>:ssm:<token>:<account>:document/<token>"]
 
 
-def test_online_validation_may_also_run_the_documents_the_deployment_lists(synth: Synth) -> None:
+# The policies that run validation documents: an online restore's (on opted-in instances)
+# and a drill's (on its clones).
+VALIDATING = ("RunValidationOnOptedInInstances", "RunCommandOnDrillClonesOnly")
+
+
+@pytest.mark.parametrize("sid", VALIDATING)
+def test_validations_run_only_the_accounts_validation_documents_by_default(
+    sid: str, template: Template
+) -> None:
+    # GIVEN a deployment that lists no validation documents
+    (statements,) = _policies_with(template, sid)
+
+    # THEN a validation may run this account's vss-restore-validation-* documents and nothing
+    # else: no AWS-owned document (AWS-RunPowerShellScript), no other document of the account
+    assert _sendable_documents(statements) == [
+        "arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*"
+    ]
+
+
+@pytest.mark.parametrize("sid", VALIDATING)
+def test_validations_may_also_run_the_documents_the_deployment_lists(
+    sid: str, synth: Synth
+) -> None:
     # GIVEN a deployment that lists a document by name and one by ARN
     shared = "arn:aws:ssm:us-east-1:111122223333:document/Ops-Check"
     _, template = synth(validationDocuments=["Ops-SqlCheck", shared])
 
-    # THEN an online restore's validation may run them too (ValidateRequest lets them through):
-    # a name as this account's document or AWS's, an ARN as it is
-    (statements,) = _policies_with(template, "RunValidationOnOptedInInstances")
+    # THEN a validation may run them too (ValidateRequest lets them through): a name as this
+    # account's document or AWS's, an ARN as it is
+    (statements,) = _policies_with(template, sid)
     documents = _sendable_documents(statements)
     assert documents == [
         "arn:<token>:ssm:<token>:<account>:document/vss-restore-validation-*",
@@ -722,3 +749,30 @@ def test_validate_request_may_read_route_tables_to_keep_clones_out_of_public_sub
     reading = [s for s in _statements(template) if s.get("Sid") == "ReadEc2State"]
     assert reading
     assert all("ec2:DescribeRouteTables" in s["Action"] for s in reading)
+
+
+def test_only_the_task_roles_carry_the_path_the_tag_protection_examples_exempt(
+    template: Template,
+) -> None:
+    # GIVEN the stack's roles, and the principal pattern of the example SCP and boundary
+    examples = repo_root() / "docs" / "examples"
+    patterns = {
+        s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        for name in ("scp-protect-vss-restore-tags.json", "boundary-protect-vss-restore-tags.json")
+        for s in json.loads((examples / name).read_text())["Statement"]
+        if s["Effect"] == "Deny"
+    }
+    roles = template.find_resources("AWS::IAM::Role")
+    tasks = {
+        logical_id
+        for logical_id, role in roles.items()
+        if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+
+    # THEN every Lambda task role has the path, and no other role (state machines, scheduler)
+    assert len(tasks) >= 14
+    for logical_id, role in roles.items():
+        path = role["Properties"].get("Path")
+        assert (path == TASK_ROLE_PATH) == (logical_id in tasks), logical_id
+    # ...and the examples exempt exactly the roles under that path
+    assert patterns == {f"arn:*:iam::*:role{TASK_ROLE_PATH}*"}

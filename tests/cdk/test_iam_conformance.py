@@ -10,6 +10,7 @@ involves. The decisions are written to ``build/iam-conformance.json``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import pytest
 from aws_cdk.assertions import Template
 from stacks.parts.permissions import CREATE, DRILL, KMS_CONCERNS, MOUNT, POWER, SWAP
 
+from tests.cdk.conftest import Synth
 from tests.conftest import RECOVERY_HOST_TAG
 from vss_restore import tags
 from vss_restore.definition import repo_root
@@ -33,6 +35,7 @@ from vss_restore.local.iam_conformance import (
     check,
     function_policies,
     guard_bypasses,
+    scheduled_calls,
     write_report,
 )
 from vss_restore.local.iam_policy import Statement
@@ -44,6 +47,20 @@ REGION = "us-east-1"
 OPT_IN = {"vss-restore:enabled": "true"}  # the stack's default opt-in tag
 REPORT = repo_root() / "build" / "iam-conformance.json"
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+ACCOUNT = "123456789012"  # the emulator's
+# A server's instance profile, whose role a drill's clone is launched with (iam:PassRole).
+PROFILE_ROLE = "web-servers-ssm"
+PROFILE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROFILE_ROLE}"
+# The deployment the scenarios are checked against: drills may pass the profile's role, and
+# game days are scheduled (the scheduler role starts the drill fleet machine).
+DEPLOYMENT = {
+    "drillInstanceRoleArns": PROFILE_ROLE_ARN,
+    "drillSchedule": {
+        "expression": "cron(0 3 ? * SAT *)",
+        "tagKey": "GameDay",
+        "tagValues": ["yes"],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,17 @@ def _server(ec2: Any, name: str, disks: tuple[world.Disk, ...] = world.DEMO_DISK
     ec2.create_tags(Resources=[instance], Tags=tags.tag_list(OPT_IN))
     world.vss_snapshot_set(ec2, instance, taken_at=HOUR_AGO, set_id=f"set-{name}")
     return instance
+
+
+def _give_instance_profile(ec2: Any, instance_id: str) -> None:
+    """The server runs with an instance profile (its role: ``PROFILE_ROLE``)."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName=PROFILE_ROLE, AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+    profile = iam.create_instance_profile(InstanceProfileName="web-servers")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web-servers", RoleName=PROFILE_ROLE)
+    ec2.associate_iam_instance_profile(
+        IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=instance_id
+    )
 
 
 def _expire_drill_resources(ec2: Any) -> None:
@@ -98,6 +126,7 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "dryrun",
             "drill",
             "isolated",
+            "profiled",
             "fleet1",
             "fleet2",
             "mount",
@@ -112,6 +141,7 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
         Tags=tags.tag_list({**OPT_IN, RECOVERY_HOST_TAG[0]: RECOVERY_HOST_TAG[1]}),
     )
     _validation_document()
+    _give_instance_profile(ec2, servers["profiled"])
     for name in ("fleet1", "fleet2"):
         ec2.create_tags(Resources=[servers[name]], Tags=[{"Key": "Tier", "Value": "app"}])
     statuses = {}
@@ -148,6 +178,10 @@ def _run_scenarios(engine: LocalEngine) -> dict[str, str]:
             "SubnetId": subnet_id,
             "InitializationRate": 300,
         }
+    ).status
+    # A drill of a server with an instance profile: the clone is launched with it.
+    statuses["profiled drill"] = engine.run(
+        {"InstanceId": servers["profiled"], "Mode": "Clone", "SubnetId": subnet_id}
     ).status
     statuses["fleet"] = engine.run(
         {"TagFilter": {"Key": "Tier", "Values": ["app"]}}, timeout=120, machine="fleet"
@@ -215,25 +249,35 @@ def recorded() -> Iterator[Recorded]:
             yield Recorded(recorder.calls, statuses)
 
 
+# The local names of what the policies name (by CloudFormation type or logical id prefix).
+LOCAL_NAMES = {
+    "LockTable": LOCK_TABLE_NAME,
+    "RecordsTable": RECORDS_TABLE_NAME,
+    "StateMachineRestore": "vss-restore",
+    "DrillMachineDrill": "vss-restore-drill",
+    "MountMachineMount": "vss-restore-mount",
+    "DrillFleetMachine": "vss-restore-drill-fleet",
+    "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
+}
+
+
+def _local_function(module: str) -> str:
+    return f"{FUNCTION_PREFIX}{module}"
+
+
 def _policies(template: Mapping[str, Any]) -> dict[str, list[Statement]]:
-    return function_policies(
-        template,
-        lambda module: f"{FUNCTION_PREFIX}{module}",
-        region=REGION,
-        names={
-            "LockTable": LOCK_TABLE_NAME,
-            "RecordsTable": RECORDS_TABLE_NAME,
-            "StateMachineRestore": "vss-restore",
-            "DrillMachineDrill": "vss-restore-drill",
-            "MountMachineMount": "vss-restore-mount",
-            "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
-        },
-    )
+    return function_policies(template, _local_function, region=REGION, names=LOCAL_NAMES)
 
 
 @pytest.fixture(scope="module")
-def policies(template: Template) -> dict[str, list[Statement]]:
-    return _policies(template.to_json())
+def deployed(synth: Synth) -> Template:
+    """The stack as the scenarios' deployment configures it (``DEPLOYMENT``)."""
+    return synth(**DEPLOYMENT)[1]
+
+
+@pytest.fixture(scope="module")
+def policies(deployed: Template) -> dict[str, list[Statement]]:
+    return _policies(deployed.to_json())
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +296,7 @@ def test_scenarios_end_as_designed_so_their_calls_are_the_real_ones(recorded: Re
         "rollback": "SwapFailed",
         "drill": "SUCCEEDED",
         "isolated drill": "SUCCEEDED",
+        "profiled drill": "SUCCEEDED",
         "fleet": "SUCCEEDED",
         "failed rollback": "RollbackFailed",
         "mount": "SUCCEEDED",
@@ -375,10 +420,10 @@ KEY_USERS = {
 
 @pytest.mark.parametrize("concern", KMS_CONCERNS)
 def test_a_role_without_its_kms_statements_fails_the_check_on_the_customer_key(
-    concern: str, template: Template, recorded: Recorded
+    concern: str, deployed: Template, recorded: Recorded
 ) -> None:
     # GIVEN the stack with the KMS statements taken out of one role
-    policies = _policies(_without_kms(template.to_json(), concern))
+    policies = _policies(_without_kms(deployed.to_json(), concern))
 
     # WHEN the scenarios' calls are decided against it
     denied = [r for r in check(recorded.calls, policies) if not r.allowed]
@@ -391,3 +436,156 @@ def test_a_role_without_its_kms_statements_fails_the_check_on_the_customer_key(
         ("kms:Decrypt", "key"),
     }
     assert {r.resource_type for r in denied} == {"key"}
+
+
+def _without_sid(template: Mapping[str, Any], sid: str) -> dict[str, Any]:
+    """The template with every statement ``sid`` taken out of every role policy."""
+    changed = copy.deepcopy(dict(template))
+    removed = 0
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            document = resource["Properties"]["PolicyDocument"]
+            kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+            removed += len(document["Statement"]) - len(kept)
+            document["Statement"] = kept
+    assert removed, f"no statement {sid} to take out"
+    return changed
+
+
+def test_modify_instance_attribute_sets_delete_on_termination_never_the_user_data(
+    recorded: Recorded, deployed: Template
+) -> None:
+    # GIVEN the tasks' own ModifyInstanceAttribute calls (DeleteOnTermination by device), and
+    # the same calls on the same instances setting the user data instead
+    own = [c for c in recorded.calls if c.action == "ec2:ModifyInstanceAttribute"]
+    assert {c.function.removeprefix(FUNCTION_PREFIX) for c in own} >= {"set_delete_on_termination"}
+    user_data = [
+        dataclasses.replace(
+            c, params={"InstanceId": c.params["InstanceId"], "UserData": {"Value": "ZWNobyBoaQ=="}}
+        )
+        for c in own
+    ]
+    policies = _policies(deployed.to_json())
+
+    # WHEN both are decided against the stack's roles
+    allowed = check(own, policies)
+    refused = check(user_data, policies)
+
+    # THEN the tasks' calls pass and the user data is refused, explicitly, on every instance
+    assert all(r.allowed for r in allowed), [str(r) for r in allowed if not r.allowed]
+    assert {(r.resource_type, r.allowed, r.missing) for r in refused} == {
+        ("instance", False, "explicitly denied")
+    }
+    # ...by the stack's deny: without it the opt-in statement would let the user data through
+    unguarded = _policies(_without_sid(deployed.to_json(), "NeverChangeUserData"))
+    assert all(r.allowed for r in check(user_data, unguarded))
+
+
+# --- drill instance roles: iam:PassRole as the deployment configures it ---------------------
+
+
+def _launches_with_a_profile(recorded: Recorded) -> list[Call]:
+    launches = [
+        c
+        for c in recorded.calls
+        if c.action == "ec2:RunInstances" and c.params.get("IamInstanceProfile")
+    ]
+    assert launches, "no drill launched a clone with an instance profile"
+    return launches
+
+
+def _pass_role_decisions(launches: list[Call], template: Template) -> set[tuple[str, bool]]:
+    return {
+        (r.resource, r.allowed)
+        for r in check(launches, _policies(template.to_json()))
+        if r.action == "iam:PassRole"
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "allowed"),
+    [
+        (DEPLOYMENT, True),
+        ({"drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/web-*"}, True),
+        ({}, False),
+        ({"drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/sql-servers-ssm"}, False),
+    ],
+    ids=["named", "pattern", "none-configured", "another-role"],
+)
+def test_a_clone_is_launched_with_the_sources_profile_role_only_when_the_deployment_names_it(
+    recorded: Recorded, synth: Synth, context: dict[str, Any], allowed: bool
+) -> None:
+    # GIVEN the profiled drill's launch, which passes the source's instance-profile role
+    launches = _launches_with_a_profile(recorded)
+
+    # WHEN its PassRole is decided against a stack configured with drillInstanceRoleArns
+    decisions = _pass_role_decisions(launches, synth(**context)[1])
+
+    # THEN it is allowed exactly when the configuration names the role (or a pattern of it)
+    assert decisions == {(PROFILE_ROLE_ARN, allowed)}
+
+
+# --- the schedules: the scheduler role on its targets ----------------------------------------
+
+
+def _schedules(template: Template) -> tuple[list[Call], dict[str, list[Statement]]]:
+    return scheduled_calls(template.to_json(), _local_function, region=REGION, names=LOCAL_NAMES)
+
+
+def test_every_schedule_may_reach_its_target_with_the_scheduler_role(deployed: Template) -> None:
+    # GIVEN the schedules of a deployment with game days: the daily drill cleanup, the hourly
+    # mount expiry, the game days on the drill fleet machine
+    calls, policies = _schedules(deployed)
+    targets = {(c.action, next(iter(c.params.values()))) for c in calls}
+    assert targets == {
+        (
+            "lambda:InvokeFunction",
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_PREFIX}cleanup_drill",
+        ),
+        (
+            "lambda:InvokeFunction",
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_PREFIX}unmount_volumes",
+        ),
+        (
+            "states:StartExecution",
+            f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:vss-restore-drill-fleet",
+        ),
+    }
+
+    # WHEN each schedule's call is decided against its role / THEN AWS would allow them all
+    rows = check(calls, policies)
+    assert [str(r) for r in rows if not r.allowed] == []
+    assert len(rows) == 3
+
+
+@pytest.mark.parametrize(
+    ("action", "refused"),
+    [
+        ("lambda:InvokeFunction", {"CleanupExpiredDrills", "UnmountExpiredMounts"}),
+        ("states:StartExecution", {"GameDayDrills"}),
+    ],
+)
+def test_a_scheduler_role_without_its_grant_fails_the_check_on_those_schedules(
+    deployed: Template, action: str, refused: set[str]
+) -> None:
+    # GIVEN the deployment with the scheduler role's statements for one action taken out
+    changed = copy.deepcopy(deployed.to_json())
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and any(
+            r["Ref"].startswith("DrillsSchedulerRole") for r in resource["Properties"]["Roles"]
+        ):
+            document = resource["Properties"]["PolicyDocument"]
+            document["Statement"] = [
+                s for s in document["Statement"] if action not in _as_list(s["Action"])
+            ]
+    calls, policies = scheduled_calls(changed, _local_function, region=REGION, names=LOCAL_NAMES)
+
+    # WHEN the schedules' calls are decided
+    denied = [r for r in check(calls, policies) if not r.allowed]
+
+    # THEN exactly the schedules of that action are refused
+    schedules = ("CleanupExpiredDrills", "UnmountExpiredMounts", "GameDayDrills")
+    assert {
+        n for n in schedules for r in denied if r.function.startswith(f"schedule Drills{n}")
+    } == (refused)
+    assert {r.action for r in denied} == {action}

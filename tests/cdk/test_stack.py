@@ -284,6 +284,21 @@ def test_topic_key_lets_both_publishers_encrypt_when_the_topic_uses_it(
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
+def test_topic_key_encrypts_the_topic_and_nothing_else(template: Template) -> None:
+    # GIVEN the topic's key, whose grants to EventBridge and CloudWatch carry no source
+    # condition (the topic policy names the publishers)
+    (topic_id,) = _resources(template, "AWS::SNS::Topic")
+    (key_id,) = _resources(template, "AWS::KMS::Key")
+
+    # THEN no resource but the topic names the key: the grants serve this topic only
+    users = {
+        logical_id
+        for logical_id, resource in template.to_json()["Resources"].items()
+        if logical_id != key_id and f'"{key_id}"' in json.dumps(resource)
+    }
+    assert users == {topic_id}
+
+
 def test_roles_that_use_kms_keys_are_stack_outputs(template: Template) -> None:
     # GIVEN the stack outputs
     outputs = template.find_outputs("*")
@@ -490,6 +505,7 @@ GUARDRAIL_VARIABLES = (
     "CLONE_OPEN_SECURITY_GROUP_IDS",
     "RECOVERY_HOST_TAG_KEY",
     "RECOVERY_HOST_TAG_VALUE",
+    "DRILL_INSTANCE_TYPES",
 )
 
 
@@ -506,6 +522,7 @@ def test_guardrail_context_reaches_the_functions_environment(synth: Synth) -> No
         cloneOpenSecurityGroupIds="sg-0d0d0d0d0d0d0d0d0",
         recoveryHostTagKey="Role",
         recoveryHostTagValue="recovery",
+        drillInstanceTypes=["t3.large", "m6i.xlarge"],
     )
 
     # THEN every function reads them as its settings do
@@ -517,6 +534,7 @@ def test_guardrail_context_reaches_the_functions_environment(synth: Synth) -> No
             "CLONE_OPEN_SECURITY_GROUP_IDS": "sg-0d0d0d0d0d0d0d0d0",
             "RECOVERY_HOST_TAG_KEY": "Role",
             "RECOVERY_HOST_TAG_VALUE": "recovery",
+            "DRILL_INSTANCE_TYPES": "t3.large,m6i.xlarge",
         }
 
 
@@ -528,6 +546,7 @@ def test_guardrail_context_reaches_the_functions_environment(synth: Synth) -> No
         ({"cloneOpenSecurityGroupIds": ["sg-0d0d0d0d", "vpc-0e0e0e0e"]}, "is not a valid id"),
         ({"recoveryHostTagKey": "aws:recovery"}, "recoveryHostTagKey="),
         ({"recoveryHostTagValue": "yes"}, "set without recoveryHostTagKey"),
+        ({"drillInstanceTypes": "t3.large,M5 Large"}, "drillInstanceTypes=.*not an EC2 instance"),
     ],
 )
 def test_bad_guardrail_context_fails_synthesis_naming_the_key(
@@ -535,6 +554,19 @@ def test_bad_guardrail_context_fails_synthesis_naming_the_key(
 ) -> None:
     with pytest.raises(InvalidContext, match=message):
         DeploymentConfig.from_context(cdk.App(context=context))
+
+
+def test_drill_schedule_must_name_an_instance_type_the_deployment_lists() -> None:
+    # GIVEN a game day whose clones are all to be t3.large, a type the deployment does not list
+    schedule = {**DRILL_CONTEXT, "InstanceType": "t3.large"}
+
+    # WHEN / THEN synthesis fails naming the key: the drills of other types would be refused
+    with pytest.raises(InvalidContext, match=r"^drillSchedule\.InstanceType: t3\.large is not in"):
+        DeploymentConfig.from_context(cdk.App(context={"drillSchedule": schedule}))
+
+    # ... and passes once the deployment lists it
+    listed = cdk.App(context={"drillSchedule": schedule, "drillInstanceTypes": "t3.large"})
+    assert DeploymentConfig.from_context(listed).drill_schedule is not None
 
 
 def test_drill_schedule_must_name_a_document_that_validate_request_runs() -> None:

@@ -64,13 +64,15 @@ def test_drill_table_shows_the_clone_and_its_validation(cli: Any) -> None:
     assert "Downtime" not in outcome.stdout
 
 
-def test_drill_dry_run_launches_nothing_and_shows_the_plan(cli: Any) -> None:
-    outcome = cli("--local", "drill", "--dry-run", "--instance-type", "t3.large")
+def test_drill_dry_run_launches_nothing_and_shows_the_plan(
+    cli: Any, drill_instance_types: str
+) -> None:
+    outcome = cli("--local", "drill", "--dry-run", "--instance-type", drill_instance_types)
 
     assert outcome.exit_code == 0, outcome.stderr
     report = outcome.json["Report"]
     assert (report["Status"], report["Clone"]) == ("DryRun", "planned")
-    assert report["Launch"]["InstanceType"] == "t3.large"
+    assert report["Launch"]["InstanceType"] == drill_instance_types
 
 
 @pytest.mark.parametrize(

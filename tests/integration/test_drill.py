@@ -160,6 +160,7 @@ def test_clone_keeps_the_originals_settings_in_the_given_subnet(
     instance_with_volumes: str,
     vss_set: VssSetFactory,
     drill_target: dict[str, Any],
+    drill_instance_types: str,
 ) -> None:
     # GIVEN the demo's volumes (gp3 with IOPS/throughput, io2, a customer key) and a set
     vss_set("set-1", hours_ago=2)
@@ -169,12 +170,12 @@ def test_clone_keeps_the_originals_settings_in_the_given_subnet(
         for v in ec2.describe_volumes(VolumeIds=list(before.volumes.values()))["Volumes"]
     }
 
-    # WHEN a drill keeps its clone, on another instance type
+    # WHEN a drill keeps its clone, on another instance type the deployment allows
     result = engine.run(
         {
             "InstanceId": instance_with_volumes,
             **drill_target,
-            "InstanceType": "t3.large",
+            "InstanceType": drill_instance_types,
             "KeepClone": True,
         }
     )
@@ -188,7 +189,7 @@ def test_clone_keeps_the_originals_settings_in_the_given_subnet(
         "Instances"
     ][0]
     assert clone["State"]["Name"] == "running"
-    assert clone["InstanceType"] == "t3.large"
+    assert clone["InstanceType"] == drill_instance_types
     assert clone["SubnetId"] == drill_target["SubnetId"]
     assert [g["GroupId"] for g in clone["SecurityGroups"]] == [
         g["GroupId"] for g in report["SecurityGroups"]
@@ -637,6 +638,34 @@ def _refused_and_nothing_made(ec2: Any, result: ExecutionResult, field: str) -> 
     assert drill_resources(ec2) == ({}, [])
     assert drill_groups(ec2) == []
     return result.cause
+
+
+@pytest.mark.parametrize("listed", [(), ("t3.large",)], ids=["nothing-listed", "another-listed"])
+def test_drill_on_an_instance_type_the_deployment_does_not_list_is_refused_and_makes_nothing(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    listed: tuple[str, ...],
+) -> None:
+    # GIVEN a set of an m5.xlarge server, and a deployment that lists no type or another one
+    vss_set("set-1", hours_ago=2)
+    monkeypatch.setenv("DRILL_INSTANCE_TYPES", ",".join(listed))
+    reload_settings()
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN a drill asks for a large GPU instance
+    result = engine.run(
+        {"InstanceId": instance_with_volumes, **drill_target, "InstanceType": "p5.48xlarge"}
+    )
+
+    # THEN InstanceType is refused, naming the allowed types; no clone, volume or group exists
+    cause = _refused_and_nothing_made(ec2, result, "InstanceType")
+    allowed = ", ".join(listed) or "none"
+    assert f"nor one the deployment allows for drills ({allowed})" in cause
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
 
 
 @pytest.mark.parametrize(

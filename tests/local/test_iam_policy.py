@@ -158,6 +158,29 @@ def test_wildcards_match_any_run_and_one_character_and_resources_are_case_sensit
             True,
         ),
         ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["Name"]}}, {}, False),
+        # ...with wildcards: one key of the request among vss-restore's is enough.
+        (
+            {"ForAnyValue:StringLike": {"aws:TagKeys": ["vss-restore:*"]}},
+            {"aws:TagKeys": ["Owner", "vss-restore:drill"]},
+            True,
+        ),
+        (
+            {"ForAnyValue:StringLike": {"aws:TagKeys": ["vss-restore:*"]}},
+            {"aws:TagKeys": ["Owner", "backup:vss-restore"]},
+            False,
+        ),
+        # ArnNotLike: no pattern matches (a role's path is part of its ARN); an absent key holds.
+        (
+            {"ArnNotLike": {"aws:PrincipalArn": "arn:*:iam::*:role/vss-restore/*"}},
+            {"aws:PrincipalArn": "arn:aws:iam::1:role/vss-restore/VssRestore-RolesSwapRoleX"},
+            False,
+        ),
+        (
+            {"ArnNotLike": {"aws:PrincipalArn": "arn:*:iam::*:role/vss-restore/*"}},
+            {"aws:PrincipalArn": "arn:aws:iam::1:role/vss-restore-admin"},
+            True,
+        ),
+        ({"ArnNotLike": {"aws:PrincipalArn": "arn:*:iam::*:role/vss-restore/*"}}, {}, True),
         # ARNs compare part by part; Bool compares text without case.
         (
             {"ArnLike": {"aws:SourceArn": "arn:aws:states:*:*:stateMachine:vss-*"}},

@@ -78,6 +78,43 @@ def test_modify_instance_attribute_is_decided_on_the_volumes_at_the_named_device
     ]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"UserData": {"Value": "c2NyaXB0"}},
+        {"Attribute": "userData", "Value": "c2NyaXB0"},
+    ],
+)
+def test_modify_instance_attribute_names_the_attribute_it_sets_on_the_instance(
+    params: dict[str, Any],
+) -> None:
+    # GIVEN a call that sets the user data, in either of the API's two forms
+    (found,) = authorizations(
+        call("ec2", "ModifyInstanceAttribute", {"InstanceId": "i-1", **params})
+    )
+
+    # THEN the instance's authorization carries ec2:Attribute/<name> (key names compare
+    # case-insensitively), with the value set
+    assert {k.lower(): v for k, v in found.context.items()} == {
+        "ec2:attribute/userdata": "c2NyaXB0"
+    }
+
+
+def test_block_device_mappings_set_no_attribute_key() -> None:
+    # GIVEN the tasks' own call: DeleteOnTermination through block device mappings
+    found = authorizations(
+        call(
+            "ec2",
+            "ModifyInstanceAttribute",
+            {"InstanceId": "i-1", "BlockDeviceMappings": [{"DeviceName": "xvdf"}]},
+            Facts(devices={"i-1": {"xvdf": "vol-1"}}),
+        )
+    )
+
+    # THEN no ec2:Attribute key reaches the instance or the volume
+    assert [dict(a.context) for a in found] == [{}, {}]
+
+
 def test_create_volume_with_tags_also_needs_create_tags_at_creation() -> None:
     # GIVEN a volume created from a snapshot with our tags and a customer key
     params = {
@@ -186,6 +223,15 @@ def test_a_volume_from_a_customer_key_snapshot_needs_the_snapshots_key() -> None
         "kms:DescribeKey",
         "kms:GenerateDataKeyWithoutPlaintext",
     ]
+
+
+def test_a_lambda_invoke_is_decided_as_invoke_function_on_the_function() -> None:
+    # GIVEN a schedule's call on its target function (boto3's operation: Invoke)
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:vss-restore-cleanup_drill"
+    found = authorizations(call("lambda", "Invoke", {"FunctionName": arn}))
+
+    # THEN IAM's name for it is lambda:InvokeFunction, on that function
+    assert pairs(found) == [("lambda:InvokeFunction", "function", arn, True)]
 
 
 def test_describe_calls_are_decided_on_everything() -> None:

@@ -10,6 +10,7 @@ import pytest
 from vss_restore.drill import (
     ClonePlacement,
     check_clone_groups,
+    check_clone_instance_type,
     check_clone_subnet,
     inbound_rules,
     internet_gateway_routes,
@@ -235,19 +236,62 @@ def test_security_group_of_another_vpc_is_refused_even_when_the_deployment_allow
 def test_clone_placement_is_read_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLONE_EXPOSED_SUBNET_IDS", SUBNET)
     monkeypatch.setenv("CLONE_OPEN_SECURITY_GROUP_IDS", f"{GROUP}, sg-0e0e0e0e0e0e0e0e0")
+    monkeypatch.setenv("DRILL_INSTANCE_TYPES", "t3.large")
     reload_settings()
 
     assert ClonePlacement.configured() == ClonePlacement(
-        frozenset({SUBNET}), frozenset({GROUP, "sg-0e0e0e0e0e0e0e0e0"})
+        frozenset({SUBNET}), frozenset({GROUP, "sg-0e0e0e0e0e0e0e0e0"}), frozenset({"t3.large"})
     )
 
 
 def test_clone_placement_allows_nothing_more_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLONE_EXPOSED_SUBNET_IDS", raising=False)
     monkeypatch.delenv("CLONE_OPEN_SECURITY_GROUP_IDS", raising=False)
+    monkeypatch.delenv("DRILL_INSTANCE_TYPES", raising=False)
     reload_settings()
 
     assert ClonePlacement.configured() == ClonePlacement()
+
+
+# --- a clone's instance type ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("requested", "listed"),
+    [(None, ()), ("m5.xlarge", ()), ("t3.large", ("t3.large", "m6i.large"))],
+    ids=["not-given", "the-sources-own", "listed"],
+)
+def test_clone_instance_type_passes_when_the_sources_own_or_listed(
+    requested: str | None, listed: tuple[str, ...]
+) -> None:
+    check_clone_instance_type(
+        requested, "m5.xlarge", ClonePlacement(instance_types=frozenset(listed))
+    )
+
+
+@pytest.mark.parametrize(
+    ("listed", "named"),
+    [((), "none"), (("t3.large", "m6i.large"), "m6i.large, t3.large")],
+    ids=["nothing-listed", "others-listed"],
+)
+def test_clone_instance_type_is_refused_naming_the_field_and_the_allowed_types(
+    listed: tuple[str, ...], named: str
+) -> None:
+    # GIVEN a source of type m5.xlarge / WHEN a drill asks for a type the deployment does not list
+    error = refused(
+        check_clone_instance_type,
+        "p5.48xlarge",
+        "m5.xlarge",
+        ClonePlacement(instance_types=frozenset(listed)),
+    )
+
+    # THEN InstanceType is refused, naming the source's type, the allowed ones and the setting
+    assert error.field == "InstanceType"
+    assert error.reason.startswith(
+        f"p5.48xlarge is neither the source's own type (m5.xlarge) nor one the deployment "
+        f"allows for drills ({named})"
+    )
+    assert "drillInstanceTypes" in error.reason
 
 
 # --- a mount's target ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from vss_restore.settings import (
     CLONE_OPEN_GROUPS_ENV,
     DEFAULT_DISKS_DOCUMENT,
     DISKS_DOCUMENT_ENV,
+    DRILL_INSTANCE_TYPES_ENV,
     MAX_WAIT_IN_TASK_SECONDS,
     OPT_IN_TAG_KEY_ENV,
     OPT_IN_TAG_VALUE_ENV,
@@ -37,6 +38,7 @@ ALL_NAMES = (
     CLONE_OPEN_GROUPS_ENV,
     RECOVERY_HOST_TAG_KEY_ENV,
     RECOVERY_HOST_TAG_VALUE_ENV,
+    DRILL_INSTANCE_TYPES_ENV,
 )
 
 
@@ -68,6 +70,8 @@ def refusal(environ: dict[str, str]) -> str:
         (CLONE_OPEN_GROUPS_ENV, "sg-0d0d0d0d,subnet-0a0b0c0d", "'subnet-0a0b0c0d' is not a valid"),
         (RECOVERY_HOST_TAG_KEY_ENV, "", "is empty"),
         (RECOVERY_HOST_TAG_KEY_ENV, "aws:recovery", "reserves"),
+        (DRILL_INSTANCE_TYPES_ENV, "t3.large,M5 Large", "'M5 Large' is not an EC2 instance type"),
+        (DRILL_INSTANCE_TYPES_ENV, "t3.large,,m5.large", "empty item between commas"),
     ],
 )
 def test_settings_refuse_a_bad_value_naming_the_variable_when_read(
@@ -126,6 +130,7 @@ def test_settings_keep_good_values_when_all_are_set() -> None:
             CLONE_OPEN_GROUPS_ENV: "",
             RECOVERY_HOST_TAG_KEY_ENV: "Role",
             RECOVERY_HOST_TAG_VALUE_ENV: "recovery",
+            DRILL_INSTANCE_TYPES_ENV: "t3.large, m6i.xlarge",
             "UNRELATED": "ignored",
         }
     )
@@ -141,6 +146,7 @@ def test_settings_keep_good_values_when_all_are_set() -> None:
     assert read.clone_exposed_subnet_ids == ("subnet-0a0b0c0d0e0f01234",)
     assert read.clone_open_security_group_ids == ()
     assert (read.recovery_host_tag_key, read.recovery_host_tag_value) == ("Role", "recovery")
+    assert read.drill_instance_types == ("t3.large", "m6i.xlarge")
 
 
 def test_settings_defaults_are_the_production_defaults_when_nothing_is_set() -> None:
@@ -155,6 +161,7 @@ def test_settings_defaults_are_the_production_defaults_when_nothing_is_set() -> 
     assert read.validation_documents == ()
     assert (read.clone_exposed_subnet_ids, read.clone_open_security_group_ids) == ((), ())
     assert (read.recovery_host_tag_key, read.recovery_host_tag_value) == (None, "true")
+    assert read.drill_instance_types == ()  # a clone has its source's type
 
 
 def test_settings_are_read_once_until_reloaded_when_the_environment_changes(

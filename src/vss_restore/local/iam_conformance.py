@@ -254,13 +254,45 @@ def function_policies(
     ``function_name`` maps a handler module (``vss_restore.functions.<module>.handler``) to the
     name the local engine gives that function.
     """
-    resources: Mapping[str, Any] = template["Resources"]
-    pseudo = {
+    statements_of = _role_statements(template, region=region, account=account, names=names)
+    policies: dict[str, list[Statement]] = {}
+    for module, resource in _functions(template).values():
+        role_id = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        policies[function_name(module)] = statements_of(role_id)
+    return policies
+
+
+def _pseudo(region: str, account: str) -> dict[str, str]:
+    return {
         "AWS::Partition": "aws",
         "AWS::Region": region,
         "AWS::AccountId": account,
         "AWS::URLSuffix": "amazonaws.com",
     }
+
+
+def _functions(template: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Each Lambda function's logical id → its handler module and its resource."""
+    return {
+        logical_id: (
+            resource["Properties"]["Handler"].removeprefix(HANDLER_PREFIX).removesuffix(".handler"),
+            resource,
+        )
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+
+
+def _role_statements(
+    template: Mapping[str, Any],
+    *,
+    region: str,
+    account: str,
+    names: Mapping[str, str] | None,
+) -> Callable[[str], list[Statement]]:
+    """A role's logical id → its statements (inline, and every ``AWS::IAM::Policy`` on it)."""
+    resources: Mapping[str, Any] = template["Resources"]
+    pseudo = _pseudo(region, account)
     resolve = template_resolver(resources, region, account, names or {})
     by_role: dict[str, list[Statement]] = {}
     for resource in resources.values():
@@ -271,23 +303,63 @@ def function_policies(
         )
         for role in resource["Properties"]["Roles"]:
             by_role.setdefault(role["Ref"], []).extend(statements)
-    policies: dict[str, list[Statement]] = {}
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        properties = resource["Properties"]
-        module = properties["Handler"].removeprefix(HANDLER_PREFIX).removesuffix(".handler")
-        role_id = properties["Role"]["Fn::GetAtt"][0]
+
+    def statements_of(role_id: str) -> list[Statement]:
         role = resources[role_id]["Properties"]
         if role.get("ManagedPolicyArns"):
-            raise ValueError(f"{logical_id}: managed policies cannot be read from the template")
+            raise ValueError(f"{role_id}: managed policies cannot be read from the template")
         inline = [
             s
             for p in role.get("Policies", [])
             for s in _resolve(p["PolicyDocument"]["Statement"], resolve, pseudo)
         ]
-        policies[function_name(module)] = [*inline, *by_role.get(role_id, [])]
-    return policies
+        return [*inline, *by_role.get(role_id, [])]
+
+    return statements_of
+
+
+# A schedule's target, by the call its role makes on it (EventBridge Scheduler's templated
+# targets: a Lambda function is invoked, a state machine's execution started).
+_TARGET_CALLS = {
+    "lambda": ("lambda", "Invoke", "FunctionName"),
+    "states": ("stepfunctions", "StartExecution", "stateMachineArn"),
+}
+
+
+def scheduled_calls(
+    template: Mapping[str, Any],
+    function_name: Callable[[str], str],
+    *,
+    region: str,
+    account: str = DEFAULT_ACCOUNT_ID,
+    names: Mapping[str, str] | None = None,
+) -> tuple[list[Call], dict[str, list[Statement]]]:
+    """What each EventBridge Scheduler schedule of the template does when it fires, as the
+    call its role makes on its target, and that role's statements, keyed by
+    ``schedule <logical id>`` (the call's function). The emulator runs no schedule: the
+    target and role are read from the template, resolved as ``function_policies`` does (the
+    functions by their local names)."""
+    known = {
+        **(names or {}),
+        **{logical_id: function_name(m) for logical_id, (m, _) in _functions(template).items()},
+    }
+    resolve = template_resolver(template["Resources"], region, account, known)
+    statements_of = _role_statements(template, region=region, account=account, names=known)
+    calls: list[Call] = []
+    policies: dict[str, list[Statement]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        target = resource["Properties"]["Target"]
+        arn = str(_resolve(target["Arn"], resolve, _pseudo(region, account)))
+        kind = arn.split(":")[2] if arn.count(":") >= 5 else arn
+        if kind not in _TARGET_CALLS:
+            raise ValueError(f"{logical_id}: cannot tell which call its target {arn} is")
+        service, operation, parameter = _TARGET_CALLS[kind]
+        caller = f"schedule {logical_id}"
+        calls.append(Call(caller, service, operation, {parameter: arn}, region, account))
+        policies[caller] = statements_of(target["RoleArn"]["Fn::GetAtt"][0])
+    return calls, policies
 
 
 # --- the check ---------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ class Call:
 
     @property
     def action(self) -> str:
-        return f"{iam_prefix(self.service)}:{self.operation}"
+        action = f"{iam_prefix(self.service)}:{self.operation}"
+        return _ACTION_NAMES.get(action, action)
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,11 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:DescribeInstanceInformation": (),
     "cloudwatch:PutMetricData": (),
     "events:PutEvents": (("event-bus", _event_buses),),
-    # Fleets: each restore is started, then followed.
+    # Fleets: each restore is started, then followed (and the scheduled game days start the
+    # drill fleet machine).
     "states:StartExecution": (("statemachine", one("stateMachineArn")),),
+    # The schedules invoke the cleanup functions.
+    "lambda:InvokeFunction": (("function", one("FunctionName")),),
     "states:DescribeExecution": (("execution", one("executionArn")),),
 }
 # Resource types the reference lists as required where a call names one of them: a
@@ -294,6 +298,8 @@ KEYS_USED: dict[str, tuple[Ids, tuple[str, ...]]] = {
 }
 
 _SERVICE_PREFIXES = {"stepfunctions": "states"}
+# Operations whose IAM action has another name (Lambda's Invoke is lambda:InvokeFunction).
+_ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def iam_prefix(service: str) -> str:
@@ -350,8 +356,13 @@ def _supported_keys(action: str, resource_type: str) -> list[re.Pattern[str]]:
     for r in entry["resourceTypes"]:
         if r["name"] == resource_type:
             keys += r["conditionKeys"]
+    # A key with a placeholder (aws:ResourceTag/${TagKey}, ec2:Attribute/${AttributeName})
+    # stands for every name in its place.
     return [
-        re.compile("^" + re.escape(k).replace(re.escape("${TagKey}"), ".+") + "$", re.IGNORECASE)
+        re.compile(
+            "^" + ".+".join(re.escape(p) for p in re.split(r"\$\{\w+\}", k)) + "$",
+            re.IGNORECASE,
+        )
         for k in keys
     ]
 
@@ -399,9 +410,29 @@ def _context(
     return context
 
 
+def _attributes_set(params: Mapping[str, Any]) -> dict[str, ContextValue]:
+    """``ec2:Attribute/<name>`` for each attribute a ModifyInstanceAttribute call sets.
+
+    This check's model: the reference documents the key (the instance's, "an attribute being
+    set") but not the attribute names; here a name is the request's parameter for it
+    (``UserData``, ``InstanceType``, or ``Attribute`` with ``Value``), whose value is given as
+    ``{"Value": ...}``. Block device mappings, a list, set no such key.
+    """
+    found: dict[str, ContextValue] = {
+        f"ec2:Attribute/{name}": str(value["Value"])
+        for name, value in params.items()
+        if isinstance(value, Mapping) and "Value" in value
+    }
+    if params.get("Attribute") and "Value" in params:
+        found[f"ec2:Attribute/{params['Attribute']}"] = str(params["Value"])
+    return found
+
+
 def _action_context(call: Call) -> dict[str, ContextValue]:
     if call.action == "cloudwatch:PutMetricData":
         return {"cloudwatch:namespace": str(call.params.get("Namespace", ""))}
+    if call.action == "ec2:ModifyInstanceAttribute":
+        return _attributes_set(call.params)
     return {}
 
 
