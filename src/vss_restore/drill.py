@@ -7,9 +7,11 @@ EC2 refuses another snapshot for an AMI's root device at launch, so the clone's 
 swapped afterwards for a volume created from the set's root snapshot (``clone_root``).
 Unless the request names security groups (without inbound rules, unless the deployment
 allows them), the clone runs in a group of its own with no inbound rule and outbound HTTPS
-only: a domain-joined clone boots with the source's computer identity and must not reach a
-domain controller. Clone disks are never attached to the source: Windows would see two disks
-with one signature and take one offline. The clone is checked (running, status checks,
+only to the VPC's Systems Manager endpoints (``isolation``): a domain-joined clone boots
+with the source's computer identity and must not reach a domain controller, nor production.
+It runs with the stack's own instance profile (Systems Manager core), not the source's.
+Clone disks are never attached to the source: Windows would see two disks with one
+signature and take one offline. The clone is checked (running, status checks,
 optionally an SSM Run Command document), reported on, and removed unless ``KeepClone``.
 Everything a drill creates (clone, volumes, isolation group) carries ``vss-restore:drill``
 (the source), ``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can
@@ -35,6 +37,7 @@ from vss_restore.errors import (
     InvalidRequest,
     ResourceNotReady,
 )
+from vss_restore.isolation import CloneIsolation
 from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
 from vss_restore.settings import settings
@@ -64,10 +67,9 @@ EVENT_SOURCE = "vss-restore"
 EVENT_DETAIL_TYPE = "vss-restore Drill Finished"
 _GONE = ("shutting-down", "terminated")
 # The isolation group lets a clone reach Systems Manager's endpoints and nothing else.
-ISOLATION_EGRESS: list[Any] = [
-    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-]
 ISOLATION_DESCRIPTION = "vss-restore drill clone: no inbound, outbound HTTPS (443) only"
+# A plan made without looking at the VPC: no outbound traffic, no instance profile.
+NOT_ISOLATED = CloneIsolation(egress="none")
 
 
 class CloneVolume(Model):
@@ -95,6 +97,7 @@ class ClonePlan(Model):
     root_device: str = Field(alias="RootDevice")
     root_volume: VolumeSpec | None = Field(default=None, alias="RootVolume")
     image_root_snapshot_id: str | None = Field(default=None, alias="ImageRootSnapshotId")
+    isolation: CloneIsolation = Field(default=NOT_ISOLATED, alias="Isolation")
     warnings: list[str] = Field(default_factory=list, alias="Warnings")
 
     @property
@@ -156,6 +159,7 @@ def plan_clone(
     execution: str,
     now: datetime,
     fast_restored: Collection[str] = frozenset(),
+    isolation: CloneIsolation = NOT_ISOLATED,
 ) -> ClonePlan:
     """``RunInstances`` parameters for a clone of ``source`` from the chosen set (pure).
 
@@ -164,7 +168,8 @@ def plan_clone(
     its own interface in ``subnet``, never a public address, and the source's security
     groups only if the request names them. Every volume gets the request's
     ``InitializationRate``, except those from ``fast_restored`` snapshots (fast snapshot
-    restore enabled in the subnet's zone).
+    restore enabled in the subnet's zone). The clone's instance profile and its isolation
+    group's egress are the ones ``isolation`` planned (never simply the source's profile).
     """
     specs = volume_specs(
         facts,
@@ -217,10 +222,9 @@ def plan_clone(
     }
     if source.get("KeyName"):
         launch["KeyName"] = source["KeyName"]
-    profile = source.get("IamInstanceProfile", {}).get("Arn")
-    if profile:
+    if isolation.instance_profile_arn:
         # Run Command needs the SSM agent to reach SSM with the instance's role.
-        launch["IamInstanceProfile"] = {"Arn": profile}
+        launch["IamInstanceProfile"] = {"Arn": isolation.instance_profile_arn}
     metadata = source.get("MetadataOptions") or {}
     if metadata.get("HttpTokens"):
         launch["MetadataOptions"] = {
@@ -231,7 +235,7 @@ def plan_clone(
     tenancy = source.get("Placement", {}).get("Tenancy")
     if tenancy and tenancy != "default":
         launch["Placement"] = {"Tenancy": tenancy}
-    warnings = []
+    warnings = list(isolation.warnings)
     if subnet_id == source.get("SubnetId"):
         warnings.append(
             f"the clone runs in the source's subnet {subnet_id}: it shares the source's network "
@@ -254,6 +258,7 @@ def plan_clone(
         root_device=root_device,
         root_volume=root_volume,
         image_root_snapshot_id=_image_root_snapshot(image),
+        isolation=isolation,
         warnings=warnings,
     )
 
@@ -438,17 +443,45 @@ def isolation_group_name(execution: str) -> str:
     return f"vss-restore-drill-{hashlib.sha256(execution.encode()).hexdigest()[:16]}"
 
 
-def _rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
-    ranges = tuple(sorted(r["CidrIp"] for r in rule.get("IpRanges", [])))
-    return (str(rule.get("IpProtocol")), rule.get("FromPort"), rule.get("ToPort"), ranges)
+# Each destination kind of a rule: its list in a permission, and the key in its items.
+_DESTINATIONS = {
+    "IpRanges": "CidrIp",
+    "Ipv6Ranges": "CidrIpv6",
+    "UserIdGroupPairs": "GroupId",
+    "PrefixListIds": "PrefixListId",
+}
+
+
+def rule_atoms(rules: Iterable[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
+    """Security group rules as (protocol, from, to, destination kind, destination), one per
+    destination: EC2 may group a group's rules otherwise than they were added (pure)."""
+    return {
+        (str(rule.get("IpProtocol")), rule.get("FromPort"), rule.get("ToPort"), kind, d[key])
+        for rule in rules
+        for kind, key in _DESTINATIONS.items()
+        for d in rule.get(kind, [])
+    }
+
+
+def _permissions(atoms: Iterable[tuple[Any, ...]]) -> list[Any]:
+    permissions = []
+    for protocol, low, high, kind, destination in sorted(atoms, key=str):
+        permission: dict[str, Any] = {"IpProtocol": protocol}
+        if low is not None and protocol != "-1":
+            permission.update(FromPort=low, ToPort=high)
+        permission[kind] = [{_DESTINATIONS[kind]: destination}]
+        permissions.append(permission)
+    return permissions
 
 
 def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
-    """This execution's isolation group: no inbound rule, outbound TCP 443 only.
+    """This execution's isolation group: no inbound rule, outbound TCP 443 only to where the
+    plan's isolation says (the SSM endpoints' groups, by default; nowhere at all for a drill
+    without validation in a VPC without them).
 
     Found again by name on a retry (``CreateSecurityGroup`` takes no client token); created
-    with the drill's tags, so ``cleanup`` finds it too. The default allow-all egress rule is
-    revoked and the HTTPS rule added, whichever of these a lost answer left undone.
+    with the drill's tags, so ``cleanup`` finds it too. Any other egress rule (the default
+    allow-all first) is revoked and each wanted one added, whichever a lost answer left undone.
     """
     name = isolation_group_name(plan.execution)
     what = f"creating the drill's isolation group {name} in {plan.vpc_id}"
@@ -472,13 +505,16 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
             )["GroupId"]
             group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         group_id = str(group["GroupId"])
-        wanted = {_rule_key(r) for r in ISOLATION_EGRESS}
-        extra = [r for r in group.get("IpPermissionsEgress", []) if _rule_key(r) not in wanted]
-        if extra:
-            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=extra)
-        present = {_rule_key(r) for r in group.get("IpPermissionsEgress", [])}
-        if not wanted <= present:
-            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=ISOLATION_EGRESS)
+        wanted = rule_atoms(plan.isolation.egress_rules())
+        present = rule_atoms(group.get("IpPermissionsEgress", []))
+        if present - wanted:
+            ec2.revoke_security_group_egress(
+                GroupId=group_id, IpPermissions=_permissions(present - wanted)
+            )
+        if wanted - present:
+            ec2.authorize_security_group_egress(
+                GroupId=group_id, IpPermissions=_permissions(wanted - present)
+            )
     return group_id
 
 
