@@ -18,6 +18,7 @@ from stacks.parts.operators import OperatorPolicies
 from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
 from stacks.parts.state_machine import CapabilityStateMachine, FleetStateMachine
 from vss_restore.capabilities import CAPABILITY_MODES, MACHINE_ARN_PLACEHOLDERS
+from vss_restore.settings import CLONE_INSTANCE_PROFILE_ENV
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.windows_disks import document_content
 
@@ -64,7 +65,11 @@ class VssRestoreStack(Stack):
             log_group=task_logs,
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
             disks_document=disks.ref,
-            guardrails=config.guardrails.environment,
+            guardrails={
+                **config.guardrails.environment,
+                # Clones run with the stack's own profile (Systems Manager core only).
+                CLONE_INSTANCE_PROFILE_ENV: roles.clone_profile.instance_profile_arn,
+            },
         )
         # One machine per capability ("StateMachine" is the restore machine's first id).
         machines = {
