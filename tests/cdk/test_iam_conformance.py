@@ -26,7 +26,7 @@ from tests.conftest import RECOVERY_HOST_TAG
 from vss_restore import tags
 from vss_restore.definition import repo_root
 from vss_restore.local import Fault, LocalEngine, world
-from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME
+from vss_restore.local.engine import CLONE_PROFILE_NAME, FUNCTION_PREFIX, LOCK_TABLE_NAME
 from vss_restore.local.iam_conformance import (
     CallRecorder,
     Row,
@@ -232,6 +232,8 @@ def _policies(template: Mapping[str, Any]) -> dict[str, list[Statement]]:
             "DrillMachineDrill": "vss-restore-drill",
             "MountMachineMount": "vss-restore-mount",
             "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
+            # The drill clones' role, which the engine creates as the stack does.
+            "RolesCloneInstanceRole": CLONE_PROFILE_NAME,
         },
     )
 

@@ -639,6 +639,11 @@ def _exposed_subnet(ec2: Any, *, own_table: bool, route: dict[str, str]) -> str:
     return subnet_id
 
 
+def kept_clone_in(instance_id: str, subnet_id: str) -> dict[str, Any]:
+    """A drill request that keeps its clone, in the subnet."""
+    return {"InstanceId": instance_id, "Mode": "Clone", "SubnetId": subnet_id, "KeepClone": True}
+
+
 def _refused_and_nothing_made(ec2: Any, result: ExecutionResult, field: str) -> str:
     assert (result.status, result.error) == ("FAILED", "InvalidRequest")
     assert result.cause is not None
@@ -697,14 +702,7 @@ def test_drill_into_an_exposed_subnet_the_deployment_allows_launches_no_public_a
     reload_settings()
 
     # WHEN a drill keeps its clone there
-    result = engine.run(
-        {
-            "InstanceId": instance_with_volumes,
-            "Mode": "Clone",
-            "SubnetId": subnet_id,
-            "KeepClone": True,
-        }
-    )
+    result = engine.run(kept_clone_in(instance_with_volumes, subnet_id))
 
     # THEN the clone runs there, without a public address all the same
     assert result.status == "SUCCEEDED", result.cause
@@ -833,14 +831,7 @@ def test_a_drill_without_validation_in_a_vpc_without_ssm_endpoints_runs_with_no_
     subnet_id, _ = world.isolated_subnet(ec2, ssm_endpoints=False)
 
     # WHEN a drill without validation keeps its clone there
-    result = engine.run(
-        {
-            "InstanceId": instance_with_volumes,
-            "Mode": "Clone",
-            "SubnetId": subnet_id,
-            "KeepClone": True,
-        }
-    )
+    result = engine.run(kept_clone_in(instance_with_volumes, subnet_id))
 
     # THEN the clone's isolation group lets nothing in and nothing out, and the report says so
     assert result.status == "SUCCEEDED", result.cause

@@ -116,45 +116,20 @@ def test_bad_isolation_settings_fail_naming_the_variable(env: dict[str, str], na
         Settings.from_environ(env)
 
 
-def test_an_endpoint_group_that_does_not_admit_the_clones_subnet_is_named() -> None:
-    admits_vpc = {
-        "GroupId": "sg-1",
-        "IpPermissions": [
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 443,
-                "ToPort": 443,
-                "IpRanges": [{"CidrIp": "10.99.0.0/16"}],
-            }
-        ],
-    }
-    other_subnet = {
-        "GroupId": "sg-2",
-        "IpPermissions": [
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 443,
-                "ToPort": 443,
-                "IpRanges": [{"CidrIp": "10.99.2.0/24"}],
-            }
-        ],
-    }
-    wrong_port = {
-        "GroupId": "sg-3",
-        "IpPermissions": [
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 80,
-                "ToPort": 80,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
-    }
+def _admitting(group_id: str, port: int, cidr: str) -> dict[str, Any]:
+    """A group whose one inbound rule lets TCP ``port`` in from ``cidr``."""
+    rule = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}
+    return {"GroupId": group_id, "IpPermissions": [rule]}
 
-    assert unadmitting_groups([admits_vpc, other_subnet, wrong_port], "10.99.1.0/24") == [
-        "sg-2",
-        "sg-3",
+
+def test_an_endpoint_group_that_does_not_admit_the_clones_subnet_is_named() -> None:
+    groups = [
+        _admitting("sg-1", 443, "10.99.0.0/16"),  # the VPC: admits the subnet
+        _admitting("sg-2", 443, "10.99.2.0/24"),  # another subnet
+        _admitting("sg-3", 80, "0.0.0.0/0"),  # another port
     ]
+
+    assert unadmitting_groups(groups, "10.99.1.0/24") == ["sg-2", "sg-3"]
 
 
 def test_dns_servers_are_those_of_the_dhcp_options_set_besides_amazons() -> None:

@@ -210,6 +210,14 @@ def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:  
     return {k: _resolve(v, resolve, pseudo) for k, v in value.items()}
 
 
+# The ARN a resource's ``Fn::GetAtt`` gives, by CloudFormation type (or its prefix).
+_ARNS = {
+    "AWS::DynamoDB::": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+}
+
+
 def template_resolver(
     resources: Mapping[str, Any], region: str, account: str, names: Mapping[str, str]
 ) -> Resolver:
@@ -232,11 +240,10 @@ def template_resolver(
             return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
         if attribute is None:
             return name
-        if kind.startswith("AWS::DynamoDB::"):
-            return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-        if kind == "AWS::Lambda::Function":
-            return f"arn:aws:lambda:{region}:{account}:function:{name}"
-        return f"unresolved:{logical_id}.{attribute}"
+        arn = next((a for prefix, a in _ARNS.items() if kind.startswith(prefix)), None)
+        if arn is None:
+            return f"unresolved:{logical_id}.{attribute}"
+        return arn.format(region=region, account=account, name=name)
 
     return resolve
 

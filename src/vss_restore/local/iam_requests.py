@@ -171,6 +171,10 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:DescribeSubnets": (),
     "ec2:DescribeSecurityGroups": (),
     "ec2:DescribeRouteTables": (),
+    # A drill's isolation: the VPC's SSM endpoints and its DHCP options set (PlanClone).
+    "ec2:DescribeVpcEndpoints": (),
+    "ec2:DescribeVpcs": (),
+    "ec2:DescribeDhcpOptions": (),
     "ec2:DescribeTags": (),
     "ec2:DescribeFastSnapshotRestores": (),
     "ec2:DescribeVolumeStatus": (),
