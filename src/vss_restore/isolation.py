@@ -201,7 +201,7 @@ def discover_egress(
     group that does not admit the clone's subnet on TCP 443."""
     vpc_id = str(subnet["VpcId"])
     found: dict[str, list[str]] = {}
-    if not requested_groups and not read.clone_egress_anywhere:
+    if not (requested_groups or read.clone_egress_anywhere or read.clone_egress_prefix_list_id):
         pages = ec2.get_paginator("describe_vpc_endpoints").paginate(
             Filters=[
                 {"Name": "vpc-id", "Values": [vpc_id]},
@@ -299,17 +299,16 @@ def agent_never_registered(isolation: CloneIsolation | None) -> str:
             "blocks, so the Systems Manager endpoints' names do not resolve"
         )
     egress = isolation.egress if isolation is not None else None
+    destinations = ", ".join(isolation.destinations) if isolation is not None else ""
     if egress == "endpoints":
         causes.append(
-            f"the SSM endpoints' security groups {', '.join(isolation.destinations)} "  # type: ignore[union-attr]
-            "must admit TCP 443 from the clone (its subnet or its isolation group), and "
-            f"the VPC needs interface endpoints for {', '.join(SSM_ENDPOINT_SERVICES)} "
-            "with private DNS"
+            f"the SSM endpoints' security groups {destinations} must admit TCP 443 from the "
+            "clone (its subnet or its isolation group), and the VPC needs interface endpoints "
+            f"for {', '.join(SSM_ENDPOINT_SERVICES)} with private DNS"
         )
     elif egress == "prefix-list":
         causes.append(
-            f"the prefix list {', '.join(isolation.destinations)} must hold the "  # type: ignore[union-attr]
-            "Systems Manager endpoints' addresses"
+            f"the prefix list {destinations} must hold the Systems Manager endpoints' addresses"
         )
     elif egress == "requested":
         causes.append("the requested security groups must allow TCP 443 out to Systems Manager")
