@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +14,16 @@ from vss_restore.errors import InvalidRequest
 from vss_restore.fleet import parse_fleet_request
 from vss_restore.run_command import check_validation_document
 from vss_restore.settings import (
+    CLONE_EGRESS_ANYWHERE_ENV,
+    CLONE_EGRESS_PREFIX_LIST_ENV,
     CLONE_EXPOSED_SUBNETS_ENV,
+    CLONE_KEEPS_SOURCE_PROFILE_ENV,
     CLONE_OPEN_GROUPS_ENV,
+    DRILL_INSTANCE_ROLES_ENV,
     DRILL_INSTANCE_TYPES_ENV,
     RECOVERY_HOST_TAG_KEY_ENV,
     RECOVERY_HOST_TAG_VALUE_ENV,
+    ROLE_ARN_PATTERN,
     VALIDATION_DOCUMENTS_ENV,
     InvalidSettings,
     Settings,
@@ -38,10 +42,6 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
-
-
-# An IAM role ARN in any partition; the role name may hold * or ? (a pattern of roles).
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/*?-]+$")
 
 
 class InvalidContext(ValueError):
@@ -140,12 +140,18 @@ GUARDRAIL_CONTEXT = {
     "recoveryHostTagKey": RECOVERY_HOST_TAG_KEY_ENV,
     "recoveryHostTagValue": RECOVERY_HOST_TAG_VALUE_ENV,
     "drillInstanceTypes": DRILL_INSTANCE_TYPES_ENV,
+    # A drill's isolation: wider egress than the VPC's SSM endpoints, the source's profile.
+    "cloneEgressPrefixListId": CLONE_EGRESS_PREFIX_LIST_ENV,
+    "cloneEgressAnywhere": CLONE_EGRESS_ANYWHERE_ENV,
+    "cloneKeepsSourceProfile": CLONE_KEEPS_SOURCE_PROFILE_ENV,
+    "drillInstanceRoleArns": DRILL_INSTANCE_ROLES_ENV,
 }
 _LIST_KEYS = (
     "validationDocuments",
     "cloneExposedSubnetIds",
     "cloneOpenSecurityGroupIds",
     "drillInstanceTypes",
+    "drillInstanceRoleArns",
 )
 
 
@@ -162,6 +168,8 @@ class Guardrails:
     environment: dict[str, str] = field(default_factory=dict)  # the functions' variables
     validation_documents: tuple[str, ...] = ()
     drill_instance_types: tuple[str, ...] = ()
+    # A clone may keep its source's instance profile (its role listed in drillInstanceRoleArns).
+    clone_keeps_source_profile: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> Guardrails:
@@ -170,6 +178,8 @@ class Guardrails:
             value = node.try_get_context(key)
             if value is None or value == "":
                 continue
+            if isinstance(value, bool):
+                value = str(value).lower()
             environment[variable] = (
                 ",".join(_string_list(value)) if key in _LIST_KEYS else str(value)
             )
@@ -180,10 +190,17 @@ class Guardrails:
             for key, variable in GUARDRAIL_CONTEXT.items():
                 message = message.replace(variable, key)
             raise InvalidContext(message) from err
+        if read.drill_instance_role_arns and not read.clone_keeps_source_profile:
+            raise InvalidContext(
+                "drillInstanceRoleArns: given without cloneKeepsSourceProfile=true, so no clone "
+                "would run with these roles (clones run with the stack's own Systems Manager "
+                "profile)"
+            )
         return cls(
             environment=environment,
             validation_documents=read.validation_documents,
             drill_instance_types=read.drill_instance_types,
+            clone_keeps_source_profile=read.clone_keeps_source_profile,
         )
 
 
@@ -213,7 +230,7 @@ class DeploymentConfig:
                 raise InvalidContext(f"kmsKeyArns: {key!r} is not a KMS key ARN")
         roles = _string_list(node.try_get_context("drillInstanceRoleArns"))
         for role in roles:
-            if not ROLE_ARN.match(role):
+            if not ROLE_ARN_PATTERN.fullmatch(role):
                 raise InvalidContext(
                     f"drillInstanceRoleArns: {role!r} is not an IAM role ARN "
                     "(arn:aws:iam::111122223333:role/NAME)"

@@ -18,7 +18,7 @@ from stacks.parts.operators import OperatorPolicies
 from stacks.parts.permissions import KMS_CONCERNS, TaskRoles
 from stacks.parts.state_machine import CapabilityStateMachine, FleetStateMachine
 from vss_restore.capabilities import CAPABILITY_MODES, MACHINE_ARN_PLACEHOLDERS
-from vss_restore.settings import RECORDS_TABLE_ENV
+from vss_restore.settings import CLONE_INSTANCE_PROFILE_ENV, RECORDS_TABLE_ENV
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.windows_disks import document_content
 
@@ -70,6 +70,8 @@ class VssRestoreStack(Stack):
             guardrails={
                 **config.guardrails.environment,
                 RECORDS_TABLE_ENV: created.table.table_name,
+                # Clones run with the stack's own profile (Systems Manager core only).
+                CLONE_INSTANCE_PROFILE_ENV: roles.clone_profile.instance_profile_arn,
             },
         )
         # One machine per capability ("StateMachine" is the restore machine's first id).

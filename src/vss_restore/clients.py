@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -51,7 +51,12 @@ def sfn() -> SFNClient:
     return boto3.client("stepfunctions", config=_CONFIG)
 
 
-_ALL = (ec2, dynamodb, ssm, cloudwatch, events, sfn)
+@functools.cache
+def iam() -> Any:
+    return boto3.client("iam", config=_CONFIG)
+
+
+_ALL = (ec2, dynamodb, ssm, cloudwatch, events, sfn, iam)
 
 
 def reset() -> None:

@@ -7,9 +7,11 @@ EC2 refuses another snapshot for an AMI's root device at launch, so the clone's 
 swapped afterwards for a volume created from the set's root snapshot (``clone_root``).
 Unless the request names security groups (without inbound rules, unless the deployment
 allows them), the clone runs in a group of its own with no inbound rule and outbound HTTPS
-only: a domain-joined clone boots with the source's computer identity and must not reach a
-domain controller. Clone disks are never attached to the source: Windows would see two disks
-with one signature and take one offline. The clone is checked (running, status checks,
+only to the VPC's Systems Manager endpoints (``isolation``): a domain-joined clone boots
+with the source's computer identity and must not reach a domain controller, nor production.
+It runs with the stack's own instance profile (Systems Manager core), not the source's.
+Clone disks are never attached to the source: Windows would see two disks with one
+signature and take one offline. The clone is checked (running, status checks,
 optionally an SSM Run Command document), reported on, and removed unless ``KeepClone``.
 Everything a drill creates (clone, volumes, isolation group) carries ``vss-restore:drill``
 (the source), ``vss-restore:execution`` and ``vss-restore:expires-at``, so ``cleanup`` can
@@ -35,9 +37,10 @@ from vss_restore.errors import (
     InvalidRequest,
     ResourceNotReady,
 )
+from vss_restore.isolation import CloneIsolation
 from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, VolumeSpec
 from vss_restore.planning import volume_specs
-from vss_restore.records import Records, unrecorded
+from vss_restore.records import Records, record_or_undo, unrecorded
 from vss_restore.settings import settings
 from vss_restore.volumes import volumes_by_id
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
@@ -66,10 +69,9 @@ EVENT_SOURCE = "vss-restore"
 EVENT_DETAIL_TYPE = "vss-restore Drill Finished"
 _GONE = ("shutting-down", "terminated")
 # The isolation group lets a clone reach Systems Manager's endpoints and nothing else.
-ISOLATION_EGRESS: list[Any] = [
-    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-]
 ISOLATION_DESCRIPTION = "vss-restore drill clone: no inbound, outbound HTTPS (443) only"
+# A plan made without looking at the VPC: no outbound traffic, no instance profile.
+NOT_ISOLATED = CloneIsolation(egress="none")
 
 
 class CloneVolume(Model):
@@ -97,6 +99,7 @@ class ClonePlan(Model):
     root_device: str = Field(alias="RootDevice")
     root_volume: VolumeSpec | None = Field(default=None, alias="RootVolume")
     image_root_snapshot_id: str | None = Field(default=None, alias="ImageRootSnapshotId")
+    isolation: CloneIsolation = Field(default=NOT_ISOLATED, alias="Isolation")
     warnings: list[str] = Field(default_factory=list, alias="Warnings")
 
     @property
@@ -158,6 +161,7 @@ def plan_clone(
     execution: str,
     now: datetime,
     fast_restored: Collection[str] = frozenset(),
+    isolation: CloneIsolation = NOT_ISOLATED,
 ) -> ClonePlan:
     """``RunInstances`` parameters for a clone of ``source`` from the chosen set (pure).
 
@@ -166,7 +170,8 @@ def plan_clone(
     its own interface in ``subnet``, never a public address, and the source's security
     groups only if the request names them. Every volume gets the request's
     ``InitializationRate``, except those from ``fast_restored`` snapshots (fast snapshot
-    restore enabled in the subnet's zone).
+    restore enabled in the subnet's zone). The clone's instance profile and its isolation
+    group's egress are the ones ``isolation`` planned (never simply the source's profile).
     """
     specs = volume_specs(
         facts,
@@ -219,10 +224,9 @@ def plan_clone(
     }
     if source.get("KeyName"):
         launch["KeyName"] = source["KeyName"]
-    profile = source.get("IamInstanceProfile", {}).get("Arn")
-    if profile:
+    if isolation.instance_profile_arn:
         # Run Command needs the SSM agent to reach SSM with the instance's role.
-        launch["IamInstanceProfile"] = {"Arn": profile}
+        launch["IamInstanceProfile"] = {"Arn": isolation.instance_profile_arn}
     metadata = source.get("MetadataOptions") or {}
     if metadata.get("HttpTokens"):
         launch["MetadataOptions"] = {
@@ -233,7 +237,7 @@ def plan_clone(
     tenancy = source.get("Placement", {}).get("Tenancy")
     if tenancy and tenancy != "default":
         launch["Placement"] = {"Tenancy": tenancy}
-    warnings = []
+    warnings = list(isolation.warnings)
     if subnet_id == source.get("SubnetId"):
         warnings.append(
             f"the clone runs in the source's subnet {subnet_id}: it shares the source's network "
@@ -256,6 +260,7 @@ def plan_clone(
         root_device=root_device,
         root_volume=root_volume,
         image_root_snapshot_id=_image_root_snapshot(image),
+        isolation=isolation,
         warnings=warnings,
     )
 
@@ -468,17 +473,46 @@ def isolation_group_name(execution: str) -> str:
     return f"vss-restore-drill-{hashlib.sha256(execution.encode()).hexdigest()[:16]}"
 
 
-def _rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
-    ranges = tuple(sorted(r["CidrIp"] for r in rule.get("IpRanges", [])))
-    return (str(rule.get("IpProtocol")), rule.get("FromPort"), rule.get("ToPort"), ranges)
+# Each destination kind of a rule: its list in a permission, and the key in its items.
+_DESTINATIONS = {
+    "IpRanges": "CidrIp",
+    "Ipv6Ranges": "CidrIpv6",
+    "UserIdGroupPairs": "GroupId",
+    "PrefixListIds": "PrefixListId",
+}
 
 
-def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
-    """This execution's isolation group: no inbound rule, outbound TCP 443 only.
+def rule_atoms(rules: Iterable[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
+    """Security group rules as (protocol, from, to, destination kind, destination), one per
+    destination: EC2 may group a group's rules otherwise than they were added (pure)."""
+    return {
+        (str(rule.get("IpProtocol")), rule.get("FromPort"), rule.get("ToPort"), kind, d[key])
+        for rule in rules
+        for kind, key in _DESTINATIONS.items()
+        for d in rule.get(kind, [])
+    }
+
+
+def _permissions(atoms: Iterable[tuple[Any, ...]]) -> list[Any]:
+    permissions = []
+    for protocol, low, high, kind, destination in sorted(atoms, key=str):
+        permission: dict[str, Any] = {"IpProtocol": protocol}
+        if low is not None and protocol != "-1":
+            permission.update(FromPort=low, ToPort=high)
+        permission[kind] = [{_DESTINATIONS[kind]: destination}]
+        permissions.append(permission)
+    return permissions
+
+
+def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan, records: Records) -> str:
+    """This execution's isolation group: no inbound rule, outbound TCP 443 only to where the
+    plan's isolation says (the SSM endpoints' groups, by default; nowhere at all for a drill
+    without validation in a VPC without them).
 
     Found again by name on a retry (``CreateSecurityGroup`` takes no client token); created
-    with the drill's tags, so ``cleanup`` finds it too. The default allow-all egress rule is
-    revoked and the HTTPS rule added, whichever of these a lost answer left undone.
+    with the drill's tags and recorded before any rule is changed, so the drill's cleanup
+    removes it whatever fails next (one that cannot be recorded is deleted at once). Any other egress rule (the default
+    allow-all first) is revoked and each wanted one added, whichever a lost answer left undone.
     """
     name = isolation_group_name(plan.execution)
     what = f"creating the drill's isolation group {name} in {plan.vpc_id}"
@@ -491,6 +525,7 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
         )["SecurityGroups"]
         if found:
             group: Mapping[str, Any] = found[0]
+            records.created([str(group["GroupId"])], plan.execution, plan.labels)
         else:
             group_id = ec2.create_security_group(
                 GroupName=name,
@@ -500,24 +535,32 @@ def ensure_isolation_group(ec2: EC2Client, plan: ClonePlan) -> str:
                     {"ResourceType": "security-group", "Tags": tags.tag_list(plan.labels)}
                 ],
             )["GroupId"]
+            record_or_undo(
+                records,
+                [group_id],
+                plan.execution,
+                plan.labels,
+                undo=lambda: ec2.delete_security_group(GroupId=group_id),
+            )
             group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         group_id = str(group["GroupId"])
-        wanted = {_rule_key(r) for r in ISOLATION_EGRESS}
-        extra = [r for r in group.get("IpPermissionsEgress", []) if _rule_key(r) not in wanted]
-        if extra:
-            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=extra)
-        present = {_rule_key(r) for r in group.get("IpPermissionsEgress", [])}
-        if not wanted <= present:
-            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=ISOLATION_EGRESS)
+        wanted = rule_atoms(plan.isolation.egress_rules())
+        present = rule_atoms(group.get("IpPermissionsEgress", []))
+        if present - wanted:
+            ec2.revoke_security_group_egress(
+                GroupId=group_id, IpPermissions=_permissions(present - wanted)
+            )
+        if wanted - present:
+            ec2.authorize_security_group_egress(
+                GroupId=group_id, IpPermissions=_permissions(wanted - present)
+            )
     return group_id
 
 
 def launch_clone(ec2: EC2Client, plan: ClonePlan, records: Records) -> LaunchedClone:
     """Launch the clone once per execution (a retry finds the first; ``ClientToken`` too),
     and record it and its isolation group as the drill's."""
-    isolation_group_id = ensure_isolation_group(ec2, plan) if plan.isolate else None
-    if isolation_group_id:
-        records.created([isolation_group_id], plan.execution, plan.labels)
+    isolation_group_id = ensure_isolation_group(ec2, plan, records) if plan.isolate else None
     interface = dict(plan.launch["NetworkInterfaces"][0])
     if isolation_group_id:
         interface["Groups"] = [isolation_group_id]
@@ -525,11 +568,19 @@ def launch_clone(ec2: EC2Client, plan: ClonePlan, records: Records) -> LaunchedC
     existing = find_clone(ec2, plan.execution, plan.launch["ClientToken"])
     if existing is not None:
         instance_id = str(existing["InstanceId"])
+        records.created([instance_id], plan.execution, plan.labels)
     else:
         with failing_as(CloneLaunchFailed, f"launching a clone of {plan.source_instance_id}"):
             launched = ec2.run_instances(**launch)
         instance_id = str(launched["Instances"][0]["InstanceId"])
-    records.created([instance_id], plan.execution, plan.labels)
+        with failing_as(CloneLaunchFailed, f"recording clone {instance_id}"):
+            record_or_undo(
+                records,
+                [instance_id],
+                plan.execution,
+                plan.labels,
+                undo=lambda: ec2.terminate_instances(InstanceIds=[instance_id]),
+            )
     return LaunchedClone(
         instance_id=instance_id,
         security_group_ids=list(interface["Groups"]),

@@ -76,6 +76,12 @@ class CloneLaunchFailed(TerminalError):
     """The drill's clone could not be launched, or it stopped instead of running."""
 
 
+class CloneNotIsolatable(TerminalError):
+    """The clone cannot run as isolated as the deployment wants it: its VPC lacks the Systems
+    Manager endpoints its validation needs, or the source's instance profile role is not one
+    the deployment lets a clone keep. Refused when the clone is planned: nothing was created."""
+
+
 class DrillValidationFailed(TerminalError):
     """The clone came up, but the validation command did not succeed on it."""
 
@@ -137,6 +143,7 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     StartFailed,
     RollbackFailed,
     CloneLaunchFailed,
+    CloneNotIsolatable,
     DrillValidationFailed,
     DrillCleanupFailed,
     InstanceNotRunning,

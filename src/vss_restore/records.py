@@ -19,12 +19,15 @@ by the cleanups as tagged but unrecorded, for a person to look at.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
+
 from vss_restore import clients, tags, waiting
+from vss_restore.aws_errors import TRANSIENT_CODES, error_code
 from vss_restore.settings import RECORDS_TABLE_ENV, settings
 
 if TYPE_CHECKING:
@@ -196,6 +199,31 @@ def configured() -> Records:
     if not table:
         raise RuntimeError(f"{RECORDS_TABLE_ENV} is not set: no record of what was created")
     return Records(clients.dynamodb(), table)
+
+
+# DynamoDB's answers that a later attempt may not get (its throttling has names of its own).
+_RECORD_AGAIN = TRANSIENT_CODES | {
+    "ProvisionedThroughputExceededException",
+    "InternalServerError",
+}
+
+
+def record_or_undo(
+    records: Records,
+    resource_ids: list[str],
+    execution: str,
+    labels: Mapping[str, str],
+    undo: Callable[[], object],
+) -> None:
+    """Record resources just created; when the record cannot be written for good, ``undo``
+    the creation first: no cleanup would ever remove what is not recorded. A throttled or
+    failed write is left to the task's retry, which finds the resource and records it."""
+    try:
+        records.created(resource_ids, execution, labels)
+    except ClientError as err:
+        if error_code(err) not in _RECORD_AGAIN:
+            undo()
+        raise
 
 
 def unrecorded(kind: str, resource_ids: Iterable[str]) -> list[str]:

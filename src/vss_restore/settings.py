@@ -34,6 +34,11 @@ WAIT_IN_TASK_ENV = "VSS_RESTORE_WAIT_IN_TASK_SECONDS"
 VALIDATION_DOCUMENTS_ENV = "VALIDATION_DOCUMENTS"
 CLONE_EXPOSED_SUBNETS_ENV = "CLONE_EXPOSED_SUBNET_IDS"
 CLONE_OPEN_GROUPS_ENV = "CLONE_OPEN_SECURITY_GROUP_IDS"
+CLONE_EGRESS_PREFIX_LIST_ENV = "CLONE_EGRESS_PREFIX_LIST_ID"
+CLONE_EGRESS_ANYWHERE_ENV = "CLONE_EGRESS_ANYWHERE"
+CLONE_INSTANCE_PROFILE_ENV = "CLONE_INSTANCE_PROFILE_ARN"
+CLONE_KEEPS_SOURCE_PROFILE_ENV = "CLONE_KEEPS_SOURCE_PROFILE"
+DRILL_INSTANCE_ROLES_ENV = "DRILL_INSTANCE_ROLE_ARNS"
 RECOVERY_HOST_TAG_KEY_ENV = "RECOVERY_HOST_TAG_KEY"
 RECORDS_TABLE_ENV = "RECORDS_TABLE_NAME"
 RECOVERY_HOST_TAG_VALUE_ENV = "RECOVERY_HOST_TAG_VALUE"
@@ -46,6 +51,10 @@ MAX_WAIT_IN_TASK_SECONDS = 840
 # EC2's limits on tags: keys of 1 to 128 characters, not starting with the reserved "aws:".
 _TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
 _DOCUMENT_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,128}")
+_PREFIX_LIST_ID = re.compile(r"pl-[0-9a-f]{8,17}")
+_INSTANCE_PROFILE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+")
+# An IAM role ARN in any partition; the role name may hold * or ? (a pattern of roles).
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/*?-]+")
 # A tag value set without its key: the pair's check would silently not happen.
 _TAG_PAIRS = (
     (OPT_IN_TAG_KEY_ENV, OPT_IN_TAG_VALUE_ENV, "no opt-in tag would be checked"),
@@ -101,6 +110,35 @@ def _instance_type(name: str) -> str:
     if not re.fullmatch(INSTANCE_TYPE, name):
         raise ValueError(f"{name!r} is not an EC2 instance type (such as m5.large)")
     return name
+
+
+def _prefix_list_id(value: str) -> str:
+    if not _PREFIX_LIST_ID.fullmatch(value):
+        raise ValueError("is not a managed prefix list id (pl- and 8 to 17 hex digits)")
+    return value
+
+
+def _instance_profile_arn(value: str) -> str:
+    if not _INSTANCE_PROFILE_ARN.fullmatch(value):
+        raise ValueError(
+            "is not an instance profile ARN (arn:aws:iam::111122223333:instance-profile/NAME)"
+        )
+    return value
+
+
+def _role_arn(value: str) -> str:
+    if not ROLE_ARN_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::111122223333:role/NAME)")
+    return value
+
+
+def _flag(value: object) -> object:
+    """A true/false variable ("" or unset: false)."""
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false", ""):
+            raise ValueError('is neither "true" nor "false"')
+        return value.strip().lower() == "true"
+    return value
 
 
 def _comma_separated(value: object) -> object:
@@ -167,6 +205,26 @@ class Settings(BaseModel):
         tuple[Annotated[str, AfterValidator(_instance_type)], ...],
         BeforeValidator(_comma_separated),
     ] = Field(default=(), alias=DRILL_INSTANCE_TYPES_ENV)
+    # A drill's isolation group sends TCP 443 to this prefix list instead of the VPC's SSM
+    # endpoints' groups, or anywhere (the deployment's explicit choice).
+    clone_egress_prefix_list_id: Annotated[str, AfterValidator(_prefix_list_id)] | None = Field(
+        default=None, alias=CLONE_EGRESS_PREFIX_LIST_ENV
+    )
+    clone_egress_anywhere: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=False, alias=CLONE_EGRESS_ANYWHERE_ENV
+    )
+    # The stack's own instance profile for clones (Systems Manager core only).
+    clone_instance_profile_arn: Annotated[str, AfterValidator(_instance_profile_arn)] | None = (
+        Field(default=None, alias=CLONE_INSTANCE_PROFILE_ENV)
+    )
+    # A clone keeps its source's instance profile if its role is one of these (patterns).
+    clone_keeps_source_profile: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=False, alias=CLONE_KEEPS_SOURCE_PROFILE_ENV
+    )
+    drill_instance_role_arns: Annotated[
+        tuple[Annotated[str, AfterValidator(_role_arn)], ...],
+        BeforeValidator(_comma_separated),
+    ] = Field(default=(), alias=DRILL_INSTANCE_ROLES_ENV)
     # A mount goes to another instance than its source only if that one has this tag
     # (None: a mount goes only to its source).
     recovery_host_tag_key: Annotated[str, AfterValidator(_tag_key)] | None = Field(
@@ -195,6 +253,17 @@ class Settings(BaseModel):
             raise InvalidSettings(
                 "\n".join(_problem(error["loc"], error["msg"], given) for error in err.errors())
             ) from err
+        if read.clone_egress_anywhere and read.clone_egress_prefix_list_id:
+            raise InvalidSettings(
+                f"{CLONE_EGRESS_ANYWHERE_ENV}=true and {CLONE_EGRESS_PREFIX_LIST_ENV}: set "
+                "only one (HTTPS anywhere already reaches the prefix list)"
+            )
+        if read.clone_keeps_source_profile and not read.drill_instance_role_arns:
+            raise InvalidSettings(
+                f"{CLONE_KEEPS_SOURCE_PROFILE_ENV}=true without {DRILL_INSTANCE_ROLES_ENV}: "
+                "no source's role could be kept, so every drill of an instance with a profile "
+                "would be refused"
+            )
         for key, value, consequence in _TAG_PAIRS:
             if key not in given and value in given:
                 raise InvalidSettings(

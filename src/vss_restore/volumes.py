@@ -150,11 +150,17 @@ def delete_volumes_of_execution(
     alone and named in ``left_behind``: a tag is not proof that we created it."""
     cleanup = Cleanup()
     recorded = [r.resource_id for r in records.of_execution(execution, purpose)]
-    tagged = [v["VolumeId"] for v in volumes_of_execution(ec2, execution)]
+    unknown = [
+        v["VolumeId"]
+        for v in volumes_of_execution(ec2, execution)
+        if v["VolumeId"] not in recorded and v["State"] not in ("deleting", "deleted")
+    ]
+    # Ours but unrecorded (its record could not be written) or someone else's: either way
+    # a person decides; the tag says so, and the report names it.
+    mark_for_cleanup(ec2, unknown)
     cleanup.left_behind.extend(
         f"{volume_id} (tagged with this execution, not recorded as created by it: left alone)"
-        for volume_id in tagged
-        if volume_id not in recorded
+        for volume_id in unknown
     )
     busy: list[str] = []
     for volume in volumes_by_id(ec2, recorded):

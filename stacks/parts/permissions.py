@@ -123,6 +123,11 @@ DESCRIBE_ACTIONS = [
     "ec2:DescribeSecurityGroups",
     # A clone goes only into a subnet without a route to an internet gateway (ValidateRequest).
     "ec2:DescribeRouteTables",
+    # A clone's isolation group sends HTTPS only to its VPC's SSM endpoints' groups, and the
+    # plan warns when the VPC's DHCP options give DNS servers other than Amazon's (PlanClone).
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
     # Volume initialization: fast snapshot restore per snapshot and zone (planning), and
     # each restored volume's initialization progress (WaitForInitialization).
     "ec2:DescribeFastSnapshotRestores",
@@ -177,6 +182,7 @@ class TaskRoles(Construct):
         stack = Stack.of(self)
         self._config = config
         self._ec2_service = f"ec2.{stack.region}.amazonaws.com"
+        self._clone_instance_role()
         self.roles: dict[str, iam.Role] = {}
         for concern in (
             READ,
@@ -225,6 +231,35 @@ class TaskRoles(Construct):
         for concern in (SWAP, DRILL):  # the roles allowed ModifyInstanceAttribute
             self._no_user_data(self.roles[concern])
         self._explain_wildcards()
+
+    def _clone_instance_role(self) -> None:
+        """The drill clones' own role and instance profile: Systems Manager core only, so a
+        clone's services never act with the source's (production) credentials."""
+        self.clone_role = iam.Role(
+            self,
+            "CloneInstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")
+            ],
+            description="vss-restore drill clones: Systems Manager core only",
+        )
+        self.clone_profile = iam.InstanceProfile(self, "CloneInstanceProfile", role=self.clone_role)
+        NagSuppressions.add_resource_suppressions(
+            self.clone_role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason=(
+                        "AmazonSSMManagedInstanceCore is what AWS documents for an instance that "
+                        "Systems Manager manages; the clone's role has nothing else."
+                    ),
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"
+                    ],
+                )
+            ],
+        )
 
     def _arn(self, resource: str) -> str:
         """An EC2 resource ARN of this account and region (``instance/*``, ``volume/*``)."""
@@ -465,18 +500,22 @@ class TaskRoles(Construct):
                 conditions=DRILL_TAG_CONDITION,
             )
         )
-        # The clone keeps the source's instance profile (SSM needs it): only the roles the
-        # deployment names, passed only to EC2. None named: no PassRole at all, and a drill
-        # of an instance with a profile fails at launch (CloneLaunchFailed) naming it.
-        if self._config.drill_instance_role_arns:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="PassInstanceProfileRoleToEc2",
-                    actions=["iam:PassRole"],
-                    resources=list(self._config.drill_instance_role_arns),
-                    conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
+        # The clone runs with the stack's own profile (Systems Manager core): its role, passed
+        # only to EC2. A deployment that lets clones keep their source's profile
+        # (cloneKeepsSourceProfile) names those roles too; PlanClone refuses any other.
+        kept = (
+            list(self._config.drill_instance_role_arns)
+            if self._config.guardrails.clone_keeps_source_profile
+            else []
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassInstanceProfileRoleToEc2",
+                actions=["iam:PassRole"],
+                resources=[self.clone_role.role_arn, *kept],
+                conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
             )
+        )
 
     def _drill_tags_requested(self) -> dict[str, dict[str, str]]:
         return {
@@ -583,6 +622,15 @@ class TaskRoles(Construct):
                 resources=documents,
             )
         )
+        if self._config.guardrails.clone_keeps_source_profile:
+            # PlanClone reads the role of the source's profile, to refuse an unlisted one.
+            read.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ReadSourceInstanceProfiles",
+                    actions=["iam:GetInstanceProfile"],
+                    resources=[f"arn:{stack.partition}:iam::{stack.account}:instance-profile/*"],
+                )
+            )
 
     def _windows_disks(self, role: iam.Role, read: iam.Role, document: str) -> None:
         self._disk_document(role, document, "")
@@ -799,8 +847,10 @@ class TaskRoles(Construct):
                             "vss-restore-validation-* documents, on opted-in instances; "
                             "ssm:GetCommandInvocation/ListCommands and "
                             "cloudwatch:PutMetricData (namespace condition) have no resource-level scope; "
-                            "iam:PassRole names the configured instance-profile roles (a pattern if the "
-                            "deployment gives one), passed only to ec2.amazonaws.com."
+                            "iam:PassRole names the stack's clone role and the configured "
+                            "instance-profile roles (a pattern if the deployment gives one), passed "
+                            "only to ec2.amazonaws.com; iam:GetInstanceProfile (only when clones "
+                            "may keep their source's profile) reads this account's profiles."
                         ),
                         applies_to=[
                             "Resource::*",
@@ -808,6 +858,10 @@ class TaskRoles(Construct):
                             {"regex": _SSM_DOCUMENT_ARN},
                             {"regex": "/^Resource::<TaskLogs.*\\.Arn>:\\*$/"},
                             {"regex": "/^Resource::arn:[^:]+:iam::[0-9]{12}:role/.*\\*.*$/"},
+                            {
+                                "regex": "/^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:"
+                                "instance-profile/\\*$/"
+                            },
                         ],
                     )
                 ],

@@ -622,23 +622,92 @@ def _as_list(value: Any) -> list[Any]:
 PROFILE_ROLE = "arn:aws:iam::111122223333:role/web-servers-ssm"
 
 
-def test_no_role_can_be_passed_when_no_drill_instance_roles_are_configured(
+def _clone_role_id(template: Template) -> str:
+    """The logical id of the stack's role for drill clones."""
+    (role_id,) = [
+        logical_id
+        for logical_id, role in template.find_resources("AWS::IAM::Role").items()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "ec2.amazonaws.com"}
+    ]
+    return role_id
+
+
+def test_clones_run_with_the_stacks_own_profile_whose_role_has_systems_manager_core_only(
     template: Template,
 ) -> None:
-    assert [s for s in _statements(template) if "iam:PassRole" in s["Action"]] == []
+    # GIVEN the stack's role that EC2 may assume
+    role_id = _clone_role_id(template)
+    role = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+
+    # THEN its only policy is AWS's Systems Manager core, and no statement adds to it
+    assert [json.dumps(p) for p in role["ManagedPolicyArns"]] == [
+        json.dumps(
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":iam::aws:policy/AmazonSSMManagedInstanceCore",
+                    ],
+                ]
+            }
+        )
+    ]
+    assert [s for s in _statements(template) if role_id in s["Roles"]] == []
+    # ... its instance profile holds it, and every task function is given that profile
+    (profile_id,) = [
+        logical_id
+        for logical_id, profile in template.find_resources("AWS::IAM::InstanceProfile").items()
+        if profile["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    functions = template.find_resources("AWS::Lambda::Function").values()
+    assert {
+        json.dumps(fn["Properties"]["Environment"]["Variables"]["CLONE_INSTANCE_PROFILE_ARN"])
+        for fn in functions
+    } == {json.dumps({"Fn::GetAtt": [profile_id, "Arn"]})}
 
 
-def test_drills_pass_only_the_configured_instance_roles_and_only_to_ec2(synth: Synth) -> None:
-    # GIVEN a deployment that names the instance-profile roles drills may pass
-    _, template = synth(drillInstanceRoleArns=[PROFILE_ROLE])
+def test_drills_pass_only_the_stacks_clone_role_by_default_and_only_to_ec2(
+    template: Template,
+) -> None:
+    # WHEN the PassRole statements are read
+    (passing,) = [s for s in _statements(template) if "iam:PassRole" in s["Action"]]
+
+    # THEN they name the stack's clone role only, passed only to EC2, for the Drill role only
+    assert passing["Resource"] == [{"Fn::GetAtt": [_clone_role_id(template), "Arn"]}]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert all(r.startswith("RolesDrillRole") for r in passing["Roles"])
+    # ... and no role reads instance profiles (only clones keeping their source's need it)
+    assert [s for s in _statements(template) if "iam:GetInstanceProfile" in s["Action"]] == []
+
+
+def test_drills_that_keep_the_sources_profile_pass_only_the_configured_roles_too(
+    synth: Synth,
+) -> None:
+    # GIVEN a deployment whose clones keep the source's profile if its role is listed
+    _, template = synth(cloneKeepsSourceProfile="true", drillInstanceRoleArns=[PROFILE_ROLE])
 
     # WHEN the drill role's PassRole statements are read
     (passing,) = [s for s in _statements(template) if "iam:PassRole" in s["Action"]]
 
-    # THEN they name only those roles, passed only to EC2, for the Drill role only
-    assert passing["Resource"] == [PROFILE_ROLE]
+    # THEN they name the stack's clone role and those roles, passed only to EC2
+    clone_role = {"Fn::GetAtt": [_clone_role_id(template), "Arn"]}
+    assert passing["Resource"] == [clone_role, PROFILE_ROLE]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     assert all(r.startswith("RolesDrillRole") for r in passing["Roles"])
+    # ... and the read role (PlanClone) may read the account's instance profiles, nothing else
+    (reading,) = [s for s in _statements(template) if "iam:GetInstanceProfile" in s["Action"]]
+    assert reading["Action"] == ["iam:GetInstanceProfile"]
+    assert all(r.startswith("RolesReadRole") for r in reading["Roles"])
+
+
+def test_drill_instance_roles_without_keeping_the_sources_profile_fail_synthesis() -> None:
+    app = cdk.App(context={"drillInstanceRoleArns": PROFILE_ROLE})
+
+    with pytest.raises(InvalidContext, match=r"^drillInstanceRoleArns: .*cloneKeepsSourceProfile"):
+        DeploymentConfig.from_context(app)
 
 
 @pytest.mark.parametrize(
@@ -656,7 +725,12 @@ def test_bad_drill_instance_role_fails_synthesis_naming_the_key(value: str) -> N
 
 def test_drill_instance_roles_are_read_from_a_comma_separated_context_value() -> None:
     other = "arn:aws:iam::111122223333:role/app/sql-*"
-    app = cdk.App(context={"drillInstanceRoleArns": f"{PROFILE_ROLE}, {other}"})
+    app = cdk.App(
+        context={
+            "drillInstanceRoleArns": f"{PROFILE_ROLE}, {other}",
+            "cloneKeepsSourceProfile": True,
+        }
+    )
     assert DeploymentConfig.from_context(app).drill_instance_role_arns == (PROFILE_ROLE, other)
 
 

@@ -28,7 +28,12 @@ from tests.conftest import RECOVERY_HOST_TAG
 from vss_restore import tags
 from vss_restore.definition import repo_root
 from vss_restore.local import Fault, LocalEngine, world
-from vss_restore.local.engine import FUNCTION_PREFIX, LOCK_TABLE_NAME, RECORDS_TABLE_NAME
+from vss_restore.local.engine import (
+    CLONE_PROFILE_NAME,
+    FUNCTION_PREFIX,
+    LOCK_TABLE_NAME,
+    RECORDS_TABLE_NAME,
+)
 from vss_restore.local.iam_conformance import (
     CallRecorder,
     Row,
@@ -54,6 +59,7 @@ PROFILE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROFILE_ROLE}"
 # The deployment the scenarios are checked against: drills may pass the profile's role, and
 # game days are scheduled (the scheduler role starts the drill fleet machine).
 DEPLOYMENT = {
+    "cloneKeepsSourceProfile": True,
     "drillInstanceRoleArns": PROFILE_ROLE_ARN,
     "drillSchedule": {
         "expression": "cron(0 3 ? * SAT *)",
@@ -239,6 +245,9 @@ def recorded() -> Iterator[Recorded]:
             # ...and lets mounts go to recovery hosts.
             "RECOVERY_HOST_TAG_KEY": RECOVERY_HOST_TAG[0],
             "RECOVERY_HOST_TAG_VALUE": RECOVERY_HOST_TAG[1],
+            # ...and lets a clone keep its source's profile when its role is listed.
+            "CLONE_KEEPS_SOURCE_PROFILE": "true",
+            "DRILL_INSTANCE_ROLE_ARNS": PROFILE_ROLE_ARN,
         }.items():
             env.setenv(key, value)
         env.delenv("AWS_PROFILE", raising=False)
@@ -258,6 +267,8 @@ LOCAL_NAMES = {
     "MountMachineMount": "vss-restore-mount",
     "DrillFleetMachine": "vss-restore-drill-fleet",
     "AWS::SSM::Document": DEFAULT_DISKS_DOCUMENT,
+    # The drill clones' role, which the engine creates as the stack does.
+    "RolesCloneInstanceRole": CLONE_PROFILE_NAME,
 }
 
 
@@ -484,13 +495,14 @@ def test_modify_instance_attribute_sets_delete_on_termination_never_the_user_dat
 # --- drill instance roles: iam:PassRole as the deployment configures it ---------------------
 
 
-def _launches_with_a_profile(recorded: Recorded) -> list[Call]:
+def _launches_with_a_profile(recorded: Recorded, profile: str) -> list[Call]:
     launches = [
         c
         for c in recorded.calls
-        if c.action == "ec2:RunInstances" and c.params.get("IamInstanceProfile")
+        if c.action == "ec2:RunInstances"
+        and str((c.params.get("IamInstanceProfile") or {}).get("Arn", "")).endswith(f"/{profile}")
     ]
-    assert launches, "no drill launched a clone with an instance profile"
+    assert launches, f"no drill launched a clone with instance profile {profile}"
     return launches
 
 
@@ -506,9 +518,21 @@ def _pass_role_decisions(launches: list[Call], template: Template) -> set[tuple[
     ("context", "allowed"),
     [
         (DEPLOYMENT, True),
-        ({"drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/web-*"}, True),
+        (
+            {
+                "cloneKeepsSourceProfile": True,
+                "drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/web-*",
+            },
+            True,
+        ),
         ({}, False),
-        ({"drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/sql-servers-ssm"}, False),
+        (
+            {
+                "cloneKeepsSourceProfile": True,
+                "drillInstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/sql-servers-ssm",
+            },
+            False,
+        ),
     ],
     ids=["named", "pattern", "none-configured", "another-role"],
 )
@@ -516,13 +540,28 @@ def test_a_clone_is_launched_with_the_sources_profile_role_only_when_the_deploym
     recorded: Recorded, synth: Synth, context: dict[str, Any], allowed: bool
 ) -> None:
     # GIVEN the profiled drill's launch, which passes the source's instance-profile role
-    launches = _launches_with_a_profile(recorded)
+    launches = _launches_with_a_profile(recorded, "web-servers")
 
     # WHEN its PassRole is decided against a stack configured with drillInstanceRoleArns
     decisions = _pass_role_decisions(launches, synth(**context)[1])
 
     # THEN it is allowed exactly when the configuration names the role (or a pattern of it)
     assert decisions == {(PROFILE_ROLE_ARN, allowed)}
+
+
+@pytest.mark.parametrize("context", [DEPLOYMENT, {}], ids=["keeps-source-profiles", "default"])
+def test_a_clone_may_always_be_launched_with_the_stacks_own_profile_role(
+    recorded: Recorded, synth: Synth, context: dict[str, Any]
+) -> None:
+    # GIVEN the launches of the drills of servers without a profile: the stack's clone profile
+    launches = _launches_with_a_profile(recorded, CLONE_PROFILE_NAME)
+
+    # WHEN their PassRole is decided, whatever the deployment says of source profiles
+    decisions = _pass_role_decisions(launches, synth(**context)[1])
+
+    # THEN the stack's clone role is passed, and allowed
+    assert {allowed for _, allowed in decisions} == {True}
+    assert all(role.endswith(f"/{CLONE_PROFILE_NAME}") for role, _ in decisions)
 
 
 # --- the schedules: the scheduler role on its targets ----------------------------------------

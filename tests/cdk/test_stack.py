@@ -19,6 +19,7 @@ from stacks.vss_restore_stack import VssRestoreStack
 from tests.cdk.conftest import Synth
 from vss_restore.capabilities import Machine
 from vss_restore.definition import Limits, definition_path, placeholders, tasks_of
+from vss_restore.settings import Settings
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 
@@ -547,6 +548,13 @@ def test_guardrail_context_reaches_the_functions_environment(synth: Synth) -> No
         ({"recoveryHostTagKey": "aws:recovery"}, "recoveryHostTagKey="),
         ({"recoveryHostTagValue": "yes"}, "set without recoveryHostTagKey"),
         ({"drillInstanceTypes": "t3.large,M5 Large"}, "drillInstanceTypes=.*not an EC2 instance"),
+        ({"cloneEgressPrefixListId": "prefix-list-1"}, "cloneEgressPrefixListId="),
+        ({"cloneEgressAnywhere": "always"}, "cloneEgressAnywhere="),
+        (
+            {"cloneEgressAnywhere": True, "cloneEgressPrefixListId": "pl-0123456789abcdef0"},
+            "set only one",
+        ),
+        ({"cloneKeepsSourceProfile": True}, "without drillInstanceRoleArns"),
     ],
 )
 def test_bad_guardrail_context_fails_synthesis_naming_the_key(
@@ -567,6 +575,29 @@ def test_drill_schedule_must_name_an_instance_type_the_deployment_lists() -> Non
     # ... and passes once the deployment lists it
     listed = cdk.App(context={"drillSchedule": schedule, "drillInstanceTypes": "t3.large"})
     assert DeploymentConfig.from_context(listed).drill_schedule is not None
+
+
+def test_drill_isolation_context_reaches_the_functions_environment_as_their_settings_read_it() -> (
+    None
+):
+    # GIVEN a deployment that widens a clone's egress to a prefix list and lets it keep a role
+    role = "arn:aws:iam::111122223333:role/web-*"
+    app = cdk.App(
+        context={
+            "cloneEgressPrefixListId": "pl-0123456789abcdef0",
+            "cloneKeepsSourceProfile": True,
+            "drillInstanceRoleArns": [role],
+        }
+    )
+
+    # WHEN the deployment's settings are read / THEN the functions get them as variables
+    environment = DeploymentConfig.from_context(app).guardrails.environment
+    read = Settings.from_environ(environment)
+    assert (read.clone_egress_prefix_list_id, read.clone_egress_anywhere) == (
+        "pl-0123456789abcdef0",
+        False,
+    )
+    assert (read.clone_keeps_source_profile, read.drill_instance_role_arns) == (True, (role,))
 
 
 def test_drill_schedule_must_name_a_document_that_validate_request_runs() -> None:

@@ -211,6 +211,12 @@ class Execution:
             "Document": self.data["Request"]["ValidationDocument"],
             "Parameters": self.data["Request"]["ValidationParameters"],
             "Execution": self.execution,
+            # A drill's: the clone's planned isolation (why its agent may never register).
+            **(
+                {"Isolation": self.data["ClonePlan"]["Isolation"]}
+                if "ClonePlan" in self.data
+                else {}
+            ),
             **wait_fields(LIMITS.ValidationTimeoutSeconds, **wait),
         }
 

@@ -45,6 +45,7 @@ from vss_restore.errors import (
     WaitTimedOut,
 )
 from vss_restore.local import LocalEngine, world
+from vss_restore.local.engine import CLONE_PROFILE_ARN
 from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
@@ -421,6 +422,100 @@ def test_run_validation_waits_for_the_clone_to_register_with_ssm_until_its_limit
     assert commands(run.clone_id) == []
 
 
+@pytest.mark.usefixtures("immediate_waits")
+def test_run_validation_says_the_vpcs_dns_servers_are_the_likely_cause_when_the_agent_never_registers(
+    ec2: EC2Client, engine: LocalEngine, start_drill: StartDrill, subnet: str
+) -> None:
+    # GIVEN a VPC whose DHCP options set gives the domain controllers as DNS servers
+    world.domain_dns(ec2, subnet, ["10.0.0.10", "10.0.0.11"])
+    run = start_drill(document=DOCUMENT, parameters=CHECK)
+
+    # WHEN the clone is planned / THEN the plan warns of them
+    planned = plan(run)
+    assert planned.isolation.dns_servers == ["10.0.0.10", "10.0.0.11"]
+    assert any(
+        "DNS servers 10.0.0.10, 10.0.0.11, not AmazonProvidedDNS" in w for w in planned.warnings
+    )
+
+    # WHEN its agent never registers and RunValidation passes its limit
+    ready(run)
+    engine.guests.unmanaged.add(run.clone_id)
+    late = run.run_validation(run.clone_id, entered_ago=LONG_AGO)
+    with pytest.raises(WaitTimedOut) as timed_out:
+        run.step("RunValidation", late, None)
+
+    # THEN the error names the DNS servers first, then the endpoints' group and the profile
+    message = str(timed_out.value)
+    endpoints_group = world.ssm_endpoint_group(ec2, subnet)
+    assert f"limit {LIMITS.ValidationTimeoutSeconds} s" in message
+    assert message.index("DNS servers 10.0.0.10, 10.0.0.11") < message.index(endpoints_group)
+    assert "domain controllers" in message
+    assert f"{CLONE_PROFILE_ARN} must grant Systems Manager core" in message
+
+
+def test_plan_clone_sends_https_only_to_the_ssm_endpoints_group_and_gives_the_stacks_profile(
+    ec2: EC2Client, start_drill: StartDrill, subnet: str
+) -> None:
+    # GIVEN a drill into a subnet whose VPC has the SSM endpoints, and a source with a profile
+    run = start_drill(document=DOCUMENT, parameters=CHECK)
+
+    # WHEN the clone is planned and launched
+    planned = plan(run)
+    clone = LaunchedClone.model_validate(run.step("LaunchClone", run.launch_clone(), "Clone"))
+
+    # THEN its isolation group lets nothing in and only HTTPS out to the endpoints' group
+    endpoints_group = world.ssm_endpoint_group(ec2, subnet)
+    assert (planned.isolation.egress, planned.isolation.destinations) == (
+        "endpoints",
+        [endpoints_group],
+    )
+    (group,) = ec2.describe_security_groups(GroupIds=clone.security_group_ids)["SecurityGroups"]
+    assert group["IpPermissions"] == []
+    assert [
+        (
+            r["IpProtocol"],
+            r["FromPort"],
+            r["ToPort"],
+            r["UserIdGroupPairs"][0]["GroupId"],
+            r["IpRanges"],
+        )
+        for r in group["IpPermissionsEgress"]
+    ] == [("tcp", 443, 443, endpoints_group, [])]
+    # ... and it runs with the stack's profile
+    assert instance(ec2, clone.instance_id)["IamInstanceProfile"]["Arn"] == CLONE_PROFILE_ARN
+
+
+def test_launch_clone_converges_an_isolation_group_a_lost_answer_left_open_on_the_wanted_rules(
+    ec2: EC2Client, start_drill: StartDrill, subnet: str
+) -> None:
+    # GIVEN a launched clone whose isolation group someone (or a half-done retry) opened again
+    run = start_drill()
+    clone = launch(run)
+    group_id = clone.isolation_group_id
+    assert group_id is not None
+    ec2.authorize_security_group_egress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+
+    # WHEN LaunchClone runs again (the state's retry)
+    again = LaunchedClone.model_validate(run.step("LaunchClone", run.launch_clone(), "Clone"))
+
+    # THEN the same group holds exactly the wanted rule again
+    assert again == clone
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    endpoints_group = world.ssm_endpoint_group(ec2, subnet)
+    assert [
+        (
+            r["IpProtocol"],
+            r.get("FromPort"),
+            [p["GroupId"] for p in r["UserIdGroupPairs"]],
+            r["IpRanges"],
+        )
+        for r in group["IpPermissionsEgress"]
+    ] == [("tcp", 443, [endpoints_group], [])]
+
+
 # --- WaitValidation ----------------------------------------------------------------------------
 
 
@@ -583,6 +678,42 @@ def test_a_drills_own_cleanup_leaves_a_server_given_its_execution_tags_alone(
     assert removed.terminated == [run.clone_id]
     assert InstanceState.capture(ec2, production) == before
     assert sorted(removed.unrecorded) == sorted([production, *disks])
+
+
+@pytest.mark.parametrize(
+    ("write", "undone"), [(1, "isolation group"), (2, "clone")], ids=["group", "clone"]
+)
+def test_launch_clone_undoes_what_it_cannot_record_so_nothing_is_left_unremovable(
+    engine: LocalEngine,
+    ec2: EC2Client,
+    records: Records,
+    start_drill: StartDrill,
+    write: int,
+    undone: str,
+) -> None:
+    # GIVEN a drill whose record of the group (first write), or of the clone (second),
+    # DynamoDB refuses for good
+    run = start_drill()
+    plan(run)
+    engine.inject(
+        Fault(
+            "dynamodb.BatchWriteItem",
+            code="AccessDeniedException",
+            occurrence=write,
+            permanent=True,
+        )
+    )
+
+    # WHEN the clone is launched / THEN the drill fails, naming the refusal...
+    with pytest.raises(CloneLaunchFailed, match="AccessDeniedException"):
+        run.step("LaunchClone", run.launch_clone(), "Clone")
+
+    # ... and what could not be recorded is gone already: no running clone, and no group
+    # but one recorded (which the drill's cleanup removes)
+    instances, _, groups = drill_tagged(ec2, run.execution)
+    assert set(instances.values()) <= {"shutting-down", "terminated"}, undone
+    assert groups <= {r.resource_id for r in records.of_execution(run.execution, "drill")}
+    assert len(groups) == write - 1, undone
 
 
 def test_cleanup_drill_lets_ec2s_refusal_through_and_the_report_says_what_was_left(

@@ -14,6 +14,7 @@ from vss_restore import tags
 from vss_restore.drill import EVENT_SOURCE, METRIC_NAMESPACE, cleanup_pass
 from vss_restore.executions import fetch_record
 from vss_restore.local import ExecutionResult, LocalEngine, world
+from vss_restore.local.engine import CLONE_PROFILE_ARN
 from vss_restore.local.faults import Fault
 from vss_restore.local.fidelity import CommandOutcome
 from vss_restore.local.invariants import InstanceState
@@ -561,12 +562,23 @@ def test_kept_clone_keeps_its_isolation_group_tagged_to_expire(
     ][0]
     assert [g["GroupId"] for g in clone["SecurityGroups"]] == [group["GroupId"]]
     assert not source_groups(ec2, instance_with_volumes) & {group["GroupId"]}
-    # ... which lets nothing in and only HTTPS out
+    # ... which lets nothing in, and out only HTTPS to the VPC's SSM endpoints' group
+    endpoints_group = world.ssm_endpoint_group(ec2, drill_target["SubnetId"])
     assert group["IpPermissions"] == []
     assert [
-        (r["IpProtocol"], r.get("FromPort"), r.get("ToPort"), r["IpRanges"])
+        (
+            r["IpProtocol"],
+            r.get("FromPort"),
+            r.get("ToPort"),
+            [p["GroupId"] for p in r["UserIdGroupPairs"]],
+            r["IpRanges"],
+            r.get("Ipv6Ranges", []),
+            r.get("PrefixListIds", []),
+        )
         for r in group["IpPermissionsEgress"]
-    ] == [("tcp", 443, 443, [{"CidrIp": "0.0.0.0/0"}])]
+    ] == [("tcp", 443, 443, [endpoints_group], [], [], [])]
+    # ... and runs with the stack's own instance profile, not the source's
+    assert clone["IamInstanceProfile"]["Arn"] == CLONE_PROFILE_ARN
     # ... and carries the drill's tags, expiry included
     labels = tags.tag_dict(group["Tags"])
     assert labels[tags.DRILL] == instance_with_volumes
@@ -629,6 +641,11 @@ def _exposed_subnet(ec2: Any, *, own_table: bool, route: dict[str, str]) -> str:
         table = ec2.describe_route_tables(Filters=main)["RouteTables"][0]["RouteTableId"]
     ec2.create_route(RouteTableId=table, GatewayId=gateway, **route)
     return subnet_id
+
+
+def kept_clone_in(instance_id: str, subnet_id: str) -> dict[str, Any]:
+    """A drill request that keeps its clone, in the subnet."""
+    return {"InstanceId": instance_id, "Mode": "Clone", "SubnetId": subnet_id, "KeepClone": True}
 
 
 def _refused_and_nothing_made(ec2: Any, result: ExecutionResult, field: str) -> str:
@@ -717,14 +734,7 @@ def test_drill_into_an_exposed_subnet_the_deployment_allows_launches_no_public_a
     reload_settings()
 
     # WHEN a drill keeps its clone there
-    result = engine.run(
-        {
-            "InstanceId": instance_with_volumes,
-            "Mode": "Clone",
-            "SubnetId": subnet_id,
-            "KeepClone": True,
-        }
-    )
+    result = engine.run(kept_clone_in(instance_with_volumes, subnet_id))
 
     # THEN the clone runs there, without a public address all the same
     assert result.status == "SUCCEEDED", result.cause
@@ -809,3 +819,110 @@ def test_drill_runs_a_document_the_deployment_lists(
     assert result.status == "SUCCEEDED", result.cause
     validation = (result.output or {})["Validation"]
     assert (validation["Document"], validation["Status"]) == ("AWS-RunPowerShellScript", "Success")
+
+
+# --- guardrails: what a clone may reach, and with which credentials -----------------------------
+
+
+@pytest.mark.usefixtures("validation_document")
+def test_a_validated_drill_into_a_vpc_without_ssm_endpoints_is_refused_and_makes_nothing(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN a set, and an isolated subnet whose VPC has no Systems Manager endpoints
+    vss_set("set-1", hours_ago=2)
+    subnet_id, _ = world.isolated_subnet(ec2, ssm_endpoints=False)
+    before = InstanceState.capture(ec2, instance_with_volumes)
+
+    # WHEN a drill asks to validate its clone there
+    result = engine.run(
+        {
+            "InstanceId": instance_with_volumes,
+            "Mode": "Clone",
+            "SubnetId": subnet_id,
+            "ValidationDocument": DOCUMENT,
+            "ValidationParameters": CHECK,
+        }
+    )
+
+    # THEN PlanClone refuses it, naming what is missing and how to fix it; nothing was made
+    assert (result.status, result.error) == ("FAILED", "CloneNotIsolatable")
+    assert result.cause is not None
+    assert "no interface endpoint for ssm, ssmmessages, ec2messages" in result.cause
+    assert "cloneEgressPrefixListId" in result.cause
+    assert "LaunchClone" not in result.state_path()
+    assert drill_resources(ec2) == ({}, [])
+    assert drill_groups(ec2) == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == before
+
+
+def test_a_drill_without_validation_in_a_vpc_without_ssm_endpoints_runs_with_no_egress(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN a set, and an isolated subnet whose VPC has no Systems Manager endpoints
+    vss_set("set-1", hours_ago=2)
+    subnet_id, _ = world.isolated_subnet(ec2, ssm_endpoints=False)
+
+    # WHEN a drill without validation keeps its clone there
+    result = engine.run(kept_clone_in(instance_with_volumes, subnet_id))
+
+    # THEN the clone's isolation group lets nothing in and nothing out, and the report says so
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output or {}
+    (group,) = drill_groups(ec2)
+    assert (group["IpPermissions"], group["IpPermissionsEgress"]) == ([], [])
+    assert any("without any outbound traffic" in w for w in report["Warnings"])
+
+
+def _profile(name: str) -> tuple[str, str]:
+    """An instance profile with a role of the same name: (profile ARN, role ARN)."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return profile, role
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["unlisted-role", "listed-role"])
+def test_a_clone_keeps_its_sources_profile_only_if_the_deployment_lists_its_role(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    drill_target: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    listed: bool,
+) -> None:
+    # GIVEN a source running with a production role, and a deployment whose clones keep
+    # their source's profile if its role is listed
+    vss_set("set-1", hours_ago=2)
+    profile, role = _profile("web-production")
+    ec2.associate_iam_instance_profile(
+        IamInstanceProfile={"Arn": profile}, InstanceId=instance_with_volumes
+    )
+    allowed = (
+        "arn:aws:iam::123456789012:role/web-*" if listed else "arn:aws:iam::123456789012:role/sql-*"
+    )
+    monkeypatch.setenv("CLONE_KEEPS_SOURCE_PROFILE", "true")
+    monkeypatch.setenv("DRILL_INSTANCE_ROLE_ARNS", allowed)
+    reload_settings()
+
+    # WHEN a drill keeps its clone
+    result = engine.run({"InstanceId": instance_with_volumes, **drill_target, "KeepClone": True})
+
+    # THEN an unlisted role is refused before anything is made, naming the role and the setting
+    if not listed:
+        assert (result.status, result.error) == ("FAILED", "CloneNotIsolatable")
+        assert result.cause is not None
+        assert f"has role {role}" in result.cause
+        assert "drillInstanceRoleArns" in result.cause
+        assert drill_resources(ec2) == ({}, [])
+        assert drill_groups(ec2) == []
+        return
+    # ... a listed one is what the clone runs with, and the report warns of it
+    assert result.status == "SUCCEEDED", result.cause
+    report = result.output or {}
+    clone = ec2.describe_instances(InstanceIds=[report["CloneInstanceId"]])["Reservations"][0][
+        "Instances"
+    ][0]
+    assert clone["IamInstanceProfile"]["Arn"] == profile
+    assert any("production credentials" in w for w in report["Warnings"])

@@ -158,7 +158,8 @@ def test_clone_runs_where_the_request_says_with_the_sources_attributes() -> None
     assert "SecurityGroupIds" not in launch
     assert plan.isolate is False
     assert launch["KeyName"] == "ops"
-    assert launch["IamInstanceProfile"] == SOURCE["IamInstanceProfile"]
+    # ... never with the source's instance profile (production credentials) by itself
+    assert "IamInstanceProfile" not in launch
     assert launch["EbsOptimized"] is True
     assert launch["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled"}
     # ... never the source's network identity

@@ -47,7 +47,12 @@ from vss_restore.local.lambda_dispatch import LambdaDispatcher, load_handlers
 from vss_restore.local.parse_cache import ParsedDefinitions
 from vss_restore.local.timing import ScaledRetryClock
 from vss_restore.local.windows_guests import WindowsGuests
-from vss_restore.settings import RECORDS_TABLE_ENV, forget_settings, reload_settings
+from vss_restore.settings import (
+    CLONE_INSTANCE_PROFILE_ENV,
+    RECORDS_TABLE_ENV,
+    forget_settings,
+    reload_settings,
+)
 from vss_restore.tasks import FLEET_TASKS, TASKS
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import (
@@ -74,6 +79,10 @@ MACHINE_NAMES: dict[Machine, str] = {
 ALL_TASKS = {**TASKS, **FLEET_TASKS}
 LOCK_TABLE_NAME = "vss-restore-locks"
 RECORDS_TABLE_NAME = "vss-restore-records"
+# The stack's own role and instance profile for drill clones (Systems Manager core only).
+CLONE_PROFILE_NAME = "vss-restore-clone"
+CLONE_PROFILE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:instance-profile/{CLONE_PROFILE_NAME}"
+SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 FUNCTION_PREFIX = "vss-restore-"
 # The interpreter logs every caught task error with its whole parse tree; the execution
 # history already holds each error, so only the emulator's criticals are worth seeing.
@@ -88,6 +97,8 @@ _TASK_ENVIRONMENT = {
     # The stack's disk document (Mode "Online" and "Mount"), which the engine creates.
     DISKS_DOCUMENT_ENV: DEFAULT_DISKS_DOCUMENT,
     RECORDS_TABLE_ENV: RECORDS_TABLE_NAME,
+    # The stack's clone profile, which the engine creates.
+    CLONE_INSTANCE_PROFILE_ENV: CLONE_PROFILE_ARN,
 }
 
 
@@ -327,6 +338,38 @@ class LocalEngine:
         except ssm.exceptions.DocumentAlreadyExists:
             return
 
+    def _put_clone_profile(self) -> None:
+        """The stack's instance profile for drill clones: a role EC2 may assume, with
+        Systems Manager core only (as ``stacks/parts/drills.py`` deploys it)."""
+        iam = boto3.client("iam", region_name=self.region)
+        try:
+            iam.get_instance_profile(InstanceProfileName=CLONE_PROFILE_NAME)
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        else:
+            return
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        # Without AmazonSSMManagedInstanceCore: the emulator holds no AWS managed policy
+        # unless it loads all of them (seconds per start), and its Run Command checks none.
+        iam.create_role(
+            RoleName=CLONE_PROFILE_NAME,
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Description=f"vss-restore drill clones (the stack attaches {SSM_CORE_POLICY})",
+        )
+        iam.create_instance_profile(InstanceProfileName=CLONE_PROFILE_NAME)
+        iam.add_role_to_instance_profile(
+            InstanceProfileName=CLONE_PROFILE_NAME, RoleName=CLONE_PROFILE_NAME
+        )
+
     def _put_state_machine(self, name: str, definition: str) -> str:
         """Create the state machine, or update it when a joined emulator already has it."""
         sfn = boto3.client("stepfunctions", region_name=self.region)
@@ -346,7 +389,8 @@ class LocalEngine:
         )["stateMachineArn"]
 
     def _deploy(self) -> None:
-        """The lock table and the disk document; the state machines follow on first use."""
+        """The lock table, the disk document and the clone profile; the state machines follow
+        on first use."""
         ddb = boto3.client("dynamodb", region_name=self.region)
         if LOCK_TABLE_NAME not in ddb.list_tables()["TableNames"]:
             ddb.create_table(
@@ -359,6 +403,7 @@ class LocalEngine:
             ddb.create_table(TableName=RECORDS_TABLE_NAME, **records.TABLE_SCHEMA)  # type: ignore[arg-type]
         self.ssm.add_aws_documents(self.region)
         self._put_disks_document()
+        self._put_clone_profile()
 
     def machine_arn(self, machine: Machine) -> str:
         """A state machine, created the first time it is asked for (a command that only

@@ -154,6 +154,9 @@ def facts_now(account: str, region: str, params: Mapping[str, Any]) -> Facts:
     )
 
 
+GLOBAL_SERVICES = frozenset({"iam"})
+
+
 class CallRecorder:
     """A ``before-parameter-build`` hook: every call a task makes, with what AWS knew then."""
 
@@ -168,15 +171,19 @@ class CallRecorder:
         if function is None:
             return  # the emulator's own calls, or the test building its world
         region = str(context.get("client_region"))
+        service = model.service_model.service_name
         self.calls.append(
             Call(
                 function=function,
-                service=model.service_model.service_name,
+                service=service,
                 operation=model.name,
                 params=copy.deepcopy(params),
                 region=region,
                 account=self.account,
-                facts=facts_now(self.account, region, params),
+                # IAM is global (its calls' region is "aws-global"): no EC2 facts to read.
+                facts=Facts()
+                if service in GLOBAL_SERVICES
+                else facts_now(self.account, region, params),
             )
         )
 
@@ -210,6 +217,14 @@ def _resolve(value: Any, resolve: Resolver, pseudo: Mapping[str, str]) -> Any:  
     return {k: _resolve(v, resolve, pseudo) for k, v in value.items()}
 
 
+# The ARN a resource's ``Fn::GetAtt`` gives, by CloudFormation type (or its prefix).
+_ARNS = {
+    "AWS::DynamoDB::": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+}
+
+
 def template_resolver(
     resources: Mapping[str, Any], region: str, account: str, names: Mapping[str, str]
 ) -> Resolver:
@@ -232,11 +247,10 @@ def template_resolver(
             return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
         if attribute is None:
             return name
-        if kind.startswith("AWS::DynamoDB::"):
-            return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-        if kind == "AWS::Lambda::Function":
-            return f"arn:aws:lambda:{region}:{account}:function:{name}"
-        return f"unresolved:{logical_id}.{attribute}"
+        arn = next((a for prefix, a in _ARNS.items() if kind.startswith(prefix)), None)
+        if arn is None:
+            return f"unresolved:{logical_id}.{attribute}"
+        return arn.format(region=region, account=account, name=name)
 
     return resolve
 

@@ -183,6 +183,10 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:DescribeSubnets": (),
     "ec2:DescribeSecurityGroups": (),
     "ec2:DescribeRouteTables": (),
+    # A drill's isolation: the VPC's SSM endpoints and its DHCP options set (PlanClone).
+    "ec2:DescribeVpcEndpoints": (),
+    "ec2:DescribeVpcs": (),
+    "ec2:DescribeDhcpOptions": (),
     "ec2:DescribeTags": (),
     "ec2:DescribeFastSnapshotRestores": (),
     "ec2:DescribeVolumeStatus": (),
@@ -219,6 +223,8 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "dynamodb:PutItem": (("table", one("TableName")),),
     "dynamodb:UpdateItem": (("table", one("TableName")),),
     "dynamodb:DeleteItem": (("table", one("TableName")),),
+    # A drill that keeps its source's profile: which role is in it (PlanClone).
+    "iam:GetInstanceProfile": (("instance-profile", one("InstanceProfileName")),),
     # The records of what was created (an execution's, through the table's index).
     "dynamodb:BatchWriteItem": (("table", _batch_tables),),
     "dynamodb:Query": (("table", _queried_table_or_index),),

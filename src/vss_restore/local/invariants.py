@@ -13,6 +13,8 @@ from moto.ec2.models import ec2_backends
 
 from vss_restore import tags
 from vss_restore.instance import attached_volumes, describe_instance, power_state
+from vss_restore.local.engine import RECORDS_TABLE_NAME
+from vss_restore.records import Purpose, Records
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -281,6 +283,12 @@ def check_invariants(
     ]
 
 
+def _recorded(region: str, purpose: Purpose) -> set[str]:
+    """The ids the local engine's records table holds for ``purpose``."""
+    table = Records(boto3.client("dynamodb", region_name=region), RECORDS_TABLE_NAME)
+    return {r.resource_id for r in table.all_of(purpose)}
+
+
 def _drill_tagged(
     ec2: EC2Client,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -303,8 +311,9 @@ def check_drill_invariants(
 
     At most one clone; the source instance as it was; nothing tagged for the drill left
     behind (instances not terminated, volumes, security groups), unless the drill says
-    it could not remove them (``DrillCleanupFailed``) and they carry their expiry tag;
-    and every volume the run created (the emulator's record) carries the drill's tag.
+    it could not remove them (``DrillCleanupFailed``) and they carry their expiry tag and
+    are recorded (the daily cleanup removes only what is); and every volume the run created
+    (the emulator's record) carries the drill's tag.
     """
     found: list[str] = []
     instances, volumes, groups = _drill_tagged(ec2)
@@ -325,11 +334,20 @@ def check_drill_invariants(
     ]
     left += [(g["GroupId"], g.get("Tags")) for g in groups]
     kept_on_purpose = result.error == "DrillCleanupFailed"
+    recorded = _recorded(ec2.meta.region_name, "drill") if kept_on_purpose else set()
+    # A live clone's own disks go with it when it is terminated: they need no record.
+    on_recorded_clone = {
+        v["VolumeId"]
+        for v in volumes
+        if any(a.get("InstanceId") in recorded for a in v.get("Attachments") or [])
+    }
     for resource, labels in left:
         if not kept_on_purpose:
             found.append(f"D2: {resource} of the drill left behind")
         elif tags.EXPIRES_AT not in tags.tag_dict(labels):
             found.append(f"D2: {resource} left behind without {tags.EXPIRES_AT}")
+        elif resource not in recorded | on_recorded_clone:
+            found.append(f"D2: {resource} left behind unrecorded: no cleanup would remove it")
     if before.volumes_in_emulator is not None:
         new = volumes_in_emulator(ec2.meta.region_name) - before.volumes_in_emulator
         tagged = {v["VolumeId"] for v in volumes}

@@ -140,9 +140,17 @@ def windows_instance(
     return instance_id
 
 
-def isolated_subnet(ec2: EC2Client, az: str = DEFAULT_AZ) -> tuple[str, str]:
-    """A subnet with no route out and a security group without rules: (subnet, group)."""
-    vpc_id = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+VPC_CIDR = "10.99.0.0/16"
+
+
+def isolated_subnet(
+    ec2: EC2Client, az: str = DEFAULT_AZ, *, ssm_endpoints: bool = True
+) -> tuple[str, str]:
+    """A subnet with no route out and a security group without rules: (subnet, group).
+
+    Its VPC has Systems Manager's interface endpoints (``ssm_endpoints``), as a drill that
+    validates its clone needs: ``ssm_endpoint_group`` finds their security group."""
+    vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.99.1.0/24", AvailabilityZone=az)[
         "Subnet"
     ]["SubnetId"]
@@ -153,7 +161,72 @@ def isolated_subnet(ec2: EC2Client, az: str = DEFAULT_AZ) -> tuple[str, str]:
         GroupId=group_id,
         IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
+    if ssm_endpoints:
+        add_ssm_endpoints(ec2, subnet_id)
     return subnet_id, group_id
+
+
+SSM_ENDPOINTS_GROUP = "ssm-endpoints"
+
+
+def add_ssm_endpoints(ec2: EC2Client, subnet_id: str) -> str:
+    """Interface endpoints for ssm, ssmmessages and ec2messages in the subnet, with private
+    DNS, in one security group that admits HTTPS from the VPC; that group's id."""
+    subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    vpc_id = subnet["VpcId"]
+    vpc_cidr = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
+    group_id = ec2.create_security_group(
+        GroupName=SSM_ENDPOINTS_GROUP, Description="SSM endpoints: HTTPS from the VPC", VpcId=vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": vpc_cidr}],
+            }
+        ],
+    )
+    region = ec2.meta.region_name
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc_id,
+            ServiceName=f"com.amazonaws.{region}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=[subnet_id],
+            SecurityGroupIds=[group_id],
+            PrivateDnsEnabled=True,
+        )
+    return str(group_id)
+
+
+def ssm_endpoint_group(ec2: EC2Client, subnet_id: str) -> str:
+    """The security group of the subnet's VPC's SSM endpoints (``add_ssm_endpoints``)."""
+    vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+    return str(
+        ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "group-name", "Values": [SSM_ENDPOINTS_GROUP]},
+            ]
+        )["SecurityGroups"][0]["GroupId"]
+    )
+
+
+def domain_dns(ec2: EC2Client, subnet_id: str, servers: list[str]) -> str:
+    """Give the subnet's VPC a DHCP options set whose DNS servers are ``servers`` (as a VPC
+    whose instances resolve through domain controllers has); its id."""
+    vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+    options_id = ec2.create_dhcp_options(
+        DhcpConfigurations=[
+            {"Key": "domain-name-servers", "Values": servers},
+            {"Key": "domain-name", "Values": ["corp.example.com"]},
+        ]
+    )["DhcpOptions"]["DhcpOptionsId"]
+    ec2.associate_dhcp_options(DhcpOptionsId=options_id, VpcId=vpc_id)
+    return str(options_id)
 
 
 def validation_document(ssm: SSMClient) -> str:

@@ -151,8 +151,12 @@ def _clone(states: States) -> None:
                 **validation,
                 "Parameters.$": "$.Request.ValidationParameters",
                 "Execution.$": "$.Execution",
+                "Isolation.$": "$.ClonePlan.Isolation",
             },
-            comment="SSM Run Command on the clone; waits for its SSM agent to register.",
+            comment=(
+                "SSM Run Command on the clone; waits for its SSM agent to register (past the "
+                "limit, the planned isolation says why it may not have)."
+            ),
             result_path="$.Validation",
             on_error=CLEAN_UP,
             poll_retry=POLL_INSTANCE,
