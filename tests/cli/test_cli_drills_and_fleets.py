@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET, name_deployed_machines
-from vss_restore import demo
+from vss_restore import demo, tags
 from vss_restore.cli.target import RECORDS_TABLE_ENV
 from vss_restore.local import LocalEngine, world
 from vss_restore.local.engine import RECORDS_TABLE_NAME
@@ -164,6 +164,26 @@ def test_cleanup_removes_an_expired_kept_clone_and_previews_first(
     }
     assert states[clone] == "terminated"
     assert states[instance] == "running"
+
+
+def test_cleanup_names_a_server_carrying_drill_tags_without_a_record_and_leaves_it_running(
+    cli: Any, engine: LocalEngine, drill_world: Any
+) -> None:
+    # GIVEN the demo server, which someone gave an expired drill's tags
+    ec2, instance, _, _ = drill_world
+    forged = {tags.DRILL: instance, tags.EXPIRES_AT: "2020-01-01T00:00:00+00:00"}
+    ec2.create_tags(Resources=[instance], Tags=tags.tag_list(forged))
+
+    # WHEN cleanup runs
+    done = cli("--region", engine.region, "cleanup", "--yes")
+
+    # THEN it removes nothing and names the server as left alone
+    assert done.exit_code == 0
+    assert done.json["TerminatedInstances"] == []
+    assert done.json["Unrecorded"] == [instance]
+    assert [w.split()[0] for w in done.json["Warnings"]] == [instance]
+    state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "running"
 
 
 def test_cleanup_of_one_execution_removes_its_clone_before_expiry(

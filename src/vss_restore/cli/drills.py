@@ -150,9 +150,12 @@ def cleanup(
                 return cleanup_pass(ec2, clients.records, execution=execution_arn, dry_run=dry)
             return cleanup_pass(ec2, clients.records, now=datetime.now(UTC), dry_run=dry)
 
+        mount_warnings: list[str] = []
+
         def unmount_expired(dry: bool) -> list[str]:
             if execution_arn:
                 return []  # one drill's resources: its clone, not anyone's mounts
+            mount_warnings.clear()
             return remove_expired_mounts(
                 clients.ec2,
                 clients.ssm,
@@ -160,6 +163,7 @@ def cleanup(
                 datetime.now(UTC),
                 document=clients.disks_document,
                 dry_run=dry,
+                warnings=mount_warnings,
             )
 
         if asks:
@@ -185,6 +189,7 @@ def cleanup(
         "DryRun": dry_run,
         **removed.model_dump(by_alias=True),
         "UnmountedVolumes": unmounted,
+        "Warnings": [*removed.warnings, *mount_warnings],
     }
     if state.as_json(out):
         render.print_json(out, document)
@@ -202,3 +207,5 @@ def cleanup(
         f"{verb} {len(unmounted)} expired mount volume(s): {', '.join(unmounted) or '—'}",
         highlight=False,
     )
+    for warning in document["Warnings"]:
+        out.print(f"Left alone: {warning}", highlight=False)
