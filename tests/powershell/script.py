@@ -360,7 +360,8 @@ class _PathWalker:
                 yield from self._children(body, (*within, call.name))
         elif kind == "flow_control_statement" and node.children[0].type == "throw":
             yield from self._children(node, within)
-            yield Step("throw", frozenset(), line(node), within)
+            if not inside(node, "catch_clause"):  # a rethrow reports a failure, not a refusal
+                yield Step("throw", frozenset(), line(node), within)
         else:
             yield from self._children(node, within)
 
@@ -408,7 +409,16 @@ class _PathWalker:
                 yield from self.steps(clause, within)
 
 
+def inside(node: Node, kind: str) -> bool:
+    parent = node.parent
+    while parent is not None and parent.type != kind:
+        parent = parent.parent
+    return parent is not None
+
+
 DISK_LOOKUPS = ("get-disk", "get-physicaldisk")
+# With $ErrorActionPreference = 'Stop', Write-Error ends the script as throw does.
+REFUSALS = ("throw", "write-error")
 
 
 def is_lookup(step: Step) -> bool:
@@ -418,12 +428,15 @@ def is_lookup(step: Step) -> bool:
 
 
 def order_problems(tree: Tree, action: str = "Offline") -> list[str]:
-    """Every disk lookup and every refusal (``throw``) of the path before its first
-    Stop-Service: after that, the path changes things and never refuses."""
+    """Every disk lookup and every refusal (``throw`` outside a ``catch``, Write-Error) of
+    the path before its first Stop-Service: after that, the path changes things and never
+    refuses."""
     steps = path_steps(tree, action)
     stops = [i for i, step in enumerate(steps) if step.name.lower() == "stop-service"]
     if not stops:
         return []
     first = stops[0]
-    late = dict.fromkeys(str(s) for s in steps[first:] if is_lookup(s) or s.name == "throw")
+    late = dict.fromkeys(
+        str(s) for s in steps[first:] if is_lookup(s) or s.name.lower() in REFUSALS
+    )
     return [f"{s} comes after the first {steps[first]}" for s in late]

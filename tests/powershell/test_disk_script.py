@@ -191,8 +191,9 @@ foreach ($disk in $disks) {
 
 
 def test_the_script_looks_up_and_checks_every_disk_before_it_stops_a_service() -> None:
-    """Fails on the script that stops services before it looks for the disks (issue 25)."""
-    assert script.order_problems(script.parse(script.script_text())) == []
+    """Fails on a script that stops services before it looks for the disks (issue 25)."""
+    problems = script.order_problems(script.parse(script.script_text()))
+    assert problems == [], "\n".join(problems)
 
 
 def test_a_script_that_looks_before_it_stops_passes() -> None:
@@ -216,6 +217,10 @@ def test_a_script_that_looks_before_it_stops_passes() -> None:
             id="a refusal after the stop",
         ),
         pytest.param(
+            FIND + LOOK + STOP + "if (-not $disks) { Write-Error 'nothing to do' }\n" + CHANGE,
+            id="a Write-Error after the stop",
+        ),
+        pytest.param(
             FIND + LOOK + STOP + "$all = Get-PhysicalDisk\n" + CHANGE, id="an inventory after"
         ),
         pytest.param(
@@ -232,6 +237,18 @@ def test_a_lookup_or_refusal_after_a_stop_is_caught(text: str) -> None:
     assert script.order_problems(script.parse(text))
 
 
-def test_a_stop_on_another_action_s_path_does_not_count() -> None:
-    online_only = STOP.replace("'Offline'", "'Online'")
-    assert script.order_problems(script.parse(FIND + online_only + LOOK + CHANGE)) == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            FIND + STOP.replace("'Offline'", "'Online'") + LOOK + CHANGE,
+            id="a stop on another action's path",
+        ),
+        pytest.param(
+            FIND + LOOK + "try {\n" + STOP + "} catch { Start-Service -Name $services; throw }\n",
+            id="a rethrow after a failed stop",
+        ),
+    ],
+)
+def test_what_is_not_a_late_lookup_or_refusal_passes(text: str) -> None:
+    assert script.order_problems(script.parse(text)) == []
