@@ -170,14 +170,21 @@ def functions(tree: Tree) -> dict[str, Node]:
     }
 
 
-def declared_parameters(function: Node) -> set[str]:
-    return {
+def declared_parameters(function: Node, common: set[str]) -> set[str]:
+    """A function's parameters, and the common parameters when it is an advanced function
+    (``[CmdletBinding()]`` or a ``[Parameter()]`` attribute)."""
+    declared = {
         source(v).lstrip("$").lower()
         for p in walk(function)
         if p.type == "script_parameter"
         for v in p.children
         if v.type == "variable"
     }
+    advanced = any(
+        n.type == "attribute_name" and source(n).lower() in ("cmdletbinding", "parameter")
+        for n in walk(function)
+    )
+    return declared | common if advanced else declared
 
 
 def cmdlet_table() -> dict[str, Any]:
@@ -197,7 +204,7 @@ def parameter_problems(tree: Tree, table: dict[str, Any]) -> list[str]:
         named = {p.lower(): p for p in call.parameters}
         where = f"line {call.line}: {call.name}"
         if call.name.lower() in own:
-            sets = [declared_parameters(own[call.name.lower()])]
+            sets = [declared_parameters(own[call.name.lower()], common)]
         elif call.name.lower() in cmdlets:
             documented = cmdlets[call.name.lower()]["parameter_sets"].values()
             sets = [{p.lower() for p in params} | common for params in documented]

@@ -33,6 +33,7 @@ def single_quotes_declared_parameters(text: str) -> list[str]:
     return script.placeholder_problems(script.parse(text), PARAMETERS)
 
 
+SIMPLE = "function Simple([string]$Name) { $Name }\n"  # not an advanced function
 CHECKS = [
     parses,
     is_windows_powershell_5,
@@ -75,7 +76,8 @@ BROKEN = [
     (calls_cmdlets_as_documented, "Get-Service -Name x -DisplayName y", "Name with DisplayName"),
     (calls_cmdlets_as_documented, "Start-Sleep -Seconds 1 -Milliseconds 5", "two units"),
     (calls_cmdlets_as_documented, "Get-Disk -ProgressAction Stop", "PowerShell 7.4 common"),
-    (calls_cmdlets_as_documented, "Find-VolumeDisk -Volume vol-1", "not the function's"),
+    (calls_cmdlets_as_documented, SIMPLE + "Simple -Volume vol-1", "not the function's"),
+    (calls_cmdlets_as_documented, SIMPLE + "Simple x -ErrorAction Stop", "not advanced"),
     (single_quotes_declared_parameters, "$x = '{{ Undeclared }}'", "undeclared"),
     (single_quotes_declared_parameters, '$x = "{{ Action }}"', "double-quoted"),
     (single_quotes_declared_parameters, "$x = {{ Action }}", "bare"),
@@ -97,6 +99,11 @@ SOUND = [
     (calls_cmdlets_as_documented, "set-disk -number 1 -isoffline $false", "any case"),
     (calls_cmdlets_as_documented, "Get-Partition -DiskNumber 1 -ErrorAction Ignore", "common"),
     (calls_cmdlets_as_documented, "Stop-Service -Name:x -Force -WhatIf", "-Name:value"),
+    (
+        calls_cmdlets_as_documented,
+        "function F { [CmdletBinding()] param([string]$Name)\n}\nF -Name x -ErrorAction Stop",
+        "an advanced function's common parameters",
+    ),
 ]
 
 
