@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -66,6 +66,10 @@ _TAG_PAIRS = (
 )
 
 
+# A value check, as pydantic calls it: the value, or ValueError saying why not.
+Check = Callable[[str], str]
+
+
 class InvalidSettings(ValueError):
     """The environment holds a bad value: each line names the variable and says why."""
 
@@ -88,48 +92,37 @@ def _tag_value(value: str) -> str:
     return value
 
 
-def _document_name(name: str) -> str:
-    if not _DOCUMENT_NAME.fullmatch(name):
-        raise ValueError("is not an SSM document name (3 to 128 letters, digits, '_', '-' or '.')")
-    return name
+def _matching(pattern: str | re.Pattern[str], what: str, *, quoted: bool = False) -> Check:
+    """A check that the whole value matches ``pattern``: else it "is not ``what``" (the
+    value itself named first when ``quoted``)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}" if quoted else f"is not {what}")
+        return value
+
+    return check
 
 
-def _table_name(name: str) -> str:
-    if not re.fullmatch(r"[a-zA-Z0-9_.-]{3,255}", name):
-        raise ValueError("is not a DynamoDB table name (3 to 255 letters, digits, '_', '-' or '.')")
-    return name
-
-
-def _validation_document(name: str) -> str:
-    if not re.fullmatch(DOCUMENT_NAME_OR_ARN, name):
-        raise ValueError(f"{name!r} is not an SSM document name or ARN")
-    return name
-
-
-def _instance_type(name: str) -> str:
-    if not re.fullmatch(INSTANCE_TYPE, name):
-        raise ValueError(f"{name!r} is not an EC2 instance type (such as m5.large)")
-    return name
-
-
-def _prefix_list_id(value: str) -> str:
-    if not _PREFIX_LIST_ID.fullmatch(value):
-        raise ValueError("is not a managed prefix list id (pl- and 8 to 17 hex digits)")
-    return value
-
-
-def _instance_profile_arn(value: str) -> str:
-    if not _INSTANCE_PROFILE_ARN.fullmatch(value):
-        raise ValueError(
-            "is not an instance profile ARN (arn:aws:iam::111122223333:instance-profile/NAME)"
-        )
-    return value
-
-
-def _role_arn(value: str) -> str:
-    if not ROLE_ARN_PATTERN.fullmatch(value):
-        raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::111122223333:role/NAME)")
-    return value
+_document_name = _matching(
+    _DOCUMENT_NAME, "an SSM document name (3 to 128 letters, digits, '_', '-' or '.')"
+)
+_table_name = _matching(
+    r"[a-zA-Z0-9_.-]{3,255}", "a DynamoDB table name (3 to 255 letters, digits, '_', '-' or '.')"
+)
+_validation_document = _matching(DOCUMENT_NAME_OR_ARN, "an SSM document name or ARN", quoted=True)
+_instance_type = _matching(INSTANCE_TYPE, "an EC2 instance type (such as m5.large)", quoted=True)
+_prefix_list_id = _matching(
+    _PREFIX_LIST_ID, "a managed prefix list id (pl- and 8 to 17 hex digits)"
+)
+_instance_profile_arn = _matching(
+    _INSTANCE_PROFILE_ARN,
+    "an instance profile ARN (arn:aws:iam::111122223333:instance-profile/NAME)",
+)
+_role_arn = _matching(
+    ROLE_ARN_PATTERN, "an IAM role ARN (arn:aws:iam::111122223333:role/NAME)", quoted=True
+)
 
 
 def _flag(value: object) -> object:
