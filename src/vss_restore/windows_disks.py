@@ -19,7 +19,12 @@ from pydantic import Field
 
 from vss_restore.aws_errors import error_code
 from vss_restore.drill import VALIDATION_DONE
-from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
+from vss_restore.errors import (
+    DiskCommandFailed,
+    InstanceNotManaged,
+    InstanceTypeNotSupported,
+    ResourceNotReady,
+)
 from vss_restore.models import Model
 
 # Re-exported (PLC0414): the stack and the local engine name them from here.
@@ -133,6 +138,40 @@ def require_managed(ssm: SSMClient, instance_id: str) -> None:
             f"{instance_id} runs {platform}, not Windows: its disks are not Windows disks; "
             "nothing was changed"
         )
+
+
+def nvme_disks_by_volume_id(type_info: dict[str, Any]) -> bool:
+    """True if an instance of this type (a ``DescribeInstanceTypes`` entry) shows its EBS
+    volumes as NVMe disks whose serial number is the volume id.
+
+    AWS documents that for instances built on the Nitro System: their type's ``Hypervisor``
+    is ``nitro``, except bare metal types, which have no hypervisor and require NVMe for EBS
+    (``EbsInfo.NvmeSupport`` ``required``). On Xen types the disks come from the AWS PV or
+    Citrix PV drivers and their serial number is not reliably the volume id.
+    """
+    if type_info.get("Hypervisor") == "nitro":
+        return True
+    nvme = (type_info.get("EbsInfo") or {}).get("NvmeSupport")
+    return bool(type_info.get("BareMetal")) and nvme == "required"
+
+
+def require_nitro(ec2: EC2Client, instance_id: str, instance_type: str, mode: str) -> None:
+    """``InstanceTypeNotSupported`` unless ``instance_type`` is built on the Nitro System.
+
+    The disk document finds each disk by the volume id that Nitro instances report as its
+    serial number: on any other instance it would stop the services and then find no disk.
+    """
+    types = ec2.describe_instance_types(InstanceTypes=[instance_type])  # type: ignore[list-item]
+    found = types.get("InstanceTypes") or []
+    if found and nvme_disks_by_volume_id(dict(found[0])):
+        return
+    hypervisor = found[0].get("Hypervisor", "unknown") if found else "unknown"
+    raise InstanceTypeNotSupported(
+        f"{instance_id} is a {instance_type} (hypervisor {hypervisor}): Mode {mode!r} needs an "
+        "instance built on the Nitro System, whose EBS volumes are NVMe disks carrying the "
+        "volume id as serial number, to find each disk before it stops anything; restore "
+        'this instance with Mode "InPlace" instead (it stops the instance); nothing was changed'
+    )
 
 
 def command_sent_before(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -240,6 +241,39 @@ def test_no_volume_is_detached_when_the_restored_disks_cannot_be_taken_offline(
     detached = [v for what, _, v in watch.events if what == "detach"]
     restored = {v["VolumeId"] for v in volumes_of(ec2, done.result)}
     assert not restored & set(detached)
+    watch.assert_never_stopped_nor_detached_online()
+
+
+@pytest.mark.parametrize("instance_type", ["t2.large", "m4.xlarge"])
+def test_an_online_restore_of_a_xen_instance_is_refused_before_anything_changes(
+    engine: LocalEngine, ec2: Any, instance_type: str
+) -> None:
+    # GIVEN a running Windows instance of a Xen type (its disks' serial is not the volume
+    # id), with a snapshot set
+    instance_id = world.windows_instance(ec2, name="xen01", instance_type=instance_type)
+    world.vss_snapshot_set(
+        ec2, instance_id, taken_at=datetime.now(UTC) - timedelta(hours=1), set_id="set-1"
+    )
+    before = InstanceState.capture(ec2, instance_id)
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    watch = OnlineWatch(engine).start()
+
+    # WHEN an online restore of it runs
+    result = engine.run({"InstanceId": instance_id, "Mode": "Online", "StopServices": SERVICES})
+
+    # THEN it is refused, saying why and what to do instead, before anything changed: no
+    # command sent, no service stopped, no volume created, nothing locked
+    assert (result.status, result.error) == ("FAILED", "InstanceTypeNotSupported")
+    cause = result.cause or ""
+    assert instance_type in cause
+    assert "Nitro System" in cause
+    assert 'Mode "InPlace"' in cause
+    assert not [s for s in result.state_path() if "DiskCommand" in s or "Lock" in s]
+    assert boto3.client("ssm", region_name="us-east-1").list_commands()["Commands"] == []
+    assert engine.guests.stopped_services.get(instance_id, []) == []
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    assert InstanceState.capture(ec2, instance_id) == before
+    assert _lock_owner(instance_id) is None
     watch.assert_never_stopped_nor_detached_online()
 
 
