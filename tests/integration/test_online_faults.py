@@ -277,6 +277,66 @@ def test_an_online_restore_of_a_xen_instance_is_refused_before_anything_changes(
     watch.assert_never_stopped_nor_detached_online()
 
 
+def test_an_online_restore_of_part_of_a_striped_volume_is_refused_with_nothing_changed(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks holding a striped volume
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+    # WHEN only xvdf is restored online
+    done = restore(Mode="Online", Devices=["xvdf"], StopServices=SERVICES)
+
+    # THEN the disk command refuses it, naming both disks, before anything stopped: SQL
+    # Server runs, every disk is online, the instance and its volumes are as they were
+    assert done.result.error == "DiskCommandFailed"
+    cause = done.result.cause or ""
+    assert "dynamic disk" in cause
+    assert before["xvdf"] in cause
+    assert before["xvdg"] in cause
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert all(engine.guests.disk_online(v) for v in before.values())
+    assert [what for what, _, _ in watch.events if what in ("offline", "detach")] == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_an_online_restore_of_every_disk_of_a_striped_volume_swaps_them_together(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks holding a striped volume
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+
+    # WHEN both are restored online
+    done = restore(Mode="Online", Devices=["xvdf", "xvdg"], StopServices=SERVICES)
+
+    # THEN both were swapped, in one disk command each way
+    assert done.result.status == "SUCCEEDED", done.result.cause
+    now = attached(ec2, instance_with_volumes)
+    assert now["xvdf"] != before["xvdf"]
+    assert now["xvdg"] != before["xvdg"]
+    assert now["xvdh"] == before["xvdh"]
+    offline = [v for what, _, v in watch.events if what == "offline"]
+    assert sorted(offline) == sorted([before["xvdf"], before["xvdg"]])
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    watch.assert_never_stopped_nor_detached_online()
+
+
 def _one_device_plan(instance_id: str, device: str, original: str) -> RestorePlan:
     spec = VolumeSpec(
         device=device,
