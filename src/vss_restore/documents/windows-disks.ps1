@@ -31,6 +31,7 @@ function Write-Log([string]$Text) {
 
 function Get-Raw($Object, [string]$Name) {
     # The CIM property's value itself: a number for an enum, never a display string.
+    if ($null -eq $Object -or $null -eq $Object.CimInstanceProperties) { return $null }
     $property = $Object.CimInstanceProperties[$Name]
     if ($property) { return $property.Value }
     return $null
@@ -40,7 +41,7 @@ function Get-SerialVolumeId([string]$Serial) {
     # Windows reports an EBS volume's id, without its hyphen, as the NVMe disk's serial
     # number (possibly followed by "_<namespace>"). Disk numbers change: never use them.
     if (-not $Serial) { return '' }
-    $value = ($Serial -split '_')[0].Trim()
+    $value = ($Serial -split '_')[0].Trim().ToLowerInvariant()
     if ($value -match '^vol[0-9a-f]{8,17}$') { return 'vol-' + $value.Substring(3) }
     return ''
 }
@@ -188,7 +189,9 @@ function Start-Named([string]$Name) {
 }
 
 function Get-ServiceStatus([string]$Name) {
-    "$((Get-Service -Name $Name).Status)"
+    $service = Get-Service -Name $Name -ErrorAction SilentlyContinue
+    if (-not $service) { return 'NotFound' }
+    return "$($service.Status)"
 }
 
 function Set-DiskOnline($Disk, [bool]$ReadOnly) {
