@@ -337,6 +337,34 @@ def test_an_online_restore_of_every_disk_of_a_striped_volume_swaps_them_together
     watch.assert_never_stopped_nor_detached_online()
 
 
+def test_a_striped_pair_whose_second_attach_fails_rolls_back_with_sql_server_running(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks of a striped volume, both restored, and the second
+    # AttachVolume refused: one restored dynamic disk (offline) is attached when it fails
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+    engine.inject(Fault("ec2.AttachVolume", code="AttachmentLimitExceeded", occurrence=2))
+
+    # WHEN the online restore runs
+    done = restore(Mode="Online", Devices=["xvdf", "xvdg"], StopServices=SERVICES)
+
+    # THEN the rollback took the one attached restored disk offline (it was not in use)
+    # and put the originals back, their disks online, SQL Server running
+    assert done.result.status == "FAILED"
+    assert done.result.error != "RollbackFailed", done.result.cause
+    assert attached(ec2, instance_with_volumes) == before
+    assert all(engine.guests.disk_online(v) for v in before.values())
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    watch.assert_never_stopped_nor_detached_online()
+
+
 def _one_device_plan(instance_id: str, device: str, original: str) -> RestorePlan:
     spec = VolumeSpec(
         device=device,

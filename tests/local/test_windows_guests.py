@@ -312,6 +312,25 @@ def test_offline_of_some_of_the_dynamic_disks_is_refused_and_of_all_of_them_proc
     assert [d.offline for d in result.disks] == [True, True]
 
 
+def test_a_mounted_read_only_copy_of_a_dynamic_disk_goes_offline_alone_the_original_not(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN two dynamic disks, and a copy of the first mounted read-only (a mount)
+    first, second, _ = sorted(data_volumes(ec2, instance_with_volumes).values())
+    engine.guests.dynamic |= {first, second}
+    snapshot = ec2.create_snapshot(VolumeId=first)["SnapshotId"]
+    copy = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, SnapshotId=snapshot)["VolumeId"]
+    ec2.attach_volume(VolumeId=copy, InstanceId=instance_with_volumes, Device="xvdp")
+    run(ssm, instance_with_volumes, "MountReadOnly", [copy], [], "MountDisks")
+
+    # WHEN the copy is taken offline alone (an unmount), THEN it goes: nothing uses it
+    result = run(ssm, instance_with_volumes, "Offline", [copy], [], "UnmountDisks")
+    assert [d.offline for d in result.disks] == [True]
+    # ... while the original alone is still refused
+    with pytest.raises(DiskCommandFailed, match="dynamic disk"):
+        run(ssm, instance_with_volumes, "Offline", [first], [], "TakeDisksOffline")
+
+
 def test_offline_refuses_a_pool_member_and_a_disk_windows_will_not_take_offline(
     engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
 ) -> None:

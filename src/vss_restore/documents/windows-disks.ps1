@@ -126,7 +126,11 @@ function Assert-DisksCanGoOffline($Disks) {
             $dynamic += $id
         }
     }
-    $dynamicRequested = @($requested | Where-Object { $dynamic -contains $_ })
+    # Only a disk online and writable can hold a volume in use: an offline one (a restored disk
+    # that arrived offline) or a read-only one (a mounted copy being unmounted) goes alone.
+    $dynamicRequested = @($requested | Where-Object {
+            $inUse = -not $Disks[$_].IsOffline -and -not $Disks[$_].IsReadOnly
+            ($dynamic -contains $_) -and $inUse })
     if ($dynamicRequested.Count -gt 0) {
         $missing = @($dynamic | Where-Object { $requested -notcontains $_ })
         if ($missing.Count -gt 0) {

@@ -13,7 +13,8 @@ model is the part of the fidelity layer that stands in for them:
   exists, every volume's disk is found by volume id (only on a Nitro instance type: on Xen
   no disk carries the volume id), and none is refused: a disk Windows will not take offline
   (``unofflineable``), a member of a storage pool (``pools``), a dynamic disk unless every
-  dynamic disk of the instance is requested (``dynamic``; a copy of a dynamic disk is one).
+  dynamic disk of the instance is requested (``dynamic``; a copy of a dynamic disk is one;
+  one offline or read-only is not in use and goes alone).
   Only then does it record each service's running dependents (``dependents``, recursively),
   stop the services (their dependents with them) and take the disks offline. ``Online``
   brings online the disks it finds, then starts the services and the dependents recorded for
@@ -271,7 +272,9 @@ class WindowsGuests:
                     f"{self.unofflineable[volume_id]}"
                 )
         dynamic = sorted(v for v in found if self._is_dynamic(backend, v))
-        requested = [v for v in command.volume_ids if v in dynamic]
+        # Only an online, writable disk holds a volume in use: an offline one (a rollback's
+        # restored disk that arrived offline) or a read-only one (a mount) goes alone.
+        requested = [v for v in command.volume_ids if v in dynamic and self._in_use(v)]
         left_out = [v for v in dynamic if v not in command.volume_ids]
         if requested and left_out:
             return (
@@ -280,6 +283,10 @@ class WindowsGuests:
                 f"with it, and these are not requested: {', '.join(left_out)}"
             )
         return None
+
+    def _in_use(self, volume_id: str) -> bool:
+        disk = self.disks.get(volume_id)
+        return disk is None or not (disk.offline or disk.read_only)
 
     def _is_dynamic(self, backend: Any, volume_id: str) -> bool:
         return volume_id in self.dynamic or _lineage(backend, volume_id) in self.dynamic
