@@ -67,8 +67,8 @@ function Find-VolumeDisks([string[]]$Ids) {
 }
 
 function Get-PoolMembership([string]$VolumeId) {
-    # The storage pool (Storage Spaces) a volume's disk belongs to, if any: a pooled disk is
-    # not shown by Get-Disk, only by Get-PhysicalDisk.
+    # The storage pool (Storage Spaces) a volume's disk belongs to, if any: pool membership
+    # is a physical disk's (Get-StoragePool -PhysicalDisk), whether Get-Disk shows it or not.
     foreach ($physical in @(Get-PhysicalDisk -ErrorAction SilentlyContinue)) {
         if ((Get-SerialVolumeId $physical.SerialNumber) -ne $VolumeId) { continue }
         $pools = @(Get-StoragePool -PhysicalDisk $physical -IsPrimordial $false `
