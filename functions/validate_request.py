@@ -1,6 +1,7 @@
 """ValidateRequest: reject bad input, unknown or unrestorable instances, and what the guardrails
 refuse (an unvetted validation document, an exposed place for a clone, a mount target that is
-neither the source nor a recovery host), before any change."""
+neither the source nor a recovery host), and an online restore or mount on an instance not
+built on the Nitro System, before any change."""
 
 from typing import Any
 
@@ -24,6 +25,7 @@ from vss_restore.models import (
 from vss_restore.opt_in import OptInTag
 from vss_restore.recovery_host import RecoveryHostTag, check_mount_target
 from vss_restore.run_command import require_document, require_vetted_document
+from vss_restore.windows_disks import require_nitro
 
 
 class Event(Model):
@@ -49,6 +51,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         require_sdk_support(clients.ec2(), "WaitForInitialization")
     if isinstance(request, OnlineRequest):
         target_devices(request, facts)  # data devices only: the root is InvalidRequest
+        require_nitro(clients.ec2(), request.instance_id, raw["InstanceType"], request.mode)
     if isinstance(request, CloneRequest):
         check_clone_target(clients.ec2(), request, raw, ClonePlacement.configured())
     if isinstance(request, Validates) and request.validation_document:
@@ -63,6 +66,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         # The instance the volumes go to (the source itself unless TargetInstanceId).
         target = describe_instance(clients.ec2(), request.mount_target)
         check_mount_target(request, target, RecoveryHostTag.configured())
+        require_nitro(clients.ec2(), request.mount_target, target["InstanceType"], request.mode)
         if opt_in is not None:
             opt_in.require(target)
         validated["MountTarget"] = request.mount_target

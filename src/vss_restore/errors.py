@@ -94,6 +94,11 @@ class InstanceNotManaged(TerminalError):
     """The instance's SSM agent is not online, so its Windows disks cannot be changed."""
 
 
+class InstanceTypeNotSupported(TerminalError):
+    """Mode "Online" and "Mount" need an instance built on the Nitro System, whose EBS disks
+    are NVMe disks with the volume id as serial number; nothing was changed."""
+
+
 class DiskCommandFailed(TerminalError):
     """The project's SSM document could not take disks offline or bring them online."""
 
@@ -148,6 +153,7 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     DrillCleanupFailed,
     InstanceNotRunning,
     InstanceNotManaged,
+    InstanceTypeNotSupported,
     DiskCommandFailed,
     NoFreeDevice,
     ValidationFailed,

@@ -504,12 +504,24 @@ class ReportVolume(Model):
     initialization: VolumeInitialization | None = Field(default=None, alias="Initialization")
 
 
+class ReportService(Model):
+    """A Windows service as a disk command left it (Offline: with the dependents it stopped
+    with; Online: a dependent names the service it was started again with)."""
+
+    name: str = Field(alias="Name")
+    status: str = Field(alias="Status")
+    stopped_with: list[str] | None = Field(default=None, alias="StoppedWith")
+    dependent_of: str | None = Field(default=None, alias="DependentOf")
+
+
 class ReportDiskCommand(Model):
-    """Mode "Online": one disk command of the restore, and the end of its output."""
+    """Mode "Online": one disk command of the restore, the services as it left them (named
+    ones and their dependents), and the end of its output."""
 
     step: str = Field(alias="Step")
     command_id: str = Field(alias="CommandId")
     status: str = Field(alias="Status")
+    services: list[ReportService] = Field(default_factory=list, alias="Services")
     output_excerpt: str = Field(alias="OutputExcerpt")
 
 

@@ -56,8 +56,18 @@ def disk_commands(disks: dict[str, Any]) -> list[ReportDiskCommand]:
     return [
         ReportDiskCommand.model_validate(
             {
-                name: disks[key].get(name)
-                for name in ("Step", "CommandId", "Status", "OutputExcerpt")
+                **{
+                    name: disks[key].get(name)
+                    for name in ("Step", "CommandId", "Status", "OutputExcerpt")
+                },
+                "Services": [
+                    {
+                        name: service[name]
+                        for name in ("Name", "Status", "StoppedWith", "DependentOf")
+                        if service.get(name) not in (None, [])
+                    }
+                    for service in disks[key].get("Services") or []
+                ],
             }
         )
         for key in DISK_COMMAND_RESULTS

@@ -4,7 +4,9 @@ Restores that keep the instance running (Mode "Online") and mounts (Mode "Mount"
 a disk offline in Windows before EC2 detaches its volume, and bring a newly attached volume's
 disk online. The document (``documents/windows-disks.ps1``, deployed by the stack) finds each
 disk by the EBS volume id that Windows reports as its serial number, never by disk number,
-and ends its output with one ``VSS-RESTORE-RESULT {json}`` line that is parsed here.
+and prints one ``VSS-RESTORE-RESULT {json}`` line, parsed here. Run Command keeps only the first
+24,000 characters of a command's output, so the document prints that line first and a bounded
+tail of progress after it; it is looked for anywhere in the output all the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from pydantic import Field
 
 from vss_restore.aws_errors import error_code
 from vss_restore.drill import VALIDATION_DONE
-from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
+from vss_restore.errors import (
+    DiskCommandFailed,
+    InstanceNotManaged,
+    InstanceTypeNotSupported,
+    ResourceNotReady,
+)
 from vss_restore.models import Model
 
 # Re-exported (PLC0414): the stack and the local engine name them from here.
@@ -97,6 +104,10 @@ class DiskState(Model):
 class ServiceState(Model):
     name: str = Field(alias="Name")
     status: str = Field(alias="Status")
+    # Offline: the running services that depended on it, which Windows stopped with it.
+    stopped_with: list[str] = Field(default_factory=list, alias="StoppedWith")
+    # Online: a dependent started again, and the named service it was stopped with.
+    dependent_of: str | None = Field(default=None, alias="DependentOf")
 
 
 class DiskCommandResult(Model):
@@ -133,6 +144,40 @@ def require_managed(ssm: SSMClient, instance_id: str) -> None:
             f"{instance_id} runs {platform}, not Windows: its disks are not Windows disks; "
             "nothing was changed"
         )
+
+
+def nvme_disks_by_volume_id(type_info: dict[str, Any]) -> bool:
+    """True if an instance of this type (a ``DescribeInstanceTypes`` entry) shows its EBS
+    volumes as NVMe disks whose serial number is the volume id.
+
+    AWS documents that for instances built on the Nitro System: their type's ``Hypervisor``
+    is ``nitro``, except bare metal types, which have no hypervisor and require NVMe for EBS
+    (``EbsInfo.NvmeSupport`` ``required``). On Xen types the disks come from the AWS PV or
+    Citrix PV drivers and their serial number is not reliably the volume id.
+    """
+    if type_info.get("Hypervisor") == "nitro":
+        return True
+    nvme = (type_info.get("EbsInfo") or {}).get("NvmeSupport")
+    return bool(type_info.get("BareMetal")) and nvme == "required"
+
+
+def require_nitro(ec2: EC2Client, instance_id: str, instance_type: str, mode: str) -> None:
+    """``InstanceTypeNotSupported`` unless ``instance_type`` is built on the Nitro System.
+
+    The disk document finds each disk by the volume id that Nitro instances report as its
+    serial number: on any other instance it would stop the services and then find no disk.
+    """
+    types = ec2.describe_instance_types(InstanceTypes=[instance_type])  # type: ignore[list-item]
+    found = types.get("InstanceTypes") or []
+    if found and nvme_disks_by_volume_id(dict(found[0])):
+        return
+    hypervisor = found[0].get("Hypervisor", "unknown") if found else "unknown"
+    raise InstanceTypeNotSupported(
+        f"{instance_id} is a {instance_type} (hypervisor {hypervisor}): Mode {mode!r} needs an "
+        "instance built on the Nitro System, whose EBS volumes are NVMe disks carrying the "
+        "volume id as serial number, to find each disk before it stops anything; restore "
+        'this instance with Mode "InPlace" instead (it stops the instance); nothing was changed'
+    )
 
 
 def command_sent_before(
@@ -235,6 +280,7 @@ def finished_disk_command(
             f"{step}: command {command_id} on {instance_id} ended {status}: {excerpt(text)}"
         )
     parsed = parse_result(output)
+    check_disk_states(parsed, f"{step}: command {command_id} on {instance_id}")
     return DiskCommandResult.model_validate(
         {
             "Step": step,
@@ -249,16 +295,57 @@ def finished_disk_command(
 
 
 def parse_result(output: str) -> dict[str, Any]:
-    """The document's ``VSS-RESTORE-RESULT`` line; ``DiskCommandFailed`` if it has none."""
-    for line in reversed(output.splitlines()):
-        if line.startswith(RESULT_MARKER):
-            try:
-                parsed = json.loads(line.removeprefix(RESULT_MARKER))
-            except json.JSONDecodeError as err:
-                raise DiskCommandFailed(f"the disk command's result is not JSON: {line}") from err
-            if isinstance(parsed, dict):
-                return parsed
+    """The document's ``VSS-RESTORE-RESULT`` object, wherever it is in the output (first in
+    it, or after text printed without a line break); ``DiskCommandFailed`` if there is none
+    or it was cut off."""
+    decoder = json.JSONDecoder()
+    start = output.find(RESULT_MARKER)
+    while start >= 0:
+        text = output[start + len(RESULT_MARKER) :]
+        try:
+            parsed, _ = decoder.raw_decode(text)
+        except json.JSONDecodeError as err:
+            raise DiskCommandFailed(
+                "the disk command's result is not whole JSON (output cut off?): "
+                f"{excerpt(text.splitlines()[0] if text else '')}"
+            ) from err
+        if isinstance(parsed, dict):
+            return parsed
+        start = output.find(RESULT_MARKER, start + 1)
     raise DiskCommandFailed(f"the disk command printed no result line: {excerpt(output)}")
+
+
+# What each action leaves a disk as: (offline, read-only).
+_EXPECTED_STATE: dict[str, tuple[bool, bool]] = {
+    "Offline": (True, False),
+    "Online": (False, False),
+    "MountReadOnly": (False, True),
+}
+
+
+def check_disk_states(result: dict[str, Any], what: str) -> None:
+    """``DiskCommandFailed`` naming the disk unless every disk the command reports is as its
+    action leaves it: Offline offline; Online online and writable; MountReadOnly online and
+    read-only. A "Success" is not taken on trust: a disk in any other state would be detached
+    while online, or handed to the application read-only."""
+    action = result.get("Action")
+    expected = _EXPECTED_STATE.get(str(action))
+    if expected is None:
+        raise DiskCommandFailed(f"{what}: the result names no known action ({action!r})")
+    offline, read_only = expected
+    words = {
+        (True, False): "offline",
+        (True, True): "offline",
+        (False, False): "online and writable",
+        (False, True): "online and read-only",
+    }
+    for disk in result.get("Disks") or []:
+        state = (bool(disk.get("Offline")), bool(disk.get("ReadOnly")))
+        if state[0] != offline or (not offline and state[1] != read_only):
+            raise DiskCommandFailed(
+                f"{what}: {action} reported success, but the disk of {disk.get('VolumeId')} "
+                f"(disk {disk.get('DiskNumber')}) is {words[state]}, not {words[expected]}"
+            )
 
 
 def excerpt(text: str) -> str:

@@ -132,6 +132,8 @@ DESCRIBE_ACTIONS = [
     # each restored volume's initialization progress (WaitForInitialization).
     "ec2:DescribeFastSnapshotRestores",
     "ec2:DescribeVolumeStatus",
+    # Mode "Online" and "Mount" need an instance type built on the Nitro System (ValidateRequest).
+    "ec2:DescribeInstanceTypes",
 ]
 # The keys Finalize writes on a replaced original.
 FINALIZE_TAG_KEYS = [tags.REPLACED_BY, tags.REPLACED_BY_EXECUTION, tags.STATUS]

@@ -254,6 +254,16 @@ def _too_long(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
     return {"TargetInstanceId": target, "ExpiresInHours": 0}
 
 
+def _xen(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
+    """A recovery host of a Xen instance type: its disks' serial is not the volume id."""
+    xen = world.windows_instance(
+        ec2, world.DEMO_DISKS[:2], name="xen", az="us-east-1b", instance_type="t2.large"
+    )
+    key, value = RECOVERY_HOST_TAG
+    ec2.create_tags(Resources=[xen], Tags=[{"Key": key, "Value": value}])
+    return {"TargetInstanceId": xen}
+
+
 def _not_a_recovery_host(engine: LocalEngine, ec2: Any, target: str) -> dict[str, Any]:
     """Another running, managed instance of the account, without the recovery-host tag."""
     ec2.delete_tags(Resources=[target], Tags=[{"Key": RECOVERY_HOST_TAG[0]}])
@@ -269,8 +279,17 @@ def _not_a_recovery_host(engine: LocalEngine, ec2: Any, target: str) -> dict[str
         (_full, "NoFreeDevice"),
         (_too_long, "InvalidRequest"),
         (_not_a_recovery_host, "InvalidRequest"),
+        (_xen, "InstanceTypeNotSupported"),
     ],
-    ids=["stopped", "unmanaged", "unknown", "no-free-device", "bad-expiry", "not-recovery-host"],
+    ids=[
+        "stopped",
+        "unmanaged",
+        "unknown",
+        "no-free-device",
+        "bad-expiry",
+        "not-recovery-host",
+        "xen",
+    ],
 )
 def test_mount_fails_with_a_named_error_and_changes_nothing_when_the_target_cannot_take_it(
     engine: LocalEngine,

@@ -365,3 +365,58 @@ def test_unknown_service_fails_the_restore_and_leaves_everything_as_before(
     assert volumes_of(ec2, done.result) == []
     assert "Lock released." in (done.result.cause or "")
     watch.assert_never_stopped_nor_detached_online()
+
+
+def test_online_restore_starts_again_the_dependent_services_windows_stopped_with_the_named_one(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN SQL Server Agent running, depending on SQL Server; only MSSQLSERVER is named
+    vss_set("set-1", hours_ago=1)
+    engine.guests.dependents[instance_with_volumes] = {"MSSQLSERVER": ["SQLSERVERAGENT"]}
+
+    # WHEN an online restore runs
+    done = restore(Mode="Online", StopServices=["MSSQLSERVER"])
+
+    # THEN both run at the end, and the report says the agent stopped and started with it
+    assert done.result.status == "SUCCEEDED", done.result.cause
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    offline, online = done.report["DiskCommands"]
+    assert [(s["Name"], s["Status"], s["StoppedWith"]) for s in offline["Services"]] == [
+        ("MSSQLSERVER", "Stopped", ["SQLSERVERAGENT"])
+    ]
+    assert [(s["Name"], s["Status"], s.get("DependentOf")) for s in online["Services"]] == [
+        ("MSSQLSERVER", "Running", None),
+        ("SQLSERVERAGENT", "Running", "MSSQLSERVER"),
+    ]
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_online_restore_whose_service_is_slow_to_stop_still_reads_its_result(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN SQL Server taking 20 minutes to stop: Stop-Service warns every 2 s meanwhile,
+    # more than the 24,000 characters of output Run Command keeps
+    vss_set("set-1", hours_ago=1)
+    engine.guests.slow_stops["MSSQLSERVER"] = 1200
+
+    # WHEN an online restore runs
+    done = restore(Mode="Online", StopServices=["MSSQLSERVER"])
+
+    # THEN the result was read: the restore succeeded, without a needless rollback
+    assert done.result.status == "SUCCEEDED", done.result.cause
+    assert [c["Step"] for c in done.report["DiskCommands"]] == [
+        "TakeDisksOffline",
+        "BringDisksOnline",
+    ]
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    watch.assert_never_stopped_nor_detached_online()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -240,6 +241,127 @@ def test_no_volume_is_detached_when_the_restored_disks_cannot_be_taken_offline(
     detached = [v for what, _, v in watch.events if what == "detach"]
     restored = {v["VolumeId"] for v in volumes_of(ec2, done.result)}
     assert not restored & set(detached)
+    watch.assert_never_stopped_nor_detached_online()
+
+
+@pytest.mark.parametrize("instance_type", ["t2.large", "m4.xlarge"])
+def test_an_online_restore_of_a_xen_instance_is_refused_before_anything_changes(
+    engine: LocalEngine, ec2: Any, instance_type: str
+) -> None:
+    # GIVEN a running Windows instance of a Xen type (its disks' serial is not the volume
+    # id), with a snapshot set
+    instance_id = world.windows_instance(ec2, name="xen01", instance_type=instance_type)
+    world.vss_snapshot_set(
+        ec2, instance_id, taken_at=datetime.now(UTC) - timedelta(hours=1), set_id="set-1"
+    )
+    before = InstanceState.capture(ec2, instance_id)
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    watch = OnlineWatch(engine).start()
+
+    # WHEN an online restore of it runs
+    result = engine.run({"InstanceId": instance_id, "Mode": "Online", "StopServices": SERVICES})
+
+    # THEN it is refused, saying why and what to do instead, before anything changed: no
+    # command sent, no service stopped, no volume created, nothing locked
+    assert (result.status, result.error) == ("FAILED", "InstanceTypeNotSupported")
+    cause = result.cause or ""
+    assert instance_type in cause
+    assert "Nitro System" in cause
+    assert 'Mode "InPlace"' in cause
+    assert not [s for s in result.state_path() if "DiskCommand" in s or "Lock" in s]
+    assert boto3.client("ssm", region_name="us-east-1").list_commands()["Commands"] == []
+    assert engine.guests.stopped_services.get(instance_id, []) == []
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    assert InstanceState.capture(ec2, instance_id) == before
+    assert _lock_owner(instance_id) is None
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_an_online_restore_of_part_of_a_striped_volume_is_refused_with_nothing_changed(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks holding a striped volume
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+    # WHEN only xvdf is restored online
+    done = restore(Mode="Online", Devices=["xvdf"], StopServices=SERVICES)
+
+    # THEN the disk command refuses it, naming both disks, before anything stopped: SQL
+    # Server runs, every disk is online, the instance and its volumes are as they were
+    assert done.result.error == "DiskCommandFailed"
+    cause = done.result.cause or ""
+    assert "dynamic disk" in cause
+    assert before["xvdf"] in cause
+    assert before["xvdg"] in cause
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert all(engine.guests.disk_online(v) for v in before.values())
+    assert [what for what, _, _ in watch.events if what in ("offline", "detach")] == []
+    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_an_online_restore_of_every_disk_of_a_striped_volume_swaps_them_together(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks holding a striped volume
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+
+    # WHEN both are restored online
+    done = restore(Mode="Online", Devices=["xvdf", "xvdg"], StopServices=SERVICES)
+
+    # THEN both were swapped, in one disk command each way
+    assert done.result.status == "SUCCEEDED", done.result.cause
+    now = attached(ec2, instance_with_volumes)
+    assert now["xvdf"] != before["xvdf"]
+    assert now["xvdg"] != before["xvdg"]
+    assert now["xvdh"] == before["xvdh"]
+    offline = [v for what, _, v in watch.events if what == "offline"]
+    assert sorted(offline) == sorted([before["xvdf"], before["xvdg"]])
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_a_striped_pair_whose_second_attach_fails_rolls_back_with_sql_server_running(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf and xvdg dynamic disks of a striped volume, both restored, and the second
+    # AttachVolume refused: one restored dynamic disk (offline) is attached when it fails
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.dynamic |= {before["xvdf"], before["xvdg"]}
+    engine.inject(Fault("ec2.AttachVolume", code="AttachmentLimitExceeded", occurrence=2))
+
+    # WHEN the online restore runs
+    done = restore(Mode="Online", Devices=["xvdf", "xvdg"], StopServices=SERVICES)
+
+    # THEN the rollback took the one attached restored disk offline (it was not in use)
+    # and put the originals back, their disks online, SQL Server running
+    assert done.result.status == "FAILED"
+    assert done.result.error != "RollbackFailed", done.result.cause
+    assert attached(ec2, instance_with_volumes) == before
+    assert all(engine.guests.disk_online(v) for v in before.values())
+    assert engine.guests.stopped_services[instance_with_volumes] == []
     watch.assert_never_stopped_nor_detached_online()
 
 

@@ -604,6 +604,29 @@ def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Cl
     )
 
 
+def test_command_output_is_cut_to_its_first_24000_characters_as_ssm_returns_it(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
+
+    # GIVEN a command that prints 30,000 characters, its last line a result
+    instance_id = _running_windows_instance(ec2)
+    printed = "p" * 29_000 + "\nRESULT last"
+    engine.ssm.respond(DOCUMENT, CommandOutcome("Success", printed, response_code=0))
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+    )["Command"]["CommandId"]
+
+    # WHEN its invocation is read once it has ended
+    _invocation(ssm, command_id, instance_id)
+    final = _invocation(ssm, command_id, instance_id)
+
+    # THEN only the first 24,000 characters come back: the last line is lost
+    assert final["StandardOutputContent"] == printed[:24_000]
+    assert "RESULT last" not in final["StandardOutputContent"]
+
+
 def test_plain_moto_says_success_at_once_for_any_instance() -> None:
     with mock_aws():
         ssm = boto3.client("ssm", region_name=REGION)

@@ -245,3 +245,164 @@ def test_the_document_parses_its_own_result_line_and_refuses_output_without_one(
     assert windows_disks.parse_result(output) == {"Disks": [], "Services": []}
     with pytest.raises(DiskCommandFailed, match="no result line"):
         windows_disks.parse_result("WARNING: something\n")
+
+
+# --- everything checked before anything stops ---------------------------------------------
+
+
+def test_an_offline_for_a_disk_not_found_fails_before_any_service_stops(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a volume that is not attached to the instance, among attached ones
+    stray = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=10)["VolumeId"]
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+
+    # WHEN Offline names it with SQL Server, THEN it fails naming it, having changed nothing
+    with pytest.raises(DiskCommandFailed, match=stray):
+        run(ssm, instance_with_volumes, "Offline", [*data, stray], ["MSSQLSERVER"], "Take")
+    assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
+    assert all(engine.guests.disk_online(v) for v in data)
+
+
+def test_an_online_that_cannot_find_a_disk_still_brings_the_others_up_and_starts_services(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN SQL Server stopped and a data disk offline, and a volume that is not attached
+    first = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+    run(ssm, instance_with_volumes, "Offline", [first], ["MSSQLSERVER"], "TakeDisksOffline")
+    stray = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=10)["VolumeId"]
+
+    # WHEN a rollback's Online names both, THEN it fails naming the missing one...
+    with pytest.raises(DiskCommandFailed, match=stray):
+        run(ssm, instance_with_volumes, "Online", [stray, first], ["MSSQLSERVER"], "Rollback")
+    # ... having brought the disk it found online and started SQL Server first
+    assert engine.guests.disk_online(first)
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+
+
+def test_no_disk_of_a_xen_instance_is_found_so_offline_stops_nothing(
+    engine: LocalEngine, ec2: Any, ssm: Any
+) -> None:
+    # GIVEN a running Windows instance of a Xen type: its disks' serial is not the volume id
+    xen = world.windows_instance(ec2, name="xen01", instance_type="t2.large")
+    data = sorted(data_volumes(ec2, xen).values())
+
+    # WHEN Offline names its data volumes, THEN no disk is found and nothing stopped
+    with pytest.raises(DiskCommandFailed, match="no disk has the serial number"):
+        run(ssm, xen, "Offline", data, ["MSSQLSERVER"], "TakeDisksOffline")
+    assert engine.guests.stopped_services.get(xen, []) == []
+    assert all(engine.guests.disk_online(v) for v in data)
+
+
+def test_offline_of_some_of_the_dynamic_disks_is_refused_and_of_all_of_them_proceeds(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN two data disks that are dynamic (a striped volume over both)
+    first, second, third = sorted(data_volumes(ec2, instance_with_volumes).values())
+    engine.guests.dynamic |= {first, second}
+
+    # WHEN Offline names only one of them, THEN it is refused naming both, nothing changed
+    with pytest.raises(DiskCommandFailed, match=f"{first}.*dynamic disk.*{second}"):
+        run(ssm, instance_with_volumes, "Offline", [first, third], ["MSSQLSERVER"], "Take")
+    assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
+    assert all(engine.guests.disk_online(v) for v in (first, second, third))
+
+    # WHEN it names both, THEN both go offline together
+    result = run(ssm, instance_with_volumes, "Offline", [first, second], ["MSSQLSERVER"], "Both")
+    assert [d.offline for d in result.disks] == [True, True]
+
+
+def test_a_mounted_read_only_copy_of_a_dynamic_disk_goes_offline_alone_the_original_not(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN two dynamic disks, and a copy of the first mounted read-only (a mount)
+    first, second, _ = sorted(data_volumes(ec2, instance_with_volumes).values())
+    engine.guests.dynamic |= {first, second}
+    snapshot = ec2.create_snapshot(VolumeId=first)["SnapshotId"]
+    copy = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, SnapshotId=snapshot)["VolumeId"]
+    ec2.attach_volume(VolumeId=copy, InstanceId=instance_with_volumes, Device="xvdp")
+    run(ssm, instance_with_volumes, "MountReadOnly", [copy], [], "MountDisks")
+
+    # WHEN the copy is taken offline alone (an unmount), THEN it goes: nothing uses it
+    result = run(ssm, instance_with_volumes, "Offline", [copy], [], "UnmountDisks")
+    assert [d.offline for d in result.disks] == [True]
+    # ... while the original alone is still refused
+    with pytest.raises(DiskCommandFailed, match="dynamic disk"):
+        run(ssm, instance_with_volumes, "Offline", [first], [], "TakeDisksOffline")
+
+
+def test_offline_refuses_a_pool_member_and_a_disk_windows_will_not_take_offline(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    first, second, third = sorted(data_volumes(ec2, instance_with_volumes).values())
+    engine.guests.pools["data"] = {first, second}
+    engine.guests.unofflineable[third] = "it holds a page file (F:\\pagefile.sys)"
+    for volumes, reason in (([first, second], "storage pool 'data'"), ([third], "page file")):
+        with pytest.raises(DiskCommandFailed, match=reason):
+            run(ssm, instance_with_volumes, "Offline", volumes, ["MSSQLSERVER"], reason[:8])
+    assert engine.guests.stopped_services.get(instance_with_volumes, []) == []
+    assert all(engine.guests.disk_online(v) for v in (first, second, third))
+
+
+# --- dependent services ---------------------------------------------------------------------
+
+
+def test_offline_records_the_running_dependents_it_stops_and_online_starts_them_again(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN SQL Server Agent, and a job runner depending on it, both running
+    engine.guests.dependents[instance_with_volumes] = {
+        "MSSQLSERVER": ["SQLSERVERAGENT"],
+        "SQLSERVERAGENT": ["JobRunner"],
+    }
+    first = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+
+    # WHEN Offline names only MSSQLSERVER
+    offline = run(ssm, instance_with_volumes, "Offline", [first], ["MSSQLSERVER"], "Take")
+
+    # THEN it says what stopped with it, and all three are stopped
+    (stopped,) = offline.services
+    assert (stopped.name, stopped.stopped_with) == ("MSSQLSERVER", ["SQLSERVERAGENT", "JobRunner"])
+    assert engine.guests.stopped_services[instance_with_volumes] == [
+        "MSSQLSERVER",
+        "SQLSERVERAGENT",
+        "JobRunner",
+    ]
+
+    # WHEN Online names MSSQLSERVER, THEN all three run again, the dependents reported as such
+    online = run(ssm, instance_with_volumes, "Online", [first], ["MSSQLSERVER"], "Bring")
+    assert [(s.name, s.status, s.dependent_of) for s in online.services] == [
+        ("MSSQLSERVER", "Running", None),
+        ("SQLSERVERAGENT", "Running", "MSSQLSERVER"),
+        ("JobRunner", "Running", "MSSQLSERVER"),
+    ]
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+
+
+# --- output that cannot lose its result -------------------------------------------------------
+
+
+def test_a_slow_service_stop_leaves_the_result_first_in_output_that_fits_run_command(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN SQL Server taking 20 minutes to stop (Stop-Service warns every 2 s meanwhile)
+    engine.guests.slow_stops["MSSQLSERVER"] = 1200
+    data = sorted(data_volumes(ec2, instance_with_volumes).values())
+
+    # WHEN Offline runs
+    command_id = windows_disks.send_disk_command(
+        ssm, instance_with_volumes, "Offline", data, ["MSSQLSERVER"], EXECUTION, "Take"
+    )
+    ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_with_volumes)
+    output = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_with_volumes)[
+        "StandardOutputContent"
+    ]
+
+    # THEN its result is the first line, and the whole output fits in what SSM keeps
+    assert output.startswith(windows_disks.RESULT_MARKER)
+    assert "Waiting for service" not in output
+    assert len(output.splitlines()) <= 1 + 40
+    result = windows_disks.finished_disk_command(
+        ssm, command_id, instance_with_volumes, "Take", datetime.now(UTC)
+    )
+    assert [d.offline for d in result.disks] == [True] * len(data)

@@ -391,12 +391,13 @@ def test_disk_commands_lists_each_finished_command_in_workflow_order() -> None:
         "RollbackOffline": result("RollbackDisksOffline"),
     }
 
-    # WHEN / THEN only the results, offline first, with step, id, status and excerpt
+    # WHEN / THEN only the results, offline first, with step, id, status, services, excerpt
     assert [c.model_dump(by_alias=True) for c in disk_commands(disks)] == [
         {
             "Step": step,
             "CommandId": f"c-{step}",
             "Status": "Success",
+            "Services": [],
             "OutputExcerpt": f"{step} done",
         }
         for step in ("TakeDisksOffline", "RollbackDisksOffline", "RollbackDisksOnline")

@@ -1,24 +1,201 @@
 # vss-restore: Windows disks of EBS volumes, for restores that do not stop the instance.
 # Parameters come from the SSM document; their allowed patterns keep quotes out of them.
+#
+# Output: the first line is "VSS-RESTORE-RESULT {json}", then at most the last 40 progress
+# lines. Run Command keeps only the first 24,000 characters of output, so nothing is printed
+# while the work runs (warnings are silenced, other output discarded) and the result comes
+# first. A failure still prints the result (with Error), then exits 1.
 $ErrorActionPreference = 'Stop'
+$WarningPreference = 'SilentlyContinue'
+$ProgressPreference = 'SilentlyContinue'
 $action = '{{ Action }}'
 $volumeIds = @('{{ VolumeIds }}' -split ',' | Where-Object { $_ })
 $services = @('{{ Services }}' -split ',' | Where-Object { $_ })
-$result = [ordered]@{ Action = $action; Disks = @(); Services = @() }
+$result = [ordered]@{ Action = $action; Disks = @(); Services = @(); Error = $null }
+$log = New-Object System.Collections.Generic.List[string]
+# What Offline stopped, kept on the instance (not in the command's output) so that Online
+# starts it again even after an Offline whose result never reached the workflow.
+$recordPath = Join-Path $env:ProgramData 'vss-restore\stopped-services.json'
+# Partition types of dynamic (LDM) disks: MBR type 0x42; GPT LDM metadata and data.
+$ldmMbrType = 66
+$ldmGptTypes = @('5808c8aa-7e8f-42e0-85d2-e1e90434cfb3', 'af9b60a0-1431-4f62-bc68-3311714a69ad')
+# Partitions that take a drive letter: GPT basic data; MBR FAT12/16, huge, IFS, FAT32 (LBA).
+$basicDataGptType = 'ebd0a0a2-b9e5-4433-87c0-68b6b72699c7'
+$dataMbrTypes = @(1, 4, 6, 7, 11, 12, 14)
 
-function Find-VolumeDisk([string]$VolumeId) {
-    # Windows reports an EBS volume's id, without its hyphen, as the disk's serial number
-    # (NVMe disks may add "_<namespace>"). Disk numbers change on attach: never use them.
-    $serial = $VolumeId.Replace('-', '')
+function Write-Log([string]$Text) {
+    if ($Text.Length -gt 300) { $Text = $Text.Substring(0, 300) }
+    $log.Add($Text)
+    if ($log.Count -gt 40) { $log.RemoveAt(0) }
+}
+
+function Get-Raw($Object, [string]$Name) {
+    # The CIM property's value itself: a number for an enum, never a display string.
+    if ($null -eq $Object -or $null -eq $Object.CimInstanceProperties) { return $null }
+    $property = $Object.CimInstanceProperties[$Name]
+    if ($property) { return $property.Value }
+    return $null
+}
+
+function Get-SerialVolumeId([string]$Serial) {
+    # Windows reports an EBS volume's id, without its hyphen, as the NVMe disk's serial
+    # number (possibly followed by "_<namespace>"). Disk numbers change: never use them.
+    if (-not $Serial) { return '' }
+    $value = ($Serial -split '_')[0].Trim().ToLowerInvariant()
+    if ($value -match '^vol[0-9a-f]{8,17}$') { return 'vol-' + $value.Substring(3) }
+    return ''
+}
+
+function Find-VolumeDisks([string[]]$Ids) {
+    # Every disk of $Ids that Windows shows, by volume id; waits up to a minute for disks
+    # that were just attached. Two disks with one volume id's serial is an error.
+    $found = @{}
     for ($try = 0; $try -lt 30; $try++) {
         Update-HostStorageCache
-        $found = @(Get-Disk | Where-Object {
-            $_.SerialNumber -and (($_.SerialNumber -split '_')[0].Trim() -eq $serial) })
-        if ($found.Count -eq 1) { return $found[0] }
-        if ($found.Count -gt 1) { throw "$($found.Count) disks have the serial number $serial" }
-        Start-Sleep -Seconds 2  # a volume just attached takes a moment to appear
+        $found = @{}
+        foreach ($disk in @(Get-Disk)) {
+            $id = Get-SerialVolumeId $disk.SerialNumber
+            if ($id -and ($Ids -contains $id)) {
+                if ($found.ContainsKey($id)) { throw "two disks have the serial number of $id" }
+                $found[$id] = $disk
+            }
+        }
+        if ($found.Count -eq $Ids.Count) { break }
+        Start-Sleep -Seconds 2
     }
-    throw "no disk has the serial number $serial of $VolumeId"
+    return $found
+}
+
+function Get-PoolMembership([string]$VolumeId) {
+    # The storage pool (Storage Spaces) a volume's disk belongs to, if any: pool membership
+    # is a physical disk's (Get-StoragePool -PhysicalDisk), whether Get-Disk shows it or not.
+    foreach ($physical in @(Get-PhysicalDisk -ErrorAction SilentlyContinue)) {
+        if ((Get-SerialVolumeId $physical.SerialNumber) -ne $VolumeId) { continue }
+        $pools = @(Get-StoragePool -PhysicalDisk $physical -IsPrimordial $false `
+                -ErrorAction SilentlyContinue)
+        if ($pools.Count -eq 0) { return $null }
+        $members = @(Get-PhysicalDisk -StoragePool $pools[0] | ForEach-Object {
+                Get-SerialVolumeId $_.SerialNumber })
+        return @{ Pool = "$($pools[0].FriendlyName)"; Members = $members }
+    }
+    return $null
+}
+
+function Get-DiskRefusal($Disk) {
+    # Why Windows cannot take this disk offline, or why doing so alone would break a volume;
+    # $null if it can go. Booleans and numbers only: display strings are localized.
+    if ($Disk.IsBoot -or $Disk.IsSystem) { return 'it holds the boot or system volume' }
+    if ($Disk.IsClustered) { return 'it is a clustered disk (managed by the failover cluster)' }
+    $partitions = @(Get-Partition -DiskNumber $Disk.Number -ErrorAction SilentlyContinue)
+    $letters = @($partitions | Where-Object { $_.DriveLetter } |
+        ForEach-Object { "$($_.DriveLetter)".ToUpperInvariant() })
+    foreach ($pageFile in @(Get-CimInstance -ClassName Win32_PageFileUsage `
+                -ErrorAction SilentlyContinue)) {
+        $letter = "$($pageFile.Name)".Substring(0, 1).ToUpperInvariant()
+        if ($letters -contains $letter) { return "it holds a page file ($($pageFile.Name))" }
+    }
+    return $null
+}
+
+function Test-DynamicDisk($Disk) {
+    $partitions = @(Get-Partition -DiskNumber $Disk.Number -ErrorAction SilentlyContinue)
+    foreach ($partition in $partitions) {
+        $gpt = "$(Get-Raw $partition 'GptType')".Trim('{', '}').ToLowerInvariant()
+        if ((Get-Raw $partition 'MbrType') -eq $ldmMbrType -or $ldmGptTypes -contains $gpt) {
+            return $true
+        }
+    }
+    return $false
+}
+
+function Assert-DisksCanGoOffline($Disks) {
+    # Refuses, before anything changes, a disk Windows cannot take offline and a disk that
+    # holds part of a volume spanning several disks unless all of them are requested.
+    $requested = @($Disks.Keys)
+    foreach ($id in $requested) {
+        $reason = Get-DiskRefusal $Disks[$id]
+        if ($reason) { throw "refused: the disk of $id cannot be taken offline: $reason" }
+    }
+    # Dynamic disks share one disk group whose volumes may span, stripe or mirror across any
+    # of them: all the instance's dynamic disks go offline together, or none.
+    $dynamic = @()
+    foreach ($disk in @(Get-Disk)) {
+        if (Test-DynamicDisk $disk) {
+            $id = Get-SerialVolumeId $disk.SerialNumber
+            if (-not $id) { $id = "disk $($disk.Number) (not an EBS volume)" }
+            $dynamic += $id
+        }
+    }
+    # Only a disk online and writable can hold a volume in use: an offline one (a restored disk
+    # that arrived offline) or a read-only one (a mounted copy being unmounted) goes alone.
+    $dynamicRequested = @($requested | Where-Object {
+            $inUse = -not $Disks[$_].IsOffline -and -not $Disks[$_].IsReadOnly
+            ($dynamic -contains $_) -and $inUse })
+    if ($dynamicRequested.Count -gt 0) {
+        $missing = @($dynamic | Where-Object { $requested -notcontains $_ })
+        if ($missing.Count -gt 0) {
+            throw ("refused: the disk of $($dynamicRequested -join ', ') is a dynamic disk, " +
+                'whose volumes may span several disks: every dynamic disk of the instance ' +
+                "must be restored with it, and these are not requested: $($missing -join ', ')")
+        }
+    }
+}
+
+function Get-RunningDependents([string]$Name) {
+    # Every running service that depends on $Name, directly or not: Stop-Service -Force
+    # stops them with it.
+    $found = New-Object System.Collections.Generic.List[string]
+    $pending = @(Get-Service -Name $Name)
+    while ($pending.Count -gt 0) {
+        $next = @()
+        foreach ($service in $pending) {
+            foreach ($dependent in @($service.DependentServices)) {
+                # An enum's name, never localized.
+                $isRunning = "$($dependent.Status)" -eq 'Running'
+                if ($isRunning -and -not $found.Contains($dependent.Name)) {
+                    $found.Add($dependent.Name)
+                    $next += $dependent
+                }
+            }
+        }
+        $pending = $next
+    }
+    return $found.ToArray()
+}
+
+function Read-Record {
+    $record = @{}
+    if (Test-Path -LiteralPath $recordPath) {
+        $saved = Get-Content -LiteralPath $recordPath -Raw | ConvertFrom-Json
+        foreach ($property in $saved.PSObject.Properties) {
+            $record[$property.Name] = @($property.Value | Where-Object { $_ })
+        }
+    }
+    return $record
+}
+
+function Write-Record($Record) {
+    $folder = Split-Path -Parent $recordPath
+    if (-not (Test-Path -LiteralPath $folder)) {
+        $null = New-Item -ItemType Directory -Path $folder
+    }
+    $Record | ConvertTo-Json -Compress | Set-Content -LiteralPath $recordPath -Encoding ASCII
+}
+
+function Start-Named([string]$Name) {
+    # A service that will not start is reported after the others have been started.
+    try {
+        Start-Service -Name $Name -WarningAction SilentlyContinue
+        return $null
+    } catch {
+        return "${Name}: $($_.Exception.Message)"
+    }
+}
+
+function Get-ServiceStatus([string]$Name) {
+    $service = Get-Service -Name $Name -ErrorAction SilentlyContinue
+    if (-not $service) { return 'NotFound' }
+    return "$($service.Status)"
 }
 
 function Set-DiskOnline($Disk, [bool]$ReadOnly) {
@@ -43,6 +220,27 @@ function Get-DriveLetters([int]$Number) {
         Where-Object { $_.DriveLetter } | ForEach-Object { "$($_.DriveLetter)" })
 }
 
+function Test-WantsLetter($Partition) {
+    if ($Partition.DriveLetter -or $Partition.IsHidden -or $Partition.NoDefaultDriveLetter) {
+        return $false
+    }
+    $gpt = "$(Get-Raw $Partition 'GptType')".Trim('{', '}').ToLowerInvariant()
+    return ($gpt -eq $basicDataGptType) -or ($dataMbrTypes -contains (Get-Raw $Partition 'MbrType'))
+}
+
+function Wait-DriveLetters($Numbers) {
+    # Windows gives a disk's volumes their letters back shortly after it comes online; the
+    # services start once every data partition has one, or after a minute at the most.
+    for ($try = 0; $try -lt 30; $try++) {
+        $waiting = @($Numbers | Where-Object {
+                @(Get-Partition -DiskNumber $_ -ErrorAction SilentlyContinue |
+                    Where-Object { Test-WantsLetter $_ }).Count -gt 0 })
+        if ($waiting.Count -eq 0) { return }
+        Start-Sleep -Seconds 2
+    }
+    Write-Log "disks $($waiting -join ', ') still have data partitions without a drive letter"
+}
+
 function Add-DriveLetters([int]$Number) {
     Get-Partition -DiskNumber $Number | Where-Object {
         -not $_.DriveLetter -and $_.Type -notin @('Reserved', 'System', 'Recovery') } |
@@ -52,35 +250,80 @@ function Add-DriveLetters([int]$Number) {
         }
 }
 
-if ($action -eq 'Offline') {
-    # Every service must exist before any is stopped: a misspelt name changes nothing.
-    foreach ($name in $services) { $null = Get-Service -Name $name }
-    foreach ($name in $services) {
-        Stop-Service -Name $name -Force
-        $result.Services += [ordered]@{ Name = $name; Status = "$((Get-Service -Name $name).Status)" }
-    }
-}
-foreach ($id in $volumeIds) {
-    $disk = Find-VolumeDisk $id
-    $reset = $false
-    switch ($action) {
-        'Offline' { if (-not $disk.IsOffline) { Set-Disk -Number $disk.Number -IsOffline $true } }
-        'Online' { $reset = Set-DiskOnline $disk $false }
-        'MountReadOnly' {
-            $reset = Set-DiskOnline $disk $false
-            Add-DriveLetters $disk.Number
-            Set-Disk -Number $disk.Number -IsReadOnly $true
-        }
-        default { throw "unknown action $action" }
-    }
-    $now = Get-Disk -Number $disk.Number
+function Add-DiskState([string]$Id, [int]$Number, [bool]$Reset) {
+    $now = Get-Disk -Number $Number
     $result.Disks += [ordered]@{
-        VolumeId = $id; DiskNumber = $now.Number; Offline = [bool]$now.IsOffline
-        ReadOnly = [bool]$now.IsReadOnly; SignatureReset = $reset
+        VolumeId = $Id; DiskNumber = $now.Number; Offline = [bool]$now.IsOffline
+        ReadOnly = [bool]$now.IsReadOnly; SignatureReset = $Reset
         DriveLetters = @(Get-DriveLetters $now.Number)
     }
 }
-if ($action -eq 'Online') {
+
+function Invoke-Offline {
+    # 1. Everything is checked before anything changes: services, disks, refusals.
+    foreach ($name in $services) { $null = Get-Service -Name $name }
+    foreach ($id in $volumeIds) {
+        # The pool's volumes live on its virtual disks, spread over every member: swapping
+        # members under it, even all of them, is not something Storage Spaces documents.
+        $pool = Get-PoolMembership $id
+        if ($pool) {
+            throw ("refused: the disk of $id is a member of the storage pool " +
+                "'$($pool.Pool)' (members: $($pool.Members -join ', ')), whose volumes span " +
+                'its members: a pooled disk is not swapped online')
+        }
+    }
+    $disks = Find-VolumeDisks $volumeIds
+    foreach ($id in $volumeIds) {
+        if ($disks.ContainsKey($id)) { continue }
+        throw "no disk has the serial number $($id.Replace('-', '')) of $id; nothing was changed"
+    }
+    Assert-DisksCanGoOffline $disks
+    # 2. The running dependents each service stops with, recorded before the first stop.
+    # Added to what an earlier Offline recorded: a second Offline (a rollback's) finds the
+    # service, and so its dependents, already stopped.
+    $record = Read-Record
+    foreach ($name in $services) {
+        $known = @($record[$name] | Where-Object { $_ })
+        $record[$name] = @($known + @(Get-RunningDependents $name) | Select-Object -Unique)
+    }
+    Write-Record $record
+    # 3. Services, then disks.
+    foreach ($name in $services) {
+        Write-Log "stopping $name (with $($record[$name] -join ', '))"
+        Stop-Service -Name $name -Force -WarningAction SilentlyContinue
+        $result.Services += [ordered]@{
+            Name = $name; Status = (Get-ServiceStatus $name); StoppedWith = @($record[$name])
+        }
+    }
+    foreach ($id in $volumeIds) {
+        $disk = $disks[$id]
+        if (-not $disk.IsOffline) { Set-Disk -Number $disk.Number -IsOffline $true }
+        Write-Log "disk of $id offline"
+        Add-DiskState $id $disk.Number $false
+    }
+}
+
+function Invoke-Online {
+    # Whatever disks it finds come online, and the services start, before it reports a disk
+    # it could not find: a rollback must never leave the application down.
+    $problems = @()
+    $disks = Find-VolumeDisks $volumeIds
+    $numbers = @()
+    foreach ($id in $volumeIds) {
+        if (-not $disks.ContainsKey($id)) { continue }
+        try {
+            $reset = Set-DiskOnline $disks[$id] $false
+            $numbers += $disks[$id].Number
+            Write-Log "disk of $id online"
+        } catch {
+            $problems += "disk of ${id}: $($_.Exception.Message)"
+            $reset = $false
+        }
+        Add-DiskState $id $disks[$id].Number $reset
+    }
+    Wait-DriveLetters $numbers
+    $record = Read-Record
+    $dependents = New-Object System.Collections.Generic.List[string]
     foreach ($name in $services) {
         if (-not (Get-Service -Name $name -ErrorAction SilentlyContinue)) {
             # Never stopped (Offline checks every name first): a rollback after a failed
@@ -88,9 +331,67 @@ if ($action -eq 'Online') {
             $result.Services += [ordered]@{ Name = $name; Status = 'NotFound' }
             continue
         }
-        Start-Service -Name $name
-        $result.Services += [ordered]@{ Name = $name; Status = "$((Get-Service -Name $name).Status)" }
+        $problems += @(Start-Named $name | Where-Object { $_ })
+        $result.Services += [ordered]@{ Name = $name; Status = (Get-ServiceStatus $name) }
+        foreach ($dependent in @($record[$name])) {
+            if ($dependent -and -not $dependents.Contains($dependent)) {
+                $dependents.Add($dependent)
+            }
+        }
+    }
+    foreach ($name in $dependents) {
+        $problems += @(Start-Named $name | Where-Object { $_ })
+        $owner = @($services | Where-Object { @($record[$_]) -contains $name })[0]
+        $result.Services += [ordered]@{
+            Name = $name; Status = (Get-ServiceStatus $name); DependentOf = $owner
+        }
+    }
+    $missing = @($volumeIds | Where-Object { -not $disks.ContainsKey($_) })
+    if ($missing.Count -gt 0) {
+        $problems += "no disk has the serial number of $($missing -join ', ')"
+    }
+    if ($problems.Count -eq 0) {
+        # Kept while anything failed: the next Online (a rollback's) starts them again.
+        foreach ($name in $services) { $record.Remove($name) }
+        Write-Record $record
+    } else {
+        throw "$($problems -join '; ') (every other disk online, every other service started)"
     }
 }
-# The workflow reads this line; everything above it is for people.
+
+function Invoke-MountReadOnly {
+    $disks = Find-VolumeDisks $volumeIds
+    $missing = @($volumeIds | Where-Object { -not $disks.ContainsKey($_) })
+    if ($missing.Count -gt 0) { throw "no disk has the serial number of $($missing -join ', ')" }
+    foreach ($id in $volumeIds) {
+        $disk = $disks[$id]
+        $reset = Set-DiskOnline $disk $false
+        Add-DriveLetters $disk.Number
+        Set-Disk -Number $disk.Number -IsReadOnly $true
+        Write-Log "disk of $id mounted read-only"
+        Add-DiskState $id $disk.Number $reset
+    }
+}
+
+$failure = $null
+try {
+    # Nothing the work writes reaches the output before the result line.
+    $null = . {
+        switch ($action) {
+            'Offline' { Invoke-Offline }
+            'Online' { Invoke-Online }
+            'MountReadOnly' { Invoke-MountReadOnly }
+            default { throw "unknown action $action" }
+        }
+    }
+} catch {
+    $failure = $_
+    $result.Error = "$($_.Exception.Message)"
+}
+# The workflow reads this line, wherever it is in the output; the lines after it are for people.
 Write-Output ('VSS-RESTORE-RESULT ' + ($result | ConvertTo-Json -Compress -Depth 4))
+foreach ($line in $log) { Write-Output $line }
+if ($failure) {
+    [Console]::Error.WriteLine("$($failure.Exception.Message)")
+    exit 1
+}

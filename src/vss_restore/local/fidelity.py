@@ -17,7 +17,9 @@ each has its own test. Only the local engine installs them; product code never s
   disks unless a test has asked for another (``SsmRunCommand.respond``). In simulation mode
   a command is ``Pending``, then ``InProgress``, until its modelled end instead
   (``SsmRunCommand.pace``). moto would say ``Success`` at once, with no output, for any
-  instance and document.
+  instance and document. ``GetCommandInvocation`` returns the first 24,000 characters of a
+  command's output and the first 8,000 of its errors, as SSM does (``OUTPUT_LIMIT``,
+  ``ERROR_LIMIT``); moto returns whatever it was given.
 - Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
   parameter checks, and the project's disk document's effect on disks and services, with
   a record of any volume detached while its disk was online.
@@ -405,6 +407,11 @@ AWS_DOCUMENTS = {
 _SENT_TO = "vss_restore_sent_to"
 
 
+# What GetCommandInvocation keeps of a command's stdout and stderr (its first characters).
+OUTPUT_LIMIT = 24_000
+ERROR_LIMIT = 8_000
+
+
 class SsmRunCommand:
     """Run Command as a drill sees it: refusals, a command in progress, then its outcome."""
 
@@ -490,8 +497,8 @@ class SsmRunCommand:
                 Status=status,
                 StatusDetails=status,
                 ResponseCode=0 if status == "Success" else 1,
-                StandardOutputContent=text if status == "Success" else "",
-                StandardErrorContent="" if status == "Success" else text,
+                StandardOutputContent=(text if status == "Success" else "")[:OUTPUT_LIMIT],
+                StandardErrorContent=("" if status == "Success" else text)[:ERROR_LIMIT],
             )
             return
         outcome = self.outcomes.get(parsed.get("DocumentName", ""), CommandOutcome())
@@ -503,7 +510,7 @@ class SsmRunCommand:
             Status=outcome.status,
             StatusDetails=outcome.status,
             ResponseCode=outcome.response_code,
-            StandardOutputContent=output,
+            StandardOutputContent=output[:OUTPUT_LIMIT],
         )
 
     def _running_status(self, command_id: str, instance_id: str) -> str | None:

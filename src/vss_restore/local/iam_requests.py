@@ -190,6 +190,7 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ec2:DescribeTags": (),
     "ec2:DescribeFastSnapshotRestores": (),
     "ec2:DescribeVolumeStatus": (),
+    "ec2:DescribeInstanceTypes": (),
     # EC2 changes.
     "ec2:CreateVolume": (("volume", created), ("snapshot", one("SnapshotId"))),
     "ec2:DeleteVolume": (("volume", one("VolumeId")),),

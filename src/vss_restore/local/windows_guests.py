@@ -8,13 +8,23 @@ model is the part of the fidelity layer that stands in for them:
   unless a test unregisters it (``unmanaged``).
 - ``SendCommand`` checks parameters against the document as SSM does (unknown names, values
   outside ``allowedValues``, text not matching ``allowedPattern``: ``InvalidParameters``).
-- The project's disk document takes effect when its command is seen finished: services stop
-  (``Offline``, in the order given, none if one of them does not exist) or start
-  (``Online``; one that does not exist is skipped); each volume's disk goes offline or
-  online, found by volume id; a volume not attached to the instance fails the command. A copy
-  of a disk that is online on the same instance (same snapshot lineage) has its signature
-  reset before it goes online, as the document does; ``MountReadOnly`` gives the disk a free
-  drive letter and makes it read-only.
+- The project's disk document takes effect when its command is seen finished, as the
+  document does it. ``Offline`` checks everything before it changes anything: every service
+  exists, every volume's disk is found by volume id (only on a Nitro instance type: on Xen
+  no disk carries the volume id), and none is refused: a disk Windows will not take offline
+  (``unofflineable``), a member of a storage pool (``pools``), a dynamic disk unless every
+  dynamic disk of the instance is requested (``dynamic``; a copy of a dynamic disk is one;
+  one offline or read-only is not in use and goes alone).
+  Only then does it record each service's running dependents (``dependents``, recursively),
+  stop the services (their dependents with them) and take the disks offline. ``Online``
+  brings online the disks it finds, then starts the services and the dependents recorded for
+  them, and only then fails for a disk it did not find; a service that does not exist is
+  skipped. A copy of a disk that is online on the same instance (same snapshot lineage) has
+  its signature reset before it goes online, as the document does; ``MountReadOnly`` gives
+  the disk a free drive letter and makes it read-only.
+- The output is the document's: the result line first, then at most 40 progress lines. A
+  service in ``slow_stops`` takes that many seconds to stop; ``Stop-Service`` warns every 2
+  seconds meanwhile, which the output shows unless the document silences warnings (it does).
 - A volume attached while the instance runs arrives with its disk offline; a volume that was
   attached before (at launch, or at the last start) has its disk online.
 - ``DetachVolume`` of a volume whose disk is online on a running instance is recorded in
@@ -35,10 +45,22 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.models import ssm_backends
 
 from vss_restore.local.responses import HookAnswer, answer, error_answer
-from vss_restore.windows_disks import RESULT_MARKER, document_name
+from vss_restore.windows_disks import (
+    RESULT_MARKER,
+    document_content,
+    document_name,
+    nvme_disks_by_volume_id,
+)
 
 Hook = Callable[..., Any]
 _LETTERS = "DEFGHIJKLMNOPQRSTUVWXYZ"
+# Progress lines the document prints after its result line, at the most.
+OUTPUT_TAIL_LINES = 40
+_SCRIPT = "\n".join(document_content()["mainSteps"][0]["inputs"]["runCommand"])
+# Whether the document keeps Stop-Service's "Waiting for service" warnings out of its output.
+DOCUMENT_SILENCES_WARNINGS = "$WarningPreference = 'SilentlyContinue'" in _SCRIPT or bool(
+    re.search(r"Stop-Service[^\n]*-WarningAction SilentlyContinue", _SCRIPT)
+)
 
 
 @dataclass
@@ -66,6 +88,18 @@ class WindowsGuests:
     stopped_services: dict[str, list[str]] = field(default_factory=dict)  # by instance
     # Services an instance has; an instance not listed has any service it is asked for.
     known_services: dict[str, set[str]] = field(default_factory=dict)
+    # Per instance: service -> the services that depend on it (SQLSERVERAGENT on MSSQLSERVER).
+    dependents: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Seconds a service takes to stop (Stop-Service warns every 2 s while it waits).
+    slow_stops: dict[str, int] = field(default_factory=dict)
+    # Volumes whose disk is dynamic (copies of them are too): their volumes may span disks.
+    dynamic: set[str] = field(default_factory=set)
+    # Storage pools: name -> member volumes.
+    pools: dict[str, set[str]] = field(default_factory=dict)
+    # Volumes whose disk Windows will not take offline, and why (page file, clustered).
+    unofflineable: dict[str, str] = field(default_factory=dict)
+    # What Offline recorded on the instance: service -> running dependents stopped with it.
+    recorded_dependents: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     unmanaged: set[str] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
     # (what, instance, volume) in the order it happened: offline, online, detach, attach
@@ -189,54 +223,159 @@ class WindowsGuests:
     def _run(self, command: _Command, backend: Any) -> tuple[str, str]:
         instance_id = command.instance_id
         attached = _attached(backend, instance_id)
+        found = attached if _nitro(backend, instance_id) else set()
         result: dict[str, Any] = {"Action": command.action, "Disks": [], "Services": []}
-        stopped = self.stopped_services.setdefault(instance_id, [])
-        known = self.known_services.get(instance_id)
+        log: list[str] = []
         if command.action == "Offline":
-            # As the document: every service must exist before any is stopped.
-            missing = [n for n in command.services if known is not None and n not in known]
-            if missing:
-                return "Failed", f"Cannot find any service with service name '{missing[0]}'."
-            stopped.extend(n for n in command.services if n not in stopped)
-            result["Services"] = [{"Name": n, "Status": "Stopped"} for n in command.services]
+            refusal = self._refusal(command, backend, found)
+            if refusal is not None:
+                return "Failed", refusal
+            self._stop_services(command, result, log)
+        missing = [v for v in command.volume_ids if v not in found]
+        if missing and command.action == "MountReadOnly":
+            return "Failed", _not_found(missing)
         for volume_id in command.volume_ids:
-            if volume_id not in attached:
-                serial = volume_id.replace("-", "")
-                return "Failed", f"no disk has the serial number {serial} of {volume_id}"
-            disk = self.disks.setdefault(volume_id, GuestDisk(offline=False))
-            disk.number = sorted(attached).index(volume_id) + 1
-            if command.action == "Offline":
-                disk.offline = True
-                self.events.append(("offline", instance_id, volume_id))
-            else:
-                disk.signature_reset = disk.signature_reset or self._collides(
-                    backend, volume_id, attached, instance_id
-                )
-                disk.offline = False
-                disk.read_only = command.action == "MountReadOnly"
-                if command.action == "MountReadOnly" and not disk.letters:
-                    disk.letters = (self._free_letter(attached),)
-                self.events.append(("online", instance_id, volume_id))
-            result["Disks"].append(
-                {
-                    "VolumeId": volume_id,
-                    "DiskNumber": disk.number,
-                    "Offline": disk.offline,
-                    "ReadOnly": disk.read_only,
-                    "SignatureReset": disk.signature_reset,
-                    "DriveLetters": list(disk.letters),
-                }
-            )
+            if volume_id in missing:
+                continue
+            result["Disks"].append(self._change_disk(command, volume_id, backend, attached))
+            log.append(f"disk of {volume_id} {command.action}")
         if command.action == "Online":
-            # As the document: a service that does not exist was never stopped; skip it.
-            found = [n for n in command.services if known is None or n in known]
-            stopped[:] = [n for n in stopped if n not in found]
-            result["Services"] = [
-                {"Name": n, "Status": "Running" if n in found else "NotFound"}
-                for n in command.services
+            self._start_services(command, result)
+            if missing:
+                # As the document: the disks it found are online and the services started.
+                return "Failed", _not_found(missing) + " (services started)"
+        output = [RESULT_MARKER + json.dumps(result), *log[-OUTPUT_TAIL_LINES:]]
+        return "Success", "\n".join(output)
+
+    def _refusal(self, command: _Command, backend: Any, found: set[str]) -> str | None:
+        """Why the document's Offline refuses before changing anything; None if it does not."""
+        instance_id = command.instance_id
+        known = self.known_services.get(instance_id)
+        # Every service must exist before any is stopped.
+        missing = [n for n in command.services if known is not None and n not in known]
+        if missing:
+            return f"Cannot find any service with service name '{missing[0]}'."
+        for volume_id in command.volume_ids:
+            for pool, members in self.pools.items():
+                if volume_id in members:
+                    return (
+                        f"refused: the disk of {volume_id} is a member of the storage pool "
+                        f"'{pool}' (members: {', '.join(sorted(members))})"
+                    )
+        not_found = [v for v in command.volume_ids if v not in found]
+        if not_found:
+            return _not_found(not_found[:1]) + "; nothing was changed"
+        for volume_id in command.volume_ids:
+            if volume_id in self.unofflineable:
+                return (
+                    f"refused: the disk of {volume_id} cannot be taken offline: "
+                    f"{self.unofflineable[volume_id]}"
+                )
+        dynamic = sorted(v for v in found if self._is_dynamic(backend, v))
+        # Only an online, writable disk holds a volume in use: an offline one (a rollback's
+        # restored disk that arrived offline) or a read-only one (a mount) goes alone.
+        requested = [v for v in command.volume_ids if v in dynamic and self._in_use(v)]
+        left_out = [v for v in dynamic if v not in command.volume_ids]
+        if requested and left_out:
+            return (
+                f"refused: the disk of {', '.join(requested)} is a dynamic disk, whose volumes "
+                "may span several disks: every dynamic disk of the instance must be restored "
+                f"with it, and these are not requested: {', '.join(left_out)}"
+            )
+        return None
+
+    def _in_use(self, volume_id: str) -> bool:
+        disk = self.disks.get(volume_id)
+        return disk is None or not (disk.offline or disk.read_only)
+
+    def _is_dynamic(self, backend: Any, volume_id: str) -> bool:
+        return volume_id in self.dynamic or _lineage(backend, volume_id) in self.dynamic
+
+    def _running_dependents(self, instance_id: str, service: str) -> list[str]:
+        graph = self.dependents.get(instance_id, {})
+        stopped = self.stopped_services.get(instance_id, [])
+        found: list[str] = []
+        pending = [service]
+        while pending:
+            for dependent in graph.get(pending.pop(0), []):
+                if dependent not in stopped and dependent not in found:
+                    found.append(dependent)
+                    pending.append(dependent)
+        return found
+
+    def _stop_services(self, command: _Command, result: dict[str, Any], log: list[str]) -> None:
+        instance_id = command.instance_id
+        stopped = self.stopped_services.setdefault(instance_id, [])
+        record = self.recorded_dependents.setdefault(instance_id, {})
+        for name in command.services:  # recorded before the first stop, added to earlier ones
+            known = record.get(name, [])
+            record[name] = known + [
+                d for d in self._running_dependents(instance_id, name) if d not in known
             ]
-        lines = [f"{command.action} {v}: done" for v in command.volume_ids]
-        return "Success", "\n".join([*lines, RESULT_MARKER + json.dumps(result)])
+        for name in command.services:
+            waited = self.slow_stops.get(name, 0)
+            if waited and not DOCUMENT_SILENCES_WARNINGS:
+                log.extend(
+                    f"WARNING: Waiting for service '{name} ({name})' to stop..."
+                    for _ in range(0, waited, 2)
+                )
+            log.append(f"stopping {name} (with {', '.join(record[name])})")
+            stopped.extend(n for n in [name, *record[name]] if n not in stopped)
+            result["Services"].append(
+                {"Name": name, "Status": "Stopped", "StoppedWith": list(record[name])}
+            )
+
+    def _start_services(self, command: _Command, result: dict[str, Any]) -> None:
+        instance_id = command.instance_id
+        known = self.known_services.get(instance_id)
+        stopped = self.stopped_services.setdefault(instance_id, [])
+        record = self.recorded_dependents.setdefault(instance_id, {})
+        # As the document: a service that does not exist was never stopped; skip it.
+        found = [n for n in command.services if known is None or n in known]
+        dependents: list[str] = []
+        for name in found:
+            dependents.extend(d for d in record.get(name, []) if d not in dependents)
+        started = [*found, *dependents]
+        stopped[:] = [n for n in stopped if n not in started]
+        result["Services"] = [
+            {"Name": n, "Status": "Running" if n in found else "NotFound"} for n in command.services
+        ] + [
+            {
+                "Name": d,
+                "Status": "Running",
+                "DependentOf": next(n for n in found if d in record.get(n, [])),
+            }
+            for d in dependents
+        ]
+        for name in found:
+            record.pop(name, None)
+
+    def _change_disk(
+        self, command: _Command, volume_id: str, backend: Any, attached: set[str]
+    ) -> dict[str, Any]:
+        instance_id = command.instance_id
+        disk = self.disks.setdefault(volume_id, GuestDisk(offline=False))
+        disk.number = sorted(attached).index(volume_id) + 1
+        if command.action == "Offline":
+            disk.offline = True
+            self.events.append(("offline", instance_id, volume_id))
+        else:
+            disk.signature_reset = disk.signature_reset or self._collides(
+                backend, volume_id, attached, instance_id
+            )
+            disk.offline = False
+            disk.read_only = command.action == "MountReadOnly"
+            if command.action == "MountReadOnly" and not disk.letters:
+                disk.letters = (self._free_letter(attached),)
+            self.events.append(("online", instance_id, volume_id))
+        return {
+            "VolumeId": volume_id,
+            "DiskNumber": disk.number,
+            "Offline": disk.offline,
+            "ReadOnly": disk.read_only,
+            "SignatureReset": disk.signature_reset,
+            "DriveLetters": list(disk.letters),
+        }
 
     def _collides(self, backend: Any, volume_id: str, attached: set[str], instance_id: str) -> bool:
         """True if another online disk here comes from the same source volume."""
@@ -304,6 +443,21 @@ def disk_command_parameters(parameters: dict[str, Any]) -> tuple[str, list[str],
         return [v for v in ",".join(parameters.get(name) or []).split(",") if v]
 
     return (parameters.get("Action") or [""])[0], listed("VolumeIds"), listed("Services")
+
+
+def _not_found(volume_ids: list[str]) -> str:
+    return "; ".join(
+        f"no disk has the serial number {v.replace('-', '')} of {v}" for v in volume_ids
+    )
+
+
+def _nitro(backend: Any, instance_id: str) -> bool:
+    """The instance's EBS disks are NVMe disks whose serial is the volume id (Nitro types)."""
+    instance = _instance(backend, instance_id)
+    instance_type = str(getattr(instance, "instance_type", "") or "")
+    found = backend.describe_instance_types(instance_types=[instance_type]) if instance_type else []
+    info = found[0] if found else {}
+    return nvme_disks_by_volume_id(info if isinstance(info, dict) else {})
 
 
 def _invalid(message: str) -> HookAnswer:

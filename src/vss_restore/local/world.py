@@ -90,6 +90,7 @@ def windows_instance(
     name: str = "web01",
     running: bool = True,
     az: str = DEFAULT_AZ,
+    instance_type: str = "m5.xlarge",
 ) -> str:
     """An instance whose devices hold volumes with exactly the given settings."""
     region = ec2.meta.region_name
@@ -98,7 +99,7 @@ def windows_instance(
         ImageId=image_id,
         MinCount=1,
         MaxCount=1,
-        InstanceType="m5.xlarge",
+        InstanceType=instance_type,  # type: ignore[arg-type]
         Placement={"AvailabilityZone": az},
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
     )["Instances"][0]["InstanceId"]
