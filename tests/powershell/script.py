@@ -155,8 +155,13 @@ def command_call(node: Node) -> Call:
 
 
 def calls(tree: Tree) -> list[Call]:
-    """Every command the script calls, in source order (functions' bodies included)."""
-    return [command_call(n) for n in walk(tree.root_node) if n.type == "command"]
+    """Every command the script calls, in source order (functions' bodies included); a
+    script block invoked in place (``. { }``, ``& { }``) is not a command of its own."""
+    return [
+        command_call(n)
+        for n in walk(tree.root_node)
+        if n.type == "command" and not any(c.type == "command_name_expr" for c in n.children)
+    ]
 
 
 def functions(tree: Tree) -> dict[str, Node]:
@@ -336,7 +341,8 @@ def path_steps(tree: Tree, action: str) -> list[Step]:
     ``if``/``switch`` on the action variable take only the branches that action takes (any
     other condition: every branch, in order); a call of the script's own function runs
     its body there; loop bodies and script blocks passed to commands run twice, so that a
-    second pass after a first pass's steps is seen."""
+    second pass after a first pass's steps is seen (a block invoked in place, ``. { }`` or
+    ``& { }``, runs once)."""
     walker = _PathWalker(action_variable(source(tree.root_node)), action, functions(tree))
     return list(walker.steps(tree.root_node, ()))
 
@@ -355,6 +361,8 @@ class _PathWalker:
             yield from self._if(node, within)
         elif kind == "switch_statement":
             yield from self._switch(node, within)
+        elif kind == "script_block_expression" and node.parent.type == "command_name_expr":
+            yield from self._children(node, within)  # invoked in place (". { }", "& { }"): once
         elif kind in (*LOOPS, "script_block_expression"):
             for _ in range(2):
                 yield from self._children(node, within)

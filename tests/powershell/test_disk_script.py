@@ -207,6 +207,21 @@ def test_a_script_that_looks_before_it_stops_passes() -> None:
     assert script.order_problems(script.parse(FIND + LOOK + STOP + CHANGE)) == []
 
 
+@pytest.mark.parametrize("operator", [".", "&"])
+def test_a_block_invoked_in_place_runs_once_but_one_passed_to_a_command_may_run_again(
+    operator: str,
+) -> None:
+    # GIVEN the sound order inside a block the script invokes itself, and inside one given
+    # to ForEach-Object (which runs it once per input)
+    body = "{\n" + LOOK + STOP + CHANGE + "}\n"
+    in_place = FIND + f"$null = {operator} " + body
+    per_input = FIND + "$volumeIds | ForEach-Object " + body
+
+    # WHEN / THEN the first keeps its order; the second's next pass looks after a stop
+    assert script.order_problems(script.parse(in_place)) == []
+    assert script.order_problems(script.parse(per_input))
+
+
 @pytest.mark.parametrize(
     "text",
     [
