@@ -361,7 +361,11 @@ class _PathWalker:
             yield from self._if(node, within)
         elif kind == "switch_statement":
             yield from self._switch(node, within)
-        elif kind == "script_block_expression" and node.parent.type == "command_name_expr":
+        elif (
+            kind == "script_block_expression"
+            and node.parent is not None
+            and node.parent.type == "command_name_expr"
+        ):
             yield from self._children(node, within)  # invoked in place (". { }", "& { }"): once
         elif kind in (*LOOPS, "script_block_expression"):
             for _ in range(2):
