@@ -63,6 +63,8 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         "StartedAt": parsed.started_at.isoformat(),
     }
     if isinstance(request, MountRequest):
+        # Devices that exist, at most as many as Windows has drive letters for.
+        target_devices(request, facts)
         # The instance the volumes go to (the source itself unless TargetInstanceId).
         target = describe_instance(clients.ec2(), request.mount_target)
         check_mount_target(request, target, RecoveryHostTag.configured())

@@ -9,6 +9,7 @@ from vss_restore import tags
 from vss_restore.devices import restore_order
 from vss_restore.errors import InvalidRequest, SnapshotSetIncomplete, SnapshotSetNotFound
 from vss_restore.models import (
+    MAX_MOUNT_VOLUMES,
     ChoosesBootVolume,
     ChosenSet,
     InstanceFacts,
@@ -17,6 +18,7 @@ from vss_restore.models import (
     RestoreRequest,
     SetMember,
     SkippedSet,
+    too_many_to_mount,
 )
 from vss_restore.snapshot_sets import (
     Snapshot,
@@ -80,6 +82,8 @@ def target_devices(request: RestoreRequest, facts: InstanceFacts) -> list[str]:
         raise InvalidRequest(
             "Devices", f"{facts.instance_id} has no data volume: nothing to restore online"
         )
+    if isinstance(request, MountRequest) and len(wanted) > MAX_MOUNT_VOLUMES:
+        raise InvalidRequest("Devices", too_many_to_mount(len(wanted)))
     if not wanted and isinstance(request, MountRequest):
         raise InvalidRequest(
             "Devices",

@@ -51,6 +51,8 @@ Mode = Literal["InPlace", "Clone", "Online", "Mount"]
 # Mounted volumes are removed once expired: from one hour to 30 days after the mount.
 DEFAULT_MOUNT_HOURS = 24
 MAX_MOUNT_HOURS = 720
+# A mount gives every volume a drive letter, and Windows has 23 for data volumes (D: to Z:).
+MAX_MOUNT_VOLUMES = 23
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.$-]{1,256}$")]
 
 
@@ -289,6 +291,13 @@ class MountRequest(RestoreRequest):
             raise ValueError(f"must be from 1 to {MAX_MOUNT_HOURS} hours; {hours} is not")
         return hours
 
+    @field_validator("devices")
+    @classmethod
+    def _devices_fit_the_letters(cls, devices: list[str] | None) -> list[str] | None:
+        if devices is not None and len(devices) > MAX_MOUNT_VOLUMES:
+            raise ValueError(too_many_to_mount(len(devices)))
+        return devices
+
     def _refuse_contradictions(self) -> None:
         if self.target_instance_id is not None and self.target_instance_id == self.instance_id:
             raise InvalidRequest(
@@ -304,6 +313,15 @@ class MountRequest(RestoreRequest):
     @property
     def mount_hours(self) -> int:
         return self.expires_in_hours or DEFAULT_MOUNT_HOURS
+
+
+def too_many_to_mount(count: int) -> str:
+    """Why a mount of ``count`` volumes is refused: more than Windows has drive letters for."""
+    return (
+        f"lists {count} devices to mount, and a mount gives each volume a drive letter: "
+        f"Windows has {MAX_MOUNT_VOLUMES} for data volumes (D: to Z:); mount at most "
+        f"{MAX_MOUNT_VOLUMES} at a time"
+    )
 
 
 REQUEST_MODELS: dict[Mode, type[RestoreRequest]] = {

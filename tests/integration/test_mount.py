@@ -507,3 +507,28 @@ def test_scheduled_unmount_goes_on_past_a_mount_it_cannot_remove_and_retries_it_
     remaining = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
     assert not remaining & set(volume_ids)
     assert engine.guests.violations == []
+
+
+def test_mount_of_more_data_volumes_than_windows_has_drive_letters_fails_before_anything_changes(
+    engine: LocalEngine, ec2: Any
+) -> None:
+    # GIVEN an instance with a root and 24 data volumes: one more than D: to Z:
+    data = [world.Disk(f"/dev/sd{c}", size=1) for c in "bcdefghijklmnopqrstuvwxy"]
+    instance_id = world.windows_instance(ec2, [world.DEMO_DISKS[0], *data], name="files01")
+    world.vss_snapshot_set(
+        ec2, instance_id, taken_at=datetime.now(UTC) - timedelta(hours=2), set_id="set-1"
+    )
+    before = InstanceState.capture(ec2, instance_id)
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+    # WHEN all of them are mounted (Devices left out)
+    result = engine.run({"InstanceId": instance_id, "Mode": "Mount"})
+
+    # THEN ValidateRequest refuses, naming Devices and the letters; nothing changed
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert result.cause is not None
+    assert "InvalidRequest: Devices: lists 24 devices to mount" in result.cause
+    assert "D: to Z:" in result.cause
+    assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    assert InstanceState.capture(ec2, instance_id) == before
+    assert _locks() == []

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from vss_restore import windows_disks
+from vss_restore import mounts, windows_disks
 from vss_restore.errors import DiskCommandFailed, InstanceNotManaged, ResourceNotReady
 from vss_restore.local import world
 from vss_restore.local.engine import LocalEngine
@@ -406,3 +406,143 @@ def test_a_slow_service_stop_leaves_the_result_first_in_output_that_fits_run_com
         ssm, command_id, instance_with_volumes, "Take", datetime.now(UTC)
     )
     assert [d.offline for d in result.disks] == [True] * len(data)
+
+
+# --- disk identities: copies collide through any chain of snapshots ------------------------
+
+
+def copy_of(ec2: Any, volume_id: str) -> str:
+    """A volume made from a new snapshot of ``volume_id``."""
+    snapshot = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    return str(
+        ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, SnapshotId=snapshot)["VolumeId"]
+    )
+
+
+def test_a_copy_of_a_copy_collides_with_the_first_volume_and_its_mount_gets_its_own_identity(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a copy of a copy of a volume that is online on the instance
+    original = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+    grandchild = copy_of(ec2, copy_of(ec2, original))
+    ec2.attach_volume(VolumeId=grandchild, InstanceId=instance_with_volumes, Device="xvdp")
+
+    # WHEN it is mounted, THEN it gets an identity of its own, read-only
+    (disk,) = run(ssm, instance_with_volumes, "MountReadOnly", [grandchild], [], "Mount").disks
+    assert (disk.offline, disk.read_only, disk.signature_reset) == (False, True, True)
+
+    # AND a copy of the mounted copy carries that new identity: it collides with the copy
+    # (online, read-only), not with the original
+    great = copy_of(ec2, grandchild)
+    ec2.attach_volume(VolumeId=great, InstanceId=instance_with_volumes, Device="xvdq")
+    with pytest.raises(DiskCommandFailed, match=rf"{great} collides .*the disk of {grandchild}"):
+        run(ssm, instance_with_volumes, "Online", [great], [], "BringDisksOnline")
+
+
+def test_two_volumes_made_from_one_snapshot_collide_as_copies_of_one_image_do(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN two volumes of one snapshot (as an AMI's), the first online on the instance
+    image_volume = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=10)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=image_volume)["SnapshotId"]
+    first, second = (
+        ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, SnapshotId=snapshot)["VolumeId"]
+        for _ in range(2)
+    )
+    ec2.attach_volume(VolumeId=first, InstanceId=instance_with_volumes, Device="xvdp")
+    run(ssm, instance_with_volumes, "Online", [first], [], "BringDisksOnline")
+    ec2.attach_volume(VolumeId=second, InstanceId=instance_with_volumes, Device="xvdq")
+
+    # WHEN the second is mounted, THEN it collides with the first and gets its own identity
+    (disk,) = run(ssm, instance_with_volumes, "MountReadOnly", [second], [], "Mount").disks
+    assert disk.signature_reset
+
+
+def test_online_refuses_a_copy_of_a_disk_still_attached_leaves_it_offline_and_starts_services(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a copy of a volume that is still online on the instance, attached beside it
+    original = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
+    copy = copy_of(ec2, original)
+    ec2.attach_volume(VolumeId=copy, InstanceId=instance_with_volumes, Device="xvdp")
+    engine.guests.stopped_services[instance_with_volumes] = ["MSSQLSERVER"]
+
+    # WHEN Online brings it up, THEN it fails naming the disk and the collision; the disk
+    # keeps its identity and stays offline; the services are started all the same
+    with pytest.raises(DiskCommandFailed, match=rf"{copy} collides .*the disk of {original}"):
+        run(ssm, instance_with_volumes, "Online", [copy], ["MSSQLSERVER"], "BringDisksOnline")
+    assert not engine.guests.disk_online(copy)
+    assert not engine.guests.disks[copy].signature_reset
+    assert engine.guests.stopped_services[instance_with_volumes] == []
+
+
+# --- drive letters run out ------------------------------------------------------------------
+
+
+def test_a_mount_needing_more_drive_letters_than_are_free_is_refused_and_changes_nothing(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN C: and the three data volumes' D: to F: taken (20 letters free), and 21 volumes
+    # attached to the running instance
+    used = set(world.attached(ec2, instance_with_volumes))
+    devices = [d for d in mounts.MOUNT_DEVICE_NAMES if d not in used][:21]
+    volumes = []
+    for device in devices:
+        volume = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=1)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance_with_volumes, Device=device)
+        volumes.append(volume)
+
+    # WHEN they are mounted, THEN the command is refused naming the letters, and every disk
+    # is still offline, without a letter
+    with pytest.raises(DiskCommandFailed, match=r"need 21 drive letter\(s\) and 20 of D: to Z:"):
+        run(ssm, instance_with_volumes, "MountReadOnly", volumes, [], "MountDisks")
+    assert not any(engine.guests.disk_online(v) for v in volumes)
+    assert all(engine.guests.disks[v].letters == () for v in volumes)
+
+    # AND 20 of them fit: each gets one of G: to Z:
+    mounted = run(ssm, instance_with_volumes, "MountReadOnly", volumes[:20], [], "Mount20").disks
+    assert sorted(d.drive_letters[0] for d in mounted) == list("GHIJKLMNOPQRSTUVWXYZ")
+
+
+# --- device locations after detach ---------------------------------------------------------
+
+
+def test_a_volume_at_a_location_whose_disk_went_offline_and_was_detached_boots_offline(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN a data volume taken offline and detached from the running instance
+    (device, volume), *others = sorted(data_volumes(ec2, instance_with_volumes).items())
+    run(ssm, instance_with_volumes, "Offline", [volume], [], "TakeDisksOffline")
+    ec2.detach_volume(VolumeId=volume, InstanceId=instance_with_volumes, Device=device)
+
+    # WHEN another volume is attached there while the instance is stopped, and it starts
+    ec2.stop_instances(InstanceIds=[instance_with_volumes])
+    newcomer = ec2.create_volume(AvailabilityZone=world.DEFAULT_AZ, Size=10)["VolumeId"]
+    ec2.attach_volume(VolumeId=newcomer, InstanceId=instance_with_volumes, Device=device)
+    ec2.start_instances(InstanceIds=[instance_with_volumes])
+
+    # THEN its disk is offline (the location is flagged), every other disk online
+    assert not engine.guests.disk_online(newcomer)
+    assert all(engine.guests.disk_online(v) for _, v in others)
+
+
+def test_after_an_online_swap_and_a_reboot_every_volume_and_the_restored_one_are_online(
+    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+) -> None:
+    # GIVEN an online swap as the workflow does it: the original offline, detached, its
+    # copy attached at the same device and brought online
+    (device, original), *others = sorted(data_volumes(ec2, instance_with_volumes).items())
+    restored = copy_of(ec2, original)
+    run(ssm, instance_with_volumes, "Offline", [original], [], "TakeDisksOffline")
+    ec2.detach_volume(VolumeId=original, InstanceId=instance_with_volumes, Device=device)
+    ec2.attach_volume(VolumeId=restored, InstanceId=instance_with_volumes, Device=device)
+    run(ssm, instance_with_volumes, "Online", [restored], [], "BringDisksOnline")
+
+    # WHEN the instance reboots (stop, start)
+    ec2.stop_instances(InstanceIds=[instance_with_volumes])
+    ec2.start_instances(InstanceIds=[instance_with_volumes])
+
+    # THEN the restored volume and every remaining one come online: bringing the restored
+    # disk online at the location cleared its flag
+    assert engine.guests.disk_online(restored)
+    assert all(engine.guests.disk_online(v) for _, v in others)

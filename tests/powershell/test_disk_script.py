@@ -5,6 +5,7 @@ service. Each check also runs on broken copies of the script, which it must catc
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -33,12 +34,33 @@ def single_quotes_declared_parameters(text: str) -> list[str]:
     return script.placeholder_problems(script.parse(text), PARAMETERS)
 
 
+# A disk's OfflineReason or PartitionStyle compared with text, or a partition's Type (text):
+# Windows localizes the names; the script compares numbers and GUIDs.
+DISPLAY_STRING_COMPARISON = re.compile(
+    r"(?i)(OfflineReason|PartitionStyle)\W{0,3}\s*-[ci]?(eq|ne|match|notmatch|like|notlike|in|notin)"
+    r"\s*@?\(?\s*['\"]|\.Type\b"
+)
+
+
+def compares_enums_by_value(text: str) -> list[str]:
+    code = bytearray(text.encode())
+    for node in script.walk(script.parse(text).root_node):
+        if node.type == "comment":
+            code[node.start_byte : node.end_byte] = b" " * (node.end_byte - node.start_byte)
+    return [
+        f"line {number}: {found.group(0)}"
+        for number, text_line in enumerate(code.decode().splitlines(), 1)
+        for found in DISPLAY_STRING_COMPARISON.finditer(text_line)
+    ]
+
+
 SIMPLE = "function Simple([string]$Name) { $Name }\n"  # not an advanced function
 CHECKS = [
     parses,
     is_windows_powershell_5,
     calls_cmdlets_as_documented,
     single_quotes_declared_parameters,
+    compares_enums_by_value,
 ]
 # (check, a line added at the script's end, what it breaks)
 BROKEN = [
@@ -87,6 +109,9 @@ BROKEN = [
         "one of two",
     ),
     (single_quotes_declared_parameters, "$x = '{{ ssm:/vss-restore/x }}'", "Parameter Store"),
+    (compares_enums_by_value, "$x = \"$($d.OfflineReason)\" -match 'Collision'", "reason text"),
+    (compares_enums_by_value, "$x = $d.PartitionStyle -eq 'GPT'", "partition style text"),
+    (compares_enums_by_value, "$x = $p.Type -notin @('Reserved', 'System')", "partition type"),
 ]
 # (check, a line added at the script's end that it must accept, what it shows)
 SOUND = [
@@ -99,6 +124,8 @@ SOUND = [
     (calls_cmdlets_as_documented, "set-disk -number 1 -isoffline $false", "any case"),
     (calls_cmdlets_as_documented, "Get-Partition -DiskNumber 1 -ErrorAction Ignore", "common"),
     (calls_cmdlets_as_documented, "Stop-Service -Name:x -Force -WhatIf", "-Name:value"),
+    (compares_enums_by_value, "$x = (Get-Raw $d 'OfflineReason') -eq 4", "reason number"),
+    (compares_enums_by_value, "# $d.PartitionStyle -eq 'GPT' in a comment", "a comment"),
     (
         calls_cmdlets_as_documented,
         "function F { [CmdletBinding()] param([string]$Name)\n}\nF -Name x -ErrorAction Stop",

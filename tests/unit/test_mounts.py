@@ -11,7 +11,7 @@ from tests.unit.test_planning import AZ, EXECUTION, INSTANCE_ID, chosen, facts, 
 from vss_restore import tags
 from vss_restore.discovery import target_devices
 from vss_restore.errors import InvalidRequest, NoFreeDevice
-from vss_restore.models import CreatedVolume, RestoreRequest
+from vss_restore.models import MAX_MOUNT_VOLUMES, CreatedVolume, RestoreRequest
 from vss_restore.mounts import (
     MOUNT_DEVICE_NAMES,
     Unmounted,
@@ -77,6 +77,29 @@ def test_mount_fails_naming_devices_when_the_source_has_no_data_volume() -> None
 
     with pytest.raises(InvalidRequest, match=r"Devices: .* has no data volume"):
         target_devices(request, only_root)
+
+
+def test_a_mount_listing_more_devices_than_windows_has_drive_letters_is_invalid_naming_devices() -> (
+    None
+):
+    # GIVEN 24 devices: one more than D: to Z:
+    devices = [f"xvd{c}" for c in "bcdefghijklmnopqrstuvwxy"]
+    assert len(devices) == MAX_MOUNT_VOLUMES + 1
+
+    with pytest.raises(InvalidRequest, match=r"Devices: .*24 devices .*D: to Z:"):
+        RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount", "Devices": devices})
+    # 23 are accepted
+    RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount", "Devices": devices[:23]})
+
+
+def test_a_mount_of_every_data_volume_of_a_source_with_more_than_23_fails_naming_devices() -> None:
+    # GIVEN a source with the root and 24 data volumes, and a Mount that names no Devices
+    data = {f"xvd{c}": f"vol-{i:017x}" for i, c in enumerate("bcdefghijklmnopqrstuvwxy")}
+    source = facts(volumes={"/dev/sda1": "vol-0000000000000root", **data})
+    request = RestoreRequest.parse({"InstanceId": INSTANCE_ID, "Mode": "Mount"})
+
+    with pytest.raises(InvalidRequest, match=r"Devices: .*24 devices"):
+        target_devices(request, source)
 
 
 def _plan() -> Any:

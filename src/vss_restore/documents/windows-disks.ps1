@@ -22,6 +22,14 @@ $ldmGptTypes = @('5808c8aa-7e8f-42e0-85d2-e1e90434cfb3', 'af9b60a0-1431-4f62-bc6
 # Partitions that take a drive letter: GPT basic data; MBR FAT12/16, huge, IFS, FAT32 (LBA).
 $basicDataGptType = 'ebd0a0a2-b9e5-4433-87c0-68b6b72699c7'
 $dataMbrTypes = @(1, 4, 6, 7, 11, 12, 14)
+# MSFT_Disk values, never their localized names: OfflineReason 4 is a signature or identifier
+# collision with another disk; PartitionStyle 1 is MBR, 2 is GPT.
+$offlineReasonCollision = 4
+$styleMbr = 1
+$styleGpt = 2
+# The drive letters a data volume can take (A and B are the floppy letters, C the system).
+$dataLetters = @('D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S',
+    'T', 'U', 'V', 'W', 'X', 'Y', 'Z')
 
 function Write-Log([string]$Text) {
     if ($Text.Length -gt 300) { $Text = $Text.Substring(0, 300) }
@@ -198,21 +206,98 @@ function Get-ServiceStatus([string]$Name) {
     return "$($service.Status)"
 }
 
-function Set-DiskOnline($Disk, [bool]$ReadOnly) {
-    $reset = $false
-    if ($Disk.IsOffline -and "$($Disk.OfflineReason)" -match 'Collision') {
-        # A copy of a disk that is online here: Windows keeps it offline until it has
-        # an identity of its own.
-        if ($Disk.PartitionStyle -eq 'GPT') {
-            Set-Disk -Number $Disk.Number -Guid ([guid]::NewGuid().ToString('B'))
-        } else {
-            Set-Disk -Number $Disk.Number -Signature (Get-Random -Minimum 1 -Maximum 2147483647)
-        }
-        $reset = $true
+function Get-DiskIdentity($Disk) {
+    # What Windows tells disks apart by: the MBR signature or the GPT disk GUID (numbers and
+    # GUIDs, never display strings); '' for a disk with neither.
+    $style = Get-Raw $Disk 'PartitionStyle'
+    if ($style -eq $styleMbr) {
+        $signature = Get-Raw $Disk 'Signature'
+        if ($signature) { return "MBR signature $signature" }
+    }
+    if ($style -eq $styleGpt) {
+        $guid = "$(Get-Raw $Disk 'Guid')".Trim('{', '}').ToLowerInvariant()
+        if ($guid) { return "GPT disk GUID $guid" }
+    }
+    return ''
+}
+
+function Get-IdentityOwner($Disk) {
+    # The number of another online disk with this disk's identity, or $null.
+    $identity = Get-DiskIdentity $Disk
+    if (-not $identity) { return $null }
+    foreach ($other in @(Get-Disk)) {
+        if ($other.Number -eq $Disk.Number -or $other.IsOffline) { continue }
+        if ((Get-DiskIdentity $other) -eq $identity) { return $other.Number }
+    }
+    return $null
+}
+
+function Get-Collision($Disk) {
+    # Why an offline disk collides with a disk that is online here, or $null: Windows keeps
+    # it offline for a signature or identifier collision (OfflineReason 4), or its identity
+    # is an online disk's (the collision Windows would find when it comes online).
+    if (-not $Disk.IsOffline) { return $null }
+    if ((Get-Raw $Disk 'OfflineReason') -eq $offlineReasonCollision) {
+        return 'Windows keeps it offline for a signature or identifier collision'
+    }
+    $owner = Get-IdentityOwner $Disk
+    if ($null -ne $owner) { return "its $(Get-DiskIdentity $Disk) is that of online disk $owner" }
+    return $null
+}
+
+function Set-DiskOnline($Id, $Disk) {
+    # Online (a restore's or a rollback's): a disk that collides with an online disk is a
+    # copy of a disk still attached here (the original, or another copy of it). A new
+    # identity would change the one Windows keys the volumes' drive letters by: the disk is
+    # refused and left as it is.
+    $collision = Get-Collision $Disk
+    if ($collision) {
+        throw ("refused: the disk of $Id collides with a disk that is online on this " +
+            "instance ($collision): the original or another copy of it is still attached; " +
+            'the disk was left offline')
     }
     if ($Disk.IsOffline) { Set-Disk -Number $Disk.Number -IsOffline $false }
-    Set-Disk -Number $Disk.Number -IsReadOnly $ReadOnly
-    return $reset
+    Set-Disk -Number $Disk.Number -IsReadOnly $false
+}
+
+function Set-NewIdentity([int]$Number) {
+    # A copy's own identity: a new MBR signature or GPT disk GUID (Set-Disk -Signature or
+    # -Guid; MSFT_Disk.SetAttributes sets most attributes of an online disk only). No cmdlet
+    # sets a GPT partition's own GUID: the partitions keep theirs.
+    $disk = Get-Disk -Number $Number
+    $style = Get-Raw $disk 'PartitionStyle'
+    if ($style -eq $styleGpt) {
+        Set-Disk -Number $Number -Guid ([guid]::NewGuid().ToString('B'))
+    } elseif ($style -eq $styleMbr) {
+        Set-Disk -Number $Number -Signature ([uint32](Get-Random -Minimum 1 -Maximum 2147483647))
+    } else {
+        throw "disk $Number has neither an MBR nor a GPT partition table"
+    }
+}
+
+function Mount-DiskReadOnly($Disk) {
+    # A mount never makes a disk writable, so a retry keeps it read-only. A disk that
+    # collides goes online, gets its own identity, then read-only; any other is made
+    # read-only first, while still offline, where Windows accepts it, and again once online,
+    # before any drive letter is added.
+    $number = $Disk.Number
+    $collision = Get-Collision $Disk
+    if (-not $collision -and $Disk.IsOffline -and -not $Disk.IsReadOnly) {
+        try {
+            Set-Disk -Number $number -IsReadOnly $true
+        } catch {
+            Write-Log "disk ${number}: read-only once online ($($_.Exception.Message))"
+        }
+    }
+    if ($Disk.IsOffline) { Set-Disk -Number $number -IsOffline $false }
+    # Still another online disk's identity once online: it gets its own.
+    if ($null -ne (Get-IdentityOwner (Get-Disk -Number $number))) {
+        Set-NewIdentity $number
+        $collision = 'identity reset'
+    }
+    Set-Disk -Number $number -IsReadOnly $true
+    Add-DriveLetters $number
+    return [bool]$collision
 }
 
 function Get-DriveLetters([int]$Number) {
@@ -220,12 +305,17 @@ function Get-DriveLetters([int]$Number) {
         Where-Object { $_.DriveLetter } | ForEach-Object { "$($_.DriveLetter)" })
 }
 
-function Test-WantsLetter($Partition) {
-    if ($Partition.DriveLetter -or $Partition.IsHidden -or $Partition.NoDefaultDriveLetter) {
-        return $false
-    }
+function Test-DataPartition($Partition) {
+    # A partition that takes a drive letter, by its type's GUID or MBR number (never the
+    # localized Type text): not hidden, not reserved, system, recovery or extended.
+    if ($Partition.IsHidden) { return $false }
     $gpt = "$(Get-Raw $Partition 'GptType')".Trim('{', '}').ToLowerInvariant()
     return ($gpt -eq $basicDataGptType) -or ($dataMbrTypes -contains (Get-Raw $Partition 'MbrType'))
+}
+
+function Test-WantsLetter($Partition) {
+    if ($Partition.DriveLetter -or $Partition.NoDefaultDriveLetter) { return $false }
+    return Test-DataPartition $Partition
 }
 
 function Wait-DriveLetters($Numbers) {
@@ -243,11 +333,30 @@ function Wait-DriveLetters($Numbers) {
 
 function Add-DriveLetters([int]$Number) {
     Get-Partition -DiskNumber $Number | Where-Object {
-        -not $_.DriveLetter -and $_.Type -notin @('Reserved', 'System', 'Recovery') } |
+        -not $_.DriveLetter -and (Test-DataPartition $_) } |
         ForEach-Object {
             Add-PartitionAccessPath -DiskNumber $Number -PartitionNumber $_.PartitionNumber `
                 -AssignDriveLetter
         }
+}
+
+function Get-FreeLetters {
+    # D: to Z: less every letter in use: volumes, and what else Windows shows as a logical
+    # disk (CD-ROM drives, mapped network drives).
+    $used = @(Get-CimInstance -ClassName Win32_LogicalDisk -ErrorAction SilentlyContinue |
+        ForEach-Object { "$($_.DeviceID)".Substring(0, 1).ToUpperInvariant() })
+    $used += @(Get-Partition -ErrorAction SilentlyContinue | Where-Object { $_.DriveLetter } |
+        ForEach-Object { "$($_.DriveLetter)".ToUpperInvariant() })
+    return @($dataLetters | Where-Object { $used -notcontains $_ })
+}
+
+function Get-LettersNeeded($Disk) {
+    # One per data partition that has none yet; one for a disk whose partitions Windows does
+    # not list (a disk with a letter already needs none: a retry).
+    $partitions = @(Get-Partition -DiskNumber $Disk.Number -ErrorAction SilentlyContinue)
+    if (@($partitions | Where-Object { $_.DriveLetter }).Count -gt 0) { return 0 }
+    $data = @($partitions | Where-Object { Test-DataPartition $_ })
+    return [Math]::Max(1, $data.Count)
 }
 
 function Add-DiskState([string]$Id, [int]$Number, [bool]$Reset) {
@@ -312,14 +421,13 @@ function Invoke-Online {
     foreach ($id in $volumeIds) {
         if (-not $disks.ContainsKey($id)) { continue }
         try {
-            $reset = Set-DiskOnline $disks[$id] $false
+            Set-DiskOnline $id $disks[$id]
             $numbers += $disks[$id].Number
             Write-Log "disk of $id online"
         } catch {
             $problems += "disk of ${id}: $($_.Exception.Message)"
-            $reset = $false
         }
-        Add-DiskState $id $disks[$id].Number $reset
+        Add-DiskState $id $disks[$id].Number $false
     }
     Wait-DriveLetters $numbers
     $record = Read-Record
@@ -363,11 +471,18 @@ function Invoke-MountReadOnly {
     $disks = Find-VolumeDisks $volumeIds
     $missing = @($volumeIds | Where-Object { -not $disks.ContainsKey($_) })
     if ($missing.Count -gt 0) { throw "no disk has the serial number of $($missing -join ', ')" }
+    # Every volume gets a drive letter: refused before any disk changes if too few are free.
+    $needed = 0
+    foreach ($id in $volumeIds) { $needed += Get-LettersNeeded $disks[$id] }
+    $free = @(Get-FreeLetters)
+    if ($needed -gt $free.Count) {
+        throw ("refused: the disks of $($volumeIds -join ', ') need $needed drive letter(s) " +
+            "and $($free.Count) of D: to Z: are free ($($free -join ', ')); nothing was " +
+            'changed: mount fewer volumes')
+    }
     foreach ($id in $volumeIds) {
         $disk = $disks[$id]
-        $reset = Set-DiskOnline $disk $false
-        Add-DriveLetters $disk.Number
-        Set-Disk -Number $disk.Number -IsReadOnly $true
+        $reset = Mount-DiskReadOnly $disk
         Write-Log "disk of $id mounted read-only"
         Add-DiskState $id $disk.Number $reset
     }

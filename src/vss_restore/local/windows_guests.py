@@ -18,15 +18,24 @@ model is the part of the fidelity layer that stands in for them:
   Only then does it record each service's running dependents (``dependents``, recursively),
   stop the services (their dependents with them) and take the disks offline. ``Online``
   brings online the disks it finds, then starts the services and the dependents recorded for
-  them, and only then fails for a disk it did not find; a service that does not exist is
-  skipped. A copy of a disk that is online on the same instance (same snapshot lineage) has
-  its signature reset before it goes online, as the document does; ``MountReadOnly`` gives
-  the disk a free drive letter and makes it read-only.
+  them, and only then fails for a disk it did not find or refused; a service that does not
+  exist is skipped.
+- Disk identities (MBR signature, GPT GUID) are copied with the data: a volume made from a
+  snapshot carries the identity of the first volume of its chain of snapshot copies (or of
+  the snapshot the chain starts from, as two volumes of one AMI's snapshot do), until a mount
+  gives it one of its own. An offline disk whose identity is an online disk's collides:
+  ``Online`` refuses it (the original or another copy of it is still attached), leaves it
+  offline and fails naming it; ``MountReadOnly`` gives it an identity of its own.
+- ``MountReadOnly`` refuses, before any disk changes, disks needing more drive letters than
+  D: to Z: has free; else gives each disk a free letter and makes it read-only (never
+  writable: a retry keeps it read-only).
 - The output is the document's: the result line first, then at most 40 progress lines. A
   service in ``slow_stops`` takes that many seconds to stop; ``Stop-Service`` warns every 2
   seconds meanwhile, which the output shows unless the document silences warnings (it does).
 - A volume attached while the instance runs arrives with its disk offline; a volume that was
-  attached before (at launch, or at the last start) has its disk online.
+  attached before (at launch, or at the last start) has its disk online, unless its device
+  location is flagged offline: detaching a volume whose disk is offline flags its location
+  (the device name stands for it here), and bringing a disk online there clears the flag.
 - ``DetachVolume`` of a volume whose disk is online on a running instance is recorded in
   ``violations`` (EC2 would allow it; Windows would lose the disk's unwritten data).
 """
@@ -100,6 +109,10 @@ class WindowsGuests:
     unofflineable: dict[str, str] = field(default_factory=dict)
     # What Offline recorded on the instance: service -> running dependents stopped with it.
     recorded_dependents: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Volumes given an identity of their own (a mount's reset): copies of them carry it.
+    own_identity: set[str] = field(default_factory=set)
+    # Per instance: device locations flagged offline, where a disk taken offline was detached.
+    offline_locations: dict[str, set[str]] = field(default_factory=dict)
     unmanaged: set[str] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
     # (what, instance, volume) in the order it happened: offline, online, detach, attach
@@ -234,16 +247,33 @@ class WindowsGuests:
         missing = [v for v in command.volume_ids if v not in found]
         if missing and command.action == "MountReadOnly":
             return "Failed", _not_found(missing)
+        if command.action == "MountReadOnly":
+            refusal = self._letters_refusal(command, attached)
+            if refusal is not None:
+                return "Failed", refusal
+        problems: list[str] = []
         for volume_id in command.volume_ids:
             if volume_id in missing:
+                continue
+            owner = self._collision(backend, volume_id, attached)
+            if command.action == "Online" and owner is not None:
+                # As the document: a copy of a disk still attached is left offline, refused.
+                problems.append(
+                    f"refused: the disk of {volume_id} collides with a disk that is online on "
+                    f"this instance (the disk of {owner}): the original or another copy of it "
+                    "is still attached; the disk was left offline"
+                )
+                result["Disks"].append(self._state(volume_id))
                 continue
             result["Disks"].append(self._change_disk(command, volume_id, backend, attached))
             log.append(f"disk of {volume_id} {command.action}")
         if command.action == "Online":
             self._start_services(command, result)
             if missing:
-                # As the document: the disks it found are online and the services started.
-                return "Failed", _not_found(missing) + " (services started)"
+                problems.append(_not_found(missing))
+            if problems:
+                # As the document: the other disks are online and the services started.
+                return "Failed", "; ".join(problems) + " (services started)"
         output = [RESULT_MARKER + json.dumps(result), *log[-OUTPUT_TAIL_LINES:]]
         return "Success", "\n".join(output)
 
@@ -360,14 +390,23 @@ class WindowsGuests:
             disk.offline = True
             self.events.append(("offline", instance_id, volume_id))
         else:
-            disk.signature_reset = disk.signature_reset or self._collides(
-                backend, volume_id, attached, instance_id
-            )
+            if self._collision(backend, volume_id, attached) is not None:
+                # MountReadOnly only (Online refuses): the copy gets an identity of its own.
+                disk.signature_reset = True
+                self.own_identity.add(volume_id)
             disk.offline = False
+            # A mount never makes a disk writable; Online makes it writable.
             disk.read_only = command.action == "MountReadOnly"
             if command.action == "MountReadOnly" and not disk.letters:
-                disk.letters = (self._free_letter(attached),)
+                disk.letters = (self._free_letters(attached)[0],)
+            # Brought online here: the location is no longer flagged offline.
+            device = _device_of(backend, instance_id, volume_id)
+            self.offline_locations.get(instance_id, set()).discard(device)
             self.events.append(("online", instance_id, volume_id))
+        return self._state(volume_id)
+
+    def _state(self, volume_id: str) -> dict[str, Any]:
+        disk = self.disks.setdefault(volume_id, GuestDisk(offline=False))
         return {
             "VolumeId": volume_id,
             "DiskNumber": disk.number,
@@ -377,24 +416,46 @@ class WindowsGuests:
             "DriveLetters": list(disk.letters),
         }
 
-    def _collides(self, backend: Any, volume_id: str, attached: set[str], instance_id: str) -> bool:
-        """True if another online disk here comes from the same source volume."""
-        source = _lineage(backend, volume_id)
-        return any(
-            other != volume_id
-            and self.disk_online(other)
-            and source in (other, _lineage(backend, other))
-            for other in attached
-        )
+    def _collision(self, backend: Any, volume_id: str, attached: set[str]) -> str | None:
+        """The online disk here an offline disk's identity collides with, if any: two copies of
+        one volume through any chain of snapshots, or two volumes of one snapshot (an AMI's),
+        share the identity until one gets its own."""
+        disk = self.disks.get(volume_id)
+        if disk is None or not disk.offline:
+            return None
+        identity = _identity(backend, volume_id, self.own_identity)
+        for other in sorted(attached):
+            if (
+                other != volume_id
+                and self.disk_online(other)
+                and _identity(backend, other, self.own_identity) == identity
+            ):
+                return other
+        return None
 
-    def _free_letter(self, attached: set[str]) -> str:
+    def _free_letters(self, attached: set[str]) -> list[str]:
         used = {"C"} | {
             letter for v in attached for letter in (self.disks.get(v) or GuestDisk(False)).letters
         }
         # Volumes attached at boot hold C: (the root) and D:, E:, ... (the others).
         at_boot = [v for v in attached if v not in self.disks]
         used |= set(_LETTERS[: max(len(at_boot) - 1, 0)])
-        return next(letter for letter in _LETTERS if letter not in used)
+        return [letter for letter in _LETTERS if letter not in used]
+
+    def _letters_refusal(self, command: _Command, attached: set[str]) -> str | None:
+        """As the document: MountReadOnly refuses, before any disk changes, disks that need
+        more drive letters than D: to Z: has free (one per disk without one)."""
+        needed = [
+            v for v in command.volume_ids if not (self.disks.get(v) or GuestDisk(False)).letters
+        ]
+        free = self._free_letters(attached)
+        if len(needed) <= len(free):
+            return None
+        return (
+            f"refused: the disks of {', '.join(command.volume_ids)} need {len(needed)} drive "
+            f"letter(s) and {len(free)} of D: to Z: are free ({', '.join(free)}); nothing was "
+            "changed: mount fewer volumes"
+        )
 
     # --- EC2 ------------------------------------------------------------------------------
 
@@ -413,6 +474,11 @@ class WindowsGuests:
                 self.violations.append(
                     f"{volume_id} detached from {instance.id} while its disk was online"
                 )
+            if not self.disk_online(volume_id):
+                # Windows keeps the device location of a disk detached offline flagged
+                # offline: a disk found there at the next boot stays offline.
+                flagged = self.offline_locations.setdefault(instance.id, set())
+                flagged.add(_location(str(getattr(attachment, "device", ""))))
             self.disks.pop(volume_id, None)
 
     def after_attach(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -431,9 +497,15 @@ class WindowsGuests:
         backend = ec2_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
         with self._lock:
             for change in parsed.get("StartingInstances") or []:
-                for volume_id in _attached(backend, change["InstanceId"]):
-                    self.disks.pop(volume_id, None)  # every disk comes online at boot
-                self.stopped_services.pop(change["InstanceId"], None)
+                instance_id = change["InstanceId"]
+                flagged = self.offline_locations.get(instance_id, set())
+                for volume_id in _attached(backend, instance_id):
+                    # At boot a disk comes online unless its location is flagged offline.
+                    if _device_of(backend, instance_id, volume_id) in flagged:
+                        self.disks[volume_id] = GuestDisk(offline=True)
+                    else:
+                        self.disks.pop(volume_id, None)
+                self.stopped_services.pop(instance_id, None)
 
 
 def disk_command_parameters(parameters: dict[str, Any]) -> tuple[str, list[str], list[str]]:
@@ -485,3 +557,37 @@ def _lineage(backend: Any, volume_id: str) -> str:
     snapshot = backend.snapshots.get(getattr(volume, "snapshot_id", None) or "")
     source = getattr(getattr(snapshot, "volume", None), "id", None)
     return str(source or volume_id)
+
+
+def _identity(backend: Any, volume_id: str, own: set[str]) -> str:
+    """The disk identity (signature or GUID) a volume's disk carries: that of the first volume
+    of its chain of snapshot copies, or of the snapshot the chain starts from (an AMI's), or
+    its own once reset (``own``)."""
+    seen: set[str] = set()
+    current = volume_id
+    while current not in own and current not in seen:
+        seen.add(current)
+        volume = backend.volumes.get(current)
+        snapshot_id = getattr(volume, "snapshot_id", None) or ""
+        snapshot = backend.snapshots.get(snapshot_id)
+        if snapshot is None:
+            return snapshot_id or current
+        source = getattr(getattr(snapshot, "volume", None), "id", None)
+        if not source or source == current:
+            return str(snapshot_id)
+        current = str(source)
+    return current
+
+
+def _location(device: str) -> str:
+    """A device name as a location (``/dev/xvdf`` and ``xvdf`` are one)."""
+    return device.removeprefix("/dev/")
+
+
+def _device_of(backend: Any, instance_id: str, volume_id: str) -> str:
+    instance = _instance(backend, instance_id)
+    mapping = getattr(instance, "block_device_mapping", {}) or {}
+    for device, disk in mapping.items():
+        if disk.volume_id == volume_id:
+            return _location(str(device))
+    return ""

@@ -633,8 +633,9 @@ def _online(states: States) -> None:
             _disk_action("Online", RESTORED_VOLUMES),
             BRING_ONLINE.wait_state,
             comment=(
-                "Through SSM: the restored volumes' disks online read-write (a disk signature "
-                "collision handled), then StopServices started again."
+                "Through SSM: the restored volumes' disks online read-write (a disk whose "
+                "signature or GUID collides with an online disk's is refused), then "
+                "StopServices started again."
             ),
         ),
     )
