@@ -56,8 +56,8 @@ class Limits:
     CloneRootTimeoutSeconds: int = 1800
     # A drill's validation command: until SSM accepts it, then until it finishes.
     ValidationTimeoutSeconds: int = 900
-    # Mode "Online": a disk command, until SSM reports it finished (the document's own
-    # limit is 600 s, and it waits up to a minute for each disk to appear).
+    # Mode "Online": a disk command, until SSM reports it finished: at least its delivery
+    # (120 s) and execution (600 s) limits together (windows_disks; a test ties them).
     DiskCommandTimeoutSeconds: int = 900
     # Longer than any execution can last, so it expires only after a crashed execution.
     LockTtlSeconds: int = 6 * 3600

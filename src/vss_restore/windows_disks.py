@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 RESULT_MARKER = "VSS-RESTORE-RESULT "
+# How long SSM may take to deliver a disk command (SendCommand's TimeoutSeconds: a command
+# that has not started by then never runs; the agent was seen online just before), and how
+# long the document may run (its timeoutSeconds). The workflow waits for both together
+# (DiskCommandTimeoutSeconds): a wait shorter than their sum could give up on a command that
+# is still going to run, and the rollback's next command would then race it.
+DELIVERY_TIMEOUT_SECONDS = 120
+EXECUTION_TIMEOUT_SECONDS = 600
 # What a report keeps of a command's output: its end, where errors and the result are.
 EXCERPT_CHARACTERS = 1500
 DiskAction = Literal["Offline", "Online", "MountReadOnly"]
@@ -86,7 +93,10 @@ def document_content() -> dict[str, Any]:
                 "action": "aws:runPowerShellScript",
                 "name": "WindowsDisks",
                 "precondition": {"StringEquals": ["platformType", "Windows"]},
-                "inputs": {"runCommand": script.splitlines(), "timeoutSeconds": "600"},
+                "inputs": {
+                    "runCommand": script.splitlines(),
+                    "timeoutSeconds": str(EXECUTION_TIMEOUT_SECONDS),
+                },
             }
         ],
     }
@@ -219,7 +229,7 @@ def send_disk_command(
                 "Services": [",".join(services)],
             },
             Comment=comment,
-            TimeoutSeconds=600,
+            TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
         )
     except ClientError as err:
         if error_code(err) in ("InvalidInstanceId", "InvalidDocument", "InvalidParameters"):

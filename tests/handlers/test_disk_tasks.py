@@ -7,14 +7,16 @@ it is first seen finished, and reports ``InProgress`` the first time it is looke
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Malformed, misplaced_refusals
-from tests.handlers.events import LIMITS, REMOVED
+from tests.handlers.events import LIMITS, REGION, REMOVED
 from tests.handlers.mode_events import LONG_AGO, Execution, online_request
 from tests.handlers.mode_worlds import (
     Inventory,
@@ -147,6 +149,21 @@ def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
         "Services": [SERVICE],
     }
     assert "TakeDisksOffline" in command["Comment"]
+
+
+def test_the_wait_for_a_disk_command_outlasts_its_delivery_and_its_execution_together(
+    start_online: StartOnline,
+) -> None:
+    # GIVEN a disk command sent as the workflow sends it
+    run = start_online(stop_services=[SERVICE])
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+    (command,) = commands(run.instance_id)
+    document = boto3.client("ssm", region_name=REGION).get_document(Name=document_name())
+    executes = int(json.loads(document["Content"])["mainSteps"][0]["inputs"]["timeoutSeconds"])
+
+    # WHEN / THEN SSM may deliver it late and it may run its whole time: the workflow's wait
+    # (which then gives up, and the rollback sends the next command) outlasts both
+    assert command["TimeoutSeconds"] + executes <= LIMITS.DiskCommandTimeoutSeconds
 
 
 def test_send_disk_command_takes_only_the_attached_volumes_when_the_rollback_asks_for_them(
