@@ -240,6 +240,16 @@ def send_disk_command(
     return str(sent["Command"]["CommandId"])
 
 
+def cancel_disk_command(ssm: SSMClient, command_id: str, instance_id: str) -> str:
+    """Cancel a command the workflow stopped waiting for, so that it does not go on to change
+    disks or services behind the rollback's command; says what came of it (pure words)."""
+    try:
+        ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+    except ClientError as err:
+        return f"cancelling it failed ({error_code(err)}): it may still run"
+    return "it was cancelled"
+
+
 def attached_volume_ids(ec2: EC2Client, instance_id: str, volume_ids: list[str]) -> list[str]:
     """Those of ``volume_ids`` that EC2 shows attached, or attaching, to the instance.
 

@@ -678,6 +678,15 @@ class TaskRoles(Construct):
                 resources=["*"],
             )
         )
+        # A disk command the workflow stopped waiting for is cancelled before the rollback
+        # sends the next; CancelCommand has no resource types either.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid=f"CancelTimedOutDiskCommands{purpose}",
+                actions=["ssm:CancelCommand"],
+                resources=["*"],
+            )
+        )
 
     def _mounts(self, role: iam.Role, document: str) -> None:
         # Attach and detach on opted-in instances (the mount's target)...

@@ -232,6 +232,10 @@ def test_other_tagging_is_limited_to_vss_restore_keys_or_own_volumes(template: T
 
 
 def test_only_describe_actions_are_granted_on_star_without_conditions(template: Template) -> None:
+    # One write is the exception: CancelCommand has no resource types and no condition keys
+    # (AWS's Service Authorization Reference), and only the disk roles cancel their commands.
+    cancels = [s["Sid"] for s in _statements(template) if "ssm:CancelCommand" in s["Action"]]
+    assert sorted(cancels) == ["CancelTimedOutDiskCommands", "CancelTimedOutDiskCommandsToUnmount"]
     for statement in _statements(template):
         if "*" in statement["Resource"] and "Condition" not in statement:
             assert all(
@@ -241,6 +245,7 @@ def test_only_describe_actions_are_granted_on_star_without_conditions(template: 
                     "ssm:GetCommandInvocation",
                     "ssm:ListCommands",
                     "ssm:DescribeInstanceInformation",
+                    "ssm:CancelCommand",
                 )
                 for a in statement["Action"]
             ), statement["Sid"]

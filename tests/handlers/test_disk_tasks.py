@@ -213,18 +213,11 @@ def test_wait_disk_command_returns_what_the_document_did_once_it_has_succeeded(
     originals = data_volumes(ec2, run.instance_id)
     run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
 
-    # WHEN it is awaited while it runs, past the state's limit / THEN WaitTimedOut names it
-    waiting = run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline", entered_ago=LONG_AGO)
-    with pytest.raises(WaitTimedOut, match=f"limit {LIMITS.DiskCommandTimeoutSeconds} s"):
-        run.step("WaitDiskCommand", waiting, None)
-
-    # ... and once it has finished, its result: each disk offline, the service stopped
+    # WHEN it is awaited while it runs, then once it has finished / THEN its result: each
+    # disk offline, the service stopped
+    waiting = run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline")
     result = DiskCommandResult.model_validate(
-        run.step(
-            "WaitDiskCommand",
-            run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline"),
-            "Disks.Offline",
-        )
+        run.step("WaitDiskCommand", waiting, "Disks.Offline", retries=1)
     )
     assert (result.step, result.status) == ("TakeDisksOffline", "Success")
     assert result.command_id == run.data["Disks"]["OfflineSent"]["CommandId"]
@@ -267,6 +260,27 @@ def test_wait_disk_command_fails_with_the_commands_output_when_the_document_fail
     # ... and Windows changed nothing: the disks are online, no service was stopped
     assert all(engine.guests.disk_online(v) for v in data_volumes(ec2, run.instance_id))
     assert engine.guests.stopped_services.get(run.instance_id, []) == []
+
+
+@pytest.mark.usefixtures("immediate_waits")
+def test_wait_disk_command_cancels_a_command_it_gives_up_on_before_the_rollback_goes_on(
+    engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN a disk command that Windows never finishes, sent longer ago than the wait lasts
+    run = start_online(stop_services=[SERVICE])
+    engine.ssm.hang(document_name())
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+    command_id = run.data["Disks"]["OfflineSent"]["CommandId"]
+    waiting = run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline", entered_ago=LONG_AGO)
+
+    # WHEN the wait gives up / THEN it says so (naming its limit), and the command is
+    # cancelled, not left to run behind the rollback's next command
+    limit = f"limit {LIMITS.DiskCommandTimeoutSeconds} s"
+    with pytest.raises(WaitTimedOut, match=f"{limit}.*it was cancelled"):
+        run.step("WaitDiskCommand", waiting, None)
+    ssm = boto3.client("ssm", region_name=REGION)
+    invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=run.instance_id)
+    assert invocation["Status"] == "Cancelled"
 
 
 # --- the tasks' input models -------------------------------------------------------------------

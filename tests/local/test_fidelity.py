@@ -584,6 +584,27 @@ def test_command_runs_until_its_pace_says_it_has_ended_when_a_pace_is_given(
     assert seen == ["Pending", "InProgress", "Success"]
 
 
+def test_a_hung_command_runs_until_cancel_command_then_reads_cancelled(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a guest that never finishes this document's commands (moto: Success at once,
+    # and no CancelCommand at all)
+    instance_id = _running_windows_instance(ec2)
+    engine.ssm.hang(DOCUMENT)
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+    )["Command"]["CommandId"]
+
+    # WHEN it is looked at, cancelled, and looked at again
+    before = [_invocation(ssm, command_id, instance_id)["Status"] for _ in range(3)]
+    ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+    after = _invocation(ssm, command_id, instance_id)["Status"]
+
+    # THEN it was in progress for as long as anyone looked, and is cancelled now
+    assert (before, after) == (["InProgress"] * 3, "Cancelled")
+
+
 def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Client) -> None:
     from vss_restore.local.fidelity import CommandOutcome  # noqa: PLC0415
 

@@ -19,7 +19,9 @@ each has its own test. Only the local engine installs them; product code never s
   (``SsmRunCommand.pace``). moto would say ``Success`` at once, with no output, for any
   instance and document. ``GetCommandInvocation`` returns the first 24,000 characters of a
   command's output and the first 8,000 of its errors, as SSM does (``OUTPUT_LIMIT``,
-  ``ERROR_LIMIT``); moto returns whatever it was given.
+  ``ERROR_LIMIT``); moto returns whatever it was given. ``CancelCommand`` (moto has none)
+  makes a command read ``Cancelled``; a test may make a document's commands hang until
+  then (``SsmRunCommand.hang``), as a guest that never answers.
 - Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
   parameter checks, and the project's disk document's effect on disks and services, with
   a record of any volume detached while its disk was online.
@@ -418,6 +420,10 @@ class SsmRunCommand:
     def __init__(self, guests: WindowsGuests | None = None) -> None:
         self.outcomes: dict[str, CommandOutcome] = {}
         self._seen: set[tuple[str, str]] = set()
+        # Documents whose commands run until cancelled (a guest that never answers), and
+        # the commands cancelled (moto has no CancelCommand).
+        self.hung: set[str] = set()
+        self.cancelled: set[str] = set()
         self.guests = guests or WindowsGuests()  # the project's disk document runs here
         # Simulation mode: a command's status before its modelled end (None: it has ended),
         # on the model clock, instead of "InProgress" at the first look.
@@ -427,8 +433,13 @@ class SsmRunCommand:
         """Commands of ``document`` end as ``outcome`` from now on."""
         self.outcomes[document] = outcome
 
+    def hang(self, document: str) -> None:
+        """Commands of ``document`` stay ``InProgress`` until they are cancelled."""
+        self.hung.add(document)
+
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
+            ("before-call.ssm.CancelCommand", self.before_cancel_command),
             ("before-call.ssm.SendCommand", self.before_send_command),
             ("after-call.ssm.SendCommand", self.after_send_command),
             ("after-call.ssm.GetCommandInvocation", self.after_get_command_invocation),
@@ -467,6 +478,12 @@ class SsmRunCommand:
                 )
         return None
 
+    def before_cancel_command(self, params: dict[str, Any], **_: Any) -> HookAnswer:
+        """The command is ``Cancelled`` from the next look on (AWS: ``Cancelling`` first)."""
+        body = json.loads(params.get("body") or b"{}")
+        self.cancelled.add(str(body.get("CommandId")))
+        return answer(200, {})
+
     def after_send_command(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         """Only the instances the request names: moto adds every instance of the Region to a
         command sent without ``Targets`` (it resolves empty targets as "no filter")."""
@@ -484,6 +501,12 @@ class SsmRunCommand:
         self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> None:
         if "CommandId" not in parsed:
+            return
+        if parsed["CommandId"] in self.cancelled:
+            parsed.update(Status="Cancelled", StatusDetails="Cancelled", ResponseCode=-1)
+            return
+        if parsed.get("DocumentName") in self.hung:
+            parsed.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
             return
         running = self._running_status(parsed["CommandId"], parsed["InstanceId"])
         if running is not None:

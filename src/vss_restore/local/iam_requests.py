@@ -234,6 +234,7 @@ ACTIONS: dict[str, tuple[tuple[str, Ids], ...]] = {
     "ssm:DescribeDocument": (("document", one("Name")),),
     "ssm:SendCommand": (("document", one("DocumentName")), ("instance", every("InstanceIds"))),
     "ssm:GetCommandInvocation": (),
+    "ssm:CancelCommand": (),
     "ssm:ListCommands": (),
     # Mode "Online" and "Mount": is the instance's SSM agent online? (no resource types)
     "ssm:DescribeInstanceInformation": (),
