@@ -50,6 +50,19 @@ EXECUTION_TIMEOUT_SECONDS = 600
 EXCERPT_CHARACTERS = 1500
 DiskAction = Literal["Offline", "Online", "MountReadOnly"]
 DISK_ACTIONS: tuple[DiskAction, ...] = ("Offline", "Online", "MountReadOnly")
+# Whose Online it is: a restore's brings nothing up unless every disk can come up (the
+# rollback that follows puts the originals back and starts the services on them); a
+# rollback's brings up what it can and starts the services whatever else fails.
+DiskPurpose = Literal["Restore", "Rollback"]
+DISK_PURPOSES: tuple[DiskPurpose, ...] = ("Restore", "Rollback")
+
+
+def purpose_of(step: str) -> DiskPurpose:
+    """A rollback's disk steps are named so (``RollbackDisksOnline``); every other is the
+    restore's own (pure)."""
+    return "Rollback" if step.startswith("Rollback") else "Restore"
+
+
 # Service names as Windows allows them (named SQL Server instances contain "$"); no quotes,
 # so a name cannot break out of the script's single-quoted string.
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9_.$-]{1,256}$"
@@ -86,6 +99,13 @@ def document_content() -> dict[str, Any]:
                 "description": "Comma-separated Windows service names (stopped before "
                 "Offline, started after Online)",
                 "allowedPattern": SERVICE_LIST_PATTERN,
+            },
+            "Purpose": {
+                "type": "String",
+                "default": "Rollback",
+                "description": "Online: Restore brings nothing online and starts nothing "
+                "unless every disk can come online; Rollback brings up what it can",
+                "allowedValues": list(DISK_PURPOSES),
             },
         },
         "mainSteps": [
@@ -219,15 +239,18 @@ def send_disk_command(
     earlier = command_sent_before(ssm, instance_id, comment, document)
     if earlier is not None:
         return earlier
+    parameters: dict[str, list[str]] = {
+        "Action": [action],
+        "VolumeIds": [",".join(volume_ids)],
+        "Services": [",".join(services)],
+    }
+    if action == "Online":  # only Online reads it (an older document may lack it)
+        parameters["Purpose"] = [purpose_of(step)]
     try:
         sent = ssm.send_command(
             InstanceIds=[instance_id],
             DocumentName=document,
-            Parameters={
-                "Action": [action],
-                "VolumeIds": [",".join(volume_ids)],
-                "Services": [",".join(services)],
-            },
+            Parameters=parameters,
             Comment=comment,
             TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
         )

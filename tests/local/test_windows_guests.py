@@ -458,8 +458,18 @@ def test_two_volumes_made_from_one_snapshot_collide_as_copies_of_one_image_do(
     assert disk.signature_reset
 
 
-def test_online_refuses_a_copy_of_a_disk_still_attached_leaves_it_offline_and_starts_services(
-    engine: LocalEngine, ec2: Any, ssm: Any, instance_with_volumes: str
+@pytest.mark.parametrize(
+    ("step", "still_stopped"),
+    [("BringDisksOnline", ["MSSQLSERVER"]), ("RollbackDisksOnline", [])],
+    ids=["restore-starts-nothing", "rollback-starts-the-services"],
+)
+def test_online_refuses_a_copy_of_a_disk_still_attached_and_leaves_it_offline(
+    engine: LocalEngine,
+    ec2: Any,
+    ssm: Any,
+    instance_with_volumes: str,
+    step: str,
+    still_stopped: list[str],
 ) -> None:
     # GIVEN a copy of a volume that is still online on the instance, attached beside it
     original = sorted(data_volumes(ec2, instance_with_volumes).values())[0]
@@ -467,13 +477,14 @@ def test_online_refuses_a_copy_of_a_disk_still_attached_leaves_it_offline_and_st
     ec2.attach_volume(VolumeId=copy, InstanceId=instance_with_volumes, Device="xvdp")
     engine.guests.stopped_services[instance_with_volumes] = ["MSSQLSERVER"]
 
-    # WHEN Online brings it up, THEN it fails naming the disk and the collision; the disk
-    # keeps its identity and stays offline; the services are started all the same
+    # WHEN a restore's or a rollback's Online brings it up, THEN it fails naming the disk and
+    # the collision; the disk keeps its identity and stays offline. A restore's starts
+    # nothing (its rollback puts the originals back first); a rollback's starts the services
     with pytest.raises(DiskCommandFailed, match=rf"{copy} collides .*the disk of {original}"):
-        run(ssm, instance_with_volumes, "Online", [copy], ["MSSQLSERVER"], "BringDisksOnline")
+        run(ssm, instance_with_volumes, "Online", [copy], ["MSSQLSERVER"], step)
     assert not engine.guests.disk_online(copy)
     assert not engine.guests.disks[copy].signature_reset
-    assert engine.guests.stopped_services[instance_with_volumes] == []
+    assert engine.guests.stopped_services[instance_with_volumes] == still_stopped
 
 
 # --- drive letters run out ------------------------------------------------------------------

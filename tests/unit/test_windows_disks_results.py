@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from vss_restore.errors import DiskCommandFailed
-from vss_restore.windows_disks import RESULT_MARKER, check_disk_states, parse_result
+from vss_restore.windows_disks import RESULT_MARKER, check_disk_states, parse_result, purpose_of
 
 
 def _disk(volume_id: str, *, offline: bool, read_only: bool = False) -> dict[str, Any]:
@@ -59,3 +59,18 @@ def test_disks_as_their_action_leaves_them_pass() -> None:
     check_disk_states(_result("MountReadOnly", _disk("vol-1", offline=False, read_only=True)), "x")
     with pytest.raises(DiskCommandFailed, match="no known action"):
         check_disk_states({"Disks": []}, "x")
+
+
+def test_the_workflows_disk_steps_say_whose_online_it_is() -> None:
+    # GIVEN the restore machine's disk steps / THEN the restore's own are the restore's, the
+    # rollback's the rollback's: only a rollback's Online starts services whatever fails
+    from vss_restore.workflow import restore  # noqa: PLC0415 - the builder, for its names
+
+    assert [purpose_of(s.step) for s in (restore.TAKE_OFFLINE, restore.BRING_ONLINE)] == [
+        "Restore",
+        "Restore",
+    ]
+    assert [purpose_of(s.step) for s in (restore.ROLLBACK_OFFLINE, restore.ROLLBACK_ONLINE)] == [
+        "Rollback",
+        "Rollback",
+    ]

@@ -11,6 +11,8 @@ $ProgressPreference = 'SilentlyContinue'
 $action = '{{ Action }}'
 $volumeIds = @('{{ VolumeIds }}' -split ',' | Where-Object { $_ })
 $services = @('{{ Services }}' -split ',' | Where-Object { $_ })
+$purpose = '{{ Purpose }}'
+
 $result = [ordered]@{ Action = $action; Disks = @(); Services = @(); Error = $null }
 $log = New-Object System.Collections.Generic.List[string]
 # What Offline stopped, kept on the instance (not in the command's output) so that Online
@@ -417,6 +419,23 @@ function Invoke-Online {
     # it could not find: a rollback must never leave the application down.
     $problems = @()
     $disks = Find-VolumeDisks $volumeIds
+    if ($purpose -eq 'Restore') {
+        # A restore's Online brings nothing up unless every disk can come up: the rollback
+        # that follows puts the originals back and starts the services on them.
+        $refused = @()
+        foreach ($id in $volumeIds) {
+            if (-not $disks.ContainsKey($id)) {
+                $refused += "no disk has the serial number $($id.Replace('-', '')) of $id"
+                continue
+            }
+            $collision = Get-Collision $disks[$id]
+            if ($collision) { $refused += "the disk of $id collides ($collision)" }
+        }
+        if ($refused.Count -gt 0) {
+            throw ("refused: $($refused -join '; '); no disk was brought online and no " +
+                'service started: the rollback puts the originals back')
+        }
+    }
     $numbers = @()
     foreach ($id in $volumeIds) {
         if (-not $disks.ContainsKey($id)) { continue }

@@ -87,6 +87,7 @@ class _Command:
     action: str
     volume_ids: list[str]
     services: list[str]
+    purpose: str = "Rollback"
 
 
 @dataclass
@@ -204,13 +205,15 @@ class WindowsGuests:
         command = parsed.get("Command") or {}
         if command.get("DocumentName") != document_name():
             return
-        action, volume_ids, services = disk_command_parameters(command.get("Parameters") or {})
+        parameters = command.get("Parameters") or {}
+        action, volume_ids, services = disk_command_parameters(parameters)
+        purpose = (parameters.get("Purpose") or ["Rollback"])[0]
         # SsmRunCommand (whose hooks run first) has put back the instances the request named.
         requested = command.get("InstanceIds") or []
         with self._lock:
             for instance_id in requested[:1]:  # the workflow sends each command to one instance
                 self._commands[command["CommandId"]] = _Command(
-                    instance_id, action, volume_ids, services
+                    instance_id, action, volume_ids, services, purpose
                 )
 
     def finish(self, command_id: str, region: str) -> tuple[str, str] | None:
@@ -245,12 +248,9 @@ class WindowsGuests:
                 return "Failed", refusal
             self._stop_services(command, result, log)
         missing = [v for v in command.volume_ids if v not in found]
-        if missing and command.action == "MountReadOnly":
-            return "Failed", _not_found(missing)
-        if command.action == "MountReadOnly":
-            refusal = self._letters_refusal(command, attached)
-            if refusal is not None:
-                return "Failed", refusal
+        refusal = self._refused_before_any_change(command, backend, attached, missing)
+        if refusal is not None:
+            return "Failed", refusal
         problems: list[str] = []
         for volume_id in command.volume_ids:
             if volume_id in missing:
@@ -276,6 +276,24 @@ class WindowsGuests:
                 return "Failed", "; ".join(problems) + " (services started)"
         output = [RESULT_MARKER + json.dumps(result), *log[-OUTPUT_TAIL_LINES:]]
         return "Success", "\n".join(output)
+
+    def _refused_before_any_change(
+        self, command: _Command, backend: Any, attached: set[str], missing: list[str]
+    ) -> str | None:
+        """As the document: a mount whose disks are not all there or need more letters than
+        are free, and a restore's Online with a disk missing or colliding, change nothing."""
+        if command.action == "MountReadOnly":
+            return _not_found(missing) if missing else self._letters_refusal(command, attached)
+        if command.action != "Online" or command.purpose != "Restore":
+            return None
+        refused = [_not_found([v]) for v in missing] + [
+            f"the disk of {v} collides (the disk of {owner})"
+            for v in command.volume_ids
+            if v not in missing and (owner := self._collision(backend, v, attached))
+        ]
+        if not refused:
+            return None
+        return "refused: " + "; ".join(refused) + "; no disk was brought online"
 
     def _refusal(self, command: _Command, backend: Any, found: set[str]) -> str | None:
         """Why the document's Offline refuses before changing anything; None if it does not."""
