@@ -627,15 +627,16 @@ def cleanup_pass(
     """
     if (execution is None) == (now is None):
         raise ValueError("give exactly one of execution and now")
-    chosen = (
-        records.of_execution(execution, "drill")
-        if execution is not None
-        else records.expired("drill", cast("datetime", now))
-    )
-    ids = {r.resource_id for r in chosen}
+    if execution is not None:
+        ours = records.of_execution(execution, "drill")
+        ids = {r.resource_id for r in ours}
+    else:
+        # The scheduled pass: any record at all (expired or not) makes a resource ours.
+        ours = records.all_of("drill")
+        ids = {r.resource_id for r in ours if r.expired(cast("datetime", now))}
     done = CleanupPass()
     gone: set[str] = set()
-    _report_unrecorded(ec2, execution, records, ids, done)
+    _report_unrecorded(ec2, execution, {r.resource_id for r in ours}, done)
 
     instance_ids = sorted(i for i in ids if i.startswith("i-"))
     instances = [
@@ -674,16 +675,9 @@ def cleanup_pass(
 
 
 def _report_unrecorded(
-    ec2: EC2Client,
-    execution: str | None,
-    records: Records,
-    recorded: set[str],
-    done: CleanupPass,
+    ec2: EC2Client, execution: str | None, recorded: set[str], done: CleanupPass
 ) -> None:
     """Name each live resource tagged as a drill's (this execution's) that has no record."""
-    if execution is None:
-        # The scheduled pass: any record at all (expired or not) makes a resource ours.
-        recorded = recorded | {r.resource_id for r in records.all_of("drill")}
     tagged = [
         str(i["InstanceId"])
         for i in _drill_instances(ec2, execution)

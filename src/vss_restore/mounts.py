@@ -441,7 +441,8 @@ def expired_mounts(
     """Execution → its mount volumes, for every recorded mount whose expiry (the one it was
     created with) has passed. A volume tagged as a mount's with no record is left alone, and
     ``warnings`` names it."""
-    expired = records.expired("mount", now)
+    ours = records.all_of("mount")
+    expired = [r for r in ours if r.expired(now)]
     found = {v["VolumeId"]: v for v in volumes_by_id(ec2, [r.resource_id for r in expired])}
     by_execution: dict[str, list[dict[str, Any]]] = {}
     for record in expired:
@@ -452,8 +453,8 @@ def expired_mounts(
             Filters=[{"Name": "tag-key", "Values": [tags.MOUNTED_ON]}]
         )
         tagged = [v["VolumeId"] for page in pages for v in page["Volumes"]]
-        ours = {r.resource_id for r in records.all_of("mount")}
-        warnings.extend(unrecorded("mount", [t for t in tagged if t not in ours]))
+        recorded = {r.resource_id for r in ours}
+        warnings.extend(unrecorded("mount", [t for t in tagged if t not in recorded]))
     return by_execution
 
 

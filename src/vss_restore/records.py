@@ -163,21 +163,11 @@ class Records:
             )
 
     def all_of(self, purpose: Purpose) -> list[Record]:
-        """Every record for ``purpose``, expired or not."""
-        return self._scan("Purpose = :purpose", {":purpose": {"S": purpose}})
-
-    def expired(self, purpose: Purpose, now: datetime) -> list[Record]:
-        """Every record for ``purpose`` whose expiry has passed (the scheduled passes)."""
-        return self._scan(
-            "Purpose = :purpose AND ExpiresAt <= :now",
-            {":purpose": {"S": purpose}, ":now": {"N": str(int(now.timestamp()))}},
-        )
-
-    def _scan(self, condition: str, values: Mapping[str, Mapping[str, str]]) -> list[Record]:
+        """Every record for ``purpose``, expired or not (a scheduled pass reads them once)."""
         pages = self.ddb.get_paginator("scan").paginate(
             TableName=self.table,
-            FilterExpression=condition,
-            ExpressionAttributeValues=values,
+            FilterExpression="Purpose = :purpose",
+            ExpressionAttributeValues={":purpose": {"S": purpose}},
             ConsistentRead=True,
         )
         return [_record(item) for page in pages for item in page["Items"]]
