@@ -42,7 +42,7 @@ from vss_restore.models import ChosenSet, CloneRequest, InstanceFacts, Model, Vo
 from vss_restore.planning import volume_specs
 from vss_restore.records import Records, record_or_undo, unrecorded
 from vss_restore.settings import settings
-from vss_restore.volumes import volumes_by_id
+from vss_restore.volumes import pages_by_id, volumes_by_id
 from vss_restore.waiting import POLL_POWER_SECONDS, poll_within
 
 if TYPE_CHECKING:
@@ -701,20 +701,12 @@ def _report_unrecorded(
 
 
 def _instances_by_id(ec2: EC2Client, instance_ids: list[str]) -> list[dict[str, Any]]:
-    if not instance_ids:
-        return []
-    pages = ec2.get_paginator("describe_instances").paginate(
-        Filters=[{"Name": "instance-id", "Values": instance_ids}]
-    )
+    pages = pages_by_id(ec2, "describe_instances", "instance-id", instance_ids)
     return [dict(i) for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
 def _groups_by_id(ec2: EC2Client, group_ids: list[str]) -> list[str]:
-    if not group_ids:
-        return []
-    pages = ec2.get_paginator("describe_security_groups").paginate(
-        Filters=[{"Name": "group-id", "Values": group_ids}]
-    )
+    pages = pages_by_id(ec2, "describe_security_groups", "group-id", group_ids)
     return [str(g["GroupId"]) for page in pages for g in page["SecurityGroups"]]
 
 

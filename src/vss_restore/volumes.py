@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -118,16 +119,21 @@ def volumes_of_execution(ec2: EC2Client, execution: str) -> list[dict[str, Any]]
     return [dict(v) for page in pages for v in page["Volumes"]]
 
 
+def pages_by_id(
+    ec2: EC2Client, operation: str, filter_name: str, ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The ``operation`` (a Describe call) pages of those of ``ids`` that exist: a filter, so
+    one that is gone is simply not listed, in chunks of as many values as a filter takes."""
+    for start in range(0, len(ids), _FILTER_VALUES):
+        chunk = ids[start : start + _FILTER_VALUES]
+        paginator = cast("Any", ec2).get_paginator(operation)
+        yield from paginator.paginate(Filters=[{"Name": filter_name, "Values": chunk}])
+
+
 def volumes_by_id(ec2: EC2Client, volume_ids: list[str]) -> list[dict[str, Any]]:
-    """Those of ``volume_ids`` that exist (a filter: one that is gone is simply not listed)."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(volume_ids), _FILTER_VALUES):
-        chunk = volume_ids[start : start + _FILTER_VALUES]
-        pages = ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "volume-id", "Values": chunk}]
-        )
-        found.extend(dict(v) for page in pages for v in page["Volumes"])
-    return found
+    """Those of ``volume_ids`` that exist."""
+    pages = pages_by_id(ec2, "describe_volumes", "volume-id", volume_ids)
+    return [dict(v) for page in pages for v in page["Volumes"]]
 
 
 @dataclass
