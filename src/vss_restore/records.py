@@ -120,10 +120,9 @@ class Records:
         resource_ids: Iterable[str],
         execution: str,
         labels: Mapping[str, str],
-        now: datetime | None = None,
     ) -> None:
         """Record resources just created with ``labels`` (their tags); safe to repeat."""
-        when = now or datetime.now(UTC)
+        when = datetime.now(UTC)
         purpose, expires_at = purpose_of(labels), expiry_of(labels)
         items = [
             _item(Record(resource_id, execution, purpose, expires_at), when)
