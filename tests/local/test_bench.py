@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from vss_restore.local import bench
 from vss_restore.local.baselines import BASELINES
 from vss_restore.local.simulation import SimulatedAws, Simulation
+from vss_restore.waiting import WAIT_IN_TASK_ENV
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -54,7 +56,11 @@ def test_no_warm_up_strategy_drops_only_the_warm_up_branch_when_compared() -> No
 
 
 def test_a_simulated_restore_never_beats_its_bounds_nor_the_scripts_on_the_same_draws() -> None:
+    before = os.environ.get(WAIT_IN_TASK_ENV)
     row = bench.run_once(volumes=2, seed=3)
+
+    # the run's in-task budget is not left behind for the next test in this process
+    assert os.environ.get(WAIT_IN_TASK_ENV) == before
 
     assert row["status"] == "SUCCEEDED"
     assert row["downtime_excess_s"] >= 0
@@ -98,7 +104,10 @@ def test_instance_bound_adds_stop_or_create_then_swap_then_start_and_checks() ->
 def test_a_small_simulated_fleet_is_never_faster_than_its_bound_nor_throttled_into_failure() -> (
     None
 ):
+    before = os.environ.get(WAIT_IN_TASK_ENV)
     row = bench.run_fleet(seed=4, instances=3, volumes=2)
+
+    assert os.environ.get(WAIT_IN_TASK_ENV) == before
 
     assert row["status"] == "SUCCEEDED", row
     assert row["succeeded"] == 3

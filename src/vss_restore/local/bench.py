@@ -27,8 +27,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,12 +195,31 @@ STRATEGIES = {
 }
 
 
+@contextmanager
+def _in_task_budget(seconds: int) -> Iterator[None]:
+    """The polling tasks' in-task budget for one run, as the strategy's stack sets it; the
+    environment is as it was afterwards (a test in the same process must not inherit it)."""
+    before = os.environ.get(WAIT_IN_TASK_ENV)
+    os.environ[WAIT_IN_TASK_ENV] = str(seconds)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WAIT_IN_TASK_ENV, None)
+        else:
+            os.environ[WAIT_IN_TASK_ENV] = before
+
+
 def run_once(
     volumes: int, seed: int, strategy: str = "poll-in-task", model: str = "base"
 ) -> dict[str, Any]:
     """One simulated restore; its measures in modelled seconds."""
+    with _in_task_budget(STRATEGIES[strategy].wait_in_task_seconds):
+        return _run_once(volumes, seed, strategy, model)
+
+
+def _run_once(volumes: int, seed: int, strategy: str, model: str) -> dict[str, Any]:
     chosen = STRATEGIES[strategy]
-    os.environ[WAIT_IN_TASK_ENV] = str(chosen.wait_in_task_seconds)
     started = time.monotonic()
     simulation = Simulation(seed=seed, latency_scale=MODELS[model])
     with LocalEngine(simulation=simulation, definition=chosen.definition()) as engine:
@@ -312,7 +332,11 @@ def _restore(disks: Sequence[Disk], seed: int, request: dict[str, Any], model: s
 def run_online_pair(data_volumes: int, seed: int, model: str = "base") -> dict[str, Any]:
     """An online restore of a server with ``data_volumes`` data volumes and an in-place
     restore of the same data volumes, on the same seed; modelled seconds."""
-    os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
+    with _in_task_budget(STRATEGIES["poll-in-task"].wait_in_task_seconds):
+        return _run_online_pair(data_volumes, seed, model)
+
+
+def _run_online_pair(data_volumes: int, seed: int, model: str) -> dict[str, Any]:
     started = time.monotonic()
     disks = bench_disks(data_volumes + 1)
     online = _restore(disks, seed, ONLINE_REQUEST, model)
@@ -415,7 +439,11 @@ def instance_bound(
 
 def run_fleet(seed: int, instances: int, volumes: int, model: str = "base") -> dict[str, Any]:
     """One simulated fleet restore of ``instances`` servers at once; modelled seconds."""
-    os.environ[WAIT_IN_TASK_ENV] = str(STRATEGIES["poll-in-task"].wait_in_task_seconds)
+    with _in_task_budget(STRATEGIES["poll-in-task"].wait_in_task_seconds):
+        return _run_fleet(seed, instances, volumes, model)
+
+
+def _run_fleet(seed: int, instances: int, volumes: int, model: str) -> dict[str, Any]:
     started = time.monotonic()
     simulation = Simulation(seed=seed, latency_scale=MODELS[model])
     with LocalEngine(simulation=simulation) as engine:
