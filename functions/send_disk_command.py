@@ -1,7 +1,9 @@
 """SendDiskCommand: run the project's disk document on the instance (once per step).
 
 ``AttachedOnly`` (a rollback): only the volumes attached to the instance now; when none
-is, nothing is sent and ``CommandId`` is null.
+is, nothing is sent and ``CommandId`` is null. While another disk command runs on the
+instance (one given up on and cancelled), nothing is sent: ``ResourceNotReady``, then
+``WaitTimedOut`` after ``TimeoutSeconds``.
 """
 
 from typing import Any
@@ -9,9 +11,11 @@ from typing import Any
 from pydantic import AwareDatetime, Field, StrictBool
 
 from vss_restore import clients
+from vss_restore.definition import Limits
+from vss_restore.errors import ResourceNotReady
 from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
-from vss_restore.waiting import utcnow
+from vss_restore.waiting import not_ready, utcnow
 from vss_restore.windows_disks import DiskAction, attached_volume_ids, send_disk_command
 
 
@@ -26,6 +30,10 @@ class Event(Model):
     # When the state was entered: before the first attempt, so a retried task that finds
     # its command already sent still reports when it was sent, at the latest.
     entered_time: AwareDatetime | None = Field(default=None, alias="EnteredTime")
+    # How long it waits for another disk command on the instance to end.
+    timeout_seconds: int = Field(
+        default=Limits.DiskCommandTimeoutSeconds, alias="TimeoutSeconds", gt=0
+    )
 
 
 @task
@@ -40,15 +48,18 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     if not volume_ids:
         logger.info("no disk command: none of the volumes is attached", extra={"step": parsed.step})
         return {"CommandId": None, "SentAt": sent_at.isoformat(), "VolumeIds": []}
-    command_id = send_disk_command(
-        clients.ssm(),
-        parsed.instance_id,
-        parsed.action,
-        volume_ids,
-        parsed.services or [],
-        parsed.execution,
-        parsed.step,
-    )
+    try:
+        command_id = send_disk_command(
+            clients.ssm(),
+            parsed.instance_id,
+            parsed.action,
+            volume_ids,
+            parsed.services or [],
+            parsed.execution,
+            parsed.step,
+        )
+    except ResourceNotReady as err:
+        not_ready(str(err), sent_at, parsed.timeout_seconds, utcnow())
     logger.info(
         "disk command sent",
         extra={

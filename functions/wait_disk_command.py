@@ -15,8 +15,8 @@ from vss_restore.task_events import InstanceWaitEvent
 from vss_restore.waiting import POLL_SWAP_SECONDS, poll_within
 from vss_restore.windows_disks import (
     DiskCommandResult,
-    cancel_disk_command,
     finished_disk_command,
+    given_up,
 )
 
 
@@ -40,7 +40,6 @@ def handler(event: dict[str, Any]) -> DiskCommandResult:
         )
     except WaitTimedOut as err:
         # Given up on: the command must not go on behind the rollback's next one.
-        fate = cancel_disk_command(ssm, parsed.command_id, parsed.instance_id)
-        raise WaitTimedOut(f"{err}; {fate}") from err
+        raise given_up(ssm, parsed.command_id, parsed.instance_id, err) from err
     log_wait_done("disk command", parsed, step=parsed.step, command_id=parsed.command_id)
     return result

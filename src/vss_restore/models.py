@@ -532,13 +532,24 @@ class ReportService(Model):
     dependent_of: str | None = Field(default=None, alias="DependentOf")
 
 
+class ReportDisk(Model):
+    """A Windows disk as a disk command left it: where its volumes can be read (letters, or
+    folders they are mounted in) and those BitLocker keeps locked."""
+
+    volume_id: str = Field(alias="VolumeId")
+    drive_letters: list[str] | None = Field(default=None, alias="DriveLetters")
+    folder_paths: list[str] | None = Field(default=None, alias="FolderPaths")
+    locked_volumes: list[str] | None = Field(default=None, alias="LockedVolumes")
+
+
 class ReportDiskCommand(Model):
-    """Mode "Online": one disk command of the restore, the services as it left them (named
-    ones and their dependents), and the end of its output."""
+    """Mode "Online": one disk command of the restore, the disks and services as it left them
+    (named services and their dependents), and the end of its output."""
 
     step: str = Field(alias="Step")
     command_id: str = Field(alias="CommandId")
     status: str = Field(alias="Status")
+    disks: list[ReportDisk] = Field(default_factory=list, alias="Disks")
     services: list[ReportService] = Field(default_factory=list, alias="Services")
     output_excerpt: str = Field(alias="OutputExcerpt")
 

@@ -47,7 +47,9 @@ from vss_restore.volumes import delete_volumes_of_execution, mark_for_cleanup, v
 from vss_restore.waiting import not_ready
 from vss_restore.windows_disks import (
     DiskCommandResult,
+    DiskState,
     finished_disk_command,
+    given_up,
     send_disk_command,
 )
 
@@ -259,6 +261,8 @@ class Mount(Model):
     volume_id: str | None = Field(alias="VolumeId")
     attached_as: str = Field(alias="AttachedAs")
     drive_letter: str | None = Field(alias="DriveLetter")
+    # BitLocker keeps the volume locked: it must be unlocked (its recovery key) to be read.
+    locked: bool = Field(default=False, alias="Locked")
 
 
 class MountReport(RestoreReport):
@@ -269,6 +273,20 @@ class MountReport(RestoreReport):
     target_instance_id: str = Field(alias="TargetInstanceId")
     mounts: list[Mount] = Field(alias="Mounts")
     expires_at: datetime = Field(alias="ExpiresAt")
+
+
+def _mount(planned: PlannedMount, volume_id: str | None, disks: dict[str, DiskState]) -> Mount:
+    """Where a planned mount's volume is: its first drive letter, and whether BitLocker keeps
+    it locked (pure)."""
+    disk = disks.get(volume_id or "")
+    return Mount(
+        device=planned.device,
+        snapshot_id=planned.snapshot_id,
+        volume_id=volume_id,
+        attached_as=planned.attach_as,
+        drive_letter=disk.drive_letters[0] if disk and disk.drive_letters else None,
+        locked=bool(disk and disk.locked_volumes),
+    )
 
 
 def build_mount_report(
@@ -283,7 +301,7 @@ def build_mount_report(
     power_state: str,
 ) -> MountReport:
     new_ids = {c.device: c.volume_id for c in created or []}
-    letters = {d.volume_id: d.drive_letters for d in disks.disks} if disks else {}
+    by_volume = {d.volume_id: d for d in disks.disks} if disks else {}
     mounts = planned_mounts(plan)
     return MountReport(
         instance_id=plan.instance_id,
@@ -298,16 +316,7 @@ def build_mount_report(
         replaced_volumes="untouched",
         power_state=power_state,
         target_instance_id=mounts[0].target_id,
-        mounts=[
-            Mount(
-                device=m.device,
-                snapshot_id=m.snapshot_id,
-                volume_id=new_ids.get(m.device),
-                attached_as=m.attach_as,
-                drive_letter=next(iter(letters.get(new_ids.get(m.device, ""), [])), None),
-            )
-            for m in mounts
-        ],
+        mounts=[_mount(m, new_ids.get(m.device), by_volume) for m in mounts],
         expires_at=datetime.fromisoformat(mounts[0].expires_at),
     )
 
@@ -408,20 +417,26 @@ def _unmount_step(
         target = str(online[0][1]["InstanceId"])
         if power_state(describe_instance(ec2, target)) == "running":
             # Windows must let go of the disks before EC2 takes them away.
-            command_id = send_disk_command(
-                ssm,
-                target,
-                "Offline",
-                [v["VolumeId"] for v, _ in online],
-                [],
-                execution,
-                step,
-                document,
-            )
+            try:
+                command_id = send_disk_command(
+                    ssm,
+                    target,
+                    "Offline",
+                    [v["VolumeId"] for v, _ in online],
+                    [],
+                    execution,
+                    step,
+                    document,
+                )
+            except ResourceNotReady as err:  # another disk command still runs there
+                not_ready(str(err), entered_at, timeout_seconds, now)
             try:
                 finished_disk_command(ssm, command_id, target, step, now)
             except ResourceNotReady as err:
-                not_ready(str(err), entered_at, timeout_seconds, now)
+                try:
+                    not_ready(str(err), entered_at, timeout_seconds, now)
+                except WaitTimedOut as timed_out:
+                    raise given_up(ssm, command_id, target, timed_out) from err
         all_at_once(
             [
                 detach_call(ec2, str(a["InstanceId"]), str(a["Device"]), v["VolumeId"])

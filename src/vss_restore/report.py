@@ -51,6 +51,14 @@ def application_downtime_seconds(
 DISK_COMMAND_RESULTS = ("Offline", "Online", "RollbackOffline", "RollbackOnline")
 
 
+def _present(items: list[dict[str, Any]] | None, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each item's ``names`` that have a value (no nulls, no empty lists), in that order."""
+    return [
+        {name: item[name] for name in names if item.get(name) not in (None, [])}
+        for item in items or []
+    ]
+
+
 def disk_commands(disks: dict[str, Any]) -> list[ReportDiskCommand]:
     """Each disk command that ran to its end, in the order of the workflow."""
     return [
@@ -60,14 +68,13 @@ def disk_commands(disks: dict[str, Any]) -> list[ReportDiskCommand]:
                     name: disks[key].get(name)
                     for name in ("Step", "CommandId", "Status", "OutputExcerpt")
                 },
-                "Services": [
-                    {
-                        name: service[name]
-                        for name in ("Name", "Status", "StoppedWith", "DependentOf")
-                        if service.get(name) not in (None, [])
-                    }
-                    for service in disks[key].get("Services") or []
-                ],
+                "Disks": _present(
+                    disks[key].get("Disks"),
+                    ("VolumeId", "DriveLetters", "FolderPaths", "LockedVolumes"),
+                ),
+                "Services": _present(
+                    disks[key].get("Services"), ("Name", "Status", "StoppedWith", "DependentOf")
+                ),
             }
         )
         for key in DISK_COMMAND_RESULTS

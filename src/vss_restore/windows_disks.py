@@ -26,6 +26,7 @@ from vss_restore.errors import (
     InstanceNotManaged,
     InstanceTypeNotSupported,
     ResourceNotReady,
+    WaitTimedOut,
 )
 from vss_restore.models import Model
 
@@ -103,8 +104,10 @@ def document_content() -> dict[str, Any]:
             "Purpose": {
                 "type": "String",
                 "default": "Rollback",
-                "description": "Online: Restore brings nothing online and starts nothing "
-                "unless every disk can come online; Rollback brings up what it can",
+                "description": "Restore: Offline also refuses BitLocker volumes that would "
+                "come back locked, Online brings nothing online and starts nothing unless every "
+                "disk can come online; Rollback: Offline takes any disk, Online brings up what "
+                "it can",
                 "allowedValues": list(DISK_PURPOSES),
             },
         },
@@ -129,6 +132,10 @@ class DiskState(Model):
     read_only: bool = Field(alias="ReadOnly")
     signature_reset: bool = Field(default=False, alias="SignatureReset")
     drive_letters: list[str] = Field(default_factory=list, alias="DriveLetters")
+    # Folders its volumes are mounted in (C:\Data\), which have no letter by design.
+    folder_paths: list[str] = Field(default_factory=list, alias="FolderPaths")
+    # Its volumes BitLocker keeps locked (by letter, or "partition N"): unreadable until unlocked.
+    locked_volumes: list[str] = Field(default_factory=list, alias="LockedVolumes")
 
 
 class ServiceState(Model):
@@ -221,6 +228,30 @@ def command_sent_before(
     return None
 
 
+def running_disk_command(ssm: SSMClient, instance_id: str, document: str) -> str | None:
+    """Words naming a command of ``document`` on the instance that has not ended, if any.
+
+    Two disk commands must never run at once: one that was given up on (and cancelled, which
+    Windows may take a while to act on) could change disks or services behind the next.
+    ``ListCommands`` says which may still run; the invocation of each says whether it does.
+    """
+    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
+        if command.get("DocumentName") != document or command.get("Status") in VALIDATION_DONE:
+            continue
+        command_id = str(command["CommandId"])
+        try:
+            status = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)[
+                "Status"
+            ]
+        except ClientError as err:
+            if error_code(err) != "InvocationDoesNotExist":
+                raise
+            status = "Pending"  # not delivered yet
+        if status not in VALIDATION_DONE:
+            return f"disk command {command_id} ({command.get('Comment', '')}) is {status}"
+    return None
+
+
 def send_disk_command(
     ssm: SSMClient,
     instance_id: str,
@@ -231,7 +262,8 @@ def send_disk_command(
     step: str,
     document: str | None = None,
 ) -> str:
-    """Send the document once per step of an execution (a retried task finds its command).
+    """Send the document once per step of an execution (a retried task finds its command),
+    and only once no other disk command runs on the instance (``ResourceNotReady`` until then).
 
     ``document``: the disk document's name when not the tasks' own (the CLI's ``unmount``)."""
     comment = command_comment(step, execution)
@@ -239,12 +271,17 @@ def send_disk_command(
     earlier = command_sent_before(ssm, instance_id, comment, document)
     if earlier is not None:
         return earlier
+    running = running_disk_command(ssm, instance_id, document)
+    if running is not None:
+        raise ResourceNotReady(
+            f"{step}: {running} on {instance_id}: nothing is sent until it has ended"
+        )
     parameters: dict[str, list[str]] = {
         "Action": [action],
         "VolumeIds": [",".join(volume_ids)],
         "Services": [",".join(services)],
     }
-    if action == "Online":  # only Online reads it (an older document may lack it)
+    if action != "MountReadOnly":  # which the document does not read
         parameters["Purpose"] = [purpose_of(step)]
     try:
         sent = ssm.send_command(
@@ -265,12 +302,18 @@ def send_disk_command(
 
 def cancel_disk_command(ssm: SSMClient, command_id: str, instance_id: str) -> str:
     """Cancel a command the workflow stopped waiting for, so that it does not go on to change
-    disks or services behind the rollback's command; says what came of it (pure words)."""
+    disks or services behind the rollback's command; says what came of it (pure words). The
+    next disk command waits until this one is seen ended (``send_disk_command``)."""
     try:
         ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
     except ClientError as err:
-        return f"cancelling it failed ({error_code(err)}): it may still run"
-    return "it was cancelled"
+        return f"cancelling it failed ({error_code(err)}): the next disk command waits for its end"
+    return "it was cancelled; the next disk command waits until it has ended"
+
+
+def given_up(ssm: SSMClient, command_id: str, instance_id: str, err: WaitTimedOut) -> WaitTimedOut:
+    """The error for a disk command waited for too long, which is cancelled first."""
+    return WaitTimedOut(f"{err}; {cancel_disk_command(ssm, command_id, instance_id)}")
 
 
 def attached_volume_ids(ec2: EC2Client, instance_id: str, volume_ids: list[str]) -> list[str]:
@@ -369,8 +412,9 @@ _EXPECTED_STATE: dict[str, tuple[bool, bool]] = {
 def check_disk_states(result: dict[str, Any], what: str) -> None:
     """``DiskCommandFailed`` naming the disk unless every disk the command reports is as its
     action leaves it: Offline offline; Online online and writable; MountReadOnly online and
-    read-only. A "Success" is not taken on trust: a disk in any other state would be detached
-    while online, or handed to the application read-only."""
+    read-only; and no volume of a disk Online brought up locked by BitLocker. A "Success" is
+    not taken on trust: a disk in any other state would be detached while online, or handed to
+    the application read-only or unreadable."""
     action = result.get("Action")
     expected = _EXPECTED_STATE.get(str(action))
     if expected is None:
@@ -388,6 +432,13 @@ def check_disk_states(result: dict[str, Any], what: str) -> None:
             raise DiskCommandFailed(
                 f"{what}: {action} reported success, but the disk of {disk.get('VolumeId')} "
                 f"(disk {disk.get('DiskNumber')}) is {words[state]}, not {words[expected]}"
+            )
+        locked = disk.get("LockedVolumes") or []
+        if action == "Online" and locked:
+            # The application would find its volume unreadable (a mount reports it instead).
+            raise DiskCommandFailed(
+                f"{what}: Online reported success, but BitLocker keeps {', '.join(locked)} of "
+                f"the disk of {disk.get('VolumeId')} locked: the services cannot read it"
             )
 
 

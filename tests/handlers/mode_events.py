@@ -284,6 +284,11 @@ class Execution:
             "AttachedOnly": True,
         }
 
+    def rollback_disks_online(self) -> dict[str, Any]:
+        """Online's rollback: the originals' disks online again, the services started."""
+        replaced = [v["ReplacedVolumeId"] for v in self.data["Plan"]["Volumes"]]
+        return self._disk_command("Online", replaced, "RollbackDisksOnline")
+
     def wait_disk_command(
         self, sent: str, step: str, *, instance_id: str | None = None, **wait: timedelta
     ) -> dict[str, Any]:

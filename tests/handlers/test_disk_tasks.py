@@ -16,7 +16,7 @@ import pytest
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Malformed, misplaced_refusals
-from tests.handlers.events import LIMITS, REGION, REMOVED
+from tests.handlers.events import LIMITS, REGION, REMOVED, now
 from tests.handlers.mode_events import LONG_AGO, Execution, online_request
 from tests.handlers.mode_worlds import (
     Inventory,
@@ -28,6 +28,7 @@ from vss_restore.errors import (
     DiskCommandFailed,
     InstanceNotManaged,
     InstanceNotRunning,
+    ResourceNotReady,
     TerminalError,
     WaitTimedOut,
 )
@@ -147,6 +148,7 @@ def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
         "Action": ["Offline"],
         "VolumeIds": [",".join(originals)],
         "Services": [SERVICE],
+        "Purpose": ["Restore"],
     }
     assert "TakeDisksOffline" in command["Comment"]
 
@@ -263,12 +265,12 @@ def test_wait_disk_command_fails_with_the_commands_output_when_the_document_fail
 
 
 @pytest.mark.usefixtures("immediate_waits")
-def test_wait_disk_command_cancels_a_command_it_gives_up_on_before_the_rollback_goes_on(
+def test_a_disk_command_given_up_on_is_cancelled_and_seen_ended_before_the_next_is_sent(
     engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
 ) -> None:
     # GIVEN a disk command that Windows never finishes, sent longer ago than the wait lasts
     run = start_online(stop_services=[SERVICE])
-    engine.ssm.hang(document_name())
+    engine.ssm.hang(document_name(), commands=1)
     run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
     command_id = run.data["Disks"]["OfflineSent"]["CommandId"]
     waiting = run.wait_disk_command("Disks.OfflineSent", "TakeDisksOffline", entered_ago=LONG_AGO)
@@ -278,9 +280,36 @@ def test_wait_disk_command_cancels_a_command_it_gives_up_on_before_the_rollback_
     limit = f"limit {LIMITS.DiskCommandTimeoutSeconds} s"
     with pytest.raises(WaitTimedOut, match=f"{limit}.*it was cancelled"):
         run.step("WaitDiskCommand", waiting, None)
+
+    # WHEN the rollback's command is sent while Windows is still stopping the first
+    # THEN nothing is sent: the task waits (ResourceNotReady), naming the command
+    with pytest.raises(ResourceNotReady, match=f"{command_id}.*Cancelling"):
+        run.step("SendDiskCommand", run.rollback_disks_online(), "Disks.RollbackOnlineSent")
+    assert [c["CommandId"] for c in commands(run.instance_id)] == [command_id]
+
+    # WHEN it is tried again, the first command now cancelled / THEN it is sent
+    run.step("SendDiskCommand", run.rollback_disks_online(), "Disks.RollbackOnlineSent")
     ssm = boto3.client("ssm", region_name=REGION)
     invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=run.instance_id)
     assert invocation["Status"] == "Cancelled"
+    assert len(commands(run.instance_id)) == 2
+
+
+def test_send_disk_command_gives_up_waiting_for_a_command_that_never_ends_and_sends_nothing(
+    engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN a disk command that Windows never finishes (and nobody cancels)
+    run = start_online(stop_services=[SERVICE])
+    engine.ssm.hang(document_name())
+    run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+
+    # WHEN the rollback's command has waited for it longer than its limit
+    event = {**run.rollback_disks_online(), "EnteredTime": (now() - LONG_AGO).isoformat()}
+
+    # THEN it gives up, naming the command it waited for, and sends nothing
+    with pytest.raises(WaitTimedOut, match=r"is InProgress.*nothing is sent"):
+        run.step("SendDiskCommand", event, "Disks.RollbackOnlineSent")
+    assert len(commands(run.instance_id)) == 1
 
 
 # --- the tasks' input models -------------------------------------------------------------------

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
 from tests.conftest import RecoveryHosts
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Malformed, misplaced_refusals
-from tests.handlers.events import LIMITS, REMOVED
+from tests.handlers.events import LIMITS, REGION, REMOVED
 from tests.handlers.mode_events import LONG_AGO, RETRIES, Execution, mount_request
 from tests.handlers.mode_worlds import (
     Inventory,
@@ -42,6 +43,7 @@ from vss_restore.local.invariants import InstanceState
 from vss_restore.models import RestorePlan
 from vss_restore.mounts import MOUNT_DEVICE_NAMES, Unmounted
 from vss_restore.records import Records
+from vss_restore.windows_disks import document_name
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -324,6 +326,34 @@ def test_unmount_volumes_tags_what_stays_for_cleanup_when_the_disk_command_fails
     # ... the volume stays attached, its disk online, tagged for cleanup
     assert world.attached(ec2, server)["xvdg"] == new
     assert engine.guests.disk_online(new)
+    assert tags.tag_dict(volume(ec2, new)["Tags"])[tags.STATUS] == tags.STATUS_CLEANUP_REQUIRED
+
+
+@pytest.mark.usefixtures("immediate_waits")
+def test_unmount_volumes_cancels_a_disk_command_it_gives_up_on_and_tags_what_stays(
+    engine: LocalEngine, ec2: EC2Client, start_mount: StartMount, server: str
+) -> None:
+    # GIVEN a whole mount, and a guest that never finishes the next disk command
+    run = start_mount()
+    (new,) = mounted(run)
+    engine.ssm.hang(document_name(), commands=1)
+    event = run.unmount_volumes()
+    with pytest.raises(ResourceNotReady, match="UnmountDisks"):
+        run.step("UnmountVolumes", event, None)
+
+    # WHEN the rollback's unmount has waited past its limit
+    # THEN it gives up, and the command is cancelled: not left to run behind the next one
+    with pytest.raises(WaitTimedOut, match="it was cancelled"):
+        run.step("UnmountVolumes", run.unmount_volumes(entered_ago=LONG_AGO), None)
+    (unmount,) = [c for c in commands(server) if "UnmountDisks" in c["Comment"]]
+    ssm = boto3.client("ssm", region_name=REGION)
+    statuses = [
+        ssm.get_command_invocation(CommandId=unmount["CommandId"], InstanceId=server)["Status"]
+        for _ in range(2)
+    ]
+    assert statuses == ["Cancelling", "Cancelled"]
+    # ... the volume stays attached, its disk online, tagged for cleanup
+    assert world.attached(ec2, server)["xvdg"] == new
     assert tags.tag_dict(volume(ec2, new)["Tags"])[tags.STATUS] == tags.STATUS_CLEANUP_REQUIRED
 
 

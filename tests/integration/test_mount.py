@@ -108,6 +108,25 @@ def test_mount_attaches_the_sets_data_volumes_read_only_with_drive_letters_on_th
     )
 
 
+def test_mount_of_a_volume_bitlocker_unlocks_by_hand_says_it_is_locked_and_keeps_its_letter(
+    engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
+) -> None:
+    # GIVEN xvdf protected by BitLocker without auto-unlock, xvdg with auto-unlock
+    vss_set("set-1", hours_ago=2)
+    volumes = attached(ec2, instance_with_volumes)
+    engine.guests.bitlocker[volumes["xvdf"]] = "by-hand"
+    engine.guests.bitlocker[volumes["xvdg"]] = "auto-unlock"
+
+    # WHEN the set is mounted
+    result = engine.run({"InstanceId": instance_with_volumes, "Mode": "Mount"})
+
+    # THEN it succeeds: the copy of xvdf has its letter and is reported locked (to be
+    # unlocked with its recovery key), the others are not
+    assert result.status == "SUCCEEDED", result.cause
+    locked = {m["Device"]: (m["Locked"], bool(m["DriveLetter"])) for m in _mounts(result)}
+    assert locked == {"xvdf": (True, True), "xvdg": (False, True), "xvdh": (False, True)}
+
+
 def test_mount_volumes_carry_the_mount_tags_and_stay_out_of_the_sources_lineage(
     engine: LocalEngine, ec2: Any, instance_with_volumes: str, vss_set: VssSetFactory
 ) -> None:

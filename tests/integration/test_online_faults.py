@@ -301,11 +301,78 @@ def test_an_online_restore_of_part_of_a_striped_volume_is_refused_with_nothing_c
     assert "dynamic disk" in cause
     assert before["xvdf"] in cause
     assert before["xvdg"] in cause
-    assert engine.guests.stopped_services[instance_with_volumes] == []
-    assert all(engine.guests.disk_online(v) for v in before.values())
+    _assert_nothing_changed(engine, ec2, instance_with_volumes, done, volumes, watch)
+
+
+def _assert_nothing_changed(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_id: str,
+    done: Any,
+    volumes: set[str],
+    watch: OnlineWatch,
+) -> None:
+    """A refusal before anything changed: no service stopped, every disk online, nothing
+    taken offline or detached, the instance and the account's volumes as they were."""
+    assert engine.guests.stopped_services[instance_id] == []
+    assert all(engine.guests.disk_online(v) for v in attached(ec2, instance_id).values())
     assert [what for what, _, _ in watch.events if what in ("offline", "detach")] == []
-    assert InstanceState.capture(ec2, instance_with_volumes) == done.before
+    assert InstanceState.capture(ec2, instance_id) == done.before
     assert {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == volumes
+    watch.assert_never_stopped_nor_detached_online()
+
+
+def test_an_online_restore_of_a_volume_bitlocker_leaves_to_be_unlocked_by_hand_is_refused(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf protected by BitLocker without auto-unlock (someone unlocked it by hand)
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.bitlocker[before["xvdf"]] = "by-hand"
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+    # WHEN it is restored online
+    done = restore(Mode="Online", Devices=["xvdf"], StopServices=SERVICES)
+
+    # THEN the disk command refuses it before anything stopped: its copy would come up
+    # locked, with SQL Server unable to read it
+    assert done.result.error == "DiskCommandFailed"
+    cause = done.result.cause or ""
+    assert before["xvdf"] in cause
+    assert "BitLocker without auto-unlock" in cause
+    _assert_nothing_changed(engine, ec2, instance_with_volumes, done, volumes, watch)
+
+
+def test_an_online_restore_of_auto_unlocked_and_folder_mounted_volumes_reports_where_they_are(
+    engine: LocalEngine,
+    ec2: Any,
+    instance_with_volumes: str,
+    vss_set: VssSetFactory,
+    restore: RestoreRunner,
+    watch: OnlineWatch,
+) -> None:
+    # GIVEN xvdf protected by BitLocker with auto-unlock, and xvdg mounted in C:\Data\
+    # (a volume with no drive letter, by design)
+    vss_set("set-1", hours_ago=1)
+    before = attached(ec2, instance_with_volumes)
+    engine.guests.bitlocker[before["xvdf"]] = "auto-unlock"
+    engine.guests.folders[before["xvdg"]] = ("C:\\Data\\",)
+
+    # WHEN both are restored online
+    done = restore(Mode="Online", Devices=["xvdf", "xvdg"], StopServices=SERVICES)
+
+    # THEN it succeeds, and the report says where each restored volume can be read
+    assert done.result.status == "SUCCEEDED", done.result.cause
+    online = next(c for c in done.report["DiskCommands"] if c["Step"] == "BringDisksOnline")
+    by_volume = {d["VolumeId"]: d for d in online["Disks"]}
+    now = attached(ec2, instance_with_volumes)
+    assert by_volume[now["xvdg"]]["FolderPaths"] == ["C:\\Data\\"]
+    assert not by_volume[now["xvdf"]]["LockedVolumes"]
     watch.assert_never_stopped_nor_detached_online()
 
 

@@ -596,13 +596,64 @@ def test_a_hung_command_runs_until_cancel_command_then_reads_cancelled(
         InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
     )["Command"]["CommandId"]
 
-    # WHEN it is looked at, cancelled, and looked at again
+    # WHEN it is looked at, cancelled, and looked at (and listed) again
     before = [_invocation(ssm, command_id, instance_id)["Status"] for _ in range(3)]
+    listed_running = _listed_status(ssm, command_id, instance_id)
     ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
-    after = _invocation(ssm, command_id, instance_id)["Status"]
+    after = [_invocation(ssm, command_id, instance_id)["Status"] for _ in range(2)]
+    listed_after = _listed_status(ssm, command_id, instance_id)
 
-    # THEN it was in progress for as long as anyone looked, and is cancelled now
-    assert (before, after) == (["InProgress"] * 3, "Cancelled")
+    # THEN it was in progress for as long as anyone looked (ListCommands too, where moto
+    # says Success), then the agent was stopping it, and it is cancelled now
+    assert (before, listed_running) == (["InProgress"] * 3, "InProgress")
+    assert (after, listed_after) == (["Cancelling", "Cancelled"], "Cancelled")
+
+
+def test_a_command_listed_before_it_is_seen_ended_reads_in_progress_then_its_outcome(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a command sent (moto lists it as Success from the moment it is sent)
+    instance_id = _running_windows_instance(ec2)
+    ssm = boto3.client("ssm", region_name=REGION)
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+    )["Command"]["CommandId"]
+
+    # WHEN it is listed, then its invocation read until it ends, then listed again
+    first = _listed_status(ssm, command_id, instance_id)
+    seen = [_invocation(ssm, command_id, instance_id)["Status"] for _ in range(2)]
+    last = _listed_status(ssm, command_id, instance_id)
+
+    # THEN the list follows the invocation: in progress, then its outcome
+    assert (first, seen, last) == ("InProgress", ["InProgress", "Success"], "Success")
+
+
+def test_only_the_next_commands_hang_when_a_count_is_given(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN a guest that never finishes the next command of a document
+    instance_id = _running_windows_instance(ec2)
+    engine.ssm.hang(DOCUMENT, commands=1)
+    ssm = boto3.client("ssm", region_name=REGION)
+
+    def send() -> str:
+        return str(
+            ssm.send_command(
+                InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS
+            )["Command"]["CommandId"]
+        )
+
+    # WHEN two commands are sent and each is read twice
+    first, second = send(), send()
+    seen = [[_invocation(ssm, c, instance_id)["Status"] for _ in range(2)] for c in (first, second)]
+
+    # THEN the first runs on, the second ends
+    assert seen == [["InProgress", "InProgress"], ["InProgress", "Success"]]
+
+
+def _listed_status(ssm: Any, command_id: str, instance_id: str) -> str:
+    listed = ssm.list_commands(InstanceId=instance_id)["Commands"]
+    return str(next(c["Status"] for c in listed if c["CommandId"] == command_id))
 
 
 def test_command_outcome_can_be_set_per_document(engine: LocalEngine, ec2: EC2Client) -> None:

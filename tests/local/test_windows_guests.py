@@ -222,6 +222,11 @@ def test_a_retried_send_finds_the_steps_command_instead_of_sending_another(
     again = windows_disks.send_disk_command(
         ssm, instance_with_volumes, "Offline", [volume], [], EXECUTION, "TakeDisksOffline"
     )
+    # another step's command waits until the first has ended (it reads InProgress once)
+    with pytest.raises(ResourceNotReady, match=f"{first} .*is InProgress"):
+        windows_disks.send_disk_command(
+            ssm, instance_with_volumes, "Online", [volume], [], EXECUTION, "BringDisksOnline"
+        )
     other_step = windows_disks.send_disk_command(
         ssm, instance_with_volumes, "Online", [volume], [], EXECUTION, "BringDisksOnline"
     )

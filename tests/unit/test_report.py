@@ -379,7 +379,16 @@ def test_disk_commands_lists_each_finished_command_in_workflow_order() -> None:
             "CommandId": f"c-{step}",
             "Status": "Success",
             "FinishedAt": "2026-01-01T03:00:00+00:00",
-            "Disks": [],
+            "Disks": [
+                {
+                    "VolumeId": "vol-1",
+                    "DiskNumber": 1,
+                    "Offline": False,
+                    "ReadOnly": False,
+                    "DriveLetters": [],
+                    "FolderPaths": ["C:\\Data\\"],
+                }
+            ],
             "Services": [],
             "OutputExcerpt": f"{step} done",
         }
@@ -391,12 +400,21 @@ def test_disk_commands_lists_each_finished_command_in_workflow_order() -> None:
         "RollbackOffline": result("RollbackDisksOffline"),
     }
 
-    # WHEN / THEN only the results, offline first, with step, id, status, services, excerpt
+    # WHEN / THEN only the results, offline first, with step, id, status, the disks (where
+    # their volumes are: what has a value), services, excerpt
     assert [c.model_dump(by_alias=True) for c in disk_commands(disks)] == [
         {
             "Step": step,
             "CommandId": f"c-{step}",
             "Status": "Success",
+            "Disks": [
+                {
+                    "VolumeId": "vol-1",
+                    "DriveLetters": None,
+                    "FolderPaths": ["C:\\Data\\"],
+                    "LockedVolumes": None,
+                }
+            ],
             "Services": [],
             "OutputExcerpt": f"{step} done",
         }

@@ -74,3 +74,13 @@ def test_the_workflows_disk_steps_say_whose_online_it_is() -> None:
         "Rollback",
         "Rollback",
     ]
+
+
+def test_an_online_disk_whose_volume_bitlocker_keeps_locked_fails_and_a_mount_reports_it() -> None:
+    locked = {"LockedVolumes": ["E:"]}
+    # Online: the services could not read it
+    with pytest.raises(DiskCommandFailed, match="BitLocker keeps E: of the disk of vol-1 locked"):
+        check_disk_states(_result("Online", {**_disk("vol-1", offline=False), **locked}), "x")
+    # a mount: the copy is where it should be; the report says it is locked
+    mounted = {**_disk("vol-1", offline=False, read_only=True), **locked}
+    check_disk_states(_result("MountReadOnly", mounted), "x")

@@ -32,6 +32,11 @@ $styleGpt = 2
 # The drive letters a data volume can take (A and B are the floppy letters, C the system).
 $dataLetters = @('D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S',
     'T', 'U', 'V', 'W', 'X', 'Y', 'Z')
+# BitLocker's WMI class, there only where the BitLocker feature is installed. Its numbers:
+# ProtectionStatus 1 is protection on; GetLockStatus's LockStatus 1 is locked.
+$bitLockerNamespace = 'root\cimv2\Security\MicrosoftVolumeEncryption'
+$protectionOn = 1
+$lockedStatus = 1
 
 function Write-Log([string]$Text) {
     if ($Text.Length -gt 300) { $Text = $Text.Substring(0, 300) }
@@ -107,6 +112,55 @@ function Get-DiskRefusal($Disk) {
     return $null
 }
 
+function Get-EncryptableVolumes {
+    # BitLocker's view of the volumes, by volume path (\\?\Volume{guid}\); none without the
+    # BitLocker feature.
+    $byPath = @{}
+    foreach ($volume in @(Get-CimInstance -Namespace $bitLockerNamespace `
+                -ClassName Win32_EncryptableVolume -ErrorAction SilentlyContinue)) {
+        $byPath["$($volume.DeviceID)".ToLowerInvariant()] = $volume
+    }
+    return $byPath
+}
+
+function Get-BitLockerState($Partition, $Encryptable) {
+    # 'Locked'; 'UnlockedByHand' (protected, no auto-unlock: a copy of it arrives locked); or
+    # $null (not encrypted, protection suspended, or auto-unlocked).
+    foreach ($path in @($Partition.AccessPaths)) {
+        $volume = $Encryptable["$path".ToLowerInvariant()]
+        if (-not $volume) { continue }
+        $lock = Invoke-CimMethod -InputObject $volume -MethodName GetLockStatus
+        if ($lock.LockStatus -eq $lockedStatus) { return 'Locked' }
+        if ($volume.ProtectionStatus -ne $protectionOn) { return $null }
+        $auto = Invoke-CimMethod -InputObject $volume -MethodName IsAutoUnlockEnabled
+        if (-not $auto.IsAutoUnlockEnabled) { return 'UnlockedByHand' }
+        return $null
+    }
+    return $null
+}
+
+function Get-PartitionName($Partition) {
+    if ($Partition.DriveLetter) { return "$($Partition.DriveLetter):" }
+    return "partition $($Partition.PartitionNumber)"
+}
+
+function Get-BitLockerRefusal($Disk) {
+    # A restore swaps a disk whose volume the application reads: a volume locked now, or one
+    # unlocked by hand (its copy comes up locked, with no one there to unlock it), is refused.
+    $encryptable = Get-EncryptableVolumes
+    if ($encryptable.Count -eq 0) { return $null }
+    foreach ($partition in @(Get-Partition -DiskNumber $Disk.Number -ErrorAction SilentlyContinue)) {
+        $state = Get-BitLockerState $partition $encryptable
+        $name = Get-PartitionName $partition
+        if ($state -eq 'Locked') { return "its volume $name is locked by BitLocker" }
+        if ($state -eq 'UnlockedByHand') {
+            return ("its volume $name is protected by BitLocker without auto-unlock: the " +
+                'restored copy would come up locked, unreadable by the services')
+        }
+    }
+    return $null
+}
+
 function Test-DynamicDisk($Disk) {
     $partitions = @(Get-Partition -DiskNumber $Disk.Number -ErrorAction SilentlyContinue)
     foreach ($partition in $partitions) {
@@ -125,6 +179,11 @@ function Assert-DisksCanGoOffline($Disks) {
     foreach ($id in $requested) {
         $reason = Get-DiskRefusal $Disks[$id]
         if ($reason) { throw "refused: the disk of $id cannot be taken offline: $reason" }
+        # A rollback's or an unmount's Offline takes a locked copy away all the same.
+        if ($purpose -eq 'Restore' -and -not $Disks[$id].IsOffline) {
+            $reason = Get-BitLockerRefusal $Disks[$id]
+            if ($reason) { throw "refused: the disk of $id cannot be restored online: $reason" }
+        }
     }
     # Dynamic disks share one disk group whose volumes may span, stripe or mirror across any
     # of them: all the instance's dynamic disks go offline together, or none.
@@ -307,6 +366,14 @@ function Get-DriveLetters([int]$Number) {
         Where-Object { $_.DriveLetter } | ForEach-Object { "$($_.DriveLetter)" })
 }
 
+function Get-FolderPaths($Partition) {
+    # The folders a volume is mounted in (C:\Data\), not its letter's root (D:\) nor its
+    # volume path (\\?\Volume{guid}\).
+    @($Partition.AccessPaths | Where-Object {
+            $_ -and "$_" -notmatch '^[A-Za-z]:\\$' -and "$_" -notmatch '^\\\\\?\\' } |
+        ForEach-Object { "$_" })
+}
+
 function Test-DataPartition($Partition) {
     # A partition that takes a drive letter, by its type's GUID or MBR number (never the
     # localized Type text): not hidden, not reserved, system, recovery or extended.
@@ -316,7 +383,9 @@ function Test-DataPartition($Partition) {
 }
 
 function Test-WantsLetter($Partition) {
+    # A volume mounted in a folder has no letter by design.
     if ($Partition.DriveLetter -or $Partition.NoDefaultDriveLetter) { return $false }
+    if (@(Get-FolderPaths $Partition).Count -gt 0) { return $false }
     return Test-DataPartition $Partition
 }
 
@@ -363,10 +432,23 @@ function Get-LettersNeeded($Disk) {
 
 function Add-DiskState([string]$Id, [int]$Number, [bool]$Reset) {
     $now = Get-Disk -Number $Number
+    $folders = @()
+    $locked = @()
+    if (-not $now.IsOffline) {
+        # Where each volume can be read: its letter or folders, unless BitLocker keeps it locked.
+        $encryptable = Get-EncryptableVolumes
+        foreach ($partition in @(Get-Partition -DiskNumber $Number -ErrorAction SilentlyContinue)) {
+            $folders += @(Get-FolderPaths $partition)
+            if ((Get-BitLockerState $partition $encryptable) -eq 'Locked') {
+                $locked += Get-PartitionName $partition
+            }
+        }
+    }
     $result.Disks += [ordered]@{
         VolumeId = $Id; DiskNumber = $now.Number; Offline = [bool]$now.IsOffline
         ReadOnly = [bool]$now.IsReadOnly; SignatureReset = $Reset
-        DriveLetters = @(Get-DriveLetters $now.Number)
+        DriveLetters = @(Get-DriveLetters $now.Number); FolderPaths = @($folders)
+        LockedVolumes = @($locked)
     }
 }
 

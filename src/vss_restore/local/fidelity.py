@@ -20,8 +20,11 @@ each has its own test. Only the local engine installs them; product code never s
   instance and document. ``GetCommandInvocation`` returns the first 24,000 characters of a
   command's output and the first 8,000 of its errors, as SSM does (``OUTPUT_LIMIT``,
   ``ERROR_LIMIT``); moto returns whatever it was given. ``CancelCommand`` (moto has none)
-  makes a command read ``Cancelled``; a test may make a document's commands hang until
-  then (``SsmRunCommand.hang``), as a guest that never answers.
+  makes a command that has not ended read ``Cancelling`` at the next look, then
+  ``Cancelled``; a test may make a document's commands (or its next few) hang until then
+  (``SsmRunCommand.hang``), as a guest that never answers. ``ListCommands`` shows each
+  command as its invocation last read (``InProgress`` until seen ended), where moto says
+  ``Success`` from the start.
 - Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
   parameter checks, and the project's disk document's effect on disks and services, with
   a record of any volume detached while its disk was online.
@@ -66,6 +69,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ssm.models import ssm_backends
 
+from vss_restore.drill import VALIDATION_DONE
 from vss_restore.local.responses import HookAnswer, answer, error_answer
 from vss_restore.local.windows_guests import WindowsGuests
 
@@ -422,8 +426,13 @@ class SsmRunCommand:
         self._seen: set[tuple[str, str]] = set()
         # Documents whose commands run until cancelled (a guest that never answers), and
         # the commands cancelled (moto has no CancelCommand).
-        self.hung: set[str] = set()
+        self.hung: dict[str, int | None] = {}  # document -> how many more (None: all)
+        self._hung_commands: set[str] = set()
         self.cancelled: set[str] = set()
+        self._cancelling_seen: set[str] = set()
+        # The terminal status GetCommandInvocation gave each command that has ended: what
+        # ListCommands shows (moto: "Success" for every command, from the moment it is sent).
+        self._ended: dict[str, str] = {}
         self.guests = guests or WindowsGuests()  # the project's disk document runs here
         # Simulation mode: a command's status before its modelled end (None: it has ended),
         # on the model clock, instead of "InProgress" at the first look.
@@ -433,9 +442,10 @@ class SsmRunCommand:
         """Commands of ``document`` end as ``outcome`` from now on."""
         self.outcomes[document] = outcome
 
-    def hang(self, document: str) -> None:
-        """Commands of ``document`` stay ``InProgress`` until they are cancelled."""
-        self.hung.add(document)
+    def hang(self, document: str, commands: int | None = None) -> None:
+        """Commands of ``document`` (only the next ``commands`` sent, if given) stay
+        ``InProgress`` until they are cancelled."""
+        self.hung[document] = commands
 
     def hooks(self) -> list[tuple[str, Hook]]:
         return [
@@ -443,6 +453,7 @@ class SsmRunCommand:
             ("before-call.ssm.SendCommand", self.before_send_command),
             ("after-call.ssm.SendCommand", self.after_send_command),
             ("after-call.ssm.GetCommandInvocation", self.after_get_command_invocation),
+            ("after-call.ssm.ListCommands", self.after_list_commands),
         ]
 
     def add_aws_documents(self, region: str) -> None:
@@ -479,10 +490,21 @@ class SsmRunCommand:
         return None
 
     def before_cancel_command(self, params: dict[str, Any], **_: Any) -> HookAnswer:
-        """The command is ``Cancelled`` from the next look on (AWS: ``Cancelling`` first)."""
+        """A command that has not ended reads ``Cancelling`` at the next look (the agent is
+        stopping it), then ``Cancelled``; one that has ended keeps its status."""
         body = json.loads(params.get("body") or b"{}")
-        self.cancelled.add(str(body.get("CommandId")))
+        command_id = str(body.get("CommandId"))
+        if command_id not in self._ended:
+            self.cancelled.add(command_id)
         return answer(200, {})
+
+    def after_list_commands(self, parsed: dict[str, Any], **_: Any) -> None:
+        """Each command's status as its invocation last read: ``InProgress`` (``Cancelling``
+        once cancelled) until GetCommandInvocation has seen it end."""
+        for command in parsed.get("Commands") or []:
+            command_id = command.get("CommandId")
+            running = "Cancelling" if command_id in self.cancelled else "InProgress"
+            command["Status"] = self._ended.get(command_id, running)
 
     def after_send_command(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         """Only the instances the request names: moto adds every instance of the Region to a
@@ -492,6 +514,15 @@ class SsmRunCommand:
         if not command or sent_to is None:
             return
         command["InstanceIds"] = list(sent_to)
+        document = command.get("DocumentName", "")
+        if document in self.hung:
+            self._hung_commands.add(command["CommandId"])
+            left = self.hung[document]
+            if left is not None:
+                if left <= 1:
+                    del self.hung[document]
+                else:
+                    self.hung[document] = left - 1
         stored = ssm_backends[DEFAULT_ACCOUNT_ID][context["client_region"]]
         for kept in stored._commands:
             if kept.command_id == command["CommandId"]:
@@ -502,10 +533,18 @@ class SsmRunCommand:
     ) -> None:
         if "CommandId" not in parsed:
             return
-        if parsed["CommandId"] in self.cancelled:
-            parsed.update(Status="Cancelled", StatusDetails="Cancelled", ResponseCode=-1)
+        self._read_invocation(parsed, context)
+        if parsed.get("Status") in VALIDATION_DONE:
+            self._ended[parsed["CommandId"]] = str(parsed["Status"])
+
+    def _read_invocation(self, parsed: dict[str, Any], context: dict[str, Any]) -> None:
+        command_id = parsed["CommandId"]
+        if command_id in self.cancelled:
+            status = "Cancelled" if command_id in self._cancelling_seen else "Cancelling"
+            self._cancelling_seen.add(command_id)
+            parsed.update(Status=status, StatusDetails=status, ResponseCode=-1)
             return
-        if parsed.get("DocumentName") in self.hung:
+        if command_id in self._hung_commands:
             parsed.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
             return
         running = self._running_status(parsed["CommandId"], parsed["InstanceId"])

@@ -14,7 +14,9 @@ model is the part of the fidelity layer that stands in for them:
   no disk carries the volume id), and none is refused: a disk Windows will not take offline
   (``unofflineable``), a member of a storage pool (``pools``), a dynamic disk unless every
   dynamic disk of the instance is requested (``dynamic``; a copy of a dynamic disk is one;
-  one offline or read-only is not in use and goes alone).
+  one offline or read-only is not in use and goes alone), and, for a restore's Offline
+  (``Purpose`` Restore), a disk in use whose volume BitLocker protects without auto-unlock
+  (``bitlocker``: its copy would arrive locked) or keeps locked.
   Only then does it record each service's running dependents (``dependents``, recursively),
   stop the services (their dependents with them) and take the disks offline. ``Online``
   brings online the disks it finds, then starts the services and the dependents recorded for
@@ -26,6 +28,9 @@ model is the part of the fidelity layer that stands in for them:
   gives it one of its own. An offline disk whose identity is an online disk's collides:
   ``Online`` refuses it (the original or another copy of it is still attached), leaves it
   offline and fails naming it; ``MountReadOnly`` gives it an identity of its own.
+- A copy of a volume BitLocker protects "by-hand" reports its volume locked once online
+  (``LockedVolumes``); a copy online and writable with the identity of a volume mounted in
+  folders (``folders``) reports those folders (``FolderPaths``).
 - ``MountReadOnly`` refuses, before any disk changes, disks needing more drive letters than
   D: to Z: has free; else gives each disk a free letter and makes it read-only (never
   writable: a retry keeps it read-only).
@@ -108,6 +113,12 @@ class WindowsGuests:
     pools: dict[str, set[str]] = field(default_factory=dict)
     # Volumes whose disk Windows will not take offline, and why (page file, clustered).
     unofflineable: dict[str, str] = field(default_factory=dict)
+    # BitLocker-protected volumes (copies of them are too): "auto-unlock", or "by-hand"
+    # (unlocked by hand where it is attached: every copy of it arrives locked).
+    bitlocker: dict[str, str] = field(default_factory=dict)
+    # Volumes mounted in folders, and the folders: a copy online with the same identity on a
+    # writable disk (a restore's) is mounted there again; a mount's read-only copy is not.
+    folders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # What Offline recorded on the instance: service -> running dependents stopped with it.
     recorded_dependents: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     # Volumes given an identity of their own (a mount's reset): copies of them carry it.
@@ -263,7 +274,7 @@ class WindowsGuests:
                     f"this instance (the disk of {owner}): the original or another copy of it "
                     "is still attached; the disk was left offline"
                 )
-                result["Disks"].append(self._state(volume_id))
+                result["Disks"].append(self._state(backend, volume_id))
                 continue
             result["Disks"].append(self._change_disk(command, volume_id, backend, attached))
             log.append(f"disk of {volume_id} {command.action}")
@@ -314,11 +325,9 @@ class WindowsGuests:
         if not_found:
             return _not_found(not_found[:1]) + "; nothing was changed"
         for volume_id in command.volume_ids:
-            if volume_id in self.unofflineable:
-                return (
-                    f"refused: the disk of {volume_id} cannot be taken offline: "
-                    f"{self.unofflineable[volume_id]}"
-                )
+            refusal = self._disk_refusal(command, backend, volume_id)
+            if refusal is not None:
+                return refusal
         dynamic = sorted(v for v in found if self._is_dynamic(backend, v))
         # Only an online, writable disk holds a volume in use: an offline one (a rollback's
         # restored disk that arrived offline) or a read-only one (a mount) goes alone.
@@ -331,6 +340,38 @@ class WindowsGuests:
                 f"with it, and these are not requested: {', '.join(left_out)}"
             )
         return None
+
+    def _disk_refusal(self, command: _Command, backend: Any, volume_id: str) -> str | None:
+        if volume_id in self.unofflineable:
+            return (
+                f"refused: the disk of {volume_id} cannot be taken offline: "
+                f"{self.unofflineable[volume_id]}"
+            )
+        # A restore's only: a rollback's or an unmount's Offline takes a locked copy away.
+        bitlocker = self._bitlocker(backend, volume_id)
+        if command.purpose != "Restore" or not self._in_use(volume_id) or bitlocker is None:
+            return None
+        why = (
+            "is locked by BitLocker"
+            if bitlocker == "locked"
+            else "is protected by BitLocker without auto-unlock: the restored copy would come "
+            "up locked"
+        )
+        return f"refused: the disk of {volume_id} cannot be restored online: its volume {why}"
+
+    def _bitlocker(self, backend: Any, volume_id: str) -> str | None:
+        """ "locked" (a copy of a volume unlocked by hand), "by-hand" (such a volume itself),
+        or None (not protected, or auto-unlocked)."""
+        for source in _chain(backend, volume_id):
+            if self.bitlocker.get(source) == "by-hand":
+                return "by-hand" if source == volume_id else "locked"
+        return None
+
+    def _folders(self, backend: Any, volume_id: str) -> tuple[str, ...]:
+        disk = self.disks.get(volume_id)
+        if disk is None or disk.offline or disk.read_only or volume_id in self.own_identity:
+            return ()
+        return next((self.folders[v] for v in _chain(backend, volume_id) if v in self.folders), ())
 
     def _in_use(self, volume_id: str) -> bool:
         disk = self.disks.get(volume_id)
@@ -421,10 +462,11 @@ class WindowsGuests:
             device = _device_of(backend, instance_id, volume_id)
             self.offline_locations.get(instance_id, set()).discard(device)
             self.events.append(("online", instance_id, volume_id))
-        return self._state(volume_id)
+        return self._state(backend, volume_id)
 
-    def _state(self, volume_id: str) -> dict[str, Any]:
+    def _state(self, backend: Any, volume_id: str) -> dict[str, Any]:
         disk = self.disks.setdefault(volume_id, GuestDisk(offline=False))
+        locked = not disk.offline and self._bitlocker(backend, volume_id) == "locked"
         return {
             "VolumeId": volume_id,
             "DiskNumber": disk.number,
@@ -432,6 +474,10 @@ class WindowsGuests:
             "ReadOnly": disk.read_only,
             "SignatureReset": disk.signature_reset,
             "DriveLetters": list(disk.letters),
+            "FolderPaths": list(self._folders(backend, volume_id)),
+            "LockedVolumes": [f"{disk.letters[0]}:" if disk.letters else "partition 1"]
+            if locked
+            else [],
         }
 
     def _collision(self, backend: Any, volume_id: str, attached: set[str]) -> str | None:
@@ -575,6 +621,14 @@ def _lineage(backend: Any, volume_id: str) -> str:
     snapshot = backend.snapshots.get(getattr(volume, "snapshot_id", None) or "")
     source = getattr(getattr(snapshot, "volume", None), "id", None)
     return str(source or volume_id)
+
+
+def _chain(backend: Any, volume_id: str) -> list[str]:
+    """The volume, then each volume it was copied from through a snapshot, back to the first."""
+    chain = [volume_id]
+    while (source := _lineage(backend, chain[-1])) not in chain:
+        chain.append(source)
+    return chain
 
 
 def _identity(backend: Any, volume_id: str, own: set[str]) -> str:

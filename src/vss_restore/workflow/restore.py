@@ -514,13 +514,20 @@ class DiskStep:
     def send(
         self, parameters: dict[str, Any], next_state: str, comment: str | None = None
     ) -> State:
+        # It waits (ResourceNotReady) while another disk command runs on the instance.
         return task(
             "SendDiskCommand",
-            {"InstanceId.$": self.instance_path, **parameters, "Step": self.step},
+            {
+                "InstanceId.$": self.instance_path,
+                **parameters,
+                "Step": self.step,
+                "TimeoutSeconds": "${DiskCommandTimeoutSeconds}",
+            },
             comment=comment,
             result_path=self.sent,
             on_error=self.on_error,
             error_path=self.error_path,
+            poll_retry=POLL_VOLUMES,
             next_state=next_state,
         )
 
