@@ -26,7 +26,8 @@ def _cleanup() -> int:
     from acceptance.sandbox import Sandbox
 
     session = boto3.Session()
-    problems = remove_all(Sandbox(session.client("ec2"), None), CdkStack(session, None))
+    sandbox = Sandbox(session.client("ec2"), session.client("iam"), None)
+    problems = remove_all(sandbox, CdkStack(session, None))
     for problem in problems:
         print(problem, file=sys.stderr)
     print("cleanup: " + ("incomplete" if problems else "nothing of earlier runs is left"))

@@ -10,7 +10,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from acceptance.sandbox import Sandbox, latest_windows_ami
+from acceptance.guest import (
+    GuestControl,
+    SsmGuest,
+    prepare_disks_script,
+    write_marker_script,
+)
+from acceptance.sandbox import (
+    DISK_DEVICES,
+    MARKER_DEVICE,
+    STRIPE_DEVICES,
+    Sandbox,
+    device_volumes,
+    latest_windows_ami,
+)
 from acceptance.stack import (
     OPT_IN_TAG_KEY,
     STACK_PREFIX,
@@ -37,12 +50,18 @@ class LeftBehind(RuntimeError):
 
 @dataclass(frozen=True)
 class World:
-    """What the tests work on: two instances, one VSS-tagged set each, the deployed stack."""
+    """What the tests work on: two instances and the disks instance, one VSS-tagged set
+    each, the deployed stack.
+
+    The disks instance's xvdf holds a marker file that read ``before`` when its set was
+    taken and ``after`` since; xvdg and xvdh are dynamic disks holding one striped volume.
+    """
 
     run_id: str
     subnet_id: str
     group_id: str
     instances: tuple[str, str]
+    disks_instance: str
     sets: dict[str, dict[str, str]]  # instance → device → snapshot id
     stack: StackOutputs
 
@@ -126,9 +145,22 @@ def subnet_for(ec2: EC2Client, subnet_id: str | None) -> tuple[str, str]:
     return subnets[0]["SubnetId"], subnets[0]["VpcId"]
 
 
+def prepare_disks(ec2: EC2Client, guest: GuestControl, instance_id: str) -> dict[str, str]:
+    """Once its agent is online: the marker volume and the striped pair, in Windows.
+
+    Returns device → volume id of the instance's data disks.
+    """
+    volumes = device_volumes(ec2, instance_id)
+    guest.wait_online(instance_id)
+    stripe = tuple(volumes[d] for d in STRIPE_DEVICES)
+    guest.run(instance_id, prepare_disks_script(volumes[MARKER_DEVICE], (stripe[0], stripe[1])))
+    return volumes
+
+
 def _build(
     session: boto3.Session,
     sandbox: Sandbox,
+    guest: GuestControl,
     run_id: str,
     stack: StackControl,
     image_id: str | None,
@@ -137,18 +169,27 @@ def _build(
     image = image_id or latest_windows_ami(session.client("ssm"))
     subnet, vpc = subnet_for(sandbox.ec2, subnet_id)
     group = sandbox.security_group(vpc)
+    profile = sandbox.agent_profile()
     opt_in = (OPT_IN_TAG_KEY, run_id)
+    name = f"vss-restore-acceptance-{run_id}"
     instances = (
-        sandbox.launch(image, subnet, group, f"vss-restore-acceptance-{run_id}-a", opt_in),
-        sandbox.launch(image, subnet, group, f"vss-restore-acceptance-{run_id}-b", opt_in),
+        sandbox.launch(image, subnet, group, f"{name}-a", opt_in),
+        sandbox.launch(image, subnet, group, f"{name}-b", opt_in),
+    )
+    disks = sandbox.launch(
+        image, subnet, group, f"{name}-disks", opt_in, devices=DISK_DEVICES, profile=profile
     )
     deployed = stack.deploy()  # Windows boots meanwhile
-    sandbox.wait_healthy(list(instances))
+    sandbox.wait_healthy([*instances, disks])
     sets = {
         i: sandbox.snapshot_set(i, f"{run_id}-{n}") for n, i in zip("ab", instances, strict=True)
     }
+    volumes = prepare_disks(sandbox.ec2, guest, disks)
+    sets[disks] = sandbox.snapshot_set(disks, f"{run_id}-disks")
+    # Changed after the set was taken: reading "before" proves a copy of the set is there.
+    guest.run(disks, write_marker_script(volumes[MARKER_DEVICE], "after"))
     sandbox.wait_snapshots([s for members in sets.values() for s in members.values()])
-    return World(run_id, subnet, group, instances, sets, deployed)
+    return World(run_id, subnet, group, instances, disks, sets, deployed)
 
 
 def remove_all(sandbox: Sandbox, stack: StackControl) -> list[str]:
@@ -184,15 +225,18 @@ def acceptance_run(
     image_id: str | None = None,
     subnet_id: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    guest: GuestControl | None = None,
 ) -> Iterator[World]:
     """Build the run's world, hand it over, and remove everything however the run ends.
 
-    Raises ``LeftBehind`` if teardown could not remove everything (after a failure of the
-    run too: the run's own error is then its ``__context__``).
+    ``guest`` reaches into Windows (default: through SSM Run Command). Raises
+    ``LeftBehind`` if teardown could not remove everything (after a failure of the run too:
+    the run's own error is then its ``__context__``).
     """
-    sandbox = Sandbox(session.client("ec2"), run_id, sleep=sleep)
+    sandbox = Sandbox(session.client("ec2"), session.client("iam"), run_id, sleep=sleep)
+    reach = guest or SsmGuest(session.client("ssm"), sleep=sleep)
     try:
-        yield _build(session, sandbox, run_id, stack, image_id, subnet_id)
+        yield _build(session, sandbox, reach, run_id, stack, image_id, subnet_id)
     finally:
         problems = remove_all(sandbox, stack)
         if problems:

@@ -59,6 +59,8 @@ class StackOutputs:
     state_machine_arn: str
     fleet_state_machine_arn: str
     lock_table_name: str
+    records_table_name: str  # what a mount created: how the suite's unmount finds it
+    disks_document_name: str  # the disk document, which the unmount sends too
 
 
 def deploy(run_id: str) -> None:
@@ -73,6 +75,8 @@ def outputs(cloudformation: Any, run_id: str) -> StackOutputs:
         state_machine_arn=found["StateMachineArn"],
         fleet_state_machine_arn=found["FleetStateMachineArn"],
         lock_table_name=found["LockTableName"],
+        records_table_name=found["RecordsTableName"],
+        disks_document_name=found["DisksDocumentName"],
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from acceptance.executions import Machines
 from acceptance.gate import why_not
+from acceptance.guest import SsmGuest
 from acceptance.run import (
     AMI_ENV,
     RUN_ID_ENV,
@@ -58,3 +59,9 @@ def machines(session: boto3.Session, world: World) -> Machines:
         restore_arn=world.stack.state_machine_arn,
         fleet_arn=world.stack.fleet_state_machine_arn,
     )
+
+
+@pytest.fixture(scope="session")
+def guest(session: boto3.Session) -> SsmGuest:
+    """Windows on the disks instance, through SSM Run Command."""
+    return SsmGuest(session.client("ssm"))

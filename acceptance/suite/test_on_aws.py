@@ -1,20 +1,37 @@
-"""vss-restore in a real account: restore, rolled-back restore, drill, fleet (run in this order).
+"""vss-restore in a real account (run in this order): restore, rolled-back restore, drill,
+fleet; then, on the disks instance, an online restore, a refused online restore of part of a
+striped volume, and a mount.
 
-Each test checks what AWS holds afterwards with boto3, including the invariants I1-I6.
+Each test checks what AWS holds afterwards with boto3, including the invariants I1-I6; the
+disk tests also look inside Windows through SSM Run Command.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import boto3
+
 from acceptance.executions import Machines
+from acceptance.guest import (
+    GuestControl,
+    disk_read_only_script,
+    read_marker_script,
+    service_status_script,
+    write_marker_script,
+)
 from acceptance.run import World
+from acceptance.sandbox import MARKER_DEVICE, STRIPE_DEVICES
 from vss_restore import tags
 from vss_restore.local.invariants import InstanceState, check_invariants
+from vss_restore.mounts import unmount
+from vss_restore.records import Records
 
 # Generous bounds: a Windows stop, swap, boot and status checks take minutes each.
 RESTORE_MINUTES = 60
 FLEET_MINUTES = 90
+# Stopped and started again by the online restores; runs on every Windows Server on EC2.
+SERVICE = "W32Time"
 
 
 def _assert_invariants(
@@ -126,3 +143,119 @@ def test_fleet_restores_both_instances_when_run_two_at_a_time(
         assert child.status == "SUCCEEDED", f"{instance}: {child.error}: {child.cause}"
         _assert_invariants(ec2, world, before[instance], child, {"InstanceId": instance})
         assert InstanceState.capture(ec2, instance).power_state == "running"
+
+
+def _unchanged_but(before: InstanceState, after: InstanceState, device: str) -> None:
+    """Every device but ``device`` holds the volume it held before."""
+    assert {d: v for d, v in after.volumes.items() if d != device} == {
+        d: v for d, v in before.volumes.items() if d != device
+    }
+
+
+def _running(guest: GuestControl, instance_id: str, service: str) -> bool:
+    return guest.run(instance_id, service_status_script(service)).strip() == "Running"
+
+
+def test_online_restore_brings_back_the_basic_disk_with_the_instance_running(
+    ec2: Any, world: World, machines: Machines, guest: GuestControl
+) -> None:
+    # GIVEN the disks instance, whose marker reads "after" (it read "before" in the set)
+    instance = world.disks_instance
+    request = {
+        "InstanceId": instance,
+        "Mode": "Online",
+        "Devices": [MARKER_DEVICE],
+        "StopServices": [SERVICE],
+    }
+    before = InstanceState.capture(ec2, instance)
+
+    # WHEN its marker disk alone is restored online
+    result = machines.run(request, RESTORE_MINUTES)
+
+    # THEN the instance never stopped, xvdf holds a volume of the set's snapshot reading
+    # "before", the striped disks are untouched, the service runs again, and I1-I6 hold
+    assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+    assert result.output is not None
+    assert (result.output["PowerState"], result.output["DowntimeSeconds"]) == ("running", None)
+    _assert_invariants(ec2, world, before, result, request)
+    after = InstanceState.capture(ec2, instance)
+    assert after.power_state == "running"
+    restored = after.volumes[MARKER_DEVICE]
+    assert restored != before.volumes[MARKER_DEVICE]
+    volume = ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]
+    assert volume["SnapshotId"] == world.sets[instance][MARKER_DEVICE]
+    _unchanged_but(before, after, MARKER_DEVICE)
+    assert guest.run(instance, read_marker_script(restored)).strip() == "before"
+    online = next(c for c in result.output["DiskCommands"] if c["Step"] == "BringDisksOnline")
+    assert {s["Name"]: s["Status"] for s in online["Services"]}[SERVICE] == "Running"
+    assert _running(guest, instance, SERVICE)
+
+
+def test_online_restore_of_one_disk_of_a_striped_volume_is_refused_with_nothing_changed(
+    ec2: Any, world: World, machines: Machines, guest: GuestControl
+) -> None:
+    # GIVEN the disks instance, whose xvdg and xvdh are dynamic disks holding one stripe
+    instance = world.disks_instance
+    first, second = STRIPE_DEVICES
+    request = {
+        "InstanceId": instance,
+        "Mode": "Online",
+        "Devices": [first],
+        "StopServices": [SERVICE],
+    }
+    before = InstanceState.capture(ec2, instance)
+
+    # WHEN only xvdg is restored online
+    result = machines.run(request, RESTORE_MINUTES)
+
+    # THEN the disk command refuses it, naming the other dynamic disk; the volumes, the
+    # power state and the service are as they were, and I1-I6 hold
+    assert result.status == "FAILED"
+    assert result.error == "DiskCommandFailed", result.cause
+    cause = result.cause or ""
+    assert "dynamic disk" in cause
+    assert before.volumes[second] in cause
+    _assert_invariants(ec2, world, before, result, request)
+    assert InstanceState.capture(ec2, instance) == before
+    assert _running(guest, instance, SERVICE)
+
+
+def test_mount_attaches_the_basic_disk_read_only_beside_the_live_one_until_unmounted(
+    session: boto3.Session, ec2: Any, world: World, machines: Machines, guest: GuestControl
+) -> None:
+    # GIVEN the disks instance, its live marker rewritten to "after"
+    instance = world.disks_instance
+    live = InstanceState.capture(ec2, instance).volumes[MARKER_DEVICE]
+    guest.run(instance, write_marker_script(live, "after"))
+    request = {"InstanceId": instance, "Mode": "Mount", "Devices": [MARKER_DEVICE]}
+    before = InstanceState.capture(ec2, instance)
+
+    # WHEN the set's xvdf is mounted on the instance
+    result = machines.run(request, RESTORE_MINUTES)
+
+    # THEN a copy of the set's snapshot is online read-only with a letter, reading "before",
+    # beside the live disk, which still reads "after"
+    assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+    assert result.output is not None
+    (mount,) = result.output["Mounts"]
+    assert mount["SnapshotId"] == world.sets[instance][MARKER_DEVICE]
+    assert mount["DriveLetter"]
+    assert mount["Locked"] is False
+    copy = mount["VolumeId"]
+    assert guest.run(instance, disk_read_only_script(copy)).strip() == "True"
+    assert guest.run(instance, read_marker_script(copy)).strip() == "before"
+    assert guest.run(instance, read_marker_script(live)).strip() == "after"
+    _unchanged_but(before, InstanceState.capture(ec2, instance), mount["AttachedAs"])
+
+    # ...and once unmounted (as `vss-restore unmount` does), the copy is gone and the
+    # instance holds exactly its volumes from before
+    records = Records(session.client("dynamodb"), world.stack.records_table_name)
+    done = unmount(
+        ec2,
+        session.client("ssm"),
+        records,
+        result.execution_arn,
+        document=world.stack.disks_document_name,
+    )
+    assert (done.deleted, done.left_behind) == ([copy], [])
+    assert InstanceState.capture(ec2, instance) == before

@@ -1,19 +1,25 @@
 """The acceptance run's bookkeeping on the emulator: what it builds, and that teardown leaves
-nothing of the run behind, after a failure too, while touching nothing else."""
+nothing of the run behind, after a failure too, while touching nothing else.
+
+The emulator's instances have no SSM agent: the run reaches Windows through ``EmulatedGuest``
+instead, which records what it was asked to run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from acceptance.run import LeftBehind, World, acceptance_run, remove_all
-from acceptance.sandbox import RUN_TAG, Sandbox
+from acceptance.sandbox import DISK_DEVICES, IAM_PATH, RUN_TAG, Sandbox
 from acceptance.stack import OPT_IN_TAG_KEY, StackOutputs, StackRemoval, stack_name
 from tests.conftest import REGION
-from vss_restore import tags
+from vss_restore import clients, tags
 from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.snapshot_sets import parse_set_id
 
@@ -52,7 +58,7 @@ class EmulatedStack:
         )
         if self.fail_deploy:
             raise DeployFailed("cdk deploy failed halfway")
-        return StackOutputs("arn:restore", "arn:fleet", "locks")
+        return StackOutputs("arn:restore", "arn:fleet", "locks", "records", "disks")
 
     def stop_executions(self) -> None:
         """The emulated stack runs no executions."""
@@ -62,6 +68,36 @@ class EmulatedStack:
         removal.remove_retained(self.run_id)
         left = [*removal.retained_log_groups(self.run_id), *removal.retained_keys(self.run_id)]
         return [*removal.errors, *left]
+
+
+@dataclass
+class EmulatedGuest:
+    """Windows on the emulator's instances, which run no SSM agent: the agent is online at
+    once and every script succeeds, printing nothing. Each script is recorded with how many
+    snapshots of runs the account held when it ran (to tell what ran before and after a set)."""
+
+    ec2: Any
+    online: list[str] = field(default_factory=list)
+    scripts: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def wait_online(self, instance_id: str, minutes: float = 20) -> None:
+        self.online.append(instance_id)
+
+    def run(self, instance_id: str, script: str, minutes: float = 15) -> str:
+        runs = [{"Name": "tag-key", "Values": [RUN_TAG]}]
+        held = len(self.ec2.describe_snapshots(OwnerIds=["self"], Filters=runs)["Snapshots"])
+        self.scripts.append((instance_id, script, held))
+        return ""
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """The bare emulator, with the AWS managed policies the disks instance's role attaches
+    (the emulator leaves them out unless asked)."""
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        clients.reset()
+        yield
+    clients.reset()
 
 
 @pytest.fixture
@@ -91,15 +127,71 @@ def _no_sleep(_: float) -> None:
     """Teardown passes follow each other at once (the emulator changes state instantly)."""
 
 
-def _run(session: boto3.Session, run_id: str, image_id: str, **stack: Any) -> Any:
+def _run(
+    session: boto3.Session,
+    run_id: str,
+    image_id: str,
+    guest: EmulatedGuest | None = None,
+    **stack: Any,
+) -> Any:
     return acceptance_run(
-        session, run_id, EmulatedStack(session, run_id, **stack), image_id=image_id, sleep=_no_sleep
+        session,
+        run_id,
+        EmulatedStack(session, run_id, **stack),
+        image_id=image_id,
+        sleep=_no_sleep,
+        guest=guest or EmulatedGuest(session.client("ec2")),
     )
+
+
+def _sandbox(session: boto3.Session, run_id: str | None) -> Sandbox:
+    return Sandbox(session.client("ec2"), session.client("iam"), run_id, sleep=_no_sleep)
+
+
+def _crashed_run(session: boto3.Session, image_id: str, run_id: str) -> dict[str, str]:
+    """A run that launched, snapshotted and deployed, then died before its teardown: its
+    group, role and profile, an instance and a disks instance with the profile."""
+    sandbox = _sandbox(session, run_id)
+    subnet = session.client("ec2").describe_subnets()["Subnets"][0]
+    group = sandbox.security_group(subnet["VpcId"])
+    profile = sandbox.agent_profile()
+    instance = sandbox.launch(image_id, subnet["SubnetId"], group, run_id, ("k", "v"))
+    disks = sandbox.launch(
+        image_id,
+        subnet["SubnetId"],
+        group,
+        run_id,
+        ("k", "v"),
+        devices=DISK_DEVICES,
+        profile=profile,
+    )
+    sandbox.snapshot_set(instance, run_id)
+    EmulatedStack(session, run_id).deploy()
+    return {"instance": instance, "disks": disks, "profile": profile}
+
+
+def _others_role_and_profile(session: boto3.Session) -> dict[str, str]:
+    """Someone else's role in its instance profile, and a role under the suite's path whose
+    name is not a run's: neither is the suite's to remove."""
+    iam = session.client("iam")
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    iam.create_role(RoleName="someone-else", AssumeRolePolicyDocument=trust)
+    iam.create_instance_profile(InstanceProfileName="someone-else")
+    iam.add_role_to_instance_profile(InstanceProfileName="someone-else", RoleName="someone-else")
+    iam.create_role(RoleName="not-a-run", Path=IAM_PATH, AssumeRolePolicyDocument=trust)
+    return {"profile": "someone-else", "roles": "someone-else,not-a-run"}
+
+
+def _assert_still_there(session: boto3.Session, others: dict[str, str]) -> None:
+    iam = session.client("iam")
+    assert iam.get_instance_profile(InstanceProfileName=others["profile"])["InstanceProfile"]
+    for role in others["roles"].split(","):
+        assert iam.get_role(RoleName=role)["Role"]
 
 
 def _nothing_of(session: boto3.Session, run_id: str | None) -> None:
     """Nothing of the run (of any run if None) is left in the emulator."""
-    assert Sandbox(session.client("ec2"), run_id).find().empty
+    assert _sandbox(session, run_id).find().empty
     removal = EmulatedStack(session, run_id)._removal()
     assert removal.retained_log_groups(run_id) == []
     assert removal.retained_keys(run_id) == []
@@ -184,6 +276,95 @@ def test_acceptance_run_hands_over_two_opted_in_instances_with_a_vss_set_each_wh
     _nothing_of(session, "run-1")
 
 
+def _instance(ec2: Any, instance_id: str) -> dict[str, Any]:
+    return dict(
+        ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    )
+
+
+def test_acceptance_run_hands_over_a_disks_instance_prepared_through_its_agent_when_built(
+    session: boto3.Session, ec2: Any, image_id: str
+) -> None:
+    # GIVEN / WHEN a run builds its world, reaching Windows through the emulated guest
+    guest = EmulatedGuest(ec2)
+    with _run(session, "run-7", image_id, guest) as world:
+        # THEN the disks instance is opted in, tagged, with three data volumes, the run's
+        # instance profile and a public address (the SSM agent's way out)
+        raw = _instance(ec2, world.disks_instance)
+        labels = tags.tag_dict(raw["Tags"])
+        assert (labels[RUN_TAG], labels[OPT_IN_TAG_KEY]) == ("run-7", "run-7")
+        on_device = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in raw["BlockDeviceMappings"]}
+        assert set(on_device) == {raw["RootDeviceName"], *DISK_DEVICES}
+        assert raw["IamInstanceProfile"]["Arn"].endswith(f"{IAM_PATH}{RUN_TAG}-run-7")
+        assert raw.get("PublicIpAddress")
+        assert not _instance(ec2, world.instances[0]).get("PublicIpAddress")
+        # ...its role, tagged with the run, lets the SSM agent in
+        iam = session.client("iam")
+        role = iam.get_role(RoleName=f"{RUN_TAG}-run-7")["Role"]
+        assert (role["Path"], tags.tag_dict(role["Tags"])[RUN_TAG]) == (IAM_PATH, "run-7")
+        assert "ec2.amazonaws.com" in str(role["AssumeRolePolicyDocument"])
+        policies = iam.list_attached_role_policies(RoleName=role["RoleName"])
+        assert [p["PolicyName"] for p in policies["AttachedPolicies"]] == [
+            "AmazonSSMManagedInstanceCore"
+        ]
+        # ...the disks were prepared once the agent was online, by volume id; the marker
+        # was rewritten after the disks instance's set was taken, which covers every device
+        assert guest.online == [world.disks_instance]
+        (_, prepare, _), (_, rewrite, held) = guest.scripts
+        for device in DISK_DEVICES:
+            assert on_device[device] in prepare
+        assert "convert dynamic" in prepare
+        assert "create volume stripe" in prepare
+        assert on_device["xvdf"] in rewrite
+        assert "'after'" in rewrite
+        members = world.sets[world.disks_instance]
+        assert set(members) == set(on_device)
+        assert held == sum(len(m) for m in world.sets.values())
+    _nothing_of(session, "run-7")
+
+
+def test_teardown_removes_the_runs_role_and_profile_and_nothing_of_another_run_or_anyone(
+    session: boto3.Session, image_id: str
+) -> None:
+    # GIVEN another run that crashed, and someone else's role and instance profile
+    other = _crashed_run(session, image_id, "other-run")
+    others = _others_role_and_profile(session)
+
+    # WHEN a run is built and ends
+    with _run(session, "run-8", image_id):
+        pass
+
+    # THEN the run's role and profile are gone; the other run and the others are untouched
+    _nothing_of(session, "run-8")
+    left = _sandbox(session, "other-run").find()
+    assert (left.instance_profiles, left.roles) == ((other["profile"],), (other["profile"],))
+    assert other["disks"] in left.instances
+    _assert_still_there(session, others)
+
+
+def test_run_launches_the_disks_instance_once_iam_has_spread_its_new_instance_profile(
+    session: boto3.Session, image_id: str
+) -> None:
+    # GIVEN EC2 that does not know the new instance profile for its first two launches
+    refused: list[str] = []
+
+    def not_yet(params: dict[str, Any], **_: Any) -> None:
+        if "IamInstanceProfile" in params and len(refused) < 2:
+            refused.append(params["IamInstanceProfile"]["Name"])
+            message = "Value (x) for parameter iamInstanceProfile.name is invalid."
+            raise ClientError(
+                {"Error": {"Code": "InvalidParameterValue", "Message": message}}, "RunInstances"
+            )
+
+    session.events.register("provide-client-params.ec2.RunInstances", not_yet)
+
+    # WHEN a run is built THEN the third attempt launched the disks instance
+    with _run(session, "run-9", image_id) as world:
+        assert refused == [f"{RUN_TAG}-run-9"] * 2
+        assert _instance(session.client("ec2"), world.disks_instance)["IamInstanceProfile"]
+    _nothing_of(session, "run-9")
+
+
 def test_acceptance_run_removes_everything_when_the_deploy_fails_midway(
     session: boto3.Session, ec2: Any, image_id: str, bystander: str
 ) -> None:
@@ -261,22 +442,19 @@ def test_acceptance_run_names_what_is_left_when_teardown_cannot_finish(
     for snapshot_id in snapshots:
         assert snapshot_id in str(raised.value)
     assert "--cleanup-only" in str(raised.value)
-    left = Sandbox(session.client("ec2"), "run-5").find()
+    left = _sandbox(session, "run-5").find()
     assert sorted(left.snapshots) == sorted(snapshots)
     assert (left.instances, left.volumes, left.security_groups) == ((), (), ())
+    assert (left.instance_profiles, left.roles) == ((), ())
 
 
 def test_cleanup_only_removes_the_leftovers_of_every_run_and_nothing_else(
     session: boto3.Session, ec2: Any, image_id: str, bystander: str
 ) -> None:
-    # GIVEN two runs that crashed after launching and snapshotting (no teardown ran)
-    for run_id in ("crashed-1", "crashed-2"):
-        sandbox = Sandbox(ec2, run_id)
-        subnet = ec2.describe_subnets()["Subnets"][0]
-        group = sandbox.security_group(subnet["VpcId"])
-        instance = sandbox.launch(image_id, subnet["SubnetId"], group, run_id, ("k", "v"))
-        sandbox.snapshot_set(instance, run_id)
-        EmulatedStack(session, run_id).deploy()
+    # GIVEN two runs that crashed after launching and snapshotting (no teardown ran), and
+    # someone else's role and instance profile
+    crashed = [_crashed_run(session, image_id, run_id) for run_id in ("crashed-1", "crashed-2")]
+    others = _others_role_and_profile(session)
     bystander_snapshot = ec2.create_snapshot(
         VolumeId=ec2.describe_volumes(
             Filters=[{"Name": "attachment.instance-id", "Values": [bystander]}]
@@ -284,13 +462,16 @@ def test_cleanup_only_removes_the_leftovers_of_every_run_and_nothing_else(
     )["SnapshotId"]
 
     # WHEN --cleanup-only's removal runs for every run
-    problems = remove_all(Sandbox(ec2, None, sleep=_no_sleep), EmulatedStack(session, None))
+    problems = remove_all(_sandbox(session, None), EmulatedStack(session, None))
 
-    # THEN nothing of any run is left, and the bystander and its snapshot are untouched
+    # THEN nothing of any run is left, and the bystander, its snapshot, the other role and
+    # profile are untouched
     assert problems == []
     _nothing_of(session, None)
+    assert _live(ec2, [c[k] for c in crashed for k in ("instance", "disks")]) == []
     assert _live(ec2, [bystander]) == [bystander]
     assert ec2.describe_snapshots(SnapshotIds=[bystander_snapshot])["Snapshots"]
+    _assert_still_there(session, others)
 
 
 @dataclass
@@ -307,7 +488,7 @@ def test_remove_all_still_removes_the_run_when_stopping_its_executions_is_refuse
     session: boto3.Session, ec2: Any, image_id: str
 ) -> None:
     # GIVEN a run's instances, set and group, and a stack whose executions cannot be stopped
-    sandbox = Sandbox(ec2, "run-6", sleep=_no_sleep)
+    sandbox = _sandbox(session, "run-6")
     subnet = ec2.describe_subnets()["Subnets"][0]
     group = sandbox.security_group(subnet["VpcId"])
     instance = sandbox.launch(image_id, subnet["SubnetId"], group, "run-6", ("k", "v"))
