@@ -3,7 +3,7 @@
 from typing import Any
 
 from vss_restore import clients
-from vss_restore.fleet import parse_fleet_request, plan_waves
+from vss_restore.fleet import parse_fleet_request, plan_fits, plan_waves
 from vss_restore.instance import instances_tagged
 from vss_restore.lambda_task import task
 from vss_restore.run_command import require_vetted_document
@@ -22,6 +22,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         assert fleet.tag_filter is not None  # noqa: S101 - the request has one or the other
         instances = instances_tagged(clients.ec2(), fleet.tag_filter.key, fleet.tag_filter.values)
     waves = plan_waves(instances, [list(w) for w in fleet.waves] if fleet.waves else None)
+    plan_fits(waves, options, fleet.max_concurrency, fleet.start_interval_seconds)
     return {
         "Waves": waves,
         "Options": options,

@@ -128,7 +128,11 @@ class VssRestoreStack(Stack):
         watch = Monitoring(
             self,
             "Monitoring",
-            state_machines=[m.state_machine for m in machines.values()],
+            state_machines=[
+                *(m.state_machine for m in machines.values()),
+                fleet.state_machine,
+                drill_fleet.state_machine,
+            ],
             execution_logs=restore.log_group,
             functions=tasks.functions,
             notification_email=config.notification_email,

@@ -1,16 +1,20 @@
 """Fleet restores: many instances, wave by wave, one restore execution per instance.
 
-The fleet machine (``statemachines/fleet.asl.json``) resolves the fleet, then ``RunFleet``
-starts one child execution of the restore machine per instance, wave after wave, at most
-``MaxConcurrency`` at a time, and follows them until all have ended. Past
-``ToleratedFailurePercentage`` no further restore starts and the fleet fails once the
-running ones have ended.
+The fleet machine (``statemachines/fleet.asl.json``) resolves the fleet, then runs
+``RunFleet`` in a loop: each invocation reads the children once and starts what may start
+(wave after wave, at most ``MaxConcurrency`` at a time), returns, and a Wait state pauses
+before the next (``next_wait``). A stopped fleet therefore starts nothing more once the
+invocation under way returns. Past ``ToleratedFailurePercentage`` no further restore starts
+and the fleet fails once the running ones have ended. ``ReportFleet`` writes the report
+and publishes the fleet's outcome event, also when the loop failed.
 
 Children are started, not run as ``.sync`` tasks: Step Functions stops the ``.sync``
 children of a stopped or failed parent, which would abort a restore mid-swap with no
 rollback. A child's name is derived from the fleet execution and the instance, so a
 retried start finds its restore instead of starting a second one, and the fleet's
-progress can be read back from Step Functions at any time (``RunFleet`` keeps no state).
+progress can be read back from Step Functions at any time. Between invocations the loop
+carries only ``Progress``, one character per instance (``fleet_progress``), so that each
+reading describes only the children that have not ended.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,10 +30,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from vss_restore.capabilities import capability_of
-from vss_restore.errors import InvalidRequest, ResourceNotReady, TerminalError
+from vss_restore.drill import EVENT_SOURCE
+from vss_restore.errors import InvalidRequest, TerminalError
 from vss_restore.models import InstanceId, Model, RestoreRequest, invalid_request, require_mode
 
 if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_stepfunctions import SFNClient
 
 FLEET_FIELDS = (
@@ -49,6 +56,9 @@ MAX_CONCURRENCY = 100
 # throttles itself into failure however many restores may run at once.
 DEFAULT_START_INTERVAL_SECONDS = 1.0
 MAX_START_INTERVAL_SECONDS = 10.0
+
+
+FLEET_EVENT_DETAIL_TYPE = "vss-restore Fleet Finished"
 
 
 class FleetFailureThresholdExceeded(TerminalError):
@@ -150,12 +160,33 @@ def plan_waves(instances: list[str], waves: list[list[str]] | None) -> list[list
 # 500 lines of failures stay far below Step Functions' 256 KiB of state data.
 CAUSE_IN_REPORT = 160
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-# RunFleet reads the children that have not ended every so often: at most MaxConcurrency
-# (100) DescribeExecution calls a poll, well within Step Functions' API rate.
-POLL_FLEET_SECONDS = 10.0
-# One reading of the fleet spends at most this long starting restores (the rest start at the
-# next reading): an invocation always ends within its function's timeout.
-STARTING_PER_POLL_SECONDS = 45.0
+# The fleet machine's loop waits at least this long between two RunFleet invocations
+# (each describes at most MaxConcurrency, 100, children: well within Step Functions' API rate).
+POLL_FLEET_SECONDS = 10
+# One invocation spends at most this long starting restores (the rest start at the next
+# one): it ends well within its function's 60 s and its state's 90 s.
+STARTING_PER_POLL_SECONDS = 30.0
+
+# --- the loop and the execution history -------------------------------------------------------
+
+# Step Functions ends an execution at 25,000 history events. One turn of the loop writes 9:
+# RunFleet's TaskStateEntered, LambdaFunctionScheduled, LambdaFunctionStarted,
+# LambdaFunctionSucceeded, TaskStateExited; the Choice's entered and exited; the Wait's
+# entered and exited.
+HISTORY_EVENT_LIMIT = 25_000
+EVENTS_PER_CYCLE = 9
+# Turns the loop may take: 18,000 events, leaving 7,000 (over 2,000 retried invocations of
+# 3 events each, and the start and end of the execution) to spare.
+CYCLE_BUDGET = 2_000
+# A restore's longest run, to plan the loop's waits: its waits' limits (definition.Limits)
+# add up to 65 minutes; twice an hour leaves room for its tasks and a rollback.
+# WaitForInitialization adds up to InitializationTimeoutSeconds.
+RESTORE_WORST_SECONDS = 2 * 3_600
+INITIALIZATION_WORST_SECONDS = 3 * 3_600
+# The loop's longest wait; with CYCLE_BUDGET it bounds what a fleet may plan (plan_fits):
+# 2,000 turns of an hour, 83 days, well within a Standard execution's year.
+MAX_FLEET_WAIT_SECONDS = 3_600
+STANDARD_EXECUTION_SECONDS = 365 * 24 * 3_600
 
 
 def child_name(instance_id: str, fleet_execution: str) -> str:
@@ -210,9 +241,13 @@ class FleetRun:
     running: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, fleet: dict[str, Any], state_machines: Mapping[str, str]) -> FleetRun:
-        """``state_machines``: capability → machine ARN; the fleet's Mode picks one."""
-        return cls(
+    def of(
+        cls, fleet: dict[str, Any], state_machines: Mapping[str, str], progress: str = ""
+    ) -> FleetRun:
+        """``state_machines``: capability → machine ARN; the fleet's Mode picks one.
+        ``progress``: the last invocation's ``fleet_progress`` (its ended children are not
+        read again; their report lines are read by ``ReportFleet``)."""
+        run = cls(
             waves=fleet["Waves"],
             options=fleet["Options"],
             max_concurrency=fleet["MaxConcurrency"],
@@ -222,6 +257,10 @@ class FleetRun:
             # A plan made before the option existed starts its restores without pause.
             start_interval=fleet.get("StartIntervalSeconds", 0.0),
         )
+        for instance, mark in zip(run.instances, progress, strict=False):
+            if mark in ENDED_MARKS:
+                run.finished[instance] = {"InstanceId": instance, "Status": ENDED_MARKS[mark]}
+        return run
 
     @property
     def instances(self) -> list[str]:
@@ -293,6 +332,29 @@ class FleetRun:
     def report(self) -> dict[str, Any]:
         return fleet_report(self.waves, self.finished, self.tolerated_percentage)
 
+    def progress(self) -> str:
+        """One character per instance, in wave order: ``S`` succeeded, ``F`` ended otherwise,
+        ``R`` started, ``-`` not started (500 bytes for the largest fleet)."""
+        marks = []
+        for instance in self.instances:
+            if instance in self.finished:
+                marks.append("S" if self.finished[instance]["Status"] == "SUCCEEDED" else "F")
+            else:
+                marks.append("R" if instance in self.running else "-")
+        return "".join(marks)
+
+    def rounds_left(self) -> int:
+        """Rounds of at most MaxConcurrency restores still to run (the running ones too)."""
+        if self.too_many_failed():
+            return 1 if self.running else 0
+        return sum(
+            math.ceil(len([i for i in wave if i not in self.finished]) / self.max_concurrency)
+            for wave in self.waves
+        )
+
+
+ENDED_MARKS = {"S": "SUCCEEDED", "F": "FAILED"}
+
 
 def starts_per_poll(start_interval: float) -> int:
     """How many restores one reading of the fleet may start, ``start_interval`` apart."""
@@ -301,29 +363,110 @@ def starts_per_poll(start_interval: float) -> int:
     return 1 + int(STARTING_PER_POLL_SECONDS // start_interval)
 
 
-def run_fleet(
-    sfn: SFNClient,
-    run: FleetRun,
-    poll: Callable[[Callable[[Any], dict[str, Any]], float], dict[str, Any]],
-    interval_seconds: float,
-    sleep: Callable[[float], None],
-) -> dict[str, Any]:
-    """Start and follow the fleet's restores until all have ended, then its report.
+def restore_worst_seconds(options: Mapping[str, Any]) -> int:
+    """How long one of the fleet's restores may run, at worst (to plan the loop's waits)."""
+    waits = options.get("WaitForInitialization") is True
+    return RESTORE_WORST_SECONDS + (INITIALIZATION_WORST_SECONDS if waits else 0)
 
-    ``poll`` is ``waiting.poll``: it gives up with ``ResourceNotReady`` after the task's
-    budget and the state machine calls RunFleet again, which reads the children back.
-    ``sleep`` (``waiting.sleep``) spaces the starts.
-    """
 
-    def check(_now: Any) -> dict[str, Any]:
-        if run.step(sfn, sleep):
-            return run.report()
-        raise ResourceNotReady(
-            f"{len(run.running)} restore(s) running, {len(run.finished)} of "
-            f"{len(run.instances)} ended"
+def start_cycles(waves: list[list[str]], start_interval: float) -> int:
+    """The most turns of the loop that may follow a turn cut short by its start budget."""
+    return sum(math.ceil(len(wave) / starts_per_poll(start_interval)) for wave in waves)
+
+
+def idle_budget(waves: list[list[str]], start_interval: float) -> int:
+    """Turns of the loop left for waiting on restores once the starts' own are set aside."""
+    return CYCLE_BUDGET - start_cycles(waves, start_interval)
+
+
+def next_wait(run: FleetRun, idle_cycles: int) -> int:
+    """Seconds until the next RunFleet: ``POLL_FLEET_SECONDS`` while restores wait only for
+    the start budget; else the worst-case time left spread over the turns left, so that the
+    fleet ends within ``CYCLE_BUDGET`` turns even if every restore takes its worst time."""
+    if run.to_start():
+        return POLL_FLEET_SECONDS
+    left = max(idle_budget(run.waves, run.start_interval) - idle_cycles, 1)
+    worst = run.rounds_left() * restore_worst_seconds(run.options)
+    return max(POLL_FLEET_SECONDS, math.ceil(worst / left))
+
+
+def plan_fits(
+    waves: list[list[str]], options: Mapping[str, Any], max_concurrency: int, interval: float
+) -> None:
+    """``InvalidRequest`` for a fleet the machine could not follow to its end: more worst-case
+    time than ``MAX_FLEET_WAIT_SECONDS`` turns within the history's budget allow."""
+    rounds = sum(math.ceil(len(wave) / max_concurrency) for wave in waves)
+    worst = rounds * restore_worst_seconds(options)
+    budget = idle_budget(waves, interval)
+    capacity = min(max(budget, 0) * MAX_FLEET_WAIT_SECONDS, STANDARD_EXECUTION_SECONDS)
+    if worst > capacity:
+        field_name = "Waves" if len(waves) > 1 else "MaxConcurrency"
+        raise InvalidRequest(
+            field_name,
+            f"{len(waves)} wave(s) at MaxConcurrency {max_concurrency} make {rounds} rounds of "
+            f"restores of up to {restore_worst_seconds(options) / 3600:g} h each "
+            f"({worst / 3600:g} h): more than a fleet execution can follow within its history "
+            f"of {HISTORY_EVENT_LIMIT} events ({capacity / 3600:g} h); raise MaxConcurrency "
+            "or split the fleet",
         )
 
-    return poll(check, interval_seconds)
+
+def run_cycle(
+    sfn: SFNClient, run: FleetRun, idle_cycles: int, sleep: Callable[[float], None]
+) -> dict[str, Any]:
+    """One turn of the fleet machine's loop: read the children once, start what may start.
+
+    ``Done`` once nothing runs or will start (``ReportFleet`` then writes the report);
+    ``WaitSeconds`` until the next turn; ``IdleCycles`` counts the turns that waited on
+    restores (``next_wait``). ``sleep`` (``waiting.sleep``) spaces the starts.
+    """
+    done = run.step(sfn, sleep)
+    waits_on_starts = bool(run.to_start())
+    return {
+        "Done": done,
+        "Progress": run.progress(),
+        "IdleCycles": idle_cycles + (0 if done or waits_on_starts else 1),
+        "WaitSeconds": 0 if done else next_wait(run, idle_cycles),
+        "Running": len(run.running),
+        "Ended": len(run.finished),
+    }
+
+
+def fleet_outcome(
+    sfn: SFNClient,
+    run: FleetRun,
+    error: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The fleet's report, every child read back; after the loop failed with ``error``
+    (``{"Error", "Cause"}``), a failed report that names it first."""
+    run.refresh(sfn)
+    report = run.report()
+    if error is not None:
+        cause = str(error.get("Cause") or "")[:CAUSE_IN_REPORT]
+        report.update(
+            Status="Failed",
+            Error=str(error.get("Error") or "States.Runtime"),
+            Cause=f"the fleet stopped following its restores ({cause}); {report['Cause']}",
+        )
+    return report
+
+
+def publish_fleet_outcome(events: EventBridgeClient, report: Mapping[str, Any]) -> None:
+    """One EventBridge event per fleet (as a drill publishes its own): the report without its
+    per-instance lines (an event holds at most 256 KB; each restore has its own)."""
+    detail = {k: v for k, v in report.items() if k != "Instances"}
+    answer = events.put_events(
+        Entries=[
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": FLEET_EVENT_DETAIL_TYPE,
+                "Resources": [],
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    if answer.get("FailedEntryCount"):
+        raise RuntimeError(f"EventBridge refused the fleet event: {answer['Entries']}")
 
 
 def fleet_report(

@@ -59,6 +59,7 @@ TASKS: dict[str, str] = {
 FLEET_TASKS: dict[str, str] = {
     "ResolveFleet": "resolve_fleet",
     "RunFleet": "run_fleet",
+    "ReportFleet": "report_fleet",
 }
 
 # The tasks that poll until something is ready (``vss_restore.waiting.poll``).
@@ -80,7 +81,6 @@ POLLING_TASKS = frozenset(
         "WaitDiskCommand",
         "WaitMountAttached",
         "UnmountVolumes",
-        "RunFleet",
     }
 )
 

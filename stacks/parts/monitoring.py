@@ -68,8 +68,8 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.Function],
         notification_email: str | None,
     ) -> None:
-        """``state_machines``: the restore machine first (the dashboard's), then the drill
-        and mount machines; every one of them notifies and alarms."""
+        """``state_machines``: the restore machine first (the dashboard's), then the drill,
+        mount and fleet machines; every one of them notifies and alarms."""
         super().__init__(scope, construct_id)
         state_machine = state_machines[0]
         key = kms.Key(
@@ -127,6 +127,9 @@ class Monitoring(Construct):
             for name, metric, what in (
                 ("ExecutionsFailed", _sum(state_machines, "metric_failed"), "failed"),
                 ("ExecutionsTimedOut", _sum(state_machines, "metric_timed_out"), "timed out"),
+                # Stopped by hand: a restore mid-swap keeps no rollback; a fleet leaves its
+                # unstarted servers unrestored.
+                ("ExecutionsAborted", _sum(state_machines, "metric_aborted"), "was stopped"),
             )
         ]
         # Drills publish DrillSucceeded (1 or 0) without dimensions as well: one alarm for all.

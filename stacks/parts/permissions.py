@@ -20,7 +20,8 @@ from constructs import Construct
 
 from stacks.config import DeploymentConfig
 from vss_restore import records, tags
-from vss_restore.drill import METRIC_NAMESPACE
+from vss_restore.drill import EVENT_SOURCE, METRIC_NAMESPACE
+from vss_restore.fleet import FLEET_EVENT_DETAIL_TYPE
 from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
 
 (
@@ -35,6 +36,7 @@ from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
     VALIDATE,
     PUBLISH,
     FLEET,
+    FLEET_REPORT,
     DISKS,
     MOUNT,
     ONLINE_VALIDATE,
@@ -50,6 +52,7 @@ from vss_restore.run_command import VALIDATION_DOCUMENT_PREFIX
     "Validate",
     "Publish",
     "Fleet",
+    "FleetReport",
     "WindowsDisks",
     "Mount",
     "OnlineValidation",
@@ -82,9 +85,11 @@ ROLE_OF_TASK: dict[str, str] = {
     "DeleteRestoredVolumes": CLEANUP,
     "MarkLeftovers": CLEANUP,
     # The fleet machine's tasks: ResolveFleet reads instances; RunFleet starts and reads
-    # restore executions (granted by the fleet machine, which knows the restore machine).
+    # restore executions, ReportFleet only reads them (granted by the fleet machine, which
+    # knows the restore machine) and publishes the fleet's event.
     "ResolveFleet": READ,
     "RunFleet": FLEET,
+    "ReportFleet": FLEET_REPORT,
     # Clone drills: launch and remove only drill-tagged clones; run SSM on them; publish.
     "PlanClone": READ,
     "BuildDrillReport": READ,
@@ -198,6 +203,7 @@ class TaskRoles(Construct):
             VALIDATE,
             PUBLISH,
             FLEET,
+            FLEET_REPORT,
             DISKS,
             MOUNT,
             ONLINE_VALIDATE,
@@ -225,6 +231,7 @@ class TaskRoles(Construct):
         self._drill(self.roles[DRILL])
         self._validate(self.roles[VALIDATE], self.roles[READ])
         self._publish(self.roles[PUBLISH])
+        self._publish_fleet(self.roles[FLEET_REPORT])
         self._windows_disks(self.roles[DISKS], self.roles[READ], disks_document)
         self._mounts(self.roles[MOUNT], disks_document)
         self._online_validation(self.roles[ONLINE_VALIDATE])
@@ -796,6 +803,25 @@ class TaskRoles(Construct):
                 resources=[
                     f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default"
                 ],
+            )
+        )
+
+    def _publish_fleet(self, role: iam.Role) -> None:
+        """The fleet's outcome event only: its source and detail type, on the default bus."""
+        stack = Stack.of(self)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PutFleetEvents",
+                actions=["events:PutEvents"],
+                resources=[
+                    f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/default"
+                ],
+                conditions={
+                    "StringEquals": {
+                        "events:source": EVENT_SOURCE,
+                        "events:detail-type": FLEET_EVENT_DETAIL_TYPE,
+                    }
+                },
             )
         )
 

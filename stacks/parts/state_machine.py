@@ -166,7 +166,8 @@ class FleetStateMachine(Construct):
         )
         run_fleet = functions["RunFleet"]
         children.grant_start_execution(run_fleet)
-        children.grant_execution(run_fleet, "states:DescribeExecution")
+        for reader in (run_fleet, functions["ReportFleet"]):
+            children.grant_execution(reader, "states:DescribeExecution")
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
             [
@@ -185,21 +186,26 @@ class FleetStateMachine(Construct):
             ],
             apply_to_children=True,
         )
-        assert run_fleet.role is not None  # noqa: S101 - TaskFunctions gives every function one
-        NagSuppressions.add_resource_suppressions(
-            run_fleet.role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "RunFleet follows the restores it starts: DescribeExecution on the "
-                        "executions of this stack's restore, drill and mount machines only "
-                        "('execution:<name>:*')."
-                    ),
-                    applies_to=[
-                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"}
-                    ],
-                )
-            ],
-            apply_to_children=True,
-        )
+        for reader in (run_fleet, functions["ReportFleet"]):
+            assert reader.role is not None  # noqa: S101 - TaskFunctions gives every function one
+            NagSuppressions.add_resource_suppressions(
+                reader.role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason=(
+                            "RunFleet and ReportFleet follow the restores the fleet starts: "
+                            "DescribeExecution on the executions of this stack's restore, drill "
+                            "and mount machines only ('execution:<name>:*')."
+                        ),
+                        applies_to=[
+                            {
+                                "regex": (
+                                    "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*\\*$/"
+                                )
+                            }
+                        ],
+                    )
+                ],
+                apply_to_children=True,
+            )

@@ -16,6 +16,8 @@ from stacks.parts.permissions import KMS_CONCERNS, SWAP, TASK_ROLE_PATH
 from tests.cdk.conftest import Synth
 from vss_restore import tags
 from vss_restore.definition import repo_root
+from vss_restore.drill import EVENT_SOURCE
+from vss_restore.fleet import FLEET_EVENT_DETAIL_TYPE
 
 DESTRUCTIVE = {
     "ec2:DeleteVolume",
@@ -739,7 +741,7 @@ def test_drill_instance_roles_are_read_from_a_comma_separated_context_value() ->
     assert DeploymentConfig.from_context(app).drill_instance_role_arns == (PROFILE_ROLE, other)
 
 
-def test_drill_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(
+def test_drill_and_fleet_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(
     template: Template,
 ) -> None:
     statements = _statements(template)
@@ -747,8 +749,19 @@ def test_drill_outcomes_go_only_to_the_drill_namespace_and_the_default_bus(
     assert [s["Condition"] for s in metrics] == [
         {"StringEquals": {"cloudwatch:namespace": "VssRestore"}}
     ]
-    (put_events,) = [s for s in statements if "events:PutEvents" in s["Action"]]
-    assert _resource_text(put_events["Resource"][0]).endswith(":event-bus/default")
+    drill, fleet = sorted(
+        (s for s in statements if "events:PutEvents" in s["Action"]), key=lambda s: s["Sid"]
+    )
+    for put_events in (drill, fleet):
+        assert _resource_text(put_events["Resource"][0]).endswith(":event-bus/default")
+    # The fleet's reporter may put its own event only (it needs no metric)
+    assert fleet["Sid"] == "PutFleetEvents"
+    assert fleet["Condition"] == {
+        "StringEquals": {
+            "events:source": EVENT_SOURCE,
+            "events:detail-type": FLEET_EVENT_DETAIL_TYPE,
+        }
+    }
 
 
 def test_mount_role_attaches_detaches_and_deletes_only_volumes_a_mount_created(

@@ -326,34 +326,31 @@ def test_notifications_alarms_and_dashboard_are_wired_to_the_topic(template: Tem
     ]
     assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    # DrillSucceeded, and failed and timed-out executions summed over every capability's
-    # machine (a failed drill or mount alarms as a failed restore does)
+    # DrillSucceeded, and failed, timed-out and stopped executions summed over every machine,
+    # the fleets' included (a fleet that fails or is stopped leaves servers unrestored)
     single = [
         a["Properties"]["MetricName"] for a in alarms.values() if "MetricName" in a["Properties"]
     ]
     summed = [a["Properties"]["Metrics"] for a in alarms.values() if "Metrics" in a["Properties"]]
     assert single == ["DrillSucceeded"]
-    assert (
-        sorted(
-            m["MetricStat"]["Metric"]["MetricName"]
-            for ms in summed
-            for m in ms
-            if "MetricStat" in m
-        )
-        == ["ExecutionsFailed"] * 3 + ["ExecutionsTimedOut"] * 3
+    every_machine = set(_resources(template, "AWS::StepFunctions::StateMachine"))
+    assert sorted(
+        m["MetricStat"]["Metric"]["MetricName"] for ms in summed for m in ms if "MetricStat" in m
+    ) == sorted(
+        f"Executions{outcome}"
+        for outcome in ("Failed", "TimedOut", "Aborted")
+        for _ in every_machine
     )
-    capability_machines = {
-        k
-        for k in _resources(template, "AWS::StepFunctions::StateMachine")
-        if not k.startswith(("FleetMachine", "DrillFleetMachine"))
-    }
     for metrics in summed:
         machines_summed = {
             m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
             for m in metrics
             if "MetricStat" in m
         }
-        assert machines_summed == capability_machines
+        assert machines_summed == every_machine
+    fleets = {k for k in every_machine if k.startswith(("FleetMachine", "DrillFleetMachine"))}
+    assert len(fleets) == 2
+    assert {m["Ref"] for m in rule["EventPattern"]["detail"]["stateMachineArn"]} == every_machine
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms.values())
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     template.resource_count_is("AWS::SNS::Subscription", 0)

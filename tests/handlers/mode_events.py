@@ -351,9 +351,30 @@ def resolve_fleet(request: Mapping[str, Any]) -> dict[str, Any]:
     return {"Request": dict(request), "Execution": execution_arn(FLEET_STATE_MACHINE_NAME)}
 
 
-def run_fleet(fleet: Mapping[str, Any], machines: Mapping[str, str]) -> dict[str, Any]:
-    """RunFleet: ResolveFleet's output and each capability's machine (restore, drill, mount)."""
-    return {"Fleet": dict(fleet), "StateMachines": dict(machines)}
+# The loop's state before its first turn (the fleet machine's NothingStartedYet).
+NOTHING_STARTED = {"Done": False, "Progress": "", "IdleCycles": 0, "WaitSeconds": 0}
+
+
+def run_fleet(
+    fleet: Mapping[str, Any],
+    machines: Mapping[str, str],
+    run: Mapping[str, Any] = NOTHING_STARTED,
+) -> dict[str, Any]:
+    """RunFleet: ResolveFleet's output, each capability's machine (restore, drill, mount) and
+    the loop's state (the last turn's answer)."""
+    return {"Fleet": dict(fleet), "Run": dict(run), "StateMachines": dict(machines)}
+
+
+def report_fleet(
+    fleet: Mapping[str, Any],
+    machines: Mapping[str, str],
+    error: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """ReportFleet: as RunFleet's, and the loop's error when it failed."""
+    event: dict[str, Any] = {"Fleet": dict(fleet), "StateMachines": dict(machines)}
+    if error is not None:
+        event["Error"] = dict(error)
+    return event
 
 
 def stand_in_definition(

@@ -1,7 +1,9 @@
-"""The fleet machine's tasks: ResolveFleet, and RunFleet with ResolveFleet's real output.
+"""The fleet machine's tasks: ResolveFleet, and RunFleet and ReportFleet with ResolveFleet's
+real output.
 
 RunFleet starts executions of the machine that runs each instance's request (the restore
-machine, or the drill machine for a fleet of drills) and follows them until they end. Here
+machine, or the drill machine for a fleet of drills), one turn of the machine's loop at a
+time, until they have ended; ReportFleet reports them. Here
 those machines are stand-ins that end at once, as a restore or a drill would, succeeded or
 failed per instance: what RunFleet is tested for is which executions it starts, when, with
 what input and name, and what it reports of their ends; the restore machine's own runs are
@@ -11,6 +13,7 @@ what input and name, and what it reports of their ends; the restore machine's ow
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -19,10 +22,20 @@ from pydantic import ValidationError
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.events import REGION
-from tests.handlers.mode_events import resolve_fleet, run_fleet, stand_in_definition
+from tests.handlers.mode_events import (
+    report_fleet,
+    resolve_fleet,
+    run_fleet,
+    stand_in_definition,
+)
 from tests.handlers.mode_worlds import windows_server
-from vss_restore.errors import InvalidRequest, ResourceNotReady
-from vss_restore.fleet import child_name
+from vss_restore.errors import InvalidRequest
+from vss_restore.fleet import (
+    FLEET_EVENT_DETAIL_TYPE,
+    MAX_FLEET_SIZE,
+    POLL_FLEET_SECONDS,
+    child_name,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -68,6 +81,21 @@ def started(sfn: SFNClient, machine: str) -> dict[str, dict[str, Any]]:
         e["name"]: json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
         for e in listed
     }
+
+
+def follow(
+    call_task: CallTask, resolved: dict[str, Any], arns: dict[str, str], timeout: float = 60
+) -> dict[str, Any]:
+    """The fleet machine's loop: RunFleet turns until all have ended, then ReportFleet.
+    (The stand-ins end at once, but moto runs them on threads of its own.)"""
+    deadline = time.monotonic() + timeout
+    run = call_task("RunFleet", run_fleet(resolved, arns))
+    while not run["Done"]:
+        assert time.monotonic() < deadline, f"the fleet did not end: {run}"
+        time.sleep(0.05)
+        run = call_task("RunFleet", run_fleet(resolved, arns, run))
+    report: dict[str, Any] = call_task("ReportFleet", report_fleet(resolved, arns))
+    return report
 
 
 # --- ResolveFleet ------------------------------------------------------------------------------
@@ -163,6 +191,23 @@ def test_resolve_fleet_fails_with_invalid_request_naming_the_field_and_starts_no
     assert sfn.list_state_machines()["stateMachines"] == []
 
 
+def test_resolve_fleet_refuses_a_plan_the_loop_cannot_follow_to_its_end(
+    call_task: CallTask, sfn: SFNClient
+) -> None:
+    # GIVEN the largest fleet, one restore at a time, each waiting for its initialization
+    instances = [f"i-{n:017x}" for n in range(MAX_FLEET_SIZE)]
+    request = {"Instances": instances, "MaxConcurrency": 1, "WaitForInitialization": True}
+
+    # WHEN it is resolved
+    with pytest.raises(InvalidRequest) as refused:
+        call_task("ResolveFleet", resolve_fleet(request))
+
+    # THEN InvalidRequest names MaxConcurrency and the limit it passes, and nothing started
+    assert refused.value.field == "MaxConcurrency"
+    assert "history" in str(refused.value)
+    assert sfn.list_state_machines()["stateMachines"] == []
+
+
 # --- RunFleet ----------------------------------------------------------------------------------
 
 
@@ -174,8 +219,8 @@ def test_run_fleet_restores_each_instance_under_its_own_name_and_reports_every_e
     resolved = call_task("ResolveFleet", resolve_fleet(request))
     arns = machines(sfn, failing={fleet[1]: ("SnapshotSetNotFound", "no complete set")})
 
-    # WHEN the fleet runs (the task follows the restores until all have ended)
-    report = call_task("RunFleet", run_fleet(resolved, arns))
+    # WHEN the fleet runs (RunFleet's turns until all have ended, then ReportFleet)
+    report = follow(call_task, resolved, arns)
 
     # THEN each server's restore ran once, named from the fleet's execution, with the options
     names = {i: child_name(i, resolved["Execution"]) for i in fleet}
@@ -202,8 +247,7 @@ def test_run_fleet_restores_each_instance_under_its_own_name_and_reports_every_e
         }
 
 
-@pytest.mark.usefixtures("immediate_waits")
-def test_run_fleet_starts_the_first_wave_up_to_max_concurrency_then_hands_over(
+def test_run_fleet_starts_the_first_wave_up_to_max_concurrency_then_returns(
     call_task: CallTask, sfn: SFNClient, fleet: list[str]
 ) -> None:
     # GIVEN a fleet in two waves, one restore at a time
@@ -212,12 +256,14 @@ def test_run_fleet_starts_the_first_wave_up_to_max_concurrency_then_hands_over(
     resolved = call_task("ResolveFleet", resolve_fleet(request))
     arns = machines(sfn)
 
-    # WHEN RunFleet first runs (the task may not wait)
-    with pytest.raises(ResourceNotReady, match="1 restore"):
-        call_task("RunFleet", run_fleet(resolved, arns))
+    # WHEN RunFleet takes its first turn
+    run = call_task("RunFleet", run_fleet(resolved, arns))
 
-    # THEN only the first wave's first restore started
+    # THEN only the first wave's first restore started, and the turn ended without waiting
+    # for it: the machine's Wait state waits, at least the loop's shortest pause
     assert list(started(sfn, arns["restore"])) == [child_name(fleet[0], resolved["Execution"])]
+    assert (run["Done"], run["Progress"], run["Running"]) == (False, "R--", 1)
+    assert run["WaitSeconds"] >= POLL_FLEET_SECONDS
 
 
 def test_run_fleet_starts_no_later_wave_once_more_failed_than_tolerated(
@@ -229,7 +275,7 @@ def test_run_fleet_starts_no_later_wave_once_more_failed_than_tolerated(
     arns = machines(sfn, failing={fleet[0]: ("SwapFailed", "xvdf: AttachVolume refused")})
 
     # WHEN the fleet runs
-    report = call_task("RunFleet", run_fleet(resolved, arns))
+    report = follow(call_task, resolved, arns)
 
     # THEN the second wave never started, and the report says the fleet failed
     assert list(started(sfn, arns["restore"])) == [child_name(fleet[0], resolved["Execution"])]
@@ -244,14 +290,81 @@ def test_run_fleet_reports_again_without_starting_anything_when_retried_after_th
     # GIVEN a fleet that has run to its end
     resolved = call_task("ResolveFleet", resolve_fleet({"Instances": fleet}))
     arns = machines(sfn)
-    first = call_task("RunFleet", run_fleet(resolved, arns))
+    first = follow(call_task, resolved, arns)
 
-    # WHEN RunFleet runs again (a retry after a lost answer)
-    again = call_task("RunFleet", run_fleet(resolved, arns))
+    # WHEN the loop runs again from its start (a retry after a lost answer)
+    again = follow(call_task, resolved, arns)
 
     # THEN it reads the same ends back, and started nothing more
     assert again == first
     assert len(started(sfn, arns["restore"])) == len(fleet)
+
+
+def test_report_fleet_after_the_loop_failed_names_its_error_and_what_never_started(
+    call_task: CallTask, sfn: SFNClient, fleet: list[str]
+) -> None:
+    # GIVEN a fleet, one restore at a time, whose loop failed after its first turn
+    request = {"Instances": fleet, "MaxConcurrency": 1}
+    resolved = call_task("ResolveFleet", resolve_fleet(request))
+    arns = machines(sfn)
+    call_task("RunFleet", run_fleet(resolved, arns))
+    crash = {"Error": "Runtime.ExitError", "Cause": "RequestId: 1 Error: exited"}
+
+    # WHEN ReportFleet runs on the loop's error
+    report = follow_failed(call_task, resolved, arns, crash)
+
+    # THEN the report failed with that error, has the started restore's end and lists the
+    # servers never started
+    assert (report["Status"], report["Error"]) == ("Failed", "Runtime.ExitError")
+    assert "RequestId: 1 Error: exited" in report["Cause"]
+    assert [line["InstanceId"] for line in report["Instances"]] == fleet[:1]
+    assert report["NotStarted"] == fleet[1:]
+
+
+def follow_failed(
+    call_task: CallTask,
+    resolved: dict[str, Any],
+    arns: dict[str, str],
+    error: dict[str, str],
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """ReportFleet after the loop failed, once the restore it started has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report: dict[str, Any] = call_task("ReportFleet", report_fleet(resolved, arns, error))
+        if report["Instances"]:
+            return report
+        assert time.monotonic() < deadline, f"no restore ended: {report}"
+        time.sleep(0.05)
+
+
+def test_report_fleet_publishes_the_fleets_outcome_without_its_per_instance_lines(
+    call_task: CallTask, sfn: SFNClient, fleet: list[str]
+) -> None:
+    # GIVEN a rule that keeps the fleet events in a queue
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="fleet-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="fleets",
+        EventPattern=json.dumps(
+            {"source": ["vss-restore"], "detail-type": [FLEET_EVENT_DETAIL_TYPE]}
+        ),
+    )
+    events.put_targets(Rule="fleets", Targets=[{"Id": "q", "Arn": queue_arn}])
+    resolved = call_task("ResolveFleet", resolve_fleet({"Instances": fleet}))
+
+    # WHEN the fleet runs to its end
+    report = follow(call_task, resolved, machines(sfn))
+
+    # THEN one event says how it ended, its totals, and nothing per instance
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    detail = json.loads(message["Body"])["detail"]
+    assert detail == {k: v for k, v in report.items() if k != "Instances"}
+    assert (detail["Status"], detail["Total"], detail["Succeeded"]) == ("Succeeded", 3, 3)
 
 
 def test_run_fleet_runs_a_fleet_of_drills_on_the_drill_machine(
@@ -263,7 +376,7 @@ def test_run_fleet_runs_a_fleet_of_drills_on_the_drill_machine(
     arns = machines(sfn)
 
     # WHEN the fleet runs
-    report = call_task("RunFleet", run_fleet(resolved, arns))
+    report = follow(call_task, resolved, arns)
 
     # THEN every drill ran on the drill machine, none on the restore machine, and the
     # report has each drill's RTO and clone

@@ -3,6 +3,7 @@ a stopped fleet or a retried start never aborts or doubles a restore."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,13 @@ import boto3
 import pytest
 
 from tests.integration.helpers import STATE_DATA_LIMIT, largest_state_data
-from vss_restore.fleet import execution_arn
+from vss_restore.fleet import EVENTS_PER_CYCLE, execution_arn
 from vss_restore.local import LocalEngine, simulation, world
 from vss_restore.local.engine import LOCK_TABLE_NAME
 from vss_restore.local.faults import Fault
 from vss_restore.local.invariants import InstanceState
 from vss_restore.local.simulation import Simulation
+from vss_restore.workflow.asl import STANDARD_RETRY
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import ExecutionListItemTypeDef
@@ -38,6 +40,26 @@ def fleet(engine: LocalEngine) -> list[str]:
             world.vss_snapshot_set(ec2, instance, taken_at=HOUR_AGO, set_id=f"set-{n}")
         instances.append(instance)
     return instances
+
+
+def written_report(history: list[Any]) -> dict[str, Any]:
+    """The report ReportFleet wrote (the state's output also when the fleet failed)."""
+    return next(
+        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
+        for e in reversed(history)
+        if e["type"] == "TaskStateExited"
+        and e["stateExitedEventDetails"]["name"].startswith("ReportFleet")
+    )
+
+
+def restorable(ec2: Any, count: int) -> list[str]:
+    """``count`` servers of one disk, each with a VSS set."""
+    servers = []
+    for n in range(count):
+        server = world.windows_instance(ec2, TWO_DISKS[:1], name=f"srv{n}")
+        world.vss_snapshot_set(ec2, server, taken_at=HOUR_AGO, set_id=f"srv-{n}")
+        servers.append(server)
+    return servers
 
 
 def started_order(engine: LocalEngine, report: dict[str, Any]) -> list[str]:
@@ -97,11 +119,7 @@ def test_waves_run_in_order_and_a_failed_wave_stops_the_next(
     assert "1 of 4 restores failed" in (result.cause or "")
     assert f"not started: {fleet[3]}" in (result.cause or "")
     assert InstanceState.capture(ec2, fleet[3]) == before_last
-    report = next(
-        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
-        for e in reversed(result.history)
-        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "RunFleet"
-    )
+    report = written_report(result.history)
     assert report["NotStarted"] == [fleet[3]]
     assert [line["InstanceId"] for line in report["Instances"]] == fleet[:3]
 
@@ -259,11 +277,7 @@ def test_a_failing_fleet_waits_for_its_running_restores_and_reports_each(
     # THEN it fails only after the other two have ended, and its report says how each ended
     assert result.status == "FAILED"
     assert result.error == "FleetFailureThresholdExceeded"
-    report = next(
-        json.loads(e["stateExitedEventDetails"]["output"])["Report"]
-        for e in reversed(result.history)
-        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "RunFleet"
-    )
+    report = written_report(result.history)
     statuses = {line["InstanceId"]: line["Status"] for line in report["Instances"]}
     assert statuses == {fleet[0]: "SUCCEEDED", fleet[1]: "SUCCEEDED", fleet[2]: "FAILED"}
     assert {e["status"] for e in restores_of(engine)} == {"SUCCEEDED", "FAILED"}
@@ -306,3 +320,88 @@ def test_a_fleet_succeeds_when_its_burst_overruns_ec2s_describe_bucket(
             assert set(world.attached(ec2, server).values()).isdisjoint(
                 before[server].volumes.values()
             )
+
+
+def test_a_stopped_fleet_starts_no_restore_after_the_stop(engine: LocalEngine, ec2: Any) -> None:
+    # GIVEN four servers, one restore at a time, the fleet stopped as soon as the first
+    # restore exists (the other three still queued)
+    servers = restorable(ec2, 4)
+    fleet_arn = engine.start({"Instances": servers, "MaxConcurrency": 1}, machine="fleet")
+    wait_for(lambda: len(restores_of(engine)) >= 1)
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+
+    # WHEN the fleet is stopped
+    sfn.stop_execution(executionArn=fleet_arn, error="Operator", cause="stopped by hand")
+
+    # THEN once it and its restores have ended, none of them started after the stop: the
+    # restore under way finished, the queued servers were never started
+    wait_for(lambda: sfn.describe_execution(executionArn=fleet_arn)["status"] != "RUNNING")
+    wait_for(lambda: all(e["status"] != "RUNNING" for e in restores_of(engine)), timeout=120)
+    stopped = sfn.describe_execution(executionArn=fleet_arn)
+    assert stopped["status"] == "ABORTED"
+    late = [e["name"] for e in restores_of(engine) if e["startDate"] > stopped["stopDate"]]
+    assert late == []
+    assert len(restores_of(engine)) < len(servers)
+    assert {e["status"] for e in restores_of(engine)} == {"SUCCEEDED"}
+
+
+def test_a_crash_in_each_turn_of_the_loop_does_not_fail_the_fleet(
+    engine: LocalEngine, ec2: Any
+) -> None:
+    # GIVEN seven servers, one restore at a time, and RunFleet's Lambda dying right after
+    # each of its StartExecution calls went through: seven crashes, more than one state's
+    # retries allow (the first StartExecution of all starts the fleet itself; a retried turn
+    # finds its restore running and starts nothing)
+    servers = restorable(ec2, 7)
+    crashes = [
+        engine.inject(Fault("sfn.StartExecution", occurrence=2 + n, crash=True))
+        for n in range(len(servers))
+    ]
+    retries = next(r for r in STANDARD_RETRY if "Runtime.ExitError" in r.errors)
+    assert len(crashes) > retries.attempts
+
+    # WHEN the fleet runs
+    result = engine.run({"Instances": servers, "MaxConcurrency": 1}, timeout=300, machine="fleet")
+
+    # THEN each crash was retried in its own turn, and every server was restored once
+    assert [c.injected for c in crashes] == [1] * len(servers)
+    assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+    started = sorted(e["name"].rsplit("-", 1)[0] for e in restores_of(engine))
+    assert started == sorted(servers)
+    # ... and each turn of the loop wrote the events the history budget counts on
+    assert turn_lengths(result.history) == {EVENTS_PER_CYCLE}
+
+
+def turn_lengths(history: list[Any]) -> set[int]:
+    """Events from one RunFleet entry to the next, for the turns without a retry."""
+    entered = [
+        n
+        for n, e in enumerate(history)
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "RunFleet"
+    ]
+    failed = {n for n, e in enumerate(history) if e["type"] == "LambdaFunctionFailed"}
+    return {b - a for a, b in itertools.pairwise(entered) if not any(a < f < b for f in failed)}
+
+
+def test_a_fleet_whose_loop_fails_writes_its_report_then_fails_with_the_loops_error(
+    engine: LocalEngine, ec2: Any
+) -> None:
+    # GIVEN three servers, one restore at a time, and Step Functions refusing RunFleet the
+    # second restore's start (an error no Retry takes; the first call starts the fleet)
+    servers = restorable(ec2, 3)
+    engine.inject(Fault("sfn.StartExecution", code="AccessDeniedException", occurrence=3))
+
+    # WHEN the fleet runs
+    result = engine.run({"Instances": servers, "MaxConcurrency": 1}, timeout=300, machine="fleet")
+
+    # THEN it failed with the loop's error, after writing a report of what started, what
+    # ended and what never started
+    assert result.status == "FAILED"
+    report = written_report(result.history)
+    assert result.error == report["Error"]
+    assert "AccessDeniedException" in (result.cause or "")
+    assert [(line["InstanceId"], line["Status"]) for line in report["Instances"]] == [
+        (servers[0], "SUCCEEDED")
+    ]
+    assert report["NotStarted"] == servers[1:]
+    assert f"not started: {', '.join(servers[1:])}" in (result.cause or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+    WaitFunction,
+)
 
 from tests.conftest import NOW
 from tests.integration.helpers import attached, snapshot_of_volume, volume_exists
@@ -185,6 +189,39 @@ def test_task_poll_pauses_for_real_when_the_clock_does_not_sleep() -> None:
     # executions must not spin while they run)
     assert clock.slept == [10.0]
     assert time.monotonic() - started >= TASK_POLL_FLOOR_SECONDS
+
+
+class _StoppableEnv:
+    """What moto's Wait state waits on: the execution's event, set when it stops."""
+
+    def __init__(self, stopped: bool) -> None:
+        self.program_state_event = threading.Event()
+        if stopped:
+            self.program_state_event.set()
+
+
+def test_a_wait_state_is_scaled_and_cut_short_by_a_stop() -> None:
+    # GIVEN a clock at a thousandth of real time, installed over moto's Wait state
+    original = WaitFunction.__dict__["_wait_interval"]
+    clock = ScaledRetryClock(0.001)
+    clock.install()
+    try:
+        # WHEN a Wait state of 100 s runs, then one of a day in a stopped execution
+        started = time.monotonic()
+        WaitFunction._wait_interval(None, _StoppableEnv(stopped=False), 100)
+        scaled = time.monotonic() - started
+        started = time.monotonic()
+        WaitFunction._wait_interval(None, _StoppableEnv(stopped=True), 86_400)
+        stopped = time.monotonic() - started
+    finally:
+        clock.uninstall()
+
+    # THEN both count as asked; the first paused 0.1 s at least, the second returned at once
+    # (well before a day, scaled: 86 s); moto's own wait is back afterwards
+    assert clock.slept == [100, 86_400]
+    assert 0.1 <= scaled < 60
+    assert stopped < 60
+    assert WaitFunction.__dict__["_wait_interval"] is original
 
 
 def test_engine_restores_moto_retry_clock_when_it_exits() -> None:

@@ -299,15 +299,26 @@ def test_wait_tasks_exist_when_definition_read() -> None:
     assert names >= POLLING_TASKS - set(FLEET_TASKS)
 
 
-def test_run_fleet_follows_its_restores_for_a_bounded_time_when_they_take_long() -> None:
-    # GIVEN RunFleet, which polls its restores in the task and then hands over to Retry
-    state = MACHINES["fleet"]["States"]["RunFleet"]
-    (retrier,) = [r for r in state["Retry"] if "ResourceNotReady" in r["ErrorEquals"]]
+def test_run_fleet_is_one_turn_of_a_loop_with_its_own_retries_and_a_catch() -> None:
+    # GIVEN the fleet machines' loop
+    for name in ("fleet", "drill-fleet"):
+        states = MACHINES[name]["States"]
+        run, ended, pause = states["RunFleet"], states["FleetEnded"], states["WaitForFleet"]
 
-    # WHEN / THEN bounded: at most MaxAttempts invocations of 10 minutes each, which covers
-    # 500 restores ten at a time (50 rounds of a restore's hour-long worst case)
-    assert 0 < retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS / 3600 <= 72
-    assert retrier["MaxAttempts"] * POLL_IN_TASK_SECONDS >= 50 * 3600
+        # THEN RunFleet does not wait in its invocation (no ResourceNotReady retry), a Wait
+        # state does, and the loop goes back to RunFleet: each turn a new entry of the state
+        assert not [r for r in run["Retry"] if "ResourceNotReady" in r["ErrorEquals"]]
+        assert run["Next"] == "FleetEnded"
+        assert ended["Default"] == "WaitForFleet"
+        assert (pause["Type"], pause["SecondsPath"], pause["Next"]) == (
+            "Wait",
+            "$.Run.WaitSeconds",
+            "RunFleet",
+        )
+        # ... and any error the retries leave goes to the report, then to the failure
+        (catch,) = run["Catch"]
+        assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], "ReportFleetAfterFailure")
+        assert states["ReportFleetAfterFailure"]["Next"] == "FleetOutcome"
 
 
 @pytest.mark.parametrize("name", [n for n, _ in wait_tasks()])

@@ -257,8 +257,16 @@ def test_fleet_state_stays_under_the_limit_when_500_instances_end(status: str) -
     )
     finished = {i: outcome_of(i, child_name(i, FLEET_EXECUTION), described) for i in instances}
 
-    # WHEN RunFleet reports: the state then holds the request, the fleet and the report
-    state = {**request, "Fleet": fleet, "Report": fleet_report([instances], finished, 100)}
+    # WHEN ReportFleet reports: the state then holds the request, the fleet, the loop's last
+    # turn (one character per instance) and the report
+    run = FleetRun.of(fleet, MACHINES, "F" * len(instances))
+    turn = {"Done": True, "Progress": run.progress(), "IdleCycles": 2_000, "WaitSeconds": 0}
+    state = {
+        **request,
+        "Fleet": fleet,
+        "Run": turn,
+        "Report": fleet_report([instances], finished, 100),
+    }
 
     # THEN it stays well under Step Functions' limit
     assert len(json.dumps(state).encode()) < STATE_DATA_LIMIT * 0.75

@@ -441,6 +441,13 @@ def _action_context(call: Call) -> dict[str, ContextValue]:
         return {"cloudwatch:namespace": str(call.params.get("Namespace", ""))}
     if call.action == "ec2:ModifyInstanceAttribute":
         return _attributes_set(call.params)
+    if call.action == "events:PutEvents":
+        # One value per key: every call of the tasks puts one entry.
+        entries = call.params.get("Entries") or [{}]
+        return {
+            "events:source": str(entries[0].get("Source", "")),
+            "events:detail-type": str(entries[0].get("DetailType", "")),
+        }
     return {}
 
 

@@ -92,7 +92,6 @@ POLL_INSTANCE = poll(10, 30, 40)  # status checks, a drill's clone and its valid
 POLL_VALIDATION = poll(5, 30, 40)  # a validation command on the restored instance
 POLL_CLONE_ROOT = poll(10, 30, 62)
 POLL_INITIALIZATION = poll(60, 300, 60, backoff=2)  # hours, for large volumes
-POLL_FLEET = Retrier(("ResourceNotReady",), interval=1, backoff=1, attempts=300)
 
 # A Task state's own limit: a polling task's function runs up to 11 minutes.
 TASK_TIMEOUT_SECONDS = 90
@@ -181,6 +180,16 @@ def pass_state(
     if result_path is not None:
         state["ResultPath"] = result_path
     _then(state, next_state)
+    return state
+
+
+def wait(seconds_path: str, next_state: str, comment: str | None = None) -> State:
+    """A Wait state of ``seconds_path`` seconds (an integer in the state's input)."""
+    state: State = {"Type": "Wait"}
+    if comment:
+        state["Comment"] = comment
+    state["SecondsPath"] = seconds_path
+    state["Next"] = next_state
     return state
 
 

@@ -12,11 +12,23 @@ from vss_restore.capabilities import (
     MACHINE_ARN_PLACEHOLDERS,
     FleetMachine,
 )
-from vss_restore.workflow.asl import POLL_FLEET, States, choice, fail, machine, succeed, task, when
+from vss_restore.workflow.asl import (
+    States,
+    choice,
+    fail,
+    machine,
+    pass_state,
+    succeed,
+    task,
+    wait,
+    when,
+)
 
 
 def definition(fleet: FleetMachine = "fleet") -> dict[str, Any]:
     capability = FLEET_CAPABILITY[fleet]
+    # The one machine this fleet starts (its requests' Mode is checked by ResolveFleet).
+    children = {capability: "${" + MACHINE_ARN_PLACEHOLDERS[capability] + "}"}
     states = States()
     states.add(
         "ResolveFleet",
@@ -29,32 +41,84 @@ def definition(fleet: FleetMachine = "fleet") -> dict[str, Any]:
             },
             comment=(
                 "Validate the request (its Mode must be one this fleet runs), resolve TagFilter, "
-                "plan the waves: nothing starts on bad input."
+                "plan the waves, refuse a plan the loop could not follow to its end: nothing "
+                "starts on bad input."
             ),
             result_path="$.Fleet",
             on_error="FleetRejected",
-            next_state="RunFleet",
+            next_state="NothingStartedYet",
+        ),
+    )
+    states.add(
+        "NothingStartedYet",
+        pass_state(
+            "RunFleet",
+            parameters={"Done": False, "Progress": "", "IdleCycles": 0, "WaitSeconds": 0},
+            result_path="$.Run",
         ),
     )
     states.add(
         "RunFleet",
         task(
             "RunFleet",
-            {
-                "Fleet.$": "$.Fleet",
-                # The one machine this fleet starts (its requests' Mode is checked above).
-                "StateMachines": {capability: "${" + MACHINE_ARN_PLACEHOLDERS[capability] + "}"},
-            },
+            {"Fleet.$": "$.Fleet", "Run.$": "$.Run", "StateMachines": children},
             comment=(
-                "Start each instance's restore (wave by wave, StartIntervalSeconds apart, at most "
-                "MaxConcurrency at once, none past the tolerance) and follow them until all have "
-                "ended. Restores are started, not run .sync: stopping or failing the fleet never "
-                "stops one mid-swap. Their names derive from this execution, so a retry finds "
-                "them again."
+                "One turn of the loop: read the restores once, start what may start (wave by "
+                "wave, StartIntervalSeconds apart, at most MaxConcurrency at once, none past the "
+                "tolerance), return. Each turn is a new entry of this state, with its own retries; "
+                "a stopped fleet starts nothing after the turn under way. Restores are started, "
+                "not run .sync: stopping or failing the fleet never stops one mid-swap. Their "
+                "names derive from this execution, so a retry finds them again."
+            ),
+            result_path="$.Run",
+            on_error="ReportFleetAfterFailure",
+            next_state="FleetEnded",
+        ),
+    )
+    states.add(
+        "FleetEnded",
+        choice(
+            [when("$.Run.Done", "ReportFleet", BooleanEquals=True)],
+            default="WaitForFleet",
+        ),
+    )
+    states.add(
+        "WaitForFleet",
+        wait(
+            "$.Run.WaitSeconds",
+            "RunFleet",
+            comment=(
+                "10 s while restores wait only to be started; else longer, so that the "
+                "execution's history (25,000 events) outlasts the fleet (vss_restore.fleet."
+                "next_wait)."
+            ),
+        ),
+    )
+    report = {"Fleet.$": "$.Fleet", "StateMachines": children}
+    states.add(
+        "ReportFleet",
+        task(
+            "ReportFleet",
+            report,
+            comment="Read every restore back, write the report, publish the fleet's outcome.",
+            result_path="$.Report",
+            on_error="FleetUnreported",
+            error_path="$.ReportError",
+            next_state="FleetOutcome",
+        ),
+    )
+    states.add(
+        "ReportFleetAfterFailure",
+        task(
+            "ReportFleet",
+            {**report, "Error.$": "$.Error"},
+            comment=(
+                "The loop failed past its retries: report what started, what ended and what "
+                "never started, publish it, then fail with the loop's error."
             ),
             result_path="$.Report",
-            on_error=None,
-            poll_retry=POLL_FLEET,
+            on_error="FleetFailedUnreported",
+            error_path="$.ReportError",
             next_state="FleetOutcome",
         ),
     )
@@ -72,10 +136,15 @@ def definition(fleet: FleetMachine = "fleet") -> dict[str, Any]:
             "$.Report.Error",
             "$.Report.Cause",
             comment=(
-                "FleetFailureThresholdExceeded; the Cause lists the failed and the never started "
-                "instances."
+                "FleetFailureThresholdExceeded, or the loop's own error; the Cause lists the "
+                "failed and the never started instances."
             ),
         ),
+    )
+    states.add("FleetUnreported", fail("$.ReportError.Error", "$.ReportError.Cause"))
+    states.add(
+        "FleetFailedUnreported",
+        fail("$.Error.Error", "$.Error.Cause", comment="The loop's error; no report was written."),
     )
     states.add("FleetRejected", fail("$.Error.Error", "$.Error.Cause"))
     return machine(
