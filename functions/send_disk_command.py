@@ -11,12 +11,17 @@ from typing import Any
 from pydantic import AwareDatetime, Field, StrictBool
 
 from vss_restore import clients
-from vss_restore.definition import Limits
 from vss_restore.errors import ResourceNotReady
 from vss_restore.lambda_task import logger, task
 from vss_restore.models import Model
 from vss_restore.waiting import not_ready, utcnow
-from vss_restore.windows_disks import DiskAction, attached_volume_ids, send_disk_command
+from vss_restore.windows_disks import (
+    DELIVERY_TIMEOUT_SECONDS,
+    EXECUTION_TIMEOUT_SECONDS,
+    DiskAction,
+    attached_volume_ids,
+    send_disk_command,
+)
 
 
 class Event(Model):
@@ -30,9 +35,10 @@ class Event(Model):
     # When the state was entered: before the first attempt, so a retried task that finds
     # its command already sent still reports when it was sent, at the latest.
     entered_time: AwareDatetime | None = Field(default=None, alias="EnteredTime")
-    # How long it waits for another disk command on the instance to end.
+    # How long it waits for another disk command on the instance to end (the state passes
+    # DiskCommandTimeoutSeconds; by default, as long as a command can live).
     timeout_seconds: int = Field(
-        default=Limits.DiskCommandTimeoutSeconds, alias="TimeoutSeconds", gt=0
+        default=DELIVERY_TIMEOUT_SECONDS + EXECUTION_TIMEOUT_SECONDS, alias="TimeoutSeconds", gt=0
     )
 
 
