@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from tests.cli.conftest import DEMO_INSTANCE, LATEST_COMPLETE_SET
 from vss_restore import demo
 from vss_restore.cli import commands
-from vss_restore.cli.fleet_confirmation import NAME_WIDTH, TYPED_ABOVE
+from vss_restore.cli.fleet_confirmation import NAME_WIDTH, TYPED_ABOVE, fleet_approval
 from vss_restore.cli.target import FLEET_STATE_MACHINE_ARN_ENV, CliError, Target
 from vss_restore.fleet import execution_arn
 from vss_restore.local import LocalEngine, world
@@ -206,3 +208,35 @@ def test_a_local_fleet_is_kept_and_shown_by_status_and_history(cli: Any) -> None
     assert "3 of 3, 0 failed" in table.stdout
     executions = [r["Name"] for r in of_demo.json["Restores"]]
     assert restores[DEMO_INSTANCE]["Execution"] in executions
+
+
+def _ec2_refusing(code: str) -> tuple[Any, Stubber]:
+    """An EC2 client whose DescribeInstances fails with ``code``."""
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    stubber = Stubber(ec2)
+    stubber.add_client_error("describe_instances", service_error_code=code)
+    return ec2, stubber
+
+
+def test_a_caller_not_allowed_to_read_ec2_is_asked_without_the_sets_and_told_so() -> None:
+    # GIVEN EC2 refusing to describe the fleet's instance: no permission
+    ec2, stubber = _ec2_refusing("UnauthorizedOperation")
+    request = {"Instances": [DEMO_INSTANCE]}
+
+    # WHEN the fleet's question is made
+    with stubber:
+        approval = fleet_approval(ec2, request, datetime.now(UTC))
+
+    # THEN it says the sets could not be read, and the request is left as given
+    assert "could not be read" in approval.question
+    assert approval.request == request
+
+
+def test_a_read_throttled_past_its_retries_ends_the_command_before_anything_is_asked() -> None:
+    # GIVEN EC2 throttling the fleet's reads past botocore's retries
+    ec2, stubber = _ec2_refusing("RequestLimitExceeded")
+
+    # WHEN the fleet's question is made, THEN the failure ends the command (nothing unpinned
+    # is asked or started)
+    with stubber, pytest.raises(ClientError):
+        fleet_approval(ec2, {"Instances": [DEMO_INSTANCE]}, datetime.now(UTC))
