@@ -23,6 +23,10 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         instances = instances_tagged(clients.ec2(), fleet.tag_filter.key, fleet.tag_filter.values)
     waves = plan_waves(instances, [list(w) for w in fleet.waves] if fleet.waves else None)
     plan_fits(waves, options, fleet.max_concurrency, fleet.start_interval_seconds)
+    fleet.check_snapshot_sets(instances)  # a tag may match other instances than were approved
+    if fleet.snapshot_sets is not None:
+        # With the options: each restore's request takes its instance's (fleet.child_request).
+        options = {**options, "SnapshotSets": fleet.snapshot_sets}
     return {
         "Waves": waves,
         "Options": options,

@@ -45,6 +45,7 @@ FLEET_FIELDS = (
     "MaxConcurrency",
     "ToleratedFailurePercentage",
     "StartIntervalSeconds",
+    "SnapshotSets",
 )
 # Options that cannot apply to several instances at once.
 PER_INSTANCE_ONLY = ("InstanceId", "SnapshotSetId", "Devices")
@@ -95,6 +96,11 @@ class FleetRequest(Model):
         ge=0,
         le=MAX_START_INTERVAL_SECONDS,
     )
+    # Instance → the set it restores, as approved (fleet-restore pins every instance's latest
+    # complete set when it shows them): a set completed since changes nothing.
+    snapshot_sets: (
+        dict[InstanceId, Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None
+    ) = Field(default=None, alias="SnapshotSets", min_length=1, max_length=MAX_FLEET_SIZE)
 
     @model_validator(mode="after")
     def _one_source(self) -> FleetRequest:
@@ -106,7 +112,29 @@ class FleetRequest(Model):
             listed = [i for wave in self.waves for i in wave]
             if len(set(listed)) != len(listed) or any(not wave for wave in self.waves):
                 raise ValueError("Waves must list each instance once, in non-empty waves")
+        if self.instances is not None:
+            self.check_snapshot_sets(self.instances)
         return self
+
+    def check_snapshot_sets(self, instances: list[str]) -> None:
+        """SnapshotSets, when given, pins exactly the fleet's instances: an instance tagged
+        (or listed) since the sets were approved is refused, never restored unapproved."""
+        if self.snapshot_sets is None:
+            return
+        missing = sorted(set(instances) - set(self.snapshot_sets))
+        extra = sorted(set(self.snapshot_sets) - set(instances))
+        if missing or extra:
+            detail = "; ".join(
+                part
+                for part in (
+                    f"no set for: {', '.join(missing)}" if missing else "",
+                    f"not in the fleet: {', '.join(extra)}" if extra else "",
+                )
+                if part
+            )
+            raise InvalidRequest(
+                "SnapshotSets", f"must name exactly the fleet's instances ({detail})"
+            )
 
 
 def parse_fleet_request(
@@ -126,6 +154,10 @@ def parse_fleet_request(
     except ValidationError as err:
         raise invalid_request(err) from err
     require_mode(str(options.get("Mode", "InPlace")), modes, fleet=True)
+    if fleet.snapshot_sets is not None and "RestorePointInTime" in options:
+        raise InvalidRequest(
+            "RestorePointInTime", "cannot be given with SnapshotSets (each names its set)"
+        )
     # The options are validated as the restore (or drill) machine will validate them.
     RestoreRequest.parse({"InstanceId": "i-00000000", **options})
     return fleet, options
@@ -319,7 +351,7 @@ class FleetRun:
                 sfn.start_execution(
                     stateMachineArn=self.restore_state_machine_arn,
                     name=self.name(instance),
-                    input=json.dumps({"InstanceId": instance, **self.options}),
+                    input=json.dumps(child_request(instance, self.options)),
                 )
             self.running.add(instance)
 
@@ -354,6 +386,16 @@ class FleetRun:
 
 
 ENDED_MARKS = {"S": "SUCCEEDED", "F": "FAILED"}
+
+
+def child_request(instance_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    """One instance's restore request: the fleet's options, and its approved set when the
+    fleet pins sets (ResolveFleet passes ``SnapshotSets`` with the options)."""
+    request = {"InstanceId": instance_id, **options}
+    pinned = request.pop("SnapshotSets", None) or {}
+    if instance_id in pinned:
+        request["SnapshotSetId"] = pinned[instance_id]
+    return request
 
 
 def starts_per_poll(start_interval: float) -> int:

@@ -225,25 +225,44 @@ def test_fleet_restore_restores_the_demo_fleet_and_reports_each_instance(cli: An
 
 
 def test_fleet_restore_failure_past_the_tolerance_exits_1(cli: Any) -> None:
-    # Instances that do not exist fail their restores; nothing is tolerated.
-    missing, later = "i-0123456789abcdef0", "i-0123456789abcdef1"
+    # GIVEN the demo server's restore fails (its first AttachVolume is refused), in the first
+    # of two waves, and no failure is tolerated
+    later = [
+        cli("--local", "sets", "--instance-id", n).json["InstanceId"] for n in ("app01", "app02")
+    ]
     outcome = cli(
         "--local",
+        "--inject-fault",
+        "ec2.AttachVolume",
         "fleet-restore",
         "--yes",
-        "--instance-id",
-        f"{missing},{later}",
+        "--tag",
+        "Fleet=demo",
         "--wave",
-        missing,
+        DEMO_INSTANCE,
         "--wave",
-        later,
+        ",".join(later),
     )
 
-    assert outcome.exit_code == 1
+    # THEN the fleet fails, and the second wave never started
+    assert outcome.exit_code == 1, outcome.stderr
     assert "FleetFailureThresholdExceeded" in outcome.stderr
     report = outcome.json["Report"]
-    assert report["NotStarted"] == [later]
-    assert report["Instances"][0]["Error"] == "InstanceNotFound"
+    assert sorted(report["NotStarted"]) == sorted(later)
+    assert report["Instances"][0]["InstanceId"] == DEMO_INSTANCE
+    assert report["Instances"][0]["Status"] == "FAILED"
+
+
+def test_a_fleet_with_an_instance_that_does_not_exist_starts_nothing(cli: Any) -> None:
+    missing = "i-0123456789abcdef0"
+    outcome = cli(
+        "--local", "fleet-restore", "--yes", "--instance-id", f"{DEMO_INSTANCE},{missing}"
+    )
+
+    assert outcome.exit_code == 2
+    assert f"{missing}: InstanceNotFound" in outcome.stderr
+    assert "nothing was started" in outcome.stderr
+    assert "Started" not in outcome.stderr
 
 
 @pytest.mark.parametrize(
@@ -273,5 +292,5 @@ def test_fleet_restore_asks_first_on_a_terminal(cli: Any, monkeypatch: pytest.Mo
     outcome = cli("--local", "fleet-restore", "--tag", "Fleet=demo", stdin="n\n")
 
     assert outcome.exit_code == 2
-    assert "Restore 3 instance(s)" in outcome.stderr
+    assert "About to restore 3 instance(s)" in outcome.stderr
     assert "Not confirmed" in outcome.stderr

@@ -130,7 +130,7 @@ def test_restore_runs_the_set_shown_when_a_newer_set_completes_during_the_questi
     newer_set = "7f7f7f7f-0000-4000-8000-000000000001"
     latest_after_question: list[str] = []
 
-    def answer_yes_after_a_new_set(question: str) -> bool:
+    def answer_yes_after_a_new_set(question: str, typed: str | None = None) -> bool:
         assert LATEST_COMPLETE_SET in question
         ec2 = boto3.client("ec2", region_name="us-east-1")  # the command's emulator
         world.vss_snapshot_set(

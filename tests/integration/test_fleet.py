@@ -167,6 +167,23 @@ def test_bad_fleet_requests_are_rejected_before_any_restore_starts(
     assert sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"] == []
 
 
+def test_a_fleet_by_tag_is_refused_when_the_tag_matches_an_instance_not_approved(
+    engine: LocalEngine, fleet: list[str]
+) -> None:
+    # GIVEN sets approved for three of the four tagged servers (the fourth tagged since)
+    approved = {i: f"set-{n}" for n, i in enumerate(fleet[:3])}
+    request = {"TagFilter": {"Key": "Tier", "Values": ["app"]}, "SnapshotSets": approved}
+
+    # WHEN the fleet runs
+    result = engine.run(request, timeout=60, machine="fleet")
+
+    # THEN it is refused, naming the instance without an approved set, and nothing started
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert f"no set for: {fleet[3]}" in (result.cause or "")
+    sfn = boto3.client("stepfunctions", region_name=engine.region)
+    assert sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"] == []
+
+
 def test_a_fleet_of_clone_drills_reports_each_clone_and_touches_no_source(
     engine: LocalEngine, ec2: Any, fleet: list[str]
 ) -> None:

@@ -14,6 +14,7 @@ from vss_restore.fleet import (
     STARTING_PER_POLL_SECONDS,
     FleetRun,
     child_name,
+    child_request,
     execution_arn,
     fleet_report,
     outcome_of,
@@ -57,6 +58,17 @@ def test_parse_splits_fleet_settings_from_restore_options() -> None:
         ({"TagFilter": {"Key": "", "Values": ["x"]}}, "TagFilter.Key"),
         ({"Instances": [A], "StartIntervalSeconds": -1}, "StartIntervalSeconds"),
         ({"Instances": [A], "StartIntervalSeconds": 11}, "StartIntervalSeconds"),
+        ({"Instances": [A], "SnapshotSetId": "set-a"}, "SnapshotSetId"),
+        ({"Instances": [A, B], "SnapshotSets": {A: "set-a"}}, "SnapshotSets"),
+        ({"Instances": [A], "SnapshotSets": {A: "set-a", B: "set-b"}}, "SnapshotSets"),
+        (
+            {
+                "Instances": [A],
+                "SnapshotSets": {A: "set-a"},
+                "RestorePointInTime": "2026-12-01T00:00:00Z",
+            },
+            "RestorePointInTime",
+        ),
     ],
 )
 def test_parse_names_the_bad_field(payload: object, field: str) -> None:
@@ -64,6 +76,34 @@ def test_parse_names_the_bad_field(payload: object, field: str) -> None:
         parse_fleet_request(payload)
 
     assert raised.value.field == field
+
+
+def test_snapshot_sets_must_name_exactly_the_instances_a_tag_resolves_to() -> None:
+    # GIVEN sets approved for A and B, by tag
+    fleet, _ = parse_fleet_request(
+        {"TagFilter": {"Key": "Tier", "Values": ["app"]}, "SnapshotSets": {A: "s-a", B: "s-b"}}
+    )
+
+    # WHEN the tag resolves to the approved instances, THEN nothing is refused
+    fleet.check_snapshot_sets([B, A])
+    # WHEN it also matches C, tagged since the approval, THEN the fleet is refused, naming C
+    with pytest.raises(InvalidRequest, match=f"no set for: {C}") as raised:
+        fleet.check_snapshot_sets([A, B, C])
+    assert raised.value.field == "SnapshotSets"
+
+
+def test_each_child_request_carries_its_instance_s_pinned_set_and_only_it() -> None:
+    options = {"PowerOnAfterRestore": False, "SnapshotSets": {A: "set-a", B: "set-b"}}
+
+    assert child_request(A, options) == {
+        "InstanceId": A,
+        "PowerOnAfterRestore": False,
+        "SnapshotSetId": "set-a",
+    }
+    assert child_request(C, {"ExcludeBootVolume": True}) == {
+        "InstanceId": C,
+        "ExcludeBootVolume": True,
+    }
 
 
 def test_waves_must_cover_exactly_the_fleet() -> None:

@@ -16,6 +16,7 @@ from vss_restore.executions import ExecutionRecord
 
 ARCHIVE_DIR_ENV = "VSS_RESTORE_LOCAL_DIR"
 KEEP = 100
+FLEET_PREFIX = "fleet-"  # how fleet-restore names its executions
 
 
 def default_archive_dir() -> Path:
@@ -69,3 +70,10 @@ class LocalArchive:
             return []
         records = (self._read(p) for p in self.directory.glob(f"{instance_id}-*.json"))
         return [r for r in records if r is not None and r.instance_id == instance_id]
+
+    def fleets(self) -> list[ExecutionRecord]:
+        """The stored fleet executions (``fleet-restore`` names them ``fleet-...``)."""
+        if not self.directory.is_dir():
+            return []
+        records = (self._read(p) for p in self.directory.glob(f"{FLEET_PREFIX}*.json"))
+        return [r for r in records if r is not None and r.name.startswith(FLEET_PREFIX)]

@@ -466,14 +466,18 @@ def _interactive() -> bool:
 WARNING_WORDS = ("STOPPED", "LOST", "DELETED", "DELETE", "OFFLINE", "RUNNING")
 
 
-def _confirmed(question: str) -> bool:
-    """Ask on stderr (stdout is the command's result); Ctrl-C or end of input means no."""
+def _confirmed(question: str, typed: str | None = None) -> bool:
+    """Ask on stderr (stdout is the command's result); Ctrl-C or end of input means no.
+    ``typed``: the answer that must be typed (anything else is no), instead of y/N."""
     body, _, asked = question.rpartition("\n")
     if body:
         text = Text(body)
         text.highlight_words(WARNING_WORDS, style="bold yellow")
         Console(stderr=True, soft_wrap=True, highlight=False).print(text)
     try:
+        if typed is not None:
+            answer = typer.prompt(asked, default="", show_default=False, err=True)
+            return str(answer).strip() == typed
         return bool(typer.confirm(asked, err=True))
     except (typer.Abort, EOFError, KeyboardInterrupt):
         return False
@@ -489,14 +493,17 @@ def _needs_terminal(command: str) -> None:
         )
 
 
-def _ask(question: str) -> None:
-    if not _confirmed(question):
+def _ask(question: str, typed: str | None = None) -> None:
+    if not _confirmed(question, typed):
         raise CliError("Not confirmed: nothing was changed.", 2)
 
 
-def _approve(place: Callable[[], Place], question: str, summary: str, yes: bool) -> None:
+def _approve(
+    place: Callable[[], Place], question: str, summary: str, yes: bool, typed: str | None = None
+) -> None:
     """Ask, saying where the command acts; with ``--yes``, log what was approved and where
-    (stderr: standard output stays the command's result)."""
+    (stderr: standard output stays the command's result). ``typed``: what must be typed to
+    approve, instead of y."""
     where = str(place())
     if yes:
         Console(stderr=True, soft_wrap=True, highlight=False).print(
@@ -506,9 +513,9 @@ def _approve(place: Callable[[], Place], question: str, summary: str, yes: bool)
     place_line = render.fact_line("Where", where)
     first, _, rest = question.partition("\n")
     if not rest:  # a one-line question: where, then the question itself
-        _ask(f"{place_line}\n{question}")
+        _ask(f"{place_line}\n{question}", typed)
         return
-    _ask("\n".join((first, place_line, rest)))  # after the "About to ..." heading
+    _ask("\n".join((first, place_line, rest)), typed)  # after the "About to ..." heading
 
 
 def _progress_console(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +29,8 @@ from vss_restore.cli.commands import (
 )
 from vss_restore.cli.events import emit
 from vss_restore.cli.failure import BAD_INPUT_ERRORS
-from vss_restore.cli.fleet_progress import follow_fleet
+from vss_restore.cli.fleet_confirmation import fleet_approval
+from vss_restore.cli.fleet_progress import FleetProgress, follow_fleet
 from vss_restore.cli.target import (
     CliError,
     Target,
@@ -36,9 +38,6 @@ from vss_restore.cli.target import (
 )
 from vss_restore.executions import ExecutionRecord
 from vss_restore.fleet import parse_fleet_request
-from vss_restore.instance import (
-    instances_tagged,
-)
 
 
 def _fleet_request(
@@ -133,25 +132,62 @@ def fleet_restore(
     with open_target(state.options) as target:
         target.complete_world()  # a fleet: every server of the demo world, when local
         request = _fleet_request([_instance(target, i) for i in given], tag, waves, **settings)
-        question = _fleet_confirmation(target, request)
-        _approve(target.place, question, question.partition("?")[0].lower(), yes)
-        execution_arn = target.start_fleet(request)
+        # With --yes too: an instance without a complete set is refused before anything starts.
+        approval = fleet_approval(target.ec2, request, datetime.now(UTC))
+        _approve(target.place, approval.question, approval.summary, yes, approval.typed)
+        execution_arn = target.start_fleet(approval.request)  # the sets shown, pinned
         shown = _progress_console(state, target, execution_arn, wait, out, err)
         if shown is None:
             return
         record = _follow(state, target, execution_arn, shown, follow_fleet)
-    _fleet_finish(state, record, out, err)
+        _fleet_finish(state, target, record, out, err)
 
 
-def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Console) -> None:
-    """Print a fleet's outcome and exit with the documented code."""
-    report = record.output if record.status == "SUCCEEDED" else record.last_output("Report")
+def fleet_report(record: ExecutionRecord) -> Any:
+    """The fleet's report: its output, or a failed fleet's last RunFleet report."""
+    return record.output if record.status == "SUCCEEDED" else record.last_output("Report")
+
+
+def _fleet_summary(record: ExecutionRecord, report: Any) -> dict[str, Any]:
+    return {
+        "ExecutionArn": record.arn,
+        "Name": record.name,
+        "Status": record.status,
+        "StartedAt": record.started_at.isoformat(),
+        "StoppedAt": record.stopped_at.isoformat() if record.stopped_at else None,
+        "Report": report,
+    }
+
+
+def _keep_fleet(target: Target, record: ExecutionRecord, report: Any) -> None:
+    """Locally, the fleet and each of its restores are kept, as a single restore is: later
+    commands (status, history, report) read them after the emulator is gone."""
+    if not target.local or not record.finished:
+        return
+    target.keep(record)
+    lines = report.get("Instances", []) if isinstance(report, dict) else []
+    for line in lines:
+        target.keep(target.record(line["Execution"]))
+
+
+def _fleet_finish(
+    state: State, target: Target, record: ExecutionRecord, out: Console, err: Console
+) -> None:
+    """Print a fleet's outcome, keep it locally, and exit with the documented code."""
+    report = fleet_report(record)
+    _keep_fleet(target, record, report)
+    if not record.finished:  # `status` of a running fleet: where each restore is
+        rows = FleetProgress(target).rows(record)
+        if state.as_json(out):
+            render.print_json(out, {**_fleet_summary(record, report), "Instances": rows})
+        else:
+            out.print(f"[bold]{record.status}[/]  {record.name}", highlight=False)
+            out.print(render.fleet_table(rows, "Instances"))
+        return
     if state.events:
-        emit("Finished", ExecutionArn=record.arn, Status=record.status, Report=report)
+        emit("Finished", **_fleet_summary(record, report))
     elif state.as_json(out):
-        render.print_json(
-            out, {"ExecutionArn": record.arn, "Status": record.status, "Report": report}
-        )
+        render.print_json(out, _fleet_summary(record, report))
     elif isinstance(report, dict):
         out.print(
             f"[{render.OUTCOME_STYLE.get(record.status, 'bold')}]{record.status}[/]  "
@@ -161,18 +197,3 @@ def _fleet_finish(state: State, record: ExecutionRecord, out: Console, err: Cons
     if record.status != "SUCCEEDED":
         err.print(f"[red]{render.named_error(record)}[/]", highlight=False)
         raise typer.Exit(2 if record.error in BAD_INPUT_ERRORS else 1)
-
-
-def _fleet_confirmation(target: Target, request: dict[str, Any]) -> str:
-    if "Instances" in request:
-        instances = request["Instances"]
-    else:
-        tag_filter = request["TagFilter"]
-        instances = instances_tagged(target.ec2, tag_filter["Key"], tag_filter["Values"])
-    shown = ", ".join(instances[:10]) + (
-        f" and {len(instances) - 10} more" if len(instances) > 10 else ""
-    )
-    return (
-        f"Restore {len(instances)} instance(s) ({shown}) from their latest complete snapshot "
-        "sets? Each will be stopped while its volumes are swapped."
-    )

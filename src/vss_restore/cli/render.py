@@ -391,3 +391,48 @@ def fleet_table(rows: list[dict[str, Any]], title: str = "Fleet") -> Table:
             seconds_text(row.get("DowntimeSeconds")),
         )
     return keep_ids_whole(table)
+
+
+def fleet_entry(record: ExecutionRecord, report: Any) -> dict[str, Any]:
+    """A fleet in ``history --fleets``: its outcome, totals, and each instance's set."""
+    totals = report if isinstance(report, dict) else {}
+    return {
+        "ExecutionArn": record.arn,
+        "Name": record.name,  # what status, watch and report take
+        "Mode": record.input.get("Mode") or "InPlace",
+        "Status": record.status,
+        "Error": record.error,
+        "StartedAt": record.started_at.isoformat(),
+        "StoppedAt": record.stopped_at.isoformat() if record.stopped_at else None,
+        "DurationSeconds": record.rto_seconds,
+        "Total": totals.get("Total"),
+        "Succeeded": totals.get("Succeeded"),
+        "Failed": totals.get("Failed"),
+        "NotStarted": totals.get("NotStarted"),
+        # The sets approved at the confirmation (None: each restore chose its latest).
+        "SnapshotSets": record.input.get("SnapshotSets"),
+    }
+
+
+def fleets_table(entries: list[dict[str, Any]]) -> Table:
+    """Newest first; the execution name under the start time, whole."""
+    table = fitted_table(
+        "Fleet executions, newest first",
+        [("Started · execution", True), ("Outcome", False), ("Restored", False), ("RTO", False)],
+    )
+    for entry in entries:
+        status = entry["Status"]
+        outcome = f"[{OUTCOME_STYLE.get(status, 'bold')}]{status}[/]"
+        if entry["Error"]:
+            outcome += f" {entry['Error']}"
+        restored = "—"
+        if entry["Total"] is not None:
+            restored = f"{entry['Succeeded']} of {entry['Total']}, {entry['Failed']} failed"
+        table.add_row(
+            f"{when_text(entry['StartedAt'])}\n{entry['Name']}",
+            outcome,
+            restored,
+            seconds_text(entry["DurationSeconds"]),
+            end_section=True,
+        )
+    return keep_ids_whole(table)

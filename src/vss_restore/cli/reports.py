@@ -29,7 +29,7 @@ from vss_restore.cli.commands import (
     examples,
 )
 from vss_restore.cli.fleet_progress import follow_fleet
-from vss_restore.cli.fleets import _fleet_finish
+from vss_restore.cli.fleets import _fleet_finish, fleet_report
 from vss_restore.cli.html_report import render_html
 from vss_restore.cli.markdown import STARTER_UNKNOWN, ReportHeader, markdown_summary
 from vss_restore.cli.progress import follow
@@ -87,7 +87,11 @@ def status(
     state: State = ctx.obj
     out, err = _consoles()
     with open_target(state.options) as target:
-        _finish(state, target, _execution_record(target, execution, instance_id), out, err)
+        record = _execution_record(target, execution, instance_id)
+        if is_fleet_execution(record.name):
+            _fleet_finish(state, target, record, out, err)
+        else:
+            _finish(state, target, record, out, err)
 
 
 @app.command(
@@ -106,27 +110,41 @@ def watch(
         if not record.finished:
             err.print(f"Following {record.arn}", highlight=False, soft_wrap=True)
             record = _follow(state, target, record.arn, err, follow_fleet if fleet else follow)
-    if fleet:
-        _fleet_finish(state, record, out, err)
-    else:
-        _finish(state, target, record, out, err)
+        if fleet:
+            _fleet_finish(state, target, record, out, err)
+        else:
+            _finish(state, target, record, out, err)
 
 
 @app.command(
     rich_help_panel="Follow and report",
-    epilog=examples("vss-restore history --instance-id web01 --max-items 10"),
+    epilog=examples(
+        "vss-restore history --instance-id web01 --max-items 10", "vss-restore history --fleets"
+    ),
 )
 @_fails_cleanly
 def history(
     ctx: typer.Context,
     instance_id: InstanceOption = None,
     max_items: Annotated[
-        int, typer.Option(min=1, help="Show at most this many of the instance's newest executions.")
+        int, typer.Option(min=1, help="Show at most this many of the newest executions.")
     ] = 50,
+    fleets: Annotated[
+        bool,
+        typer.Option(
+            "--fleets", help="The fleet executions (fleet-restore) instead of an instance's."
+        ),
+    ] = False,
 ) -> None:
-    """Every execution of an instance (restores, dry runs, drills): outcome, RTO, downtime."""
+    """Every execution of an instance (restores, dry runs, drills), or every fleet: outcome,
+    RTO, downtime."""
     state: State = ctx.obj
     out, _ = _consoles()
+    if fleets and instance_id is not None:
+        raise CliError("give --instance-id or --fleets, not both", 2)
+    if fleets:
+        _fleet_history(state, max_items, out)
+        return
     with open_target(state.options) as target:
         instance = _instance(target, instance_id)
         records = target.past_restores(instance, max_items)
@@ -142,6 +160,17 @@ def history(
         )
     else:
         out.print(render.history_table(instance, records))
+
+
+def _fleet_history(state: State, max_items: int, out: Console) -> None:
+    with open_target(state.options) as target:
+        entries = [render.fleet_entry(r, fleet_report(r)) for r in target.past_fleets(max_items)]
+    if state.as_json(out):
+        render.print_json(out, {"Fleets": entries})
+    elif not entries:
+        out.print("No fleet executions yet (fleet-restore starts them).", highlight=False)
+    else:
+        out.print(render.fleets_table(entries))
 
 
 def _writable(path: Path | None) -> Path | None:

@@ -27,7 +27,7 @@ from vss_restore.capabilities import (
     capability_of,
     fleet_machine_of,
 )
-from vss_restore.cli.archive import LocalArchive, default_archive_dir
+from vss_restore.cli.archive import FLEET_PREFIX, LocalArchive, default_archive_dir
 from vss_restore.cli.place import Place, aws_place, remembered
 from vss_restore.executions import (
     ExecutionRecord,
@@ -98,7 +98,7 @@ class Options:
 
 
 # fleet-restore names its executions so; a name alone then says which state machine it ran on.
-FLEET_EXECUTION_PREFIX = "fleet-"
+FLEET_EXECUTION_PREFIX = FLEET_PREFIX
 
 
 def is_fleet_execution(name: str) -> bool:
@@ -269,6 +269,21 @@ class Target:
             functools.cache(lambda: _records(self.ddb, self.records_table())),
             self.place,
         )
+
+    def past_fleets(self, limit: int) -> list[ExecutionRecord]:
+        """The newest fleet executions of both fleet machines (and, locally, those kept)."""
+        machines = [m for m in (self.fleet_state_machine(), self.drill_fleet_state_machine()) if m]
+        found: dict[str, ExecutionRecord] = {}
+        for machine in machines:
+            pages = self.sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine, PaginationConfig={"MaxItems": limit}
+            )
+            for page in pages:
+                for listed in page["executions"]:
+                    found[listed["executionArn"]] = fetch_record(self.sfn, listed["executionArn"])
+        for stored in self.archive.fleets() if self.archive else []:
+            found.setdefault(stored.arn, stored)
+        return sorted(found.values(), key=lambda r: r.started_at, reverse=True)[:limit]
 
     def past_restores(self, instance_id: str, limit: int) -> list[ExecutionRecord]:
         found = {
