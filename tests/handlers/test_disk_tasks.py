@@ -33,7 +33,8 @@ from vss_restore.errors import (
     WaitTimedOut,
 )
 from vss_restore.local import LocalEngine, world
-from vss_restore.windows_disks import DiskCommandResult, document_name
+from vss_restore.local.fidelity import LIST_COMMANDS_PAGE
+from vss_restore.windows_disks import DiskCommandResult, command_comment, document_name
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -119,6 +120,28 @@ def test_require_managed_instance_refuses_an_instance_whose_disks_cannot_be_chan
 # --- SendDiskCommand ---------------------------------------------------------------------------
 
 
+def test_command_comments_tell_apart_long_execution_names_that_begin_alike() -> None:
+    # GIVEN two executions whose 80-character names differ only at their end, and one in
+    # another machine with the same name
+    prefix = "arn:aws:states:us-east-1:123456789012:execution:vss-restore:"
+    name = "nightly-restore-of-the-accounting-database-servers-in-the-eu-west-1-region-"
+    first, second = f"{prefix}{name}0001", f"{prefix}{name}0002"
+    elsewhere = first.replace(":vss-restore:", ":vss-restore-mount:")
+
+    # WHEN each step's command comment is made
+    comments = {
+        (e, step): command_comment(step, e)
+        for e in (first, second, elsewhere)
+        for step in ("TakeDisksOffline", "RollbackBringOriginalsOnline")
+    }
+
+    # THEN every one is different, fits SSM's 100 characters, and reads as the step's
+    assert len(set(comments.values())) == len(comments)
+    assert all(len(c) <= 100 for c in comments.values())
+    assert all(c.startswith(f"vss-restore {step} ") for (_, step), c in comments.items())
+    assert name[:20] in comments[first, "TakeDisksOffline"]
+
+
 def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
     ec2: EC2Client, start_online: StartOnline
 ) -> None:
@@ -151,6 +174,30 @@ def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
         "Purpose": ["Restore"],
     }
     assert "TakeDisksOffline" in command["Comment"]
+
+
+def test_send_disk_command_finds_its_command_when_the_instance_has_more_than_a_page_of_them(
+    start_online: StartOnline,
+) -> None:
+    # GIVEN an online restore of an instance to which other tools sent a page of commands
+    run = start_online(stop_services=[SERVICE])
+    ssm = boto3.client("ssm", region_name=REGION)
+    for _ in range(LIST_COMMANDS_PAGE):
+        ssm.send_command(
+            InstanceIds=[run.instance_id],
+            DocumentName="AWS-RunPowerShellScript",
+            Parameters={"commands": ["Get-Service"]},
+        )
+    event = run.take_disks_offline()
+
+    # WHEN TakeDisksOffline runs, and runs again (a retry after a lost answer)
+    sent = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+    again = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+
+    # THEN the retry found the command past the first page of ListCommands: one disk command
+    disk_commands = [c for c in commands(run.instance_id) if c["DocumentName"] == document_name()]
+    assert [c["CommandId"] for c in disk_commands] == [sent["CommandId"]]
+    assert again == sent
 
 
 def test_the_wait_for_a_disk_command_outlasts_its_delivery_and_its_execution_together(
