@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from vss_restore.aws_errors import error_code
+from vss_restore.aws_errors import error_code, refused
 from vss_restore.drill import ValidationResult, validation_result
 from vss_restore.errors import DrillValidationFailed, InvalidRequest, ResourceNotReady
 from vss_restore.settings import settings
@@ -121,7 +121,7 @@ def send_validation(
             raise ResourceNotReady(f"{instance_id} is not registered with SSM yet") from err
         if code in ("InvalidDocument", "InvalidParameters"):
             raise DrillValidationFailed(f"SSM refused {document}: {err}") from err
-        raise
+        refused(err, f"document {document} on {instance_id}")
     return str(sent["Command"]["CommandId"])
 
 

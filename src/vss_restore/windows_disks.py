@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from vss_restore.aws_errors import error_code
+from vss_restore.aws_errors import error_code, refused
 from vss_restore.drill import VALIDATION_DONE
 from vss_restore.errors import (
     DiskCommandFailed,
@@ -313,7 +313,7 @@ def send_disk_command(
             raise DiskCommandFailed(
                 f"{step}: SSM refused {document} on {instance_id}: {err}"
             ) from err
-        raise
+        refused(err, f"document {document} on {instance_id} ({step})")
     return str(sent["Command"]["CommandId"])
 
 

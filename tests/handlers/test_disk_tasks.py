@@ -25,6 +25,7 @@ from tests.handlers.mode_worlds import (
     windows_server,
 )
 from vss_restore.errors import (
+    AwsAccessDenied,
     DiskCommandFailed,
     InstanceNotManaged,
     InstanceNotRunning,
@@ -32,7 +33,7 @@ from vss_restore.errors import (
     TerminalError,
     WaitTimedOut,
 )
-from vss_restore.local import LocalEngine, world
+from vss_restore.local import Fault, LocalEngine, world
 from vss_restore.local.fidelity import LIST_COMMANDS_PAGE
 from vss_restore.windows_disks import DiskCommandResult, command_comment, document_name
 
@@ -198,6 +199,24 @@ def test_send_disk_command_finds_its_command_when_the_instance_has_more_than_a_p
     disk_commands = [c for c in commands(run.instance_id) if c["DocumentName"] == document_name()]
     assert [c["CommandId"] for c in disk_commands] == [sent["CommandId"]]
     assert again == sent
+
+
+def test_send_disk_command_fails_with_aws_access_denied_naming_the_document_and_instance(
+    engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore whose role may not send commands (SSM denies SendCommand)
+    run = start_online(stop_services=[SERVICE])
+    engine.inject(Fault("ssm.SendCommand", code="AccessDeniedException", permanent=True))
+    before = Inventory.capture(ec2)
+
+    # WHEN TakeDisksOffline runs, THEN it fails with the workflow's name for a denied call,
+    # naming the action, the document and the instance; nothing was sent
+    with pytest.raises(AwsAccessDenied, match="AccessDeniedException") as denied:
+        run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+    assert str(denied.value).startswith(
+        f"SendCommand of document {document_name()} on {run.instance_id} (TakeDisksOffline) "
+    )
+    assert Inventory.capture(ec2) == before
 
 
 def test_the_wait_for_a_disk_command_outlasts_its_delivery_and_its_execution_together(
