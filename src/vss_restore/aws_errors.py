@@ -5,11 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from vss_restore.errors import AwsUnavailable, Ec2Throttled, IncorrectState, TerminalError
+from vss_restore.errors import (
+    AwsAccessDenied,
+    AwsRequestRefused,
+    AwsUnavailable,
+    Ec2Throttled,
+    IncorrectState,
+    TerminalError,
+)
 
 THROTTLING_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
@@ -20,6 +27,9 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 TRANSIENT_CODES = THROTTLING_CODES | INCORRECT_STATE_CODES | UNAVAILABLE_CODES
+# How EC2, and the services of the JSON protocols (DynamoDB, SSM, Step Functions...), say
+# that the caller may not do what it asked.
+ACCESS_DENIED_CODES = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,10 +39,39 @@ def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
-def named_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Raise ``Ec2Throttled``/``IncorrectState``/``AwsUnavailable`` for transient AWS answers.
+def _status(err: ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
-    Anything else propagates unchanged, so the state machine treats it as terminal.
+
+def is_transient(err: ClientError) -> bool:
+    """Whether the state machine retries this answer (``named_aws_errors`` names it so)."""
+    return error_code(err) in TRANSIENT_CODES or _status(err) >= 500
+
+
+def refusal(err: ClientError, resource: str | None = None) -> TerminalError:
+    """The named error of a permanent refusal that no step names otherwise: ``AwsAccessDenied``
+    or ``AwsRequestRefused``, naming the operation, AWS's code and message, and ``resource``
+    where the caller knows it (AWS's message often names it too)."""
+    code = error_code(err)
+    message = err.response.get("Error", {}).get("Message", "")
+    on = f" of {resource}" if resource else ""
+    if code in ACCESS_DENIED_CODES:
+        return AwsAccessDenied(f"{err.operation_name}{on} was denied ({code}): {message}")
+    return AwsRequestRefused(f"{err.operation_name}{on} was refused ({code}): {message}")
+
+
+def refused(err: ClientError, resource: str) -> NoReturn:
+    """Raise ``err`` as it is when the state machine retries it, else its ``refusal`` naming
+    ``resource``."""
+    if is_transient(err):
+        raise err
+    raise refusal(err, resource) from err
+
+
+def named_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Raise ``Ec2Throttled``/``IncorrectState``/``AwsUnavailable`` for transient AWS answers,
+    and a named terminal error (``refusal``) for any other that reaches it: a task never
+    ends with the SDK's own name for an error (``ClientError``, ``AccessDeniedException``...).
     """
 
     @functools.wraps(func)
@@ -41,14 +80,13 @@ def named_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except ClientError as err:
             code = error_code(err)
-            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if code in THROTTLING_CODES:
                 raise Ec2Throttled(str(err)) from err
             if code in INCORRECT_STATE_CODES:
                 raise IncorrectState(str(err)) from err
-            if code in UNAVAILABLE_CODES or status >= 500:
+            if code in UNAVAILABLE_CODES or _status(err) >= 500:
                 raise AwsUnavailable(str(err)) from err
-            raise
+            raise refusal(err) from err
         except (ConnectionError, ReadTimeoutError) as err:
             raise AwsUnavailable(str(err)) from err
 

@@ -1,4 +1,5 @@
-"""boto3 clients for the tasks, created once per Lambda container with standard retries."""
+"""boto3 clients for the tasks, created once per Lambda container with standard retries and
+short time-outs."""
 
 from __future__ import annotations
 
@@ -16,44 +17,55 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
-# Standard mode retries throttling and 5xx answers with jittered backoff inside the task,
-# before the state machine's own Retry takes over.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="vss-restore")
+# Standard mode retries throttling, 5xx answers and time-outs with jittered backoff inside
+# the task, before the state machine's own Retry takes over. The time-outs are short (AWS
+# answers these calls in a second or two) so that one hung call, all its attempts
+# included, cannot use up the minute a task has left (botocore's default, 60 s to connect
+# and 60 s per read, times the attempts, would): tests/unit/test_clients.py bounds it.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 6
+MAX_ATTEMPTS = 3  # the first call and two retries
+CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    user_agent_extra="vss-restore",
+)
 
 
 @functools.cache
 def ec2() -> EC2Client:
-    return boto3.client("ec2", config=_CONFIG)
+    return boto3.client("ec2", config=CONFIG)
 
 
 @functools.cache
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=_CONFIG)
+    return boto3.client("dynamodb", config=CONFIG)
 
 
 @functools.cache
 def ssm() -> SSMClient:
-    return boto3.client("ssm", config=_CONFIG)
+    return boto3.client("ssm", config=CONFIG)
 
 
 @functools.cache
 def cloudwatch() -> CloudWatchClient:
-    return boto3.client("cloudwatch", config=_CONFIG)
+    return boto3.client("cloudwatch", config=CONFIG)
 
 
 @functools.cache
 def events() -> EventBridgeClient:
-    return boto3.client("events", config=_CONFIG)
+    return boto3.client("events", config=CONFIG)
 
 
 @functools.cache
 def sfn() -> SFNClient:
-    return boto3.client("stepfunctions", config=_CONFIG)
+    return boto3.client("stepfunctions", config=CONFIG)
 
 
 @functools.cache
 def iam() -> Any:
-    return boto3.client("iam", config=_CONFIG)
+    return boto3.client("iam", config=CONFIG)
 
 
 _ALL = (ec2, dynamodb, ssm, cloudwatch, events, sfn, iam)

@@ -116,6 +116,27 @@ class DrillCleanupFailed(TerminalError):
     """The drill's clone or its volumes could not all be removed; they stay tagged to expire."""
 
 
+class LockTableMissing(TerminalError):
+    """The stack's lock table is not there (deleted, or the definition names a table that
+    does not exist): no restore can take or release a lock until the stack is deployed
+    again."""
+
+
+class AwsAccessDenied(TerminalError):
+    """AWS denied a call the task needed (its role lacks the permission, or a policy refuses
+    it); the cause names the action and the resource."""
+
+
+class AwsRequestRefused(TerminalError):
+    """AWS refused a call for good for a reason no step of the workflow names; the cause
+    names the AWS error code and the operation."""
+
+
+class AwsRetriesExhausted(TerminalError):
+    """AWS kept throttling or failing a call through every retry of the state machine (the
+    failure's summary names it, no task raises it)."""
+
+
 # --- retryable ------------------------------------------------------------------------------
 
 
@@ -157,6 +178,10 @@ TERMINAL_ERRORS: tuple[type[TerminalError], ...] = (
     DiskCommandFailed,
     NoFreeDevice,
     ValidationFailed,
+    LockTableMissing,
+    AwsAccessDenied,
+    AwsRequestRefused,
+    AwsRetriesExhausted,
 )
 RETRYABLE_ERRORS: tuple[type[RetryableError], ...] = (
     ResourceNotReady,

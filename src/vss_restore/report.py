@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from vss_restore.errors import ResourceNotReady, RollbackFailed, WaitTimedOut
+from vss_restore.errors import (
+    AwsRetriesExhausted,
+    AwsUnavailable,
+    Ec2Throttled,
+    IncorrectState,
+    ResourceNotReady,
+    RollbackFailed,
+    WaitTimedOut,
+)
 from vss_restore.initialization import DEFAULT, FAST_SNAPSHOT_RESTORE, estimate_seconds
 from vss_restore.models import (
     ChosenSet,
@@ -243,11 +251,31 @@ def error_message(error: dict[str, Any]) -> tuple[str, str]:
         decoded = None
     if isinstance(decoded, dict) and "errorMessage" in decoded:
         cause = str(decoded["errorMessage"])
-    # A wait whose retries ran out is a timeout, whatever the last poll said.
-    if name == ResourceNotReady.__name__:
-        name = WaitTimedOut.__name__
-        cause = f"gave up waiting: {cause}"
+    # A retryable error that ends a run is one whose retries ran out: it gets the terminal
+    # name of what that means, and keeps the last answer as its cause.
+    if name in _RETRIES_RAN_OUT:
+        name, said = _RETRIES_RAN_OUT[name]
+        cause = f"{said}: {cause}"
     return name, cause
+
+
+_RETRIES_RAN_OUT = {
+    # A wait whose retries ran out is a timeout, whatever the last poll said.
+    ResourceNotReady.__name__: (WaitTimedOut.__name__, "gave up waiting"),
+    # So is a resource that stayed busy (a volume whose detach never completes) throughout.
+    IncorrectState.__name__: (
+        WaitTimedOut.__name__,
+        "gave up waiting for a resource still changing state after every retry (IncorrectState)",
+    ),
+    Ec2Throttled.__name__: (
+        AwsRetriesExhausted.__name__,
+        "AWS still throttled the call after every retry (Ec2Throttled)",
+    ),
+    AwsUnavailable.__name__: (
+        AwsRetriesExhausted.__name__,
+        "AWS still failed the call after every retry (AwsUnavailable)",
+    ),
+}
 
 
 def _online_rollback(document: dict[str, Any]) -> list[str]:

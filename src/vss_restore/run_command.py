@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from vss_restore.aws_errors import error_code
+from vss_restore.aws_errors import error_code, refused
 from vss_restore.drill import ValidationResult, validation_result
 from vss_restore.errors import DrillValidationFailed, InvalidRequest, ResourceNotReady
 from vss_restore.settings import settings
-from vss_restore.windows_disks import command_sent_before, finished_invocation
+from vss_restore.windows_disks import command_comment, command_sent_before, finished_invocation
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -82,11 +82,6 @@ def require_vetted_document(document: str, execution: str) -> None:
     )
 
 
-def command_comment(execution: str) -> str:
-    """Marks the command as this execution's (SSM keeps at most 100 characters)."""
-    return f"vss-restore drill {execution.rsplit(':', 1)[-1]}"[:100]
-
-
 def require_document(ssm: SSMClient, name: str) -> None:
     """``InvalidRequest`` naming ValidationDocument if SSM has no such document."""
     try:
@@ -109,7 +104,7 @@ def send_validation(
     A clone that has just passed its status checks may not have registered with SSM yet
     (``InvalidInstanceId``): that is ``ResourceNotReady``, and the caller polls.
     """
-    comment = command_comment(execution)
+    comment = command_comment("drill", execution)
     earlier = command_sent_before(ssm, instance_id, comment, document)
     if earlier is not None:
         return earlier
@@ -126,7 +121,7 @@ def send_validation(
             raise ResourceNotReady(f"{instance_id} is not registered with SSM yet") from err
         if code in ("InvalidDocument", "InvalidParameters"):
             raise DrillValidationFailed(f"SSM refused {document}: {err}") from err
-        raise
+        refused(err, f"document {document} on {instance_id}")
     return str(sent["Command"]["CommandId"])
 
 

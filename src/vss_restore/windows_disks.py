@@ -11,7 +11,9 @@ tail of progress after it; it is looked for anywhere in the output all the same.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from vss_restore.aws_errors import error_code
+from vss_restore.aws_errors import error_code, refused
 from vss_restore.drill import VALIDATION_DONE
 from vss_restore.errors import (
     DiskCommandFailed,
@@ -38,6 +40,7 @@ from vss_restore.settings import settings
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import CommandTypeDef
 
 RESULT_MARKER = "VSS-RESTORE-RESULT "
 # How long SSM may take to deliver a disk command (SendCommand's TimeoutSeconds: a command
@@ -159,9 +162,17 @@ class DiskCommandResult(Model):
     output_excerpt: str = Field(alias="OutputExcerpt")
 
 
+# SSM keeps at most 100 characters of a command's comment.
+COMMENT_LIMIT = 100
+
+
 def command_comment(step: str, execution: str) -> str:
-    """Marks the command as this step's of this execution (SSM keeps 100 characters)."""
-    return f"vss-restore {step} {execution.rsplit(':', 1)[-1]}"[:100]
+    """Marks the command as this step's of this execution, within SSM's 100 characters:
+    ``vss-restore <step> <digest> <execution name>``. The digest (of the whole execution ARN
+    and the step) comes before the name, which alone is cut to fit, so that two executions
+    whose long names begin alike never share a comment."""
+    digest = hashlib.sha256(f"{execution}\n{step}".encode()).hexdigest()[:12]
+    return f"vss-restore {step} {digest} {execution.rsplit(':', 1)[-1]}"[:COMMENT_LIMIT]
 
 
 def require_managed(ssm: SSMClient, instance_id: str) -> None:
@@ -222,10 +233,16 @@ def command_sent_before(
 ) -> str | None:
     """The id of the command of ``document`` already sent with ``comment``, if any: a task
     that is retried after its SendCommand went through finds it instead of sending again."""
-    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
+    for command in commands_on(ssm, instance_id):
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return str(command["CommandId"])
     return None
+
+
+def commands_on(ssm: SSMClient, instance_id: str) -> Iterator[CommandTypeDef]:
+    """Every command sent to the instance, page after page (SSM answers a page at a time)."""
+    for page in ssm.get_paginator("list_commands").paginate(InstanceId=instance_id):
+        yield from page.get("Commands", [])
 
 
 def running_disk_command(ssm: SSMClient, instance_id: str, document: str) -> str | None:
@@ -235,7 +252,7 @@ def running_disk_command(ssm: SSMClient, instance_id: str, document: str) -> str
     Windows may take a while to act on) could change disks or services behind the next.
     ``ListCommands`` says which may still run; the invocation of each says whether it does.
     """
-    for command in ssm.list_commands(InstanceId=instance_id).get("Commands", []):
+    for command in commands_on(ssm, instance_id):
         if command.get("DocumentName") != document or command.get("Status") in VALIDATION_DONE:
             continue
         command_id = str(command["CommandId"])
@@ -296,7 +313,7 @@ def send_disk_command(
             raise DiskCommandFailed(
                 f"{step}: SSM refused {document} on {instance_id}: {err}"
             ) from err
-        raise
+        refused(err, f"document {document} on {instance_id} ({step})")
     return str(sent["Command"]["CommandId"])
 
 

@@ -18,6 +18,15 @@ from stacks.config import DrillSchedule
 _RETRY = scheduler.CfnSchedule.RetryPolicyProperty(
     maximum_event_age_in_seconds=3600, maximum_retry_attempts=5
 )
+# The game days start the drill fleet through Scheduler's universal target, which, unlike
+# its Step Functions template, lets the schedule name the execution.
+START_EXECUTION_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+# One name per scheduled start: Scheduler's id of the invocation, the same on each attempt
+# of it (the attempt number counts them). A retry after a lost answer then finds the fleet
+# already started (Step Functions: the same answer while it runs, ExecutionAlreadyExists
+# once it has ended) instead of starting a second one. The scheduled time would read
+# better, but its colons are not allowed in an execution name.
+GAME_DAY_EXECUTION_NAME = f"game-day-{scheduler.ContextAttribute.execution_id}"
 
 
 class DrillSchedules(Construct):
@@ -117,9 +126,15 @@ class DrillSchedules(Construct):
             schedule_expression_timezone=schedule.timezone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=fleet.state_machine_arn,
+                arn=START_EXECUTION_TARGET,
                 role_arn=role.role_arn,
-                input=json.dumps(schedule.fleet_request),
+                input=stack.to_json_string(
+                    {  # StartExecution's request, as its API reference spells it
+                        "stateMachineArn": fleet.state_machine_arn,
+                        "name": GAME_DAY_EXECUTION_NAME,
+                        "input": json.dumps(schedule.fleet_request),
+                    }
+                ),
                 retry_policy=_RETRY,
             ),
         )

@@ -19,6 +19,9 @@ from vss_restore.windows_disks import DISKS_DOCUMENT_ENV
 # A polling task waits in one invocation for up to this long, then hands over to the
 # state machine's Retry; its function may run a minute longer than that.
 POLL_IN_TASK_SECONDS = 600
+# A task's function: one minute, after a polling task's wait.
+TASK_FUNCTION_TIMEOUT_SECONDS = 60
+POLLING_FUNCTION_TIMEOUT_SECONDS = POLL_IN_TASK_SECONDS + TASK_FUNCTION_TIMEOUT_SECONDS
 
 
 class TaskFunctions(Construct):
@@ -60,7 +63,9 @@ class TaskFunctions(Construct):
                 role=roles.role_for(task),
                 memory_size=256,
                 timeout=Duration.seconds(
-                    POLL_IN_TASK_SECONDS + 60 if task in POLLING_TASKS else 60
+                    POLLING_FUNCTION_TIMEOUT_SECONDS
+                    if task in POLLING_TASKS
+                    else TASK_FUNCTION_TIMEOUT_SECONDS
                 ),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,

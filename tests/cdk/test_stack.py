@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+from moto import mock_aws
 from stacks.config import DeploymentConfig, DrillSchedule, InvalidContext
 from stacks.parts.permissions import KMS_CONCERNS
 from stacks.vss_restore_stack import VssRestoreStack
@@ -436,6 +439,10 @@ DRILL_CONTEXT = {
 }
 
 
+# What Step Functions accepts as an execution name (and logs to CloudWatch Logs).
+EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
+
+
 def _schedules(template: Template) -> dict[str, dict[str, Any]]:
     return {k: v["Properties"] for k, v in _resources(template, "AWS::Scheduler::Schedule").items()}
 
@@ -463,16 +470,60 @@ def test_expired_mounts_are_unmounted_every_hour(template: Template) -> None:
     assert handler == "vss_restore.functions.unmount_volumes.handler"
 
 
+def _scheduled_start(template: Template, execution_id: str, machine_arn: str) -> dict[str, str]:
+    """The StartExecution call the game-day schedule makes, as Scheduler would make it for
+    the invocation ``execution_id``: the drill fleet machine's ARN in place of its Ref, the
+    context attributes replaced."""
+    drills = next(v for k, v in _schedules(template).items() if "GameDay" in k)
+    assert drills["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+    separator, parts = drills["Target"]["Input"]["Fn::Join"]
+    refs = {p["Ref"] for p in parts if isinstance(p, dict)}
+    assert len(refs) == 1
+    assert refs.pop().startswith("DrillFleetMachine")
+    text = separator.join(machine_arn if isinstance(p, dict) else p for p in parts)
+    call: dict[str, str] = json.loads(text.replace("<aws.scheduler.execution-id>", execution_id))
+    return call
+
+
 def test_drill_schedule_starts_clone_drills_of_the_tagged_instances(synth: Synth) -> None:
     _, template = synth(drillSchedule=DRILL_CONTEXT)
     drills = next(v for k, v in _schedules(template).items() if "GameDay" in k)
     assert drills["ScheduleExpression"] == DRILL_CONTEXT["expression"]
-    assert drills["Target"]["Arn"]["Ref"].startswith("DrillFleetMachine")
-    request = json.loads(drills["Target"]["Input"])
+    call = _scheduled_start(template, "d32c5kddcf5bb8c3", "arn:aws:states:::stateMachine:x")
+    request = json.loads(call.pop("input"))
+    assert set(call) == {"stateMachineArn", "name"}
+    assert call["stateMachineArn"] == "arn:aws:states:::stateMachine:x"
     assert request["Mode"] == "Clone"
     assert request["TagFilter"] == {"Key": "GameDay", "Values": ["weekly"]}
     assert request["ToleratedFailurePercentage"] == 100
     assert request["SubnetId"] == DRILL_CONTEXT["SubnetId"]
+
+
+def test_a_scheduled_game_day_started_twice_runs_one_drill_fleet(synth: Synth) -> None:
+    # GIVEN the game-day schedule, and a drill fleet machine
+    _, template = synth(drillSchedule=DRILL_CONTEXT)
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="drill-fleet",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/drill-fleet",
+        )["stateMachineArn"]
+
+        # WHEN Scheduler makes one scheduled start's call twice (a retry after its answer
+        # was lost), then the next week's start
+        first = sfn.start_execution(**_scheduled_start(template, "d32c5kddcf5bb8c3", machine))
+        again = sfn.start_execution(**_scheduled_start(template, "d32c5kddcf5bb8c3", machine))
+        sfn.start_execution(**_scheduled_start(template, "a71e0bb29f0c44d1", machine))
+
+        # THEN the retry found the fleet it had started, named after the invocation, and
+        # only the next start began another
+        assert again["executionArn"] == first["executionArn"]
+        names = sorted(
+            e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+        )
+    assert names == ["game-day-a71e0bb29f0c44d1", "game-day-d32c5kddcf5bb8c3"]
+    assert all(EXECUTION_NAME.fullmatch(n) for n in names)
 
 
 def test_bad_drill_schedule_names_the_key() -> None:

@@ -78,9 +78,9 @@ class Inventory:
 
 def commands(instance_id: str | None = None) -> list[CommandTypeDef]:
     """The Run Command commands sent (to ``instance_id``, if given)."""
-    ssm = boto3.client("ssm", region_name=REGION)
-    found = ssm.list_commands(InstanceId=instance_id) if instance_id else ssm.list_commands()
-    return list(found["Commands"])
+    pages = boto3.client("ssm", region_name=REGION).get_paginator("list_commands")
+    asked = pages.paginate(InstanceId=instance_id) if instance_id else pages.paginate()
+    return [command for page in asked for command in page["Commands"]]
 
 
 def instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:

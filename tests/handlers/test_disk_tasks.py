@@ -25,6 +25,7 @@ from tests.handlers.mode_worlds import (
     windows_server,
 )
 from vss_restore.errors import (
+    AwsAccessDenied,
     DiskCommandFailed,
     InstanceNotManaged,
     InstanceNotRunning,
@@ -32,8 +33,9 @@ from vss_restore.errors import (
     TerminalError,
     WaitTimedOut,
 )
-from vss_restore.local import LocalEngine, world
-from vss_restore.windows_disks import DiskCommandResult, document_name
+from vss_restore.local import Fault, LocalEngine, world
+from vss_restore.local.fidelity import LIST_COMMANDS_PAGE
+from vss_restore.windows_disks import DiskCommandResult, command_comment, document_name
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -119,6 +121,28 @@ def test_require_managed_instance_refuses_an_instance_whose_disks_cannot_be_chan
 # --- SendDiskCommand ---------------------------------------------------------------------------
 
 
+def test_command_comments_tell_apart_long_execution_names_that_begin_alike() -> None:
+    # GIVEN two executions whose 80-character names differ only at their end, and one in
+    # another machine with the same name
+    prefix = "arn:aws:states:us-east-1:123456789012:execution:vss-restore:"
+    name = "nightly-restore-of-the-accounting-database-servers-in-the-eu-west-1-region-"
+    first, second = f"{prefix}{name}0001", f"{prefix}{name}0002"
+    elsewhere = first.replace(":vss-restore:", ":vss-restore-mount:")
+
+    # WHEN each step's command comment is made
+    comments = {
+        (e, step): command_comment(step, e)
+        for e in (first, second, elsewhere)
+        for step in ("TakeDisksOffline", "RollbackBringOriginalsOnline")
+    }
+
+    # THEN every one is different, fits SSM's 100 characters, and reads as the step's
+    assert len(set(comments.values())) == len(comments)
+    assert all(len(c) <= 100 for c in comments.values())
+    assert all(c.startswith(f"vss-restore {step} ") for (_, step), c in comments.items())
+    assert name[:20] in comments[first, "TakeDisksOffline"]
+
+
 def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
     ec2: EC2Client, start_online: StartOnline
 ) -> None:
@@ -151,6 +175,48 @@ def test_send_disk_command_sends_the_disk_document_once_per_step_when_retried(
         "Purpose": ["Restore"],
     }
     assert "TakeDisksOffline" in command["Comment"]
+
+
+def test_send_disk_command_finds_its_command_when_the_instance_has_more_than_a_page_of_them(
+    start_online: StartOnline,
+) -> None:
+    # GIVEN an online restore of an instance to which other tools sent a page of commands
+    run = start_online(stop_services=[SERVICE])
+    ssm = boto3.client("ssm", region_name=REGION)
+    for _ in range(LIST_COMMANDS_PAGE):
+        ssm.send_command(
+            InstanceIds=[run.instance_id],
+            DocumentName="AWS-RunPowerShellScript",
+            Parameters={"commands": ["Get-Service"]},
+        )
+    event = run.take_disks_offline()
+
+    # WHEN TakeDisksOffline runs, and runs again (a retry after a lost answer)
+    sent = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+    again = run.step("SendDiskCommand", event, "Disks.OfflineSent")
+
+    # THEN the retry found the command past the first page of ListCommands: one disk command
+    disk_commands = [c for c in commands(run.instance_id) if c["DocumentName"] == document_name()]
+    assert [c["CommandId"] for c in disk_commands] == [sent["CommandId"]]
+    assert again == sent
+
+
+def test_send_disk_command_fails_with_aws_access_denied_naming_the_document_and_instance(
+    engine: LocalEngine, ec2: EC2Client, start_online: StartOnline
+) -> None:
+    # GIVEN an online restore whose role may not send commands (SSM denies SendCommand)
+    run = start_online(stop_services=[SERVICE])
+    engine.inject(Fault("ssm.SendCommand", code="AccessDeniedException", permanent=True))
+    before = Inventory.capture(ec2)
+
+    # WHEN TakeDisksOffline runs, THEN it fails with the workflow's name for a denied call,
+    # naming the action, the document and the instance; nothing was sent
+    with pytest.raises(AwsAccessDenied, match="AccessDeniedException") as denied:
+        run.step("SendDiskCommand", run.take_disks_offline(), "Disks.OfflineSent")
+    assert str(denied.value).startswith(
+        f"SendCommand of document {document_name()} on {run.instance_id} (TakeDisksOffline) "
+    )
+    assert Inventory.capture(ec2) == before
 
 
 def test_the_wait_for_a_disk_command_outlasts_its_delivery_and_its_execution_together(

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Malformed, misplaced_refusals
@@ -38,6 +37,7 @@ from vss_restore.clone_root import CloneRoot
 from vss_restore.drill import CleanupPass, ClonePlan, LaunchedClone, ValidationResult
 from vss_restore.drill_report import DrillReport
 from vss_restore.errors import (
+    AwsAccessDenied,
     CloneLaunchFailed,
     DrillValidationFailed,
     ResourceNotReady,
@@ -724,8 +724,10 @@ def test_cleanup_drill_lets_ec2s_refusal_through_and_the_report_says_what_was_le
     launch(run)
     engine.inject(Fault("ec2.TerminateInstances", code="UnauthorizedOperation", permanent=True))
 
-    # WHEN the cleanup runs / THEN EC2's refusal goes through, the clone still runs
-    with pytest.raises(ClientError, match="UnauthorizedOperation") as refused:
+    # WHEN the cleanup runs / THEN EC2's refusal goes through, named, the clone still runs
+    with pytest.raises(
+        AwsAccessDenied, match=r"TerminateInstances.*UnauthorizedOperation"
+    ) as refused:
         run.step("CleanupDrill", run.cleanup_drill(), "Cleanup")
     assert drill_tagged(ec2, run.execution)[0] == {run.clone_id: "running"}
 

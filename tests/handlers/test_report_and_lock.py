@@ -3,18 +3,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import CallTask
 from tests.handlers.emulator import Emulator, Malformed, misplaced_refusals
 from tests.handlers.events import LIMITS, REMOVED, now
 from tests.handlers.in_place import InPlaceRun, Server
-from vss_restore.errors import RestoreInProgress, RollbackFailed, StartFailed, SwapFailed
+from vss_restore.errors import (
+    AwsAccessDenied,
+    AwsRequestRefused,
+    IncorrectState,
+    LockTableMissing,
+    RestoreInProgress,
+    RollbackFailed,
+    StartFailed,
+    SwapFailed,
+    TerminalError,
+)
 from vss_restore.local import Fault, LocalEngine
 
 if TYPE_CHECKING:
@@ -65,6 +75,56 @@ def test_acquire_lock_fails_with_restore_in_progress_naming_the_holder_when_anot
     # WHEN this one asks for the lock, THEN it is refused, naming the holder; the lock stays
     with pytest.raises(RestoreInProgress, match=holder.execution):
         run.run("AcquireLock")
+    assert aws.held() == before
+
+
+def test_acquire_lock_fails_with_lock_table_missing_naming_the_table_when_it_is_gone(
+    engine: LocalEngine, call_task: CallTask, ec2: EC2Client
+) -> None:
+    # GIVEN a server no restore holds, and DynamoDB answering that the lock table is not there
+    server = Server.build(ec2)
+    aws = Emulator.of(ec2)
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
+    engine.inject(Fault("dynamodb.PutItem", code="ResourceNotFoundException", permanent=True))
+    before = aws.held()
+
+    # WHEN AcquireLock runs, THEN it fails with the workflow's name for it, naming the table
+    # and what to do, not with DynamoDB's; nothing is locked
+    with pytest.raises(LockTableMissing, match="deploy the stack again") as missing:
+        run.run("AcquireLock")
+    assert run.event("AcquireLock")["LockTable"] in str(missing.value)
+    assert aws.held() == before
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "says"),
+    [
+        ("AccessDeniedException", AwsAccessDenied, "was denied (AccessDeniedException)"),
+        ("ValidationException", AwsRequestRefused, "was refused (ValidationException)"),
+    ],
+    ids=["denied", "refused"],
+)
+def test_acquire_lock_names_the_operation_and_the_table_when_dynamodb_refuses_it_for_good(
+    engine: LocalEngine,
+    call_task: CallTask,
+    ec2: EC2Client,
+    code: str,
+    error: type[TerminalError],
+    says: str,
+) -> None:
+    # GIVEN a server no restore holds, and DynamoDB refusing the lock's PutItem for good
+    server = Server.build(ec2)
+    aws = Emulator.of(ec2)
+    run = InPlaceRun.of(call_task, server).through("ValidateRequest")
+    engine.inject(Fault("dynamodb.PutItem", code=code, permanent=True))
+    before = aws.held()
+
+    # WHEN AcquireLock runs, THEN a named terminal error says which call, on what, and
+    # AWS's code; nothing is locked
+    with pytest.raises(error, match=re.escape(says)) as refused:
+        run.run("AcquireLock")
+    table = run.event("AcquireLock")["LockTable"]
+    assert str(refused.value).startswith(f"PutItem of lock table {table} ")
     assert aws.held() == before
 
 
@@ -170,7 +230,7 @@ def test_build_report_warns_with_the_error_message_when_the_replaced_volumes_wer
     server = Server.build(ec2)
     run = InPlaceRun.of(call_task, server).through("WaitStatusChecks")
     engine.inject(Fault("ec2.CreateTags", code="UnauthorizedOperation", permanent=True))
-    with pytest.raises(ClientError, match="UnauthorizedOperation") as failed:
+    with pytest.raises(AwsAccessDenied, match=r"CreateTags.*UnauthorizedOperation") as failed:
         run.run("FinalizeReplacedVolumes")
     run.failed(failed.value, "FinalizeError")
 
@@ -245,6 +305,28 @@ def test_summarize_failure_is_rollback_failed_saying_where_things_are_when_the_r
     assert f"Rollback failed (RollbackFailed: {rollback_failed.value})." in cause
     assert f"Left as it is: {leftovers}." in cause
     assert "Lock kept" in cause
+
+
+def test_summarize_failure_calls_a_detach_stuck_in_incorrect_state_a_timed_out_wait(
+    engine: LocalEngine, call_task: CallTask, ec2: EC2Client
+) -> None:
+    # GIVEN a restore whose DetachVolume EC2 kept refusing as IncorrectState (a volume whose
+    # detach never completes) until the state's retries ran out, and the Catch took that
+    server = Server.build(ec2)
+    run = InPlaceRun.of(call_task, server).through("WaitInstanceStopped")
+    engine.inject(Fault("ec2.DetachVolume", code="IncorrectState", permanent=True))
+    with pytest.raises(IncorrectState) as stuck:
+        run.run("DetachOriginalVolumes")
+    run.failed(stuck.value)
+
+    # WHEN SummarizeFailure runs
+    summary = run.run("SummarizeFailure")
+
+    # THEN the execution fails with the workflow's error for a wait that ran out, and the
+    # cause keeps EC2's last answer
+    assert summary["Error"] == "WaitTimedOut"
+    assert "after every retry (IncorrectState)" in summary["Cause"]
+    assert str(stuck.value) in summary["Cause"]
 
 
 # --- malformed events ----------------------------------------------------------------------

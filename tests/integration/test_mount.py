@@ -388,7 +388,7 @@ def _result_lost_once_mounted(engine: LocalEngine) -> None:
     [
         (_attach_refused, "SwapFailed", False),
         (_disk_command_fails, "DiskCommandFailed", False),
-        (_result_lost_once_mounted, "ClientError", True),
+        (_result_lost_once_mounted, "AwsAccessDenied", True),
     ],
     ids=["attach", "disk-command", "after-mounted"],
 )

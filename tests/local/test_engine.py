@@ -139,7 +139,7 @@ def test_engine_run_raises_execution_timeout_when_execution_outlasts_timeout() -
         result = engine.wait(execution["executionArn"], timeout=30)
         elapsed = time.monotonic() - started
         assert result.status == "FAILED"
-        assert result.error == "Ec2Throttled"
+        assert result.error == "AwsRetriesExhausted"  # Ec2Throttled, retried out
         assert throttle.injected == 15  # first attempt and MaxAttempts (14) retries
         assert len(engine.clock.slept) == 14
         assert elapsed >= sum(engine.clock.slept) * 0.01

@@ -546,6 +546,30 @@ def test_send_command_reaches_only_the_instances_it_names_when_others_run(
 CHECK_DISKS = {"commands": ["Get-Disk"]}
 
 
+def test_list_commands_answers_a_page_at_a_time_with_a_token_for_the_rest(
+    engine: LocalEngine, ec2: EC2Client
+) -> None:
+    # GIVEN 52 commands sent to an instance
+    instance_id = _running_windows_instance(ec2)
+    ssm = boto3.client("ssm", region_name=REGION)
+    sent = [
+        ssm.send_command(InstanceIds=[instance_id], DocumentName=DOCUMENT, Parameters=CHECK_DISKS)
+        for _ in range(52)
+    ]
+
+    # WHEN they are listed, in one call, in pages of 20, and by the paginator
+    first = ssm.list_commands(InstanceId=instance_id)
+    small = ssm.list_commands(InstanceId=instance_id, MaxResults=20)
+    pages = ssm.get_paginator("list_commands").paginate(InstanceId=instance_id)
+
+    # THEN one call answers at most 50 (or MaxResults) and a token for the rest; the pages
+    # together hold each command once (moto answers all 52 at once, with no token)
+    assert (len(first["Commands"]), "NextToken" in first) == (50, True)
+    assert (len(small["Commands"]), "NextToken" in small) == (20, True)
+    listed = [c["CommandId"] for page in pages for c in page["Commands"]]
+    assert sorted(listed) == sorted(s["Command"]["CommandId"] for s in sent)
+
+
 def test_command_is_in_progress_once_then_lists_the_instances_disks(
     engine: LocalEngine, ec2: EC2Client
 ) -> None:

@@ -437,13 +437,15 @@ def test_no_state_is_unreachable_when_starting_from_start_at() -> None:
 # --- Lambda tasks of both machines: retries and time limits as AWS recommends -----------------
 
 MACHINES = {name: json.loads(definition_path(name).read_text()) for name in MACHINE_NAMES}
-# AWS's recommended Lambda service errors, and the throttling error of a busy account.
+# AWS's recommended Lambda service errors, the throttling error of a busy account, and a
+# function not ready yet (inactive, its VPC connection being set up again).
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ResourceNotReadyException",
 }
 # 100 restores at once: a throttled call keeps trying for at least five minutes, spread
 # out by full jitter so that the throttled callers do not come back together.

@@ -32,6 +32,7 @@ from vss_restore.cli.commands import (
     examples,
 )
 from vss_restore.cli.target import LOCK_TABLE_ENV, CliError, Target, open_target
+from vss_restore.errors import TerminalError
 from vss_restore.inventory import Inventory, inventory
 from vss_restore.lock import LockNow, read_lock
 
@@ -180,6 +181,8 @@ def unlock(
             released = lock.release(ddb, table, instance, owner)
         except ClientError as err:
             raise CliError(f"{error_code(err)}: the lock was not released: {err}", 1) from err
+        except TerminalError as err:  # the table gone, or the call denied
+            raise CliError(f"{type(err).__name__}: the lock was not released: {err}", 1) from err
     if not released:  # taken over or released between the read and now
         raise CliError(f"{instance}'s lock is no longer held by {name}: nothing was released", 1)
     if state.as_json(out):

@@ -35,6 +35,7 @@ from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
     Ec2Fidelity,
+    ListCommandsPages,
     RunInstancesInterfaceGroups,
     RunInstancesRootDevice,
     RunInstancesVolumeSettings,
@@ -288,6 +289,7 @@ class LocalEngine:
             *self.stop_fidelity.hooks(),
             *RunInstancesRootDevice().hooks(),
             *RunInstancesInterfaceGroups().hooks(),
+            *ListCommandsPages().hooks(),
             *self.launch_fidelity.hooks(),
         ]:
             self._register(event_name, hook)

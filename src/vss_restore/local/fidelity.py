@@ -24,7 +24,8 @@ each has its own test. Only the local engine installs them; product code never s
   ``Cancelled``; a test may make a document's commands (or its next few) hang until then
   (``SsmRunCommand.hang``), as a guest that never answers. ``ListCommands`` shows each
   command as its invocation last read (``InProgress`` until seen ended), where moto says
-  ``Success`` from the start.
+  ``Success`` from the start, and answers 50 commands at a time (or ``MaxResults``) with a
+  ``NextToken`` for the rest, where moto answers them all at once (``ListCommandsPages``).
 - Windows in the instances (``windows_guests.WindowsGuests``): managed instances, SSM's
   parameter checks, and the project's disk document's effect on disks and services, with
   a record of any volume detached while its disk was online.
@@ -786,6 +787,44 @@ class RunInstancesVolumeSettings:
 
             Instance.add_block_device = self._saved
             self._saved = None
+
+
+# SSM's most commands in one ListCommands answer (its MaxResults: 1 to 50).
+LIST_COMMANDS_PAGE = 50
+_PAGE = "vss_restore_list_commands_page"
+
+
+class ListCommandsPages:
+    """``ListCommands`` answers a page at a time, as SSM does: at most ``MaxResults``
+    commands (``LIST_COMMANDS_PAGE`` when not given) and a ``NextToken`` while more are
+    left, from which the next call goes on. moto answers every command at once, and a
+    caller reading only the first answer would see them all."""
+
+    def hooks(self) -> list[tuple[str, Hook]]:
+        return [
+            ("before-call.ssm.ListCommands", self.before_list_commands),
+            ("after-call.ssm.ListCommands", self.after_list_commands),
+        ]
+
+    def before_list_commands(
+        self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        body = json.loads(params.get("body") or b"{}")
+        if context is not None:
+            context[_PAGE] = (
+                int(body.get("NextToken") or 0),
+                int(body.get("MaxResults") or LIST_COMMANDS_PAGE),
+            )
+
+    def after_list_commands(
+        self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        start, size = (context or {}).get(_PAGE, (0, LIST_COMMANDS_PAGE))
+        listed = parsed.get("Commands") or []
+        parsed["Commands"] = listed[start : start + size]
+        parsed.pop("NextToken", None)
+        if start + size < len(listed):
+            parsed["NextToken"] = str(start + size)
 
 
 class RunInstancesRootDevice:

@@ -338,6 +338,9 @@ _TARGET_CALLS = {
     "lambda": ("lambda", "Invoke", "FunctionName"),
     "states": ("stepfunctions", "StartExecution", "stateMachineArn"),
 }
+_UNIVERSAL_TARGETS = {
+    "arn:aws:scheduler:::aws-sdk:sfn:startExecution": _TARGET_CALLS["states"],
+}
 
 
 def scheduled_calls(
@@ -367,9 +370,15 @@ def scheduled_calls(
         target = resource["Properties"]["Target"]
         arn = str(_resolve(target["Arn"], resolve, _pseudo(region, account)))
         kind = arn.split(":")[2] if arn.count(":") >= 5 else arn
-        if kind not in _TARGET_CALLS:
+        if arn in _UNIVERSAL_TARGETS:
+            # A universal target: the operation is in its ARN, the resource in its input.
+            service, operation, parameter = _UNIVERSAL_TARGETS[arn]
+            request = json.loads(str(_resolve(target["Input"], resolve, _pseudo(region, account))))
+            arn = request[parameter]
+        elif kind in _TARGET_CALLS:
+            service, operation, parameter = _TARGET_CALLS[kind]
+        else:
             raise ValueError(f"{logical_id}: cannot tell which call its target {arn} is")
-        service, operation, parameter = _TARGET_CALLS[kind]
         caller = f"schedule {logical_id}"
         calls.append(Call(caller, service, operation, {parameter: arn}, region, account))
         policies[caller] = statements_of(target["RoleArn"]["Fn::GetAtt"][0])

@@ -40,7 +40,8 @@ class Retrier:
         return rule
 
 
-# Lambda itself was briefly unavailable or throttled the invocation: the task never ran.
+# Lambda itself was briefly unavailable, throttled the invocation or had the function not
+# ready yet: the task never ran.
 LAMBDA_UNAVAILABLE = Retrier(
     (
         "Lambda.ServiceException",
@@ -48,6 +49,8 @@ LAMBDA_UNAVAILABLE = Retrier(
         "Lambda.SdkClientException",
         "Lambda.ClientExecutionTimeoutException",
         "Lambda.TooManyRequestsException",
+        # An inactive function (its VPC connection reclaimed) is getting ready again.
+        "Lambda.ResourceNotReadyException",
     ),
     interval=2,
     backoff=2,
