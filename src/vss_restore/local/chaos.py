@@ -22,9 +22,9 @@ later change adds is covered without touching this file:
   while its Windows disk was online;
 - in every phase, each Task state's invocation (``lambda.Invoke``, counted in the order of
   the recorded run) throttled by Lambda, failed by Lambda, and run past its function's
-  timeout (``faults.INVOKE_FAULT_KINDS``). Reduced: one of the three at each invocation of
-  the restore and its rollback, in turn, and at the first invocation of each task the drill
-  and the online restore add, so every task meets one.
+  timeout (``faults.INVOKE_FAULT_KINDS``). Reduced: one of the three, in turn, at the first
+  invocation of each function of the restore, at each invocation of its rollback, and at
+  the first invocation of each further function of the drill and the online restore.
 """
 
 from __future__ import annotations
