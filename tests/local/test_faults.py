@@ -260,3 +260,23 @@ def test_fault_raises_value_error_when_an_operation_other_than_invoke_times_out(
     # GIVEN / WHEN / THEN only a function invocation can run past a function's timeout
     with pytest.raises(ValueError, match=re.escape("lambda.Invoke")):
         Fault("ec2.AttachVolume", timed_out=True)
+
+
+def test_invoke_fault_fails_only_the_named_functions_invocations_when_a_function_is_given(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN Lambda throttling the first invocation of SummarizeFailure's function only
+    function = engine.function_arn("SummarizeFailure").rsplit(":", 1)[-1]
+    injector = engine.inject(fault_named("InvokeThrottled", f"lambda.Invoke:{function}"))
+    client = boto3.client("lambda", region_name=REGION)
+    payload = json.dumps({"Document": {"Error": {"Error": "X", "Cause": "y"}}})
+
+    # WHEN another function is invoked, then SummarizeFailure's
+    other = client.invoke(FunctionName=engine.function_arn("BuildReport"), Payload=b"{}")
+    with pytest.raises(ClientError) as raised:
+        client.invoke(FunctionName=engine.function_arn("SummarizeFailure"), Payload=payload)
+
+    # THEN only the named function's invocation was counted and refused
+    assert other["StatusCode"] == 200
+    assert raised.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert (injector.calls, injector.injected) == (1, 1)

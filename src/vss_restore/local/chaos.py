@@ -20,11 +20,11 @@ later change adds is covered without touching this file:
   DeleteReplacedVolumes), each transient kind and refused for good; besides I1-I6 (I5: the
   instance still runs), no StopInstances or StartInstances call and no volume detached
   while its Windows disk was online;
-- in every phase, each Task state's invocation (``lambda.Invoke``, counted in the order of
-  the recorded run) throttled by Lambda, failed by Lambda, and run past its function's
-  timeout (``faults.INVOKE_FAULT_KINDS``). Reduced: one of the three, in turn, at the first
-  invocation of each function of the restore, at each invocation of its rollback, and at
-  the first invocation of each further function of the drill and the online restore.
+- in every phase, the first invocation of each function the recorded run invoked
+  (``lambda.Invoke:<function>``) throttled by Lambda, failed by Lambda, and run past its
+  function's timeout (``faults.INVOKE_FAULT_KINDS``). Reduced: one of the three, in turn,
+  for each function of the restore and of its rollback, and for each further function of
+  the drill and the online restore.
 """
 
 from __future__ import annotations
@@ -308,19 +308,23 @@ def invoke_cases(
     since: int = 0,
     seen: set[str] | None = None,
 ) -> list[Case]:
-    """A Lambda fault at each invocation of ``log`` from ``since`` on: every kind of
-    ``INVOKE_FAULT_KINDS`` (reduced: one, in turn, and none for a function in ``seen``,
-    which then holds the functions this phase covered)."""
-    earlier = len(log.invocations()) - len(log.invocations(since))
+    """A Lambda fault at the first invocation, from ``since`` on, of each function ``log``
+    invoked: every kind of ``INVOKE_FAULT_KINDS`` (reduced: one, in turn, and none for a
+    function in ``seen``, which then holds the functions this phase covered).
+
+    Faults name the function, not the n-th invocation of the run: the order of invocations
+    in parallel branches differs run to run, the cases must not."""
+    earlier = Counter(log.invocations()) - Counter(log.invocations(since))
     kinds = tuple(INVOKE_FAULT_KINDS)
     covered = set() if seen is None else seen
     cases: list[Case] = []
-    for i, function in enumerate(log.invocations(since)):
+    for function in sorted(set(log.invocations(since))):
         if reduced and function in covered:
             continue
         covered.add(function)
         chosen = (kinds[len(cases) % len(kinds)],) if reduced else kinds
-        cases.extend(Case(phase, Injection(INVOKE, earlier + i + 1, k), before) for k in chosen)
+        injections = [Injection(f"{INVOKE}:{function}", earlier[function] + 1, k) for k in chosen]
+        cases.extend(Case(phase, injection, before) for injection in injections)
     return cases
 
 

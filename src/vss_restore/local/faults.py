@@ -59,6 +59,8 @@ class Fault:
     timeout: bool = False
     crash: bool = False
     timed_out: bool = False
+    # ``lambda.Invoke`` only: count and fail only the invocations of this function.
+    function: str | None = None
 
     def __post_init__(self) -> None:
         service, _, name = self.operation.partition(".")
@@ -68,8 +70,8 @@ class Fault:
             raise ValueError("occurrence and times count from 1")
         if sum((self.applied, self.timeout, self.crash, self.timed_out)) > 1:
             raise ValueError("a fault is at most one of applied, timeout, crash, timed_out")
-        if self.timed_out and self.operation != INVOKE:
-            raise ValueError(f"only {INVOKE} can time out as a function")
+        if (self.timed_out or self.function) and self.operation != INVOKE:
+            raise ValueError(f"only {INVOKE} can time out as a function or name one")
 
     @property
     def status(self) -> int:
@@ -112,7 +114,14 @@ class FaultInjector:
             (f"{when}.{service}.{name}", self),
         ]
 
-    def count(self, context: dict[str, Any] | None = None, **_: Any) -> None:
+    def count(
+        self,
+        params: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        if self.fault.function is not None and _function_of(params) != self.fault.function:
+            return  # another function's invocation: neither counted nor failed
         with self._lock:
             self.calls += 1
             due = self.fault.covers(self.calls)
@@ -166,9 +175,18 @@ INVOKE_FAULT_KINDS: dict[str, Fault] = {
 }
 
 
+def _function_of(params: dict[str, Any] | None) -> str:
+    """The function an Invoke names (by name or ARN, maybe with a qualifier)."""
+    named = str((params or {}).get("FunctionName", ""))
+    return named.rsplit(":function:", 1)[-1].split(":", 1)[0]
+
+
 def fault_of_kind(kind: str, operation: str, occurrence: int = 1) -> Fault:
+    """A kind of ``FAULT_KINDS`` on ``operation``, or of ``INVOKE_FAULT_KINDS`` on the
+    invocations of one function (``operation`` is ``lambda.Invoke:<function name>``)."""
     if kind in INVOKE_FAULT_KINDS:
-        return replace(INVOKE_FAULT_KINDS[kind], occurrence=occurrence)
+        function = operation.partition(":")[2] or None
+        return replace(INVOKE_FAULT_KINDS[kind], occurrence=occurrence, function=function)
     return replace(FAULT_KINDS[kind], operation=operation, occurrence=occurrence)
 
 
