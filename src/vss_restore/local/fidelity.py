@@ -54,6 +54,13 @@ each has its own test. Only the local engine installs them; product code never s
   ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
   lets a Catch take it, crashes with ``States.Runtime`` when it happens inside a Parallel
   branch, and does not check a task's input.
+- A Task whose ``lambda:Invoke`` call fails reports ``Lambda.<Exception>``
+  (``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``; with no answer,
+  ``Lambda.SdkClientException``), as Step Functions' Lambda integration does
+  (``LambdaInvokeErrors``); moto says ``Exception``.
+- A path that selects nothing or a failing intrinsic function (``Parameters``,
+  ``ResultSelector``, a Choice rule other than ``IsPresent``) fails the execution with
+  ``States.Runtime``, which no Retry or Catch matches (``RuntimeErrorsAreTerminal``).
 """
 
 from __future__ import annotations
