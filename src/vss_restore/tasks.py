@@ -84,6 +84,18 @@ POLLING_TASKS = frozenset(
     }
 )
 
+# A polling task waits in one invocation for up to this long, then hands over to the
+# state machine's Retry; its function may run a minute longer than that.
+POLL_IN_TASK_SECONDS = 600
+# A task's function: one minute, after a polling task's wait.
+TASK_FUNCTION_TIMEOUT_SECONDS = 60
+
+
+def function_timeout_seconds(task: str) -> int:
+    """The Lambda timeout a task's function is deployed with."""
+    extra = POLL_IN_TASK_SECONDS if task in POLLING_TASKS else 0
+    return extra + TASK_FUNCTION_TIMEOUT_SECONDS
+
 
 def function_arn_placeholder(task_name: str) -> str:
     return f"{task_name}FunctionArn"

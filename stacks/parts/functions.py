@@ -12,16 +12,15 @@ from constructs import Construct
 
 from stacks.parts.bundle import LambdaAssets, handler_path
 from stacks.parts.permissions import TaskRoles
-from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS
+from vss_restore.tasks import (
+    FLEET_TASKS,
+    POLL_IN_TASK_SECONDS,
+    POLLING_TASKS,
+    TASKS,
+    function_timeout_seconds,
+)
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import DISKS_DOCUMENT_ENV
-
-# A polling task waits in one invocation for up to this long, then hands over to the
-# state machine's Retry; its function may run a minute longer than that.
-POLL_IN_TASK_SECONDS = 600
-# A task's function: one minute, after a polling task's wait.
-TASK_FUNCTION_TIMEOUT_SECONDS = 60
-POLLING_FUNCTION_TIMEOUT_SECONDS = POLL_IN_TASK_SECONDS + TASK_FUNCTION_TIMEOUT_SECONDS
 
 
 class TaskFunctions(Construct):
@@ -62,11 +61,7 @@ class TaskFunctions(Construct):
                 layers=[dependencies],
                 role=roles.role_for(task),
                 memory_size=256,
-                timeout=Duration.seconds(
-                    POLLING_FUNCTION_TIMEOUT_SECONDS
-                    if task in POLLING_TASKS
-                    else TASK_FUNCTION_TIMEOUT_SECONDS
-                ),
+                timeout=Duration.seconds(function_timeout_seconds(task)),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
                 logging_format=lambda_.LoggingFormat.JSON,

@@ -13,9 +13,15 @@ import pytest
 
 from tests.integration.helpers import assert_invariants
 from vss_restore.local import Fault, LocalEngine
-from vss_restore.local.chaos import PHASES, Case, matrix, run_case
+from vss_restore.local.chaos import PHASES, Case, matrix, record, run_case
 from vss_restore.local.engine import LOCK_TABLE_NAME
-from vss_restore.local.faults import FAULT_KINDS, PERMANENT, fault_named
+from vss_restore.local.faults import (
+    FAULT_KINDS,
+    INVOKE,
+    INVOKE_FAULT_KINDS,
+    PERMANENT,
+    fault_named,
+)
 from vss_restore.local.invariants import InstanceState
 
 if TYPE_CHECKING:
@@ -61,11 +67,22 @@ def test_reduced_matrix_covers_every_call_and_fault_kind_when_built_from_recorde
     assert _ops("online") >= ONLINE_CALLS
     assert not _ops("online") & {"ec2.StopInstances", "ec2.StartInstances"}
     # ... each restore call with every transient kind and refused for good, once each
-    for operation in _ops("restore"):
+    for operation in {o for o in _ops("restore") if not o.startswith(INVOKE)}:
         kinds = [c.fault for c in CASES if c.phase == "restore" and c.operation == operation]
         assert kinds[: len(FAULT_KINDS)] == list(FAULT_KINDS)
         assert len(kinds) == len(FAULT_KINDS) + 1
         assert kinds[-1].startswith(PERMANENT)
+
+
+def test_reduced_matrix_faults_an_invocation_of_every_task_when_built_from_recorded_runs() -> None:
+    # GIVEN / WHEN the reduced matrix's Lambda faults
+    invoked = [c for c in CASES if c.operation.startswith(INVOKE)]
+
+    # THEN each kind is there, in every phase, and every function a restore invokes meets one
+    assert {c.fault for c in invoked} == set(INVOKE_FAULT_KINDS)
+    assert {c.phase for c in invoked} == set(PHASES)
+    reached = {c.operation.partition(":")[2] for c in invoked if c.phase == "restore"}
+    assert reached == set(record("restore").invocations())
 
 
 def _case_id(case: Case) -> str:

@@ -52,7 +52,13 @@ def test_fault_raises_value_error_when_a_count_is_below_one(occurrence: int, tim
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [("RequestLimitExceeded", 503), ("InternalError", 500), ("InvalidParameterValue", 400)],
+    [
+        ("RequestLimitExceeded", 503),
+        ("InternalError", 500),
+        ("InvalidParameterValue", 400),
+        ("TooManyRequestsException", 429),
+        ("ServiceException", 500),
+    ],
 )
 def test_fault_status_is_the_http_status_aws_uses_when_code_is_given(
     code: str, status: int
@@ -227,3 +233,50 @@ def test_fault_status_is_500_when_code_is_a_capacity_shortage() -> None:
     # THEN they come with HTTP 500
     assert Fault("ec2.StartInstances", code="InsufficientInstanceCapacity").status == 500
     assert Fault("ec2.CreateVolume", code="InsufficientVolumeCapacity").status == 500
+
+
+def test_fault_answers_a_function_timeout_after_the_function_ran_when_timed_out(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN the first Invoke's function running past its timeout
+    injector = engine.inject(fault_named("FunctionTimedOut", "lambda.Invoke"))
+    client = boto3.client("lambda", region_name=REGION)
+
+    # WHEN a workflow function is invoked
+    answered = client.invoke(
+        FunctionName=engine.function_arn("SummarizeFailure"),
+        Payload=json.dumps({"Document": {"Error": {"Error": "X", "Cause": "y"}}}),
+    )
+
+    # THEN the function ran, and Lambda reports its timeout in place of its answer
+    assert engine.dispatcher is not None
+    assert len(engine.dispatcher.invocations) == 1
+    assert answered["FunctionError"] == "Unhandled"
+    assert json.loads(answered["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    assert injector.injected == 1
+
+
+def test_fault_raises_value_error_when_an_operation_other_than_invoke_times_out() -> None:
+    # GIVEN / WHEN / THEN only a function invocation can run past a function's timeout
+    with pytest.raises(ValueError, match=re.escape("lambda.Invoke")):
+        Fault("ec2.AttachVolume", timed_out=True)
+
+
+def test_invoke_fault_fails_only_the_named_functions_invocations_when_a_function_is_given(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN Lambda throttling the first invocation of SummarizeFailure's function only
+    function = engine.function_arn("SummarizeFailure").rsplit(":", 1)[-1]
+    injector = engine.inject(fault_named("InvokeThrottled", f"lambda.Invoke:{function}"))
+    client = boto3.client("lambda", region_name=REGION)
+    payload = json.dumps({"Document": {"Error": {"Error": "X", "Cause": "y"}}})
+
+    # WHEN another function is invoked, then SummarizeFailure's
+    other = client.invoke(FunctionName=engine.function_arn("BuildReport"), Payload=b"{}")
+    with pytest.raises(ClientError) as raised:
+        client.invoke(FunctionName=engine.function_arn("SummarizeFailure"), Payload=payload)
+
+    # THEN only the named function's invocation was counted and refused
+    assert other["StatusCode"] == 200
+    assert raised.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert (injector.calls, injector.injected) == (1, 1)

@@ -15,8 +15,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
 from tests.integration.helpers import attached, power_state, volume
-from vss_restore.local import LocalEngine
+from vss_restore.local import Fault, LocalEngine
+from vss_restore.local.faults import FaultInjector
 from vss_restore.local.lambda_dispatch import LambdaDispatcher
+from vss_restore.local.simulation import Simulation
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -1133,3 +1135,271 @@ def test_stop_execution_aborts_at_once_and_stays_aborted_when_its_task_then_fail
         "Operator",
         "stopped by hand",
     )
+
+
+# --- Step Functions: a failed lambda:Invoke is Lambda.<Exception> -------------------------
+
+
+def _answer(_event: dict[str, Any], _context: Any) -> dict[str, int]:
+    return {"Answered": 1}
+
+
+def _single_task(**state: Any) -> dict[str, Any]:
+    """One task of the ``answer`` function, caught into ``Caught`` unless ``state`` says."""
+    task = {"Type": "Task", "Resource": f"{FUNCTION_ARN}answer", "End": True}
+    return {
+        "StartAt": "Task",
+        "States": {"Task": {**task, **state}, "Caught": {"Type": "Pass", "End": True}},
+    }
+
+
+def _answer_function() -> LambdaDispatcher:
+    return LambdaDispatcher({"answer": _answer}, FUNCTION_ARN)
+
+
+def _invoke_errors(execution_arn: str) -> list[str]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        for e in events
+        if e["type"] == "LambdaFunctionFailed"
+    ]
+
+
+def _last_execution() -> str:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    [machine] = sfn.list_state_machines()["stateMachines"]
+    return sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"][0][
+        "executionArn"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("TooManyRequestsException", "Lambda.TooManyRequestsException"),
+        ("ServiceException", "Lambda.ServiceException"),
+    ],
+)
+def test_failed_invoke_is_retried_as_lambda_exception_when_a_retrier_names_it(
+    engine: LocalEngine, code: str, error: str
+) -> None:
+    # GIVEN Lambda refusing the first Invoke, and a task that retries the error by its name
+    engine.inject(Fault("lambda.Invoke", code=code))
+    engine.observe("before-call.lambda.Invoke", _answer_function())
+    retry = [{"ErrorEquals": [error], "IntervalSeconds": 1, "MaxAttempts": 2}]
+
+    # WHEN it runs
+    status, _, entered = _run_machine(_single_task(Retry=retry, Catch=CATCH_ALL))
+
+    # THEN the refusal is reported by that name, and the retry goes through
+    assert status == "SUCCEEDED"
+    assert "Caught" not in entered
+    assert _invoke_errors(_last_execution()) == [error]
+
+
+def test_invoke_failing_without_an_answer_is_lambda_sdk_client_exception(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN an Invoke whose answer never comes (the client gives up), and no Retry
+    engine.inject(Fault("lambda.Invoke", timeout=True))
+    engine.observe("before-call.lambda.Invoke", _answer_function())
+
+    # WHEN it runs
+    status, error, _ = _run_machine(_single_task())
+
+    # THEN the execution fails with the SDK's error, as Step Functions names it
+    assert (status, error) == ("FAILED", "Lambda.SdkClientException")
+
+
+def test_function_error_keeps_its_error_type_when_the_invoke_itself_succeeded(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN a function that raises a named error
+    def refuse(_event: dict[str, Any], _context: Any) -> None:
+        raise VolumeLimitExceeded("no room")
+
+    engine.observe("before-call.lambda.Invoke", LambdaDispatcher({"answer": refuse}, FUNCTION_ARN))
+
+    # WHEN / THEN the function's own error, not a Lambda.* one
+    status, error, _ = _run_machine(_single_task())
+    assert (status, error) == ("FAILED", "VolumeLimitExceeded")
+
+
+class VolumeLimitExceeded(Exception):
+    """A function's named error (the class name is the error Lambda reports)."""
+
+
+def test_plain_moto_names_a_throttled_invoke_exception() -> None:
+    # GIVEN the emulator without the rule, and Lambda throttling the first Invoke
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        events = boto3._get_default_session().events
+        hooks = [
+            *FaultInjector(Fault("lambda.Invoke", code="TooManyRequestsException")).hooks(),
+            ("before-call.lambda.Invoke", _answer_function()),
+        ]
+        for name, hook in hooks:
+            events.register(name, hook)
+        try:
+            # WHEN it runs
+            status, error, _ = _run_machine(_single_task())
+        finally:
+            for name, hook in hooks:
+                events.unregister(name, hook)
+    # THEN moto's name for it, which no retrier of the definitions names
+    assert (status, error) == ("FAILED", "Exception")
+
+
+# --- Step Functions: a path that selects nothing is States.Runtime -------------------------
+
+RETRY_ALL = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"Parameters": {"Id.$": "$.Missing"}},
+        {"Parameters": {"Id.$": "States.Format('{}', $.Missing)"}},
+        {"Parameters": {"Id.$": "States.ArrayGetItem($.Request, 0)"}},
+        {"InputPath": "$.Missing"},
+        {"ResultSelector": {"Id.$": "$.Missing"}},
+        {"OutputPath": "$.Missing"},
+    ],
+    ids=["parameters", "intrinsic-path", "intrinsic-type", "input", "selector", "output"],
+)
+def test_missing_path_fails_the_execution_with_states_runtime_when_catch_and_retry_take_all(
+    engine: LocalEngine, bad: dict[str, Any]
+) -> None:
+    # GIVEN a task reading a path its input (or its result) does not have, which retries
+    # and catches States.ALL
+    function = _answer_function()
+    engine.observe("before-call.lambda.Invoke", function)
+
+    # WHEN it runs
+    status, error, entered = _run_machine(_single_task(Retry=RETRY_ALL, Catch=CATCH_ALL, **bad))
+
+    # THEN the execution fails with States.Runtime: neither retried nor caught
+    assert (status, error) == ("FAILED", "States.Runtime")
+    assert entered == ["Task"]
+    assert len(function.invocations) <= 1
+
+
+def test_choice_on_a_missing_variable_fails_the_execution_with_states_runtime(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN a Choice comparing a variable the input does not have
+    definition = {
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.Missing", "BooleanEquals": True, "Next": "Yes"}],
+                "Default": "No",
+            },
+            "Yes": {"Type": "Pass", "End": True},
+            "No": {"Type": "Pass", "End": True},
+        },
+    }
+
+    # WHEN / THEN States.Runtime, not the Default
+    status, error, entered = _run_machine(definition)
+    assert (status, error) == ("FAILED", "States.Runtime")
+    assert entered == ["Choose"]
+
+
+def test_choice_is_present_tests_a_missing_variable_without_failing(engine: LocalEngine) -> None:
+    # GIVEN a Choice asking whether a missing variable is present
+    definition = {
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.Missing", "IsPresent": True, "Next": "Yes"}],
+                "Default": "No",
+            },
+            "Yes": {"Type": "Pass", "End": True},
+            "No": {"Type": "Pass", "End": True},
+        },
+    }
+
+    # WHEN / THEN it is not present, and the Default runs
+    status, _, entered = _run_machine(definition)
+    assert status == "SUCCEEDED"
+    assert entered == ["Choose", "No"]
+
+
+def test_plain_moto_lets_a_catch_take_a_missing_parameters_path() -> None:
+    # GIVEN the emulator without the rule
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        # WHEN a task's Parameters read a missing path, with a Catch of States.ALL
+        status, _, entered = _run_machine(
+            _single_task(Parameters={"Id.$": "$.Missing"}, Catch=CATCH_ALL)
+        )
+    # THEN the Catch takes it
+    assert status == "SUCCEEDED"
+    assert "Caught" in entered
+
+
+# --- Lambda and Task time limits, on the modelled clock ---------------------------------
+
+
+def _simulated_run(engine: LocalEngine, definition: dict[str, Any]) -> Any:
+    engine.begin_simulation()
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="timed",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/test",
+    )["stateMachineArn"]
+    return engine.wait(
+        sfn.start_execution(stateMachineArn=arn, name="e1", input="{}")["executionArn"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "status", "error"),
+    [(59.0, "SUCCEEDED", None), (61.0, "FAILED", "Sandbox.Timedout")],
+)
+def test_invocation_fails_with_sandbox_timedout_when_it_runs_past_its_function_timeout(
+    seconds: float, status: str, error: str | None
+) -> None:
+    with LocalEngine(region=REGION, simulation=Simulation(seed=1)) as engine:
+        # GIVEN a function with a 60 s timeout whose work takes ``seconds`` of modelled time
+        assert engine.simulated is not None
+        clock = engine.simulated.clock
+
+        def slow(_event: dict[str, Any], _context: Any) -> dict[str, int]:
+            clock.sleep(seconds)
+            return {"Answered": 1}
+
+        function = LambdaDispatcher({"answer": slow}, FUNCTION_ARN, {"answer": 60})
+        function.clock = engine.simulated.now
+        engine.observe("before-call.lambda.Invoke", function)
+
+        # WHEN it runs (a Task state limit well above the function's)
+        result = _simulated_run(engine, _single_task(TimeoutSeconds=90))
+
+    # THEN past the timeout, Lambda's timeout error; within it, the answer
+    assert (result.status, result.error) == (status, error)
+
+
+def test_task_fails_with_states_timeout_when_it_runs_past_its_timeout_seconds() -> None:
+    with LocalEngine(region=REGION, simulation=Simulation(seed=1)) as engine:
+        # GIVEN a Task state limited to 5 s whose function takes 10 s of modelled time
+        assert engine.simulated is not None
+        clock = engine.simulated.clock
+
+        def slow(_event: dict[str, Any], _context: Any) -> dict[str, int]:
+            clock.sleep(10.0)
+            return {"Answered": 1}
+
+        engine.observe(
+            "before-call.lambda.Invoke", LambdaDispatcher({"answer": slow}, FUNCTION_ARN)
+        )
+
+        # WHEN it runs
+        result = _simulated_run(engine, _single_task(TimeoutSeconds=5))
+
+    # THEN the Task state's own limit: States.Timeout
+    assert (result.status, result.error) == ("FAILED", "States.Timeout")

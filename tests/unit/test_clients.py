@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from stacks.parts.functions import (
-    POLL_IN_TASK_SECONDS,
-    POLLING_FUNCTION_TIMEOUT_SECONDS,
-    TASK_FUNCTION_TIMEOUT_SECONDS,
-)
 
 from vss_restore import clients
+from vss_restore.tasks import POLL_IN_TASK_SECONDS, function_timeout_seconds
 from vss_restore.workflow.asl import TASK_TIMEOUT_SECONDS
 
 # botocore's standard retry mode waits at most min(2 ** (n - 1), 20) s before attempt n + 1
@@ -55,8 +51,8 @@ def test_one_hung_call_with_all_its_attempts_ends_well_inside_the_time_a_task_ha
     # minute after its in-task wait, which may start a call at its last moment), inside
     # its Task state's own limit
     limit = min(
-        TASK_FUNCTION_TIMEOUT_SECONDS,
-        POLLING_FUNCTION_TIMEOUT_SECONDS - POLL_IN_TASK_SECONDS,
+        function_timeout_seconds("CreateVolumes"),
+        function_timeout_seconds("WaitVolumesAvailable") - POLL_IN_TASK_SECONDS,
         TASK_TIMEOUT_SECONDS,
     )
 

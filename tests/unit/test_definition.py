@@ -11,7 +11,6 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
-from stacks.parts.functions import POLL_IN_TASK_SECONDS
 
 from vss_restore import errors
 from vss_restore.capabilities import CAPABILITY_MODES
@@ -24,7 +23,13 @@ from vss_restore.definition import (
     repo_root,
     substitutions,
 )
-from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
+from vss_restore.tasks import (
+    FLEET_TASKS,
+    POLLING_TASKS,
+    TASKS,
+    function_arn_placeholder,
+    function_timeout_seconds,
+)
 
 # The machines that run requests (restore, drill, mount); the fleet's are checked below.
 TEXTS = {name: definition_path(name).read_text() for name in CAPABILITY_MODES}
@@ -512,7 +517,7 @@ def test_lambda_task_times_out_after_its_function_when_time_limit_set(
     # GIVEN the task and the time limit its function is deployed with
     state = next(s for m, n, s in lambda_tasks() if (m, n) == (machine, name))
     task = task_of(state)
-    function_timeout = POLL_IN_TASK_SECONDS + 60 if task in POLLING_TASKS else 60
+    function_timeout = function_timeout_seconds(task)
 
     # WHEN / THEN an explicit limit, above the function's own: Lambda's timeout error comes first
     assert isinstance(state.get("TimeoutSeconds"), int), name

@@ -19,7 +19,12 @@ later change adds is covered without touching this file:
 - ``online``: every mutating call of an online restore (Mode "Online", a service to stop,
   DeleteReplacedVolumes), each transient kind and refused for good; besides I1-I6 (I5: the
   instance still runs), no StopInstances or StartInstances call and no volume detached
-  while its Windows disk was online.
+  while its Windows disk was online;
+- in every phase, the first invocation of each function the recorded run invoked
+  (``lambda.Invoke:<function>``) throttled by Lambda, failed by Lambda, and run past its
+  function's timeout (``faults.INVOKE_FAULT_KINDS``). Reduced: one of the three, in turn,
+  for each function of the restore and of its rollback, and for each further function of
+  the drill and the online restore.
 """
 
 from __future__ import annotations
@@ -48,7 +53,14 @@ from vss_restore.local.engine import (
     ExecutionTimeout,
     LocalEngine,
 )
-from vss_restore.local.faults import FAULT_KINDS, PERMANENT, fault_named, refusals
+from vss_restore.local.faults import (
+    FAULT_KINDS,
+    INVOKE,
+    INVOKE_FAULT_KINDS,
+    PERMANENT,
+    fault_named,
+    refusals,
+)
 from vss_restore.local.invariants import (
     InstanceState,
     check_drill_invariants,
@@ -217,6 +229,10 @@ class CallLog:
     def calls(self, since: int = 0) -> Counter[str]:
         return Counter(e for e in self.entries[since:] if not e.startswith("task:"))
 
+    def invocations(self, since: int = 0) -> list[str]:
+        """The functions invoked from ``since`` on (an index into ``entries``), in order."""
+        return [e.removeprefix("task:") for e in self.entries[since:] if e.startswith("task:")]
+
     def first_task(self, names: Iterable[str]) -> int | None:
         """Where the first of these tasks started (an index into ``entries``)."""
         functions = {f"task:{FUNCTION_PREFIX}{TASKS[n]}" for n in names}
@@ -284,6 +300,34 @@ def rollback_cases(trigger: Injection, log: CallLog, reduced: bool = False) -> l
     ]
 
 
+def invoke_cases(
+    phase: str,
+    log: CallLog,
+    reduced: bool = False,
+    before: tuple[Injection, ...] = (),
+    since: int = 0,
+    seen: set[str] | None = None,
+) -> list[Case]:
+    """A Lambda fault at the first invocation, from ``since`` on, of each function ``log``
+    invoked: every kind of ``INVOKE_FAULT_KINDS`` (reduced: one, in turn, and none for a
+    function in ``seen``, which then holds the functions this phase covered).
+
+    Faults name the function, not the n-th invocation of the run: the order of invocations
+    in parallel branches differs run to run, the cases must not."""
+    earlier = Counter(log.invocations()) - Counter(log.invocations(since))
+    kinds = tuple(INVOKE_FAULT_KINDS)
+    covered = set() if seen is None else seen
+    cases: list[Case] = []
+    for function in sorted(set(log.invocations(since))):
+        if reduced and function in covered:
+            continue
+        covered.add(function)
+        chosen = (kinds[len(cases) % len(kinds)],) if reduced else kinds
+        injections = [Injection(f"{INVOKE}:{function}", earlier[function] + 1, k) for k in chosen]
+        cases.extend(Case(phase, injection, before) for injection in injections)
+    return cases
+
+
 def double_cases(single: Sequence[Case], runs: int, seed: int) -> list[Case]:
     """A seeded sample of pairs of single faults on different operations, both from the start."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
@@ -305,18 +349,30 @@ def matrix(reduced: bool = False, seed: int = 18) -> list[Case]:
     refusals in the drill (its transient faults have their own tests).
     """
     cases: list[Case] = []
-    cases.extend(phase_cases("restore", record("restore").calls(), reduced))
+    invoked: list[Case] = []
+    seen: set[str] = set()  # reduced: the functions an invoke fault already reached
+    log = record("restore")
+    cases.extend(phase_cases("restore", log.calls(), reduced))
+    invoked.extend(invoke_cases("restore", log, reduced, seen=seen))
     for operation, occurrence, fault in ROLLBACK_TRIGGERS[:1] if reduced else ROLLBACK_TRIGGERS:
         trigger = Injection(operation, occurrence, fault)
-        cases.extend(rollback_cases(trigger, record("restore", [trigger]), reduced))
+        log = record("restore", [trigger])
+        cases.extend(rollback_cases(trigger, log, reduced))
+        # Every invocation of the rollback, each function again (the rollback's own paths).
+        start = log.first_task(ROLLBACK_TASKS) or 0
+        invoked.extend(invoke_cases("rollback", log, reduced, (trigger,), start))
     if not reduced:
         cases.extend(double_cases(cases, DOUBLE_FAULT_RUNS, seed))
     # make test runs the drill's transient faults elsewhere: reduced, only its refusals here.
     drill_kinds = () if reduced else tuple(FAULT_KINDS)
-    cases.extend(phase_cases("drill", record("drill").calls(), reduced, drill_kinds))
+    log = record("drill")
+    cases.extend(phase_cases("drill", log.calls(), reduced, drill_kinds))
+    invoked.extend(invoke_cases("drill", log, reduced, seen=seen))
     online_kinds = REDUCED_ONLINE_KINDS if reduced else tuple(FAULT_KINDS)
-    cases.extend(phase_cases("online", record("online").calls(), reduced, online_kinds))
-    return cases
+    log = record("online")
+    cases.extend(phase_cases("online", log.calls(), reduced, online_kinds))
+    invoked.extend(invoke_cases("online", log, reduced, seen=seen))
+    return cases + invoked
 
 
 # --- running ------------------------------------------------------------------------------
@@ -400,7 +456,7 @@ def _kind_column(fault: str) -> str:
 def summary(outcomes: list[Outcome]) -> str:
     """A table per phase (operation x fault kind: succeeded/failed runs), then the totals."""
     lines: list[str] = []
-    kinds = [*FAULT_KINDS, "Permanent"]
+    kinds = [*FAULT_KINDS, "Permanent", *INVOKE_FAULT_KINDS]
     for phase in PHASES:
         runs = [o for o in outcomes if o.phase == phase and not o.also]
         if not runs:

@@ -35,10 +35,12 @@ from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
     Ec2Fidelity,
+    LambdaInvokeErrors,
     ListCommandsPages,
     RunInstancesInterfaceGroups,
     RunInstancesRootDevice,
     RunInstancesVolumeSettings,
+    RuntimeErrorsAreTerminal,
     SfnIntegrationCase,
     SsmRunCommand,
     StopExecutionAborts,
@@ -54,7 +56,7 @@ from vss_restore.settings import (
     forget_settings,
     reload_settings,
 )
-from vss_restore.tasks import FLEET_TASKS, TASKS
+from vss_restore.tasks import FLEET_TASKS, TASKS, function_timeout_seconds
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import (
     DEFAULT_DISKS_DOCUMENT,
@@ -179,6 +181,8 @@ class LocalEngine:
         self.sfn_fidelity = SfnIntegrationCase()
         self.stop_fidelity = StopExecutionAborts()
         self.data_limit = DataLimitExceededIsTerminal()
+        self.runtime_errors = RuntimeErrorsAreTerminal()
+        self.invoke_errors = LambdaInvokeErrors()
         # Rates and fast snapshot restore: ``engine.initialization.fast_restores``.
         self.initialization = VolumeInitialization()
         self.launch_fidelity = RunInstancesVolumeSettings(self.initialization)
@@ -226,6 +230,8 @@ class LocalEngine:
             self.sfn_fidelity.install()
             self.stop_fidelity.install()
             self.data_limit.install()
+            self.runtime_errors.install()  # after data_limit: it wraps the same matcher
+            self.invoke_errors.install()
             self.launch_fidelity.install()
             self._deploy()
         except BaseException:
@@ -247,6 +253,8 @@ class LocalEngine:
             self.simulated.clock.close()
         self.sfn_fidelity.uninstall()
         self.stop_fidelity.uninstall()
+        self.invoke_errors.uninstall()
+        self.runtime_errors.uninstall()
         self.data_limit.uninstall()
         self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
@@ -278,7 +286,9 @@ class LocalEngine:
     def _install_hooks(self) -> None:
         arn_prefix = f"arn:aws:lambda:{self.region}:{DEFAULT_ACCOUNT_ID}:function:"
         self.dispatcher = LambdaDispatcher(
-            load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in ALL_TASKS.values()}), arn_prefix
+            load_handlers({f"{FUNCTION_PREFIX}{m}": m for m in ALL_TASKS.values()}),
+            arn_prefix,
+            {f"{FUNCTION_PREFIX}{m}": function_timeout_seconds(t) for t, m in ALL_TASKS.items()},
         )
         for event_name, hook in [
             ("before-call.lambda.Invoke", self.dispatcher),
@@ -471,6 +481,7 @@ class LocalEngine:
             self.observe(event_name, hook)
         if self.dispatcher is not None:
             self.dispatcher.observer = self.simulated
+            self.dispatcher.clock = self.simulated.now
         self._simulating = True
 
     def wait(self, execution_arn: str, timeout: float = 60.0) -> ExecutionResult:

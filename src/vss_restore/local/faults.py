@@ -8,16 +8,21 @@ there on when ``permanent``) and how:
 - ``timeout``: the call hangs and the client gives up (a read time-out), nothing happened;
 - ``applied``: the change is made but the caller gets the error, as when a response is lost;
 - ``crash``: the change is made, then the Lambda task dies (``Runtime.ExitError``) and
-  the state machine runs it again.
+  the state machine runs it again;
+- ``timed_out`` (``lambda.Invoke`` only): the function runs, then Lambda reports it timed
+  out (``Sandbox.Timedout``), as when its work took longer than the function's timeout.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.response import StreamingBody
 
 from vss_restore.local.responses import HookAnswer, error_answer
 
@@ -29,7 +34,11 @@ _STATUS = {
     # EC2 lists these among its server errors (HTTP 500).
     "InsufficientInstanceCapacity": 500,
     "InsufficientVolumeCapacity": 500,
+    # Lambda's Invoke: throttled, or Lambda itself failed.
+    "TooManyRequestsException": 429,
+    "ServiceException": 500,
 }
+INVOKE = "lambda.Invoke"
 
 
 class TaskCrashed(BaseException):
@@ -49,6 +58,9 @@ class Fault:
     applied: bool = False
     timeout: bool = False
     crash: bool = False
+    timed_out: bool = False
+    # ``lambda.Invoke`` only: count and fail only the invocations of this function.
+    function: str | None = None
 
     def __post_init__(self) -> None:
         service, _, name = self.operation.partition(".")
@@ -56,8 +68,10 @@ class Fault:
             raise ValueError(f"operation {self.operation!r} must look like 'ec2.AttachVolume'")
         if self.occurrence < 1 or self.times < 1:
             raise ValueError("occurrence and times count from 1")
-        if sum((self.applied, self.timeout, self.crash)) > 1:
-            raise ValueError("a fault is at most one of applied, timeout, crash")
+        if sum((self.applied, self.timeout, self.crash, self.timed_out)) > 1:
+            raise ValueError("a fault is at most one of applied, timeout, crash, timed_out")
+        if (self.timed_out or self.function) and self.operation != INVOKE:
+            raise ValueError(f"only {INVOKE} can time out as a function or name one")
 
     @property
     def status(self) -> int:
@@ -93,13 +107,21 @@ class FaultInjector:
 
     def hooks(self) -> list[tuple[str, Any]]:
         service, _, name = self.fault.operation.partition(".")
-        when = "after-call" if self.fault.applied or self.fault.crash else "before-call"
+        after = self.fault.applied or self.fault.crash or self.fault.timed_out
+        when = "after-call" if after else "before-call"
         return [
             (f"before-parameter-build.{service}.{name}", self.count),
             (f"{when}.{service}.{name}", self),
         ]
 
-    def count(self, context: dict[str, Any] | None = None, **_: Any) -> None:
+    def count(
+        self,
+        params: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        if self.fault.function is not None and _function_of(params) != self.fault.function:
+            return  # another function's invocation: neither counted nor failed
         with self._lock:
             self.calls += 1
             due = self.fault.covers(self.calls)
@@ -112,6 +134,10 @@ class FaultInjector:
             return None
         if self.fault.crash:
             raise TaskCrashed(self.fault.message)
+        if self.fault.timed_out:
+            # after-call: the function ran; Lambda answers with its timeout error instead.
+            kwargs["parsed"].update(timed_out_answer(f"Task timed out ({self.fault.message})"))
+            return None
         if self.fault.timeout:
             raise ReadTimeoutError(
                 endpoint_url=f"https://{self.fault.operation.partition('.')[0]}.local"
@@ -121,6 +147,12 @@ class FaultInjector:
             _, parsed = error_answer(self.fault.code, self.fault.message, self.fault.status)
             raise ClientError(parsed, self.fault.operation.partition(".")[2])  # type: ignore[arg-type]
         return error_answer(self.fault.code, self.fault.message, self.fault.status)
+
+
+def timed_out_answer(message: str) -> dict[str, Any]:
+    """The parts of an Invoke response that report a function timeout (Lambda's words)."""
+    body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+    return {"FunctionError": "Unhandled", "Payload": StreamingBody(io.BytesIO(body), len(body))}
 
 
 # The fault kinds of the reliability matrix (operation and occurrence filled in per case).
@@ -134,7 +166,27 @@ FAULT_KINDS: dict[str, Fault] = {
 }
 
 
+# What can go wrong around a Task state's invocation, whatever the task calls: Lambda
+# throttles it, Lambda fails, or the function runs past its timeout.
+INVOKE_FAULT_KINDS: dict[str, Fault] = {
+    "InvokeThrottled": Fault(INVOKE, code="TooManyRequestsException"),
+    "InvokeServiceError": Fault(INVOKE, code="ServiceException"),
+    "FunctionTimedOut": Fault(INVOKE, timed_out=True),
+}
+
+
+def _function_of(params: dict[str, Any] | None) -> str:
+    """The function an Invoke names (by name or ARN, maybe with a qualifier)."""
+    named = str((params or {}).get("FunctionName", ""))
+    return named.rsplit(":function:", 1)[-1].split(":", 1)[0]
+
+
 def fault_of_kind(kind: str, operation: str, occurrence: int = 1) -> Fault:
+    """A kind of ``FAULT_KINDS`` on ``operation``, or of ``INVOKE_FAULT_KINDS`` on the
+    invocations of one function (``operation`` is ``lambda.Invoke:<function name>``)."""
+    if kind in INVOKE_FAULT_KINDS:
+        function = operation.partition(":")[2] or None
+        return replace(INVOKE_FAULT_KINDS[kind], occurrence=occurrence, function=function)
     return replace(FAULT_KINDS[kind], operation=operation, occurrence=occurrence)
 
 

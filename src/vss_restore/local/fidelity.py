@@ -55,6 +55,13 @@ each has its own test. Only the local engine installs them; product code never s
   ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
   lets a Catch take it, crashes with ``States.Runtime`` when it happens inside a Parallel
   branch, and does not check a task's input.
+- A Task whose ``lambda:Invoke`` call fails reports ``Lambda.<Exception>``
+  (``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``; with no answer,
+  ``Lambda.SdkClientException``), as Step Functions' Lambda integration does
+  (``LambdaInvokeErrors``); moto says ``Exception``.
+- A path that selects nothing or a failing intrinsic function (``Parameters``,
+  ``ResultSelector``, a Choice rule other than ``IsPresent``) fails the execution with
+  ``States.Runtime``, which no Retry or Catch matches (``RuntimeErrorsAreTerminal``).
 """
 
 from __future__ import annotations
@@ -1013,3 +1020,184 @@ def _checked_parameters(original: Callable[..., dict[str, Any]]) -> Callable[...
         )
 
     return eval_parameters
+
+
+class LambdaInvokeErrors:
+    """A Task state whose ``lambda:Invoke`` call itself fails reports ``Lambda.<Exception>``
+    (``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``, ...), and an SDK
+    failure with no answer (a time-out, a lost connection) ``Lambda.SdkClientException``,
+    as Step Functions' Lambda integration names them; a function's own error keeps its
+    ``errorType``. moto reports any failed Invoke as ``Exception``, which no retrier of
+    the definitions names.
+    """
+
+    def __init__(self) -> None:
+        self._saved: Any = None
+
+    def install(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from moto.stepfunctions.parser.api import (  # noqa: PLC0415
+            HistoryEventType,
+            LambdaFunctionFailedEventDetails,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (  # noqa: PLC0415
+            CustomErrorName,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: PLC0415
+            FailureEvent,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: PLC0415
+            state_task_lambda,
+        )
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: PLC0415
+
+        cls = state_task_lambda.StateTaskLambda
+        original = cls.__dict__["_from_error"]
+        self._saved = (cls, original)
+
+        def from_error(task: Any, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = ex.response.get("Error", {}).get("Code", "AWSLambdaException")
+                status = ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                message = ex.response.get("Error", {}).get("Message", "")
+                error = f"Lambda.{code}"
+                cause = f"{message} (Service: AWSLambda; Status Code: {status}; Error Code: {code})"
+            elif isinstance(ex, BotoCoreError):
+                error, cause = "Lambda.SdkClientException", f"Unable to execute HTTP request: {ex}"
+            else:
+                return original(task, env, ex)
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(error),
+                event_type=HistoryEventType.LambdaFunctionFailed,
+                event_details=EventDetails(
+                    lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+                        error=error, cause=cause
+                    )
+                ),
+            )
+
+        cls._from_error = from_error
+
+    def uninstall(self) -> None:
+        if self._saved is not None:
+            cls, original = self._saved
+            cls._from_error = original
+        self._saved = None
+
+
+STATES_RUNTIME = "States.Runtime"
+
+
+class RuntimeErrorsAreTerminal:
+    """A path that selects nothing, or an intrinsic function that fails, in a state's
+    ``Parameters``, ``ResultSelector`` or a Choice rule's ``Variable`` fails the execution
+    with ``States.Runtime``, which no Retry or Catch matches (not even ``States.ALL``).
+
+    moto fails a Task's ``Parameters`` and ``ResultSelector`` with ``States.TaskFailed``
+    (a Catch of ``States.ALL`` takes it), lets ``States.ALL`` match ``States.Runtime`` (a
+    bad ``InputPath`` or ``OutputPath``), and treats a Choice rule on a missing variable as
+    not matched (AWS: only ``IsPresent`` may test a missing variable).
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common import (  # noqa: PLC0415
+            parargs,
+            result_selector,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name import (  # noqa: PLC0415
+            error_equals_decl,
+        )
+        from moto.stepfunctions.parser.asl.component.state.choice.comparison import (  # noqa: PLC0415
+            comparison_operator_type,
+            comparison_variable,
+            variable,
+        )
+
+        for owner in (parargs.Parargs, result_selector.ResultSelector):
+            self._patch(owner, "_eval_body", _runtime_on_failure(owner.__dict__["_eval_body"]))
+
+        comparison = comparison_variable.ComparisonVariable
+        original_compare = comparison.__dict__["_eval_body"]
+        is_present = comparison_operator_type.ComparisonOperatorType.IsPresent
+
+        def compare(self: Any, env: Any) -> None:
+            if self.comparison_function.operator_type != is_present:
+                self.variable.eval(env)
+                missing = env.stack.pop()
+                if isinstance(missing, variable.NoSuchVariable):
+                    raise _runtime_failure(env, f"Invalid path '{missing.path}'")
+            original_compare(self, env)
+
+        self._patch(comparison, "_eval_body", compare)
+
+        decl = error_equals_decl.ErrorEqualsDecl
+        original_matches = decl.__dict__["_eval_body"]
+
+        def matches(self: Any, env: Any) -> None:
+            if getattr(env.stack[-1], "error_name", None) == STATES_RUNTIME:
+                env.stack.pop()
+                env.stack.append(False)
+                return
+            original_matches(self, env)
+
+        self._patch(decl, "_eval_body", matches)
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, replacement)
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved = []
+
+
+def _runtime_failure(env: Any, cause: str) -> Exception:
+    from moto.stepfunctions.parser.api import (  # noqa: PLC0415
+        HistoryEventType,
+        TaskFailedEventDetails,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: PLC0415
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (  # noqa: PLC0415
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: PLC0415
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: PLC0415
+
+    failure: Exception = FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=STATES_RUNTIME, cause=cause)
+            ),
+        )
+    )
+    return failure
+
+
+def _runtime_on_failure(original: Callable[..., None]) -> Callable[..., None]:
+    """An ``_eval_body`` whose failures (a path or an intrinsic function) are ``States.Runtime``."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: PLC0415
+        FailureEventException,
+    )
+
+    def eval_body(self: Any, env: Any) -> None:
+        try:
+            original(self, env)
+        except FailureEventException:
+            raise
+        except Exception as err:
+            raise _runtime_failure(env, str(err)) from err
+
+    return eval_body

@@ -3,7 +3,9 @@
 A ``before-call`` hook on the boto3 session answers each Invoke by calling the task's
 handler from ``vss_restore.functions``. A raised exception comes back as a ``FunctionError``
 payload (``errorType`` = the class name), exactly as Lambda reports it, so the state
-machine's Retry and Catch see the named error.
+machine's Retry and Catch see the named error. Where the engine models time (simulation
+mode), an invocation that took longer than its function's timeout is answered as Lambda
+answers a timed-out one (``Sandbox.Timedout``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import unquote
 
 from botocore.response import StreamingBody
 
-from vss_restore.local.faults import TaskCrashed
+from vss_restore.local.faults import TaskCrashed, timed_out_answer
 from vss_restore.local.responses import HookAnswer, answer
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -83,11 +85,20 @@ def invoke_response(payload: Any, function_error: str | None = None) -> HookAnsw
 class LambdaDispatcher:
     """The ``before-call.lambda.Invoke`` hook; records every invocation it serves."""
 
-    def __init__(self, handlers: Mapping[str, Handler], arn_prefix: str) -> None:
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        arn_prefix: str,
+        timeouts: Mapping[str, float] | None = None,
+    ) -> None:
         self._handlers = dict(handlers)
         self._arn_prefix = arn_prefix
+        self._timeouts = dict(timeouts or {})  # function name -> its timeout in seconds
         self.invocations: list[str] = []
         self.observer: TaskObserver | None = None
+        # Modelled seconds (simulation mode): the timeouts are enforced on this clock only,
+        # never on how fast this machine runs the handlers.
+        self.clock: Callable[[], float] | None = None
 
     def __call__(self, params: dict[str, Any], **_: Any) -> HookAnswer | None:
         name = _function_name(params.get("url_path", ""))
@@ -101,12 +112,33 @@ class LambdaDispatcher:
         if self.observer is not None:
             self.observer.task_started(name)
         running = current_function.set(name)
+        started = self.clock() if self.clock is not None else None
         try:
-            return self._invoke(handler, event, context)
+            response = self._invoke(handler, event, context)
+            return self._timed_out(name, context, started) or response
         finally:
             current_function.reset(running)
             if self.observer is not None:
                 self.observer.task_finished(name)
+
+    def _timed_out(
+        self, name: str, context: FakeLambdaContext, started: float | None
+    ) -> HookAnswer | None:
+        """Lambda's answer when the invocation ran past its function's timeout (else None).
+
+        The handler ran to its end, so what it changed after the timeout stays changed,
+        where Lambda would have stopped it: a rare path, tested for its error, not its effects.
+        """
+        limit = self._timeouts.get(name)
+        if started is None or limit is None or self.clock is None:
+            return None
+        if self.clock() - started <= limit:
+            return None
+        message = (
+            f"RequestId: {context.aws_request_id} Error: Task timed out after {limit:.2f} seconds"
+        )
+        parsed = timed_out_answer(message)
+        return answer(200, {"StatusCode": 200, "ExecutedVersion": "$LATEST", **parsed})
 
     @staticmethod
     def _invoke(handler: Handler, event: dict[str, Any], context: FakeLambdaContext) -> HookAnswer:
