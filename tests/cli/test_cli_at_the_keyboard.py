@@ -274,12 +274,14 @@ def test_unlock_refuses_when_another_execution_holds_the_lock(
 def test_unlock_refuses_while_the_holder_is_running(
     cli: Any, locked_by_ended: tuple[str, str], engine: LocalEngine
 ) -> None:
-    # GIVEN the lock held by an execution Step Functions shows as running
+    # GIVEN the lock held by an execution Step Functions shows as running (a day's Wait,
+    # at real speed: the emulator otherwise scales waits to nothing; the stop ends it)
     instance, _ = locked_by_ended
+    engine.clock.time_scale = 1.0
     sfn = boto3.client("stepfunctions")
     machine = sfn.create_state_machine(
         name="waits",
-        definition='{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": true}}}',
+        definition='{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": true}}}',
         roleArn="arn:aws:iam::123456789012:role/r",
     )["stateMachineArn"]
     running = sfn.start_execution(stateMachineArn=machine, name="running-one")["executionArn"]
