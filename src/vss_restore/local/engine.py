@@ -35,6 +35,7 @@ from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
     Ec2Fidelity,
+    ExecutionRedriveCount,
     RunInstancesInterfaceGroups,
     RunInstancesRootDevice,
     RunInstancesVolumeSettings,
@@ -178,6 +179,8 @@ class LocalEngine:
         self.sfn_fidelity = SfnIntegrationCase()
         self.stop_fidelity = StopExecutionAborts()
         self.data_limit = DataLimitExceededIsTerminal()
+        # ``engine.redrives.redrive(name)``: that execution runs as a redriven one.
+        self.redrives = ExecutionRedriveCount()
         # Rates and fast snapshot restore: ``engine.initialization.fast_restores``.
         self.initialization = VolumeInitialization()
         self.launch_fidelity = RunInstancesVolumeSettings(self.initialization)
@@ -225,6 +228,7 @@ class LocalEngine:
             self.sfn_fidelity.install()
             self.stop_fidelity.install()
             self.data_limit.install()
+            self.redrives.install()
             self.launch_fidelity.install()
             self._deploy()
         except BaseException:
@@ -247,6 +251,7 @@ class LocalEngine:
         self.sfn_fidelity.uninstall()
         self.stop_fidelity.uninstall()
         self.data_limit.uninstall()
+        self.redrives.uninstall()
         self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:
