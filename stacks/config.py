@@ -28,6 +28,7 @@ from vss_restore.settings import (
     InvalidSettings,
     Settings,
 )
+from vss_restore.workflow import rollback_tasks
 
 # The retention periods CloudWatch Logs accepts, in days.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -46,6 +47,49 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 
 class InvalidContext(ValueError):
     """A context value has the wrong form; the message names the key."""
+
+
+# Lambda keeps this much of the account's concurrency unreserved: a reservation that would
+# leave less is refused (InvalidParameterValueException) and the deployment fails.
+LAMBDA_UNRESERVED_MINIMUM = 100
+
+
+def _whole_number(node: Node, key: str, default: int | None) -> int | None:
+    value = node.try_get_context(key)
+    if value is None or value == "":
+        return default
+    if value in ("none", "None"):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidContext(f"{key}: {value!r} is not a whole number") from err
+    if number < 0 or str(number) != str(value).strip():
+        raise InvalidContext(f"{key}: {value!r} is not a whole number")
+    return number
+
+
+def rollback_reservation(node: Node) -> int | None:
+    """``rollbackReservedConcurrency`` for each rollback function (``rollback_tasks``): None
+    (0 or ``none``) reserves nothing; in all it must leave Lambda's unreserved minimum of the
+    account's concurrency (``lambdaAccountConcurrency``, 1000 unless the account's quota
+    differs) free, or the deployment would fail."""
+    per_function = _whole_number(node, "rollbackReservedConcurrency", 10)
+    account = _whole_number(node, "lambdaAccountConcurrency", 1000) or 0
+    if not per_function:
+        return None
+    functions = len(rollback_tasks())
+    reservable = max(account - LAMBDA_UNRESERVED_MINIMUM, 0)
+    if per_function * functions > reservable:
+        raise InvalidContext(
+            f"rollbackReservedConcurrency: {per_function} for each of {functions} rollback "
+            f"functions reserves {per_function * functions}, more than the {reservable} an "
+            f"account with lambdaAccountConcurrency {account} can reserve (Lambda keeps "
+            f"{LAMBDA_UNRESERVED_MINIMUM} unreserved, and other functions' reservations count "
+            "too): lower it, set it to 0 to reserve nothing, or raise the account's quota and "
+            "lambdaAccountConcurrency"
+        )
+    return per_function
 
 
 def _string_list(value: object) -> list[str]:
@@ -216,6 +260,8 @@ class DeploymentConfig:
     limits: Limits = field(default_factory=Limits)
     drill_schedule: DrillSchedule | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)
+    # Reserved concurrency of each rollback function; None: none (rollback_reservation).
+    rollback_reserved_concurrency: int | None = 10
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -264,4 +310,5 @@ class DeploymentConfig:
             log_retention_days=retention,
             drill_schedule=drill_schedule,
             guardrails=guardrails,
+            rollback_reserved_concurrency=rollback_reservation(node),
         )

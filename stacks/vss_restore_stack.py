@@ -67,6 +67,7 @@ class VssRestoreStack(Stack):
             log_group=task_logs,
             opt_in_tag=(config.opt_in_tag_key, config.opt_in_tag_value),
             disks_document=disks.ref,
+            rollback_reserved_concurrency=config.rollback_reserved_concurrency,
             guardrails={
                 **config.guardrails.environment,
                 RECORDS_TABLE_ENV: created.table.table_name,

@@ -137,6 +137,20 @@ class AwsRetriesExhausted(TerminalError):
     failure's summary names it, no task raises it)."""
 
 
+class ExecutionRedriven(TerminalError):
+    """The execution was redriven (``RedriveExecution``): it would resume half-way, on volumes
+    and an instance someone may have changed since. Every task refuses before any AWS call,
+    and the execution ends changing nothing; start a new execution instead."""
+
+    def __init__(self, task: str, redrive_count: int) -> None:
+        super().__init__(
+            f"{task} refused to run in a redriven execution (redrive {redrive_count}): a "
+            "redrive would resume where the execution stopped, on resources that may have "
+            "changed since. Nothing was changed. Never redrive; see docs/runbook.md "
+            "(ExecutionRedriven) for what to do instead."
+        )
+
+
 # --- retryable ------------------------------------------------------------------------------
 
 

@@ -33,6 +33,8 @@ ROLLBACK_ENTRIES = (
     "SendDiskCommandRollbackDisksOffline",  # Mode "Online"
 )
 FAILURE_BOOKKEEPING = ("ReleaseLockAfterFailure", "SummarizeFailure")
+# Where a task refusing a redrive ends the execution: an end, not an undo.
+REDRIVEN_END = "ExecutionRedriven"
 # Request ``Mode`` → what ``history`` calls it (a mode not listed here shows as it is).
 MODE_LABELS = {"InPlace": "Restore", "Clone": "Drill"}
 _DATE_KEYS = ("timestamp", "startDate", "stopDate", "started_at", "stopped_at")
@@ -103,7 +105,7 @@ def _rollback_states_of(machine: Machine) -> set[str]:
     todo = [s for s in ROLLBACK_ENTRIES if s in states]
     while todo:
         name = todo.pop()
-        if name in seen or name in FAILURE_BOOKKEEPING:
+        if name in seen or name in FAILURE_BOOKKEEPING or name == REDRIVEN_END:
             continue
         seen.add(name)
         state = states[name]

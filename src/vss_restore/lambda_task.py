@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from vss_restore.aws_errors import named_aws_errors
-from vss_restore.errors import RestoreError
+from vss_restore.errors import ExecutionRedriven, RestoreError
 from vss_restore.models import RestorePlan
 from vss_restore.settings import settings
 from vss_restore.task_events import WaitEvent
@@ -30,6 +30,8 @@ logger = Logger(service="vss-restore")
 
 # What the workflow sends to warm a function up before it is needed (see the definition).
 WARM_UP_EVENT = {"WarmUp": True}
+# The execution's $$.Execution.RedriveCount, which every task state passes (workflow/asl.py).
+REDRIVE_COUNT = "RedriveCount"
 
 TaskResult = BaseModel | list[BaseModel] | dict[str, Any] | list[Any] | str | None
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
@@ -87,6 +89,16 @@ def log_wait_done(what: str, wait: WaitEvent, **fields: Any) -> None:
     )
 
 
+def refuse_redrive(event: dict[str, Any], task_name: str) -> dict[str, Any]:
+    """The event without its RedriveCount; ExecutionRedriven if the execution was redriven
+    (the body, and so every AWS call, never runs)."""
+    body = dict(event)
+    count = body.pop(REDRIVE_COUNT, 0)
+    if count:
+        raise ExecutionRedriven(task_name, int(count))
+    return body
+
+
 def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
     """Wrap a task body ``func(event) -> result`` as a Lambda handler.
 
@@ -105,7 +117,7 @@ def task(func: Callable[[dict[str, Any]], TaskResult]) -> Handler:
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(**run_keys(event))
         try:
-            return _to_json(body(event))
+            return _to_json(body(refuse_redrive(event, func.__module__.rsplit(".", 1)[-1])))
         except RestoreError as err:
             # Named errors are the workflow's contract, not bugs: one line, no trace.
             logger.warning("task raised %s: %s", type(err).__name__, err)

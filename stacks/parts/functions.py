@@ -21,6 +21,7 @@ from vss_restore.tasks import (
 )
 from vss_restore.waiting import WAIT_IN_TASK_ENV
 from vss_restore.windows_disks import DISKS_DOCUMENT_ENV
+from vss_restore.workflow import rollback_tasks
 
 
 class TaskFunctions(Construct):
@@ -38,6 +39,7 @@ class TaskFunctions(Construct):
         opt_in_tag: tuple[str, str],
         disks_document: str,
         guardrails: Mapping[str, str],
+        rollback_reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(assets.code_dir))
@@ -50,6 +52,8 @@ class TaskFunctions(Construct):
             description="Powertools and pydantic for the vss-restore tasks (arm64)",
         )
         self.functions: dict[str, lambda_.Function] = {}
+        # A rollback half-way must not wait for the account's other functions to free up.
+        reserved = set(rollback_tasks()) if rollback_reserved_concurrency else set()
         for task, module in {**TASKS, **FLEET_TASKS}.items():
             self.functions[task] = lambda_.Function(
                 self,
@@ -81,6 +85,9 @@ class TaskFunctions(Construct):
                     ),
                 },
                 description=f"vss-restore task {task}",
+                reserved_concurrent_executions=(
+                    rollback_reserved_concurrency if task in reserved else None
+                ),
             )
             NagSuppressions.add_resource_suppressions(
                 self.functions[task],

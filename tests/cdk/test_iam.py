@@ -868,3 +868,26 @@ def test_only_the_task_roles_carry_the_path_the_tag_protection_examples_exempt(
         assert (path == TASK_ROLE_PATH) == (logical_id in tasks), logical_id
     # ...and the examples exempt exactly the roles under that path
     assert patterns == {f"arn:*:iam::*:role{TASK_ROLE_PATH}*"}
+
+
+def test_no_policy_of_the_stack_allows_redriving_an_execution(template: Template) -> None:
+    # GIVEN every statement of the stack's role policies and managed (operator) policies
+    documents = [
+        r["Properties"]["PolicyDocument"]
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for r in template.find_resources(kind).values()
+    ]
+    allowed = [
+        action
+        for document in documents
+        for statement in document["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    ]
+
+    # WHEN / THEN none grants states:RedriveExecution, by name or by wildcard: a redrive
+    # resumes a restore mid-swap (the tasks refuse it, docs/runbook.md)
+    assert allowed
+    assert [a for a in allowed if fnmatchcase("states:RedriveExecution", a)] == []

@@ -25,6 +25,7 @@ from vss_restore.definition import Limits, definition_path, placeholders, tasks_
 from vss_restore.settings import Settings
 from vss_restore.tasks import FLEET_TASKS, POLLING_TASKS, TASKS, function_arn_placeholder
 from vss_restore.waiting import WAIT_IN_TASK_ENV
+from vss_restore.workflow import rollback_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,56 @@ def test_polling_tasks_wait_in_the_task_within_their_timeout_and_the_others_are_
         else:
             assert budget is None
             assert props["Timeout"] <= 60
+
+
+def _reserved_by_task(template: Template) -> dict[str, Any]:
+    """Task name -> its function's ReservedConcurrentExecutions (None: unreserved)."""
+    module_of = {m: t for t, m in {**TASKS, **FLEET_TASKS}.items()}
+    return {
+        module_of[
+            p["Handler"].removeprefix("vss_restore.functions.").removesuffix(".handler")
+        ]: p.get("ReservedConcurrentExecutions")
+        for p in _functions_by_logical_id(template).values()
+    }
+
+
+def test_rollback_functions_get_the_reserved_concurrency_the_setting_gives(synth: Synth) -> None:
+    # GIVEN the default deployment and one reserving 25 each / WHEN synthesized
+    _, default = synth()
+    _, wider = synth(rollbackReservedConcurrency=25)
+
+    # THEN exactly the rollback's functions are reserved, with the setting's number
+    rollback = set(rollback_tasks())
+    assert rollback
+    for template, each in ((default, 10), (wider, 25)):
+        reserved = _reserved_by_task(template)
+        assert {t: n for t, n in reserved.items() if n is not None} == dict.fromkeys(rollback, each)
+
+
+def test_no_function_is_reserved_when_the_setting_is_zero(synth: Synth) -> None:
+    # GIVEN / WHEN a deployment that reserves nothing (an account with little concurrency)
+    _, template = synth(rollbackReservedConcurrency=0)
+
+    # THEN no function has ReservedConcurrentExecutions
+    assert set(_reserved_by_task(template).values()) == {None}
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        # 8 functions x 120 = 960, over the 900 of a 1,000 account (100 stay unreserved)
+        ({"rollbackReservedConcurrency": 120}, "more than the 900 an account"),
+        # a new account's quota of 50: nothing can be reserved at all
+        ({"lambdaAccountConcurrency": 50}, "more than the 0 an account"),
+        ({"rollbackReservedConcurrency": "ten"}, "rollbackReservedConcurrency: 'ten'"),
+        ({"rollbackReservedConcurrency": -1}, "rollbackReservedConcurrency: -1"),
+    ],
+)
+def test_reservation_the_account_cannot_give_fails_synthesis_naming_the_key(
+    context: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidContext, match=message):
+        DeploymentConfig.from_context(cdk.App(context=context))
 
 
 def test_state_machine_is_standard_with_full_logging_and_tracing(template: Template) -> None:

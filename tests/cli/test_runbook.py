@@ -244,6 +244,7 @@ def test_runbook_sets_first_what_the_test_gives_when_read() -> None:
         "The instance is locked (RestoreInProgress)",
         "A volume is stuck attaching or detaching",
         "A drill left its clone behind (DrillCleanupFailed)",
+        "A restore was redriven (ExecutionRedriven)",
     }
 
 

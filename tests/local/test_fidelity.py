@@ -1403,3 +1403,55 @@ def test_task_fails_with_states_timeout_when_it_runs_past_its_timeout_seconds() 
 
     # THEN the Task state's own limit: States.Timeout
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
+
+
+# --- $$.Execution.RedriveCount -----------------------------------------------------------------
+
+READS_REDRIVE_COUNT = {
+    "StartAt": "Read",
+    "States": {
+        "Read": {
+            "Type": "Pass",
+            "Parameters": {"Count.$": "$$.Execution.RedriveCount"},
+            "End": True,
+        }
+    },
+}
+
+
+def _output_of_last_execution() -> Any:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.list_state_machines()["stateMachines"][-1]["stateMachineArn"]
+    execution = sfn.list_executions(stateMachineArn=machine)["executions"][0]["executionArn"]
+    return json.loads(sfn.describe_execution(executionArn=execution).get("output") or "null")
+
+
+def test_context_object_has_redrive_count_zero_when_never_redriven(engine: LocalEngine) -> None:
+    # GIVEN / WHEN a state reads the execution's RedriveCount
+    status, error, _ = _run_machine(READS_REDRIVE_COUNT)
+
+    # THEN it is 0, as for any execution AWS has not redriven
+    assert (status, error) == ("SUCCEEDED", None)
+    assert _output_of_last_execution() == {"Count": 0}
+
+
+def test_context_object_has_the_redrive_count_a_test_gives_the_execution(
+    engine: LocalEngine,
+) -> None:
+    # GIVEN the execution named e1 (the one _run_machine starts) redriven once
+    engine.redrives.redrive("e1")
+
+    # WHEN a state reads its RedriveCount / THEN it is 1
+    status, _, _ = _run_machine(READS_REDRIVE_COUNT)
+    assert status == "SUCCEEDED"
+    assert _output_of_last_execution() == {"Count": 1}
+
+
+def test_plain_moto_has_no_redrive_count_in_the_context_object() -> None:
+    # GIVEN the emulator without the rule / WHEN a state reads the RedriveCount
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        status, error, _ = _run_machine(READS_REDRIVE_COUNT)
+
+    # THEN the path does not resolve: every task state of the definitions would fail
+    assert status == "FAILED"
+    assert error == "States.Runtime"

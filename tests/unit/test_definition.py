@@ -452,8 +452,9 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.TooManyRequestsException",
     "Lambda.ResourceNotReadyException",
 }
-# 100 restores at once: a throttled call keeps trying for at least five minutes, spread
-# out by full jitter so that the throttled callers do not come back together.
+# 100 restores at once: the delays of a throttled call's retries add up to five minutes or
+# more; full jitter waits a uniform part of each (about half in all: 3 minutes on average,
+# docs/reliability.md) so that the throttled callers do not come back together.
 MIN_LAMBDA_RETRY_SECONDS = 300
 
 

@@ -80,3 +80,13 @@ def test_next_step_says_the_source_was_untouched_when_a_drill_failed() -> None:
     steps = next_step(record, _again)
 
     assert steps[0].startswith("the source instance was never touched")
+
+
+def test_next_step_is_a_new_restore_never_a_rerun_when_the_execution_was_redriven() -> None:
+    # GIVEN a redriven execution, refused at the state it resumed at
+    record = _failed("ExecutionRedriven", "refused", "ExecutionRedriven")
+
+    # WHEN / THEN look at what the first run left, then start anew: never "as it was before"
+    steps = next_step(record, _again)
+    assert steps[0].startswith("never redrive")
+    assert steps[1:] == [f"vss-restore inspect --instance-id {INSTANCE}"]

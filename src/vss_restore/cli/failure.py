@@ -71,9 +71,8 @@ def _volume_rows(record: ExecutionRecord, document: dict[str, object] | None) ->
     return rows
 
 
-def next_step(record: ExecutionRecord, again: Again) -> list[str]:
-    """What the person at the keyboard does now, as commands to copy."""
-    instance = record.instance_id or "INSTANCE"
+def _steps_of_error(record: ExecutionRecord, again: Again, instance: str) -> list[str] | None:
+    """The next step of an error that says by itself what to do (None: any other)."""
     error = record.error or ""
     if error in BAD_INPUT_ERRORS:
         return ["fix the request (the error names the field): nothing was changed."]
@@ -82,12 +81,30 @@ def next_step(record: ExecutionRecord, again: Again) -> list[str]:
             "another execution holds this instance; follow it, or wait for it to end:",
             again("status", "--instance-id", instance),
         ]
+    if error == "ExecutionRedriven":
+        # The redrive changed nothing; whatever the first run left (and any repair since) stays.
+        return [
+            "never redrive: the redrive changed nothing, so the instance is as the first run "
+            "left it (docs/runbook.md, ExecutionRedriven). See where every volume is now, "
+            "put it right if that run failed, then start a new restore:",
+            again("inspect", "--instance-id", instance),
+        ]
     if error == "DrillCleanupFailed":
         return [
             "the source instance was never touched; remove what the drill left behind:",
             again("cleanup", "--execution-arn", record.arn, "--dry-run"),
             again("cleanup", "--execution-arn", record.arn),
         ]
+    return None
+
+
+def next_step(record: ExecutionRecord, again: Again) -> list[str]:
+    """What the person at the keyboard does now, as commands to copy."""
+    instance = record.instance_id or "INSTANCE"
+    error = record.error or ""
+    named = _steps_of_error(record, again, instance)
+    if named is not None:
+        return named
     lock_kept = "Lock kept" in (record.cause or "")
     runs = record.timeline()
     unsummarized = bool(runs) and runs[-1].name == UNSUMMARIZED_END

@@ -35,6 +35,7 @@ from vss_restore.local.faults import Fault, FaultInjector
 from vss_restore.local.fidelity import (
     DataLimitExceededIsTerminal,
     Ec2Fidelity,
+    ExecutionRedriveCount,
     LambdaInvokeErrors,
     ListCommandsPages,
     RunInstancesInterfaceGroups,
@@ -183,6 +184,8 @@ class LocalEngine:
         self.data_limit = DataLimitExceededIsTerminal()
         self.runtime_errors = RuntimeErrorsAreTerminal()
         self.invoke_errors = LambdaInvokeErrors()
+        # ``engine.redrives.redrive(name)``: that execution runs as a redriven one.
+        self.redrives = ExecutionRedriveCount()
         # Rates and fast snapshot restore: ``engine.initialization.fast_restores``.
         self.initialization = VolumeInitialization()
         self.launch_fidelity = RunInstancesVolumeSettings(self.initialization)
@@ -232,6 +235,7 @@ class LocalEngine:
             self.data_limit.install()
             self.runtime_errors.install()  # after data_limit: it wraps the same matcher
             self.invoke_errors.install()
+            self.redrives.install()
             self.launch_fidelity.install()
             self._deploy()
         except BaseException:
@@ -256,6 +260,7 @@ class LocalEngine:
         self.invoke_errors.uninstall()
         self.runtime_errors.uninstall()
         self.data_limit.uninstall()
+        self.redrives.uninstall()
         self.launch_fidelity.uninstall()
         events = boto3._get_default_session().events
         for event_name, hook in self._hooks:

@@ -50,6 +50,11 @@ each has its own test. Only the local engine installs them; product code never s
 - ``StopExecution`` ends the execution at once: ``ABORTED`` from then on, with the stop's
   date (``StopExecutionAborts``); moto keeps it ``RUNNING`` until its thread notices, and
   ends it ``FAILED`` or ``SUCCEEDED`` if a task finishes first.
+- The context object has ``$$.Execution.RedriveCount`` (``ExecutionRedriveCount``): 0, as
+  for an execution that was never redriven; moto has no such field (a path to it fails the
+  state with ``States.Runtime``) and no ``RedriveExecution``. A test expresses a redriven
+  execution by giving its name a count (``ExecutionRedriveCount.redrive``): every state of
+  it then reads that count, as every state a redrive resumes reads it on AWS.
 - State data over 262,144 bytes (a task's result, a state's output, a task's input after
   ``Parameters``) fails the execution with ``States.DataLimitExceeded``, which neither
   ``States.ALL`` in a Catch nor in a Retry matches (``DataLimitExceededIsTerminal``). moto
@@ -719,6 +724,43 @@ class StopExecutionAborts:
             execution_cls, communication_cls = self._classes
             execution_cls.stop = self._saved["stop"]
             communication_cls._reflect_execution_status = self._saved["reflect"]
+        self._saved = {}
+
+
+class ExecutionRedriveCount:
+    """``$$.Execution.RedriveCount``: how often the execution was redriven (0 if never).
+
+    moto's context object has no ``RedriveCount``, and moto cannot redrive; ``redrive`` makes
+    the execution of that name read a count, from its first state on.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}  # execution name -> RedriveCount
+
+    def redrive(self, execution_name: str, count: int = 1) -> None:
+        self._counts[execution_name] = count
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.backend import execution_worker  # noqa: PLC0415
+
+        worker_cls = execution_worker.ExecutionWorker
+        original = worker_cls._get_evaluation_environment
+        self._saved = {"env": original}
+        self._cls = worker_cls
+        counts = self._counts
+
+        def environment(worker: Any) -> Any:
+            env = original(worker)
+            execution = env.states.context_object.context_object_data["Execution"]
+            execution["RedriveCount"] = counts.get(execution["Name"], 0)
+            return env
+
+        worker_cls._get_evaluation_environment = environment
+
+    def uninstall(self) -> None:
+        if self._saved:
+            self._cls._get_evaluation_environment = self._saved["env"]
         self._saved = {}
 
 

@@ -6,7 +6,8 @@ rendered to ``statemachines/<name>.asl.json``; a change to a retry policy is one
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,46 @@ class Retrier:
         if self.jitter:
             rule["JitterStrategy"] = "FULL"
         return rule
+
+    @classmethod
+    def from_asl(cls, rule: Mapping[str, Any]) -> Retrier:
+        """A ``Retry`` rule as written in a definition (ASL's defaults for what it leaves out)."""
+        return cls(
+            tuple(rule["ErrorEquals"]),
+            interval=int(rule.get("IntervalSeconds", 1)),
+            backoff=float(rule.get("BackoffRate", 2.0)),
+            attempts=int(rule.get("MaxAttempts", 3)),
+            max_delay=rule.get("MaxDelaySeconds"),
+            jitter=rule.get("JitterStrategy") == "FULL",
+        )
+
+    def delays(self) -> list[float]:
+        """The pause before each retry: interval * backoff^k, capped at MaxDelaySeconds."""
+        cap = math.inf if self.max_delay is None else self.max_delay
+        return [min(self.interval * self.backoff**k, cap) for k in range(self.attempts)]
+
+
+@dataclass(frozen=True)
+class RetryWindow:
+    """How long a Retry keeps trying an error that does not go away, in seconds (the
+    attempts themselves take no time: a throttled invocation is refused at once)."""
+
+    expected: float
+    worst: float
+    # Full jitter: the pauses are independent and uniform, so their sum has this spread.
+    stdev: float
+
+
+def retry_window(retrier: Retrier) -> RetryWindow:
+    """With full jitter each pause is uniform between 0 and its delay: on average half of it,
+    at most all of it; without jitter every pause is its delay."""
+    delays = retrier.delays()
+    worst = float(sum(delays))
+    if not retrier.jitter:
+        return RetryWindow(expected=worst, worst=worst, stdev=0.0)
+    return RetryWindow(
+        expected=worst / 2, worst=worst, stdev=math.sqrt(sum(d * d for d in delays) / 12)
+    )
 
 
 # Lambda itself was briefly unavailable, throttled the invocation or had the function not
@@ -74,6 +115,22 @@ AWS_TRANSIENT = Retrier(
 # Every task state retries these.
 STANDARD_RETRY = (LAMBDA_UNAVAILABLE, TASK_CRASHED, AWS_TRANSIENT)
 
+# How long a burst of Lambda throttling (every concurrent execution of the account in use, as
+# in a DR event) a rollback outlasts: ROLLBACK_LAMBDA_THROTTLED's window, on average and
+# two standard deviations below it, is longer than this (tests/unit/test_workflow.py).
+LAMBDA_SATURATION_SECONDS = 900
+# A rollback or failure-bookkeeping state throttled by Lambda: ahead of LAMBDA_UNAVAILABLE
+# (the first retrier naming an error applies), so that an undo half-way keeps trying for
+# about 20 minutes instead of 3 and does not end FailedUnsummarized with the lock held.
+ROLLBACK_LAMBDA_THROTTLED = Retrier(
+    ("Lambda.TooManyRequestsException",),
+    interval=2,
+    backoff=2,
+    max_delay=60,
+    attempts=45,
+    jitter=True,
+)
+
 
 def poll(interval: int, max_delay: int | None, attempts: int, backoff: float = 1.5) -> Retrier:
     """A polling task said ``ResourceNotReady``: ask again, less and less often."""
@@ -101,6 +158,26 @@ TASK_TIMEOUT_SECONDS = 90
 POLLING_TASK_TIMEOUT_SECONDS = 720
 
 
+# A redriven execution (``RedriveExecution``) would resume where it stopped, on resources
+# someone may have changed by hand since: every task refuses it (``ExecutionRedriven``,
+# before any AWS call) and the execution ends at this Fail state, changing nothing.
+REDRIVEN = "ExecutionRedriven"
+REDRIVE_COUNT = {"RedriveCount.$": "$$.Execution.RedriveCount"}
+
+
+def redriven_end() -> State:
+    """Where a refused redrive ends: the task's ExecutionRedriven, with its Cause."""
+    return fail(
+        "$.Redriven.Error",
+        "$.Redriven.Cause",
+        comment="A redriven execution ends here, changing nothing.",
+    )
+
+
+def catch_redriven(next_state: str) -> dict[str, Any]:
+    return {"ErrorEquals": [REDRIVEN], "ResultPath": "$.Redriven", "Next": next_state}
+
+
 def catch_all(next_state: str, result_path: str | None) -> list[dict[str, Any]]:
     """Any error: keep it at ``result_path`` (None: drop it) and go to ``next_state``."""
     return [{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}]
@@ -118,11 +195,15 @@ def task(
     retry: bool = True,
     comment: str | None = None,
     output_path: str | None = None,
+    redriven: str | None = REDRIVEN,
 ) -> State:
     """A Lambda task state: ``runs`` is the task's name in ``vss_restore.tasks``.
 
     ``on_error`` is where any error goes, stored at ``error_path``; the standard retries
-    (and ``poll_retry``, for a task that waits) run first unless ``retry`` is False.
+    (and ``poll_retry``, for a task that waits) run first unless ``retry`` is False. The
+    task gets the execution's RedriveCount and refuses a redrive; ``redriven`` is where that
+    refusal goes (a Fail state in the task's own scope; None: a warm-up, which changes
+    nothing and must get exactly its event).
     """
     state: State = {"Type": "Task"}
     if comment:
@@ -131,13 +212,16 @@ def task(
     state["TimeoutSeconds"] = (
         POLLING_TASK_TIMEOUT_SECONDS if runs in POLLING_TASKS else TASK_TIMEOUT_SECONDS
     )
-    state["Parameters"] = dict(parameters)
+    state["Parameters"] = {**parameters, **(REDRIVE_COUNT if redriven else {})}
     state["ResultPath"] = result_path
     if retry:
         retriers = [*STANDARD_RETRY, *([poll_retry] if poll_retry else [])]
         state["Retry"] = [r.asl() for r in retriers]
     if on_error is not None:
-        state["Catch"] = catch_all(on_error, error_path)
+        state["Catch"] = [
+            *([catch_redriven(redriven)] if redriven else []),
+            *catch_all(on_error, error_path),
+        ]
     if output_path is not None:
         state["OutputPath"] = output_path
     _then(state, next_state)
@@ -221,5 +305,41 @@ class States(dict[str, State]):
         self[name] = state
 
 
-def machine(comment: str, start_at: str, states: States) -> dict[str, Any]:
+def successors(state: State) -> Iterator[str]:
+    """The states one state may go to: Next, a Choice's rules and Default, its Catch."""
+    if "Next" in state:
+        yield state["Next"]
+    for rule in state.get("Choices", []):
+        yield rule["Next"]
+    if "Default" in state:
+        yield state["Default"]
+    for catcher in state.get("Catch", []):
+        yield catcher["Next"]
+
+
+def reachable(states: Mapping[str, State], entries: Sequence[str]) -> list[str]:
+    """The states of one scope reachable from ``entries`` (included), in definition order."""
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(successors(states[name]))
+    return [name for name in states if name in seen]
+
+
+def machine(
+    comment: str, start_at: str, states: States, rollback_from: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The definition. ``rollback_from``: where a failure's undo and bookkeeping begin; every
+    task reachable from there retries Lambda's throttling for ROLLBACK_LAMBDA_THROTTLED's
+    window first (and its function gets reserved concurrency, ``rollback_tasks``)."""
+    caught = (c["Next"] for s in states.values() for c in s.get("Catch", []))
+    if REDRIVEN in caught and REDRIVEN not in states:
+        states.add(REDRIVEN, redriven_end())
+    for name in reachable(states, rollback_from):
+        state = states[name]
+        if state["Type"] == "Task" and "Retry" in state:
+            state["Retry"] = [ROLLBACK_LAMBDA_THROTTLED.asl(), *state["Retry"]]
     return {"Comment": comment, "StartAt": start_at, "States": dict(states)}

@@ -17,7 +17,7 @@ from vss_restore.workflow.asl import (
     task,
     when,
 )
-from vss_restore.workflow.parts import failure_end, request_check
+from vss_restore.workflow.parts import SUMMARIZE_FAILURE, failure_end, request_check
 from vss_restore.workflow.restore import EXECUTION_CLEANUP, WAIT
 
 MODES = CAPABILITY_MODES["drill"]
@@ -75,6 +75,8 @@ def definition() -> dict[str, Any]:
         "report the recovery time; the source instance is never changed.",
         "ValidateRequest",
         states,
+        # A drill changes nothing of its source: only the failure's summary is bookkeeping.
+        rollback_from=(SUMMARIZE_FAILURE,),
     )
 
 

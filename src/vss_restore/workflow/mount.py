@@ -102,6 +102,7 @@ def definition() -> dict[str, Any]:
         "beside the live ones of a running instance, with drive letters; undone on any failure.",
         "ValidateRequest",
         states,
+        rollback_from=(UNMOUNT, RELEASE_AFTER_FAILURE, SUMMARIZE_FAILURE),
     )
 
 

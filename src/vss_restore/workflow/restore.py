@@ -15,12 +15,15 @@ from vss_restore.workflow.asl import (
     POLL_STOP,
     POLL_VALIDATION,
     POLL_VOLUMES,
+    REDRIVEN,
     Retrier,
     State,
     States,
+    catch_redriven,
     choice,
     machine,
     pass_state,
+    redriven_end,
     succeed,
     task,
     when,
@@ -74,7 +77,19 @@ def definition() -> dict[str, Any]:
         "rolling back to the original volumes and power state on any failure.",
         "ValidateRequest",
         states,
+        rollback_from=ROLLBACK_ENTRIES,
     )
+
+
+# Where each kind of failure's undo begins (everything after them is undo or bookkeeping).
+ROLLBACK_ENTRIES = (
+    REATTACH,
+    "RestorePowerState",
+    ONLINE_ROLLBACK,
+    "DeleteRestoredVolumes",
+    RELEASE_AFTER_FAILURE,
+    SUMMARIZE_FAILURE,
+)
 
 
 def _checks_and_plan(states: States) -> None:
@@ -129,9 +144,17 @@ def _prepare_branch(
     """One branch of PrepareVolumesAndStop: a task and its wait; a failure is kept, not raised,
     so that the other branch finishes before any rollback starts."""
     branch = States()
+    redriven = f"{create}Redriven"
     branch.add(
         create,
-        task(create, create_input, result_path=result, on_error=failed, next_state=wait),
+        task(
+            create,
+            create_input,
+            result_path=result,
+            on_error=failed,
+            next_state=wait,
+            redriven=redriven,
+        ),
     )
     branch.add(
         wait,
@@ -143,9 +166,12 @@ def _prepare_branch(
             poll_retry=poll_retry,
             output_path=result,
             next_state=None,
+            redriven=redriven,
         ),
     )
     branch.add(failed, pass_state(None, parameters={"Error.$": "$.Error"}))
+    # Not kept like a failure: it fails the Parallel, which ends the execution changing nothing.
+    branch.add(redriven, redriven_end())
     return {"StartAt": create, "States": dict(branch)}
 
 
@@ -182,6 +208,7 @@ def _warm_up_branch() -> dict[str, Any]:
                 on_error=following,
                 error_path=None,
                 next_state=following,
+                redriven=None,
             ),
         )
     branch.add("WarmedUp", succeed())
@@ -223,11 +250,12 @@ def _in_place(states: States) -> None:
             "ResultPath": "$.Prepared",
             "Next": "PreparedCleanly",
             "Catch": [
+                catch_redriven(REDRIVEN),
                 {
                     "ErrorEquals": ["States.ALL"],
                     "ResultPath": "$.Error",
                     "Next": "RestorePowerState",
-                }
+                },
             ],
         },
     )
