@@ -320,8 +320,10 @@ def test_run_fleet_is_one_turn_of_a_loop_with_its_own_retries_and_a_catch() -> N
             "$.Run.WaitSeconds",
             "RunFleet",
         )
-        # ... and any error the retries leave goes to the report, then to the failure
-        (catch,) = run["Catch"]
+        # ... and any error the retries leave goes to the report, then to the failure (a
+        # redrive, which changed nothing, ends at once)
+        redriven, catch = run["Catch"]
+        assert redriven["ErrorEquals"] == ["ExecutionRedriven"]
         assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], "ReportFleetAfterFailure")
         assert states["ReportFleetAfterFailure"]["Next"] == "FleetOutcome"
 

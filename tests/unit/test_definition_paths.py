@@ -31,7 +31,13 @@ from vss_restore.models import CARRIED_DEFAULTS, REQUEST_MODELS, Mode
 # A subtree nothing is known about: any path below it exists.
 OPEN: dict[str, Any] = {"*": None}
 # The context object paths the definitions may read.
-CONTEXT = {"$$.Execution.Id", "$$.Execution.Name", "$$.Execution.Input", "$$.State.EnteredTime"}
+CONTEXT = {
+    "$$.Execution.Id",
+    "$$.Execution.Name",
+    "$$.Execution.Input",
+    "$$.Execution.RedriveCount",
+    "$$.State.EnteredTime",
+}
 Shape = dict[Any, Any]  # key -> Shape; OPEN; an array's known items under int keys
 
 
