@@ -121,17 +121,8 @@ class FleetRequest(Model):
         (or listed) since the sets were approved is refused, never restored unapproved."""
         if self.snapshot_sets is None:
             return
-        missing = sorted(set(instances) - set(self.snapshot_sets))
-        extra = sorted(set(self.snapshot_sets) - set(instances))
-        if missing or extra:
-            detail = "; ".join(
-                part
-                for part in (
-                    f"no set for: {', '.join(missing)}" if missing else "",
-                    f"not in the fleet: {', '.join(extra)}" if extra else "",
-                )
-                if part
-            )
+        detail = mismatch(instances, self.snapshot_sets, "no set for")
+        if detail:
             raise InvalidRequest(
                 "SnapshotSets", f"must name exactly the fleet's instances ({detail})"
             )
@@ -163,6 +154,21 @@ def parse_fleet_request(
     return fleet, options
 
 
+def mismatch(instances: Collection[str], listed: Collection[str], missing_words: str) -> str:
+    """What ``listed`` lacks of the fleet's ``instances`` (after ``missing_words``) and what it
+    has beyond them; "" when it names exactly the fleet (pure)."""
+    missing = sorted(set(instances) - set(listed))
+    extra = sorted(set(listed) - set(instances))
+    return "; ".join(
+        part
+        for part in (
+            f"{missing_words}: {', '.join(missing)}" if missing else "",
+            f"not in the fleet: {', '.join(extra)}" if extra else "",
+        )
+        if part
+    )
+
+
 def plan_waves(instances: list[str], waves: list[list[str]] | None) -> list[list[str]]:
     """The waves to run: as given (they must cover exactly the fleet), else one wave."""
     if not instances:
@@ -171,17 +177,8 @@ def plan_waves(instances: list[str], waves: list[list[str]] | None) -> list[list
         raise InvalidRequest("TagFilter", f"matches more than {MAX_FLEET_SIZE} instances")
     if waves is None:
         return [list(instances)]
-    listed = {i for wave in waves for i in wave}
-    missing, extra = sorted(set(instances) - listed), sorted(listed - set(instances))
-    if missing or extra:
-        detail = "; ".join(
-            part
-            for part in (
-                f"not in any wave: {', '.join(missing)}" if missing else "",
-                f"not in the fleet: {', '.join(extra)}" if extra else "",
-            )
-            if part
-        )
+    detail = mismatch(instances, [i for wave in waves for i in wave], "not in any wave")
+    if detail:
         raise InvalidRequest("Waves", f"must list exactly the fleet's instances ({detail})")
     return [list(wave) for wave in waves]
 

@@ -961,7 +961,23 @@ def _image_root_snapshot(image: Any) -> str | None:
 DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
 
 
-class DataLimitExceededIsTerminal:
+class _Patches:
+    """Patches of moto's interpreter, each undone by ``uninstall`` (last first)."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, replacement)
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved = []
+
+
+class DataLimitExceededIsTerminal(_Patches):
     """``States.DataLimitExceeded`` ends the execution, as on AWS.
 
     ``States.ALL`` does not match it (only a clause naming it does), so no catch-all Catch
@@ -969,9 +985,6 @@ class DataLimitExceededIsTerminal:
     refused the name and failed with ``States.Runtime``); a task whose input after
     ``Parameters`` is over the limit fails with it too.
     """
-
-    def __init__(self) -> None:
-        self._saved: list[tuple[Any, str, Any]] = []
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.component.common.error_name import (  # noqa: PLC0415
@@ -1011,15 +1024,6 @@ class DataLimitExceededIsTerminal:
         self._patch(custom, "__init__", init)
         for cls in (state_task.StateTask, state_task_lambda.StateTaskLambda):
             self._patch(cls, "_eval_parameters", _checked_parameters(cls._eval_parameters))
-
-    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._saved.append((owner, name, owner.__dict__[name]))
-        setattr(owner, name, replacement)
-
-    def uninstall(self) -> None:
-        for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
-        self._saved = []
 
 
 def _checked_parameters(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -1131,7 +1135,7 @@ class LambdaInvokeErrors:
 STATES_RUNTIME = "States.Runtime"
 
 
-class RuntimeErrorsAreTerminal:
+class RuntimeErrorsAreTerminal(_Patches):
     """A path that selects nothing, or an intrinsic function that fails, in a state's
     ``Parameters``, ``ResultSelector`` or a Choice rule's ``Variable`` fails the execution
     with ``States.Runtime``, which no Retry or Catch matches (not even ``States.ALL``).
@@ -1141,9 +1145,6 @@ class RuntimeErrorsAreTerminal:
     bad ``InputPath`` or ``OutputPath``), and treats a Choice rule on a missing variable as
     not matched (AWS: only ``IsPresent`` may test a missing variable).
     """
-
-    def __init__(self) -> None:
-        self._saved: list[tuple[Any, str, Any]] = []
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.component.common import (  # noqa: PLC0415
@@ -1187,15 +1188,6 @@ class RuntimeErrorsAreTerminal:
             original_matches(self, env)
 
         self._patch(decl, "_eval_body", matches)
-
-    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._saved.append((owner, name, owner.__dict__[name]))
-        setattr(owner, name, replacement)
-
-    def uninstall(self) -> None:
-        for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
-        self._saved = []
 
 
 def _runtime_failure(env: Any, cause: str) -> Exception:
