@@ -233,7 +233,12 @@ def command_sent_before(
 ) -> str | None:
     """The id of the command of ``document`` already sent with ``comment``, if any: a task
     that is retried after its SendCommand went through finds it instead of sending again."""
-    for command in commands_on(ssm, instance_id):
+    return sent_among(list(commands_on(ssm, instance_id)), comment, document)
+
+
+def sent_among(commands: list[CommandTypeDef], comment: str, document: str) -> str | None:
+    """The id of the command of ``document`` with ``comment`` among ``commands`` (pure)."""
+    for command in commands:
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return str(command["CommandId"])
     return None
@@ -245,27 +250,23 @@ def commands_on(ssm: SSMClient, instance_id: str) -> Iterator[CommandTypeDef]:
         yield from page.get("Commands", [])
 
 
-def running_disk_command(ssm: SSMClient, instance_id: str, document: str) -> str | None:
-    """Words naming a command of ``document`` on the instance that has not ended, if any.
+def running_disk_command(
+    ssm: SSMClient, instance_id: str, document: str, commands: list[CommandTypeDef]
+) -> str | None:
+    """Words naming a command of ``document`` among the instance's ``commands`` that has not
+    ended, if any.
 
     Two disk commands must never run at once: one that was given up on (and cancelled, which
     Windows may take a while to act on) could change disks or services behind the next.
     ``ListCommands`` says which may still run; the invocation of each says whether it does.
     """
-    for command in commands_on(ssm, instance_id):
+    for command in commands:
         if command.get("DocumentName") != document or command.get("Status") in VALIDATION_DONE:
             continue
-        command_id = str(command["CommandId"])
         try:
-            status = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)[
-                "Status"
-            ]
-        except ClientError as err:
-            if error_code(err) != "InvocationDoesNotExist":
-                raise
-            status = "Pending"  # not delivered yet
-        if status not in VALIDATION_DONE:
-            return f"disk command {command_id} ({command.get('Comment', '')}) is {status}"
+            finished_invocation(ssm, str(command["CommandId"]), instance_id)
+        except ResourceNotReady as err:
+            return f"disk {err} ({command.get('Comment', '')})"
     return None
 
 
@@ -285,10 +286,12 @@ def send_disk_command(
     ``document``: the disk document's name when not the tasks' own (the CLI's ``unmount``)."""
     comment = command_comment(step, execution)
     document = document or document_name()
-    earlier = command_sent_before(ssm, instance_id, comment, document)
+    # One listing serves both: the retry's own command, and any other still running.
+    listed = list(commands_on(ssm, instance_id))
+    earlier = sent_among(listed, comment, document)
     if earlier is not None:
         return earlier
-    running = running_disk_command(ssm, instance_id, document)
+    running = running_disk_command(ssm, instance_id, document, listed)
     if running is not None:
         raise ResourceNotReady(
             f"{step}: {running} on {instance_id}: nothing is sent until it has ended"
